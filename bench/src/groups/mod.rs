@@ -1,0 +1,62 @@
+//! The benchmark groups. Each module exposes `run(&mut Harness) -> GroupResult`.
+//!
+//! Adding a group: write `src/groups/<name>.rs` with a `pub fn run`, declare it below, and set
+//! its `run` in [`GROUPS`].
+
+use crate::harness::{Harness, Row};
+
+pub mod arena;
+pub mod pool;
+
+/// What a group returns: its rows, or the error that stopped its setup.
+pub type GroupResult = Result<Vec<Row>, Box<dyn std::error::Error>>;
+
+/// A group of cases, selected by name on the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Group {
+    /// Name on the command line and in the report.
+    pub name: &'static str,
+    /// Runs the group; `None` while it is not implemented yet.
+    pub run: Option<fn(&mut Harness) -> GroupResult>,
+}
+
+/// Every group of the shared contract, in the order `all` runs them.
+pub const GROUPS: &[Group] = &[
+    Group {
+        name: "pool",
+        run: Some(pool::run),
+    },
+    Group {
+        name: "arena",
+        run: Some(arena::run),
+    },
+    Group {
+        name: "ring",
+        run: None,
+    },
+    Group {
+        name: "metrics",
+        run: None,
+    },
+    Group {
+        name: "simd",
+        run: None,
+    },
+    Group {
+        name: "dense",
+        run: None,
+    },
+    Group {
+        name: "sparse",
+        run: None,
+    },
+    Group {
+        name: "fft",
+        run: None,
+    },
+];
+
+/// The group called `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Group> {
+    GROUPS.iter().find(|g| g.name == name)
+}

@@ -1,0 +1,87 @@
+//! Group `pool`: reusing a 1,024-f64 buffer through an object pool, single thread.
+//!
+//! Case `acquire_release`: one op = acquire a pooled 1,024-f64 buffer, write one element
+//! through it, release it. Every pool is pre-filled with [`POOL_SIZE`] buffers, each built the
+//! same way: zeroed storage for [`BUF_LEN`] elements, length 0. All impls hand out a buffer in
+//! that state and write the element with a push, so they do the same work. Impls, in order:
+//! - `zerotick`: `zerotick_mem::Pool` with `MissPolicy::FailFast` and `ResetPolicy::Clear`
+//!   (length back to 0 on release, O(1), contents kept); `try_push`.
+//! - `lockfree-object-pool`: `LinearObjectPool`, its reset closure calling `Vec::clear`; `push`.
+//! - `object-pool`: `object_pool::Pool`, `pull` + drop. It has no reset hook, so the op clears
+//!   the buffer itself before pushing, as its users must.
+//! - `box-alloc`: `vec![0.0f64; 1024]` allocated, written and dropped: what allocating code does.
+
+use super::GroupResult;
+use crate::harness::{Harness, Impl};
+use lockfree_object_pool::LinearObjectPool;
+use std::hint::black_box;
+use zerotick_mem::{AlignedBuf, MissPolicy, Pool, ResetPolicy};
+
+/// Objects in each pool.
+pub const POOL_SIZE: usize = 64;
+/// Elements (f64) in each pooled buffer.
+pub const BUF_LEN: usize = 1024;
+
+/// Runs the case `acquire_release`.
+///
+/// # Errors
+/// If the zerotick pool cannot be built.
+pub fn run(h: &mut Harness) -> GroupResult {
+    let zerotick = Pool::new(POOL_SIZE, MissPolicy::FailFast, ResetPolicy::Clear, || {
+        AlignedBuf::<f64>::with_capacity(BUF_LEN)
+    })?;
+
+    // `LinearObjectPool` builds objects lazily, a page at a time: pull `POOL_SIZE` at once to
+    // pre-fill it. Its reset closure runs when an object is returned.
+    let lockfree = LinearObjectPool::new(empty_vec, Vec::clear);
+    drop((0..POOL_SIZE).map(|_| lockfree.pull()).collect::<Vec<_>>());
+
+    let object_pool = object_pool::Pool::new(POOL_SIZE, empty_vec);
+
+    Ok(h.case(
+        "acquire_release",
+        vec![
+            Impl::per_op("zerotick", || {
+                let Ok(mut buf) = zerotick.acquire() else {
+                    unreachable_miss()
+                };
+                if buf.try_push(1.0).is_err() {
+                    unreachable_miss();
+                }
+                black_box(&mut buf);
+            }),
+            Impl::per_op("lockfree-object-pool", || {
+                let mut buf = lockfree.pull();
+                buf.push(1.0);
+                black_box(&mut buf);
+            }),
+            Impl::per_op("object-pool", || {
+                let mut buf = object_pool.pull(empty_vec);
+                buf.clear();
+                buf.push(1.0);
+                black_box(&mut buf);
+            }),
+            Impl::per_op("box-alloc", || {
+                let mut buf = vec![0.0f64; BUF_LEN];
+                buf[0] = 1.0;
+                black_box(&mut buf);
+            }),
+        ],
+    ))
+}
+
+/// A peer pool's object: zeroed storage for [`BUF_LEN`] elements, length 0, like
+/// `AlignedBuf::with_capacity`.
+fn empty_vec() -> Vec<f64> {
+    let mut v = vec![0.0f64; BUF_LEN];
+    v.clear();
+    v
+}
+
+/// Unreachable: one thread holds one buffer at a time from a pool of [`POOL_SIZE`], and a
+/// buffer comes back empty with room for [`BUF_LEN`] elements.
+#[cold]
+#[inline(never)]
+fn unreachable_miss() -> ! {
+    panic!("zerotick pool exhausted, or a pooled buffer came back full")
+}

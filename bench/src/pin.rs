@@ -1,0 +1,186 @@
+//! Pinning threads to CPUs (Linux `sched_setaffinity`), verified with `sched_getcpu`.
+//!
+//! A benchmark thread that migrates between cores mid-sample measures the scheduler, not the
+//! code. Every measuring thread is pinned to exactly one CPU, and the pin is checked: the thread
+//! must report that CPU afterwards, otherwise the caller gets an error instead of silently
+//! unpinned numbers.
+
+use std::io;
+use std::mem;
+use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
+
+/// Pins the calling thread to exactly `cpu`, then checks that it runs there.
+///
+/// # Errors
+/// `InvalidInput` if `cpu` does not fit in a `cpu_set_t`; the OS error if
+/// `sched_setaffinity` refuses (for example a CPU outside this process's cgroup or mask);
+/// `Other` if the thread afterwards reports a different CPU than `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cpu {cpu} is out of range (CPU_SETSIZE = {})",
+                libc::CPU_SETSIZE
+            ),
+        ));
+    }
+    // SAFETY: `cpu_set_t` is a plain bit array; all-zero is the valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `cpu < CPU_SETSIZE` (checked above), so the bit lies inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 names the calling thread; `set` is a valid, initialised `cpu_set_t` and the
+    // size passed is its exact size.
+    let rc = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The kernel migrates the calling thread before `sched_setaffinity` returns, so from here on
+    // it must report `cpu`.
+    // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
+    let now = unsafe { libc::sched_getcpu() };
+    if now < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if now as usize != cpu {
+        return Err(io::Error::other(format!(
+            "pinned to cpu {cpu} but the thread runs on cpu {now}"
+        )));
+    }
+    Ok(())
+}
+
+/// The CPUs the calling thread may run on (its affinity mask), in increasing order.
+///
+/// # Errors
+/// The OS error if `sched_getaffinity` fails.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: all-zero is the valid empty `cpu_set_t`.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: pid 0 names the calling thread; `set` is writable and exactly
+    // `size_of::<cpu_set_t>()` bytes long.
+    let rc = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let cpus = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu < CPU_SETSIZE`, so the bit lies inside `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    Ok(cpus)
+}
+
+/// Picks `n` distinct CPUs this process may use for `n` busy threads, lowest numbers first.
+///
+/// Returns `None` when fewer than `n` CPUs are in the affinity mask, or when
+/// `available_parallelism` (which also counts cgroup CPU quotas) is below `n`: two spinning
+/// threads sharing one CPU's worth of quota would measure throttling.
+pub fn pick_cpus(n: usize) -> Option<Vec<usize>> {
+    let parallelism = thread::available_parallelism().map_or(1, |p| p.get());
+    let allowed = allowed_cpus().ok()?;
+    if parallelism < n || allowed.len() < n {
+        return None;
+    }
+    Some(allowed[..n].to_vec())
+}
+
+/// Spawns a thread pinned to `cpu` that runs `f`.
+///
+/// The thread pins itself before calling `f`; if pinning fails, `f` is not run and joining
+/// gives the pinning error.
+///
+/// # Errors
+/// The outer error if the thread cannot be spawned; the inner one (on join) if it could not be
+/// pinned.
+pub fn spawn_pinned<F, T>(cpu: usize, f: F) -> io::Result<JoinHandle<io::Result<T>>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    thread::Builder::new()
+        .name(format!("bench-cpu{cpu}"))
+        .spawn(move || pin_current_thread(cpu).map(|()| f()))
+}
+
+/// Like [`spawn_pinned`], inside a [`std::thread::scope`] so `f` may borrow from the caller.
+///
+/// # Errors
+/// As [`spawn_pinned`].
+pub fn spawn_pinned_scoped<'scope, 'env, F, T>(
+    scope: &'scope Scope<'scope, 'env>,
+    cpu: usize,
+    f: F,
+) -> io::Result<ScopedJoinHandle<'scope, io::Result<T>>>
+where
+    F: FnOnce() -> T + Send + 'scope,
+    T: Send + 'scope,
+{
+    thread::Builder::new()
+        .name(format!("bench-cpu{cpu}"))
+        .spawn_scoped(scope, move || pin_current_thread(cpu).map(|()| f()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports the CPU the calling thread runs on.
+    fn current_cpu() -> i32 {
+        // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
+        unsafe { libc::sched_getcpu() }
+    }
+
+    #[test]
+    fn two_threads_pinned_to_two_cpus_report_them() {
+        let allowed = allowed_cpus().expect("sched_getaffinity");
+        let cpus: Vec<usize> = if allowed.contains(&0) && allowed.contains(&1) {
+            vec![0, 1]
+        } else if allowed.len() >= 2 {
+            allowed[..2].to_vec()
+        } else {
+            eprintln!("skipped: fewer than 2 CPUs allowed ({allowed:?})");
+            return;
+        };
+        let handles: Vec<_> = cpus
+            .iter()
+            .map(|&cpu| {
+                spawn_pinned(cpu, || {
+                    // Give the scheduler a chance to move us if the pin did not hold.
+                    let mut seen = Vec::new();
+                    for _ in 0..100 {
+                        seen.push(current_cpu());
+                        thread::yield_now();
+                    }
+                    seen
+                })
+                .expect("spawn")
+            })
+            .collect();
+        for (cpu, handle) in cpus.iter().zip(handles) {
+            let seen = handle.join().expect("join").expect("pin");
+            assert!(
+                seen.iter().all(|&c| c as usize == *cpu),
+                "cpu {cpu}: saw {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pinning_to_a_cpu_outside_the_set_fails() {
+        let err = pin_current_thread(libc::CPU_SETSIZE as usize).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        // The last representable CPU is almost surely absent; the kernel must refuse it.
+        let last = libc::CPU_SETSIZE as usize - 1;
+        if !allowed_cpus().unwrap().contains(&last) {
+            let handle = spawn_pinned(last, || ()).unwrap();
+            assert!(handle.join().unwrap().is_err());
+        }
+    }
+
+    #[test]
+    fn pick_cpus_respects_the_mask() {
+        let allowed = allowed_cpus().unwrap();
+        assert_eq!(pick_cpus(1).unwrap()[0], allowed[0]);
+        assert!(pick_cpus(allowed.len() + 1).is_none());
+    }
+}

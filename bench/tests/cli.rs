@@ -1,0 +1,77 @@
+//! The binary's contract: exit codes, messages and the JSON shape.
+
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zerotick-bench"))
+        .args(args)
+        .output()
+        .expect("run zerotick-bench")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn help_exits_zero() {
+    let out = bench(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: zerotick-bench GROUP"));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    for args in [&[][..], &["nope"], &["pool", "--fast"], &["pool", "arena"]] {
+        let out = bench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn unimplemented_group_exits_two_with_a_message() {
+    let out = bench(&["fft", "--quick"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("group fft is not implemented yet"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn json_is_one_object_with_every_impl_of_the_contract() {
+    let out = bench(&["pool", "--quick", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["group"], "pool");
+    let rows = v["rows"].as_array().expect("rows");
+    let impls: Vec<&str> = rows.iter().map(|r| r["impl"].as_str().unwrap()).collect();
+    assert_eq!(
+        impls,
+        [
+            "zerotick",
+            "lockfree-object-pool",
+            "object-pool",
+            "box-alloc"
+        ]
+    );
+    for r in rows {
+        assert_eq!(r["case"], "acquire_release");
+        assert!(r["median_ns"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["samples"], 5);
+    }
+}
+
+#[test]
+fn arena_table_has_both_cases_and_impls() {
+    let out = bench(&["arena", "--quick"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("# zerotick-bench | cpu: "), "{text}");
+    for needle in ["x zerotick", "alloc_64b", "reset", "zerotick", "bumpalo"] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}

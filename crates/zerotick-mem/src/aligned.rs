@@ -1,0 +1,399 @@
+//! [`AlignedBuf`]: fixed-capacity, 64-byte-aligned storage of plain numbers.
+
+use core::alloc::Layout;
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+use std::alloc;
+
+use crate::element::Element;
+use crate::error::{AllocError, CapacityError};
+
+/// Alignment, in bytes, of every buffer this crate hands out: one cache line, and the width of
+/// an AVX-512 register, so aligned SIMD loads never split a line.
+pub const ALIGN: usize = 64;
+
+/// Bytes between two writes when touching a buffer to fault its pages in.
+const PAGE_BYTES: usize = 4096;
+
+/// Fixed-capacity storage of `T`, 64-byte aligned, that never reallocates.
+///
+/// The whole capacity is initialised (zeroed) when the buffer is built, so the length is only a
+/// logical bound: [`set_len`](Self::set_len) is safe and O(1), and reading past what was written
+/// yields zeros or earlier values, never undefined behaviour. Growing past the capacity is an
+/// error ([`CapacityError`]), never a reallocation.
+///
+/// ```
+/// use zerotick_mem::AlignedBuf;
+///
+/// let mut buf = AlignedBuf::<f64>::with_capacity(4);
+/// buf.try_push(1.5)?;
+/// buf.try_extend_from_slice(&[2.0, 3.0])?;
+/// assert_eq!(&buf[..], &[1.5, 2.0, 3.0]);
+/// assert_eq!(buf.as_ptr() as usize % 64, 0);
+/// assert!(buf.try_extend_from_slice(&[4.0, 5.0]).is_err()); // would pass capacity 4
+/// # Ok::<(), zerotick_mem::CapacityError>(())
+/// ```
+pub struct AlignedBuf<T: Element> {
+    /// Start of the storage. Invariant: aligned to [`Self::layout_align`]; when
+    /// `cap * size_of::<T>() > 0` it owns an allocation of `Self::layout(cap)` whose `cap`
+    /// elements are all initialised; otherwise it is a dangling, aligned, non-null pointer.
+    ptr: NonNull<T>,
+    /// Logical length. Invariant: `len <= cap`.
+    len: usize,
+    /// Elements the storage holds; fixed for the buffer's life.
+    cap: usize,
+}
+
+// SAFETY: `AlignedBuf` owns its storage exclusively (like `Box<[T]>`); `T: Element` is
+// `Send + Sync`.
+unsafe impl<T: Element> Send for AlignedBuf<T> {}
+// SAFETY: shared access only reads through `&self`; see `Send` above.
+unsafe impl<T: Element> Sync for AlignedBuf<T> {}
+
+impl<T: Element> AlignedBuf<T> {
+    const fn layout_align() -> usize {
+        if align_of::<T>() > ALIGN {
+            align_of::<T>()
+        } else {
+            ALIGN
+        }
+    }
+
+    fn layout(cap: usize) -> Result<Layout, AllocError> {
+        let bytes = cap
+            .checked_mul(size_of::<T>())
+            .ok_or(AllocError::CapacityOverflow)?;
+        Layout::from_size_align(bytes, Self::layout_align())
+            .map_err(|_| AllocError::CapacityOverflow)
+    }
+
+    fn dangling() -> NonNull<T> {
+        // A non-null address that is a multiple of the alignment; never dereferenced for a
+        // non-zero number of bytes.
+        NonNull::new(core::ptr::without_provenance_mut::<T>(Self::layout_align()))
+            .expect("alignment is non-zero")
+    }
+
+    /// Builds a buffer of `capacity` zeroed elements with length `capacity`.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the size overflows or the allocator refuses.
+    pub fn try_zeroed(capacity: usize) -> Result<Self, AllocError> {
+        let layout = Self::layout(capacity)?;
+        let ptr = if layout.size() == 0 {
+            Self::dangling()
+        } else {
+            // SAFETY: `layout` has a non-zero size (checked just above).
+            let raw = unsafe { alloc::alloc_zeroed(layout) };
+            NonNull::new(raw.cast::<T>()).ok_or(AllocError::OutOfMemory {
+                bytes: layout.size(),
+            })?
+        };
+        Ok(Self {
+            ptr,
+            len: capacity,
+            cap: capacity,
+        })
+    }
+
+    /// Builds a buffer of `capacity` zeroed elements with length `capacity`.
+    ///
+    /// # Panics
+    /// If the allocation fails; see [`try_zeroed`](Self::try_zeroed).
+    #[track_caller]
+    pub fn zeroed(capacity: usize) -> Self {
+        match Self::try_zeroed(capacity) {
+            Ok(buf) => buf,
+            Err(e) => panic!("AlignedBuf::zeroed({capacity}): {e}"),
+        }
+    }
+
+    /// Builds an empty buffer (length 0) with room for `capacity` elements.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the size overflows or the allocator refuses.
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, AllocError> {
+        let mut buf = Self::try_zeroed(capacity)?;
+        buf.len = 0;
+        Ok(buf)
+    }
+
+    /// Builds an empty buffer (length 0) with room for `capacity` elements.
+    ///
+    /// # Panics
+    /// If the allocation fails; see [`try_with_capacity`](Self::try_with_capacity).
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Self::zeroed(capacity);
+        buf.len = 0;
+        buf
+    }
+
+    /// Builds a buffer holding a copy of `values`, with capacity `values.len()`.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the allocation fails.
+    pub fn try_from_slice(values: &[T]) -> Result<Self, AllocError> {
+        let mut buf = Self::try_zeroed(values.len())?;
+        buf.copy_from_slice(values);
+        Ok(buf)
+    }
+
+    /// Logical length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the length is 0.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fixed capacity in elements.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Whether the length equals the capacity.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len == self.cap
+    }
+
+    /// Bytes of storage this buffer owns on the heap.
+    #[inline]
+    pub fn capacity_bytes(&self) -> usize {
+        self.cap * size_of::<T>()
+    }
+
+    /// Pointer to the first element (64-byte aligned).
+    #[inline]
+    pub fn as_ptr(&self) -> *const T {
+        self.ptr.as_ptr()
+    }
+
+    /// Mutable pointer to the first element (64-byte aligned).
+    #[inline]
+    pub fn as_mut_ptr(&mut self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+
+    /// The first `len` elements.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: `ptr` is aligned and non-null, and `len <= cap` elements are initialised
+        // (type invariant); `&self` forbids concurrent mutation.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The first `len` elements, mutably.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as in `as_slice`; `&mut self` gives exclusive access.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The whole capacity, whatever the length: elements past `len` hold zeros or values
+    /// written earlier.
+    #[inline]
+    pub fn as_capacity_slice_mut(&mut self) -> &mut [T] {
+        // SAFETY: all `cap` elements are initialised (type invariant); exclusive via `&mut`.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.cap) }
+    }
+
+    /// Sets the logical length in O(1). Elements newly inside the length keep whatever they
+    /// held (zeros if never written).
+    ///
+    /// # Errors
+    /// [`CapacityError`] if `len > capacity`; the buffer is unchanged.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> Result<(), CapacityError> {
+        if len > self.cap {
+            return Err(CapacityError {
+                capacity: self.cap,
+                requested: len,
+            });
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    /// Sets the length to 0 (O(1), contents kept).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Shortens the length to `len` if it is longer; no effect otherwise.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Appends one element.
+    ///
+    /// # Errors
+    /// [`CapacityError`] if the buffer is full; the buffer is unchanged.
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), CapacityError> {
+        if self.len == self.cap {
+            return Err(CapacityError {
+                capacity: self.cap,
+                requested: self.cap + 1,
+            });
+        }
+        // SAFETY: `len < cap`, so the slot is inside the allocation.
+        unsafe { self.ptr.as_ptr().add(self.len).write(value) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Appends all of `values`, or nothing.
+    ///
+    /// # Errors
+    /// [`CapacityError`] if they do not all fit; the buffer is unchanged.
+    #[inline]
+    pub fn try_extend_from_slice(&mut self, values: &[T]) -> Result<(), CapacityError> {
+        let end = self.len.saturating_add(values.len());
+        if end > self.cap {
+            return Err(CapacityError {
+                capacity: self.cap,
+                requested: end,
+            });
+        }
+        let start = self.len;
+        self.len = end;
+        self.as_mut_slice()[start..].copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Sets the length to `len`, writing `value` into every element past the old length.
+    ///
+    /// # Errors
+    /// [`CapacityError`] if `len > capacity`; the buffer is unchanged.
+    pub fn resize(&mut self, len: usize, value: T) -> Result<(), CapacityError> {
+        let old = self.len;
+        self.set_len(len)?;
+        if len > old {
+            self.as_mut_slice()[old..].fill(value);
+        }
+        Ok(())
+    }
+
+    /// Writes zero into every element of the capacity (the length is unchanged).
+    pub fn zero(&mut self) {
+        self.as_capacity_slice_mut().fill(T::ZERO);
+    }
+
+    /// Touches every page of the storage so the operating system maps it now rather than on
+    /// first use in a hot loop. Contents are unchanged.
+    pub fn prefault(&mut self) {
+        let bytes = self.capacity_bytes();
+        let base = self.ptr.as_ptr().cast::<u8>();
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: `offset < bytes`, inside the allocation; every byte is initialised.
+            // Writing back the byte just read leaves the contents as they were.
+            unsafe {
+                let p = base.add(offset);
+                core::ptr::write_volatile(p, core::ptr::read_volatile(p));
+            }
+            offset += PAGE_BYTES;
+        }
+    }
+}
+
+impl<T: Element> Drop for AlignedBuf<T> {
+    fn drop(&mut self) {
+        // The layout was valid when the buffer was built and `cap` never changes.
+        if let Ok(layout) = Self::layout(self.cap)
+            && layout.size() != 0
+        {
+            // SAFETY: `ptr` owns an allocation of exactly `layout` (type invariant).
+            unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), layout) };
+        }
+    }
+}
+
+impl<T: Element> Deref for AlignedBuf<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Element> DerefMut for AlignedBuf<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.as_mut_slice()
+    }
+}
+
+impl<T: Element> Clone for AlignedBuf<T> {
+    /// Allocates a buffer of the same capacity and copies the whole capacity.
+    ///
+    /// # Panics
+    /// If the allocation fails.
+    fn clone(&self) -> Self {
+        let mut out = Self::zeroed(self.cap);
+        // SAFETY: all `cap` elements of `self` are initialised (type invariant).
+        let src = unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.cap) };
+        out.as_capacity_slice_mut().copy_from_slice(src);
+        out.len = self.len;
+        out
+    }
+}
+
+impl<T: Element + fmt::Debug> fmt::Debug for AlignedBuf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlignedBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.cap)
+            .field("data", &self.as_slice())
+            .finish()
+    }
+}
+
+impl<T: Element + PartialEq> PartialEq for AlignedBuf<T> {
+    /// Compares the logical contents (capacity is not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_zero_is_aligned_and_empty() {
+        let mut b = AlignedBuf::<f64>::zeroed(0);
+        assert_eq!(b.len(), 0);
+        assert_eq!(b.as_ptr() as usize % ALIGN, 0);
+        assert!(b.try_push(1.0).is_err());
+        b.prefault();
+        b.zero();
+    }
+
+    #[test]
+    fn zero_sized_elements() {
+        let mut b = AlignedBuf::<()>::with_capacity(usize::MAX / 2);
+        b.try_push(()).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.capacity_bytes(), 0);
+        assert_eq!(b.as_ptr() as usize % ALIGN, 0);
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        assert_eq!(
+            AlignedBuf::<f64>::try_zeroed(usize::MAX).unwrap_err(),
+            AllocError::CapacityOverflow
+        );
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+
+mod aligned;
+mod arena;
+mod element;
+mod error;
+mod manager;
+mod objects;
+mod pool;
+mod sync;
+
+pub use aligned::{ALIGN, AlignedBuf};
+pub use arena::{Arena, ArenaError, ArenaSet, ArenaStats};
+pub use element::Element;
+pub use error::{AllocError, CapacityError, ShapeError};
+pub use manager::{ManagerStats, PoolConfig, PoolManager};
+pub use objects::{Batch, Matrix};
+pub use pool::{
+    Guard, MissPolicy, OwnedPoolGuard, Pool, PoolError, PoolGuard, PoolStats, ResetPolicy, Reusable,
+};
+
+/// The workspace README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadme;

@@ -1,0 +1,163 @@
+//! Steady state allocates nothing: a counting global allocator watches the hot paths.
+//!
+//! Only allocations made by threads that opted in (inside `counting`) are counted, so the test
+//! harness's own threads cannot disturb the figure.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zerotick_mem::{AlignedBuf, Arena, MissPolicy, Pool, PoolConfig, PoolManager, ResetPolicy};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if WATCHED.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to `System` unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` with this thread's allocations counted; returns how many it made.
+fn counting(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    WATCHED.with(|w| w.set(true));
+    f();
+    WATCHED.with(|w| w.set(false));
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn counter_sees_allocations() {
+    // The instrument works: a test that cannot fail proves nothing.
+    let n = counting(|| drop(std::hint::black_box(vec![1u8; 100])));
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn pool_acquire_release_allocates_nothing() {
+    let pool = Pool::new(8, MissPolicy::Grow { max: 16 }, ResetPolicy::Zero, || {
+        AlignedBuf::<f64>::zeroed(1024)
+    })
+    .unwrap();
+    let n = counting(|| {
+        for i in 0..100_000 {
+            let mut a = pool.acquire().unwrap();
+            let mut b = pool.acquire().unwrap();
+            a.set_len(1024).unwrap();
+            b.set_len(1024).unwrap();
+            a[i % 1024] = b[0] + 1.0;
+        }
+        // Holding 16 grows the pool by 8; a miss at the hard cap is an error, not an allocation.
+        let held: [_; 16] = std::array::from_fn(|_| pool.acquire());
+        assert!(held.iter().all(Result::is_ok));
+        assert!(pool.acquire().is_err());
+    });
+    // Growing 8 objects is allowed to allocate (8 buffers); nothing else may.
+    let grown = pool.stats().grown;
+    assert_eq!(n, grown, "only growth allocates");
+    assert_eq!(grown, 8);
+    // A second round over the grown pool: nothing at all.
+    let n = counting(|| {
+        for _ in 0..100_000 {
+            let _g = pool.acquire().unwrap();
+        }
+        let _ = pool.stats();
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn pool_across_threads_allocates_nothing() {
+    let pool = Pool::new(4, MissPolicy::FailFast, ResetPolicy::Clear, || {
+        AlignedBuf::<f64>::with_capacity(1024)
+    })
+    .unwrap();
+    let counts: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    counting(|| {
+                        for i in 0..50_000 {
+                            if let Ok(mut g) = pool.acquire() {
+                                g.try_push(i as f64).unwrap();
+                            }
+                        }
+                    })
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(counts, vec![0; 4]);
+}
+
+#[test]
+fn manager_pools_allocate_nothing_after_construction() {
+    let pools = PoolManager::new(PoolConfig {
+        prefault: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let n = counting(|| {
+        for _ in 0..10_000 {
+            let mut b = pools.batches().acquire_owned().unwrap();
+            while let Some(row) = b.push_row_mut() {
+                row[0] = 1.0;
+            }
+            let mut v = pools.vectors().acquire().unwrap();
+            v.try_push(1.0).unwrap();
+            let m = pools.matrices().acquire().unwrap();
+            assert_eq!(m.rows(), 1024);
+        }
+        let _ = pools.stats();
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn arena_alloc_and_reset_allocate_nothing() {
+    let mut arena = Arena::new(1 << 20);
+    let n = counting(|| {
+        for _ in 0..1_000 {
+            for _ in 0..100 {
+                let s = arena.try_alloc_zeroed::<f64>(128).unwrap();
+                s[0] = 1.0;
+            }
+            assert!(arena.try_alloc_zeroed::<f64>(1 << 20).is_err());
+            arena.reset();
+        }
+    });
+    assert_eq!(n, 0);
+}
