@@ -1,25 +1,23 @@
 //! Steady state allocates nothing: a counting global allocator watches the hot paths.
 //!
-//! Only allocations made by threads that opted in (inside `counting`) are counted, so the test
-//! harness's own threads cannot disturb the figure.
+//! Each thread counts its own allocations, and only while it is inside `counting`, so the test
+//! harness's threads and the other tests running in parallel cannot disturb the figure.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use zerotick_mem::{AlignedBuf, Arena, MissPolicy, Pool, PoolConfig, PoolManager, ResetPolicy};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
     static WATCHED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn note() {
     if WATCHED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
 }
 
@@ -51,11 +49,11 @@ static GLOBAL: Counting = Counting;
 
 /// Runs `f` with this thread's allocations counted; returns how many it made.
 fn counting(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = ALLOCATIONS.with(Cell::get);
     WATCHED.with(|w| w.set(true));
     f();
     WATCHED.with(|w| w.set(false));
-    ALLOCATIONS.load(Ordering::SeqCst) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 #[test]
