@@ -53,6 +53,7 @@ fn json_is_one_object_with_every_impl_of_the_contract() {
         impls,
         [
             "zerotick",
+            "zerotick-cache",
             "lockfree-object-pool",
             "object-pool",
             "box-alloc"

@@ -6,6 +6,8 @@
 //! that state and write the element with a push, so they do the same work. Impls, in order:
 //! - `zerotick`: `zerotick_mem::Pool` with `MissPolicy::FailFast` and `ResetPolicy::Clear`
 //!   (length back to 0 on release, O(1), contents kept); `try_push`.
+//! - `zerotick-cache`: the same pool through a `PoolCache` of 16 (the thread's private stock,
+//!   refilled and flushed 8 at a time): what a hot loop on one thread uses.
 //! - `lockfree-object-pool`: `LinearObjectPool`, its reset closure calling `Vec::clear`; `push`.
 //! - `object-pool`: `object_pool::Pool`, `pull` + drop. It has no reset hook, so the op clears
 //!   the buffer itself before pushing, as its users must.
@@ -15,7 +17,8 @@ use super::GroupResult;
 use crate::harness::{Harness, Impl};
 use lockfree_object_pool::LinearObjectPool;
 use std::hint::black_box;
-use zerotick_mem::{AlignedBuf, MissPolicy, Pool, ResetPolicy};
+use std::ops::DerefMut;
+use zerotick_mem::{AlignedBuf, MissPolicy, Pool, PoolCache, PoolError, ResetPolicy};
 
 /// Objects in each pool.
 pub const POOL_SIZE: usize = 64;
@@ -31,6 +34,11 @@ pub fn run(h: &mut Harness) -> GroupResult {
         AlignedBuf::<f64>::with_capacity(BUF_LEN)
     })?;
 
+    let cached = Pool::new(POOL_SIZE, MissPolicy::FailFast, ResetPolicy::Clear, || {
+        AlignedBuf::<f64>::with_capacity(BUF_LEN)
+    })?;
+    let cache = PoolCache::new(&cached, 16)?;
+
     // `LinearObjectPool` builds objects lazily, a page at a time: pull `POOL_SIZE` at once to
     // pre-fill it. Its reset closure runs when an object is returned.
     let lockfree = LinearObjectPool::new(empty_vec, Vec::clear);
@@ -41,15 +49,8 @@ pub fn run(h: &mut Harness) -> GroupResult {
     Ok(h.case(
         "acquire_release",
         vec![
-            Impl::per_op("zerotick", || {
-                let Ok(mut buf) = zerotick.acquire() else {
-                    unreachable_miss()
-                };
-                if buf.try_push(1.0).is_err() {
-                    unreachable_miss();
-                }
-                black_box(&mut buf);
-            }),
+            Impl::per_op("zerotick", || push_one(zerotick.acquire())),
+            Impl::per_op("zerotick-cache", || push_one(cache.acquire())),
             Impl::per_op("lockfree-object-pool", || {
                 let mut buf = lockfree.pull();
                 buf.push(1.0);
@@ -68,6 +69,19 @@ pub fn run(h: &mut Harness) -> GroupResult {
             }),
         ],
     ))
+}
+
+/// The zerotick op body, shared by the pool and its cache: push one element into the
+/// acquired buffer, then release it.
+#[inline(always)]
+fn push_one<G: DerefMut<Target = AlignedBuf<f64>>>(acquired: Result<G, PoolError>) {
+    let Ok(mut buf) = acquired else {
+        unreachable_miss()
+    };
+    if buf.try_push(1.0).is_err() {
+        unreachable_miss();
+    }
+    black_box(&mut buf);
 }
 
 /// A peer pool's object: zeroed storage for [`BUF_LEN`] elements, length 0, like

@@ -2,6 +2,7 @@
 
 mod aligned;
 mod arena;
+mod cache;
 mod element;
 mod error;
 mod manager;
@@ -11,6 +12,7 @@ mod sync;
 
 pub use aligned::{ALIGN, AlignedBuf};
 pub use arena::{Arena, ArenaError, ArenaSet, ArenaStats};
+pub use cache::{CacheGuard, CacheStats, PoolCache};
 pub use element::Element;
 pub use error::{AllocError, CapacityError, ShapeError};
 pub use manager::{ManagerStats, PoolConfig, PoolManager};

@@ -125,7 +125,8 @@ pub struct PoolStats {
     pub capacity: usize,
     /// Hard cap on `capacity`.
     pub max_capacity: usize,
-    /// Acquisitions served by a free object.
+    /// Acquisitions served by a free object (thread caches' hits included once they publish
+    /// them: on refill, flush and drop).
     pub hits: u64,
     /// Acquisitions that found no free object (`grown + exhausted`).
     pub misses: u64,
@@ -133,8 +134,10 @@ pub struct PoolStats {
     pub grown: u64,
     /// Misses that returned [`PoolError::Exhausted`].
     pub exhausted: u64,
-    /// Objects currently held by guards.
+    /// Objects off the free stack: held by guards, or by [`PoolCache`](crate::PoolCache)s.
     pub in_use: usize,
+    /// Of `in_use`, objects held by thread caches (idle there or lent to their guards).
+    pub cached: usize,
     /// Most objects ever in use at once.
     pub high_water: usize,
 }
@@ -157,6 +160,7 @@ impl PoolStats {
             grown: self.grown + other.grown,
             exhausted: self.exhausted + other.exhausted,
             in_use: self.in_use + other.in_use,
+            cached: self.cached + other.cached,
             high_water: self.high_water + other.high_water,
         }
     }
@@ -171,7 +175,7 @@ fn link(next: u64, depth: u64) -> u64 {
     (depth << 32) | next
 }
 
-struct Slot<T> {
+pub(crate) struct Slot<T> {
     /// Free-list link, meaningful while the slot is free: `next` (low 32 bits, slot index + 1,
     /// 0 = bottom) and `depth` (high 32 bits, free slots from this one to the bottom,
     /// inclusive). Written only by the thread pushing the slot, before its Release
@@ -179,14 +183,22 @@ struct Slot<T> {
     link: AtomicU64,
     /// The object. Invariant: initialised iff the slot index is below `constructed`; accessed
     /// only by the one thread holding the slot (it popped or built it) until it pushes it back.
-    value: UnsafeCell<MaybeUninit<T>>,
+    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
 }
 
-struct Counters {
+pub(crate) struct Counters {
     misses: AtomicU64,
     grown: AtomicU64,
     exhausted: AtomicU64,
     heap_bytes: AtomicUsize,
+    /// Slots moved from the free stack into thread caches (counted in `pops`, not hits).
+    pub(crate) refilled: AtomicU64,
+    /// Slots a cache got from a miss (grown) rather than from the stack.
+    pub(crate) adopted: AtomicU64,
+    /// Slots moved from thread caches back onto the free stack.
+    pub(crate) flushed: AtomicU64,
+    /// Acquisitions served by thread caches, published in batches.
+    pub(crate) cache_hits: AtomicU64,
 }
 
 /// A bounded pool of pre-built objects with lock-free acquire and release.
@@ -227,7 +239,7 @@ pub struct Pool<T> {
     constructed: CachePadded<AtomicUsize>,
     /// Most objects ever in use at once.
     high_water: CachePadded<AtomicUsize>,
-    counters: CachePadded<Counters>,
+    pub(crate) counters: CachePadded<Counters>,
     /// One slot per object the pool may ever hold (`max_capacity`), allocated once.
     slots: Box<[CachePadded<Slot<T>>]>,
     factory: Box<dyn Fn() -> Result<T, PoolError> + Send + Sync>,
@@ -310,6 +322,10 @@ impl<T: Reusable> Pool<T> {
                 grown: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
                 heap_bytes: AtomicUsize::new(heap_bytes),
+                refilled: AtomicU64::new(0),
+                adopted: AtomicU64::new(0),
+                flushed: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
             }),
             slots: slots.into_boxed_slice(),
             factory: Box::new(move || factory().map_err(Into::into)),
@@ -325,7 +341,8 @@ impl<T: Reusable> Pool<T> {
     #[inline]
     pub fn acquire(&self) -> Result<PoolGuard<'_, T>, PoolError> {
         let index = self.take()?;
-        Ok(Guard::new(self, index))
+        // SAFETY: `take` popped (or built) slot `index` for this caller alone.
+        Ok(unsafe { Guard::new(self, index) })
     }
 
     /// As [`acquire`](Self::acquire), returning a guard that keeps the pool alive through its
@@ -336,7 +353,8 @@ impl<T: Reusable> Pool<T> {
     #[inline]
     pub fn acquire_owned(self: &Arc<Self>) -> Result<OwnedPoolGuard<T>, PoolError> {
         let index = self.take()?;
-        Ok(Guard::new(Arc::clone(self), index))
+        // SAFETY: `take` popped (or built) slot `index` for this caller alone.
+        Ok(unsafe { Guard::new(Arc::clone(self), index) })
     }
 
     /// Counters, read without blocking anyone. Under concurrent use each field is exact at
@@ -355,10 +373,15 @@ impl<T: Reusable> Pool<T> {
         let c = &self.counters;
         let grown = c.grown.load(Ordering::Relaxed);
         let exhausted = c.exhausted.load(Ordering::Relaxed);
+        let refilled = c.refilled.load(Ordering::Relaxed);
+        let returned = c.flushed.load(Ordering::Relaxed);
+        let entered = refilled + c.adopted.load(Ordering::Relaxed);
         PoolStats {
             capacity: constructed,
             max_capacity: self.slots.len(),
-            hits: head >> TOP_BITS,
+            hits: ((head >> TOP_BITS).wrapping_sub(refilled) & (u64::MAX >> TOP_BITS))
+                + c.cache_hits.load(Ordering::Relaxed),
+            cached: entered.saturating_sub(returned) as usize,
             misses: c.misses.load(Ordering::Relaxed).max(grown + exhausted),
             grown,
             exhausted,
@@ -403,56 +426,102 @@ impl<T: Reusable> Pool<T> {
 
     /// Pops a free slot index, or handles a miss.
     #[inline]
-    fn take(&self) -> Result<usize, PoolError> {
-        // Acquire: pairs with the Release compare-exchange in `put` (and, through the release
-        // sequence of RMWs on `head`, with every earlier push) so the popped slot's link and
-        // object contents are visible.
+    pub(crate) fn take(&self) -> Result<usize, PoolError> {
+        let mut index = 0;
+        match self.take_chain(1, |_, i| index = i) {
+            0 => self.miss(),
+            _ => Ok(index),
+        }
+    }
+
+    /// Pushes slot `index` back on the free stack.
+    #[inline]
+    pub(crate) fn put(&self, index: usize) {
+        self.put_chain(1, |_| index);
+    }
+
+    /// Pops up to `want` free slots with one compare-exchange, handing each index to
+    /// `sink(position, index)`, top first; returns how many were popped (0 if the stack is
+    /// empty or `want` is 0). The caller then holds those slots exclusively.
+    #[inline]
+    pub(crate) fn take_chain(&self, want: usize, mut sink: impl FnMut(usize, usize)) -> usize {
+        if want == 0 {
+            return 0;
+        }
+        // Acquire: pairs with the Release compare-exchange in `put_chain` (and, through the
+        // release sequence of RMWs on `head`, with every earlier push), so the links read
+        // below and the popped objects' contents are visible.
         let mut head = self.head.load(Ordering::Acquire);
-        loop {
+        'retry: loop {
             let top = (head & TOP_MASK) as usize;
             if top == 0 {
-                return self.miss();
+                return 0;
             }
-            let link = self.slots[top - 1].link.load(Ordering::Relaxed);
-            let new = ((head & !TOP_MASK).wrapping_add(POP_ONE)) | (link & TOP_MASK);
+            // Links are read before the compare-exchange validates them: if `head` is
+            // unchanged when it succeeds, no slot was pushed or popped in between (every pop
+            // bumps `pops`, every push changes `top`), so the chain read is the real one.
+            // A stale read only costs a retry; every link ever stored names a real slot.
+            let mut link = self.slot(top - 1).link.load(Ordering::Relaxed);
+            let free = (link >> 32) as usize;
+            let n = want.min(free).max(1);
+            sink(0, top - 1);
+            for position in 1..n {
+                let next = (link & TOP_MASK) as usize;
+                if next == 0 {
+                    // Inconsistent snapshot: the stack changed under us.
+                    head = self.head.load(Ordering::Acquire);
+                    continue 'retry;
+                }
+                sink(position, next - 1);
+                link = self.slot(next - 1).link.load(Ordering::Relaxed);
+            }
+            let new = (head & !TOP_MASK).wrapping_add(POP_ONE * n as u64) | (link & TOP_MASK);
             // Acquire on both outcomes: same pairing as the load above.
             match self
                 .head
                 .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => {
-                    let free_after = (link >> 32) as usize - 1;
-                    self.note_in_use(
-                        self.constructed
-                            .load(Ordering::Relaxed)
-                            .saturating_sub(free_after),
-                    );
-                    return Ok(top - 1);
+                    let free_after = free.saturating_sub(n);
+                    let constructed = self.constructed.load(Ordering::Relaxed);
+                    self.note_in_use(constructed.saturating_sub(free_after));
+                    return n;
                 }
                 Err(actual) => head = actual,
             }
         }
     }
 
-    /// Pushes slot `index` back on the free stack.
+    /// Pushes the `n >= 1` slots `index(0) .. index(n - 1)` (held exclusively by the caller)
+    /// with one compare-exchange; `index(0)` ends on top.
     #[inline]
-    fn put(&self, index: usize) {
-        let slot = &self.slots[index];
+    pub(crate) fn put_chain(&self, n: usize, index: impl Fn(usize) -> usize) {
+        debug_assert!(n >= 1);
         // Acquire: pairs with the Release compare-exchange that pushed the current top, so its
-        // link (and depth) read below is current.
+        // depth read below is current.
         let mut head = self.head.load(Ordering::Acquire);
         loop {
             let top = head & TOP_MASK;
             let depth_below = if top == 0 {
                 0
             } else {
-                self.slots[top as usize - 1].link.load(Ordering::Relaxed) >> 32
+                self.slot(top as usize - 1).link.load(Ordering::Relaxed) >> 32
             };
-            slot.link
-                .store(link(top, depth_below + 1), Ordering::Relaxed);
-            let new = (head & !TOP_MASK) | (index as u64 + 1);
-            // Release: publishes the link and the object's contents to the next acquirer
-            // (its Acquire load/compare-exchange in `take`). Acquire on failure: as above.
+            for position in 0..n {
+                let next = if position + 1 < n {
+                    index(position + 1) as u64 + 1
+                } else {
+                    top
+                };
+                let depth = depth_below + (n - position) as u64;
+                self.slot(index(position))
+                    .link
+                    .store(link(next, depth), Ordering::Relaxed);
+            }
+            let new = (head & !TOP_MASK) | (index(0) as u64 + 1);
+            // Release: publishes the links and the objects' contents to the next acquirer
+            // (its Acquire load or compare-exchange in `take_chain`). Acquire on failure: as
+            // above.
             match self
                 .head
                 .compare_exchange_weak(head, new, Ordering::Release, Ordering::Acquire)
@@ -461,6 +530,11 @@ impl<T: Reusable> Pool<T> {
                 Err(actual) => head = actual,
             }
         }
+    }
+
+    #[inline(always)]
+    pub(crate) fn slot(&self, index: usize) -> &Slot<T> {
+        &self.slots[index]
     }
 
     #[inline]
@@ -472,7 +546,7 @@ impl<T: Reusable> Pool<T> {
 
     #[cold]
     #[inline(never)]
-    fn miss(&self) -> Result<usize, PoolError> {
+    pub(crate) fn miss(&self) -> Result<usize, PoolError> {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         if let MissPolicy::Grow { max } = self.miss {
             match self.grow(max) {
@@ -553,16 +627,55 @@ impl<T> fmt::Debug for Pool<T> {
     }
 }
 
-/// Exclusive access to one pooled object; returns it to the pool when dropped.
+/// Where a [`Guard`] returns its object: the pool itself (by reference or `Arc`) or a
+/// thread's [`PoolCache`](crate::PoolCache). Sealed: only this crate implements it.
+pub trait PoolHandle<T: Reusable>: sealed::Sealed {
+    /// The pool the object belongs to.
+    fn pool(&self) -> &Pool<T>;
+    /// Takes back slot `index`, which the caller held exclusively.
+    #[doc(hidden)]
+    fn give_back(&self, index: usize);
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+impl<T: Reusable> sealed::Sealed for &Pool<T> {}
+impl<T: Reusable> PoolHandle<T> for &Pool<T> {
+    #[inline]
+    fn pool(&self) -> &Pool<T> {
+        self
+    }
+    #[inline]
+    fn give_back(&self, index: usize) {
+        self.put(index);
+    }
+}
+
+impl<T: Reusable> sealed::Sealed for Arc<Pool<T>> {}
+impl<T: Reusable> PoolHandle<T> for Arc<Pool<T>> {
+    #[inline]
+    fn pool(&self) -> &Pool<T> {
+        self
+    }
+    #[inline]
+    fn give_back(&self, index: usize) {
+        self.put(index);
+    }
+}
+
+/// Exclusive access to one pooled object; hands it back when dropped (also during a panic),
+/// after resetting it per the pool's [`ResetPolicy`].
 ///
-/// `R` is how the guard reaches its pool: a reference ([`PoolGuard`]) or an `Arc`
-/// ([`OwnedPoolGuard`]).
-pub struct Guard<T: Reusable, R: Deref<Target = Pool<T>>> {
+/// `H` is where it goes back: [`PoolGuard`] (borrowed pool), [`OwnedPoolGuard`] (pool in an
+/// `Arc`) or [`CacheGuard`](crate::CacheGuard) (a thread's cache).
+pub struct Guard<T: Reusable, H: PoolHandle<T>> {
     /// The slot's object. Invariant: initialised, and this guard is its only accessor until
-    /// `drop` pushes the slot back.
+    /// `drop` hands the slot back.
     value: ManuallyDrop<MutPtr<MaybeUninit<T>>>,
     index: usize,
-    pool: R,
+    home: H,
 }
 
 /// A guard borrowing its pool.
@@ -571,25 +684,27 @@ pub type PoolGuard<'a, T> = Guard<T, &'a Pool<T>>;
 pub type OwnedPoolGuard<T> = Guard<T, Arc<Pool<T>>>;
 
 // SAFETY: the guard is the sole accessor of its object (field invariant); sending it moves the
-// object (`T: Send`) and the pool handle (`R: Send`) to the other thread.
-unsafe impl<T: Reusable + Send, R: Deref<Target = Pool<T>> + Send> Send for Guard<T, R> {}
-// SAFETY: `&Guard` only gives `&T` (`T: Sync`) and `&R` (`R: Sync`).
-unsafe impl<T: Reusable + Sync, R: Deref<Target = Pool<T>> + Sync> Sync for Guard<T, R> {}
+// object (`T: Send`) and the handle (`H: Send`) to the other thread.
+unsafe impl<T: Reusable + Send, H: PoolHandle<T> + Send> Send for Guard<T, H> {}
+// SAFETY: `&Guard` only gives `&T` (`T: Sync`) and `&H` (`H: Sync`).
+unsafe impl<T: Reusable + Sync, H: PoolHandle<T> + Sync> Sync for Guard<T, H> {}
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> Guard<T, R> {
+impl<T: Reusable, H: PoolHandle<T>> Guard<T, H> {
+    /// # Safety
+    /// The caller holds slot `index` of `home.pool()` exclusively and hands that over.
     #[inline]
-    fn new(pool: R, index: usize) -> Self {
-        let value = ManuallyDrop::new(pool.slots[index].value.get_mut());
-        Self { value, index, pool }
+    pub(crate) unsafe fn new(home: H, index: usize) -> Self {
+        let value = ManuallyDrop::new(home.pool().slot(index).value.get_mut());
+        Self { value, index, home }
     }
 
-    /// The pool this object returns to.
+    /// The pool this object belongs to.
     pub fn pool(&self) -> &Pool<T> {
-        &self.pool
+        self.home.pool()
     }
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> Deref for Guard<T, R> {
+impl<T: Reusable, H: PoolHandle<T>> Deref for Guard<T, H> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -599,7 +714,7 @@ impl<T: Reusable, R: Deref<Target = Pool<T>>> Deref for Guard<T, R> {
     }
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> DerefMut for Guard<T, R> {
+impl<T: Reusable, H: PoolHandle<T>> DerefMut for Guard<T, H> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; the exclusive borrow of `self` bounds the reference.
@@ -607,21 +722,21 @@ impl<T: Reusable, R: Deref<Target = Pool<T>>> DerefMut for Guard<T, R> {
     }
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> Drop for Guard<T, R> {
+impl<T: Reusable, H: PoolHandle<T>> Drop for Guard<T, H> {
     #[inline]
     fn drop(&mut self) {
-        match self.pool.reset {
+        match self.home.pool().reset {
             ResetPolicy::Keep => {}
             ResetPolicy::Clear => self.deref_mut().clear(),
             ResetPolicy::Zero => self.deref_mut().zero(),
         }
         // SAFETY: `value` is not used again: the slot is handed back just below.
         unsafe { ManuallyDrop::drop(&mut self.value) };
-        self.pool.put(self.index);
+        self.home.give_back(self.index);
     }
 }
 
-impl<T: Reusable + fmt::Debug, R: Deref<Target = Pool<T>>> fmt::Debug for Guard<T, R> {
+impl<T: Reusable + fmt::Debug, H: PoolHandle<T>> fmt::Debug for Guard<T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Guard").field(&**self).finish()
     }

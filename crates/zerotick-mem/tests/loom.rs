@@ -6,6 +6,14 @@ use loom::sync::Arc;
 use loom::thread;
 use zerotick_mem::{AlignedBuf, MissPolicy, Pool, PoolError, ResetPolicy};
 
+/// Explores every interleaving with at most 3 preemptions: the bound loom's authors suggest,
+/// which finds the known classes of bugs while keeping the models to seconds.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
 fn pool(initial: usize, miss: MissPolicy) -> Arc<Pool<AlignedBuf<u64>>> {
     Arc::new(Pool::new(initial, miss, ResetPolicy::Keep, || AlignedBuf::zeroed(1)).unwrap())
 }
@@ -31,7 +39,7 @@ fn total(p: &Pool<AlignedBuf<u64>>) -> u64 {
 
 #[test]
 fn two_threads_share_one_object() {
-    loom::model(|| {
+    model(|| {
         let p = pool(1, MissPolicy::FailFast);
         let q = p.clone();
         let t = thread::spawn(move || use_once(&q) as u64);
@@ -49,7 +57,7 @@ fn two_threads_share_one_object() {
 fn aba_on_two_objects() {
     // Thread B pops A and B and pushes them back in another order while thread A is between
     // reading the top's link and its compare-exchange: the pops tag must make that fail.
-    loom::model(|| {
+    model(|| {
         let p = pool(2, MissPolicy::FailFast);
         let q = p.clone();
         let t = thread::spawn(move || {
@@ -70,7 +78,7 @@ fn aba_on_two_objects() {
 
 #[test]
 fn concurrent_growth_respects_the_cap() {
-    loom::model(|| {
+    model(|| {
         let p = pool(0, MissPolicy::Grow { max: 1 });
         let q = p.clone();
         let t = thread::spawn(move || use_once(&q));
@@ -80,5 +88,31 @@ fn concurrent_growth_respects_the_cap() {
         assert_eq!(s.capacity, 1);
         assert_eq!(s.grown + s.hits, u64::from(mine) + u64::from(theirs));
         assert!(mine || theirs);
+    });
+}
+
+#[test]
+fn cache_chains_against_a_shared_acquirer() {
+    // A cache of 4 refills a chain of 2 from a pool of 3 and, when dropped, flushes a chain
+    // of 2 back, while another thread takes and returns objects one at a time.
+    use zerotick_mem::PoolCache;
+    model(|| {
+        let p = pool(3, MissPolicy::FailFast);
+        let q = p.clone();
+        let t = thread::spawn(move || use_once(&q) as u64);
+        let cache = PoolCache::new(p.clone(), 4).unwrap();
+        let mine = match cache.acquire() {
+            Ok(mut g) => {
+                g[0] += 1;
+                1
+            }
+            Err(_) => 0,
+        };
+        drop(cache);
+        let theirs = t.join().unwrap();
+        let s = p.stats();
+        assert_eq!((s.in_use, s.cached), (0, 0));
+        assert_eq!(s.hits, mine + theirs);
+        assert_eq!(total(&p), mine + theirs);
     });
 }

@@ -6,7 +6,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use zerotick_mem::{AlignedBuf, Arena, MissPolicy, Pool, PoolConfig, PoolManager, ResetPolicy};
+use zerotick_mem::{
+    AlignedBuf, Arena, MissPolicy, Pool, PoolCache, PoolConfig, PoolManager, ResetPolicy,
+};
 
 struct Counting;
 
@@ -158,4 +160,28 @@ fn arena_alloc_and_reset_allocate_nothing() {
         }
     });
     assert_eq!(n, 0);
+}
+
+#[test]
+fn pool_cache_allocates_nothing_after_construction() {
+    let pool = Pool::new(32, MissPolicy::FailFast, ResetPolicy::Clear, || {
+        AlignedBuf::<f64>::with_capacity(1024)
+    })
+    .unwrap();
+    let cache = PoolCache::new(&pool, 8).unwrap();
+    let n = counting(|| {
+        for i in 0..100_000 {
+            // Hold up to 12 at once so refills and flushes happen too.
+            let held: [_; 12] = std::array::from_fn(|_| cache.acquire().unwrap());
+            if i % 2 == 0 {
+                drop(held);
+            }
+            let mut g = cache.acquire().unwrap();
+            g.try_push(1.0).unwrap();
+        }
+        cache.flush();
+        let _ = (cache.stats(), pool.stats());
+    });
+    assert_eq!(n, 0);
+    assert!(cache.stats().refills > 1 && cache.stats().flushes > 1);
 }
