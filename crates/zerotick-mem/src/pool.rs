@@ -635,6 +635,12 @@ pub trait PoolHandle<T: Reusable>: sealed::Sealed {
     /// Takes back slot `index`, which the caller held exclusively.
     #[doc(hidden)]
     fn give_back(&self, index: usize);
+    /// The reset policy applied before `give_back`.
+    #[doc(hidden)]
+    #[inline]
+    fn reset_policy(&self) -> ResetPolicy {
+        self.pool().reset
+    }
 }
 
 pub(crate) mod sealed {
@@ -725,7 +731,7 @@ impl<T: Reusable, H: PoolHandle<T>> DerefMut for Guard<T, H> {
 impl<T: Reusable, H: PoolHandle<T>> Drop for Guard<T, H> {
     #[inline]
     fn drop(&mut self) {
-        match self.home.pool().reset {
+        match self.home.reset_policy() {
             ResetPolicy::Keep => {}
             ResetPolicy::Clear => self.deref_mut().clear(),
             ResetPolicy::Zero => self.deref_mut().zero(),
