@@ -102,9 +102,13 @@ pub struct Arena {
     /// The block. Its length is the arena's capacity in bytes; it is only ever accessed
     /// through slices handed out below `used`, which never overlap between resets.
     block: AlignedBuf<u8>,
-    /// End of the last allocation. Invariant: `used <= block.capacity()`; bytes
-    /// `[used, capacity)` are not referenced by any live slice.
-    used: Cell<usize>,
+    /// Address of the block's first byte (cached from `block`).
+    base: usize,
+    /// Address one past the block's last byte: `base + block.capacity()`.
+    limit: usize,
+    /// Address of the end of the last allocation. Invariant: `base <= cursor <= limit`;
+    /// bytes `[cursor, limit)` are not referenced by any live slice.
+    cursor: Cell<usize>,
     high_water: Cell<usize>,
     resets: u64,
     exhausted: Cell<u64>,
@@ -122,9 +126,13 @@ impl Arena {
     /// # Errors
     /// [`AllocError`] if the allocator refuses.
     pub fn try_new(capacity_bytes: usize) -> Result<Self, AllocError> {
+        let block = AlignedBuf::<u8>::try_zeroed(capacity_bytes)?;
+        let base = block.as_ptr().addr();
         Ok(Self {
-            block: AlignedBuf::try_zeroed(capacity_bytes)?,
-            used: Cell::new(0),
+            base,
+            limit: base + capacity_bytes,
+            cursor: Cell::new(base),
+            block,
             high_water: Cell::new(0),
             resets: 0,
             exhausted: Cell::new(0),
@@ -153,21 +161,21 @@ impl Arena {
     /// Bytes handed out since the last reset, including alignment padding.
     #[inline]
     pub fn used_bytes(&self) -> usize {
-        self.used.get()
+        self.cursor.get() - self.base
     }
 
     /// Bytes left before the next reset (an allocation may also need up to 63 padding bytes).
     #[inline]
     pub fn remaining_bytes(&self) -> usize {
-        self.capacity_bytes() - self.used.get()
+        self.limit - self.cursor.get()
     }
 
     /// Usage counters.
     pub fn stats(&self) -> ArenaStats {
         ArenaStats {
             capacity_bytes: self.capacity_bytes(),
-            used_bytes: self.used.get(),
-            high_water_bytes: self.high_water.get().max(self.used.get()),
+            used_bytes: self.used_bytes(),
+            high_water_bytes: self.high_water.get().max(self.used_bytes()),
             resets: self.resets,
             exhausted: self.exhausted.get(),
         }
@@ -176,11 +184,11 @@ impl Arena {
     /// Frees every slice handed out, in O(1). Contents are not cleared.
     #[inline]
     pub fn reset(&mut self) {
-        let used = self.used.get();
+        let used = self.used_bytes();
         if used > self.high_water.get() {
             self.high_water.set(used);
         }
-        self.used.set(0);
+        self.cursor.set(self.base);
         self.resets += 1;
     }
 
@@ -205,24 +213,21 @@ impl Arena {
         let Some(bytes) = len.checked_mul(size_of::<T>()) else {
             return Err(ArenaError::SizeOverflow);
         };
-        let used = self.used.get();
-        let base = self.block.as_ptr().cast_mut();
-        // Padding that brings the absolute address `base + used` up to `align`.
-        let pad = (base as usize).wrapping_add(used).wrapping_neg() & (align - 1);
-        let start = used + pad; // no overflow: `used <= capacity <= isize::MAX`, `pad < align`
-        let end = match start.checked_add(bytes) {
-            Some(end) if end <= self.capacity_bytes() => end,
-            _ => return Err(self.exhausted(pad.saturating_add(bytes))),
-        };
-        self.used.set(end);
-        // SAFETY: `start <= end <= capacity`, so the result stays within (or one past the end
-        // of) the block.
-        let ptr = unsafe { base.add(start) };
-        // SAFETY: bytes `[start, end)` lie inside the block, are aligned for `T`, and are
-        // referenced by no other live slice: earlier slices end at or before `used <= start`
-        // and the next allocation starts at or after `end` until `reset(&mut self)`, which
-        // cannot run while this borrow of `self` is alive. `MaybeUninit<T>` needs no
-        // initialisation.
+        let cursor = self.cursor.get();
+        // Round the address up to `align`. No overflow: `cursor <= limit`, an address inside
+        // an allocation, is far below `usize::MAX - align`.
+        let start = (cursor + (align - 1)) & !(align - 1);
+        if start > self.limit || bytes > self.limit - start {
+            return Err(self.exhausted((start - cursor).saturating_add(bytes)));
+        }
+        self.cursor.set(start + bytes);
+        // Same provenance as the block, at address `start`, which lies in `[base, limit]`.
+        let ptr = self.block.as_ptr().cast_mut().with_addr(start);
+        // SAFETY: bytes `[start, start + bytes)` lie inside the block (checked above), are
+        // aligned for `T`, and are referenced by no other live slice: earlier slices end at or
+        // before `cursor <= start`, and the next allocation starts at or after
+        // `start + bytes` until `reset(&mut self)`, which cannot run while this borrow of
+        // `self` is alive. `MaybeUninit<T>` needs no initialisation.
         Ok(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), len) })
     }
 
