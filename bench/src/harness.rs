@@ -97,6 +97,7 @@ pub struct Harness {
     config: Config,
     group: &'static str,
     pinned: BTreeSet<usize>,
+    notes: Vec<String>,
     progress: bool,
 }
 
@@ -108,6 +109,7 @@ impl Harness {
             config,
             group: "",
             pinned: BTreeSet::new(),
+            notes: Vec::new(),
             progress,
         }
     }
@@ -122,6 +124,18 @@ impl Harness {
     pub fn start_group(&mut self, group: &'static str) {
         self.group = group;
         self.pinned.clear();
+        self.notes.clear();
+    }
+
+    /// Adds a line printed under the group's table in the human output (a derived figure,
+    /// an origin-report claim next to the measured one); JSON output leaves notes out.
+    pub fn note(&mut self, line: impl Into<String>) {
+        self.notes.push(line.into());
+    }
+
+    /// The current group's notes.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Records that a thread of the current group runs pinned to `cpu` (for the report).

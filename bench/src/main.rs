@@ -61,7 +61,10 @@ fn main() -> ExitCode {
             }
         };
         if !args.json {
-            let table = report::table(group.name, harness.pinned(), &rows);
+            let mut table = report::table(group.name, harness.pinned(), &rows);
+            for line in harness.notes() {
+                table.push_str(&format!("note: {line}\n"));
+            }
             if let Some(code) = exit_on_error(emit_result(&format!("\n{table}"))) {
                 return code;
             }

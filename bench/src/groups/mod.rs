@@ -7,6 +7,7 @@ use crate::harness::{Harness, Row};
 
 pub mod arena;
 pub mod pool;
+pub mod simd;
 
 /// What a group returns: its rows, or the error that stopped its setup.
 pub type GroupResult = Result<Vec<Row>, Box<dyn std::error::Error>>;
@@ -40,7 +41,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "simd",
-        run: None,
+        run: Some(simd::run),
     },
     Group {
         name: "dense",

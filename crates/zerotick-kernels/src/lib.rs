@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod columns;
+mod elementwise;
+mod error;
+mod math;
+pub mod simd;
+mod stats;
+
+pub use columns::ColumnStats;
+pub use error::KernelError;
+pub use simd::{Kernels, Tier, UnsupportedTier, active_tier, best_supported_tier, force_tier};
+pub use stats::{BLOCK, Moments, NanPolicy, NormalizePolicy, NormalizeReport, ZeroVariance};
