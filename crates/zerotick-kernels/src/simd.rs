@@ -5,7 +5,7 @@
 //! several independent accumulators, and compiled three times: plainly (the scalar tier, the
 //! reference), inside `#[target_feature(enable = "avx2,fma")]` and inside
 //! `#[target_feature(enable = "avx512f,...")]`, where LLVM turns the chunks into 256- or
-//! 512-bit vector code and fused multiply-adds. [`multiversion!`] generates the three copies
+//! 512-bit vector code and fused multiply-adds. A crate-private macro generates the three copies
 //! and the `match` that picks one per call.
 
 use core::fmt;
