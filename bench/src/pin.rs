@@ -7,6 +7,7 @@
 
 use std::io;
 use std::mem;
+use std::sync::OnceLock;
 use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
 
 /// Pins the calling thread to exactly `cpu`, then checks that it runs there.
@@ -50,11 +51,22 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// The CPUs the calling thread may run on (its affinity mask), in increasing order.
+/// The CPUs this process may run on, read once (the first call, which `main` makes before it
+/// pins the measuring thread) and remembered: after pinning, the calling thread's own mask
+/// says only its one CPU, which would hide the others from `pick_cpus`.
 ///
 /// # Errors
-/// The OS error if `sched_getaffinity` fails.
+/// If `sched_getaffinity` fails.
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    static ALLOWED: OnceLock<Result<Vec<usize>, i32>> = OnceLock::new();
+    ALLOWED
+        .get_or_init(|| read_affinity().map_err(|e| e.raw_os_error().unwrap_or(0)))
+        .clone()
+        .map_err(io::Error::from_raw_os_error)
+}
+
+/// The calling thread's affinity mask, as CPU numbers.
+fn read_affinity() -> io::Result<Vec<usize>> {
     // SAFETY: all-zero is the valid empty `cpu_set_t`.
     let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
     // SAFETY: pid 0 names the calling thread; `set` is writable and exactly
@@ -76,9 +88,10 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 /// `available_parallelism` (which also counts cgroup CPU quotas) is below `n`: two spinning
 /// threads sharing one CPU's worth of quota would measure throttling.
 pub fn pick_cpus(n: usize) -> Option<Vec<usize>> {
-    let parallelism = thread::available_parallelism().map_or(1, |p| p.get());
+    // Not `available_parallelism`: it reads the calling thread's mask, which is one CPU
+    // once the measuring thread is pinned.
     let allowed = allowed_cpus().ok()?;
-    if parallelism < n || allowed.len() < n {
+    if allowed.len() < n {
         return None;
     }
     Some(allowed[..n].to_vec())

@@ -6,7 +6,9 @@
 use crate::harness::{Harness, Row};
 
 pub mod arena;
+pub mod metrics;
 pub mod pool;
+pub mod ring;
 pub mod simd;
 
 /// What a group returns: its rows, or the error that stopped its setup.
@@ -33,11 +35,11 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "ring",
-        run: None,
+        run: Some(ring::run),
     },
     Group {
         name: "metrics",
-        run: None,
+        run: Some(metrics::run),
     },
     Group {
         name: "simd",

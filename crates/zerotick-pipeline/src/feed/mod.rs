@@ -1,0 +1,161 @@
+//! Where ticks come from: the seeded [`SyntheticFeed`] and the streamed [`CsvFeed`].
+
+mod csv;
+mod synthetic;
+
+use core::fmt;
+
+pub use self::csv::{CsvFeed, CsvLayout};
+pub use self::synthetic::{SyntheticConfig, SyntheticFeed};
+use crate::tick::Tick;
+
+/// What a feed yields next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedEvent {
+    /// A valid tick.
+    Tick(Tick),
+    /// A row that could not become a tick, and why. Counted, never fatal (unless strict).
+    Rejected(RejectReason),
+    /// No more data.
+    End,
+}
+
+/// A source of ticks, pulled one at a time by the feed thread.
+pub trait Feed: Send {
+    /// The next event.
+    ///
+    /// # Errors
+    /// [`FeedError`] for what ends the run: an I/O error, or a bad row in strict mode.
+    fn next_event(&mut self) -> Result<FeedEvent, FeedError>;
+
+    /// Names of the symbols, indexed by [`Tick::symbol`]; may grow while the feed runs (a CSV
+    /// feed learns them as it reads).
+    fn symbol_names(&self) -> Vec<String>;
+}
+
+/// Why a row was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Not the number of fields the layout needs.
+    FieldCount,
+    /// The timestamp is not a number (or out of range).
+    BadTimestamp,
+    /// The price is not a finite number above 0.
+    BadPrice,
+    /// The size is not a finite number at or above 0.
+    BadSize,
+    /// The side field is not one of the accepted spellings.
+    BadSide,
+    /// The row is not UTF-8.
+    BadUtf8,
+    /// The row is longer than the reader accepts.
+    TooLong,
+    /// The feed already knows the maximum number of symbols.
+    TooManySymbols,
+}
+
+impl RejectReason {
+    /// Every reason, in report order.
+    pub const ALL: [RejectReason; 8] = [
+        RejectReason::FieldCount,
+        RejectReason::BadTimestamp,
+        RejectReason::BadPrice,
+        RejectReason::BadSize,
+        RejectReason::BadSide,
+        RejectReason::BadUtf8,
+        RejectReason::TooLong,
+        RejectReason::TooManySymbols,
+    ];
+
+    /// Snake-case name for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RejectReason::FieldCount => "field_count",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::BadPrice => "bad_price",
+            RejectReason::BadSize => "bad_size",
+            RejectReason::BadSide => "bad_side",
+            RejectReason::BadUtf8 => "bad_utf8",
+            RejectReason::TooLong => "too_long",
+            RejectReason::TooManySymbols => "too_many_symbols",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Rejections counted by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RejectCounts([u64; RejectReason::ALL.len()]);
+
+impl RejectCounts {
+    /// Counts one rejection.
+    #[inline]
+    pub fn add(&mut self, reason: RejectReason) {
+        self.0[reason.index()] += 1;
+    }
+
+    /// Rejections for `reason`.
+    pub fn get(&self, reason: RejectReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// All rejections.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `(reason, count)` for every reason with a non-zero count.
+    pub fn nonzero(&self) -> impl Iterator<Item = (RejectReason, u64)> + '_ {
+        RejectReason::ALL
+            .into_iter()
+            .map(|r| (r, self.get(r)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// What ends a feed early.
+#[derive(Debug)]
+pub enum FeedError {
+    /// Reading the source failed.
+    Io(std::io::Error),
+    /// Strict mode: the first bad row, with its 1-based line number.
+    BadRow {
+        /// Line number in the file.
+        line: u64,
+        /// Why it was rejected.
+        reason: RejectReason,
+    },
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedError::Io(e) => write!(f, "reading the feed: {e}"),
+            FeedError::BadRow { line, reason } => write!(f, "line {line}: rejected ({reason})"),
+        }
+    }
+}
+
+impl std::error::Error for FeedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FeedError::Io(e) => Some(e),
+            FeedError::BadRow { .. } => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for FeedError {
+    fn from(e: std::io::Error) -> Self {
+        FeedError::Io(e)
+    }
+}

@@ -1,0 +1,40 @@
+//! The unit of market data: one trade.
+
+/// Which side initiated the trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Side {
+    /// The buyer took liquidity.
+    Buy,
+    /// The seller took liquidity.
+    Sell,
+    /// Not reported by the source.
+    #[default]
+    Unknown,
+}
+
+impl Side {
+    /// +1 for buys, -1 for sells, 0 when unknown: the sign of signed volume.
+    #[inline]
+    pub fn sign(self) -> f64 {
+        match self {
+            Side::Buy => 1.0,
+            Side::Sell => -1.0,
+            Side::Unknown => 0.0,
+        }
+    }
+}
+
+/// One trade. `Copy`, 40 bytes: moved through rings by value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tick {
+    /// Exchange timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Index of the symbol in the feed's symbol table.
+    pub symbol: u32,
+    /// Trade price (finite, > 0: feeds reject anything else).
+    pub price: f64,
+    /// Traded quantity (finite, >= 0).
+    pub size: f64,
+    /// Aggressor side.
+    pub side: Side,
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod metrics;
+pub mod mpmc;
+pub mod spsc;
+mod sync;
+pub mod wait;

@@ -1,0 +1,287 @@
+//! `zerotick`: runs the market-data feature pipeline and reports what it measured.
+#![deny(unsafe_code)]
+
+mod alloc_count;
+mod report;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use zerotick_pipeline::features::FeatureConfig;
+use zerotick_pipeline::feed::{CsvFeed, CsvLayout, Feed, SyntheticConfig, SyntheticFeed};
+use zerotick_pipeline::sink::{CsvSink, NullSink, Sink};
+use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zerotick",
+    version,
+    about = "A market-data feature pipeline with a hot path that does not allocate, lock or copy, measured honestly."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the pipeline (feed -> features -> normalise/squash/read-out -> sink) and report
+    /// throughput, latency, allocations, pool and memory figures.
+    Run(RunArgs),
+}
+
+#[derive(Parser, Debug)]
+struct RunArgs {
+    /// Where ticks come from: `synthetic` (seeded, embedded) or `csv:PATH` (exchange
+    /// aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`).
+    #[arg(long, default_value = "synthetic")]
+    feed: String,
+    /// Column layout of a CSV feed.
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    layout: Layout,
+    /// Stop at the first malformed CSV row (with its line number) instead of counting it.
+    #[arg(long)]
+    strict: bool,
+    /// Symbols of the synthetic market.
+    #[arg(long, default_value_t = 64)]
+    symbols: usize,
+    /// Ticks to produce (synthetic feed). Default: 5,000,000, unless --seconds is given.
+    #[arg(long)]
+    ticks: Option<u64>,
+    /// Stop reading the feed after this many seconds of wall time.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Event-time rate of the synthetic market, ticks per second (timestamps only; the feed
+    /// itself runs as fast as the pipeline takes it).
+    #[arg(long, default_value_t = 1_000_000.0)]
+    rate: f64,
+    /// Seed of the synthetic market.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where signals go: `null`, `stdout` or `csv:PATH`.
+    #[arg(long, default_value = "null")]
+    sink: String,
+    /// A symbol writes a feature row every this many of its ticks.
+    #[arg(long, default_value_t = 64)]
+    row_every: u32,
+    /// Rows per pooled batch.
+    #[arg(long, default_value_t = 32)]
+    batch_rows: usize,
+    /// Batches in the pool.
+    #[arg(long, default_value_t = 8)]
+    pool_batches: usize,
+    /// Capacity of the tick ring between the feed and the worker. Smaller rings bound the
+    /// queueing part of the latency when the feed outruns the worker.
+    #[arg(long, default_value_t = 1024)]
+    ring_capacity: usize,
+    /// Longest a row waits for its batch to fill, in microseconds.
+    #[arg(long, default_value_t = 200)]
+    max_batch_wait_us: u64,
+    /// Ticks processed before steady state (allocations are counted after it).
+    #[arg(long, default_value_t = 100_000)]
+    warmup_ticks: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Layout {
+    Auto,
+    Generic,
+    AggTrades,
+    Trades,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as clap prints them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line: clap's first, without its own `error: ` prefix.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "zerotick: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Run(args) => match run_command(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zerotick: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || matches!(c.downcast_ref::<PipelineError>(), Some(PipelineError::Sink(io)) if io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run_command(args: &RunArgs) -> Result<()> {
+    if let Some(s) = args.seconds
+        && !(s.is_finite() && s > 0.0)
+    {
+        bail!("--seconds must be a positive number, got {s}");
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate must be a positive number, got {}", args.rate);
+    }
+    let config = PipelineConfig {
+        features: FeatureConfig {
+            row_every: args.row_every,
+        },
+        batch_rows: args.batch_rows,
+        pool_batches: args.pool_batches,
+        ring_capacity: args.ring_capacity,
+        max_batch_wait_ns: args.max_batch_wait_us.saturating_mul(1_000),
+        warmup_ticks: args.warmup_ticks,
+        duration: args.seconds.map(Duration::from_secs_f64),
+        symbols_hint: args.symbols,
+        ..PipelineConfig::default()
+    };
+    let rss_start = report::rss();
+    let (report, feed_name) = if args.feed == "synthetic" {
+        let ticks = args.ticks.or(if args.seconds.is_some() {
+            None
+        } else {
+            Some(5_000_000)
+        });
+        let feed = SyntheticFeed::new(SyntheticConfig {
+            symbols: args.symbols,
+            seed: args.seed,
+            ticks,
+            rate_per_s: args.rate,
+            ..SyntheticConfig::default()
+        });
+        (
+            run_with(feed, args, &config, ticks)?,
+            "synthetic".to_owned(),
+        )
+    } else if let Some(path) = args.feed.strip_prefix("csv:") {
+        let path = PathBuf::from(path);
+        let feed = CsvFeed::open(&path, args.layout.into(), args.strict)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        (
+            run_with(feed, args, &config, None)?,
+            format!("csv:{}", path.display()),
+        )
+    } else {
+        bail!(
+            "unknown --feed {:?}: use `synthetic` or `csv:PATH`",
+            args.feed
+        );
+    };
+    let rss = report::Rss {
+        start: rss_start.current,
+        peak: report::rss().peak,
+        end: report::rss().current,
+    };
+    let mut out = io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", report::json(&report, &rss, &feed_name))?;
+    } else {
+        out.write_all(report::table(&report, &rss, &feed_name).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+impl From<Layout> for CsvLayout {
+    fn from(l: Layout) -> Self {
+        match l {
+            Layout::Auto => CsvLayout::Auto,
+            Layout::Generic => CsvLayout::Generic,
+            Layout::AggTrades => CsvLayout::AggTrades,
+            Layout::Trades => CsvLayout::Trades,
+        }
+    }
+}
+
+fn run_with<F: Feed>(
+    feed: F,
+    args: &RunArgs,
+    config: &PipelineConfig,
+    ticks: Option<u64>,
+) -> Result<RunReport> {
+    let names = feed.symbol_names();
+    let mut sink: Box<dyn Sink> = match args.sink.as_str() {
+        "null" => Box::new(NullSink),
+        "stdout" => Box::new(CsvSink::new(
+            BufWriter::with_capacity(1 << 16, io::stdout()),
+            names,
+        )?),
+        other => match other.strip_prefix("csv:") {
+            Some(path) => {
+                let file = File::create(path).with_context(|| format!("cannot create {path}"))?;
+                Box::new(CsvSink::new(
+                    BufWriter::with_capacity(1 << 16, file),
+                    names,
+                )?)
+            }
+            None => bail!("unknown --sink {other:?}: use `null`, `stdout` or `csv:PATH`"),
+        },
+    };
+    let bar = progress_bar(ticks, args.json || args.sink == "stdout");
+    // The hot thread only stores a number; a thread of its own draws the bar (drawing
+    // allocates, and must not count as the pipeline's allocations).
+    let processed = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let progress = |n: u64| processed.store(n, Ordering::Relaxed);
+    let hooks = Hooks {
+        allocations: Some(&alloc_count::watched_allocations),
+        progress: Some(&progress),
+        thread_start: Some(&alloc_count::watch_this_thread),
+    };
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(processed.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let report = run(feed, sink.as_mut(), config, &hooks);
+        done.store(true, Ordering::Relaxed);
+        report
+    });
+    bar.finish_and_clear();
+    Ok(report?)
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal (or output is JSON).
+fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{spinner} {bar:40} {pos}/{len} ticks ({per_sec}, eta {eta})"
+    } else {
+        "{spinner} {pos} ticks ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

@@ -1,0 +1,168 @@
+//! The end-of-run report: a readable table, or one JSON object (fields as in DESIGN.md).
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+use zerotick_pipeline::RunReport;
+
+/// Resident memory of this process, bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RssNow {
+    /// `VmRSS`: resident now.
+    pub current: Option<u64>,
+    /// `VmHWM`: highest resident so far.
+    pub peak: Option<u64>,
+}
+
+/// Memory at the start, peak and end of the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Rss {
+    pub start: Option<u64>,
+    pub peak: Option<u64>,
+    pub end: Option<u64>,
+}
+
+/// Reads `/proc/self/status` (Linux); `None` fields elsewhere.
+pub fn rss() -> RssNow {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return RssNow::default();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .map(|kb| kb * 1024)
+            })
+    };
+    RssNow {
+        current: field("VmRSS:"),
+        peak: field("VmHWM:"),
+    }
+}
+
+fn per_s(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// The JSON object of a run.
+pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
+    let l = &r.latency;
+    let rejects: serde_json::Map<String, Value> = r
+        .rejects
+        .nonzero()
+        .map(|(reason, n)| (reason.name().to_owned(), json!(n)))
+        .collect();
+    json!({
+        "feed": feed,
+        "ticks_in": r.ticks_in,
+        "ticks_processed": r.ticks_processed,
+        "ticks_rejected": r.ticks_rejected,
+        "rejects": rejects,
+        "seconds": r.seconds,
+        "ticks_per_s": per_s(r.ticks_processed, r.seconds),
+        "vectors": r.vectors,
+        "vectors_per_s": per_s(r.vectors, r.seconds),
+        "batches": r.batches,
+        "latency_ns": { "p50": l.p50(), "p99": l.p99(), "p999": l.p999(), "max": l.max() },
+        "steady_state_allocations": r.steady_state_allocations,
+        "pool_hit_rate": r.pool.hit_rate(),
+        "rss_bytes": { "start": rss.start, "peak": rss.peak, "end": rss.end },
+        "checksum": format!("{:016x}", r.checksum),
+        "simd_tier": zerotick_kernels::active_tier().name(),
+    })
+}
+
+fn ns(v: Option<u64>) -> String {
+    match v {
+        None => "-".to_owned(),
+        Some(v) if v >= 1_000_000 => format!("{:.2} ms", v as f64 / 1e6),
+        Some(v) if v >= 1_000 => format!("{:.1} us", v as f64 / 1e3),
+        Some(v) => format!("{v} ns"),
+    }
+}
+
+fn mib(v: Option<u64>) -> String {
+    v.map_or_else(
+        || "-".to_owned(),
+        |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    )
+}
+
+/// The human-readable report.
+pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
+    let l = &r.latency;
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(s, "  {k:<28} {v}");
+    };
+    line("feed", feed.to_owned());
+    line(
+        "simd tier",
+        zerotick_kernels::active_tier().name().to_owned(),
+    );
+    line("ticks in", r.ticks_in.to_string());
+    line("ticks processed", r.ticks_processed.to_string());
+    line("ticks rejected", r.ticks_rejected.to_string());
+    for (reason, n) in r.rejects.nonzero() {
+        line(&format!("  rejected: {reason}"), n.to_string());
+    }
+    line("wall time", format!("{:.3} s", r.seconds));
+    line(
+        "throughput",
+        format!("{:.0} ticks/s", per_s(r.ticks_processed, r.seconds)),
+    );
+    line(
+        "feature vectors",
+        format!(
+            "{} ({:.0}/s, {} batches)",
+            r.vectors,
+            per_s(r.vectors, r.seconds),
+            r.batches
+        ),
+    );
+    line(
+        "tick-to-signal latency",
+        format!(
+            "p50 {}  p99 {}  p99.9 {}  max {}",
+            ns(l.p50()),
+            ns(l.p99()),
+            ns(l.p999()),
+            ns(l.max())
+        ),
+    );
+    line(
+        "steady-state allocations",
+        r.steady_state_allocations.map_or_else(
+            || "- (run shorter than warm-up)".to_owned(),
+            |n| n.to_string(),
+        ),
+    );
+    line(
+        "batch pool hit rate",
+        r.pool.hit_rate().map_or_else(
+            || "-".to_owned(),
+            |h| format!("{:.4} ({} hits, {} misses)", h, r.pool.hits, r.pool.misses),
+        ),
+    );
+    line(
+        "memory (RSS)",
+        format!(
+            "start {}  peak {}  end {}",
+            mib(rss.start),
+            mib(rss.peak),
+            mib(rss.end)
+        ),
+    );
+    line("checksum", format!("{:016x}", r.checksum));
+    format!("zerotick run\n{s}")
+}

@@ -1,0 +1,155 @@
+//! The `zerotick` binary as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn zerotick(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zerotick"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn run_json_has_the_contract_fields_and_is_deterministic() {
+    let args = [
+        "run",
+        "--json",
+        "--ticks",
+        "60000",
+        "--warmup-ticks",
+        "20000",
+    ];
+    let a = json(&zerotick(&args));
+    for field in [
+        "ticks_in",
+        "ticks_processed",
+        "ticks_rejected",
+        "seconds",
+        "ticks_per_s",
+        "vectors",
+        "vectors_per_s",
+        "latency_ns",
+        "steady_state_allocations",
+        "pool_hit_rate",
+        "rss_bytes",
+        "checksum",
+    ] {
+        assert!(a.get(field).is_some(), "missing {field} in {a}");
+    }
+    for q in ["p50", "p99", "p999", "max"] {
+        assert!(a["latency_ns"][q].as_u64().is_some(), "{a}");
+    }
+    assert_eq!(a["ticks_in"], 60_000);
+    assert_eq!(a["steady_state_allocations"], 0, "{a}");
+    let b = json(&zerotick(&args));
+    assert_eq!(a["checksum"], b["checksum"]);
+    let c = json(&zerotick(&[
+        "run", "--json", "--ticks", "60000", "--seed", "7",
+    ]));
+    assert_ne!(a["checksum"], c["checksum"]);
+}
+
+#[test]
+fn human_report_names_every_figure() {
+    let out = zerotick(&["run", "--ticks", "30000"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "throughput",
+        "tick-to-signal latency",
+        "steady-state allocations",
+        "pool hit rate",
+        "memory (RSS)",
+        "checksum",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn csv_feed_counts_rejects_and_strict_reports_the_line() {
+    let dir = std::env::temp_dir().join(format!("zerotick-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("BTCUSDT-aggTrades-2024-01-01.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for i in 0..5000u64 {
+        writeln!(
+            f,
+            "{i},{},0.5,{i},{i},{},{}",
+            42000.0 + (i % 13) as f64,
+            1_704_067_200_000u64 + i,
+            i % 2 == 0
+        )
+        .unwrap();
+    }
+    writeln!(f, "9999,oops,0.5,1,1,1704067300000,true").unwrap();
+    drop(f);
+    let feed = format!("csv:{}", path.display());
+    let r = json(&zerotick(&["run", "--json", "--feed", &feed]));
+    assert_eq!(
+        (
+            r["ticks_in"].as_u64(),
+            r["ticks_processed"].as_u64(),
+            r["ticks_rejected"].as_u64()
+        ),
+        (Some(5001), Some(5000), Some(1))
+    );
+    assert_eq!(r["rejects"]["bad_price"], 1);
+    let out = zerotick(&["run", "--feed", &feed, "--strict"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 5001") && err.lines().count() == 1,
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    for args in [
+        &["run", "--feed", "csv:/no/such/file.csv"][..],
+        &["run", "--feed", "kafka://x"],
+        &["run", "--sink", "tcp:1"],
+        &["run", "--seconds=-1"],
+        &["run", "--ticks", "many"],
+        &["run", "--no-such-flag"],
+    ] {
+        let out = zerotick(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("zerotick: "), "{err}");
+    }
+}
+
+#[test]
+fn broken_pipe_exits_zero() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zerotick"))
+        .args(["run", "--ticks", "200000", "--sink", "stdout"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout); // the reader goes away, like `| head -c 16`
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&first[..6], b"ts_ns,");
+}
