@@ -6,10 +6,12 @@
 use crate::harness::{Harness, Row};
 
 pub mod arena;
+pub mod fft;
 pub mod metrics;
 pub mod pool;
 pub mod ring;
 pub mod simd;
+pub mod sparse;
 
 /// What a group returns: its rows, or the error that stopped its setup.
 pub type GroupResult = Result<Vec<Row>, Box<dyn std::error::Error>>;
@@ -51,11 +53,11 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "sparse",
-        run: None,
+        run: Some(sparse::run),
     },
     Group {
         name: "fft",
-        run: None,
+        run: Some(fft::run),
     },
 ];
 

@@ -3,8 +3,10 @@
 mod columns;
 mod elementwise;
 mod error;
+pub mod fft;
 mod math;
 pub mod simd;
+pub mod sparse;
 mod stats;
 
 pub use columns::ColumnStats;

@@ -1,0 +1,242 @@
+//! Group `sparse`: CSR kernels on a 100,000 x 100,000 matrix with 1,000,000 nonzeros at
+//! uniformly random positions (fixed seed), zerotick vs sprs 0.11 (single-threaded build).
+//!
+//! - `spmv_100k_1m`: one op = `y = A x + y` (alpha = beta = 1 for zerotick, so both impls do
+//!   the same work as sprs's `mul_acc_mat_vec_csr`, which accumulates into `y`). `zerotick` runs
+//!   the active tier, `zerotick-scalar-tier` the same code forced to the scalar tier.
+//! - `spgemm_100k_1m`: one op = `A * A` producing a new matrix (and dropping it). `zerotick`
+//!   is both phases, `SpgemmPlan::try_new` (symbolic) + `numeric`, the honest comparable of
+//!   sprs's `&a * &a`; `zerotick-numeric` is the numeric phase alone on a plan built once
+//!   (the repeated-structure use it exists for), labelled as such.
+//!
+//! Setup (building the matrices, converting for sprs) is outside every timed region. Before
+//! timing, the products of the two libraries are checked to agree.
+
+use super::GroupResult;
+use crate::harness::{Harness, Impl, Row};
+use sprs::CsMat;
+use std::hint::black_box;
+use zerotick_kernels::sparse::{CostModel, Csr, SpgemmPlan};
+use zerotick_kernels::{Kernels, Tier};
+
+/// Rows and columns.
+pub const N: usize = 100_000;
+/// Stored entries (drawn with replacement; the few duplicates are summed, so slightly fewer).
+pub const NNZ: usize = 1_000_000;
+/// Seed of the matrix.
+pub const SEED: u64 = 0x5eed_5a85;
+
+/// Runs `spmv_100k_1m` and `spgemm_100k_1m`.
+///
+/// # Errors
+/// If the matrix cannot be built or the two libraries' products disagree.
+pub fn run(h: &mut Harness) -> GroupResult {
+    let a = random_matrix(N, N, NNZ, SEED)?;
+    let (indptr, indices, values) = a.clone().into_parts();
+    let s: CsMat<f64> = CsMat::try_new(
+        (N, N),
+        indptr,
+        indices.into_iter().map(|c| c as usize).collect(),
+        values,
+    )
+    .map_err(|e| format!("sprs rejected the matrix: {e:?}"))?;
+    let active = Kernels::active();
+    let scalar = Kernels::new(Tier::Scalar)?;
+    let x: Vec<f64> = (0..N).map(|i| ((i % 101) as f64 - 50.0) * 0.01).collect();
+    check_spmv(&a, &s, &x, active)?;
+    let mut rows = Vec::new();
+
+    let zt = |k: Kernels| {
+        let (a, x) = (&a, &x);
+        let mut y = vec![0.0; N];
+        move || {
+            if a.spmv_into(&k, 1.0, x, 1.0, &mut y).is_err() {
+                unreachable!("shapes match");
+            }
+            black_box(&mut y);
+        }
+    };
+    let mut ys = vec![0.0; N];
+    rows.extend(h.case(
+        "spmv_100k_1m",
+        vec![
+            Impl::per_op("zerotick", zt(active)),
+            Impl::per_op("zerotick-scalar-tier", zt(scalar)),
+            Impl::per_op("sprs", || {
+                sprs::prod::mul_acc_mat_vec_csr(s.view(), &x[..], &mut ys[..]);
+                black_box(&mut ys);
+            }),
+        ],
+    ));
+
+    let mut plan = SpgemmPlan::try_new(&a, &a)?;
+    plan.numeric(&active, &a, &a)?;
+    check_spgemm(&plan, &(&s * &s))?;
+    rows.extend(h.case(
+        "spgemm_100k_1m",
+        vec![
+            Impl::per_op("zerotick", || {
+                let Ok(mut p) = SpgemmPlan::try_new(&a, &a) else {
+                    unreachable!("square")
+                };
+                if p.numeric(&active, &a, &a).is_err() {
+                    unreachable!("own plan");
+                }
+                black_box(&p);
+            }),
+            Impl::per_op("zerotick-numeric", || {
+                if plan.numeric(&active, &a, &a).is_err() {
+                    unreachable!("own plan");
+                }
+                black_box(&mut plan);
+            }),
+            Impl::per_op("sprs", || {
+                black_box(&s * &s);
+            }),
+        ],
+    ));
+
+    note(h, &rows, &a, &plan, active);
+    Ok(rows)
+}
+
+/// Derived figures: speedups against the targets, throughput, the calibrated cost model.
+fn note(h: &mut Harness, rows: &[Row], a: &Csr, plan: &SpgemmPlan, k: Kernels) {
+    let ns = |case: &str, imp: &str| {
+        rows.iter()
+            .find(|r| r.case == case && r.imp == imp)
+            .map(|r| r.median_ns)
+    };
+    if let (Some(z), Some(s), Some(sc)) = (
+        ns("spmv_100k_1m", "zerotick"),
+        ns("spmv_100k_1m", "sprs"),
+        ns("spmv_100k_1m", "zerotick-scalar-tier"),
+    ) {
+        h.note(format!(
+            "spmv on the {} tier: {:.2} ns/nonzero, {:.2}x sprs (target >= 1.5x); the {} tier is \
+             {:.2}x the scalar tier (AVX-512 gathers cannot run on this CPU unless it says avx512)",
+            k.tier(),
+            z / a.nnz() as f64,
+            s / z,
+            k.tier(),
+            sc / z
+        ));
+    }
+    if let (Some(z), Some(s), Some(zn)) = (
+        ns("spgemm_100k_1m", "zerotick"),
+        ns("spgemm_100k_1m", "sprs"),
+        ns("spgemm_100k_1m", "zerotick-numeric"),
+    ) {
+        h.note(format!(
+            "spgemm A*A ({} output entries): both phases {:.2}x sprs (target >= 2x); numeric \
+             phase alone {:.2}x sprs",
+            plan.nnz(),
+            s / z,
+            s / zn
+        ));
+    }
+    let m = CostModel::calibrate(&k);
+    h.note(format!(
+        "cost model ({} tier): spmv {:.2} ns/nnz + {:.2} ns/row, dense matvec {:.3} ns/madd, \
+         spmm {:.3} ns/madd, dense gemm {:.3} ns/madd, spgemm {:.2} ns/product",
+        k.tier(),
+        m.spmv_ns_per_nnz,
+        m.spmv_ns_per_row,
+        m.dense_matvec_ns_per_madd,
+        m.spmm_ns_per_madd,
+        m.dense_gemm_ns_per_madd,
+        m.spgemm_ns_per_product
+    ));
+    h.note(format!(
+        "crossover densities (sparse wins below): matvec 1000x1000 {:.3}, matmul 1000x1000 by \
+         1000x64 {:.3}, spgemm 1000^3 {:.3}",
+        m.matvec_crossover_density(1000, 1000),
+        m.choose_matmul(1000, 1000, 0, 64).crossover_density,
+        spgemm_crossover(&m, 1000),
+    ));
+}
+
+/// Density of two `n x n` operands at which SpGEMM and a dense GEMM are predicted equal
+/// (bisection on the uniform-scatter model).
+fn spgemm_crossover(m: &CostModel, n: usize) -> f64 {
+    let cells = (n * n) as f64;
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        let nnz = (mid * cells) as usize;
+        let d = m.choose_spgemm_shapes(n, n, n, nnz, nnz);
+        if d.sparse_ns < d.dense_ns {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// `rows x cols` with `nnz` entries drawn uniformly (splitmix64, fixed seed), values in
+/// [-1, 1).
+fn random_matrix(
+    rows: usize,
+    cols: usize,
+    nnz: usize,
+    seed: u64,
+) -> Result<Csr, Box<dyn std::error::Error>> {
+    let mut s = seed;
+    let mut next = move || {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let t: Vec<(usize, usize, f64)> = (0..nnz)
+        .map(|_| {
+            let r = (next() % rows as u64) as usize;
+            let c = (next() % cols as u64) as usize;
+            let v = (next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+            (r, c, v)
+        })
+        .collect();
+    Ok(Csr::try_from_triplets(rows, cols, &t)?)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * (1.0 + a.abs().max(b.abs()))
+}
+
+fn check_spmv(a: &Csr, s: &CsMat<f64>, x: &[f64], k: Kernels) -> Result<(), String> {
+    let mut y = vec![0.0; a.rows()];
+    let mut ys = vec![0.0; a.rows()];
+    a.spmv_into(&k, 1.0, x, 0.0, &mut y)
+        .map_err(|e| e.to_string())?;
+    sprs::prod::mul_acc_mat_vec_csr(s.view(), x, &mut ys[..]);
+    match y.iter().zip(&ys).position(|(p, q)| !close(*p, *q)) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "spmv disagrees with sprs at row {i}: {} vs {}",
+            y[i], ys[i]
+        )),
+    }
+}
+
+fn check_spgemm(plan: &SpgemmPlan, s: &CsMat<f64>) -> Result<(), String> {
+    let same_structure = plan.indptr() == s.indptr().raw_storage()
+        && plan
+            .indices()
+            .iter()
+            .map(|&c| c as usize)
+            .eq(s.indices().iter().copied());
+    if !same_structure {
+        return Err("spgemm structure differs from sprs".into());
+    }
+    match plan
+        .values()
+        .iter()
+        .zip(s.data())
+        .position(|(p, q)| !close(*p, *q))
+    {
+        None => Ok(()),
+        Some(i) => Err(format!("spgemm value {i} differs from sprs")),
+    }
+}

@@ -1,0 +1,160 @@
+//! SpMV (`y = alpha A x + beta y`) and SpMM (sparse times row-major dense), per SIMD tier.
+
+use super::csr::Csr;
+use super::error::{SparseError, check_dim};
+use crate::simd::{Kernels, madd, multiversion};
+
+/// Entries of a row summed per step, into as many independent accumulators.
+const LANES: usize = 4;
+
+/// Hints the CPU to fetch the cache line holding `p` (any address: a prefetch never faults,
+/// and nothing is dereferenced).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is a hint that never faults and reads nothing architecturally,
+    // whatever the address; SSE is part of the x86-64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// `sum(values[k] * x[indices[k]])` with [`LANES`] accumulators.
+///
+/// The caller guarantees every `indices[k] < x.len()` (see the `SAFETY` comment inside).
+#[inline(always)]
+fn row_dot<const FMA: bool>(indices: &[u32], values: &[f64], x: &[f64]) -> f64 {
+    let mut acc = [0.0; LANES];
+    let mut ic = indices.chunks_exact(LANES);
+    let mut vc = values.chunks_exact(LANES);
+    for (i, v) in (&mut ic).zip(&mut vc) {
+        for l in 0..LANES {
+            // SAFETY: `spmv_v` checked `x.len() == a.cols()` and `Csr` guarantees every stored
+            // column `< cols`; `row_dot` is only called from there.
+            let xv = unsafe { *x.get_unchecked(i[l] as usize) };
+            acc[l] = madd::<FMA>(v[l], xv, acc[l]);
+        }
+    }
+    let mut tail = 0.0;
+    for (&i, &v) in ic.remainder().iter().zip(vc.remainder()) {
+        // SAFETY: as above.
+        let xv = unsafe { *x.get_unchecked(i as usize) };
+        tail = madd::<FMA>(v, xv, tail);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
+}
+
+multiversion! {
+    fn spmv_v(a: &Csr, alpha: f64, x: &[f64], beta: f64, y: &mut [f64]) -> () {
+        // Local guard: makes the unchecked loads in `row_dot` sound whoever calls this.
+        if x.len() != a.cols() || y.len() != a.rows() {
+            return;
+        }
+        let (indptr, indices, values) = (a.indptr(), a.indices(), a.values());
+        for (yr, w) in y.iter_mut().zip(indptr.windows(2)) {
+            let (s, e) = (w[0], w[1]);
+            let dot = row_dot::<FMA>(&indices[s..e], &values[s..e], x);
+            *yr = if beta == 0.0 { alpha * dot } else { madd::<FMA>(beta, *yr, alpha * dot) };
+        }
+    }
+}
+
+multiversion! {
+    fn spmm_v(a: &Csr, alpha: f64, b: &[f64], n: usize, beta: f64, out: &mut [f64]) -> () {
+        if n == 0 {
+            return;
+        }
+        let (indptr, indices, values) = (a.indptr(), a.indices(), a.values());
+        for (orow, w) in out.chunks_exact_mut(n).zip(indptr.windows(2)) {
+            if beta == 0.0 {
+                orow.fill(0.0);
+            } else if beta != 1.0 {
+                for o in orow.iter_mut() {
+                    *o *= beta;
+                }
+            }
+            for k in w[0]..w[1] {
+                let c = indices[k] as usize;
+                let av = alpha * values[k];
+                let brow = &b[c * n..c * n + n];
+                for (o, bv) in orow.iter_mut().zip(brow) {
+                    *o = madd::<FMA>(av, *bv, *o);
+                }
+            }
+        }
+    }
+}
+
+impl Csr {
+    /// `y = alpha * A * x + beta * y` on `k`'s tier. Allocates nothing.
+    ///
+    /// When `beta == 0`, `y` is overwritten without being read (as in BLAS: NaN in `y` does
+    /// not propagate). NaN and infinities in `A` or `x` are data and propagate. Tiers with
+    /// FMA round differently from the scalar tier (each row is summed in 4 interleaved
+    /// partial sums, fused where the tier has FMA).
+    ///
+    /// ```
+    /// use zerotick_kernels::{Kernels, sparse::Csr};
+    ///
+    /// let a = Csr::try_from_triplets(2, 2, &[(0, 1, 2.0), (1, 0, 3.0)])?;
+    /// let mut y = [1.0, 1.0];
+    /// a.spmv_into(&Kernels::active(), 1.0, &[10.0, 20.0], 0.5, &mut y)?;
+    /// assert_eq!(y, [40.5, 30.5]);
+    /// # Ok::<(), zerotick_kernels::sparse::SparseError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DimensionMismatch`](SparseError::DimensionMismatch) if `x.len() != cols` or
+    /// `y.len() != rows`; nothing is written.
+    #[inline]
+    pub fn spmv_into(
+        &self,
+        k: &Kernels,
+        alpha: f64,
+        x: &[f64],
+        beta: f64,
+        y: &mut [f64],
+    ) -> Result<(), SparseError> {
+        check_dim("x", self.cols(), x.len())?;
+        check_dim("y", self.rows(), y.len())?;
+        spmv_v(k.tier(), self, alpha, x, beta, y);
+        Ok(())
+    }
+
+    /// `out = alpha * A * B + beta * out` with `B` a row-major dense `cols x n` matrix and
+    /// `out` row-major `rows x n`. Allocates nothing; `beta == 0` does not read `out`.
+    ///
+    /// ```
+    /// use zerotick_kernels::{Kernels, sparse::Csr};
+    ///
+    /// let a = Csr::try_from_triplets(1, 2, &[(0, 1, 2.0)])?;
+    /// let b = [1.0, 2.0, 3.0, 4.0]; // 2 x 2
+    /// let mut out = [0.0; 2];
+    /// a.spmm_into(&Kernels::active(), 1.0, &b, 2, 0.0, &mut out)?;
+    /// assert_eq!(out, [6.0, 8.0]);
+    /// # Ok::<(), zerotick_kernels::sparse::SparseError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DimensionMismatch`](SparseError::DimensionMismatch) if `b.len() != cols * n` or
+    /// `out.len() != rows * n` (or those products overflow); nothing is written.
+    #[inline]
+    pub fn spmm_into(
+        &self,
+        k: &Kernels,
+        alpha: f64,
+        b: &[f64],
+        n: usize,
+        beta: f64,
+        out: &mut [f64],
+    ) -> Result<(), SparseError> {
+        let b_len = self.cols().saturating_mul(n);
+        let out_len = self.rows().saturating_mul(n);
+        check_dim("b", b_len, b.len())?;
+        check_dim("out", out_len, out.len())?;
+        spmm_v(k.tier(), self, alpha, b, n, beta, out);
+        Ok(())
+    }
+}
