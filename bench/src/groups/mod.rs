@@ -6,6 +6,7 @@
 use crate::harness::{Harness, Row};
 
 pub mod arena;
+pub mod dense;
 pub mod fft;
 pub mod metrics;
 pub mod pool;
@@ -49,7 +50,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "dense",
-        run: None,
+        run: Some(dense::run),
     },
     Group {
         name: "sparse",

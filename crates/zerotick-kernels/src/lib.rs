@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod columns;
+pub mod dense;
 mod elementwise;
 mod error;
 pub mod fft;

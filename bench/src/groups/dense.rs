@@ -1,0 +1,297 @@
+//! Group `dense`: GEMM and randomized SVD on one thread, zerotick vs faer and matrixmultiply.
+//!
+//! - `gemm_N` (N = 1024, 2048, 4096): one op = `C = A B` for `N x N` `f64` matrices.
+//!   `zerotick` runs `dense::gemm_auto` (classical faer GEMM or Strassen-Winograd, by the
+//!   crossover measured at the start of the group, or `ZEROTICK_STRASSEN_MIN_DIM`) on
+//!   row-major buffers with arena scratch; `zerotick-classical` runs `dense::gemm_into` (shown
+//!   when the automatic choice is Strassen); `faer` runs `faer::linalg::matmul::matmul` with
+//!   `Par::Seq` on faer's own column-major `Mat`; `matrixmultiply` runs `dgemm` on the
+//!   row-major buffers (not at 4096). One call at 4096 takes seconds, so `gemm_4096` is
+//!   measured with the harness's quick settings (5 samples, one call each).
+//! - `rsvd_2000x1000_k20`: one op = top-20 singular triplets of a 2000 x 1000 rank-20 + noise
+//!   matrix. `zerotick` runs `dense::rsvd_into` (p = 10, q = 2) into caller buffers with arena
+//!   scratch; `faer-thin-svd` runs faer's full thin SVD (`Mat::thin_svd`), the exact answer.
+
+use super::GroupResult;
+use crate::harness::{Config, Harness, Impl, Row};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use std::hint::black_box;
+use zerotick_kernels::dense::{
+    Crossover, GemmPath, RsvdParams, gemm_auto, gemm_into, mat_mut, mat_ref, rsvd_into,
+    rsvd_scratch_bytes, strassen_scratch_bytes, warm_up_thread,
+};
+use zerotick_mem::Arena;
+
+/// Runs the GEMM cases and `rsvd_2000x1000_k20`.
+///
+/// # Errors
+/// If a kernel rejects its (well-formed) input, which would be a bug.
+pub fn run(h: &mut Harness) -> GroupResult {
+    let warm = warm_up_thread(1024);
+    h.note(format!(
+        "faer packing buffer (first 1024^3 product on this thread): VmSize +{:.1} MiB, \
+         VmRSS +{:.1} MiB",
+        mib(warm.vm_size_growth_bytes()),
+        mib(warm.vm_rss_growth_bytes())
+    ));
+    let crossover = crossover(h);
+    let mut rows = Vec::new();
+    for (case, n) in [
+        ("gemm_1024", 1024),
+        ("gemm_2048", 2048),
+        ("gemm_4096", 4096),
+    ] {
+        let heavy = n >= 4096;
+        let got = if heavy {
+            let mut quick = Harness::new(Config { quick: true });
+            quick.start_group("dense");
+            gemm_case(&mut quick, case, n, crossover)?
+        } else {
+            gemm_case(h, case, n, crossover)?
+        };
+        let path = match crossover.levels(n, n, n) {
+            0 => "classical".to_string(),
+            l => format!("Strassen-Winograd, {l} level(s)"),
+        };
+        let rates: Vec<String> = got
+            .iter()
+            .map(|r| format!("{} {:.1}", r.imp, 2.0 * (n as f64).powi(3) / r.median_ns))
+            .collect();
+        h.note(format!(
+            "{case}: zerotick path = {path}; GFLOP/s (2n^3/t): {}",
+            rates.join(", ")
+        ));
+        rows.extend(got);
+    }
+    rows.extend(rsvd_case(h)?);
+    Ok(rows)
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+/// The crossover: from the environment if set, else calibrated now (and noted).
+fn crossover(h: &mut Harness) -> Crossover {
+    if std::env::var_os("ZEROTICK_STRASSEN_MIN_DIM").is_some() {
+        let x = Crossover::cached();
+        h.note(format!(
+            "Strassen crossover from ZEROTICK_STRASSEN_MIN_DIM: min_dim {}",
+            x.min_dim()
+        ));
+        return x;
+    }
+    let r = Crossover::calibrate(2048);
+    let points: Vec<String> = r
+        .measured
+        .iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "{}: classical {:.1} ms, one Strassen level {:.1} ms",
+                p.dim,
+                p.classical.as_secs_f64() * 1e3,
+                p.strassen.as_secs_f64() * 1e3
+            )
+        })
+        .collect();
+    h.note(format!(
+        "Strassen crossover calibrated on this machine: min_dim {}{} ({})",
+        r.crossover.min_dim(),
+        if r.extrapolated {
+            " (Strassen never won up to 2048: extrapolated)"
+        } else {
+            ""
+        },
+        points.join("; ")
+    ));
+    r.crossover
+}
+
+/// Deterministic matrix entries in [-0.5, 0.5).
+fn fill(len: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect()
+}
+
+fn gemm_case(
+    h: &mut Harness,
+    case: &'static str,
+    n: usize,
+    crossover: Crossover,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    let (a, b) = (fill(n * n, 1), fill(n * n, 2));
+    let mut c_auto = vec![0.0; n * n];
+    let mut c_classical = vec![0.0; n * n];
+    let mut c_mm = vec![0.0; n * n];
+    let fa = Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
+    let fb = Mat::<f64>::from_fn(n, n, |i, j| b[i * n + j]);
+    let mut fc = Mat::<f64>::zeros(n, n);
+    let mut arena = Arena::try_new(strassen_scratch_bytes(n, n, n, crossover, 0.0))?;
+    arena.prefault();
+    // Check once, outside timing, that the automatic path runs and agrees with faer.
+    let path = gemm_auto(
+        mat_mut(&mut c_auto, n, n, n)?,
+        mat_ref(&a, n, n, n)?,
+        mat_ref(&b, n, n, n)?,
+        1.0,
+        0.0,
+        crossover,
+        &arena,
+    )?;
+    arena.reset();
+    matmul(
+        fc.as_mut(),
+        Accum::Replace,
+        fa.as_ref(),
+        fb.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let max_diff = (0..n * n)
+        .map(|x| (c_auto[x] - fc[(x / n, x % n)]).abs())
+        .fold(0.0, f64::max);
+    if max_diff > 1e-8 {
+        return Err(format!("{case}: gemm_auto differs from faer by {max_diff}").into());
+    }
+
+    let mut impls = vec![Impl::per_op("zerotick", || {
+        arena.reset();
+        let r = gemm_auto(
+            mat_mut(&mut c_auto, n, n, n).expect("shape checked above"),
+            mat_ref(&a, n, n, n).expect("shape checked above"),
+            mat_ref(&b, n, n, n).expect("shape checked above"),
+            1.0,
+            0.0,
+            crossover,
+            &arena,
+        );
+        black_box(r.is_ok());
+        black_box(&mut c_auto);
+    })];
+    if matches!(path, GemmPath::Strassen { .. }) && n < 4096 {
+        impls.push(Impl::per_op("zerotick-classical", || {
+            let r = gemm_into(
+                mat_mut(&mut c_classical, n, n, n).expect("shape checked above"),
+                mat_ref(&a, n, n, n).expect("shape checked above"),
+                mat_ref(&b, n, n, n).expect("shape checked above"),
+                1.0,
+                0.0,
+            );
+            black_box(r.is_ok());
+            black_box(&mut c_classical);
+        }));
+    }
+    impls.push(Impl::per_op("faer", || {
+        matmul(
+            fc.as_mut(),
+            Accum::Replace,
+            fa.as_ref(),
+            fb.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        black_box(&mut fc);
+    }));
+    if n < 4096 {
+        impls.push(Impl::per_op("matrixmultiply", || {
+            let ni = n as isize;
+            // SAFETY: `a`, `b` and `c_mm` hold n*n f64 each; with row stride n and column
+            // stride 1 every index `i * n + j` with i, j < n is inside them; `c_mm` is
+            // borrowed mutably here and aliases neither input.
+            unsafe {
+                matrixmultiply::dgemm(
+                    n,
+                    n,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    ni,
+                    1,
+                    b.as_ptr(),
+                    ni,
+                    1,
+                    0.0,
+                    c_mm.as_mut_ptr(),
+                    ni,
+                    1,
+                );
+            }
+            black_box(&mut c_mm);
+        }));
+    }
+    Ok(h.case(case, impls))
+}
+
+fn rsvd_case(h: &mut Harness) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    let (m, n, k) = (2000, 1000, 20);
+    // Rank 20 + noise: L (m x k) R (k x n) + 0.01 * noise.
+    let l = Mat::<f64>::from_fn(m, k, {
+        let v = fill(m * k, 3);
+        move |i, j| v[i * k + j]
+    });
+    let r = Mat::<f64>::from_fn(k, n, {
+        let v = fill(k * n, 4);
+        move |i, j| v[i * n + j]
+    });
+    let noise = fill(m * n, 5);
+    let a = &l * &r + Mat::<f64>::from_fn(m, n, |i, j| 0.01 * noise[i * n + j]);
+    let params = RsvdParams::new(k);
+    let mut arena = Arena::try_new(rsvd_scratch_bytes(m, n, params))?;
+    arena.prefault();
+    let (mut u, mut s, mut vt) = (
+        Mat::<f64>::zeros(m, k),
+        vec![0.0; k],
+        Mat::<f64>::zeros(k, n),
+    );
+    rsvd_into(a.as_ref(), params, u.as_mut(), &mut s, vt.as_mut(), &arena)?;
+    arena.reset();
+    // Accuracy next to the optimum (the exact truncated SVD).
+    let exact = a.thin_svd().map_err(|e| format!("faer thin SVD: {e:?}"))?;
+    let sv = exact.S().column_vector();
+    let opt = (k..n).map(|i| sv[i] * sv[i]).sum::<f64>().sqrt();
+    let mut approx = Mat::<f64>::zeros(m, n);
+    let us = Mat::<f64>::from_fn(m, k, |i, j| u[(i, j)] * s[j]);
+    matmul(
+        approx.as_mut(),
+        Accum::Replace,
+        us.as_ref(),
+        vt.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let err = (&a - &approx).norm_l2();
+    h.note(format!(
+        "rsvd_2000x1000_k20 (p = 10, q = 2): reconstruction error {:.6e} = {:.6}x the optimal \
+         truncated SVD's {:.6e}; max relative error of the top-20 singular values {:.1e}",
+        err,
+        err / opt,
+        opt,
+        (0..k)
+            .map(|i| (s[i] - sv[i]).abs() / sv[i])
+            .fold(0.0, f64::max)
+    ));
+    let rows = h.case(
+        "rsvd_2000x1000_k20",
+        vec![
+            Impl::per_op("zerotick", || {
+                arena.reset();
+                let r = rsvd_into(a.as_ref(), params, u.as_mut(), &mut s, vt.as_mut(), &arena);
+                black_box(r.is_ok());
+                black_box(&mut s);
+            }),
+            Impl::per_op("faer-thin-svd", || {
+                black_box(a.thin_svd().is_ok());
+            }),
+        ],
+    );
+    Ok(rows)
+}

@@ -1,0 +1,471 @@
+//! Strassen-Winograd multiplication (7 products, 15 additions per level) on quadrant views,
+//! temporaries from an arena, classical faer GEMM as the base case, a measured crossover and
+//! [`gemm_auto`], which picks the faster path by size.
+//!
+//! Schedule: Douglas, Heroux, Slishman and Smith (1994), as tabulated by Boyer, Dumas, Pernet
+//! and Zhou (2009) for `C = A B`: two temporaries per level, `X` (`m/2 x max(k/2, n/2)`) and
+//! `Y` (`k/2 x n/2`), the four quadrants of `C` hold the other intermediate results. Odd
+//! dimensions are peeled: the even part goes through Strassen, the last row, column and rank-1
+//! inner-dimension remainder through classical GEMM.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::{Mat, MatMut, MatRef, Par};
+use zerotick_mem::Arena;
+
+use super::DenseError;
+use super::gemm::{check_product, gemm_unchecked_shapes};
+
+/// Smallest dimension the recursion ever splits (below it a level costs more than it saves
+/// on any machine). [`Crossover::new`] clamps to it.
+pub const MIN_SPLIT_DIM: usize = 8;
+
+/// When Strassen pays: a product `m x k x n` takes one Strassen level when
+/// `min(m, k, n) >= min_dim`; each half-size subproduct decides again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Crossover {
+    min_dim: usize,
+}
+
+impl Crossover {
+    /// Never use Strassen.
+    pub const NEVER: Crossover = Crossover {
+        min_dim: usize::MAX,
+    };
+
+    /// A crossover at `min_dim` (clamped to at least [`MIN_SPLIT_DIM`]).
+    pub const fn new(min_dim: usize) -> Self {
+        Self {
+            min_dim: if min_dim < MIN_SPLIT_DIM {
+                MIN_SPLIT_DIM
+            } else {
+                min_dim
+            },
+        }
+    }
+
+    /// Smallest `min(m, k, n)` that takes a Strassen level.
+    pub const fn min_dim(self) -> usize {
+        self.min_dim
+    }
+
+    /// Strassen levels a `m x k x n` product takes (0: classical).
+    pub fn levels(self, m: usize, k: usize, n: usize) -> u32 {
+        let mut d = m.min(k).min(n);
+        let mut levels = 0;
+        while d >= self.min_dim {
+            levels += 1;
+            d /= 2;
+        }
+        levels
+    }
+
+    /// Measures on this machine, on the calling thread, the smallest size in
+    /// `256, 512, 1024, ...` up to `max_dim` at which one Strassen level beats classical GEMM
+    /// by at least 3% (best of three runs each). If Strassen never wins in that range the
+    /// crossover is set to twice the largest size measured (an extrapolation;
+    /// [`CalibrationReport::extrapolated`] says so). Allocates its test matrices; takes about
+    /// 4 s for `max_dim = 2048` on a 3 GHz AVX2 core.
+    pub fn calibrate(max_dim: usize) -> CalibrationReport {
+        let mut report = CalibrationReport {
+            crossover: Crossover::NEVER,
+            measured: [None; 8],
+            extrapolated: true,
+        };
+        let mut d = 256;
+        let mut i = 0;
+        while d <= max_dim.max(256) && i < report.measured.len() {
+            let (classical, strassen) = time_one_level(d);
+            report.measured[i] = Some(CalibrationPoint {
+                dim: d,
+                classical,
+                strassen,
+            });
+            i += 1;
+            // A 3% margin keeps timing noise on a shared machine from picking Strassen
+            // where it merely ties.
+            if strassen.as_secs_f64() < 0.97 * classical.as_secs_f64() {
+                report.crossover = Crossover::new(d);
+                report.extrapolated = false;
+                return report;
+            }
+            d *= 2;
+        }
+        report.crossover = Crossover::new(d);
+        report
+    }
+
+    /// The process-wide crossover, computed once: from `ZEROTICK_STRASSEN_MIN_DIM` if set (a
+    /// number, or `never`), else by [`calibrate(2048)`](Self::calibrate). Cache the value
+    /// across runs by exporting the variable.
+    pub fn cached() -> Crossover {
+        static CACHED: OnceLock<Crossover> = OnceLock::new();
+        *CACHED.get_or_init(|| match std::env::var("ZEROTICK_STRASSEN_MIN_DIM") {
+            Ok(v) if v.trim().eq_ignore_ascii_case("never") => Crossover::NEVER,
+            Ok(v) => match v.trim().parse() {
+                Ok(d) => Crossover::new(d),
+                Err(_) => Crossover::calibrate(2048).crossover,
+            },
+            Err(_) => Crossover::calibrate(2048).crossover,
+        })
+    }
+}
+
+/// One size measured by [`Crossover::calibrate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalibrationPoint {
+    /// `n` of the `n x n x n` product.
+    pub dim: usize,
+    /// Classical GEMM time (best of three).
+    pub classical: Duration,
+    /// One Strassen level over classical half-size products (best of three).
+    pub strassen: Duration,
+}
+
+/// What [`Crossover::calibrate`] measured and chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalibrationReport {
+    /// The chosen crossover.
+    pub crossover: Crossover,
+    /// Sizes measured, smallest first.
+    pub measured: [Option<CalibrationPoint>; 8],
+    /// True if Strassen never won in the measured range and the crossover is a guess.
+    pub extrapolated: bool,
+}
+
+fn time_one_level(d: usize) -> (Duration, Duration) {
+    let a = Mat::<f64>::from_fn(d, d, |i, j| ((i * 31 + j * 17) % 97) as f64 / 97.0 - 0.5);
+    let b = Mat::<f64>::from_fn(d, d, |i, j| ((i * 13 + j * 29) % 89) as f64 / 89.0 - 0.5);
+    let mut c = Mat::<f64>::zeros(d, d);
+    let one_level = Crossover::new(d);
+    let mut arena = Arena::new(strassen_scratch_bytes(d, d, d, one_level, 0.0));
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        arena.reset();
+        let t = Instant::now();
+        gemm_unchecked_shapes(c.as_mut(), a.as_ref(), b.as_ref(), 1.0, 0.0, Par::Seq);
+        best.0 = best.0.min(t.elapsed());
+        let t = Instant::now();
+        let r = strassen_into(
+            c.as_mut(),
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            0.0,
+            one_level,
+            &arena,
+        );
+        best.1 = best.1.min(t.elapsed());
+        debug_assert!(r.is_ok());
+    }
+    std::hint::black_box(&c);
+    best
+}
+
+/// Which path [`gemm_auto`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmPath {
+    /// Classical faer GEMM.
+    Classical,
+    /// Strassen-Winograd with this many recursion levels.
+    Strassen {
+        /// Levels of recursion (each halves the dimensions).
+        levels: u32,
+    },
+}
+
+/// `f64` elements of scratch the recursion needs below a `m x k x n` product.
+fn scratch_len(m: usize, k: usize, n: usize, x: Crossover) -> usize {
+    if m.min(k).min(n) < x.min_dim {
+        return 0;
+    }
+    let (m2, k2, n2) = (m / 2, k / 2, n / 2);
+    m2 * k2.max(n2) + k2 * n2 + scratch_len(m2, k2, n2, x)
+}
+
+/// Arena bytes [`strassen_into`] and [`gemm_auto`] need for a `m x k x n` product (including
+/// the `m x n` temporary when `beta != 0` and 64 bytes of alignment slack per allocation).
+pub fn strassen_scratch_bytes(m: usize, k: usize, n: usize, x: Crossover, beta: f64) -> usize {
+    let mut elems = scratch_len(m, k, n, x);
+    let mut slack = 64;
+    if beta != 0.0 && x.levels(m, k, n) > 0 {
+        elems += m * n;
+        slack += 64;
+    }
+    elems * size_of::<f64>() + slack
+}
+
+/// `C = alpha * A * B + beta * C` by Strassen-Winograd down to `crossover`, then classical.
+///
+/// Temporaries come from `arena` (size it with [`strassen_scratch_bytes`]; the slices stay
+/// allocated until the caller resets the arena). No heap allocation after
+/// [`warm_up_thread`](super::warm_up_thread). Any shapes; `beta == 0` means `C` is not read.
+///
+/// Accuracy: Strassen's error bound is norm-wise, not element-wise: about
+/// `c * 18^levels * k * eps * max|A| * max|B|` per element in the worst case, larger than
+/// classical GEMM's `k * eps * (|A||B|)_ij` (see the crate README for measured figures).
+///
+/// # Errors
+/// [`DenseError::ShapeMismatch`] for inconsistent shapes, [`DenseError::Arena`] if the arena
+/// cannot hold the scratch. `C` is untouched on error.
+///
+/// ```
+/// use faer::Mat;
+/// use zerotick_kernels::dense::{Crossover, strassen_into, strassen_scratch_bytes};
+/// use zerotick_mem::Arena;
+///
+/// let a = Mat::<f64>::from_fn(33, 20, |i, j| (i + j) as f64);
+/// let b = Mat::<f64>::from_fn(20, 17, |i, j| i as f64 - j as f64);
+/// let mut c = Mat::<f64>::zeros(33, 17);
+/// let x = Crossover::new(8);
+/// let arena = Arena::new(strassen_scratch_bytes(33, 20, 17, x, 0.0));
+/// strassen_into(c.as_mut(), a.as_ref(), b.as_ref(), 1.0, 0.0, x, &arena)?;
+/// let want = &a * &b;
+/// assert!((&c - &want).norm_max() < 1e-9);
+/// # Ok::<(), zerotick_kernels::dense::DenseError>(())
+/// ```
+pub fn strassen_into(
+    c: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+    beta: f64,
+    crossover: Crossover,
+    arena: &Arena,
+) -> Result<(), DenseError> {
+    check_product(c.shape(), a.shape(), b.shape())?;
+    let (m, n, k) = (a.nrows(), b.ncols(), a.ncols());
+    if crossover.levels(m, k, n) == 0 {
+        gemm_unchecked_shapes(c, a, b, alpha, beta, Par::Seq);
+        return Ok(());
+    }
+    let scratch = arena.try_alloc_fill(scratch_len(m, k, n, crossover), 0.0f64)?;
+    if beta == 0.0 {
+        winograd(c, a, b, alpha, crossover, scratch);
+    } else {
+        let tmp = arena.try_alloc_fill(m * n, 0.0f64)?;
+        let mut t = MatMut::from_row_major_slice_mut(tmp, m, n);
+        winograd(t.rb_mut(), a, b, alpha, crossover, scratch);
+        map2(c, t.rb(), |c, t| *c = beta * *c + t);
+    }
+    Ok(())
+}
+
+/// Classical or Strassen by `crossover`: `C = alpha * A * B + beta * C`.
+///
+/// # Errors
+/// As [`strassen_into`].
+pub fn gemm_auto(
+    c: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+    beta: f64,
+    crossover: Crossover,
+    arena: &Arena,
+) -> Result<GemmPath, DenseError> {
+    check_product(c.shape(), a.shape(), b.shape())?;
+    let levels = crossover.levels(a.nrows(), a.ncols(), b.ncols());
+    strassen_into(c, a, b, alpha, beta, crossover, arena)?;
+    Ok(if levels == 0 {
+        GemmPath::Classical
+    } else {
+        GemmPath::Strassen { levels }
+    })
+}
+
+/// `C = alpha * A * B` (overwrites `C`); shapes checked by the caller; `scratch` holds at
+/// least `scratch_len(m, k, n, x)` elements.
+fn winograd(
+    mut c: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+    x: Crossover,
+    scratch: &mut [f64],
+) {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if m.min(k).min(n) < x.min_dim {
+        gemm_unchecked_shapes(c, a, b, alpha, 0.0, Par::Seq);
+        return;
+    }
+    let (m2, k2, n2) = (m / 2, k / 2, n / 2);
+    let (me, ke, ne) = (2 * m2, 2 * k2, 2 * n2);
+    let c_col_major = is_col_major(c.rb());
+    {
+        let (xs, rest) = scratch.split_at_mut(m2 * k2.max(n2));
+        let (ys, rest) = rest.split_at_mut(k2 * n2);
+        let a = a.get(..me, ..ke);
+        let b = b.get(..ke, ..ne);
+        let (a11, a12, a21, a22) = a.split_at(m2, k2);
+        let (b11, b12, b21, b22) = b.split_at(k2, n2);
+        let (mut c11, mut c12, mut c21, mut c22) =
+            c.rb_mut().get_mut(..me, ..ne).split_at_mut(m2, n2);
+        let mut s = temp(&mut xs[..m2 * k2], m2, k2, is_col_major(a));
+        let mut t = temp(&mut *ys, k2, n2, is_col_major(b));
+        // 1-3: S3 = A11 - A21, T3 = B22 - B12, C21 = P7 = S3 T3.
+        sub(s.rb_mut(), a11, a21);
+        sub(t.rb_mut(), b22, b12);
+        winograd(c21.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        // 4-6: S1 = A21 + A22, T1 = B12 - B11, C22 = P5 = S1 T1.
+        add(s.rb_mut(), a21, a22);
+        sub(t.rb_mut(), b12, b11);
+        winograd(c22.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        // 7-9: S2 = S1 - A11, T2 = B22 - T1, C11 = P6 = S2 T2.
+        map2(s.rb_mut(), a11, |s, a| *s -= a);
+        map2(t.rb_mut(), b22, |t, b| *t = b - *t);
+        winograd(c11.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        // 10-11: S4 = A12 - S2, C12 = P3 = S4 B22.
+        map2(s.rb_mut(), a12, |s, a| *s = a - *s);
+        winograd(c12.rb_mut(), s.rb(), b22, alpha, x, rest);
+        // 12: X = P1 = A11 B11.
+        let mut p1 = temp(&mut xs[..m2 * n2], m2, n2, c_col_major);
+        winograd(p1.rb_mut(), a11, b11, alpha, x, rest);
+        // 13-17: U2 = P1 + P6 (C11), U3 = U2 + P7 (C21), U4 = U2 + P5 (C11),
+        // U7 = U3 + P5 (C22), U5 = U4 + P3 (C12).
+        map2(c11.rb_mut(), p1.rb(), |c, p| *c += p);
+        map2(c21.rb_mut(), c11.rb(), |c, u| *c += u);
+        map2(c11.rb_mut(), c22.rb(), |c, p| *c += p);
+        map2(c22.rb_mut(), c21.rb(), |c, u| *c += u);
+        map2(c12.rb_mut(), c11.rb(), |c, u| *c += u);
+        // 18-20: T4 = T2 - B21, C11 = P4 = A22 T4, U6 = U3 - P4 (C21).
+        map2(t.rb_mut(), b21, |t, b| *t -= b);
+        winograd(c11.rb_mut(), a22, t.rb(), alpha, x, rest);
+        map2(c21.rb_mut(), c11.rb(), |c, p| *c -= p);
+        // 21-22: C11 = P2 = A12 B21, U1 = P1 + P2 (C11).
+        winograd(c11.rb_mut(), a12, b21, alpha, x, rest);
+        map2(c11.rb_mut(), p1.rb(), |c, p| *c += p);
+    }
+    // Peeling: the odd inner index, last column, last row.
+    if ke < k {
+        gemm_unchecked_shapes(
+            c.rb_mut().get_mut(..me, ..ne),
+            a.get(..me, ke..),
+            b.get(ke.., ..ne),
+            alpha,
+            1.0,
+            Par::Seq,
+        );
+    }
+    if ne < n {
+        gemm_unchecked_shapes(
+            c.rb_mut().get_mut(..me, ne..),
+            a.get(..me, ..),
+            b.get(.., ne..),
+            alpha,
+            0.0,
+            Par::Seq,
+        );
+    }
+    if me < m {
+        gemm_unchecked_shapes(
+            c.rb_mut().get_mut(me.., ..),
+            a.get(me.., ..),
+            b,
+            alpha,
+            0.0,
+            Par::Seq,
+        );
+    }
+}
+
+/// Whether `m` is laid out column by column (faer's native layout) rather than row by row.
+fn is_col_major(m: MatRef<'_, f64>) -> bool {
+    m.row_stride().unsigned_abs() <= m.col_stride().unsigned_abs()
+}
+
+/// A `rows x cols` temporary over `buf`, laid out like the operand it stands for: faer's
+/// kernels and the element-wise passes run measurably slower (10 ms instead of 7 ms for a
+/// 512^3 product here) when a temporary's layout differs from the other operands'.
+fn temp(buf: &mut [f64], rows: usize, cols: usize, col_major: bool) -> MatMut<'_, f64> {
+    if col_major {
+        MatMut::from_column_major_slice_mut(buf, rows, cols)
+    } else {
+        MatMut::from_row_major_slice_mut(buf, rows, cols)
+    }
+}
+
+/// `f(d, x)` for every element pair, walking memory in order. faer's `zip!` walks column by
+/// column; on row-major views (the layout of the quadrants here) that strides through memory
+/// and measured 10x slower, so row-major operands are transposed first (element-wise maps do
+/// not care about orientation).
+#[inline]
+fn map2(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64)) {
+    let (mut dst, mut x) = (dst, x);
+    if dst.col_stride() == 1 && dst.row_stride() != 1 {
+        dst = dst.transpose_mut();
+        x = x.transpose();
+    }
+    for j in 0..dst.ncols() {
+        let mut d = dst.rb_mut().col_mut(j);
+        let xc = x.col(j);
+        if let (Some(d), Some(xs)) = (d.rb_mut().try_as_col_major_mut(), xc.try_as_col_major()) {
+            for (d, &x) in d.as_slice_mut().iter_mut().zip(xs.as_slice()) {
+                f(d, x);
+            }
+        } else {
+            for i in 0..d.nrows() {
+                f(&mut d[i], xc[i]);
+            }
+        }
+    }
+}
+
+/// `dst = f(x, y)` element-wise; see [`map2`] for the walk order.
+#[inline]
+fn map3(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, f: impl Fn(f64, f64) -> f64) {
+    let (mut dst, mut x, mut y) = (dst, x, y);
+    if dst.col_stride() == 1 && dst.row_stride() != 1 {
+        dst = dst.transpose_mut();
+        x = x.transpose();
+        y = y.transpose();
+    }
+    for j in 0..dst.ncols() {
+        let mut d = dst.rb_mut().col_mut(j);
+        let (xc, yc) = (x.col(j), y.col(j));
+        if let (Some(d), Some(xs), Some(ys)) = (
+            d.rb_mut().try_as_col_major_mut(),
+            xc.try_as_col_major(),
+            yc.try_as_col_major(),
+        ) {
+            for ((d, &x), &y) in d
+                .as_slice_mut()
+                .iter_mut()
+                .zip(xs.as_slice())
+                .zip(ys.as_slice())
+            {
+                *d = f(x, y);
+            }
+        } else {
+            for i in 0..d.nrows() {
+                d[i] = f(xc[i], yc[i]);
+            }
+        }
+    }
+}
+
+fn add(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>) {
+    map3(dst, x, y, |x, y| x + y);
+}
+
+fn sub(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>) {
+    map3(dst, x, y, |x, y| x - y);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_scratch() {
+        let x = Crossover::new(64);
+        assert_eq!(x.levels(63, 100, 100), 0);
+        assert_eq!(x.levels(64, 100, 100), 1);
+        assert_eq!(x.levels(256, 256, 256), 3);
+        assert_eq!(Crossover::NEVER.levels(1 << 20, 1 << 20, 1 << 20), 0);
+        assert_eq!(scratch_len(64, 64, 64, x), 32 * 32 * 2);
+        assert_eq!(Crossover::new(0).min_dim(), MIN_SPLIT_DIM);
+    }
+}
