@@ -2,44 +2,12 @@
 //! calls (every method, every mode, the filter bank) allocate nothing. A counting global
 //! allocator watches (per thread).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use zerotick_kernels::Kernels;
 use zerotick_kernels::fft::{Choice, CostModel, FftConvolver, Mode, Padding, output_len};
-
-struct Counting;
-
-thread_local! {
-    static WATCHED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to `System` unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if WATCHED.try_with(Cell::get).unwrap_or(false) {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use zerotick_testkit::counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counting(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    WATCHED.with(|w| w.set(true));
-    f();
-    WATCHED.with(|w| w.set(false));
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
 
 #[test]
 fn counter_sees_allocations() {
