@@ -7,10 +7,10 @@ use zerotick_kernels::dense::{
     strassen_scratch_bytes, warm_up_thread,
 };
 use zerotick_mem::Arena;
-use zerotick_testkit::counting;
+use zerotick_mem::counting::counting;
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 #[test]
 fn gemm_strassen_and_rsvd_allocate_nothing_after_warm_up() {

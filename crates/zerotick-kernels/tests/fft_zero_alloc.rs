@@ -4,10 +4,10 @@
 
 use zerotick_kernels::Kernels;
 use zerotick_kernels::fft::{Choice, CostModel, FftConvolver, Mode, Padding, output_len};
-use zerotick_testkit::counting;
+use zerotick_mem::counting::counting;
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 #[test]
 fn counter_sees_allocations() {

@@ -4,10 +4,10 @@
 
 use zerotick_kernels::sparse::{Csr, SpgemmPlan, density};
 use zerotick_kernels::{Kernels, Tier};
-use zerotick_testkit::counting;
+use zerotick_mem::counting::counting;
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 fn matrix(n: usize, per_row: usize) -> Csr {
     let t: Vec<(usize, usize, f64)> = (0..n * per_row)

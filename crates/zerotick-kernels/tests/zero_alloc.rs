@@ -1,10 +1,10 @@
 //! The kernels allocate nothing: a counting global allocator watches them (per thread).
 
 use zerotick_kernels::{ColumnStats, Kernels, NanPolicy, NormalizePolicy, Tier, ZeroVariance};
-use zerotick_testkit::counting;
+use zerotick_mem::counting::counting;
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 #[test]
 fn counter_sees_allocations() {

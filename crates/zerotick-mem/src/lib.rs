@@ -3,11 +3,13 @@
 mod aligned;
 mod arena;
 mod cache;
+pub mod counting;
 mod element;
 mod error;
 mod manager;
 mod objects;
 mod pool;
+pub mod process;
 mod sync;
 
 pub use aligned::{ALIGN, AlignedBuf};

@@ -2,13 +2,13 @@
 //! both pipeline threads is sampled by the pipeline when steady state begins and when the run
 //! ends.
 
+use zerotick_mem::counting::{watch_this_thread, watched_total};
 use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
 use zerotick_pipeline::sink::{CsvSink, NullSink};
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
-use zerotick_testkit::{watch_this_thread, watched_total};
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 /// One test in this binary, so no other test's allocations land in the window.
 #[test]

@@ -4,12 +4,12 @@
 //! Each thread counts its own allocations, and only while it is inside `counting`, so the test
 //! harness's threads and the other tests running in parallel cannot disturb the figure.
 
+use zerotick_mem::counting::counting;
 use zerotick_sync::mpmc::Ring;
 use zerotick_sync::spsc;
-use zerotick_testkit::counting;
 
 #[global_allocator]
-static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
 #[test]
 fn counter_sees_allocations() {

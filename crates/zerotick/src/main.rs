@@ -1,7 +1,6 @@
 //! `zerotick`: runs the market-data feature pipeline and reports what it measured.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-mod alloc_count;
 mod report;
 
 use std::fs::File;
@@ -14,6 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use zerotick_mem::counting::{CountingAlloc, watch_this_thread, watched_total};
+use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::features::FeatureConfig;
 use zerotick_pipeline::feed::{CsvFeed, CsvLayout, Feed, SyntheticConfig, SyntheticFeed};
 use zerotick_pipeline::sink::{CsvSink, NullSink, Sink};
@@ -100,6 +101,12 @@ enum Layout {
     Trades,
 }
 
+/// Counts the allocations of the pipeline's own threads (they opt in through
+/// `Hooks::thread_start`) for the steady-state figure; other threads (the progress bar) are not
+/// counted.
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -157,7 +164,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         symbols_hint: args.symbols,
         ..PipelineConfig::default()
     };
-    let rss_start = report::rss();
+    let rss_start = MemoryStatus::read();
     let (report, feed_name) = if args.feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {
             None
@@ -189,10 +196,11 @@ fn run_command(args: &RunArgs) -> Result<()> {
             args.feed
         );
     };
+    let now = MemoryStatus::read();
     let rss = report::Rss {
-        start: rss_start.current,
-        peak: report::rss().peak,
-        end: report::rss().current,
+        start: rss_start.vm_rss_bytes,
+        peak: now.vm_hwm_bytes,
+        end: now.vm_rss_bytes,
     };
     let mut out = io::stdout().lock();
     if args.json {
@@ -246,9 +254,9 @@ fn run_with<F: Feed>(
     let done = AtomicBool::new(false);
     let progress = |n: u64| processed.store(n, Ordering::Relaxed);
     let hooks = Hooks {
-        allocations: Some(&alloc_count::watched_allocations),
+        allocations: Some(&watched_total),
         progress: Some(&progress),
-        thread_start: Some(&alloc_count::watch_this_thread),
+        thread_start: Some(&watch_this_thread),
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| {

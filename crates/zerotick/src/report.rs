@@ -5,45 +5,12 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use zerotick_pipeline::RunReport;
 
-/// Resident memory of this process, bytes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RssNow {
-    /// `VmRSS`: resident now.
-    pub current: Option<u64>,
-    /// `VmHWM`: highest resident so far.
-    pub peak: Option<u64>,
-}
-
-/// Memory at the start, peak and end of the run.
+/// Memory at the start, peak and end of the run, bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Rss {
     pub start: Option<u64>,
     pub peak: Option<u64>,
     pub end: Option<u64>,
-}
-
-/// Reads `/proc/self/status` (Linux); `None` fields elsewhere.
-pub fn rss() -> RssNow {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return RssNow::default();
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .map(|kb| kb * 1024)
-            })
-    };
-    RssNow {
-        current: field("VmRSS:"),
-        peak: field("VmHWM:"),
-    }
 }
 
 fn per_s(n: u64, seconds: f64) -> f64 {

@@ -101,40 +101,7 @@ pub(crate) fn scale_in_place(c: MatMut<'_, f64>, s: f64) {
     faer::zip!(c).for_each(|faer::unzip!(x)| *x *= s);
 }
 
-/// Memory figures of this process from `/proc/self/status` (Linux), in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MemoryStatus {
-    /// `VmSize`: virtual address space reserved.
-    pub vm_size_bytes: Option<u64>,
-    /// `VmRSS`: resident memory.
-    pub vm_rss_bytes: Option<u64>,
-}
-
-impl MemoryStatus {
-    /// Reads `/proc/self/status`; both fields `None` where it does not exist. Allocates (it
-    /// reads a file): call it outside hot paths.
-    pub fn read() -> Self {
-        let Ok(text) = std::fs::read_to_string("/proc/self/status") else {
-            return Self::default();
-        };
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .map(|kb| kb * 1024)
-        };
-        Self {
-            vm_size_bytes: field("VmSize:"),
-            vm_rss_bytes: field("VmRSS:"),
-        }
-    }
-}
+pub use zerotick_mem::process::MemoryStatus;
 
 /// What a [`warm_up_thread`] call changed in this process's memory (process-wide figures, so
 /// other threads' activity shows up too).

@@ -1,13 +1,13 @@
-//! Test support shared by the zerotick crates: one counting global allocator, so every
-//! "allocates nothing" test measures the same way.
+//! A counting global allocator: the instrument behind every "allocates nothing" claim in
+//! zerotick (its tests, and the `zerotick` CLI's steady-state figure), for your code too.
 //!
-//! A test binary installs it and wraps the code under test in [`counting`]:
+//! Install it in a binary or test, then wrap the code under test in [`counting`]:
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static GLOBAL: zerotick_testkit::CountingAlloc = zerotick_testkit::CountingAlloc;
+//! static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 //!
-//! assert_eq!(zerotick_testkit::counting(|| { /* hot path */ }), 0);
+//! assert_eq!(zerotick_mem::counting::counting(|| { /* hot path */ }), 0);
 //! ```
 //!
 //! Only *watched* threads are counted: the thread inside [`counting`], or threads that called
