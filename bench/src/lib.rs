@@ -10,6 +10,7 @@
 //! ```
 
 pub mod cli;
+pub mod data;
 pub mod groups;
 pub mod harness;
 pub mod pin;

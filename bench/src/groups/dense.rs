@@ -111,15 +111,7 @@ fn crossover(h: &mut Harness) -> Crossover {
 
 /// Deterministic matrix entries in [-0.5, 0.5).
 fn fill(len: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
+    crate::data::uniform(len, seed, -0.5, 0.5)
 }
 
 fn gemm_case(

@@ -124,15 +124,7 @@ fn padding_note(
 
 /// Deterministic values in [-1, 1).
 fn input(len: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
+    crate::data::uniform(len, seed, -1.0, 1.0)
 }
 
 /// The plain user's FFT convolution: plans made once, buffers allocated per call.
