@@ -78,6 +78,11 @@ pub fn watch_this_thread() {
     WATCHED.with(|w| w.set(true));
 }
 
+/// Allocations made so far by the calling thread while it was watched.
+pub fn thread_total() -> u64 {
+    MINE.with(Cell::get)
+}
+
 /// Allocations made so far by every watched thread together.
 pub fn watched_total() -> u64 {
     WATCHED_TOTAL.load(Ordering::Relaxed)

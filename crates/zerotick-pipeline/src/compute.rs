@@ -67,19 +67,39 @@ impl ComputeStage {
                 got: signals.len(),
             });
         }
-        let k = self.kernels;
         for (i, signal) in signals[..rows].iter_mut().enumerate() {
             let row = batch.row_mut(i);
-            // Streaming Welford/Chan, one row at a time: the row joins the running
-            // statistics, then is scaled by them. Row by row (not batch by batch) so a row's
-            // signal depends only on the rows before it, never on where batches were cut:
-            // the output is the same whatever the timing.
-            self.stats.update(&k, row, 1, WIDTH, NanPolicy::Skip)?;
-            self.stats
-                .normalize_rows_in_place(&k, row, 1, WIDTH, ZeroVariance::Zero)?;
-            k.tanh_in_place(row);
-            *signal = self.scale * k.dot(row, &self.weights)?;
+            self.normalize_row(row)?;
+            self.squash_row(row);
+            *signal = self.read_out(row)?;
         }
         Ok(())
+    }
+
+    /// Step 1: streaming Welford/Chan normalisation, one row at a time: the row joins the
+    /// running statistics, then is scaled by them. Row by row (not batch by batch) so a row's
+    /// signal depends only on the rows before it, never on where batches were cut: the output
+    /// is the same whatever the timing.
+    ///
+    /// # Errors
+    /// [`KernelError`] if `row` is not [`WIDTH`] long.
+    pub fn normalize_row(&mut self, row: &mut [f64]) -> Result<(), KernelError> {
+        let k = self.kernels;
+        self.stats.update(&k, row, 1, WIDTH, NanPolicy::Skip)?;
+        self.stats
+            .normalize_rows_in_place(&k, row, 1, WIDTH, ZeroVariance::Zero)
+    }
+
+    /// Step 2: SIMD squashing by `tanh`, in place.
+    pub fn squash_row(&self, row: &mut [f64]) {
+        self.kernels.tanh_in_place(row);
+    }
+
+    /// Step 3: the linear read-out of a squashed row to its signal.
+    ///
+    /// # Errors
+    /// [`KernelError`] if `row` is not [`WIDTH`] long.
+    pub fn read_out(&self, row: &[f64]) -> Result<f64, KernelError> {
+        Ok(self.scale * self.kernels.dot(row, &self.weights)?)
     }
 }

@@ -15,6 +15,7 @@
 //!   same signals and checksum on every run.
 
 use core::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use zerotick_kernels::{KernelError, Kernels};
@@ -74,9 +75,14 @@ impl Default for PipelineConfig {
 /// Hooks the caller provides.
 #[derive(Default)]
 pub struct Hooks<'a> {
-    /// Reads a process-wide allocation counter (a counting global allocator): sampled when
-    /// steady state begins and when the run ends.
+    /// Reads the *calling thread's* allocation counter (a counting global allocator, e.g.
+    /// `zerotick_mem::counting::thread_total`): each pipeline thread samples it when steady
+    /// state begins and when the run ends, so the compute path and the feed (the boundary,
+    /// which may allocate for a network source) are reported apart.
     pub allocations: Option<&'a (dyn Fn() -> u64 + Sync)>,
+    /// Registers the run's metrics here instead of in a private registry, so they can be
+    /// scraped while the run goes on (`--metrics-addr`).
+    pub registry: Option<&'a Registry>,
     /// Called from the worker about every 65,536 ticks with the ticks processed so far.
     /// Runs on the hot thread: keep it to an atomic store.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
@@ -105,9 +111,11 @@ pub struct RunReport {
     /// Tick-to-signal latency in ns: from the moment the feed thread read the tick that
     /// completed a row to the moment that row's signal was handed to the sink.
     pub latency: HistogramSnapshot,
-    /// Allocations between the end of warm-up and the end of the run (`None` without a
-    /// counter, or when the run ended before warm-up did).
+    /// Allocations of the compute path (the worker) between the end of warm-up and the end
+    /// of the run (`None` without a counter, or when the run ended before warm-up did).
     pub steady_state_allocations: Option<u64>,
+    /// Allocations of the feed thread (the boundary: parsing, network) over the same window.
+    pub feed_allocations: Option<u64>,
     /// The batch pool's counters.
     pub pool: PoolStats,
     /// FNV-1a digest of every signal (symbol, ts, value bits) in order.
@@ -189,7 +197,14 @@ pub fn run<F: Feed>(
             "batch_rows and pool_batches must be at least 1",
         ));
     }
-    let registry = Registry::new();
+    let own_registry;
+    let registry = match hooks.registry {
+        Some(r) => r,
+        None => {
+            own_registry = Registry::new();
+            &own_registry
+        }
+    };
     let m_ticks = registry
         .counter(
             "zerotick_ticks_processed_total",
@@ -229,17 +244,43 @@ pub fn run<F: Feed>(
     let deadline = config.duration.map(|d| start + d);
     let wait = config.wait;
 
+    let acks = feed.wants_acknowledgements();
+    // Ticks whose signals are all emitted (and the sink flushed when `acks`): the worker
+    // publishes, the feed thread acknowledges up to it.
+    let done = AtomicU64::new(0);
+    let steady = AtomicBool::new(false);
+
     let (feed_result, worker) = std::thread::scope(|scope| {
         let thread_start = hooks.thread_start;
-        let feeder = scope.spawn(move || -> Result<(u64, RejectCounts), FeedError> {
+        let allocations = hooks.allocations;
+        let (done, steady) = (&done, &steady);
+        let feeder = scope.spawn(move || -> Result<FeedSummary<F>, FeedError> {
             if let Some(f) = thread_start {
                 f();
             }
             let mut rejects = RejectCounts::default();
             let mut ticks = 0u64;
+            let mut acked = 0u64;
+            let mut warm_allocs = None;
+            let mut events = 0u64;
             let result = loop {
-                if ticks.is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() >= d) {
-                    break Ok(());
+                events += 1;
+                if events.is_multiple_of(4096) {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        break Ok(());
+                    }
+                    if warm_allocs.is_none() && steady.load(Ordering::Relaxed) {
+                        warm_allocs = allocations.map(|f| f());
+                    }
+                }
+                if acks {
+                    let upto = done.load(Ordering::Acquire);
+                    if upto > acked {
+                        if let Err(e) = feed.acknowledge(upto) {
+                            break Err(e);
+                        }
+                        acked = upto;
+                    }
                 }
                 match feed.next_event() {
                     Ok(FeedEvent::Tick(tick)) => {
@@ -258,12 +299,23 @@ pub fn run<F: Feed>(
                         }
                     }
                     Ok(FeedEvent::Rejected(reason)) => rejects.add(reason),
+                    Ok(FeedEvent::Idle) => {
+                        events = events.next_multiple_of(4096) - 1; // check the deadline next
+                    }
                     Ok(FeedEvent::End) => break Ok(()),
                     Err(e) => break Err(e),
                 }
             };
             tx.close();
-            result.map(|()| (ticks, rejects))
+            let feed_allocs = warm_allocs
+                .zip(allocations.map(|f| f()))
+                .map(|(a, b)| b - a);
+            result.map(|()| FeedSummary {
+                feed,
+                ticks,
+                rejects,
+                allocations: feed_allocs,
+            })
         });
 
         if let Some(f) = hooks.thread_start {
@@ -285,6 +337,8 @@ pub fn run<F: Feed>(
             max_wait_ns: config.max_batch_wait_ns,
             now_ns: &now_ns,
             latency: &m_latency,
+            flush_sink: acks,
+            done,
         };
         let mut warm_allocs = None;
         let result = loop {
@@ -308,6 +362,7 @@ pub fn run<F: Feed>(
             m_ticks.inc();
             if w.processed == config.warmup_ticks {
                 warm_allocs = hooks.allocations.map(|f| f());
+                steady.store(true, Ordering::Relaxed);
             }
             if w.processed.is_multiple_of(65_536)
                 && let Some(p) = hooks.progress
@@ -325,12 +380,20 @@ pub fn run<F: Feed>(
     });
 
     let ((processed, vectors, batches, checksum, end_ns), steady) = worker?;
-    let (ticks, rejects) = match feed_result {
+    let FeedSummary {
+        mut feed,
+        ticks,
+        rejects,
+        allocations: feed_allocations,
+    } = match feed_result {
         Ok(r) => r.map_err(PipelineError::Feed)?,
         Err(panic) => std::panic::resume_unwind(panic),
     };
     sink.flush().map_err(PipelineError::Sink)?;
     debug_assert_eq!(ticks, processed);
+    if acks {
+        feed.acknowledge(processed).map_err(PipelineError::Feed)?;
+    }
     Ok(RunReport {
         ticks_in: ticks + rejects.total(),
         ticks_processed: processed,
@@ -341,10 +404,19 @@ pub fn run<F: Feed>(
         seconds: end_ns as f64 / 1e9,
         latency: m_latency.snapshot(),
         steady_state_allocations: steady,
+        feed_allocations,
         pool: pool.stats(),
         checksum,
         prometheus: registry.render_prometheus(),
     })
+}
+
+/// What the feed thread hands back.
+struct FeedSummary<F> {
+    feed: F,
+    ticks: u64,
+    rejects: RejectCounts,
+    allocations: Option<u64>,
 }
 
 struct Worker<'a> {
@@ -363,6 +435,10 @@ struct Worker<'a> {
     max_wait_ns: u64,
     now_ns: &'a dyn Fn() -> u64,
     latency: &'a zerotick_sync::metrics::Histogram,
+    /// Flush the sink after every batch (the feed acknowledges what was emitted).
+    flush_sink: bool,
+    /// Ticks whose signals are emitted, for the feed's acknowledgements.
+    done: &'a AtomicU64,
 }
 
 impl Worker<'_> {
@@ -432,6 +508,11 @@ impl Worker<'_> {
         }
         self.vectors += rows as u64;
         self.batches += 1;
+        if self.flush_sink {
+            self.sink.flush().map_err(PipelineError::Sink)?;
+        }
+        // Every row made so far was in this batch: all ticks processed so far are done.
+        self.done.store(self.processed, Ordering::Release);
         Ok(())
     }
 }

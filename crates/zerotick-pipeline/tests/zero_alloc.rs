@@ -2,7 +2,7 @@
 //! both pipeline threads is sampled by the pipeline when steady state begins and when the run
 //! ends.
 
-use zerotick_mem::counting::{watch_this_thread, watched_total};
+use zerotick_mem::counting::{thread_total, watch_this_thread};
 use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
 use zerotick_pipeline::sink::{CsvSink, NullSink};
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
@@ -14,7 +14,7 @@ static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::C
 #[test]
 fn steady_state_allocates_nothing() {
     let hooks = Hooks {
-        allocations: Some(&watched_total),
+        allocations: Some(&thread_total),
         thread_start: Some(&watch_this_thread),
         ..Hooks::default()
     };
@@ -28,6 +28,7 @@ fn steady_state_allocates_nothing() {
     });
     let r = run(feed, &mut NullSink, &config, &hooks).unwrap();
     assert_eq!(r.steady_state_allocations, Some(0), "{r:?}");
+    assert_eq!(r.feed_allocations, Some(0), "{r:?}");
     // The instrument works: the same run with a sink writing to a growing Vec allocates.
     let mut out = Vec::new();
     let feed = SyntheticFeed::new(SyntheticConfig {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use zerotick_mem::counting::{CountingAlloc, watch_this_thread, watched_total};
+use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::features::FeatureConfig;
 use zerotick_pipeline::feed::{CsvFeed, CsvLayout, Feed, SyntheticConfig, SyntheticFeed};
@@ -254,9 +254,10 @@ fn run_with<F: Feed>(
     let done = AtomicBool::new(false);
     let progress = |n: u64| processed.store(n, Ordering::Relaxed);
     let hooks = Hooks {
-        allocations: Some(&watched_total),
+        allocations: Some(&thread_total),
         progress: Some(&progress),
         thread_start: Some(&watch_this_thread),
+        ..Hooks::default()
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| {

@@ -42,6 +42,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "batches": r.batches,
         "latency_ns": { "p50": l.p50(), "p99": l.p99(), "p999": l.p999(), "max": l.max() },
         "steady_state_allocations": r.steady_state_allocations,
+        "feed_allocations": r.feed_allocations,
         "pool_hit_rate": r.pool.hit_rate(),
         "rss_bytes": { "start": rss.start, "peak": rss.peak, "end": rss.end },
         "checksum": format!("{:016x}", r.checksum),
@@ -107,11 +108,18 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             ns(l.max())
         ),
     );
-    line(
-        "steady-state allocations",
-        r.steady_state_allocations.map_or_else(
+    let allocs = |v: Option<u64>| {
+        v.map_or_else(
             || "- (run shorter than warm-up)".to_owned(),
             |n| n.to_string(),
+        )
+    };
+    line(
+        "steady-state allocations",
+        format!(
+            "{} compute path, {} feed thread",
+            allocs(r.steady_state_allocations),
+            allocs(r.feed_allocations)
         ),
     );
     line(

@@ -16,6 +16,9 @@ pub enum FeedEvent {
     Tick(Tick),
     /// A row that could not become a tick, and why. Counted, never fatal (unless strict).
     Rejected(RejectReason),
+    /// Nothing available yet (a network feed's blocking read timed out). The pipeline checks
+    /// its deadline, passes on acknowledgements, and asks again.
+    Idle,
     /// No more data.
     End,
 }
@@ -31,6 +34,26 @@ pub trait Feed: Send {
     /// Names of the symbols, indexed by [`Tick::symbol`]; may grow while the feed runs (a CSV
     /// feed learns them as it reads).
     fn symbol_names(&self) -> Vec<String>;
+
+    /// Whether the feed wants [`Feed::acknowledge`] calls (sources with at-least-once
+    /// delivery). When it does, the pipeline flushes the sink after every batch, so an
+    /// acknowledged tick's signals have been handed on.
+    fn wants_acknowledgements(&self) -> bool {
+        false
+    }
+
+    /// The first `processed` ticks this feed yielded (counting only [`FeedEvent::Tick`]s)
+    /// are done: every signal derived from them was emitted and the sink flushed. Called on
+    /// the feed thread between [`Feed::next_event`] calls when the figure grew, and once more
+    /// after the run with the final figure. Only called when
+    /// [`Feed::wants_acknowledgements`] is true.
+    ///
+    /// # Errors
+    /// [`FeedError`] if the acknowledgement could not be delivered; it ends the run.
+    fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
+        let _ = processed;
+        Ok(())
+    }
 }
 
 /// Why a row was rejected.
