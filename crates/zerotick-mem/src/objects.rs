@@ -361,6 +361,14 @@ impl Batch {
         &self.full()[..self.len_rows * self.stride]
     }
 
+    /// The storage of every row the batch can hold, filled or not: `capacity_rows * stride`
+    /// elements. For kernels whose arithmetic must not depend on how many rows are filled
+    /// (the unfilled rows hold stale or zero values; ignore their outputs).
+    #[inline]
+    pub fn as_capacity_strided(&self) -> &[f64] {
+        self.full()
+    }
+
     /// As [`as_strided`](Self::as_strided), mutably.
     #[inline]
     pub fn as_strided_mut(&mut self) -> &mut [f64] {

@@ -1,19 +1,66 @@
-//! The compute stage: streaming per-column normalisation of a batch, SIMD squashing, and a
-//! linear read-out to one signal per row. Everything in place in the pooled batch.
+//! The compute stage: everything a feature row goes through on its way to a signal, in place
+//! in the pooled batch or in preallocated and arena scratch.
+//!
+//! Per row, in row order:
+//! 1. [`normalize_row`](ComputeStage::normalize_row): streaming Welford/Chan statistics per
+//!    column; the row joins them, then is standardised by them.
+//! 2. [`filter_row`](ComputeStage::filter_row): a two-band filter bank over the return window
+//!    (columns `0..512`): a 16-tap Hann low-pass and its `(-1)^j`-modulated high-pass, each
+//!    convolved ("same" mode) by [`FftConvolver`] (direct or FFT, chosen by its cost model),
+//!    both decimated by 2 and written back: `0..256` low band, `256..512` high band.
+//! 3. [`squash_row`](ComputeStage::squash_row): SIMD `tanh`, then scaling.
+//!
+//! Per batch ([`project_and_read_out`](ComputeStage::project_and_read_out)):
+//! 4. Projection onto [`PROJ`] components, `Y = X W`: SpMV per row while `W` is the initial
+//!    very sparse random projection, GEMM (faer, into arena scratch) once `W` is dense; the
+//!    path comes from the sparse [`CostModel`]'s decision for the current `W`.
+//! 5. A PCA refresh every `pca_every` rows of a shard: randomized SVD of the pooled
+//!    1,024 x 1,024 matrix of the shard's most recent squashed rows; the top [`PROJ`] right
+//!    singular vectors become `W` (signs aligned with the previous `W`). Rows before the
+//!    refresh point are projected with the old `W`, rows after with the new one, whatever the
+//!    batch cuts.
+//! 6. A linear read-out of the projection to one signal per row.
+//!
+//! State is kept per *shard* (`symbol % shards`), so a row's signal depends only on the rows
+//! of its shard before it: the output is the same whatever the batching, the timing, or the
+//! number of workers sharing the shards. Every decision that could depend on timing (direct
+//! or FFT, sparse or dense) is made from stored cost constants, not from a calibration run,
+//! so the same seed and configuration give bit-identical signals on a machine.
 
+use core::fmt;
+use std::sync::Arc;
+
+use zerotick_kernels::dense::{DenseError, RsvdParams, mat_mut, mat_ref, matrix_ref};
+use zerotick_kernels::fft::{self, ConvError, FftConvolver, Mode};
+use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
 use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy, ZeroVariance};
-use zerotick_mem::Batch;
+use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
 
-use crate::features::WIDTH;
+use crate::features::{RET_WINDOW, WIDTH};
 use crate::rng::Rng;
+
+/// Components of the projection (the width of `Y = X W`).
+pub const PROJ: usize = 16;
+/// Rows of the PCA matrix (the most recent rows of a shard).
+pub const PCA_ROWS: usize = 1024;
+/// Taps of each filter of the bank.
+pub const FILTER_TAPS: usize = 16;
 
 /// Settings of the compute stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ComputeConfig {
-    /// Seed of the read-out weights.
+    /// Seed of the initial projection, the read-out weights and the SVD sketches.
     pub seed: u64,
     /// Multiplier applied after squashing.
     pub scale: f64,
+    /// Independent states (statistics, projection, PCA matrix); a symbol belongs to shard
+    /// `symbol % shards`. Part of the result: change it and the signals change.
+    pub shards: usize,
+    /// A shard refreshes its projection every this many of its rows (from row
+    /// [`PCA_ROWS`] on). 0 turns the refresh off (the sparse projection stays).
+    pub pca_every: u64,
+    /// Power iterations of the randomized SVD.
+    pub pca_power_iters: usize,
 }
 
 impl Default for ComputeConfig {
@@ -21,85 +68,588 @@ impl Default for ComputeConfig {
         Self {
             seed: 7,
             scale: 1.0,
+            shards: 4,
+            pca_every: 8192,
+            pca_power_iters: 1,
         }
     }
 }
 
-/// Normalise, squash, read out. State is allocated at construction.
-#[derive(Debug, Clone)]
+/// What the compute stage can fail with. Shapes are fixed at construction, so any of these
+/// is a bug or a bad configuration, never bad data (NaN is data).
+#[derive(Debug)]
+pub enum ComputeError {
+    /// An element-wise or statistics kernel refused its input.
+    Kernel(KernelError),
+    /// GEMM or the randomized SVD failed.
+    Dense(DenseError),
+    /// The sparse projection failed.
+    Sparse(SparseError),
+    /// The filter bank failed.
+    Conv(ConvError),
+    /// A bad configuration value.
+    Config(&'static str),
+    /// Preallocation failed.
+    Alloc(String),
+}
+
+impl fmt::Display for ComputeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComputeError::Kernel(e) => write!(f, "kernel: {e}"),
+            ComputeError::Dense(e) => write!(f, "dense: {e}"),
+            ComputeError::Sparse(e) => write!(f, "sparse: {e}"),
+            ComputeError::Conv(e) => write!(f, "filter bank: {e}"),
+            ComputeError::Config(what) => write!(f, "configuration: {what}"),
+            ComputeError::Alloc(what) => write!(f, "preallocation: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ComputeError {}
+
+impl From<KernelError> for ComputeError {
+    fn from(e: KernelError) -> Self {
+        ComputeError::Kernel(e)
+    }
+}
+impl From<DenseError> for ComputeError {
+    fn from(e: DenseError) -> Self {
+        ComputeError::Dense(e)
+    }
+}
+impl From<SparseError> for ComputeError {
+    fn from(e: SparseError) -> Self {
+        ComputeError::Sparse(e)
+    }
+}
+impl From<ConvError> for ComputeError {
+    fn from(e: ConvError) -> Self {
+        ComputeError::Conv(e)
+    }
+}
+
+/// Counters of what the stage did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComputeStats {
+    /// Rows projected on the sparse path (SpMV per row).
+    pub sparse_rows: u64,
+    /// Rows projected on the dense path (GEMM).
+    pub dense_rows: u64,
+    /// PCA refreshes done.
+    pub pca_refreshes: u64,
+    /// Filter-bank rows on the direct method.
+    pub filter_direct: u64,
+    /// Filter-bank rows on an FFT method.
+    pub filter_fft: u64,
+}
+
+#[derive(Debug)]
+struct Shard {
+    stats: ColumnStats,
+    /// `W` transposed: [`PROJ`] x [`WIDTH`], row-major. Always valid (dense copy).
+    proj_t: Box<[f64]>,
+    /// The previous `proj_t`, for sign alignment.
+    prev_t: Box<[f64]>,
+    /// `W` transposed as CSR while it is the initial sparse projection.
+    sparse: Option<Csr>,
+    path: Path,
+    /// The most recent rows (ring: row `seen % PCA_ROWS` is the next one).
+    recent: OwnedPoolGuard<Matrix>,
+    seen: u64,
+}
+
+/// The compute stage. All state is allocated at construction.
 pub struct ComputeStage {
     kernels: Kernels,
-    stats: ColumnStats,
-    weights: Box<[f64]>,
-    scale: f64,
+    config: ComputeConfig,
+    /// Indexed by shard number; `None` for shards another stage holds.
+    shards: Box<[Option<Shard>]>,
+    readout: [f64; PROJ],
+    bank: [f64; 2 * FILTER_TAPS],
+    conv: FftConvolver,
+    filter_out: Box<[f64]>,
+    sparse_cost: sparse::CostModel,
+    /// Batch scratch (the projection `Y`); reset per batch.
+    arena: Arena,
+    /// SVD scratch and `U`; reset per refresh.
+    pca_arena: Arena,
+    pca_params: RsvdParams,
+    matrices: Arc<Pool<Matrix>>,
+    stats: ComputeStats,
 }
 
+impl fmt::Debug for ComputeStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComputeStage")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stored cost constants of the sparse/dense decision (measured with
+/// `sparse::CostModel::calibrate` on the 2-core AVX2 EPYC this project is measured on; the
+/// dense GEMM figure is faer's ~40 GFLOP/s). Stored, not calibrated per run, so the path (and
+/// with it the bits of the signals) does not depend on timing.
+const SPARSE_COST: sparse::CostModel = sparse::CostModel {
+    spmv_ns_per_nnz: 1.0,
+    spmv_ns_per_row: 2.0,
+    dense_matvec_ns_per_madd: 0.12,
+    spmm_ns_per_madd: 0.25,
+    dense_gemm_ns_per_madd: 0.05,
+    spgemm_ns_per_product: 3.0,
+};
+
 impl ComputeStage {
-    /// A stage for [`WIDTH`]-wide rows; read-out weights drawn from `config.seed`, scaled so a
-    /// row of unit-variance values gives a signal of about unit variance.
-    pub fn new(config: ComputeConfig, kernels: Kernels) -> Self {
-        let mut rng = Rng::new(config.seed);
-        let norm = 1.0 / (WIDTH as f64).sqrt();
-        let weights = (0..WIDTH).map(|_| rng.normal_pair().0 * norm).collect();
-        Self {
-            kernels,
-            stats: ColumnStats::new(WIDTH),
-            weights,
-            scale: config.scale,
-        }
-    }
-
-    /// Rows seen so far by the running statistics of column 0.
-    pub fn rows_seen(&self) -> u64 {
-        self.stats.moments(0).map_or(0, |m| m.count)
-    }
-
-    /// Processes the filled rows of `batch` in place and writes one signal per row into
-    /// `signals[..batch.len_rows()]`.
+    /// A stage holding every shard, for [`WIDTH`]-wide rows in batches of at most
+    /// `batch_rows` rows.
     ///
     /// # Errors
-    /// [`KernelError`] if the batch is not [`WIDTH`] wide or `signals` is too short.
-    pub fn process(&mut self, batch: &mut Batch, signals: &mut [f64]) -> Result<(), KernelError> {
-        let rows = batch.len_rows();
-        if signals.len() < rows {
-            return Err(KernelError::LengthMismatch {
-                expected: rows,
-                got: signals.len(),
-            });
+    /// [`ComputeError::Config`] for zero shards or batch rows, [`ComputeError::Alloc`] if the
+    /// PCA matrices (8 MiB per shard) cannot be allocated.
+    pub fn new(
+        config: ComputeConfig,
+        kernels: Kernels,
+        batch_rows: usize,
+    ) -> Result<Self, ComputeError> {
+        Self::for_shards(config, kernels, batch_rows, |_| true)
+    }
+
+    /// A stage holding only the shards `owns` accepts (one compute worker's share). A shard's
+    /// state is seeded from the seed and its index alone, so it is the same whichever stage
+    /// holds it.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn for_shards(
+        config: ComputeConfig,
+        kernels: Kernels,
+        batch_rows: usize,
+        owns: impl Fn(usize) -> bool,
+    ) -> Result<Self, ComputeError> {
+        if config.shards == 0 || batch_rows == 0 {
+            return Err(ComputeError::Config(
+                "compute shards and batch rows must be at least 1",
+            ));
         }
-        for (i, signal) in signals[..rows].iter_mut().enumerate() {
+        let owned = (0..config.shards).filter(|&i| owns(i)).count();
+        let matrices = Arc::new(
+            Pool::try_new(owned, MissPolicy::FailFast, ResetPolicy::Keep, || {
+                let mut m = Matrix::try_zeroed(PCA_ROWS, WIDTH)?;
+                // Touch every page now: the resident set must not grow in steady state.
+                m.as_mut_slice().fill(0.0);
+                Ok::<_, zerotick_mem::AllocError>(m)
+            })
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?,
+        );
+        let mut shards = Vec::with_capacity(config.shards);
+        for i in 0..config.shards {
+            if !owns(i) {
+                shards.push(None);
+                continue;
+            }
+            let mut rng =
+                Rng::new(config.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let sparse = sparse_projection(&mut rng)?;
+            let mut proj_t = vec![0.0; PROJ * WIDTH].into_boxed_slice();
+            sparse.to_dense_into(&mut proj_t)?;
+            let recent = matrices
+                .acquire_owned()
+                .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+            let path = SPARSE_COST
+                .choose_matmul(PROJ, WIDTH, sparse.nnz(), batch_rows)
+                .path;
+            shards.push(Some(Shard {
+                stats: ColumnStats::new(WIDTH),
+                prev_t: proj_t.clone(),
+                proj_t,
+                sparse: Some(sparse),
+                path,
+                recent,
+                seen: 0,
+            }));
+        }
+        let mut rng = Rng::new(config.seed);
+        let mut readout = [0.0; PROJ];
+        let norm = 1.0 / (PROJ as f64).sqrt();
+        for w in &mut readout {
+            *w = rng.normal_pair().0 * norm;
+        }
+        let pca_params = RsvdParams {
+            k: PROJ,
+            oversample: 8,
+            power_iters: config.pca_power_iters,
+            seed: config.seed,
+        };
+        let pca_bytes = zerotick_kernels::dense::rsvd_scratch_bytes(PCA_ROWS, WIDTH, pca_params)
+            + (PCA_ROWS * PROJ + PROJ) * 8
+            + 4096;
+        let batch_bytes = batch_rows * PROJ * 8 + 4096;
+        let mut conv = FftConvolver::with_cost_model(fft::CostModel::default(), kernels);
+        let bank = filter_bank();
+        let mut filter_out = vec![0.0; 2 * RET_WINDOW].into_boxed_slice();
+        // Plans and scratch for the one shape used: no allocation on the first row.
+        let probe = vec![0.0; RET_WINDOW];
+        conv.filter_bank_into(&probe, &bank, FILTER_TAPS, Mode::Same, &mut filter_out)?;
+        let mut arena =
+            Arena::try_new(batch_bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let mut pca_arena =
+            Arena::try_new(pca_bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        arena.prefault();
+        pca_arena.prefault();
+        Ok(Self {
+            kernels,
+            config,
+            shards: shards.into_boxed_slice(),
+            readout,
+            bank,
+            conv,
+            filter_out,
+            sparse_cost: SPARSE_COST,
+            arena,
+            pca_arena,
+            pca_params,
+            matrices,
+            stats: ComputeStats::default(),
+        })
+    }
+
+    /// Sizes the calling thread's GEMM packing buffers (faer keeps them per thread) for the
+    /// largest product this stage runs, the PCA refresh: call once on the thread that will
+    /// call [`process`](Self::process), before steady state. About 50 ms.
+    pub fn warm_up_thread(&self) {
+        zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+    }
+
+    /// The shard of `symbol`.
+    #[inline]
+    pub fn shard_of(&self, symbol: u32) -> usize {
+        symbol as usize % self.shards.len()
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// What the stage did so far.
+    pub fn stats(&self) -> ComputeStats {
+        self.stats
+    }
+
+    /// The pool the PCA matrices come from.
+    pub fn matrix_pool(&self) -> &Pool<Matrix> {
+        &self.matrices
+    }
+
+    /// The projection path shard `shard` uses now (`None` if this stage does not hold it).
+    pub fn projection_path(&self, shard: usize) -> Option<Path> {
+        self.shard(shard).ok().map(|s| s.path)
+    }
+
+    /// Rows seen so far by shard `shard` (0 if this stage does not hold it).
+    pub fn rows_seen(&self, shard: usize) -> u64 {
+        self.shard(shard).map_or(0, |s| s.seen)
+    }
+
+    fn shard(&self, shard: usize) -> Result<&Shard, ComputeError> {
+        self.shards
+            .get(shard)
+            .and_then(Option::as_ref)
+            .ok_or(ComputeError::Config("shard not held by this compute stage"))
+    }
+
+    fn shard_mut(shards: &mut [Option<Shard>], shard: usize) -> Result<&mut Shard, ComputeError> {
+        shards
+            .get_mut(shard)
+            .and_then(Option::as_mut)
+            .ok_or(ComputeError::Config("shard not held by this compute stage"))
+    }
+
+    /// Runs every step on the filled rows of `batch` (all of shard `shard`), in place, and
+    /// writes one signal per row into `signals[..batch.len_rows()]`.
+    ///
+    /// # Errors
+    /// [`ComputeError`] if the batch is not [`WIDTH`] wide, `signals` is too short, or
+    /// `shard` is out of range.
+    pub fn process(
+        &mut self,
+        shard: usize,
+        batch: &mut Batch,
+        signals: &mut [f64],
+    ) -> Result<(), ComputeError> {
+        let rows = batch.len_rows();
+        if batch.width() != WIDTH || batch.stride() != WIDTH {
+            return Err(ComputeError::Config(
+                "batches must be WIDTH wide and unpadded",
+            ));
+        }
+        for i in 0..rows {
             let row = batch.row_mut(i);
-            self.normalize_row(row)?;
+            self.normalize_row(shard, row)?;
+            self.filter_row(row)?;
             self.squash_row(row);
-            *signal = self.read_out(row)?;
+        }
+        self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)
+    }
+
+    /// Step 1: the row joins shard `shard`'s running statistics, then is standardised by
+    /// them (a zero-variance column gives 0). Row by row, so a signal never depends on where
+    /// batches were cut.
+    ///
+    /// # Errors
+    /// [`ComputeError`] if `row` is not [`WIDTH`] long or `shard` is out of range.
+    pub fn normalize_row(&mut self, shard: usize, row: &mut [f64]) -> Result<(), ComputeError> {
+        let k = self.kernels;
+        let s = Self::shard_mut(&mut self.shards, shard)?;
+        s.stats.update(&k, row, 1, WIDTH, NanPolicy::Skip)?;
+        s.stats
+            .normalize_rows_in_place(&k, row, 1, WIDTH, ZeroVariance::Zero)?;
+        Ok(())
+    }
+
+    /// Step 2: the two-band filter bank over the return window, written back decimated.
+    ///
+    /// # Errors
+    /// [`ComputeError`] if `row` is shorter than the return window.
+    pub fn filter_row(&mut self, row: &mut [f64]) -> Result<(), ComputeError> {
+        if row.len() < RET_WINDOW {
+            return Err(ComputeError::Kernel(KernelError::LengthMismatch {
+                expected: RET_WINDOW,
+                got: row.len(),
+            }));
+        }
+        let choice = self.conv.filter_bank_into(
+            &row[..RET_WINDOW],
+            &self.bank,
+            FILTER_TAPS,
+            Mode::Same,
+            &mut self.filter_out,
+        )?;
+        if choice.method() == fft::Method::Direct {
+            self.stats.filter_direct += 1;
+        } else {
+            self.stats.filter_fft += 1;
+        }
+        let (low, high) = self.filter_out.split_at(RET_WINDOW);
+        let half = RET_WINDOW / 2;
+        for j in 0..half {
+            row[j] = low[2 * j];
+            row[half + j] = high[2 * j];
         }
         Ok(())
     }
 
-    /// Step 1: streaming Welford/Chan normalisation, one row at a time: the row joins the
-    /// running statistics, then is scaled by them. Row by row (not batch by batch) so a row's
-    /// signal depends only on the rows before it, never on where batches were cut: the output
-    /// is the same whatever the timing.
-    ///
-    /// # Errors
-    /// [`KernelError`] if `row` is not [`WIDTH`] long.
-    pub fn normalize_row(&mut self, row: &mut [f64]) -> Result<(), KernelError> {
-        let k = self.kernels;
-        self.stats.update(&k, row, 1, WIDTH, NanPolicy::Skip)?;
-        self.stats
-            .normalize_rows_in_place(&k, row, 1, WIDTH, ZeroVariance::Zero)
-    }
-
-    /// Step 2: SIMD squashing by `tanh`, in place.
+    /// Step 3: SIMD `tanh` squashing and scaling, in place.
     pub fn squash_row(&self, row: &mut [f64]) {
         self.kernels.tanh_in_place(row);
+        self.kernels.scale_in_place(row, self.config.scale);
     }
 
-    /// Step 3: the linear read-out of a squashed row to its signal.
+    /// Steps 4-6 on the first `n` squashed rows of shard `shard` in `rows` (row-major,
+    /// [`WIDTH`] each, `rows.len() / WIDTH` rows in all: pass the batch's whole capacity):
+    /// projection (sparse or dense, with a PCA refresh wherever the shard's row count reaches
+    /// a refresh point) and the read-out into `signals[..n]`. The dense projection always
+    /// multiplies every row of `rows`, so its arithmetic (faer picks kernels by shape) is the
+    /// same however many rows are filled: a signal does not depend on the batch cut. The
+    /// projection goes to arena scratch reset per call.
     ///
     /// # Errors
-    /// [`KernelError`] if `row` is not [`WIDTH`] long.
-    pub fn read_out(&self, row: &[f64]) -> Result<f64, KernelError> {
-        Ok(self.scale * self.kernels.dot(row, &self.weights)?)
+    /// [`ComputeError`] on bad lengths or a shard this stage does not hold.
+    pub fn project_and_read_out(
+        &mut self,
+        shard: usize,
+        rows: &[f64],
+        n: usize,
+        signals: &mut [f64],
+    ) -> Result<(), ComputeError> {
+        let cap = rows.len() / WIDTH;
+        if !rows.len().is_multiple_of(WIDTH) || n > cap || signals.len() < n {
+            return Err(ComputeError::Kernel(KernelError::LengthMismatch {
+                expected: n * WIDTH,
+                got: rows.len(),
+            }));
+        }
+        Self::shard_mut(&mut self.shards, shard)?;
+        self.arena.reset();
+        let y = self
+            .arena
+            .try_alloc_zeroed::<f64>(cap * PROJ)
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let k = self.kernels;
+        let every = self.config.pca_every;
+        let mut start = 0;
+        for i in 0..n {
+            let s = Self::shard_mut(&mut self.shards, shard)?;
+            let slot = (s.seen % PCA_ROWS as u64) as usize;
+            copy(s.recent.row_mut(slot), &rows[i * WIDTH..(i + 1) * WIDTH]);
+            s.seen += 1;
+            if every > 0 && s.seen >= PCA_ROWS as u64 && s.seen.is_multiple_of(every) {
+                project(&k, s, rows, start..i + 1, y, &mut self.stats)?;
+                read_out(&k, &self.readout, y, start..i + 1, signals)?;
+                refresh(
+                    s,
+                    &mut self.pca_arena,
+                    self.pca_params,
+                    &self.sparse_cost,
+                    cap,
+                )?;
+                self.stats.pca_refreshes += 1;
+                start = i + 1;
+            }
+        }
+        if start < n {
+            let s = Self::shard_mut(&mut self.shards, shard)?;
+            project(&k, s, rows, start..n, y, &mut self.stats)?;
+            read_out(&k, &self.readout, y, start..n, signals)?;
+        }
+        Ok(())
     }
+}
+
+/// `signals[i] = y_i . readout` for `i` in `range`.
+fn read_out(
+    k: &Kernels,
+    readout: &[f64; PROJ],
+    y: &[f64],
+    range: core::ops::Range<usize>,
+    signals: &mut [f64],
+) -> Result<(), ComputeError> {
+    for i in range {
+        signals[i] = k.dot(&y[i * PROJ..(i + 1) * PROJ], readout)?;
+    }
+    Ok(())
+}
+
+/// `dst = src` without going through `memcpy` (whose `rep movsb` path is slow for 8 KiB on
+/// the virtual CPUs this is measured on).
+#[inline]
+fn copy(dst: &mut [f64], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
+/// `Y = X W` for the rows `range` of `x` ([`WIDTH`] each) into `y` ([`PROJ`] each). The dense
+/// path multiplies every row of `x` (fixed shape, see `project_and_read_out`).
+fn project(
+    k: &Kernels,
+    s: &mut Shard,
+    x: &[f64],
+    range: core::ops::Range<usize>,
+    y: &mut [f64],
+    stats: &mut ComputeStats,
+) -> Result<(), ComputeError> {
+    let rows = range.len() as u64;
+    match (&s.sparse, s.path) {
+        (Some(csr), Path::Sparse) => {
+            for i in range {
+                csr.spmv_into(
+                    k,
+                    1.0,
+                    &x[i * WIDTH..(i + 1) * WIDTH],
+                    0.0,
+                    &mut y[i * PROJ..(i + 1) * PROJ],
+                )?;
+            }
+            stats.sparse_rows += rows;
+        }
+        _ => {
+            let m = x.len() / WIDTH;
+            zerotick_kernels::dense::gemm_into(
+                mat_mut(y, m, PROJ, PROJ)?,
+                mat_ref(x, m, WIDTH, WIDTH)?,
+                mat_ref(&s.proj_t, PROJ, WIDTH, WIDTH)?.transpose(),
+                1.0,
+                0.0,
+            )?;
+            stats.dense_rows += rows;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the shard's `W` by the top right singular vectors of its recent rows.
+fn refresh(
+    s: &mut Shard,
+    arena: &mut Arena,
+    params: RsvdParams,
+    cost: &sparse::CostModel,
+    batch_rows: usize,
+) -> Result<(), ComputeError> {
+    arena.reset();
+    let u = arena
+        .try_alloc_zeroed::<f64>(PCA_ROWS * PROJ)
+        .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+    let sv = arena
+        .try_alloc_zeroed::<f64>(PROJ)
+        .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+    core::mem::swap(&mut s.proj_t, &mut s.prev_t);
+    let params = RsvdParams {
+        seed: params.seed ^ s.seen,
+        ..params
+    };
+    zerotick_kernels::dense::rsvd_into(
+        matrix_ref(&s.recent),
+        params,
+        mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
+        sv,
+        mat_mut(&mut s.proj_t, PROJ, WIDTH, WIDTH)?,
+        arena,
+    )?;
+    // Singular vectors are defined up to sign: keep each component pointing the way it did,
+    // so the read-out does not flip with every refresh.
+    for (new, old) in s
+        .proj_t
+        .chunks_exact_mut(WIDTH)
+        .zip(s.prev_t.chunks_exact(WIDTH))
+    {
+        let d: f64 = new.iter().zip(old).map(|(a, b)| a * b).sum();
+        if d < 0.0 {
+            for v in new.iter_mut() {
+                *v = -*v;
+            }
+        }
+    }
+    s.sparse = None;
+    s.path = cost
+        .choose_matmul(PROJ, WIDTH, PROJ * WIDTH, batch_rows)
+        .path;
+    Ok(())
+}
+
+/// The initial projection: a very sparse random projection (Li, Hastie & Church 2006), one
+/// entry in `sqrt(WIDTH)` nonzero, `±sqrt(sqrt(WIDTH) / PROJ)`.
+fn sparse_projection(rng: &mut Rng) -> Result<Csr, ComputeError> {
+    let s = (WIDTH as f64).sqrt();
+    let v = (s / PROJ as f64).sqrt();
+    let mut triplets = Vec::new();
+    for r in 0..PROJ {
+        for c in 0..WIDTH {
+            let u = rng.next_f64();
+            if u < 1.0 / s {
+                let sign = if u < 0.5 / s { -1.0 } else { 1.0 };
+                triplets.push((r, c, sign * v));
+            }
+        }
+    }
+    Ok(Csr::try_from_triplets(PROJ, WIDTH, &triplets)?)
+}
+
+/// The two 16-tap filters: a unit-gain Hann low-pass, and its `(-1)^j` modulation (the
+/// mirror-image high-pass).
+fn filter_bank() -> [f64; 2 * FILTER_TAPS] {
+    let mut bank = [0.0; 2 * FILTER_TAPS];
+    let (low, high) = bank.split_at_mut(FILTER_TAPS);
+    let step = 2.0 * core::f64::consts::PI / (FILTER_TAPS as f64 + 1.0);
+    for (j, w) in low.iter_mut().enumerate() {
+        *w = 0.5 - 0.5 * (step * (j as f64 + 1.0)).cos();
+    }
+    let sum: f64 = low.iter().sum();
+    for (j, (l, h)) in low.iter_mut().zip(high.iter_mut()).enumerate() {
+        *l /= sum;
+        *h = if j % 2 == 0 { *l } else { -*l };
+    }
+    bank
 }

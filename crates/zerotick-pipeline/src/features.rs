@@ -16,7 +16,7 @@ use crate::tick::Tick;
 
 /// Width of a feature row.
 pub const WIDTH: usize = 1024;
-const RET_WINDOW: usize = 512;
+pub(crate) const RET_WINDOW: usize = 512;
 const SQ_WINDOW: usize = 256;
 const HORIZONS: usize = 32;
 const STATS: usize = 8;

@@ -62,35 +62,75 @@ fn every_tick_is_accounted_for_and_runs_are_deterministic() {
     );
 }
 
+/// The signal lines of a CSV sink grouped by symbol, each symbol's lines in emission order.
+fn per_symbol(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().skip(1).collect();
+    lines.sort_by_key(|l| l.split(',').nth(1).unwrap_or("").to_owned()); // stable
+    lines
+}
+
+fn run_to_text(config: &PipelineConfig, ticks: u64, seed: u64) -> (u64, u64, String) {
+    let mut out = Vec::new();
+    let r = run(
+        synthetic(ticks, seed),
+        &mut CsvSink::new(&mut out, vec![]).unwrap(),
+        config,
+        &Hooks::default(),
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text.lines().count() as u64,
+        r.vectors + 1,
+        "header + one line per signal"
+    );
+    assert!(text.lines().skip(1).all(|l| l.split(',').count() == 3));
+    (r.checksum, r.compute.pca_refreshes, text)
+}
+
 #[test]
 fn batch_boundaries_do_not_change_the_signals() {
     // Batches are cut by size, by a dry ring or by age, which depends on timing; a row's
-    // signal must not. Different batch sizes and age limits give the same output, byte for byte.
+    // signal must not. Age limits from "never" to "always" and rings from roomy to tiny give
+    // the same signals, byte for byte per symbol, through PCA refreshes (one shard,
+    // refreshing every 1,024 rows: both the sparse and the dense projection run).
     let mut outputs = Vec::new();
-    for (batch_rows, wait) in [(32, u64::MAX), (7, 0), (1, 1_000)] {
-        let config = PipelineConfig {
-            batch_rows,
+    for (wait, ring) in [(u64::MAX, 1024), (0, 16), (1_000, 4)] {
+        let mut config = PipelineConfig {
             max_batch_wait_ns: wait,
+            ring_capacity: ring,
             ..PipelineConfig::default()
         };
-        let mut out = Vec::new();
-        let r = run(
-            synthetic(50_000, 3),
-            &mut CsvSink::new(&mut out, vec![]).unwrap(),
-            &config,
-            &Hooks::default(),
-        )
-        .unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(
-            text.lines().count() as u64,
-            r.vectors + 1,
-            "header + one line per signal"
-        );
-        assert!(text.lines().skip(1).all(|l| l.split(',').count() == 3));
-        outputs.push((r.checksum, text));
+        config.compute.shards = 1;
+        config.compute.pca_every = 1024;
+        let (checksum, refreshes, text) = run_to_text(&config, 150_000, 3);
+        assert_eq!(refreshes, 2, "rows 1,024 and 2,048 refresh the projection");
+        outputs.push((checksum, per_symbol(&text).join("\n")));
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn worker_count_does_not_change_the_signals() {
+    // Shards are the unit of state; workers only decide where a shard's batches run.
+    let mut outputs = Vec::new();
+    for workers in [0, 1, 3] {
+        let mut config = PipelineConfig {
+            workers,
+            ..PipelineConfig::default()
+        };
+        config.compute.pca_every = 1024;
+        let (checksum, refreshes, text) = run_to_text(&config, 300_000, 16);
+        assert!(refreshes >= 1, "the dense projection ran");
+        outputs.push((checksum, per_symbol(&text).join("\n")));
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    // And the shard count is part of the result.
+    let mut config = PipelineConfig::default();
+    config.compute.shards = 2;
+    config.compute.pca_every = 1024;
+    let (other, _, _) = run_to_text(&config, 300_000, 16);
+    assert_ne!(other, outputs[0].0);
 }
 
 #[test]

@@ -18,17 +18,32 @@ fn steady_state_allocates_nothing() {
         thread_start: Some(&watch_this_thread),
         ..Hooks::default()
     };
-    let config = PipelineConfig {
+    let mut config = PipelineConfig {
         warmup_ticks: 50_000,
         ..PipelineConfig::default()
     };
-    let feed = SyntheticFeed::new(SyntheticConfig {
-        ticks: Some(400_000),
-        ..SyntheticConfig::default()
-    });
-    let r = run(feed, &mut NullSink, &config, &hooks).unwrap();
-    assert_eq!(r.steady_state_allocations, Some(0), "{r:?}");
-    assert_eq!(r.feed_allocations, Some(0), "{r:?}");
+    // Refresh often enough that the PCA refresh (randomized SVD) and the dense projection
+    // (GEMM) run inside the measured window, inline and on compute workers.
+    config.compute.pca_every = 1024;
+    for workers in [0, 2] {
+        config.workers = workers;
+        let feed = SyntheticFeed::new(SyntheticConfig {
+            ticks: Some(400_000),
+            ..SyntheticConfig::default()
+        });
+        let r = run(feed, &mut NullSink, &config, &hooks).unwrap();
+        assert!(
+            r.compute.pca_refreshes > 0 && r.compute.dense_rows > 0,
+            "{r:?}"
+        );
+        assert!(r.compute.sparse_rows > 0, "{r:?}");
+        assert_eq!(
+            r.steady_state_allocations,
+            Some(0),
+            "workers {workers}: {r:?}"
+        );
+        assert_eq!(r.feed_allocations, Some(0), "workers {workers}: {r:?}");
+    }
     // The instrument works: the same run with a sink writing to a growing Vec allocates.
     let mut out = Vec::new();
     let feed = SyntheticFeed::new(SyntheticConfig {

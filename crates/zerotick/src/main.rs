@@ -85,6 +85,19 @@ struct RunArgs {
     /// Longest a row waits for its batch to fill, in microseconds.
     #[arg(long, default_value_t = 200)]
     max_batch_wait_us: u64,
+    /// Compute threads. 0 runs the compute stage on the feature thread (best on 2 cores);
+    /// N > 0 runs it on N threads, compute shard h on thread h % N. The signals are the
+    /// same for every N.
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+    /// Compute shards: independent normalisation statistics, projection and PCA state
+    /// (symbol s belongs to shard s % shards). Part of the result.
+    #[arg(long, default_value_t = 4)]
+    shards: usize,
+    /// A shard refreshes its projection by randomized SVD every this many of its rows
+    /// (0: never; the sparse random projection stays).
+    #[arg(long, default_value_t = 8192)]
+    pca_every: u64,
     /// Ticks processed before steady state (allocations are counted after it).
     #[arg(long, default_value_t = 100_000)]
     warmup_ticks: u64,
@@ -151,7 +164,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate must be a positive number, got {}", args.rate);
     }
-    let config = PipelineConfig {
+    let mut config = PipelineConfig {
         features: FeatureConfig {
             row_every: args.row_every,
         },
@@ -162,8 +175,11 @@ fn run_command(args: &RunArgs) -> Result<()> {
         warmup_ticks: args.warmup_ticks,
         duration: args.seconds.map(Duration::from_secs_f64),
         symbols_hint: args.symbols,
+        workers: args.workers,
         ..PipelineConfig::default()
     };
+    config.compute.shards = args.shards;
+    config.compute.pca_every = args.pca_every;
     let rss_start = MemoryStatus::read();
     let (report, feed_name) = if args.feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {

@@ -47,7 +47,25 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "rss_bytes": { "start": rss.start, "peak": rss.peak, "end": rss.end },
         "checksum": format!("{:016x}", r.checksum),
         "simd_tier": zerotick_kernels::active_tier().name(),
+        "stages_ns": {
+            "queue": pct(&r.stages.queue),
+            "batch_wait": pct(&r.stages.batch_wait),
+            "compute_per_batch": pct(&r.stages.compute),
+            "emit": pct(&r.stages.emit),
+        },
+        "compute": {
+            "sparse_rows": r.compute.sparse_rows,
+            "dense_rows": r.compute.dense_rows,
+            "pca_refreshes": r.compute.pca_refreshes,
+            "filter_direct_rows": r.compute.filter_direct,
+            "filter_fft_rows": r.compute.filter_fft,
+        },
+        "matrix_pool_hit_rate": r.matrix_pool.hit_rate(),
     })
+}
+
+fn pct(h: &zerotick_sync::metrics::HistogramSnapshot) -> Value {
+    json!({ "p50": h.p50(), "p99": h.p99(), "p999": h.p999(), "max": h.max(), "count": h.count() })
 }
 
 fn ns(v: Option<u64>) -> String {
@@ -106,6 +124,36 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             ns(l.p99()),
             ns(l.p999()),
             ns(l.max())
+        ),
+    );
+    for (name, h) in [
+        ("  queue (feed ring)", &r.stages.queue),
+        ("  batch wait", &r.stages.batch_wait),
+        ("  compute, per batch", &r.stages.compute),
+        ("  emit", &r.stages.emit),
+    ] {
+        line(
+            name,
+            format!(
+                "p50 {}  p99 {}  max {}",
+                ns(h.p50()),
+                ns(h.p99()),
+                ns(h.max())
+            ),
+        );
+    }
+    line(
+        "projection",
+        format!(
+            "{} rows sparse (SpMV), {} rows dense (GEMM), {} PCA refreshes",
+            r.compute.sparse_rows, r.compute.dense_rows, r.compute.pca_refreshes
+        ),
+    );
+    line(
+        "filter bank",
+        format!(
+            "{} rows direct, {} rows FFT",
+            r.compute.filter_direct, r.compute.filter_fft
         ),
     );
     let allocs = |v: Option<u64>| {
