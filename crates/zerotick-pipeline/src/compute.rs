@@ -653,3 +653,104 @@ fn filter_bank() -> [f64; 2 * FILTER_TAPS] {
     }
     bank
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(config: ComputeConfig, rows: usize) -> ComputeStage {
+        ComputeStage::new(config, Kernels::active(), rows).unwrap()
+    }
+
+    #[test]
+    fn filter_bank_matches_a_plain_convolution() {
+        let mut s = stage(ComputeConfig::default(), 4);
+        let mut row: Vec<f64> = (0..WIDTH)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let original = row.clone();
+        s.filter_row(&mut row).unwrap();
+        let bank = filter_bank();
+        // numpy "same": output j is full-convolution index j + (taps - 1) / 2.
+        let full = |h: &[f64], j: usize| -> f64 {
+            (0..FILTER_TAPS)
+                .filter(|&t| j >= t && j - t < RET_WINDOW)
+                .map(|t| h[t] * original[j - t])
+                .sum()
+        };
+        let off = (FILTER_TAPS - 1) / 2;
+        for j in 0..RET_WINDOW / 2 {
+            let low = full(&bank[..FILTER_TAPS], 2 * j + off);
+            let high = full(&bank[FILTER_TAPS..], 2 * j + off);
+            assert!((row[j] - low).abs() < 1e-12, "low {j}: {} vs {low}", row[j]);
+            assert!((row[RET_WINDOW / 2 + j] - high).abs() < 1e-12, "high {j}");
+        }
+        assert_eq!(
+            row[RET_WINDOW..],
+            original[RET_WINDOW..],
+            "other columns untouched"
+        );
+        // Unit DC gain low, zero DC gain high.
+        let (low, high) = bank.split_at(FILTER_TAPS);
+        assert!((low.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(high.iter().sum::<f64>().abs() < 1e-12);
+    }
+
+    #[test]
+    fn sparse_and_dense_projections_agree() {
+        let mut s = stage(ComputeConfig::default(), 8);
+        let x: Vec<f64> = (0..8 * WIDTH)
+            .map(|i| ((i * 13) % 29) as f64 / 29.0 - 0.5)
+            .collect();
+        let mut y_sparse = vec![0.0; 8 * PROJ];
+        let mut y_dense = vec![0.0; 8 * PROJ];
+        let k = Kernels::active();
+        let mut stats = ComputeStats::default();
+        let shard = s.shards[0].as_mut().unwrap();
+        assert_eq!(
+            shard.path,
+            Path::Sparse,
+            "the initial projection is very sparse"
+        );
+        project(&k, shard, &x, 0..8, &mut y_sparse, &mut stats).unwrap();
+        shard.path = Path::Dense;
+        project(&k, shard, &x, 0..8, &mut y_dense, &mut stats).unwrap();
+        for (a, b) in y_sparse.iter().zip(&y_dense) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert_eq!((stats.sparse_rows, stats.dense_rows), (8, 8));
+    }
+
+    #[test]
+    fn pca_refresh_finds_the_dominant_direction() {
+        // Rows along one fixed direction plus small noise: after a refresh, the first
+        // component is that direction (up to the sign alignment), and the path is dense.
+        let config = ComputeConfig {
+            shards: 1,
+            pca_every: PCA_ROWS as u64,
+            ..ComputeConfig::default()
+        };
+        let mut s = stage(config, 32);
+        let dir: Vec<f64> = (0..WIDTH).map(|j| ((j % 7) as f64 - 3.0) / 10.0).collect();
+        let norm = dir.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let mut rng = Rng::new(5);
+        let mut rows = vec![0.0; 32 * WIDTH];
+        let mut signals = [0.0; 32];
+        for _ in 0..PCA_ROWS / 32 {
+            for row in rows.chunks_exact_mut(WIDTH) {
+                let a = rng.normal_pair().0 * 3.0;
+                for (v, d) in row.iter_mut().zip(&dir) {
+                    *v = a * d + 1e-3 * rng.normal_pair().0;
+                }
+            }
+            s.project_and_read_out(0, &rows, 32, &mut signals).unwrap();
+        }
+        assert_eq!(s.stats().pca_refreshes, 1);
+        assert_eq!(s.projection_path(0), Some(Path::Dense));
+        let shard = s.shards[0].as_ref().unwrap();
+        let c0 = &shard.proj_t[..WIDTH];
+        let cos = c0.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() / norm;
+        assert!(cos.abs() > 0.999, "cosine {cos}");
+        assert!(signals.iter().all(|v| v.is_finite()));
+    }
+}

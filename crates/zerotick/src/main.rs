@@ -59,10 +59,14 @@ struct RunArgs {
     /// Stop reading the feed after this many seconds of wall time.
     #[arg(long)]
     seconds: Option<f64>,
-    /// Event-time rate of the synthetic market, ticks per second (timestamps only; the feed
-    /// itself runs as fast as the pipeline takes it).
+    /// Event-time rate of the synthetic market, ticks per second. The feed runs as fast as
+    /// the pipeline takes it, unless --paced.
     #[arg(long, default_value_t = 1_000_000.0)]
     rate: f64,
+    /// Release synthetic ticks at --rate in wall-clock time (latency at a given load)
+    /// instead of as fast as possible (throughput).
+    #[arg(long)]
+    paced: bool,
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -192,6 +196,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
             seed: args.seed,
             ticks,
             rate_per_s: args.rate,
+            paced: args.paced,
             ..SyntheticConfig::default()
         });
         (

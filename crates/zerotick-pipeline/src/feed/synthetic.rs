@@ -6,8 +6,13 @@
 //!   regime (volatility x5) with small per-tick probabilities, giving volatility clusters.
 //! * Sizes are log-normal; the aggressor side leans with the price move.
 //! * Event time advances by exponential gaps at `rate_per_s` ticks per second overall.
+//! * `paced`: ticks are released when the wall clock reaches their event time (relative to
+//!   the first tick), so the pipeline sees the market at its real rate; otherwise as fast as
+//!   the pipeline takes them.
 //!
 //! Everything comes from one seeded generator: the same seed gives the same ticks.
+
+use std::time::{Duration, Instant};
 
 use super::{Feed, FeedError, FeedEvent};
 use crate::rng::Rng;
@@ -26,6 +31,8 @@ pub struct SyntheticConfig {
     pub rate_per_s: f64,
     /// Start of event time, ns since the Unix epoch.
     pub start_ns: u64,
+    /// Release each tick when the wall clock reaches its event time (see the module docs).
+    pub paced: bool,
 }
 
 impl Default for SyntheticConfig {
@@ -37,6 +44,7 @@ impl Default for SyntheticConfig {
             ticks: None,
             rate_per_s: 1_000_000.0,
             start_ns: 1_767_225_600_000_000_000,
+            paced: false,
         }
     }
 }
@@ -61,6 +69,8 @@ pub struct SyntheticFeed {
     burst: Box<[bool]>,
     ts_ns: u64,
     emitted: u64,
+    /// Wall clock and event time of the first paced tick.
+    pace_origin: Option<(Instant, u64)>,
 }
 
 impl SyntheticFeed {
@@ -88,6 +98,7 @@ impl SyntheticFeed {
             burst: vec![false; n].into_boxed_slice(),
             ts_ns: config.start_ns,
             emitted: 0,
+            pace_origin: None,
             config: SyntheticConfig {
                 symbols: n,
                 ..config
@@ -152,7 +163,28 @@ impl SyntheticFeed {
 impl Feed for SyntheticFeed {
     #[inline]
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
-        Ok(self.next_tick().map_or(FeedEvent::End, FeedEvent::Tick))
+        let Some(tick) = self.next_tick() else {
+            return Ok(FeedEvent::End);
+        };
+        if self.config.paced {
+            let (origin, first_ts) = *self.pace_origin.get_or_insert((Instant::now(), tick.ts_ns));
+            let due = Duration::from_nanos(tick.ts_ns - first_ts);
+            loop {
+                let now = origin.elapsed();
+                if now >= due {
+                    break;
+                }
+                // Sleep through long gaps, spin through short ones (sleep overshoots by
+                // ~50-100 us).
+                let left = due - now;
+                if left > Duration::from_micros(300) {
+                    std::thread::sleep(left - Duration::from_micros(200));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        Ok(FeedEvent::Tick(tick))
     }
 
     fn symbol_names(&self) -> Vec<String> {
