@@ -3,7 +3,11 @@
 //!
 //! Per row, in row order:
 //! 1. [`normalize_row`](ComputeStage::normalize_row): streaming Welford/Chan statistics per
-//!    column; the row joins them, then is standardised by them.
+//!    column, folded in blocks of [`NORM_BLOCK`] rows of the shard; a row is standardised,
+//!    by one fused multiply-add per value, with the statistics of every earlier block (a
+//!    shard's first block has none yet and comes out as zeros). Per-row updates would cost
+//!    a division, a square root and a second division per value on every row; the block
+//!    keeps them to once per column per block.
 //! 2. [`filter_row`](ComputeStage::filter_row): a two-band filter bank over the return window
 //!    (columns `0..512`): a 16-tap Hann low-pass and its `(-1)^j`-modulated high-pass, each
 //!    convolved ("same" mode) by [`FftConvolver`] (direct or FFT, chosen by its cost model),
@@ -33,7 +37,7 @@ use std::sync::Arc;
 use zerotick_kernels::dense::{DenseError, RsvdParams, mat_mut, mat_ref, matrix_ref};
 use zerotick_kernels::fft::{self, ConvError, FftConvolver, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
-use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy, ZeroVariance};
+use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy};
 use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
 
 use crate::features::{RET_WINDOW, WIDTH};
@@ -43,6 +47,8 @@ use crate::rng::Rng;
 pub const PROJ: usize = 16;
 /// Rows of the PCA matrix (the most recent rows of a shard).
 pub const PCA_ROWS: usize = 1024;
+/// Rows of a shard folded into its normalisation statistics at a time.
+pub const NORM_BLOCK: usize = 32;
 /// Taps of each filter of the bank.
 pub const FILTER_TAPS: usize = 16;
 
@@ -147,6 +153,12 @@ pub struct ComputeStats {
 #[derive(Debug)]
 struct Shard {
     stats: ColumnStats,
+    /// Raw rows of the block being gathered ([`NORM_BLOCK`] x [`WIDTH`]) and how many.
+    block: Box<[f64]>,
+    block_rows: usize,
+    /// Standardisation as `x * gain + shift` per column, from the folded blocks.
+    gain: Box<[f64]>,
+    shift: Box<[f64]>,
     /// `W` transposed: [`PROJ`] x [`WIDTH`], row-major. Always valid (dense copy).
     proj_t: Box<[f64]>,
     /// The previous `proj_t`, for sign alignment.
@@ -262,6 +274,10 @@ impl ComputeStage {
                 .path;
             shards.push(Some(Shard {
                 stats: ColumnStats::new(WIDTH),
+                block: vec![0.0; NORM_BLOCK * WIDTH].into_boxed_slice(),
+                block_rows: 0,
+                gain: vec![0.0; WIDTH].into_boxed_slice(),
+                shift: vec![0.0; WIDTH].into_boxed_slice(),
                 prev_t: proj_t.clone(),
                 proj_t,
                 sparse: Some(sparse),
@@ -394,18 +410,43 @@ impl ComputeStage {
         self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)
     }
 
-    /// Step 1: the row joins shard `shard`'s running statistics, then is standardised by
-    /// them (a zero-variance column gives 0). Row by row, so a signal never depends on where
-    /// batches were cut.
+    /// Step 1: standardises the row in place with shard `shard`'s statistics (every earlier
+    /// block of [`NORM_BLOCK`] rows; population standard deviation; a column with no values
+    /// or zero variance gives 0), then gathers the raw row into the current block, folding
+    /// the block into the statistics when it is full. A row's output depends only on the
+    /// shard's rows before it, never on where batches were cut.
     ///
     /// # Errors
-    /// [`ComputeError`] if `row` is not [`WIDTH`] long or `shard` is out of range.
+    /// [`ComputeError`] if `row` is not [`WIDTH`] long or this stage does not hold `shard`.
     pub fn normalize_row(&mut self, shard: usize, row: &mut [f64]) -> Result<(), ComputeError> {
         let k = self.kernels;
         let s = Self::shard_mut(&mut self.shards, shard)?;
-        s.stats.update(&k, row, 1, WIDTH, NanPolicy::Skip)?;
-        s.stats
-            .normalize_rows_in_place(&k, row, 1, WIDTH, ZeroVariance::Zero)?;
+        if row.len() != WIDTH {
+            return Err(ComputeError::Kernel(KernelError::LengthMismatch {
+                expected: WIDTH,
+                got: row.len(),
+            }));
+        }
+        let at = s.block_rows * WIDTH;
+        copy(&mut s.block[at..at + WIDTH], row);
+        s.block_rows += 1;
+        k.fma_in_place(row, &s.gain, &s.shift)?;
+        if s.block_rows == NORM_BLOCK {
+            s.stats
+                .update(&k, &s.block, NORM_BLOCK, WIDTH, NanPolicy::Skip)?;
+            s.block_rows = 0;
+            for (j, (g, b)) in s.gain.iter_mut().zip(s.shift.iter_mut()).enumerate() {
+                let (gain, shift) = match s.stats.moments(j) {
+                    Some(m) if m.count > 0 && m.m2 > 0.0 => {
+                        let inv = 1.0 / (m.m2 / m.count as f64).sqrt();
+                        (inv, -m.mean * inv)
+                    }
+                    _ => (0.0, 0.0),
+                };
+                *g = gain;
+                *b = shift;
+            }
+        }
         Ok(())
     }
 
