@@ -25,7 +25,7 @@ use self::inner::{Input, Measured, Which};
 use self::table::{D1Outcome, Outcome};
 
 /// Default ticks per pipeline run: about 2-5 s per pipeline on the 2-vCPU development VM.
-const DEFAULT_TICKS: u64 = 3_000_000;
+const DEFAULT_TICKS: u64 = 2_000_000;
 /// Default ticks with `--quick`.
 const QUICK_TICKS: u64 = 100_000;
 /// Default ticks per pipeline under cachegrind (about 50x slower than native).
@@ -36,7 +36,7 @@ const QUICK_CACHEGRIND_TICKS: u64 = 20_000;
 /// Flags of `zerotick bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Ticks of the synthetic feed per pipeline run [default: 3000000, or 100000 with --quick].
+    /// Ticks of the synthetic feed per pipeline run [default: 2000000, or 100000 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
     /// Seed of the synthetic market.
