@@ -1,6 +1,7 @@
 //! `zerotick`: runs the market-data feature pipeline and reports what it measured.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod report;
 
 use std::fs::File;
@@ -36,6 +37,9 @@ enum Command {
     /// Run the pipeline (feed -> features -> normalise/squash/read-out -> sink) and report
     /// throughput, latency, allocations, pool and memory figures.
     Run(RunArgs),
+    /// Measure the origin report's before/after table: the same pipeline written the usual
+    /// way (allocating, cloning, Mutex metrics, mpsc channels) against zerotick.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -140,15 +144,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command {
-        Command::Run(args) => match run_command(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("zerotick: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Command::Run(args) => run_command(&args),
+        Command::Bench(args) => bench::command(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zerotick: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,0 +1,213 @@
+//! `zerotick bench`: the origin report's before/after table, measured in one run.
+//!
+//! * "before" is the same pipeline written the usual way ([`usual`]), "after" is
+//!   `zerotick_pipeline::run`; both get the same seeded synthetic feed and must emit the same
+//!   signals (equal checksums).
+//! * Each pipeline run happens in a child process of this binary (`bench --inner WHICH`, a
+//!   hidden flag) so its memory figures are its own; runs alternate before/after, the starting
+//!   side swapping each round, and the table shows the median over runs.
+//! * The D1 hit rate comes from cachegrind when `valgrind` is on PATH ([`cachegrind`]); the
+//!   four micro-figures are timed in this process ([`micro`]).
+
+mod cachegrind;
+mod inner;
+mod micro;
+mod table;
+mod usual;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use self::inner::{Input, Measured, Which};
+use self::table::{D1Outcome, Outcome};
+
+/// Default ticks per pipeline run: about 2-5 s per pipeline on the 2-vCPU development VM.
+const DEFAULT_TICKS: u64 = 2_000_000;
+/// Default ticks with `--quick`.
+const QUICK_TICKS: u64 = 100_000;
+/// Default ticks per pipeline under cachegrind (about 50x slower than native).
+const DEFAULT_CACHEGRIND_TICKS: u64 = 200_000;
+/// Default cachegrind ticks with `--quick`.
+const QUICK_CACHEGRIND_TICKS: u64 = 20_000;
+
+/// Flags of `zerotick bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Ticks of the synthetic feed per pipeline run [default: 2000000, or 100000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    ticks: Option<u64>,
+    /// Seed of the synthetic market.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Symbols of the synthetic market.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    symbols: u32,
+    /// Runs of each pipeline, before and after interleaved; the table shows the median
+    /// [default: 3, or 1 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=99))]
+    runs: Option<u32>,
+    /// Ticks per pipeline under cachegrind for the D1 hit rate [default: 200000, or 20000
+    /// with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    cachegrind_ticks: Option<u64>,
+    /// Do not run cachegrind (the D1 row is then null, with the reason).
+    #[arg(long)]
+    no_cachegrind: bool,
+    /// A short smoke run (few ticks, one run, short micro samples): for tests, not figures.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run one pipeline in this process and print its figures as one JSON line.
+    #[arg(long, hide = true, value_enum)]
+    inner: Option<Which>,
+}
+
+/// Runs `zerotick bench`.
+///
+/// # Errors
+/// A child run or a measurement failed, or the two pipelines' checksums differ (after the
+/// report is printed).
+pub fn command(args: &BenchArgs) -> Result<()> {
+    let input = Input {
+        ticks: args.ticks.unwrap_or(if args.quick {
+            QUICK_TICKS
+        } else {
+            DEFAULT_TICKS
+        }),
+        symbols: args.symbols as usize,
+        seed: args.seed,
+    };
+    if let Some(which) = args.inner {
+        let m = inner::measure(which, &input)?;
+        println!("{}", m.to_json());
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    let progress = std::io::stderr().is_terminal();
+    let phase = |what: String| {
+        if progress {
+            eprintln!("bench: {what}");
+        }
+    };
+
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for round in 0..runs {
+        let order = if round % 2 == 0 {
+            [Which::Before, Which::After]
+        } else {
+            [Which::After, Which::Before]
+        };
+        for which in order {
+            phase(format!(
+                "run {}/{runs}: {} pipeline, {} ticks",
+                round + 1,
+                which.name(),
+                input.ticks
+            ));
+            let m = child(&exe, which, &input)?;
+            match which {
+                Which::Before => before.push(m),
+                Which::After => after.push(m),
+            }
+        }
+    }
+
+    phase("micro-benchmarks (allocation vs pool, Mutex vs lock-free metric)".to_owned());
+    let micro = micro::measure(&micro::Plan::new(args.quick))?;
+
+    let cg_input = Input {
+        ticks: args.cachegrind_ticks.unwrap_or(if args.quick {
+            QUICK_CACHEGRIND_TICKS
+        } else {
+            DEFAULT_CACHEGRIND_TICKS
+        }),
+        ..input
+    };
+    let d1 = if args.no_cachegrind {
+        D1Outcome::Skipped("not measured: --no-cachegrind".to_owned())
+    } else if !cachegrind::available() {
+        D1Outcome::Skipped(
+            "not measured: valgrind is not installed (apt-get install valgrind, then run again)"
+                .to_owned(),
+        )
+    } else {
+        let one = |which: Which| {
+            phase(format!(
+                "cachegrind: {} pipeline, {} ticks",
+                which.name(),
+                cg_input.ticks
+            ));
+            cachegrind::measure(&exe, which, &cg_input).map_err(|e| format!("{e:#}"))
+        };
+        let b = one(Which::Before);
+        let a = one(Which::After);
+        D1Outcome::Measured {
+            ticks: cg_input.ticks,
+            before: b,
+            after: a,
+        }
+    };
+
+    let outcome = Outcome {
+        input,
+        runs,
+        before,
+        after,
+        micro,
+        d1,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", table::json(&outcome))?;
+    } else {
+        out.write_all(table::human(&outcome).as_bytes())?;
+    }
+    out.flush()?;
+    if !outcome.checksums_match() {
+        bail!("the two pipelines emitted different signals (checksums differ)");
+    }
+    Ok(())
+}
+
+/// The arguments that make this binary run one pipeline as a child.
+fn inner_args(which: Which, input: &Input) -> Vec<String> {
+    vec![
+        "bench".into(),
+        "--inner".into(),
+        which.name().into(),
+        "--ticks".into(),
+        input.ticks.to_string(),
+        "--seed".into(),
+        input.seed.to_string(),
+        "--symbols".into(),
+        input.symbols.to_string(),
+    ]
+}
+
+/// Runs one pipeline in a child process and reads its figures.
+fn child(exe: &Path, which: Which, input: &Input) -> Result<Measured> {
+    let output = Command::new(exe)
+        .args(inner_args(which, input))
+        .output()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!(
+            "the {} pipeline failed: {}",
+            which.name(),
+            stderr.lines().last().unwrap_or("no message").trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    let value: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("bad output from the {} pipeline: {line:?}", which.name()))?;
+    Measured::from_json(&value)
+}

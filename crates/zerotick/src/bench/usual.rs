@@ -1,0 +1,401 @@
+//! The "before" pipeline: the same work as [`zerotick_pipeline::run`], written the usual way.
+//!
+//! ```text
+//! feed thread --mpsc (Tick, Instant)--> feature thread: a fresh Vec<f64> per row,
+//!     rows collected into a Vec<Vec<f64>> batch --mpsc--> compute thread: a fresh Vec per
+//!     stage (clone, normalise, clone, squash, read out) --> sink
+//! metrics: one Arc<Mutex<HashMap<String, u64>>> shared by all three threads
+//! ```
+//!
+//! This is what a competent Rust engineer writes first, not a strawman: bounded
+//! `std::sync::mpsc::sync_channel`s sized like zerotick's ring and pool (backpressure, no
+//! unbounded queues), the same feature and compute code, no sleeps, no extra passes. What it
+//! pays for is what it is here to show: an allocation per row and per stage, a clone between
+//! stages, channel hand-offs, and a lock on the shared metrics map per tick and per row.
+//!
+//! It produces the same signals in the same order as the zerotick pipeline (the compute steps
+//! are per row and in row order, so batch cuts do not change them): the checksums match, which
+//! is what proves both do the same work (tested below and by `zerotick bench`).
+//!
+//! When the zerotick compute stage gains steps, add them to [`compute_row`] in the same order
+//! as `ComputeStage::process`, each on a fresh clone of the previous stage's output.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use zerotick_kernels::{KernelError, Kernels};
+use zerotick_pipeline::compute::ComputeStage;
+use zerotick_pipeline::features::{FeatureStage, WIDTH};
+use zerotick_pipeline::feed::{Feed, FeedEvent};
+use zerotick_pipeline::sink::{Signal, Sink};
+use zerotick_pipeline::{PipelineConfig, PipelineError, Tick};
+
+/// One in this many lock acquisitions per thread is timed; the total wait is scaled up from
+/// the timed ones. Timing every acquisition would add two clock reads per lock to the very
+/// pipeline being measured.
+const LOCK_SAMPLE_EVERY: u64 = 8;
+
+/// What a run of the usual pipeline did.
+#[derive(Debug, Clone)]
+pub struct UsualReport {
+    /// Ticks through the feature stage.
+    pub ticks: u64,
+    /// Feature rows computed (= signals emitted).
+    pub vectors: u64,
+    /// Batches sent to the compute thread.
+    pub batches: u64,
+    /// Estimated time spent acquiring the metrics mutex, summed over the three threads, ns.
+    pub lock_wait_ns: f64,
+    /// Lock acquisitions, all threads.
+    pub lock_acquisitions: u64,
+    /// FNV-1a digest of every signal (symbol, ts, value bits) in order, as the zerotick
+    /// pipeline computes it.
+    pub checksum: u64,
+    /// The shared metrics map at the end of the run.
+    pub metrics: HashMap<String, u64>,
+}
+
+/// A row on its way to the compute thread.
+struct Row {
+    ts_ns: u64,
+    symbol: u32,
+    /// When the feed thread read the tick that completed this row.
+    read_at: Instant,
+    values: Vec<f64>,
+}
+
+/// The metrics map as such code shares it, with the time spent acquiring the lock recorded
+/// per thread (one [`LockClock`] each).
+#[derive(Clone)]
+struct Metrics(Arc<Mutex<HashMap<String, u64>>>);
+
+/// Per-thread record of lock acquisitions.
+#[derive(Default)]
+struct LockClock {
+    acquisitions: u64,
+    timed: u64,
+    timed_wait_ns: u64,
+}
+
+impl LockClock {
+    /// Estimated total wait: the timed acquisitions' wait scaled to all acquisitions.
+    fn estimate_ns(&self) -> f64 {
+        if self.timed == 0 {
+            0.0
+        } else {
+            self.timed_wait_ns as f64 * self.acquisitions as f64 / self.timed as f64
+        }
+    }
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let keys = [
+            "ticks_in",
+            "ticks_processed",
+            "rows",
+            "batches",
+            "signals",
+            "latency_ns_sum",
+            "latency_ns_max",
+        ];
+        Self(Arc::new(Mutex::new(
+            keys.into_iter().map(|k| (k.to_owned(), 0)).collect(),
+        )))
+    }
+
+    /// Locks the map and runs `f` on it, recording how long acquiring the lock took.
+    fn with<R>(&self, clock: &mut LockClock, f: impl FnOnce(&mut HashMap<String, u64>) -> R) -> R {
+        clock.acquisitions += 1;
+        let mut map = if clock.acquisitions.is_multiple_of(LOCK_SAMPLE_EVERY) {
+            let t0 = Instant::now();
+            let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            clock.timed_wait_ns += t0.elapsed().as_nanos() as u64;
+            clock.timed += 1;
+            map
+        } else {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        };
+        f(&mut map)
+    }
+
+    /// Adds `n` to the counter `key`.
+    fn add(&self, clock: &mut LockClock, key: &str, n: u64) {
+        self.with(clock, |m| add(m, key, n));
+    }
+}
+
+fn add(map: &mut HashMap<String, u64>, key: &str, n: u64) {
+    match map.get_mut(key) {
+        Some(v) => *v += n,
+        None => {
+            map.insert(key.to_owned(), n);
+        }
+    }
+}
+
+/// Runs the usual pipeline until the feed ends, sending signals to `sink`. `thread_start`
+/// runs first on each of its threads (the calling thread included), e.g. to mark them for a
+/// counting allocator.
+///
+/// # Errors
+/// [`PipelineError`] for what stopped the run (feed, kernel or sink failure).
+pub fn run<F: Feed>(
+    feed: F,
+    sink: &mut dyn Sink,
+    config: &PipelineConfig,
+    thread_start: &(dyn Fn() + Sync),
+) -> Result<UsualReport, PipelineError> {
+    if config.batch_rows == 0 || config.pool_batches == 0 || config.ring_capacity == 0 {
+        return Err(PipelineError::Config(
+            "batch_rows, pool_batches and ring_capacity must be at least 1",
+        ));
+    }
+    let metrics = Metrics::new();
+    let (tick_tx, tick_rx) = sync_channel::<(Tick, Instant)>(config.ring_capacity);
+    let (batch_tx, batch_rx) = sync_channel::<Vec<Row>>(config.pool_batches);
+    let features = FeatureStage::new(config.features, config.symbols_hint);
+    let mut compute = ComputeStage::new(config.compute, Kernels::active());
+    let batch_rows = config.batch_rows;
+
+    std::thread::scope(|scope| {
+        let feed_metrics = metrics.clone();
+        let feeder = scope.spawn(move || {
+            thread_start();
+            feed_thread(feed, &tick_tx, &feed_metrics)
+        });
+        let feature_metrics = metrics.clone();
+        let featurer = scope.spawn(move || {
+            thread_start();
+            feature_thread(features, &tick_rx, &batch_tx, batch_rows, &feature_metrics)
+        });
+        thread_start();
+        let computed = compute_thread(&mut compute, &batch_rx, sink, &metrics);
+        // Unblock the other threads if the compute thread stopped early.
+        drop(batch_rx);
+        let featured = join(featurer);
+        let fed = join(feeder);
+        let (ticks_in, feed_clock) = fed?;
+        let (ticks, batches, feature_clock) = featured;
+        let (vectors, checksum, compute_clock) = computed?;
+        sink.flush().map_err(PipelineError::Sink)?;
+        debug_assert_eq!(ticks_in, ticks);
+        let clocks = [feed_clock, feature_clock, compute_clock];
+        let map = metrics.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(UsualReport {
+            ticks,
+            vectors,
+            batches,
+            lock_wait_ns: clocks.iter().map(LockClock::estimate_ns).sum(),
+            lock_acquisitions: clocks.iter().map(|c| c.acquisitions).sum(),
+            checksum,
+            metrics: map.clone(),
+        })
+    })
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match h.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Reads the feed and sends every tick on, stamped with the time it was read.
+fn feed_thread<F: Feed>(
+    mut feed: F,
+    tx: &SyncSender<(Tick, Instant)>,
+    metrics: &Metrics,
+) -> Result<(u64, LockClock), PipelineError> {
+    let mut clock = LockClock::default();
+    let mut ticks = 0u64;
+    loop {
+        match feed.next_event().map_err(PipelineError::Feed)? {
+            FeedEvent::Tick(tick) => {
+                ticks += 1;
+                metrics.add(&mut clock, "ticks_in", 1);
+                if tx.send((tick, Instant::now())).is_err() {
+                    break; // the feature thread is gone; the compute thread reports why
+                }
+            }
+            // Rejections are the feed's business; the synthetic feed makes none.
+            FeedEvent::Rejected(_) | FeedEvent::Idle => {}
+            FeedEvent::End => break,
+        }
+    }
+    Ok((ticks, clock))
+}
+
+/// Updates the features on every tick; each row due is written into a fresh `Vec` and
+/// collected into batches of `batch_rows`, the last one partial.
+fn feature_thread(
+    mut features: FeatureStage,
+    rx: &Receiver<(Tick, Instant)>,
+    tx: &SyncSender<Vec<Row>>,
+    batch_rows: usize,
+    metrics: &Metrics,
+) -> (u64, u64, LockClock) {
+    let mut clock = LockClock::default();
+    let (mut ticks, mut batches) = (0u64, 0u64);
+    let mut batch = Vec::with_capacity(batch_rows);
+    for (tick, read_at) in rx {
+        ticks += 1;
+        metrics.add(&mut clock, "ticks_processed", 1);
+        if !features.update(&tick) {
+            continue;
+        }
+        let mut values = vec![0.0; WIDTH];
+        features.write_row(tick.symbol, &mut values);
+        batch.push(Row {
+            ts_ns: tick.ts_ns,
+            symbol: tick.symbol,
+            read_at,
+            values,
+        });
+        metrics.add(&mut clock, "rows", 1);
+        if batch.len() == batch_rows {
+            batches += 1;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
+            if tx.send(full).is_err() {
+                return (ticks, batches, clock);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        batches += 1;
+        let _ = tx.send(batch); // an error means the compute thread stopped and reports why
+    }
+    (ticks, batches, clock)
+}
+
+/// Runs the compute steps on every row of every batch and hands the signals to the sink.
+fn compute_thread(
+    compute: &mut ComputeStage,
+    rx: &Receiver<Vec<Row>>,
+    sink: &mut dyn Sink,
+    metrics: &Metrics,
+) -> Result<(u64, u64, LockClock), PipelineError> {
+    let mut clock = LockClock::default();
+    let mut checksum = FNV_OFFSET;
+    let mut vectors = 0u64;
+    for batch in rx {
+        let mut signals = Vec::with_capacity(batch.len());
+        for row in &batch {
+            let value = compute_row(compute, &row.values).map_err(PipelineError::Kernel)?;
+            signals.push(Signal {
+                ts_ns: row.ts_ns,
+                symbol: row.symbol,
+                value,
+            });
+        }
+        for (signal, row) in signals.iter().zip(&batch) {
+            sink.emit(signal).map_err(PipelineError::Sink)?;
+            checksum = digest(checksum, signal);
+            let latency_ns = row.read_at.elapsed().as_nanos() as u64;
+            metrics.with(&mut clock, |m| {
+                add(m, "signals", 1);
+                add(m, "latency_ns_sum", latency_ns);
+                if let Some(max) = m.get_mut("latency_ns_max") {
+                    *max = (*max).max(latency_ns);
+                }
+            });
+        }
+        vectors += batch.len() as u64;
+        metrics.add(&mut clock, "batches", 1);
+    }
+    Ok((vectors, checksum, clock))
+}
+
+/// The compute steps of `ComputeStage::process`, in its order, each on a fresh copy of the
+/// previous step's output.
+fn compute_row(compute: &mut ComputeStage, row: &[f64]) -> Result<f64, KernelError> {
+    let mut normalized = row.to_vec();
+    compute.normalize_row(&mut normalized)?;
+    let mut squashed = normalized.clone();
+    compute.squash_row(&mut squashed);
+    compute.read_out(&squashed)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The zerotick pipeline's checksum step: FNV-1a over symbol, ts and value bits.
+fn digest(h: u64, s: &Signal) -> u64 {
+    let h = fnv(h, &s.symbol.to_le_bytes());
+    let h = fnv(h, &s.ts_ns.to_le_bytes());
+    fnv(h, &s.value.to_bits().to_le_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
+    use zerotick_pipeline::sink::NullSink;
+    use zerotick_pipeline::{Hooks, run as zerotick_run};
+
+    fn feed(seed: u64, ticks: u64) -> SyntheticFeed {
+        SyntheticFeed::new(SyntheticConfig {
+            symbols: 16,
+            seed,
+            ticks: Some(ticks),
+            ..SyntheticConfig::default()
+        })
+    }
+
+    #[test]
+    fn same_signals_as_the_zerotick_pipeline() {
+        let config = PipelineConfig {
+            symbols_hint: 16,
+            ..PipelineConfig::default()
+        };
+        for seed in [1, 42] {
+            let after = zerotick_run(
+                feed(seed, 40_000),
+                &mut NullSink,
+                &config,
+                &Hooks::default(),
+            )
+            .expect("zerotick run");
+            let before = run(feed(seed, 40_000), &mut NullSink, &config, &|| {}).expect("usual");
+            assert!(after.vectors > 100, "{after:?}");
+            assert_eq!(before.vectors, after.vectors);
+            assert_eq!(before.ticks, after.ticks_processed);
+            assert_eq!(before.checksum, after.checksum, "seed {seed}");
+            assert_eq!(before.metrics["ticks_in"], 40_000);
+            assert_eq!(before.metrics["ticks_processed"], 40_000);
+            assert_eq!(before.metrics["rows"], before.vectors);
+            assert_eq!(before.metrics["signals"], before.vectors);
+            assert_eq!(before.metrics["batches"], before.batches);
+            assert!(before.lock_acquisitions >= 80_000);
+        }
+    }
+
+    #[test]
+    fn checksum_depends_on_the_signals() {
+        let config = PipelineConfig::default();
+        let a = run(feed(1, 20_000), &mut NullSink, &config, &|| {}).expect("usual");
+        let b = run(feed(2, 20_000), &mut NullSink, &config, &|| {}).expect("usual");
+        assert_ne!(a.checksum, b.checksum);
+    }
+
+    #[test]
+    fn zero_sizes_are_refused() {
+        let config = PipelineConfig {
+            batch_rows: 0,
+            ..PipelineConfig::default()
+        };
+        assert!(matches!(
+            run(feed(1, 10), &mut NullSink, &config, &|| {}),
+            Err(PipelineError::Config(_))
+        ));
+    }
+}

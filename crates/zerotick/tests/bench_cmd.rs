@@ -1,0 +1,213 @@
+//! `zerotick bench` as a user (or a script reading its JSON) runs it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn zerotick(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zerotick"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+const METRICS: [&str; 10] = [
+    "allocations_per_s",
+    "pool_hit_rate",
+    "lock_wait_fraction",
+    "pipeline_vectors_per_s",
+    "rss_bytes",
+    "d1_hit_rate",
+    "with_allocation_ns",
+    "with_pool_ns",
+    "mutex_metric_ns",
+    "lockfree_metric_ns",
+];
+
+fn row<'a>(v: &'a Value, metric: &str) -> &'a Value {
+    v["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["metric"] == metric))
+        .unwrap_or_else(|| panic!("no row {metric} in {v}"))
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
+    let v = json(&zerotick(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--no-cachegrind",
+        "--ticks",
+        "40000",
+    ]));
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), METRICS.len(), "{v}");
+    for (r, metric) in rows.iter().zip(METRICS) {
+        assert_eq!(r["metric"], metric);
+        for key in [
+            "seed_before",
+            "seed_after",
+            "measured_before",
+            "measured_after",
+        ] {
+            assert!(r.get(key).is_some(), "row {metric} lacks {key}");
+        }
+        // A null is never silent: every row explains itself.
+        assert!(!r["note"].as_str().unwrap_or("").is_empty(), "{r}");
+    }
+
+    // The same work: equal checksums, same number of vectors.
+    assert_eq!(v["checksums"]["match"], true, "{v}");
+    assert_eq!(v["checksums"]["before"], v["checksums"]["after"]);
+    let before = &v["runs"]["before"][0];
+    let after = &v["runs"]["after"][0];
+    assert_eq!(before["ticks"], 40_000);
+    assert_eq!(before["vectors"], after["vectors"]);
+    assert!(num(&after["vectors"]) > 100.0, "{v}");
+
+    // What the table is there to show.
+    let allocs = row(&v, "allocations_per_s");
+    assert!(
+        num(&allocs["measured_before"]) > 10.0 * num(&allocs["measured_after"]),
+        "{allocs}"
+    );
+    assert!(num(&before["allocations"]) >= 2.0 * num(&before["vectors"]));
+    let pool = row(&v, "pool_hit_rate");
+    assert!(pool["measured_before"].is_null());
+    assert!(
+        (0.0..=1.0).contains(&num(&pool["measured_after"])),
+        "{pool}"
+    );
+    let lock = row(&v, "lock_wait_fraction");
+    assert!(num(&lock["measured_before"]) > 0.0, "{lock}");
+    assert_eq!(num(&lock["measured_after"]), 0.0);
+    assert!(num(&before["lock_acquisitions"]) >= 80_000.0, "{before}");
+    for metric in ["pipeline_vectors_per_s", "rss_bytes"] {
+        let r = row(&v, metric);
+        assert!(num(&r["measured_before"]) > 0.0, "{r}");
+        assert!(num(&r["measured_after"]) > 0.0, "{r}");
+    }
+    let d1 = row(&v, "d1_hit_rate");
+    assert!(d1["measured_before"].is_null() && d1["measured_after"].is_null());
+    assert!(
+        d1["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--no-cachegrind"),
+        "{d1}"
+    );
+    let micro = |m: &str, side: &str| num(&row(&v, m)[side]);
+    assert!(micro("with_allocation_ns", "measured_before") > 0.0);
+    assert!(micro("with_pool_ns", "measured_after") > 0.0);
+    if !cfg!(debug_assertions) {
+        // Unoptimised, the pool's code is slower than the (optimised) C allocator.
+        assert!(
+            micro("with_allocation_ns", "measured_before")
+                > micro("with_pool_ns", "measured_after")
+        );
+    }
+    assert!(micro("mutex_metric_ns", "measured_before") > 0.0);
+    assert!(micro("lockfree_metric_ns", "measured_after") > 0.0);
+
+    // The origin report's figures: only the two metric claims are recorded anywhere.
+    assert_eq!(row(&v, "mutex_metric_ns")["seed_before"], 125.0);
+    assert_eq!(row(&v, "lockfree_metric_ns")["seed_after"], 3.0);
+    let seeded = rows
+        .iter()
+        .flat_map(|r| [&r["seed_before"], &r["seed_after"]])
+        .filter(|s| !s.is_null())
+        .count();
+    assert_eq!(seeded, 2, "{v}");
+}
+
+#[test]
+fn human_output_has_the_table_machine_config_and_checksums() {
+    let out = zerotick(&["bench", "--quick", "--no-cachegrind", "--ticks", "20000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains(
+        "| metric | origin before | origin after | measured before | measured after | ratio |"
+    ));
+    for metric in METRICS {
+        assert!(text.contains(&format!("| {metric} |")), "{metric}\n{text}");
+    }
+    assert!(text.contains("machine: "), "{text}");
+    assert!(text.contains("20000 ticks, 64 symbols, seed 42"), "{text}");
+    assert!(text.contains("(match: "), "{text}");
+    assert!(text.contains("origin figure not recorded"), "{text}");
+    // Not a terminal: no progress lines.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_flags_give_one_line_and_exit_2() {
+    for args in [
+        &["bench", "--runs", "0"][..],
+        &["bench", "--ticks", "many"],
+        &["bench", "--symbols", "0"],
+        &["bench", "--inner", "sideways"],
+        &["bench", "--no-such-flag"],
+    ] {
+        let out = zerotick(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("zerotick: "), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn d1_row_is_measured_with_valgrind_and_explained_without() {
+    let has_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let v = json(&zerotick(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--ticks",
+        "2000",
+        "--cachegrind-ticks",
+        "1000",
+    ]));
+    let d1 = row(&v, "d1_hit_rate");
+    if has_valgrind {
+        for side in ["measured_before", "measured_after"] {
+            let rate = num(&d1[side]);
+            assert!(rate > 0.5 && rate < 1.0, "{d1}");
+        }
+    } else {
+        assert!(d1["measured_before"].is_null(), "{d1}");
+        assert!(
+            d1["note"]
+                .as_str()
+                .unwrap_or("")
+                .contains("valgrind is not installed"),
+            "{d1}"
+        );
+    }
+}
