@@ -34,7 +34,7 @@ use zerotick_sync::wait::WaitStrategy;
 use crate::compute::{ComputeConfig, ComputeError, ComputeStage, ComputeStats};
 use crate::features::{FeatureConfig, FeatureStage, WIDTH};
 use crate::feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
-use crate::sink::{Signal, Sink};
+use crate::sink::{Signal, SignalDigest, Sink};
 use crate::tick::Tick;
 
 /// Settings of a run.
@@ -129,7 +129,7 @@ pub struct RunReport {
     pub feed_allocations: Option<u64>,
     /// The batch pool's counters.
     pub pool: PoolStats,
-    /// FNV-1a digest of every signal (symbol, ts, value bits) in order.
+    /// The run checksum ([`SignalDigest`]): per-symbol signal sequences, whatever the interleaving.
     pub checksum: u64,
     /// Prometheus text of the run's metrics.
     pub prometheus: String,
@@ -346,16 +346,6 @@ impl Metrics {
         self.pool_hits.set(s.hits as f64);
         self.pool_misses.set(s.misses as f64);
     }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
-    }
-    h
 }
 
 /// Runs the pipeline until the feed ends (or `config.duration` passes), sending signals to
@@ -575,7 +565,7 @@ pub fn run<F: Feed>(
             results: result_rx,
             in_flight: 0,
             sink,
-            chains: Vec::with_capacity(symbols_hint),
+            digest: SignalDigest::with_symbols(symbols_hint),
             processed: 0,
             vectors: 0,
             batches: 0,
@@ -619,7 +609,7 @@ pub fn run<F: Feed>(
             front.processed,
             front.vectors,
             front.batches,
-            front.checksum(),
+            front.digest.finish(),
             now_ns(),
         );
         let steady_allocs = warm_allocs.zip(end_allocs).map(|(a, b)| b - a);
@@ -747,8 +737,8 @@ struct Front<'a, 'p> {
     results: Vec<Consumer<PoolGuard<'p, Job>>>,
     in_flight: usize,
     sink: &'a mut dyn Sink,
-    /// FNV-1a chain of each symbol's signals.
-    chains: Vec<u64>,
+    /// The run checksum.
+    digest: SignalDigest,
     processed: u64,
     vectors: u64,
     batches: u64,
@@ -920,12 +910,7 @@ impl<'p> Front<'_, 'p> {
                 value: *value,
             };
             self.sink.emit(&signal).map_err(PipelineError::Sink)?;
-            let i = meta.symbol as usize;
-            if i >= self.chains.len() {
-                self.chains.resize(i + 1, FNV_OFFSET);
-            }
-            let h = fnv(self.chains[i], &signal.ts_ns.to_le_bytes());
-            self.chains[i] = fnv(h, &signal.value.to_bits().to_le_bytes());
+            self.digest.add(&signal);
         }
         let now = (self.now_ns)();
         m.emit.record(now.saturating_sub(job.compute_end_ns).max(1));
@@ -970,18 +955,5 @@ impl<'p> Front<'_, 'p> {
         for j in &mut self.jobs {
             j.close();
         }
-    }
-
-    /// FNV-1a over `(symbol, chain)` for every symbol with signals, in symbol order: the
-    /// same for the same per-symbol signal sequences, however they interleaved.
-    fn checksum(&self) -> u64 {
-        let mut h = FNV_OFFSET;
-        for (symbol, chain) in self.chains.iter().enumerate() {
-            if *chain != FNV_OFFSET {
-                h = fnv(h, &(symbol as u32).to_le_bytes());
-                h = fnv(h, &chain.to_le_bytes());
-            }
-        }
-        h
     }
 }

@@ -13,6 +13,57 @@ pub struct Signal {
     pub value: f64,
 }
 
+/// The run checksum: an FNV-1a chain per symbol over its signals' `ts_ns` and value bits, in
+/// order, then FNV-1a over `(symbol, chain)` for every symbol with signals, in symbol order.
+/// The same per-symbol signal sequences give the same digest however they interleaved, so it
+/// does not depend on batching, timing or the number of compute workers.
+#[derive(Debug, Clone, Default)]
+pub struct SignalDigest {
+    chains: Vec<u64>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+impl SignalDigest {
+    /// A digest with room for `symbols` symbols (more grow the table, allocating).
+    pub fn with_symbols(symbols: usize) -> Self {
+        Self {
+            chains: Vec::with_capacity(symbols),
+        }
+    }
+
+    /// Folds in one signal.
+    #[inline]
+    pub fn add(&mut self, s: &Signal) {
+        let i = s.symbol as usize;
+        if i >= self.chains.len() {
+            self.chains.resize(i + 1, FNV_OFFSET);
+        }
+        let h = fnv(self.chains[i], &s.ts_ns.to_le_bytes());
+        self.chains[i] = fnv(h, &s.value.to_bits().to_le_bytes());
+    }
+
+    /// The digest of every signal so far.
+    pub fn finish(&self) -> u64 {
+        let mut h = FNV_OFFSET;
+        for (symbol, chain) in self.chains.iter().enumerate() {
+            if *chain != FNV_OFFSET {
+                h = fnv(h, &(symbol as u32).to_le_bytes());
+                h = fnv(h, &chain.to_le_bytes());
+            }
+        }
+        h
+    }
+}
+
 /// A destination for signals. Writing must not allocate in steady state.
 pub trait Sink {
     /// Takes one signal.

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! feed thread --mpsc (Tick, Instant)--> feature thread: a fresh Vec<f64> per row,
-//!     rows collected into a Vec<Vec<f64>> batch --mpsc--> compute thread: a fresh Vec per
-//!     stage (clone, normalise, clone, squash, read out) --> sink
+//!     rows collected into a Vec<Row> batch per compute shard --mpsc--> compute thread: a
+//!     fresh Vec per stage (clone, normalise, clone, filter, clone, squash; the batch copied
+//!     into a fresh matrix for projection and read-out) --> sink
 //! metrics: one Arc<Mutex<HashMap<String, u64>>> shared by all three threads
 //! ```
 //!
@@ -13,23 +14,23 @@
 //! pays for is what it is here to show: an allocation per row and per stage, a clone between
 //! stages, channel hand-offs, and a lock on the shared metrics map per tick and per row.
 //!
-//! It produces the same signals in the same order as the zerotick pipeline (the compute steps
-//! are per row and in row order, so batch cuts do not change them): the checksums match, which
-//! is what proves both do the same work (tested below and by `zerotick bench`).
+//! It produces the same signals per symbol as the zerotick pipeline (a signal depends only on
+//! its shard's earlier rows, so batch cuts do not change it): the checksums match, which is
+//! what proves both do the same work (tested below and by `zerotick bench`).
 //!
-//! When the zerotick compute stage gains steps, add them to [`compute_row`] in the same order
-//! as `ComputeStage::process`, each on a fresh clone of the previous stage's output.
+//! When the zerotick compute stage gains steps, add them to [`compute_batch`] in the same
+//! order as `ComputeStage::process`, each on a fresh clone of the previous stage's output.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use zerotick_kernels::{KernelError, Kernels};
-use zerotick_pipeline::compute::ComputeStage;
+use zerotick_kernels::Kernels;
+use zerotick_pipeline::compute::{ComputeError, ComputeStage};
 use zerotick_pipeline::features::{FeatureStage, WIDTH};
 use zerotick_pipeline::feed::{Feed, FeedEvent};
-use zerotick_pipeline::sink::{Signal, Sink};
+use zerotick_pipeline::sink::{Signal, SignalDigest, Sink};
 use zerotick_pipeline::{PipelineConfig, PipelineError, Tick};
 
 /// One in this many lock acquisitions per thread is timed; the total wait is scaled up from
@@ -50,8 +51,7 @@ pub struct UsualReport {
     pub lock_wait_ns: f64,
     /// Lock acquisitions, all threads.
     pub lock_acquisitions: u64,
-    /// FNV-1a digest of every signal (symbol, ts, value bits) in order, as the zerotick
-    /// pipeline computes it.
+    /// The zerotick pipeline's checksum of the signals ([`SignalDigest`]).
     pub checksum: u64,
     /// The shared metrics map at the end of the run.
     pub metrics: HashMap<String, u64>,
@@ -155,10 +155,11 @@ pub fn run<F: Feed>(
     }
     let metrics = Metrics::new();
     let (tick_tx, tick_rx) = sync_channel::<(Tick, Instant)>(config.ring_capacity);
-    let (batch_tx, batch_rx) = sync_channel::<Vec<Row>>(config.pool_batches);
+    let (batch_tx, batch_rx) = sync_channel::<(usize, Vec<Row>)>(config.pool_batches);
     let features = FeatureStage::new(config.features, config.symbols_hint);
-    let mut compute = ComputeStage::new(config.compute, Kernels::active());
     let batch_rows = config.batch_rows;
+    let mut compute = ComputeStage::new(config.compute, Kernels::active(), batch_rows)
+        .map_err(PipelineError::Compute)?;
 
     std::thread::scope(|scope| {
         let feed_metrics = metrics.clone();
@@ -169,10 +170,18 @@ pub fn run<F: Feed>(
         let feature_metrics = metrics.clone();
         let featurer = scope.spawn(move || {
             thread_start();
-            feature_thread(features, &tick_rx, &batch_tx, batch_rows, &feature_metrics)
+            let shards = config.compute.shards;
+            feature_thread(
+                features,
+                &tick_rx,
+                &batch_tx,
+                batch_rows,
+                shards,
+                &feature_metrics,
+            )
         });
         thread_start();
-        let computed = compute_thread(&mut compute, &batch_rx, sink, &metrics);
+        let computed = compute_thread(&mut compute, &batch_rx, batch_rows, sink, &metrics);
         // Unblock the other threads if the compute thread stopped early.
         drop(batch_rx);
         let featured = join(featurer);
@@ -229,17 +238,20 @@ fn feed_thread<F: Feed>(
 }
 
 /// Updates the features on every tick; each row due is written into a fresh `Vec` and
-/// collected into batches of `batch_rows`, the last one partial.
+/// collected into its compute shard's batch of `batch_rows`, the last ones partial.
 fn feature_thread(
     mut features: FeatureStage,
     rx: &Receiver<(Tick, Instant)>,
-    tx: &SyncSender<Vec<Row>>,
+    tx: &SyncSender<(usize, Vec<Row>)>,
     batch_rows: usize,
+    shards: usize,
     metrics: &Metrics,
 ) -> (u64, u64, LockClock) {
     let mut clock = LockClock::default();
     let (mut ticks, mut batches) = (0u64, 0u64);
-    let mut batch = Vec::with_capacity(batch_rows);
+    let mut pending: Vec<Vec<Row>> = (0..shards)
+        .map(|_| Vec::with_capacity(batch_rows))
+        .collect();
     for (tick, read_at) in rx {
         ticks += 1;
         metrics.add(&mut clock, "ticks_processed", 1);
@@ -248,6 +260,8 @@ fn feature_thread(
         }
         let mut values = vec![0.0; WIDTH];
         features.write_row(tick.symbol, &mut values);
+        let shard = tick.symbol as usize % shards;
+        let batch = &mut pending[shard];
         batch.push(Row {
             ts_ns: tick.ts_ns,
             symbol: tick.symbol,
@@ -257,15 +271,18 @@ fn feature_thread(
         metrics.add(&mut clock, "rows", 1);
         if batch.len() == batch_rows {
             batches += 1;
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
-            if tx.send(full).is_err() {
+            let full = std::mem::replace(batch, Vec::with_capacity(batch_rows));
+            if tx.send((shard, full)).is_err() {
                 return (ticks, batches, clock);
             }
         }
     }
-    if !batch.is_empty() {
-        batches += 1;
-        let _ = tx.send(batch); // an error means the compute thread stopped and reports why
+    for (shard, batch) in pending.into_iter().enumerate() {
+        if !batch.is_empty() {
+            batches += 1;
+            // An error means the compute thread stopped and reports why.
+            let _ = tx.send((shard, batch));
+        }
     }
     (ticks, batches, clock)
 }
@@ -273,26 +290,29 @@ fn feature_thread(
 /// Runs the compute steps on every row of every batch and hands the signals to the sink.
 fn compute_thread(
     compute: &mut ComputeStage,
-    rx: &Receiver<Vec<Row>>,
+    rx: &Receiver<(usize, Vec<Row>)>,
+    batch_rows: usize,
     sink: &mut dyn Sink,
     metrics: &Metrics,
 ) -> Result<(u64, u64, LockClock), PipelineError> {
     let mut clock = LockClock::default();
-    let mut checksum = FNV_OFFSET;
+    let mut digest = SignalDigest::default();
     let mut vectors = 0u64;
-    for batch in rx {
-        let mut signals = Vec::with_capacity(batch.len());
-        for row in &batch {
-            let value = compute_row(compute, &row.values).map_err(PipelineError::Kernel)?;
-            signals.push(Signal {
+    for (shard, batch) in rx {
+        let values =
+            compute_batch(compute, shard, &batch, batch_rows).map_err(PipelineError::Compute)?;
+        let signals: Vec<Signal> = batch
+            .iter()
+            .zip(values)
+            .map(|(row, value)| Signal {
                 ts_ns: row.ts_ns,
                 symbol: row.symbol,
                 value,
-            });
-        }
+            })
+            .collect();
         for (signal, row) in signals.iter().zip(&batch) {
             sink.emit(signal).map_err(PipelineError::Sink)?;
-            checksum = digest(checksum, signal);
+            digest.add(signal);
             let latency_ns = row.read_at.elapsed().as_nanos() as u64;
             metrics.with(&mut clock, |m| {
                 add(m, "signals", 1);
@@ -305,34 +325,35 @@ fn compute_thread(
         vectors += batch.len() as u64;
         metrics.add(&mut clock, "batches", 1);
     }
-    Ok((vectors, checksum, clock))
+    Ok((vectors, digest.finish(), clock))
 }
 
-/// The compute steps of `ComputeStage::process`, in its order, each on a fresh copy of the
-/// previous step's output.
-fn compute_row(compute: &mut ComputeStage, row: &[f64]) -> Result<f64, KernelError> {
-    let mut normalized = row.to_vec();
-    compute.normalize_row(&mut normalized)?;
-    let mut squashed = normalized.clone();
-    compute.squash_row(&mut squashed);
-    compute.read_out(&squashed)
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+/// The compute steps of `ComputeStage::process`, in its order, each row step on a fresh copy
+/// of the previous step's output, then the batch copied into a fresh `batch_rows x WIDTH`
+/// matrix (the shape the projection runs at) for projection and read-out.
+fn compute_batch(
+    compute: &mut ComputeStage,
+    shard: usize,
+    batch: &[Row],
+    batch_rows: usize,
+) -> Result<Vec<f64>, ComputeError> {
+    let mut squashed_rows = Vec::with_capacity(batch.len());
+    for row in batch {
+        let mut normalized = row.values.clone();
+        compute.normalize_row(shard, &mut normalized)?;
+        let mut filtered = normalized.clone();
+        compute.filter_row(&mut filtered)?;
+        let mut squashed = filtered.clone();
+        compute.squash_row(&mut squashed);
+        squashed_rows.push(squashed);
     }
-    h
-}
-
-/// The zerotick pipeline's checksum step: FNV-1a over symbol, ts and value bits.
-fn digest(h: u64, s: &Signal) -> u64 {
-    let h = fnv(h, &s.symbol.to_le_bytes());
-    let h = fnv(h, &s.ts_ns.to_le_bytes());
-    fnv(h, &s.value.to_bits().to_le_bytes())
+    let mut matrix = vec![0.0; batch_rows * WIDTH];
+    for (dst, src) in matrix.chunks_exact_mut(WIDTH).zip(&squashed_rows) {
+        dst.copy_from_slice(src);
+    }
+    let mut signals = vec![0.0; batch.len()];
+    compute.project_and_read_out(shard, &matrix, batch.len(), &mut signals)?;
+    Ok(signals)
 }
 
 #[cfg(test)]
