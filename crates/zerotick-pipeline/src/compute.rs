@@ -15,9 +15,10 @@
 //! 3. [`squash_row`](ComputeStage::squash_row): SIMD `tanh`, then scaling.
 //!
 //! Per batch ([`project_and_read_out`](ComputeStage::project_and_read_out)):
-//! 4. Projection onto [`PROJ`] components, `Y = X W`: SpMV per row while `W` is the initial
-//!    very sparse random projection, GEMM (faer, into arena scratch) once `W` is dense; the
-//!    path comes from the sparse [`CostModel`]'s decision for the current `W`.
+//! 4. Projection onto [`PROJ`] components, `Y = X W` into arena scratch: SpMV per row while
+//!    `W` is the initial very sparse random projection, dense SIMD dot products once `W` is
+//!    dense (why not faer's GEMM: see `project`); the path comes from the sparse
+//!    [`CostModel`](sparse::CostModel)'s decision for the current `W`.
 //! 5. A PCA refresh every `pca_every` rows of a shard: randomized SVD of the pooled
 //!    1,024 x 1,024 matrix of the shard's most recent squashed rows; the top [`PROJ`] right
 //!    singular vectors become `W` (signs aligned with the previous `W`). Rows before the
@@ -34,7 +35,7 @@
 use core::fmt;
 use std::sync::Arc;
 
-use zerotick_kernels::dense::{DenseError, RsvdParams, mat_mut, mat_ref, matrix_ref};
+use zerotick_kernels::dense::{DenseError, RsvdParams, mat_mut, matrix_ref};
 use zerotick_kernels::fft::{self, ConvError, FftConvolver, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
 use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy};
@@ -491,10 +492,9 @@ impl ComputeStage {
     /// Steps 4-6 on the first `n` squashed rows of shard `shard` in `rows` (row-major,
     /// [`WIDTH`] each, `rows.len() / WIDTH` rows in all: pass the batch's whole capacity):
     /// projection (sparse or dense, with a PCA refresh wherever the shard's row count reaches
-    /// a refresh point) and the read-out into `signals[..n]`. The dense projection always
-    /// multiplies every row of `rows`, so its arithmetic (faer picks kernels by shape) is the
-    /// same however many rows are filled: a signal does not depend on the batch cut. The
-    /// projection goes to arena scratch reset per call.
+    /// a refresh point) and the read-out into `signals[..n]`. A row's projection depends on
+    /// that row alone, so a signal does not depend on the batch cut. The projection goes to
+    /// arena scratch reset per call.
     ///
     /// # Errors
     /// [`ComputeError`] on bad lengths or a shard this stage does not hold.
@@ -572,8 +572,14 @@ fn copy(dst: &mut [f64], src: &[f64]) {
     }
 }
 
-/// `Y = X W` for the rows `range` of `x` ([`WIDTH`] each) into `y` ([`PROJ`] each). The dense
-/// path multiplies every row of `x` (fixed shape, see `project_and_read_out`).
+/// `Y = X W` for the rows `range` of `x` ([`WIDTH`] each) into `y` ([`PROJ`] each).
+///
+/// The dense path is one SIMD dot product per output (`y_ip = x_i . w_p`), not faer's GEMM:
+/// faer picks its blocking and kernels from the shape, so a row's bits would depend on how
+/// many rows its batch holds, and batches are cut by time. Run at a fixed shape (the batch
+/// capacity) faer made every partial batch cost a full 32-row product: 45-55 us per batch
+/// of 1.3 rows on average at 200 us batch ages (`zerotick run`, 2-core EPYC). The dot form
+/// costs per row and gives a row the same bits in any batch.
 fn project(
     k: &Kernels,
     s: &mut Shard,
@@ -583,30 +589,23 @@ fn project(
     stats: &mut ComputeStats,
 ) -> Result<(), ComputeError> {
     let rows = range.len() as u64;
-    match (&s.sparse, s.path) {
-        (Some(csr), Path::Sparse) => {
-            for i in range {
-                csr.spmv_into(
-                    k,
-                    1.0,
-                    &x[i * WIDTH..(i + 1) * WIDTH],
-                    0.0,
-                    &mut y[i * PROJ..(i + 1) * PROJ],
-                )?;
+    let sparse = matches!((&s.sparse, s.path), (Some(_), Path::Sparse));
+    for i in range {
+        let xi = &x[i * WIDTH..(i + 1) * WIDTH];
+        let yi = &mut y[i * PROJ..(i + 1) * PROJ];
+        match &s.sparse {
+            Some(csr) if sparse => csr.spmv_into(k, 1.0, xi, 0.0, yi)?,
+            _ => {
+                for (out, w) in yi.iter_mut().zip(s.proj_t.chunks_exact(WIDTH)) {
+                    *out = k.dot(xi, w)?;
+                }
             }
-            stats.sparse_rows += rows;
         }
-        _ => {
-            let m = x.len() / WIDTH;
-            zerotick_kernels::dense::gemm_into(
-                mat_mut(y, m, PROJ, PROJ)?,
-                mat_ref(x, m, WIDTH, WIDTH)?,
-                mat_ref(&s.proj_t, PROJ, WIDTH, WIDTH)?.transpose(),
-                1.0,
-                0.0,
-            )?;
-            stats.dense_rows += rows;
-        }
+    }
+    if sparse {
+        stats.sparse_rows += rows;
+    } else {
+        stats.dense_rows += rows;
     }
     Ok(())
 }

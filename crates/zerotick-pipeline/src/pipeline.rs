@@ -752,28 +752,36 @@ struct Front<'a, 'p> {
 }
 
 impl<'p> Front<'_, 'p> {
-    /// The next tick, `None` at the end of the feed. When the ring runs dry, pending batches
-    /// go to compute first: a partial batch never waits for ticks that are not coming.
+    /// The next tick, `None` at the end of the feed. While the ring is dry, batches older
+    /// than `max_batch_wait_ns` go to compute and finished work is emitted; the thread
+    /// blocks (per the wait strategy) only when nothing is pending anywhere. A dry ring does
+    /// not by itself cut batches: at high rates it runs dry for microseconds at a time, and
+    /// cutting there would make every batch tiny.
     fn next_tick(
         &mut self,
         rx: &mut Consumer<Timed>,
         wait: WaitStrategy,
     ) -> Result<Option<Timed>, PipelineError> {
-        match rx.pop() {
-            Ok(t) => return Ok(Some(t)),
-            Err(PopError::Closed) => return Ok(None),
-            Err(PopError::Empty) => {}
-        }
-        self.dispatch_all()?;
+        let mut spins = 0u32;
         loop {
-            if self.in_flight == 0 {
-                return Ok(rx.pop_wait(wait).ok());
-            }
-            self.poll_results()?;
             match rx.pop() {
                 Ok(t) => return Ok(Some(t)),
                 Err(PopError::Closed) => return Ok(None),
-                Err(PopError::Empty) => std::thread::yield_now(),
+                Err(PopError::Empty) => {}
+            }
+            let pending = self.pending.iter().any(Option::is_some);
+            if !pending && self.in_flight == 0 {
+                return Ok(rx.pop_wait(wait).ok());
+            }
+            if self.in_flight > 0 {
+                self.poll_results()?;
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                self.dispatch_aged()?;
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
             }
         }
     }
@@ -782,8 +790,8 @@ impl<'p> Front<'_, 'p> {
     fn on_tick(&mut self, t: &Timed) -> Result<(), PipelineError> {
         self.processed += 1;
         if !self.features.update(&t.tick) {
-            // Age check every 1,024 ticks keeps the clock off the hot path.
-            if self.processed.is_multiple_of(1024) {
+            // Age check every 128 ticks keeps the clock mostly off the hot path.
+            if self.processed.is_multiple_of(128) {
                 self.dispatch_aged()?;
             }
             return Ok(());
