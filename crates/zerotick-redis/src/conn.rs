@@ -40,6 +40,16 @@ impl RedisError {
         )
     }
 
+    /// Whether retrying on a new connection may succeed: [`RedisError::is_connection`], or a
+    /// server that is still loading its data after a restart (`LOADING`), busy with a script
+    /// (`BUSY`) or asks to try again (`TRYAGAIN`).
+    pub fn is_transient(&self) -> bool {
+        self.is_connection()
+            || self.is_server("LOADING")
+            || self.is_server("BUSY ")
+            || self.is_server("TRYAGAIN")
+    }
+
     /// Whether this is a server error reply starting with `prefix` (e.g. `NOGROUP`).
     pub fn is_server(&self, prefix: &str) -> bool {
         matches!(self, RedisError::Server(m) if m.starts_with(prefix))

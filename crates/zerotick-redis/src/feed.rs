@@ -261,7 +261,7 @@ impl RedisFeed {
                     self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
                     return Ok(true);
                 }
-                Err(e) if e.is_connection() => {
+                Err(e) if e.is_transient() => {
                     self.backoff.failed(e)?;
                     if !wait {
                         return Ok(false);
@@ -283,7 +283,7 @@ impl RedisFeed {
             // it): set up again at once.
             return Ok(());
         }
-        if !e.is_connection() {
+        if !e.is_transient() {
             return Err(e);
         }
         self.backoff.failed(e)

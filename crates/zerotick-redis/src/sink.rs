@@ -136,7 +136,7 @@ impl Sink for RedisSink {
                     self.buf.clear();
                     return Ok(());
                 }
-                Err(e) if e.is_connection() => {
+                Err(e) if e.is_transient() => {
                     self.conn = None;
                     self.backoff.failed(e)?;
                 }
