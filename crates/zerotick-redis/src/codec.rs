@@ -122,7 +122,12 @@ pub fn encode_tick(e: &mut Encoder, stream: &[u8], maxlen: Option<u64>, tick: &T
 
 /// Encodes `XADD stream * e 1`: the end marker.
 pub fn encode_end(e: &mut Encoder, stream: &[u8]) {
-    e.begin(5).arg(b"XADD").arg(stream).arg(b"*").arg(F_END).arg(b"1");
+    e.begin(5)
+        .arg(b"XADD")
+        .arg(stream)
+        .arg(b"*")
+        .arg(F_END)
+        .arg(b"1");
 }
 
 /// What one entry of a tick stream holds.
@@ -140,7 +145,7 @@ pub enum Decoded {
 /// a missing `t`, `s`, `p` or `q` is [`RejectReason::FieldCount`].
 pub fn decode_entry(fields: Value<'_>, symbols: &mut Symbols) -> Decoded {
     let (mut ts, mut sym, mut price, mut size, mut side) = (None, None, None, None, Side::Unknown);
-    let Some(n) = fields.len() else {
+    let Some(n) = fields.array_len() else {
         return Decoded::Rejected(RejectReason::FieldCount);
     };
     if n % 2 != 0 {
@@ -299,7 +304,14 @@ mod tests {
         let b = StreamId::parse(b"1700000000001-0").unwrap();
         assert!(a < b);
         assert_eq!(StreamId::parse(b"7"), Some(StreamId { ms: 7, seq: 0 }));
-        for bad in [&b""[..], b"-", b"1-", b"a-1", b"1-2-3", b"99999999999999999999999"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"1-",
+            b"a-1",
+            b"1-2-3",
+            b"99999999999999999999999",
+        ] {
             assert_eq!(StreamId::parse(bad), None, "{bad:?}");
         }
     }
@@ -307,7 +319,10 @@ mod tests {
     #[test]
     fn shards_are_stable_fnv1a() {
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (the published test vector).
-        assert_eq!(shard_of("a", u32::MAX), (0xaf63_dc4c_8601_ec8c_u64 % u64::from(u32::MAX)) as u32);
+        assert_eq!(
+            shard_of("a", u32::MAX),
+            (0xaf63_dc4c_8601_ec8c_u64 % u64::from(u32::MAX)) as u32
+        );
         assert_eq!(shard_of("a", 4), (0xaf63_dc4c_8601_ec8c_u64 % 4) as u32);
         assert_eq!(shard_of("anything", 0), 0);
     }
@@ -339,19 +354,50 @@ mod tests {
         let ok: [&[u8]; 8] = [b"t", b"1", b"s", b"X", b"p", b"1.5", b"q", b"2"];
         assert!(matches!(decode(&ok, &mut s), Decoded::Tick(_)));
         let cases: &[(&[&[u8]], RejectReason)] = &[
-            (&[b"t", b"1", b"s", b"X", b"p", b"1"], RejectReason::FieldCount),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"1"],
+                RejectReason::FieldCount,
+            ),
             (&[b"t", b"1", b"s"], RejectReason::FieldCount),
-            (&[b"t", b"-1", b"s", b"X", b"p", b"1", b"q", b"1"], RejectReason::BadTimestamp),
-            (&[b"t", b"1", b"s", b"X", b"p", b"NaN", b"q", b"1"], RejectReason::BadPrice),
-            (&[b"t", b"1", b"s", b"X", b"p", b"0", b"q", b"1"], RejectReason::BadPrice),
-            (&[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"-1"], RejectReason::BadSize),
-            (&[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"inf"], RejectReason::BadSize),
-            (&[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"1", b"d", b"x"], RejectReason::BadSide),
-            (&[b"t", b"1", b"s", b"\xff", b"p", b"1", b"q", b"1"], RejectReason::BadUtf8),
-            (&[b"t", b"1", b"s", b"", b"p", b"1", b"q", b"1"], RejectReason::TooLong),
+            (
+                &[b"t", b"-1", b"s", b"X", b"p", b"1", b"q", b"1"],
+                RejectReason::BadTimestamp,
+            ),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"NaN", b"q", b"1"],
+                RejectReason::BadPrice,
+            ),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"0", b"q", b"1"],
+                RejectReason::BadPrice,
+            ),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"-1"],
+                RejectReason::BadSize,
+            ),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"inf"],
+                RejectReason::BadSize,
+            ),
+            (
+                &[b"t", b"1", b"s", b"X", b"p", b"1", b"q", b"1", b"d", b"x"],
+                RejectReason::BadSide,
+            ),
+            (
+                &[b"t", b"1", b"s", b"\xff", b"p", b"1", b"q", b"1"],
+                RejectReason::BadUtf8,
+            ),
+            (
+                &[b"t", b"1", b"s", b"", b"p", b"1", b"q", b"1"],
+                RejectReason::TooLong,
+            ),
         ];
         for (fields, want) in cases {
-            assert_eq!(decode(fields, &mut s), Decoded::Rejected(*want), "{fields:?}");
+            assert_eq!(
+                decode(fields, &mut s),
+                Decoded::Rejected(*want),
+                "{fields:?}"
+            );
         }
         assert_eq!(decode(&[b"e", b"1"], &mut s), Decoded::End);
         // An `e` field among tick fields does not make an end marker.

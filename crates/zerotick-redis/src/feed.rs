@@ -157,7 +157,9 @@ impl RedisFeed {
                         return Err(RedisError::BadUrl(format!("shard {i} listed twice")));
                     }
                 }
-                list.iter().map(|&i| shard_stream(&cfg.stream, i).into_bytes()).collect()
+                list.iter()
+                    .map(|&i| shard_stream(&cfg.stream, i).into_bytes())
+                    .collect()
             }
         };
         if names.len() > usize::from(u16::MAX) {
@@ -509,10 +511,8 @@ impl RedisFeed {
     fn send_acks(&mut self) -> Result<(), RedisError> {
         let n = (self.target - self.acked) as usize;
         let all_ended = self.shards.iter().all(|s| s.marker.is_some());
-        let markers = all_ended
-            && !self.markers_acked
-            && self.ready.is_empty()
-            && n == self.inflight.len();
+        let markers =
+            all_ended && !self.markers_acked && self.ready.is_empty() && n == self.inflight.len();
         if n == 0 && !markers {
             return Ok(());
         }
@@ -527,7 +527,10 @@ impl RedisFeed {
                 continue;
             }
             let e = conn.encoder();
-            e.begin(3 + count).arg(b"XACK").arg(&s.name).arg(&self.group);
+            e.begin(3 + count)
+                .arg(b"XACK")
+                .arg(&s.name)
+                .arg(&self.group);
             for (_, id) in ids {
                 e.arg_id(*id);
             }
@@ -594,7 +597,12 @@ impl Ctx<'_> {
             let fields = entry.get(1);
             let Some(fields) = fields.filter(|f| !f.is_null()) else {
                 // Deleted while pending (XTRIM/XDEL): nothing to process.
-                self.side.begin(4).arg(b"XACK").arg(&s.name).arg(self.group).arg_id(id);
+                self.side
+                    .begin(4)
+                    .arg(b"XACK")
+                    .arg(&s.name)
+                    .arg(self.group)
+                    .arg_id(id);
                 continue;
             };
             let event = match decode_entry(fields, self.symbols) {
@@ -605,7 +613,12 @@ impl Ctx<'_> {
                 }
                 Decoded::Rejected(reason) => {
                     dead_letter(self.side, self.dead, &s.name, id, reason, fields);
-                    self.side.begin(4).arg(b"XACK").arg(&s.name).arg(self.group).arg_id(id);
+                    self.side
+                        .begin(4)
+                        .arg(b"XACK")
+                        .arg(&s.name)
+                        .arg(self.group)
+                        .arg_id(id);
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     FeedEvent::Rejected(reason)
                 }
@@ -627,7 +640,9 @@ fn dead_letter(
     reason: RejectReason,
     fields: Value<'_>,
 ) {
-    let copy = fields.len().filter(|_| fields.iter().all(|v| v.bytes().is_some()));
+    let copy = fields
+        .array_len()
+        .filter(|_| fields.iter().all(|v| v.bytes().is_some()));
     e.begin(9 + copy.unwrap_or(0))
         .arg(b"XADD")
         .arg(dead)

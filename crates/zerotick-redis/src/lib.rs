@@ -49,8 +49,9 @@ impl Backoff {
 
     /// Time left before the next attempt.
     fn until_next(&self) -> Duration {
-        self.next
-            .map_or(Duration::ZERO, |n| n.saturating_duration_since(Instant::now()))
+        self.next.map_or(Duration::ZERO, |n| {
+            n.saturating_duration_since(Instant::now())
+        })
     }
 
     /// Records a failed attempt; `Err(e)` once the outage lasted longer than `give_up`.
@@ -85,7 +86,10 @@ mod tests {
         }
         assert_eq!(b.delay, BACKOFF_CAP);
         std::thread::sleep(Duration::from_millis(40));
-        assert!(matches!(b.failed(RedisError::Closed), Err(RedisError::Closed)));
+        assert!(matches!(
+            b.failed(RedisError::Closed),
+            Err(RedisError::Closed)
+        ));
         b.succeeded();
         assert_eq!(b.delay, BACKOFF_START);
         assert!(b.down_since.is_none());

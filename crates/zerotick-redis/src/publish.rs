@@ -38,8 +38,14 @@ impl Publisher {
     ) -> Result<Self, RedisError> {
         let streams = match shards {
             None => vec![stream.as_bytes().to_vec()],
-            Some(0) => return Err(RedisError::BadUrl("--shards-total must be at least 1".into())),
-            Some(n) => (0..n).map(|i| shard_stream(stream, i).into_bytes()).collect(),
+            Some(0) => {
+                return Err(RedisError::BadUrl(
+                    "--shards-total must be at least 1".into(),
+                ));
+            }
+            Some(n) => (0..n)
+                .map(|i| shard_stream(stream, i).into_bytes())
+                .collect(),
         };
         Ok(Self {
             conn: Connection::connect(host, port, Duration::from_secs(10))?,

@@ -327,7 +327,11 @@ impl<'a> Value<'a> {
     /// Elements of an array (none for anything else).
     pub fn iter(&self) -> Iter<'a> {
         let n = self.node();
-        let left = if n.kind == Kind::Array { n.int as usize } else { 0 };
+        let left = if n.kind == Kind::Array {
+            n.int as usize
+        } else {
+            0
+        };
         Iter {
             buf: self.buf,
             tape: self.tape,
@@ -337,7 +341,7 @@ impl<'a> Value<'a> {
     }
 
     /// Length of an array (`None` for anything else).
-    pub fn len(&self) -> Option<usize> {
+    pub fn array_len(&self) -> Option<usize> {
         (self.kind() == Kind::Array).then(|| self.node().int as usize)
     }
 
@@ -523,7 +527,8 @@ mod tests {
 
     fn parse_all(bytes: &[u8]) -> Result<Option<(usize, String)>, RespError> {
         let mut p = Parser::new();
-        Ok(p.parse(bytes)?.map(|n| (n, format!("{:?}", p.reply(bytes)))))
+        Ok(p.parse(bytes)?
+            .map(|n| (n, format!("{:?}", p.reply(bytes)))))
     }
 
     #[test]
@@ -552,10 +557,13 @@ mod tests {
         assert_eq!(&bytes[used..], b"+tail\r\n");
         let r = p.reply(bytes);
         assert_eq!(format!("{r:?}"), r#"[["a", [:1]], nil, [+x, []]]"#);
-        assert_eq!(r.len(), Some(3));
+        assert_eq!(r.array_len(), Some(3));
         let third = r.get(2).unwrap();
         assert_eq!(third.get(0).unwrap().bytes(), Some(&b"x"[..]));
-        assert_eq!(r.get(0).unwrap().get(1).unwrap().get(0).unwrap().int(), Some(1));
+        assert_eq!(
+            r.get(0).unwrap().get(1).unwrap().get(0).unwrap().int(),
+            Some(1)
+        );
         assert!(r.get(1).unwrap().is_null());
         assert!(r.get(3).is_none());
     }
@@ -644,7 +652,14 @@ mod tests {
         assert_eq!(p.parse(e.as_bytes()).unwrap(), Some(42));
         e.clear();
         assert!(e.is_empty());
-        for x in [f64::MAX, f64::MIN_POSITIVE, -0.0, 1e-300, 0.1 + 0.2, f64::INFINITY] {
+        for x in [
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -0.0,
+            1e-300,
+            0.1 + 0.2,
+            f64::INFINITY,
+        ] {
             e.clear();
             e.begin(1).arg_f64(x);
             p.parse(e.as_bytes()).unwrap().unwrap();

@@ -280,7 +280,12 @@ fn run_command(args: &RunArgs) -> Result<()> {
     } else {
         out.write_all(report::table(&report, &rss, &feed_name).as_bytes())?;
         if let Some(c) = &redis_counters {
-            writeln!(out, "  {:<28} {}", "redis feed", transport::counters_json(c))?;
+            writeln!(
+                out,
+                "  {:<28} {}",
+                "redis feed",
+                transport::counters_json(c)
+            )?;
         }
     }
     out.flush()?;

@@ -116,7 +116,10 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             .with_context(|| format!("cannot open {}", path.display()))?;
         pump(feed, &mut out)?
     } else {
-        bail!("unknown --feed {:?}: use `synthetic` or `csv:PATH`", args.feed);
+        bail!(
+            "unknown --feed {:?}: use `synthetic` or `csv:PATH`",
+            args.feed
+        );
     };
     if args.no_end_marker {
         out.flush()?;

@@ -26,7 +26,10 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
@@ -73,10 +76,14 @@ fn metrics_endpoint_serves_the_registry_404s_elsewhere_and_lingers() {
     let (code, body) = http(port, "GET", "/metrics").expect("GET /metrics");
     assert_eq!(code, 200, "{body}");
     assert!(
-        body.lines().any(|l| l == format!("zerotick_ticks_processed_total {ticks}")),
+        body.lines()
+            .any(|l| l == format!("zerotick_ticks_processed_total {ticks}")),
         "{body}"
     );
-    assert!(body.contains("# TYPE zerotick_tick_to_signal_seconds histogram"), "{body}");
+    assert!(
+        body.contains("# TYPE zerotick_tick_to_signal_seconds histogram"),
+        "{body}"
+    );
     assert_eq!(http(port, "GET", "/").expect("GET /").0, 404);
     assert_eq!(http(port, "GET", "/metricsx").expect("GET").0, 404);
     assert_eq!(http(port, "POST", "/metrics").expect("POST").0, 405);
@@ -102,13 +109,19 @@ fn a_real_prometheus_scrapes_the_tick_counter() {
     let _prom = spawn_service(
         std::process::Command::new(bin)
             .arg(format!("--config.file={}", path_str(&config)))
-            .arg(format!("--storage.tsdb.path={}", path_str(&dir.0.join("data"))))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                path_str(&dir.0.join("data"))
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
         "prometheus",
     );
     let start = Instant::now();
     while !http(prom_port, "GET", "/-/ready").is_ok_and(|(c, _)| c == 200) {
-        assert!(start.elapsed() < Duration::from_secs(30), "prometheus not ready in 30 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "prometheus not ready in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (_run, json) = run_with_metrics(metrics_port, 200_000, 20_000);

@@ -50,11 +50,7 @@ fn try_group_info(c: &mut Connection, stream: &str, group: &str) -> Option<(u64,
     let v = c.call().expect("XINFO GROUPS");
     for g in v.iter() {
         let kv: Vec<_> = g.iter().collect();
-        let get = |k: &[u8]| {
-            kv.chunks(2)
-                .find(|p| p[0].bytes() == Some(k))
-                .map(|p| p[1])
-        };
+        let get = |k: &[u8]| kv.chunks(2).find(|p| p[0].bytes() == Some(k)).map(|p| p[1]);
         if get(b"name").and_then(|v| v.bytes()) == Some(group.as_bytes()) {
             let pending = get(b"pending").and_then(|v| v.int()).expect("pending") as u64;
             let lag = get(b"lag").and_then(|v| v.int()).expect("lag") as u64;
@@ -126,6 +122,10 @@ fn two_instances_split_the_shards_and_process_every_tick_once() {
     assert_eq!(n(&ja, "ticks_rejected") + n(&jb, "ticks_rejected"), 0);
     assert!(n(&ja, "ticks_processed") > 0 && n(&jb, "ticks_processed") > 0);
     for j in [&ja, &jb] {
+        // The compute path stays allocation-free with a network feed and sink; the feed
+        // thread (the boundary) is reported apart.
+        assert_eq!(j["steady_state_allocations"], 0, "{j}");
+        assert!(j["feed_allocations"].is_u64(), "{j}");
         assert_eq!(j["redis"]["duplicates_skipped"], 0, "{j}");
         // Every tick and both end markers acknowledged.
         assert_eq!(n(&j["redis"], "acked"), n(j, "ticks_processed") + 2, "{j}");
@@ -154,10 +154,16 @@ fn two_instances_split_the_shards_and_process_every_tick_once() {
         let ts: u64 = get("ts").expect("ts").parse().expect("ts number");
         let v: f64 = get("value").expect("value").parse().expect("value number");
         assert!(v.is_finite());
-        by_symbol.entry(get("symbol").expect("symbol")).or_default().push(ts);
+        by_symbol
+            .entry(get("symbol").expect("symbol"))
+            .or_default()
+            .push(ts);
     }
     for (sym, ts) in &by_symbol {
-        assert!(ts.windows(2).all(|w| w[0] < w[1]), "{sym}: signals out of order");
+        assert!(
+            ts.windows(2).all(|w| w[0] < w[1]),
+            "{sym}: signals out of order"
+        );
     }
     let dir = TempDir::new("ref");
     let csv = dir.0.join("ref.csv");
@@ -200,7 +206,9 @@ fn a_killed_instance_is_taken_over_and_nothing_is_lost() {
     const TICKS: u64 = 200_000;
     publish(&r, "ticks", TICKS, 2);
     let mut c = r.conn();
-    let len: Vec<u64> = (0..2).map(|i| xlen(&mut c, &format!("ticks.{i}"))).collect();
+    let len: Vec<u64> = (0..2)
+        .map(|i| xlen(&mut c, &format!("ticks.{i}")))
+        .collect();
     let mut a = consumer(&r, "a", "0,1", &["--claim-idle-ms", "1000"]);
     wait_for_progress(&r, "ticks.0", len[0], 0.3);
     a.kill();
@@ -212,7 +220,10 @@ fn a_killed_instance_is_taken_over_and_nothing_is_lost() {
         left_pending += pending;
         left_ticks += pending + lag - 1; // minus the end marker, pending or not
     }
-    assert!(left_pending > 0, "the kill left nothing pending: not mid-run");
+    assert!(
+        left_pending > 0,
+        "the kill left nothing pending: not mid-run"
+    );
     // Past the idle time, a new consumer on the same shards claims a's entries first.
     std::thread::sleep(Duration::from_millis(1100));
     let j = json_of(
@@ -229,7 +240,9 @@ fn a_killed_instance_is_taken_over_and_nothing_is_lost() {
 #[test]
 fn a_redis_crash_and_restart_mid_run_is_survived() {
     let _turn = heavy();
-    let Some(mut r) = Redis::start_durable() else { return };
+    let Some(mut r) = Redis::start_durable() else {
+        return;
+    };
     const TICKS: u64 = 200_000;
     publish(&r, "ticks", TICKS, 2);
     let mut c = r.conn();
@@ -256,15 +269,23 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
     let Some(r) = Redis::start() else { return };
     let mut c = r.conn();
     let entries: &[&[&[u8]]] = &[
-        &[b"t", b"1", b"s", b"AAA", b"p", b"10", b"q", b"1", b"d", b"b"],
+        &[
+            b"t", b"1", b"s", b"AAA", b"p", b"10", b"q", b"1", b"d", b"b",
+        ],
         &[b"t", b"x", b"s", b"AAA", b"p", b"10", b"q", b"1"],
         &[b"t", b"2", b"s", b"AAA", b"p", b"-3", b"q", b"1"],
         &[b"t", b"3", b"s", b"AAA"],
-        &[b"t", b"4", b"s", b"AAA", b"p", b"11", b"q", b"2", b"d", b"s"],
+        &[
+            b"t", b"4", b"s", b"AAA", b"p", b"11", b"q", b"2", b"d", b"s",
+        ],
         &[b"e", b"1"],
     ];
     for fields in entries {
-        c.encoder().begin(3 + fields.len()).arg(b"XADD").arg(b"in").arg(b"*");
+        c.encoder()
+            .begin(3 + fields.len())
+            .arg(b"XADD")
+            .arg(b"in")
+            .arg(b"*");
         for f in *fields {
             c.encoder().arg(f);
         }
@@ -292,10 +313,18 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
     assert_eq!(dead.len(), 3);
     let reasons: Vec<&str> = dead
         .iter()
-        .map(|f| f.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.as_str()).unwrap_or(""))
+        .map(|f| {
+            f.iter()
+                .find(|(k, _)| k == "reason")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        })
         .collect();
     assert_eq!(reasons, ["bad_timestamp", "bad_price", "field_count"]);
-    assert!(dead[0].contains(&("t".to_owned(), "x".to_owned())), "original fields kept");
+    assert!(
+        dead[0].contains(&("t".to_owned(), "x".to_owned())),
+        "original fields kept"
+    );
     assert_eq!(xpending(&mut c, "in", "g"), 0);
 }
 

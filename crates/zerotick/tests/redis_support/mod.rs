@@ -35,7 +35,11 @@ pub fn require(name: &str) -> Option<PathBuf> {
         assert!(
             !required,
             "{name} is not installed and ZEROTICK_REQUIRE_SERVICES=1 (apt-get install {})",
-            if name == "redis-server" { "redis-server" } else { name }
+            if name == "redis-server" {
+                "redis-server"
+            } else {
+                name
+            }
         );
         eprintln!("SKIPPED: {name} is not on PATH (apt-get install {name}; CI requires it)");
     }
@@ -184,8 +188,7 @@ impl Redis {
         self.proc = Some(child);
         let start = Instant::now();
         loop {
-            if let Ok(mut c) = Connection::connect("127.0.0.1", self.port, Duration::from_secs(1))
-            {
+            if let Ok(mut c) = Connection::connect("127.0.0.1", self.port, Duration::from_secs(1)) {
                 c.encoder().begin(1).arg(b"PING");
                 if c.call().is_ok() {
                     return;
@@ -261,8 +264,8 @@ pub fn xrange_all(c: &mut Connection, stream: &str) -> Vec<Vec<(String, String)>
         let mut n = 0;
         for e in v.iter() {
             n += 1;
-            let id = String::from_utf8_lossy(e.get(0).and_then(|x| x.bytes()).expect("id"))
-                .into_owned();
+            let id =
+                String::from_utf8_lossy(e.get(0).and_then(|x| x.bytes()).expect("id")).into_owned();
             let fields: Vec<String> = e
                 .get(1)
                 .expect("fields")
