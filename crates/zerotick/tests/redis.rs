@@ -12,6 +12,8 @@ use serde_json::Value;
 use zerotick_redis::Connection;
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// Rows (signals) every this many ticks of a symbol: fewer rows keep the debug-build runs short.
+const ROW_EVERY: &str = "1024";
 
 fn n(v: &Value, key: &str) -> u64 {
     v[key]
@@ -74,7 +76,7 @@ fn consumer(r: &Redis, name: &str, shards: &str, extra: &[&str]) -> Proc {
         "--sink",
         &r.url("signals"),
         "--row-every",
-        "256",
+        ROW_EVERY,
         "--json",
     ]
     .iter()
@@ -173,7 +175,7 @@ fn two_instances_split_the_shards_and_process_every_tick_once() {
             "--ticks",
             &TICKS.to_string(),
             "--row-every",
-            "256",
+            ROW_EVERY,
             "--json",
             "--sink",
             &format!("csv:{}", path_str(&csv)),
