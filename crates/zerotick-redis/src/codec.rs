@@ -204,23 +204,31 @@ pub fn decode_entry(fields: Value<'_>, symbols: &mut Symbols) -> Decoded {
 
 /// Names of symbols by index, shared between a feed that learns them and a sink that writes
 /// them. Appended to (under a lock) only when a new symbol appears; readers keep a local copy
-/// and look here only for an index they do not know yet, so the steady state takes no lock.
+/// of the `Arc`s and look here only for an index they do not know yet, so the steady state
+/// takes no lock, and a reader whose local table has room copies a new name without
+/// allocating.
 #[derive(Debug, Clone, Default)]
-pub struct SharedNames(Arc<RwLock<Vec<String>>>);
+pub struct SharedNames(Arc<RwLock<Vec<Arc<str>>>>);
 
 impl SharedNames {
     /// A table holding `names`.
     pub fn new(names: Vec<String>) -> Self {
-        Self(Arc::new(RwLock::new(names)))
+        Self(Arc::new(RwLock::new(
+            names.into_iter().map(Arc::from).collect(),
+        )))
     }
 
     /// A copy of every name.
     pub fn snapshot(&self) -> Vec<String> {
-        self.0.read().map(|v| v.clone()).unwrap_or_default()
+        self.0
+            .read()
+            .map(|v| v.iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
     }
 
-    /// Copies names `local.len()..` into `local` (the cold path of a reader).
-    pub fn refresh(&self, local: &mut Vec<String>) {
+    /// Copies names `local.len()..` into `local` (the cold path of a reader). Allocates only
+    /// if `local` has no room left.
+    pub fn refresh(&self, local: &mut Vec<Arc<str>>) {
         if let Ok(v) = self.0.read() {
             local.extend(v.iter().skip(local.len()).cloned());
         }
@@ -228,7 +236,7 @@ impl SharedNames {
 
     fn push(&self, name: &str) {
         if let Ok(mut v) = self.0.write() {
-            v.push(name.to_owned());
+            v.push(Arc::from(name));
         }
     }
 }

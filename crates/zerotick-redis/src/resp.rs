@@ -418,6 +418,14 @@ impl Encoder {
         Self::default()
     }
 
+    /// An empty encoder with room for `bytes` without growing.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     /// Starts a command of `args` arguments (the command name counts).
     pub fn begin(&mut self, args: usize) -> &mut Self {
         debug_assert_eq!(self.owed, 0, "previous command is missing arguments");

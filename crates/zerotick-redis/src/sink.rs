@@ -1,6 +1,7 @@
 //! [`RedisSink`]: signals appended to a stream with pipelined `XADD`s.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use zerotick_pipeline::sink::{Signal, Sink};
@@ -10,8 +11,14 @@ use crate::codec::SharedNames;
 use crate::conn::{Connection, RedisError};
 use crate::resp::Encoder;
 
+/// Symbol names a sink holds before its name table must grow.
+pub const NAMES_RESERVED: usize = 4096;
+
 /// Buffered commands that trigger a send even without a flush, bytes.
 pub const FLUSH_BYTES: usize = 256 * 1024;
+/// Bytes reserved up front for the command buffer (a flush happens at [`FLUSH_BYTES`], and
+/// one command is far smaller than the difference).
+const BUF_RESERVED: usize = 2 * FLUSH_BYTES;
 
 /// Signals to `XADD STREAM [MAXLEN ~ N] * ts <ns> symbol <name> value <f64>`.
 ///
@@ -31,7 +38,9 @@ pub struct RedisSink {
     /// Commands not yet confirmed by the server.
     buf: Encoder,
     names: SharedNames,
-    local: Vec<String>,
+    /// Names known to this sink. Capacity [`NAMES_RESERVED`] so that a symbol's first signal
+    /// copies its name without allocating.
+    local: Vec<Arc<str>>,
     backoff: Backoff,
     reconnects: u64,
 }
@@ -58,8 +67,12 @@ impl RedisSink {
             maxlen,
             io_timeout,
             conn: Some(conn),
-            buf: Encoder::new(),
-            local: names.snapshot(),
+            buf: Encoder::with_capacity(BUF_RESERVED),
+            local: {
+                let mut local = Vec::with_capacity(NAMES_RESERVED);
+                names.refresh(&mut local);
+                local
+            },
             names,
             backoff: Backoff::new(give_up),
             reconnects: 0,
