@@ -348,3 +348,39 @@ fn a_bad_address_fails_fast_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad redis address"));
 }
+
+#[test]
+fn the_sink_writes_named_signals_and_trims_with_maxlen() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let j = run_json(
+        &[
+            "run",
+            "--ticks",
+            "200000",
+            "--row-every",
+            "64",
+            "--sink",
+            &r.url("sig"),
+            "--maxlen",
+            "1000",
+            "--json",
+        ],
+        MINUTE,
+    );
+    let vectors = n(&j, "vectors");
+    assert!(vectors > 2000, "{j}");
+    let mut c = r.conn();
+    let len = xlen(&mut c, "sig");
+    // `MAXLEN ~` trims whole radix-tree nodes (100 entries each by default).
+    assert!(
+        (1000..=1100).contains(&len),
+        "xlen {len} of {vectors} signals"
+    );
+    let last = xrange_all(&mut c, "sig").pop().expect("signals");
+    let symbol = &last.iter().find(|(k, _)| k == "symbol").expect("symbol").1;
+    assert!(
+        symbol.starts_with("SYN"),
+        "symbol names, not indices: {symbol}"
+    );
+}
