@@ -2,12 +2,16 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod metrics_http;
+mod publish;
 mod report;
+mod transport;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -20,6 +24,8 @@ use zerotick_pipeline::features::FeatureConfig;
 use zerotick_pipeline::feed::{CsvFeed, CsvLayout, Feed, SyntheticConfig, SyntheticFeed};
 use zerotick_pipeline::sink::{CsvSink, NullSink, Sink};
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
+use zerotick_redis::SharedNames;
+use zerotick_sync::metrics::Registry;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,16 +42,20 @@ struct Cli {
 enum Command {
     /// Run the pipeline (feed -> features -> normalise/squash/read-out -> sink) and report
     /// throughput, latency, allocations, pool and memory figures.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure the origin report's before/after table: the same pipeline written the usual
     /// way (allocating, cloning, Mutex metrics, mpsc channels) against zerotick.
     Bench(bench::BenchArgs),
+    /// Write a feed (synthetic or CSV) into Redis streams, sharded by symbol, with an end
+    /// marker per stream; prints ticks/s.
+    Publish(publish::PublishArgs),
 }
 
 #[derive(Parser, Debug)]
-struct RunArgs {
-    /// Where ticks come from: `synthetic` (seeded, embedded) or `csv:PATH` (exchange
-    /// aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`).
+pub(crate) struct RunArgs {
+    /// Where ticks come from: `synthetic` (seeded, embedded), `csv:PATH` (exchange
+    /// aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`) or
+    /// `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see --shards).
     #[arg(long, default_value = "synthetic")]
     feed: String,
     /// Column layout of a CSV feed.
@@ -74,7 +84,8 @@ struct RunArgs {
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where signals go: `null`, `stdout` or `csv:PATH`.
+    /// Where signals go: `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`
+    /// (XADD of `ts`, `symbol`, `value`).
     #[arg(long, default_value = "null")]
     sink: String,
     /// A symbol writes a feature row every this many of its ticks.
@@ -101,7 +112,7 @@ struct RunArgs {
     /// Compute shards: independent normalisation statistics, projection and PCA state
     /// (symbol s belongs to shard s % shards). Part of the result.
     #[arg(long, default_value_t = 4)]
-    shards: usize,
+    compute_shards: usize,
     /// A shard refreshes its projection by randomized SVD every this many of its rows
     /// (0: never; the sparse random projection stays).
     #[arg(long, default_value_t = 8192)]
@@ -112,10 +123,45 @@ struct RunArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Redis feed: consumer group.
+    #[arg(long, default_value = "zerotick")]
+    group: String,
+    /// Redis feed: this consumer's name in the group (a restart under the same name re-reads
+    /// its pending entries first).
+    #[arg(long, default_value = "zerotick-1")]
+    consumer: String,
+    /// Redis feed: shards to consume, e.g. `0,1` for `STREAM.0` and `STREAM.1`. Absent: the
+    /// single stream `STREAM`.
+    #[arg(long)]
+    shards: Option<String>,
+    /// Redis feed: entries per XREADGROUP.
+    #[arg(long, default_value_t = 512)]
+    redis_count: usize,
+    /// Redis feed: XREADGROUP BLOCK, ms.
+    #[arg(long, default_value_t = 100)]
+    block_ms: u64,
+    /// Redis feed: claim entries pending longer than this for another consumer (XAUTOCLAIM),
+    /// at start and every this many ms.
+    #[arg(long, default_value_t = 5_000)]
+    claim_idle_ms: u64,
+    /// Redis feed and sink: keep reconnecting this long before the run fails, ms.
+    #[arg(long, default_value_t = 30_000)]
+    reconnect_give_up_ms: u64,
+    /// Redis sink: trim the signal stream to about this many entries (XADD MAXLEN ~ N).
+    #[arg(long)]
+    maxlen: Option<u64>,
+    /// Serve the run's metrics at http://ADDR/metrics (Prometheus text format), e.g.
+    /// `127.0.0.1:9100`.
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// Keep the metrics endpoint up this long after the run, ms, so a scraper reads the final
+    /// values.
+    #[arg(long, default_value_t = 0)]
+    metrics_linger_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Layout {
+pub(crate) enum Layout {
     Auto,
     Generic,
     AggTrades,
@@ -144,9 +190,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Run(args) => run_command(&args),
-        Command::Bench(args) => bench::command(&args),
+    let result = match &cli.command {
+        Command::Run(args) => run_command(args),
+        Command::Bench(args) => bench::command(args),
+        Command::Publish(args) => publish::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,8 +235,20 @@ fn run_command(args: &RunArgs) -> Result<()> {
         workers: args.workers,
         ..PipelineConfig::default()
     };
-    config.compute.shards = args.shards;
+    config.compute.shards = args.compute_shards;
     config.compute.pca_every = args.pca_every;
+    let registry = Arc::new(Registry::new());
+    let server = match &args.metrics_addr {
+        Some(addr) => Some(
+            metrics_http::MetricsServer::start(addr, registry.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    if let Some(s) = &server {
+        eprintln!("zerotick: metrics at http://{}/metrics", s.addr());
+    }
+    let mut redis_counters = None;
     let rss_start = MemoryStatus::read();
     let (report, feed_name) = if args.feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {
@@ -206,7 +265,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
             ..SyntheticConfig::default()
         });
         (
-            run_with(feed, args, &config, ticks)?,
+            run_with(feed, args, &config, ticks, None, &registry)?,
             "synthetic".to_owned(),
         )
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
@@ -214,12 +273,20 @@ fn run_command(args: &RunArgs) -> Result<()> {
         let feed = CsvFeed::open(&path, args.layout.into(), args.strict)
             .with_context(|| format!("cannot open {}", path.display()))?;
         (
-            run_with(feed, args, &config, None)?,
+            run_with(feed, args, &config, None, None, &registry)?,
             format!("csv:{}", path.display()),
+        )
+    } else if args.feed.starts_with("redis://") {
+        let feed = transport::feed(&args.feed, args)?;
+        redis_counters = Some(feed.counters());
+        let names = feed.shared_names();
+        (
+            run_with(feed, args, &config, None, Some(names), &registry)?,
+            args.feed.clone(),
         )
     } else {
         bail!(
-            "unknown --feed {:?}: use `synthetic` or `csv:PATH`",
+            "unknown --feed {:?}: use `synthetic`, `csv:PATH` or `redis://HOST:PORT/STREAM`",
             args.feed
         );
     };
@@ -231,11 +298,27 @@ fn run_command(args: &RunArgs) -> Result<()> {
     };
     let mut out = io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", report::json(&report, &rss, &feed_name))?;
+        let mut v = report::json(&report, &rss, &feed_name);
+        if let Some(c) = &redis_counters {
+            v["redis"] = transport::counters_json(c);
+        }
+        writeln!(out, "{v}")?;
     } else {
         out.write_all(report::table(&report, &rss, &feed_name).as_bytes())?;
+        if let Some(c) = &redis_counters {
+            writeln!(
+                out,
+                "  {:<28} {}",
+                "redis feed",
+                transport::counters_json(c)
+            )?;
+        }
     }
     out.flush()?;
+    drop(out);
+    if let Some(server) = server {
+        server.stop(Duration::from_millis(args.metrics_linger_ms));
+    }
     Ok(())
 }
 
@@ -255,6 +338,8 @@ fn run_with<F: Feed>(
     args: &RunArgs,
     config: &PipelineConfig,
     ticks: Option<u64>,
+    shared: Option<SharedNames>,
+    registry: &Registry,
 ) -> Result<RunReport> {
     let names = feed.symbol_names();
     let mut sink: Box<dyn Sink> = match args.sink.as_str() {
@@ -262,6 +347,11 @@ fn run_with<F: Feed>(
         "stdout" => Box::new(CsvSink::new(
             BufWriter::with_capacity(1 << 16, io::stdout()),
             names,
+        )?),
+        other if other.starts_with("redis://") => Box::new(transport::sink(
+            other,
+            args,
+            shared.unwrap_or_else(|| SharedNames::new(names)),
         )?),
         other => match other.strip_prefix("csv:") {
             Some(path) => {
@@ -271,7 +361,9 @@ fn run_with<F: Feed>(
                     names,
                 )?)
             }
-            None => bail!("unknown --sink {other:?}: use `null`, `stdout` or `csv:PATH`"),
+            None => bail!(
+                "unknown --sink {other:?}: use `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`"
+            ),
         },
     };
     let bar = progress_bar(ticks, args.json || args.sink == "stdout");
@@ -284,7 +376,7 @@ fn run_with<F: Feed>(
         allocations: Some(&thread_total),
         progress: Some(&progress),
         thread_start: Some(&watch_this_thread),
-        ..Hooks::default()
+        registry: Some(registry),
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| {

@@ -1,0 +1,708 @@
+//! [`RedisFeed`]: ticks read from Redis Streams through a consumer group, acknowledged only
+//! after the pipeline says their signals were written.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use zerotick_pipeline::feed::{Feed, FeedError, FeedEvent, RejectReason};
+
+use crate::codec::{Decoded, SharedNames, StreamId, Symbols, decode_entry};
+use crate::conn::{Connection, RedisError};
+use crate::resp::{Encoder, Value};
+use crate::{Backoff, shard_stream};
+
+/// How a [`RedisFeed`] connects and reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisFeedConfig {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Base stream name: shard `i` is `STREAM.{i}`; unsharded, the stream itself.
+    pub stream: String,
+    /// Consumer group (created at id 0 with `MKSTREAM` if missing).
+    pub group: String,
+    /// This consumer's name in the group. A restart under the same name re-reads its own
+    /// pending entries first.
+    pub consumer: String,
+    /// Shards to consume; `None`: the unsharded stream `STREAM`.
+    pub shards: Option<Vec<u32>>,
+    /// Entries per `XREADGROUP`/`XAUTOCLAIM` call.
+    pub count: usize,
+    /// `BLOCK` of `XREADGROUP`, ms: how long a read waits before the feed reports `Idle`.
+    pub block_ms: u64,
+    /// Entries pending longer than this (ms) for any consumer are claimed (`XAUTOCLAIM`), at
+    /// start, after a reconnect, and every this many ms. Must exceed the longest time an entry
+    /// of a live consumer waits for its acknowledgement.
+    pub claim_idle_ms: u64,
+    /// Timeout of connecting and of every read and write.
+    pub io_timeout: Duration,
+    /// How long to keep trying to reconnect before the run fails.
+    pub give_up: Duration,
+}
+
+impl RedisFeedConfig {
+    /// Defaults for everything but the address and names.
+    pub fn new(host: &str, port: u16, stream: &str, group: &str, consumer: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            stream: stream.to_owned(),
+            group: group.to_owned(),
+            consumer: consumer.to_owned(),
+            shards: None,
+            count: 512,
+            block_ms: 100,
+            claim_idle_ms: 5_000,
+            io_timeout: Duration::from_secs(5),
+            give_up: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a feed did at the boundary; shared so the caller can read it after the run.
+#[derive(Debug, Default)]
+pub struct FeedCounters {
+    /// Successful reconnections after a connection was lost.
+    pub reconnects: AtomicU64,
+    /// Entries taken over from other consumers with `XAUTOCLAIM`.
+    pub claimed: AtomicU64,
+    /// Entries re-read from this consumer's pending list (previous run or lost reply).
+    pub recovered: AtomicU64,
+    /// Entries skipped because this run had already handed them to the pipeline.
+    pub duplicates_skipped: AtomicU64,
+    /// Bad entries copied to the dead-letter stream and acknowledged.
+    pub dead_lettered: AtomicU64,
+    /// Entries acknowledged (ticks, bad entries, end markers).
+    pub acked: AtomicU64,
+}
+
+/// Where a shard is in its read cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Claiming idle entries of other consumers from `cursor` on; then re-read this
+    /// consumer's own pending entries if `then_own`.
+    Claim { cursor: StreamId, then_own: bool },
+    /// Re-reading this consumer's pending entries after `cursor`.
+    Own { cursor: StreamId },
+    /// Reading new entries (`>`).
+    Live,
+}
+
+#[derive(Debug)]
+struct Shard {
+    name: Vec<u8>,
+    phase: Phase,
+    /// The end marker, once seen: nothing after it is read, and it is acknowledged when
+    /// every tick before it is.
+    marker: Option<StreamId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    shard: u16,
+    id: StreamId,
+    event: FeedEvent,
+}
+
+/// Ticks from Redis Streams. See the crate docs for the entry layout, sharding, the end of a
+/// run and what happens on faults.
+///
+/// Allocates at the boundary only: when a reply is larger than any before, when a symbol is
+/// new, and on the cold paths (reconnects, claims, dead letters).
+#[derive(Debug)]
+pub struct RedisFeed {
+    cfg: RedisFeedConfig,
+    group: Vec<u8>,
+    consumer: Vec<u8>,
+    dead: Vec<u8>,
+    conn: Option<Connection>,
+    shards: Vec<Shard>,
+    /// Decoded entries not yet handed to the pipeline, in stream order.
+    ready: VecDeque<Ready>,
+    /// Ticks handed to the pipeline and not yet acknowledged, in delivery order.
+    inflight: VecDeque<(u16, StreamId)>,
+    /// Ticks the pipeline has finished (acknowledge target); `inflight[..target - acked]`
+    /// are the ones to `XACK` next. Invariant: `acked <= target`.
+    target: u64,
+    acked: u64,
+    markers_acked: bool,
+    symbols: Symbols,
+    /// Cold-path commands (dead letters, acks of bad or deleted entries).
+    side: Encoder,
+    backoff: Backoff,
+    last_claim: Instant,
+    counters: Arc<FeedCounters>,
+}
+
+impl RedisFeed {
+    /// Connects, creates the group on every shard stream if missing, and prepares to claim
+    /// idle entries and re-read this consumer's pending ones before new entries.
+    ///
+    /// # Errors
+    /// [`RedisError`] if the first connection or group creation fails (no retry here: a bad
+    /// address should fail fast).
+    pub fn connect(cfg: RedisFeedConfig) -> Result<Self, RedisError> {
+        let names: Vec<Vec<u8>> = match &cfg.shards {
+            None => vec![cfg.stream.as_bytes().to_vec()],
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(RedisError::BadUrl("--shards lists no shard".to_owned()));
+                }
+                let mut seen = HashSet::new();
+                for &i in list {
+                    if !seen.insert(i) {
+                        return Err(RedisError::BadUrl(format!("shard {i} listed twice")));
+                    }
+                }
+                list.iter()
+                    .map(|&i| shard_stream(&cfg.stream, i).into_bytes())
+                    .collect()
+            }
+        };
+        if names.len() > usize::from(u16::MAX) {
+            return Err(RedisError::BadUrl("too many shards".to_owned()));
+        }
+        let mut feed = Self {
+            group: cfg.group.as_bytes().to_vec(),
+            consumer: cfg.consumer.as_bytes().to_vec(),
+            dead: format!("{}.dead", cfg.stream).into_bytes(),
+            conn: None,
+            shards: names
+                .into_iter()
+                .map(|name| Shard {
+                    name,
+                    phase: Phase::Live,
+                    marker: None,
+                })
+                .collect(),
+            ready: VecDeque::with_capacity(cfg.count.max(1) * 2),
+            inflight: VecDeque::with_capacity(1 << 16),
+            target: 0,
+            acked: 0,
+            markers_acked: false,
+            symbols: Symbols::new(),
+            side: Encoder::new(),
+            backoff: Backoff::new(cfg.give_up),
+            last_claim: Instant::now(),
+            counters: Arc::default(),
+            cfg,
+        };
+        feed.setup()?;
+        Ok(feed)
+    }
+
+    /// The names of symbols as they are learned, for a sink on another thread.
+    pub fn shared_names(&self) -> SharedNames {
+        self.symbols.shared()
+    }
+
+    /// Boundary counters (reconnects, claims, dead letters, ...), readable during and after
+    /// the run.
+    pub fn counters(&self) -> Arc<FeedCounters> {
+        self.counters.clone()
+    }
+
+    /// Connects and creates the group where missing; every shard not yet ended goes through
+    /// claim and own-pending phases again.
+    fn setup(&mut self) -> Result<(), RedisError> {
+        let mut conn = Connection::connect(&self.cfg.host, self.cfg.port, self.cfg.io_timeout)?;
+        for s in &self.shards {
+            conn.encoder()
+                .begin(6)
+                .arg(b"XGROUP")
+                .arg(b"CREATE")
+                .arg(&s.name)
+                .arg(&self.group)
+                .arg(b"0")
+                .arg(b"MKSTREAM");
+        }
+        conn.send()?;
+        for _ in 0..self.shards.len() {
+            match conn.read_ok() {
+                Ok(_) => {}
+                Err(e) if e.is_server("BUSYGROUP") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for s in &mut self.shards {
+            if s.marker.is_none() {
+                s.phase = Phase::Claim {
+                    cursor: StreamId::default(),
+                    then_own: true,
+                };
+            }
+        }
+        self.last_claim = Instant::now();
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Makes sure there is a connection; `Ok(false)` while waiting for the next attempt.
+    /// With `wait`, sleeps until the next attempt instead of returning early (at most
+    /// `block_ms` per call when not waiting).
+    fn ensure_connected(&mut self, wait: bool) -> Result<bool, RedisError> {
+        loop {
+            if self.conn.is_some() {
+                return Ok(true);
+            }
+            let pause = self.backoff.until_next();
+            if !pause.is_zero() {
+                let cap = Duration::from_millis(self.cfg.block_ms);
+                if !wait && pause > cap {
+                    std::thread::sleep(cap);
+                    return Ok(false);
+                }
+                std::thread::sleep(pause);
+            }
+            match self.setup() {
+                Ok(()) => {
+                    self.backoff.succeeded();
+                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    return Ok(true);
+                }
+                Err(e) if e.is_transient() => {
+                    self.backoff.failed(e)?;
+                    if !wait {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops the connection after `e`; fails if the outage lasted past `give_up`, or if `e`
+    /// is not a connection problem.
+    #[cold]
+    #[inline(never)]
+    fn lost(&mut self, e: RedisError) -> Result<(), RedisError> {
+        self.conn = None;
+        if e.is_server("NOGROUP") {
+            // The server lost the group (restart without persistence, or someone deleted
+            // it): set up again at once.
+            return Ok(());
+        }
+        if !e.is_transient() {
+            return Err(e);
+        }
+        self.backoff.failed(e)
+    }
+
+    /// One read from the server into `ready`. `Ok(false)` when nothing came (timeout, or
+    /// waiting to reconnect).
+    fn fill(&mut self) -> Result<bool, RedisError> {
+        if !self.ensure_connected(false)? {
+            return Ok(false);
+        }
+        if self.last_claim.elapsed() >= Duration::from_millis(self.cfg.claim_idle_ms) {
+            self.last_claim = Instant::now();
+            for s in &mut self.shards {
+                if s.marker.is_none() && s.phase == Phase::Live {
+                    s.phase = Phase::Claim {
+                        cursor: StreamId::default(),
+                        then_own: false,
+                    };
+                }
+            }
+        }
+        let before = self.ready.len();
+        let result = match self
+            .shards
+            .iter()
+            .position(|s| s.marker.is_none() && s.phase != Phase::Live)
+        {
+            Some(i) => match self.shards[i].phase {
+                Phase::Claim { cursor, then_own } => self.claim(i, cursor, then_own),
+                Phase::Own { cursor } => self.read_own(i, cursor),
+                Phase::Live => unreachable!("filtered above"),
+            },
+            None => self.read_live(),
+        };
+        match result {
+            Ok(()) => Ok(self.ready.len() > before),
+            Err(e) => {
+                self.lost(e)?;
+                Ok(self.ready.len() > before)
+            }
+        }
+    }
+
+    /// `XREADGROUP ... BLOCK ms STREAMS s.. > ..` over the live shards.
+    fn read_live(&mut self) -> Result<(), RedisError> {
+        let live = self.shards.iter().filter(|s| s.marker.is_none()).count();
+        if live == 0 {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(Duration::from_millis(self.cfg.block_ms) + self.cfg.io_timeout)?;
+        let e = conn.encoder();
+        e.begin(9 + 2 * live)
+            .arg(b"XREADGROUP")
+            .arg(b"GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(b"COUNT")
+            .arg_u64(self.cfg.count as u64)
+            .arg(b"BLOCK")
+            .arg_u64(self.cfg.block_ms)
+            .arg(b"STREAMS");
+        for s in self.shards.iter().filter(|s| s.marker.is_none()) {
+            e.arg(&s.name);
+        }
+        for _ in 0..live {
+            e.arg(b">");
+        }
+        let reply = conn.call()?;
+        let mut ctx = Ctx {
+            shards: &mut self.shards,
+            ready: &mut self.ready,
+            symbols: &mut self.symbols,
+            side: &mut self.side,
+            group: &self.group,
+            dead: &self.dead,
+            skip: None,
+            counters: &self.counters,
+        };
+        if reply.is_null() {
+            return Ok(());
+        }
+        for stream in reply.iter() {
+            let name = stream.get(0).and_then(|v| v.bytes());
+            let shard = name.and_then(|n| ctx.shards.iter().position(|s| s.name == n));
+            let (Some(shard), Some(entries)) = (shard, stream.get(1)) else {
+                return Err(RedisError::Unexpected("XREADGROUP"));
+            };
+            ctx.entries(shard as u16, entries)?;
+        }
+        self.flush_side()
+    }
+
+    /// `XAUTOCLAIM` of entries idle longer than `claim_idle_ms`, from `cursor` on.
+    #[cold]
+    #[inline(never)]
+    fn claim(&mut self, i: usize, cursor: StreamId, then_own: bool) -> Result<(), RedisError> {
+        let skip = self.inflight_set();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        conn.encoder()
+            .begin(8)
+            .arg(b"XAUTOCLAIM")
+            .arg(&self.shards[i].name)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg_u64(self.cfg.claim_idle_ms)
+            .arg_id(cursor)
+            .arg(b"COUNT")
+            .arg_u64(self.cfg.count as u64);
+        let reply = conn.call()?;
+        let next = reply
+            .get(0)
+            .and_then(|v| v.bytes())
+            .and_then(StreamId::parse);
+        let (Some(next), Some(entries)) = (next, reply.get(1)) else {
+            return Err(RedisError::Unexpected("XAUTOCLAIM"));
+        };
+        let mut ctx = Ctx {
+            shards: &mut self.shards,
+            ready: &mut self.ready,
+            symbols: &mut self.symbols,
+            side: &mut self.side,
+            group: &self.group,
+            dead: &self.dead,
+            skip: Some(&skip),
+            counters: &self.counters,
+        };
+        let n = ctx.entries(i as u16, entries)?;
+        self.counters.claimed.fetch_add(n, Ordering::Relaxed);
+        if self.shards[i].marker.is_none() {
+            self.shards[i].phase = if next != StreamId::default() {
+                Phase::Claim {
+                    cursor: next,
+                    then_own,
+                }
+            } else if then_own {
+                Phase::Own {
+                    cursor: StreamId::default(),
+                }
+            } else {
+                Phase::Live
+            };
+        }
+        self.flush_side()
+    }
+
+    /// `XREADGROUP ... STREAMS s cursor`: this consumer's pending entries after `cursor`.
+    #[cold]
+    #[inline(never)]
+    fn read_own(&mut self, i: usize, cursor: StreamId) -> Result<(), RedisError> {
+        let skip = self.inflight_set();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        conn.encoder()
+            .begin(9)
+            .arg(b"XREADGROUP")
+            .arg(b"GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(b"COUNT")
+            .arg_u64(self.cfg.count as u64)
+            .arg(b"STREAMS")
+            .arg(&self.shards[i].name)
+            .arg_id(cursor);
+        let reply = conn.call()?;
+        let entries = reply.get(0).and_then(|s| s.get(1));
+        let last = entries
+            .and_then(|e| e.iter().last())
+            .and_then(|e| e.get(0))
+            .and_then(|id| id.bytes())
+            .and_then(StreamId::parse);
+        let mut ctx = Ctx {
+            shards: &mut self.shards,
+            ready: &mut self.ready,
+            symbols: &mut self.symbols,
+            side: &mut self.side,
+            group: &self.group,
+            dead: &self.dead,
+            skip: Some(&skip),
+            counters: &self.counters,
+        };
+        if let Some(entries) = entries {
+            let n = ctx.entries(i as u16, entries)?;
+            self.counters.recovered.fetch_add(n, Ordering::Relaxed);
+        }
+        if self.shards[i].marker.is_none() {
+            self.shards[i].phase = match last {
+                Some(cursor) => Phase::Own { cursor },
+                None => Phase::Live,
+            };
+        }
+        self.flush_side()
+    }
+
+    /// Entries already handed to the pipeline and not yet acknowledged (cold path).
+    fn inflight_set(&self) -> HashSet<(u16, StreamId)> {
+        let mut set: HashSet<(u16, StreamId)> = self.inflight.iter().copied().collect();
+        set.extend(self.ready.iter().map(|r| (r.shard, r.id)));
+        set
+    }
+
+    /// Sends the cold-path commands gathered while decoding (dead letters, acks).
+    fn flush_side(&mut self) -> Result<(), RedisError> {
+        if self.side.is_empty() {
+            return Ok(());
+        }
+        let n = self.side.commands();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        let sent = conn.send_encoded(&self.side);
+        self.side.clear();
+        sent?;
+        for _ in 0..n {
+            conn.read_ok()?;
+        }
+        Ok(())
+    }
+
+    /// `XACK`s the first `target - acked` in-flight ticks (one command per shard, pipelined),
+    /// then the end markers once every tick is acknowledged and every shard ended.
+    fn send_acks(&mut self) -> Result<(), RedisError> {
+        let n = (self.target - self.acked) as usize;
+        let all_ended = self.shards.iter().all(|s| s.marker.is_some());
+        let markers =
+            all_ended && !self.markers_acked && self.ready.is_empty() && n == self.inflight.len();
+        if n == 0 && !markers {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        let mut commands = 0;
+        for (i, s) in self.shards.iter().enumerate() {
+            let ids = self.inflight.iter().take(n).filter(|e| e.0 == i as u16);
+            let marker = s.marker.filter(|_| markers);
+            let count = ids.clone().count() + usize::from(marker.is_some());
+            if count == 0 {
+                continue;
+            }
+            let e = conn.encoder();
+            e.begin(3 + count)
+                .arg(b"XACK")
+                .arg(&s.name)
+                .arg(&self.group);
+            for (_, id) in ids {
+                e.arg_id(*id);
+            }
+            if let Some(m) = marker {
+                e.arg_id(m);
+            }
+            commands += 1;
+        }
+        conn.send()?;
+        let mut acked = 0;
+        for _ in 0..commands {
+            acked += conn
+                .read_ok()?
+                .int()
+                .ok_or(RedisError::Unexpected("XACK"))?;
+        }
+        self.counters
+            .acked
+            .fetch_add(acked.max(0) as u64, Ordering::Relaxed);
+        self.inflight.drain(..n);
+        self.acked = self.target;
+        if markers {
+            self.markers_acked = true;
+        }
+        Ok(())
+    }
+}
+
+/// What decoding needs, borrowed apart from the connection that holds the reply.
+struct Ctx<'a> {
+    shards: &'a mut [Shard],
+    ready: &'a mut VecDeque<Ready>,
+    symbols: &'a mut Symbols,
+    side: &'a mut Encoder,
+    group: &'a [u8],
+    dead: &'a [u8],
+    /// Entries to skip: already handed to the pipeline in this run.
+    skip: Option<&'a HashSet<(u16, StreamId)>>,
+    counters: &'a FeedCounters,
+}
+
+impl Ctx<'_> {
+    /// Decodes `[[id, [f, v, ..]], ..]` of shard `shard` into `ready`; returns how many
+    /// entries were new to this run.
+    fn entries(&mut self, shard: u16, entries: Value<'_>) -> Result<u64, RedisError> {
+        let mut fresh = 0;
+        for entry in entries.iter() {
+            let id = entry
+                .get(0)
+                .and_then(|v| v.bytes())
+                .and_then(StreamId::parse)
+                .ok_or(RedisError::Unexpected("stream entry id"))?;
+            let s = &mut self.shards[usize::from(shard)];
+            if s.marker.is_some() {
+                break; // left pending for the next run
+            }
+            if self.skip.is_some_and(|set| set.contains(&(shard, id))) {
+                self.counters
+                    .duplicates_skipped
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            fresh += 1;
+            let fields = entry.get(1);
+            let Some(fields) = fields.filter(|f| !f.is_null()) else {
+                // Deleted while pending (XTRIM/XDEL): nothing to process.
+                self.side
+                    .begin(4)
+                    .arg(b"XACK")
+                    .arg(&s.name)
+                    .arg(self.group)
+                    .arg_id(id);
+                continue;
+            };
+            let event = match decode_entry(fields, self.symbols) {
+                Decoded::Tick(t) => FeedEvent::Tick(t),
+                Decoded::End => {
+                    s.marker = Some(id);
+                    continue;
+                }
+                Decoded::Rejected(reason) => {
+                    dead_letter(self.side, self.dead, &s.name, id, reason, fields);
+                    self.side
+                        .begin(4)
+                        .arg(b"XACK")
+                        .arg(&s.name)
+                        .arg(self.group)
+                        .arg_id(id);
+                    self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    FeedEvent::Rejected(reason)
+                }
+            };
+            self.ready.push_back(Ready { shard, id, event });
+        }
+        Ok(fresh)
+    }
+}
+
+/// `XADD STREAM.dead * stream S id ID reason R <original fields>`.
+#[cold]
+#[inline(never)]
+fn dead_letter(
+    e: &mut Encoder,
+    dead: &[u8],
+    stream: &[u8],
+    id: StreamId,
+    reason: RejectReason,
+    fields: Value<'_>,
+) {
+    let copy = fields
+        .array_len()
+        .filter(|_| fields.iter().all(|v| v.bytes().is_some()));
+    e.begin(9 + copy.unwrap_or(0))
+        .arg(b"XADD")
+        .arg(dead)
+        .arg(b"*")
+        .arg(b"stream")
+        .arg(stream)
+        .arg(b"id")
+        .arg_id(id)
+        .arg(b"reason")
+        .arg(reason.name().as_bytes());
+    if copy.is_some() {
+        for v in fields.iter() {
+            e.arg(v.bytes().unwrap_or_default());
+        }
+    }
+}
+
+impl Feed for RedisFeed {
+    fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                if let FeedEvent::Tick(_) = r.event {
+                    self.inflight.push_back((r.shard, r.id));
+                }
+                return Ok(r.event);
+            }
+            if self.shards.iter().all(|s| s.marker.is_some()) {
+                return Ok(FeedEvent::End);
+            }
+            if !self.fill()? {
+                return Ok(FeedEvent::Idle);
+            }
+        }
+    }
+
+    fn symbol_names(&self) -> Vec<String> {
+        self.symbols.shared().snapshot()
+    }
+
+    fn wants_acknowledgements(&self) -> bool {
+        true
+    }
+
+    /// Retries through reconnects (up to `give_up`) until the acknowledgement is delivered:
+    /// the last call of a run must not be lost.
+    fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
+        let delivered = self.acked + self.inflight.len() as u64;
+        self.target = processed.clamp(self.acked, delivered);
+        loop {
+            self.ensure_connected(true)?;
+            match self.send_acks() {
+                Ok(()) => return Ok(()),
+                Err(e) => self.lost(e)?,
+            }
+        }
+    }
+}
+
+impl From<RedisError> for FeedError {
+    fn from(e: RedisError) -> Self {
+        FeedError::Io(e.into())
+    }
+}

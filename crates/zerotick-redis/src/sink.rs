@@ -1,0 +1,160 @@
+//! [`RedisSink`]: signals appended to a stream with pipelined `XADD`s.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zerotick_pipeline::sink::{Signal, Sink};
+
+use crate::Backoff;
+use crate::codec::SharedNames;
+use crate::conn::{Connection, RedisError};
+use crate::resp::Encoder;
+
+/// Symbol names a sink holds before its name table must grow.
+pub const NAMES_RESERVED: usize = 4096;
+
+/// Buffered commands that trigger a send even without a flush, bytes.
+pub const FLUSH_BYTES: usize = 256 * 1024;
+/// Bytes reserved up front for the command buffer (a flush happens at [`FLUSH_BYTES`], and
+/// one command is far smaller than the difference).
+const BUF_RESERVED: usize = 2 * FLUSH_BYTES;
+
+/// Signals to `XADD STREAM [MAXLEN ~ N] * ts <ns> symbol <name> value <f64>`.
+///
+/// `emit` only encodes into a reused buffer; `flush` (and a full buffer) sends the batch in one
+/// write and reads every reply. On a lost connection it reconnects with capped exponential
+/// backoff and sends the whole unconfirmed batch again (at-least-once: a batch whose replies
+/// were lost can be written twice). Steady state allocates nothing; a symbol index not yet
+/// known reads the shared name table once (the symbol index is written if it has no name).
+#[derive(Debug)]
+pub struct RedisSink {
+    host: String,
+    port: u16,
+    stream: Vec<u8>,
+    maxlen: Option<u64>,
+    io_timeout: Duration,
+    conn: Option<Connection>,
+    /// Commands not yet confirmed by the server.
+    buf: Encoder,
+    names: SharedNames,
+    /// Names known to this sink. Capacity [`NAMES_RESERVED`] so that a symbol's first signal
+    /// copies its name without allocating.
+    local: Vec<Arc<str>>,
+    backoff: Backoff,
+    reconnects: u64,
+}
+
+impl RedisSink {
+    /// Connects to `host:port`; signals go to `stream`, trimmed to about `maxlen` entries.
+    ///
+    /// # Errors
+    /// [`RedisError`] if the first connection fails.
+    pub fn connect(
+        host: &str,
+        port: u16,
+        stream: &str,
+        maxlen: Option<u64>,
+        names: SharedNames,
+        give_up: Duration,
+    ) -> Result<Self, RedisError> {
+        let io_timeout = Duration::from_secs(5);
+        let conn = Connection::connect(host, port, io_timeout)?;
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            stream: stream.as_bytes().to_vec(),
+            maxlen,
+            io_timeout,
+            conn: Some(conn),
+            buf: Encoder::with_capacity(BUF_RESERVED),
+            local: {
+                let mut local = Vec::with_capacity(NAMES_RESERVED);
+                names.refresh(&mut local);
+                local
+            },
+            names,
+            backoff: Backoff::new(give_up),
+            reconnects: 0,
+        })
+    }
+
+    /// Reconnections after a lost connection.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    fn send_batch(&mut self) -> Result<(), RedisError> {
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.send_encoded(&self.buf)?;
+        for _ in 0..self.buf.commands() {
+            conn.read_ok()?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh_names(&mut self) {
+        self.names.refresh(&mut self.local);
+    }
+}
+
+impl Sink for RedisSink {
+    #[inline]
+    fn emit(&mut self, s: &Signal) -> io::Result<()> {
+        let i = s.symbol as usize;
+        if i >= self.local.len() {
+            self.refresh_names();
+        }
+        let args = 9 + if self.maxlen.is_some() { 3 } else { 0 };
+        let e = &mut self.buf;
+        e.begin(args).arg(b"XADD").arg(&self.stream);
+        if let Some(n) = self.maxlen {
+            e.arg(b"MAXLEN").arg(b"~").arg_u64(n);
+        }
+        e.arg(b"*").arg(b"ts").arg_u64(s.ts_ns).arg(b"symbol");
+        match self.local.get(i) {
+            Some(name) => e.arg(name.as_bytes()),
+            None => e.arg_u64(u64::from(s.symbol)),
+        };
+        e.arg(b"value").arg_f64(s.value);
+        if e.len_bytes() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        loop {
+            if self.conn.is_none() {
+                std::thread::sleep(self.backoff.until_next());
+                match Connection::connect(&self.host, self.port, self.io_timeout) {
+                    Ok(c) => {
+                        self.conn = Some(c);
+                        self.backoff.succeeded();
+                        self.reconnects += 1;
+                    }
+                    Err(e) => {
+                        self.backoff.failed(e)?;
+                        continue;
+                    }
+                }
+            }
+            match self.send_batch() {
+                Ok(()) => {
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() => {
+                    self.conn = None;
+                    self.backoff.failed(e)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
