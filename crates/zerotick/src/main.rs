@@ -250,6 +250,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
     }
     let mut redis_counters = None;
     let rss_start = MemoryStatus::read();
+    let steady = SteadyRss::default();
     let (report, feed_name) = if args.feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {
             None
@@ -265,7 +266,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
             ..SyntheticConfig::default()
         });
         (
-            run_with(feed, args, &config, ticks, None, &registry)?,
+            run_with(feed, args, &config, ticks, None, &registry, &steady)?,
             "synthetic".to_owned(),
         )
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
@@ -273,7 +274,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         let feed = CsvFeed::open(&path, args.layout.into(), args.strict)
             .with_context(|| format!("cannot open {}", path.display()))?;
         (
-            run_with(feed, args, &config, None, None, &registry)?,
+            run_with(feed, args, &config, None, None, &registry, &steady)?,
             format!("csv:{}", path.display()),
         )
     } else if args.feed.starts_with("redis://") {
@@ -281,7 +282,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         redis_counters = Some(feed.counters());
         let names = feed.shared_names();
         (
-            run_with(feed, args, &config, None, Some(names), &registry)?,
+            run_with(feed, args, &config, None, Some(names), &registry, &steady)?,
             args.feed.clone(),
         )
     } else {
@@ -295,6 +296,8 @@ fn run_command(args: &RunArgs) -> Result<()> {
         start: rss_start.vm_rss_bytes,
         peak: now.vm_hwm_bytes,
         end: now.vm_rss_bytes,
+        after_warmup: steady.get(&steady.at_warmup),
+        max_after_warmup: steady.get(&steady.max_after),
     };
     let mut out = io::stdout().lock();
     if args.json {
@@ -333,6 +336,19 @@ impl From<Layout> for CsvLayout {
     }
 }
 
+/// Resident memory sampled every 100 ms after warm-up (0 = not sampled).
+#[derive(Default)]
+struct SteadyRss {
+    at_warmup: AtomicU64,
+    max_after: AtomicU64,
+}
+
+impl SteadyRss {
+    fn get(&self, v: &AtomicU64) -> Option<u64> {
+        Some(v.load(Ordering::Relaxed)).filter(|&b| b > 0)
+    }
+}
+
 fn run_with<F: Feed>(
     feed: F,
     args: &RunArgs,
@@ -340,6 +356,7 @@ fn run_with<F: Feed>(
     ticks: Option<u64>,
     shared: Option<SharedNames>,
     registry: &Registry,
+    steady: &SteadyRss,
 ) -> Result<RunReport> {
     let names = feed.symbol_names();
     let mut sink: Box<dyn Sink> = match args.sink.as_str() {
@@ -381,7 +398,18 @@ fn run_with<F: Feed>(
     let report = std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                bar.set_position(processed.load(Ordering::Relaxed));
+                let n = processed.load(Ordering::Relaxed);
+                bar.set_position(n);
+                // Resident memory from the end of warm-up on (this thread is not the
+                // pipeline's; reading /proc allocates here, not there).
+                if n >= config.warmup_ticks
+                    && let Some(rss) = MemoryStatus::read().vm_rss_bytes
+                {
+                    if steady.at_warmup.load(Ordering::Relaxed) == 0 {
+                        steady.at_warmup.store(rss, Ordering::Relaxed);
+                    }
+                    steady.max_after.fetch_max(rss, Ordering::Relaxed);
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });

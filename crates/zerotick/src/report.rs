@@ -11,6 +11,17 @@ pub struct Rss {
     pub start: Option<u64>,
     pub peak: Option<u64>,
     pub end: Option<u64>,
+    /// Sampled every 100 ms from the end of warm-up: the first sample and the largest.
+    pub after_warmup: Option<u64>,
+    pub max_after_warmup: Option<u64>,
+}
+
+impl Rss {
+    /// Growth of the resident set after warm-up, percent of the first sample after it.
+    pub fn growth_after_warmup_pct(&self) -> Option<f64> {
+        let (a, m) = (self.after_warmup?, self.max_after_warmup?);
+        Some((m as f64 - a as f64) / a as f64 * 100.0)
+    }
 }
 
 fn per_s(n: u64, seconds: f64) -> f64 {
@@ -44,7 +55,14 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "steady_state_allocations": r.steady_state_allocations,
         "feed_allocations": r.feed_allocations,
         "pool_hit_rate": r.pool.hit_rate(),
-        "rss_bytes": { "start": rss.start, "peak": rss.peak, "end": rss.end },
+        "rss_bytes": {
+            "start": rss.start,
+            "peak": rss.peak,
+            "end": rss.end,
+            "after_warmup": rss.after_warmup,
+            "max_after_warmup": rss.max_after_warmup,
+        },
+        "rss_growth_after_warmup_pct": rss.growth_after_warmup_pct(),
         "checksum": format!("{:016x}", r.checksum),
         "simd_tier": zerotick_kernels::active_tier().name(),
         "stages_ns": {
@@ -185,6 +203,17 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             mib(rss.peak),
             mib(rss.end)
         ),
+    );
+    line(
+        "RSS after warm-up",
+        match (rss.after_warmup, rss.growth_after_warmup_pct()) {
+            (Some(a), Some(g)) => format!(
+                "{} at warm-up, max {} ({g:+.2}%)",
+                mib(Some(a)),
+                mib(rss.max_after_warmup)
+            ),
+            _ => "- (run shorter than warm-up plus 100 ms)".to_owned(),
+        },
     );
     line("checksum", format!("{:016x}", r.checksum));
     format!("zerotick run\n{s}")
