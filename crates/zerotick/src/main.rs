@@ -99,10 +99,10 @@ pub(crate) struct RunArgs {
     pool_batches: usize,
     /// Capacity of the tick ring between the feed and the worker. Smaller rings bound the
     /// queueing part of the latency when the feed outruns the worker.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 128)]
     ring_capacity: usize,
     /// Longest a row waits for its batch to fill, in microseconds.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 20)]
     max_batch_wait_us: u64,
     /// Compute threads. 0 runs the compute stage on the feature thread (best on 2 cores);
     /// N > 0 runs it on N threads, compute shard h on thread h % N. The signals are the
