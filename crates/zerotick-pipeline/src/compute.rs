@@ -429,7 +429,7 @@ impl ComputeStage {
             }));
         }
         let at = s.block_rows * WIDTH;
-        copy(&mut s.block[at..at + WIDTH], row);
+        copy(&k, &mut s.block[at..at + WIDTH], row)?;
         s.block_rows += 1;
         k.fma_in_place(row, &s.gain, &s.shift)?;
         if s.block_rows == NORM_BLOCK {
@@ -524,7 +524,11 @@ impl ComputeStage {
         for i in 0..n {
             let s = Self::shard_mut(&mut self.shards, shard)?;
             let slot = (s.seen % PCA_ROWS as u64) as usize;
-            copy(s.recent.row_mut(slot), &rows[i * WIDTH..(i + 1) * WIDTH]);
+            copy(
+                &k,
+                s.recent.row_mut(slot),
+                &rows[i * WIDTH..(i + 1) * WIDTH],
+            )?;
             s.seen += 1;
             if every > 0 && s.seen >= PCA_ROWS as u64 && s.seen.is_multiple_of(every) {
                 project(&k, s, rows, start..i + 1, y, &mut self.stats)?;
@@ -563,13 +567,12 @@ fn read_out(
     Ok(())
 }
 
-/// `dst = src` without going through `memcpy` (whose `rep movsb` path is slow for 8 KiB on
-/// the virtual CPUs this is measured on).
+/// `dst = src` through the SIMD kernels (`x * 1.0` is exact), not `memcpy`: glibc's
+/// `rep movsb` path for 8 KiB costs several microseconds on the virtual CPUs this is
+/// measured on, more than the rest of the normalisation step.
 #[inline]
-fn copy(dst: &mut [f64], src: &[f64]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
+fn copy(k: &Kernels, dst: &mut [f64], src: &[f64]) -> Result<(), ComputeError> {
+    Ok(k.scale_into(dst, src, 1.0)?)
 }
 
 /// `Y = X W` for the rows `range` of `x` ([`WIDTH`] each) into `y` ([`PROJ`] each).
