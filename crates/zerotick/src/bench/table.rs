@@ -428,9 +428,9 @@ pub fn human(o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "before:  feed -> std mpsc -> features into a fresh Vec per row -> Vec<Vec<f64>> \
-         batches over mpsc -> a fresh Vec per compute step (clones) -> sink; metrics in \
-         Arc<Mutex<HashMap<String, u64>>>"
+        "before:  feed -> std mpsc -> features into a fresh Vec per row -> per-shard \
+         Vec<Row> batches over mpsc -> a fresh Vec per compute step (clones) and per batch \
+         matrix -> sink; metrics in Arc<Mutex<HashMap<String, u64>>>"
     );
     let _ = writeln!(
         s,
