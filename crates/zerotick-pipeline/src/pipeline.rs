@@ -531,8 +531,11 @@ pub fn run<F: Feed>(
                 if let Some(f) = thread_start {
                     f();
                 }
+                // Counted as ready even if the warm-up panics, so the feed never waits on a
+                // dead worker (the front then sees its closed ring and stops the run).
+                let counted = ReadyOnDrop(ready);
                 stage.warm_up_thread();
-                ready.fetch_add(1, Ordering::Release);
+                drop(counted);
                 let mut warm_allocs = None;
                 while let Ok(mut job) = jobs.pop_wait(wait) {
                     if warm_allocs.is_none() && steady.load(Ordering::Relaxed) {
@@ -697,6 +700,15 @@ pub fn run<F: Feed>(
         compute,
         matrix_pool: matrix_pool.unwrap_or_default(),
     })
+}
+
+/// Adds one to the ready count when dropped, also while unwinding.
+struct ReadyOnDrop<'a>(&'a AtomicUsize);
+
+impl Drop for ReadyOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// Runs the compute stage on a job, stamping its start and end.
@@ -885,7 +897,17 @@ impl<'p> Front<'_, 'p> {
     fn poll_results(&mut self) -> Result<usize, PipelineError> {
         let mut n = 0;
         for w in 0..self.results.len() {
-            while let Ok(job) = self.results[w].pop() {
+            loop {
+                let job = match self.results[w].pop() {
+                    Ok(job) => job,
+                    Err(PopError::Empty) => break,
+                    // Workers close their result ring only after their job ring closed, which
+                    // happens after the last result was taken: a closed ring here is a worker
+                    // that died (its panic, if any, is resumed when it is joined).
+                    Err(PopError::Closed) => {
+                        return Err(PipelineError::Config("a compute worker stopped"));
+                    }
+                };
                 self.in_flight -= 1;
                 if let Some(i) = self.outstanding.iter().position(|&s| s == job.first_seq) {
                     self.outstanding.swap_remove(i);
