@@ -192,6 +192,19 @@ pub struct ComputeStage {
     stats: ComputeStats,
 }
 
+impl ComputeStats {
+    /// Sums two stages' counters (several compute workers, one report).
+    pub fn merge(&self, other: &Self) -> Self {
+        Self {
+            sparse_rows: self.sparse_rows + other.sparse_rows,
+            dense_rows: self.dense_rows + other.dense_rows,
+            pca_refreshes: self.pca_refreshes + other.pca_refreshes,
+            filter_direct: self.filter_direct + other.filter_direct,
+            filter_fft: self.filter_fft + other.filter_fft,
+        }
+    }
+}
+
 impl fmt::Debug for ComputeStage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ComputeStage")

@@ -269,6 +269,14 @@ struct Metrics {
 impl Metrics {
     fn register(r: &Registry) -> Result<Self, RegistryError> {
         let ns = HistogramConfig::latency_ns;
+        let stage = |name| {
+            r.histogram(
+                "zerotick_stage_seconds",
+                "Per-stage latency of a row",
+                &[("stage", name)],
+                ns(),
+            )
+        };
         Ok(Self {
             ticks: r.counter(
                 "zerotick_ticks_processed_total",
@@ -302,30 +310,10 @@ impl Metrics {
                 &[],
                 ns(),
             )?,
-            queue: r.histogram(
-                "zerotick_stage_seconds",
-                "Per-stage latency of a row",
-                &[("stage", "queue")],
-                ns(),
-            )?,
-            batch_wait: r.histogram(
-                "zerotick_stage_seconds",
-                "Per-stage latency of a row",
-                &[("stage", "batch_wait")],
-                ns(),
-            )?,
-            compute: r.histogram(
-                "zerotick_stage_seconds",
-                "Per-stage latency of a row",
-                &[("stage", "compute")],
-                ns(),
-            )?,
-            emit: r.histogram(
-                "zerotick_stage_seconds",
-                "Per-stage latency of a row",
-                &[("stage", "emit")],
-                ns(),
-            )?,
+            queue: stage("queue")?,
+            batch_wait: stage("batch_wait")?,
+            compute: stage("compute")?,
+            emit: stage("emit")?,
             ring_occupancy: r.gauge(
                 "zerotick_ring_occupancy",
                 "Ticks waiting in the feed ring (sampled every 1,024 ticks)",
@@ -505,9 +493,7 @@ pub fn run<F: Feed>(
                 }
             };
             tx.close();
-            let feed_allocs = warm_allocs
-                .zip(allocations.map(|f| f()))
-                .map(|(a, b)| b - a);
+            let feed_allocs = allocations_since(warm_allocs, allocations);
             result.map(|()| FeedSummary {
                 feed,
                 ticks,
@@ -547,9 +533,7 @@ pub fn run<F: Feed>(
                     }
                 }
                 results.close();
-                let allocs = warm_allocs
-                    .zip(allocations.map(|f| f()))
-                    .map(|(a, b)| b - a);
+                let allocs = allocations_since(warm_allocs, allocations);
                 (stage.stats(), stage.matrix_pool().stats(), allocs)
             }));
         }
@@ -604,7 +588,7 @@ pub fn run<F: Feed>(
             }
             front.finish()
         })();
-        let end_allocs = hooks.allocations.map(|f| f());
+        let steady_allocs = allocations_since(warm_allocs, hooks.allocations);
         rx.close(); // unblocks the feeder if the feature thread stopped early
         front.close_jobs();
         m.pool(&pool.stats());
@@ -615,7 +599,6 @@ pub fn run<F: Feed>(
             front.digest.finish(),
             now_ns(),
         );
-        let steady_allocs = warm_allocs.zip(end_allocs).map(|(a, b)| b - a);
         let inline_stats = inline
             .as_ref()
             .map(|s| (s.stats(), s.matrix_pool().stats()));
@@ -631,25 +614,8 @@ pub fn run<F: Feed>(
     let mut compute = ComputeStats::default();
     let mut matrix_pool: Option<PoolStats> = None;
     let mut add = |c: ComputeStats, p: PoolStats| {
-        compute.sparse_rows += c.sparse_rows;
-        compute.dense_rows += c.dense_rows;
-        compute.pca_refreshes += c.pca_refreshes;
-        compute.filter_direct += c.filter_direct;
-        compute.filter_fft += c.filter_fft;
-        matrix_pool = Some(match matrix_pool {
-            None => p,
-            Some(q) => PoolStats {
-                capacity: q.capacity + p.capacity,
-                max_capacity: q.max_capacity + p.max_capacity,
-                hits: q.hits + p.hits,
-                misses: q.misses + p.misses,
-                grown: q.grown + p.grown,
-                exhausted: q.exhausted + p.exhausted,
-                in_use: q.in_use + p.in_use,
-                cached: q.cached + p.cached,
-                high_water: q.high_water + p.high_water,
-            },
-        });
+        compute = compute.merge(&c);
+        matrix_pool = Some(matrix_pool.map_or(p, |q| q.merge(&p)));
     };
     if let Some((c, p)) = inline_stats {
         add(c, p);
@@ -700,6 +666,15 @@ pub fn run<F: Feed>(
         compute,
         matrix_pool: matrix_pool.unwrap_or_default(),
     })
+}
+
+/// The calling thread's allocations since the `warm` sample (`None` without a counter or a
+/// sample).
+fn allocations_since(
+    warm: Option<u64>,
+    allocations: Option<&(dyn Fn() -> u64 + Sync)>,
+) -> Option<u64> {
+    warm.zip(allocations.map(|f| f())).map(|(a, b)| b - a)
 }
 
 /// Adds one to the ready count when dropped, also while unwinding.
