@@ -42,7 +42,7 @@ use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy};
 use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
 
 use crate::features::{RET_WINDOW, WIDTH};
-use crate::rng::Rng;
+use zerotick_core::rng::Rng;
 
 /// Components of the projection (the width of `Y = X W`).
 pub const PROJ: usize = 16;

@@ -12,7 +12,7 @@
 //! State is allocated when a symbol is first seen (about 6 KiB); updating and writing a row
 //! allocate nothing.
 
-use crate::tick::Tick;
+use zerotick_core::Tick;
 
 /// Width of a feature row.
 pub const WIDTH: usize = 1024;
@@ -189,7 +189,7 @@ impl FeatureStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::Side;
+    use zerotick_core::Side;
 
     #[test]
     fn rows_come_every_n_ticks_with_returns_most_recent_first() {

@@ -3,11 +3,6 @@
 
 pub mod compute;
 pub mod features;
-pub mod feed;
 pub mod pipeline;
-mod rng;
-pub mod sink;
-pub mod tick;
 
 pub use pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
-pub use tick::{Side, Tick};

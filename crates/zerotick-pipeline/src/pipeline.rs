@@ -33,9 +33,9 @@ use zerotick_sync::wait::WaitStrategy;
 
 use crate::compute::{ComputeConfig, ComputeError, ComputeStage, ComputeStats};
 use crate::features::{FeatureConfig, FeatureStage, WIDTH};
-use crate::feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
-use crate::sink::{Signal, SignalDigest, Sink};
-use crate::tick::Tick;
+use zerotick_core::{
+    Feed, FeedError, FeedEvent, RejectCounts, RejectReason, Signal, SignalDigest, Sink, Tick,
+};
 
 /// Settings of a run.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,10 +2,8 @@
 
 use std::io::Cursor;
 
-use zerotick_pipeline::feed::{
-    CsvFeed, CsvLayout, FeedError, RejectReason, SyntheticConfig, SyntheticFeed,
-};
-use zerotick_pipeline::sink::{CsvSink, NullSink};
+use zerotick_core::{Feed, FeedError, NullSink, RejectReason};
+use zerotick_feeds::{CsvFeed, CsvLayout, CsvSink, SyntheticConfig, SyntheticFeed};
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, run};
 
 fn synthetic(ticks: u64, seed: u64) -> SyntheticFeed {
@@ -71,9 +69,11 @@ fn per_symbol(text: &str) -> Vec<&str> {
 
 fn run_to_text(config: &PipelineConfig, ticks: u64, seed: u64) -> (u64, u64, String) {
     let mut out = Vec::new();
+    let feed = synthetic(ticks, seed);
+    let names = feed.names();
     let r = run(
-        synthetic(ticks, seed),
-        &mut CsvSink::new(&mut out, vec![]).unwrap(),
+        feed,
+        &mut CsvSink::new(&mut out, names).unwrap(),
         config,
         &Hooks::default(),
     )

@@ -2,9 +2,9 @@
 //! both pipeline threads is sampled by the pipeline when steady state begins and when the run
 //! ends.
 
+use zerotick_core::{Feed, NullSink};
+use zerotick_feeds::{CsvSink, SyntheticConfig, SyntheticFeed};
 use zerotick_mem::counting::{thread_total, watch_this_thread};
-use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
-use zerotick_pipeline::sink::{CsvSink, NullSink};
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
 
 #[global_allocator]
@@ -50,9 +50,10 @@ fn steady_state_allocates_nothing() {
         ticks: Some(400_000),
         ..SyntheticConfig::default()
     });
+    let names = feed.names();
     let r = run(
         feed,
-        &mut CsvSink::new(&mut out, vec![]).unwrap(),
+        &mut CsvSink::new(&mut out, names).unwrap(),
         &config,
         &hooks,
     )

@@ -1,11 +1,10 @@
 //! The entry layout of tick streams, stream ids, and the shard of a symbol.
 
 use core::cmp::Ordering;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
-use zerotick_pipeline::feed::RejectReason;
-use zerotick_pipeline::{Side, Tick};
+use zerotick_core::hash::fnv1a64;
+use zerotick_core::symbols::SymbolTable;
+use zerotick_core::{RejectReason, Side, Tick};
 
 use crate::resp::{Encoder, Value};
 
@@ -24,7 +23,7 @@ pub const F_END: &[u8] = b"e";
 /// Longest symbol name accepted, bytes.
 pub const MAX_SYMBOL_LEN: usize = 64;
 /// Most distinct symbols one feed accepts.
-pub const MAX_SYMBOLS: usize = 1 << 16;
+pub const MAX_SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
 
 /// A stream entry id `ms-seq`, ordered as Redis orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -87,11 +86,7 @@ fn parse_f64(b: &[u8]) -> Option<f64> {
 /// assert_eq!(zerotick_redis::shard_of("BTCUSDT", 4), zerotick_redis::shard_of("BTCUSDT", 4));
 /// ```
 pub fn shard_of(symbol: &str, shards: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in symbol.as_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % u64::from(shards.max(1))) as u32
+    (fnv1a64(symbol.as_bytes()) % u64::from(shards.max(1))) as u32
 }
 
 /// Encodes `XADD stream [MAXLEN ~ n] * t .. s .. p .. q .. [d b|s]` for one tick.
@@ -143,7 +138,7 @@ pub enum Decoded {
 
 /// Decodes the field list of one entry (`[f1, v1, f2, v2, ..]`). Unknown fields are ignored;
 /// a missing `t`, `s`, `p` or `q` is [`RejectReason::FieldCount`].
-pub fn decode_entry(fields: Value<'_>, symbols: &mut Symbols) -> Decoded {
+pub fn decode_entry(fields: Value<'_>, symbols: &mut SymbolTable) -> Decoded {
     let (mut ts, mut sym, mut price, mut size, mut side) = (None, None, None, None, Side::Unknown);
     let Some(n) = fields.array_len() else {
         return Decoded::Rejected(RejectReason::FieldCount);
@@ -202,100 +197,12 @@ pub fn decode_entry(fields: Value<'_>, symbols: &mut Symbols) -> Decoded {
     })
 }
 
-/// Names of symbols by index, shared between a feed that learns them and a sink that writes
-/// them. Appended to (under a lock) only when a new symbol appears; readers keep a local copy
-/// of the `Arc`s and look here only for an index they do not know yet, so the steady state
-/// takes no lock, and a reader whose local table has room copies a new name without
-/// allocating.
-#[derive(Debug, Clone, Default)]
-pub struct SharedNames(Arc<RwLock<Vec<Arc<str>>>>);
-
-impl SharedNames {
-    /// A table holding `names`.
-    pub fn new(names: Vec<String>) -> Self {
-        Self(Arc::new(RwLock::new(
-            names.into_iter().map(Arc::from).collect(),
-        )))
-    }
-
-    /// A copy of every name.
-    pub fn snapshot(&self) -> Vec<String> {
-        self.0
-            .read()
-            .map(|v| v.iter().map(|n| n.to_string()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Copies names `local.len()..` into `local` (the cold path of a reader). Allocates only
-    /// if `local` has no room left.
-    pub fn refresh(&self, local: &mut Vec<Arc<str>>) {
-        if let Ok(v) = self.0.read() {
-            local.extend(v.iter().skip(local.len()).cloned());
-        }
-    }
-
-    fn push(&self, name: &str) {
-        if let Ok(mut v) = self.0.write() {
-            v.push(Arc::from(name));
-        }
-    }
-}
-
-/// Symbol interning for a feed: name -> index, publishing new names to a [`SharedNames`].
-#[derive(Debug, Default)]
-pub struct Symbols {
-    ids: HashMap<String, u32>,
-    shared: SharedNames,
-}
-
-impl Symbols {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The shared name table.
-    pub fn shared(&self) -> SharedNames {
-        self.shared.clone()
-    }
-
-    /// Distinct symbols seen.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether no symbol was seen.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The index of `name`, adding it if new (`None` past [`MAX_SYMBOLS`]).
-    pub fn intern(&mut self, name: &str) -> Option<u32> {
-        if let Some(&id) = self.ids.get(name) {
-            return Some(id);
-        }
-        self.intern_new(name)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn intern_new(&mut self, name: &str) -> Option<u32> {
-        if self.ids.len() >= MAX_SYMBOLS {
-            return None;
-        }
-        let id = self.ids.len() as u32;
-        self.ids.insert(name.to_owned(), id);
-        self.shared.push(name);
-        Some(id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resp::Parser;
 
-    fn decode(fields: &[&[u8]], symbols: &mut Symbols) -> Decoded {
+    fn decode(fields: &[&[u8]], symbols: &mut SymbolTable) -> Decoded {
         let mut e = Encoder::new();
         e.begin(fields.len());
         for f in fields {
@@ -351,14 +258,14 @@ mod tests {
         let cmd = p.reply(e.as_bytes());
         // Fields start after XADD stream MAXLEN ~ n *.
         let fields: Vec<&[u8]> = cmd.iter().skip(6).map(|v| v.bytes().unwrap()).collect();
-        let mut syms = Symbols::new();
+        let mut syms = SymbolTable::new(MAX_SYMBOLS);
         assert_eq!(decode(&fields, &mut syms), Decoded::Tick(t));
-        assert_eq!(syms.shared().snapshot(), vec!["ETH".to_owned()]);
+        assert_eq!(syms.names().snapshot(), vec!["ETH".to_owned()]);
     }
 
     #[test]
     fn bad_entries_are_rejected_with_a_reason() {
-        let mut s = Symbols::new();
+        let mut s = SymbolTable::new(MAX_SYMBOLS);
         let ok: [&[u8]; 8] = [b"t", b"1", b"s", b"X", b"p", b"1.5", b"q", b"2"];
         assert!(matches!(decode(&ok, &mut s), Decoded::Tick(_)));
         let cases: &[(&[&[u8]], RejectReason)] = &[

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use zerotick_pipeline::feed::{Feed, FeedError, FeedEvent, RejectReason};
+use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
-use crate::codec::{Decoded, SharedNames, StreamId, Symbols, decode_entry};
+use crate::codec::{Decoded, MAX_SYMBOLS, StreamId, decode_entry};
 use crate::conn::{Connection, RedisError};
 use crate::resp::{Encoder, Value};
 use crate::{Backoff, shard_stream};
@@ -129,7 +130,7 @@ pub struct RedisFeed {
     target: u64,
     acked: u64,
     markers_acked: bool,
-    symbols: Symbols,
+    symbols: SymbolTable,
     /// Cold-path commands (dead letters, acks of bad or deleted entries).
     side: Encoder,
     backoff: Backoff,
@@ -183,7 +184,7 @@ impl RedisFeed {
             target: 0,
             acked: 0,
             markers_acked: false,
-            symbols: Symbols::new(),
+            symbols: SymbolTable::new(MAX_SYMBOLS),
             side: Encoder::new(),
             backoff: Backoff::new(cfg.give_up),
             last_claim: Instant::now(),
@@ -192,11 +193,6 @@ impl RedisFeed {
         };
         feed.setup()?;
         Ok(feed)
-    }
-
-    /// The names of symbols as they are learned, for a sink on another thread.
-    pub fn shared_names(&self) -> SharedNames {
-        self.symbols.shared()
     }
 
     /// Boundary counters (reconnects, claims, dead letters, ...), readable during and after
@@ -563,7 +559,7 @@ impl RedisFeed {
 struct Ctx<'a> {
     shards: &'a mut [Shard],
     ready: &'a mut VecDeque<Ready>,
-    symbols: &'a mut Symbols,
+    symbols: &'a mut SymbolTable,
     side: &'a mut Encoder,
     group: &'a [u8],
     dead: &'a [u8],
@@ -678,8 +674,8 @@ impl Feed for RedisFeed {
         }
     }
 
-    fn symbol_names(&self) -> Vec<String> {
-        self.symbols.shared().snapshot()
+    fn names(&self) -> SymbolNames {
+        self.symbols.names()
     }
 
     fn wants_acknowledgements(&self) -> bool {

@@ -10,7 +10,7 @@ pub mod sink;
 
 use std::time::{Duration, Instant};
 
-pub use codec::{SharedNames, StreamId, shard_of};
+pub use codec::{StreamId, shard_of};
 pub use conn::{Connection, Endpoint, RedisError};
 pub use feed::{FeedCounters, RedisFeed, RedisFeedConfig};
 pub use publish::Publisher;

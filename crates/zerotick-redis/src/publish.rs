@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zerotick_pipeline::Tick;
+use zerotick_core::Tick;
 
 use crate::codec::{encode_end, encode_tick, shard_of};
 use crate::conn::{Connection, RedisError};

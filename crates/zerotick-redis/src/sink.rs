@@ -4,10 +4,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerotick_pipeline::sink::{Signal, Sink};
+use zerotick_core::symbols::SymbolNames;
+use zerotick_core::{Signal, Sink};
 
 use crate::Backoff;
-use crate::codec::SharedNames;
 use crate::conn::{Connection, RedisError};
 use crate::resp::Encoder;
 
@@ -37,7 +37,7 @@ pub struct RedisSink {
     conn: Option<Connection>,
     /// Commands not yet confirmed by the server.
     buf: Encoder,
-    names: SharedNames,
+    names: SymbolNames,
     /// Names known to this sink. Capacity [`NAMES_RESERVED`] so that a symbol's first signal
     /// copies its name without allocating.
     local: Vec<Arc<str>>,
@@ -55,7 +55,7 @@ impl RedisSink {
         port: u16,
         stream: &str,
         maxlen: Option<u64>,
-        names: SharedNames,
+        names: SymbolNames,
         give_up: Duration,
     ) -> Result<Self, RedisError> {
         let io_timeout = Duration::from_secs(5);

@@ -1,11 +1,16 @@
 //! zerotick: a hot path that does not allocate, lock or copy, for trading and ML pipelines.
 //!
 //! This crate is the facade over the workspace (and home of the `zerotick` binary):
-//! [`mem`] (aligned buffers, pools, arenas), [`sync`] (rings, metrics), [`kernels`] (SIMD,
-//! statistics) and [`pipeline`] (feeds, features, compute, sinks).
+//! [`core`] (ticks, feed and sink traits, symbol table), [`feeds`] (CSV and synthetic feeds,
+//! file sinks), [`mem`] (aligned buffers, pools, arenas), [`sync`] (rings, metrics),
+//! [`kernels`] (SIMD, statistics, dense, sparse, FFT), [`pipeline`] (features, compute, the
+//! assembled run) and [`redis`] (Redis Streams transport).
 #![forbid(unsafe_code)]
 
+pub use zerotick_core as core;
+pub use zerotick_feeds as feeds;
 pub use zerotick_kernels as kernels;
 pub use zerotick_mem as mem;
 pub use zerotick_pipeline as pipeline;
+pub use zerotick_redis as redis;
 pub use zerotick_sync as sync;

@@ -18,13 +18,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use zerotick_core::{Feed, NullSink, Sink};
+use zerotick_feeds::{CsvFeed, CsvLayout, CsvSink, SyntheticConfig, SyntheticFeed};
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::features::FeatureConfig;
-use zerotick_pipeline::feed::{CsvFeed, CsvLayout, Feed, SyntheticConfig, SyntheticFeed};
-use zerotick_pipeline::sink::{CsvSink, NullSink, Sink};
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
-use zerotick_redis::SharedNames;
 use zerotick_sync::metrics::Registry;
 
 #[derive(Parser, Debug)]
@@ -266,7 +265,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
             ..SyntheticConfig::default()
         });
         (
-            run_with(feed, args, &config, ticks, None, &registry, &steady)?,
+            run_with(feed, args, &config, ticks, &registry, &steady)?,
             "synthetic".to_owned(),
         )
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
@@ -274,15 +273,14 @@ fn run_command(args: &RunArgs) -> Result<()> {
         let feed = CsvFeed::open(&path, args.layout.into(), args.strict)
             .with_context(|| format!("cannot open {}", path.display()))?;
         (
-            run_with(feed, args, &config, None, None, &registry, &steady)?,
+            run_with(feed, args, &config, None, &registry, &steady)?,
             format!("csv:{}", path.display()),
         )
     } else if args.feed.starts_with("redis://") {
         let feed = transport::feed(&args.feed, args)?;
         redis_counters = Some(feed.counters());
-        let names = feed.shared_names();
         (
-            run_with(feed, args, &config, None, Some(names), &registry, &steady)?,
+            run_with(feed, args, &config, None, &registry, &steady)?,
             args.feed.clone(),
         )
     } else {
@@ -354,22 +352,17 @@ fn run_with<F: Feed>(
     args: &RunArgs,
     config: &PipelineConfig,
     ticks: Option<u64>,
-    shared: Option<SharedNames>,
     registry: &Registry,
     steady: &SteadyRss,
 ) -> Result<RunReport> {
-    let names = feed.symbol_names();
+    let names = feed.names();
     let mut sink: Box<dyn Sink> = match args.sink.as_str() {
         "null" => Box::new(NullSink),
         "stdout" => Box::new(CsvSink::new(
             BufWriter::with_capacity(1 << 16, io::stdout()),
             names,
         )?),
-        other if other.starts_with("redis://") => Box::new(transport::sink(
-            other,
-            args,
-            shared.unwrap_or_else(|| SharedNames::new(names)),
-        )?),
+        other if other.starts_with("redis://") => Box::new(transport::sink(other, args, names)?),
         other => match other.strip_prefix("csv:") {
             Some(path) => {
                 let file = File::create(path).with_context(|| format!("cannot create {path}"))?;

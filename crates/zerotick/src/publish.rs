@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::json;
-use zerotick_pipeline::feed::{CsvFeed, Feed, FeedEvent, SyntheticConfig, SyntheticFeed};
+use zerotick_core::{Feed, FeedEvent};
+use zerotick_feeds::{CsvFeed, SyntheticConfig, SyntheticFeed};
 use zerotick_redis::{Endpoint, Publisher};
 
 use crate::Layout;
@@ -59,13 +60,14 @@ struct Published {
 }
 
 fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
-    let mut names = feed.symbol_names();
+    let shared = feed.names();
+    let mut names = Vec::with_capacity(zerotick_feeds::sink::NAMES_RESERVED);
     let mut rejected = 0;
     loop {
         match feed.next_event()? {
             FeedEvent::Tick(t) => {
                 if t.symbol as usize >= names.len() {
-                    names = feed.symbol_names();
+                    shared.refresh(&mut names);
                 }
                 let name = names
                     .get(t.symbol as usize)

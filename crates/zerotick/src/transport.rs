@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink, SharedNames};
+use zerotick_core::SymbolNames;
+use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink};
 
 use crate::RunArgs;
 
@@ -37,7 +38,7 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<RedisFeed> {
 }
 
 /// The sink of `--sink redis://HOST:PORT/STREAM`.
-pub fn sink(url: &str, args: &RunArgs, names: SharedNames) -> Result<RedisSink> {
+pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> {
     let ep = Endpoint::parse(url)?;
     RedisSink::connect(
         &ep.host,

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use zerotick_core::NullSink;
+use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
 use zerotick_mem::counting::{thread_total, watch_this_thread, watched_total};
 use zerotick_mem::process::MemoryStatus;
-use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
-use zerotick_pipeline::sink::NullSink;
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
 
 use super::usual;

@@ -26,12 +26,11 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use zerotick_core::{Feed, FeedEvent, Signal, SignalDigest, Sink, Tick};
 use zerotick_kernels::Kernels;
 use zerotick_pipeline::compute::{ComputeError, ComputeStage};
 use zerotick_pipeline::features::{FeatureStage, WIDTH};
-use zerotick_pipeline::feed::{Feed, FeedEvent};
-use zerotick_pipeline::sink::{Signal, SignalDigest, Sink};
-use zerotick_pipeline::{PipelineConfig, PipelineError, Tick};
+use zerotick_pipeline::{PipelineConfig, PipelineError};
 
 /// One in this many lock acquisitions per thread is timed; the total wait is scaled up from
 /// the timed ones. Timing every acquisition would add two clock reads per lock to the very
@@ -359,8 +358,8 @@ fn compute_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zerotick_pipeline::feed::{SyntheticConfig, SyntheticFeed};
-    use zerotick_pipeline::sink::NullSink;
+    use zerotick_core::NullSink;
+    use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
     use zerotick_pipeline::{Hooks, run as zerotick_run};
 
     fn feed(seed: u64, ticks: u64) -> SyntheticFeed {

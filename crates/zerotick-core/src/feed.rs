@@ -1,12 +1,9 @@
-//! Where ticks come from: the seeded [`SyntheticFeed`] and the streamed [`CsvFeed`].
-
-mod csv;
-mod synthetic;
+//! Where ticks come from: the [`Feed`] trait, what it yields ([`FeedEvent`]), and why a row
+//! is rejected ([`RejectReason`], counted in [`RejectCounts`]).
 
 use core::fmt;
 
-pub use self::csv::{CsvFeed, CsvLayout};
-pub use self::synthetic::{SyntheticConfig, SyntheticFeed};
+use crate::symbols::SymbolNames;
 use crate::tick::Tick;
 
 /// What a feed yields next.
@@ -31,9 +28,10 @@ pub trait Feed: Send {
     /// [`FeedError`] for what ends the run: an I/O error, or a bad row in strict mode.
     fn next_event(&mut self) -> Result<FeedEvent, FeedError>;
 
-    /// Names of the symbols, indexed by [`Tick::symbol`]; may grow while the feed runs (a CSV
-    /// feed learns them as it reads).
-    fn symbol_names(&self) -> Vec<String>;
+    /// The names of the symbols, indexed by [`Tick::symbol`]: a shared, incremental table
+    /// that grows while the feed runs (a CSV or stream feed learns names as it reads), so a
+    /// sink on another thread resolves a name as soon as the feed has met it.
+    fn names(&self) -> SymbolNames;
 
     /// Whether the feed wants [`Feed::acknowledge`] calls (sources with at-least-once
     /// delivery). When it does, the pipeline flushes the sink after every batch, so an
@@ -104,7 +102,7 @@ impl RejectReason {
         }
     }
 
-    fn index(self) -> usize {
+    const fn index(self) -> usize {
         self as usize
     }
 }

@@ -1,6 +1,9 @@
-//! Where signals go: a CSV file, stdout, or nowhere (counted in every case).
+//! What the pipeline emits: [`Signal`]s, handed to a [`Sink`], digested into the run checksum
+//! by [`SignalDigest`].
 
-use std::io::{self, Write};
+use std::io;
+
+use crate::hash::{FNV_OFFSET, fnv1a64_extend};
 
 /// One output of the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,16 +25,6 @@ pub struct SignalDigest {
     chains: Vec<u64>,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
 impl SignalDigest {
     /// A digest with room for `symbols` symbols (more grow the table, allocating).
     pub fn with_symbols(symbols: usize) -> Self {
@@ -47,8 +40,8 @@ impl SignalDigest {
         if i >= self.chains.len() {
             self.chains.resize(i + 1, FNV_OFFSET);
         }
-        let h = fnv(self.chains[i], &s.ts_ns.to_le_bytes());
-        self.chains[i] = fnv(h, &s.value.to_bits().to_le_bytes());
+        let h = fnv1a64_extend(self.chains[i], &s.ts_ns.to_le_bytes());
+        self.chains[i] = fnv1a64_extend(h, &s.value.to_bits().to_le_bytes());
     }
 
     /// The digest of every signal so far.
@@ -56,8 +49,8 @@ impl SignalDigest {
         let mut h = FNV_OFFSET;
         for (symbol, chain) in self.chains.iter().enumerate() {
             if *chain != FNV_OFFSET {
-                h = fnv(h, &(symbol as u32).to_le_bytes());
-                h = fnv(h, &chain.to_le_bytes());
+                h = fnv1a64_extend(h, &(symbol as u32).to_le_bytes());
+                h = fnv1a64_extend(h, &chain.to_le_bytes());
             }
         }
         h
@@ -89,39 +82,5 @@ impl Sink for NullSink {
     #[inline]
     fn emit(&mut self, _: &Signal) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Writes `ts_ns,symbol,value` lines (with a header) to any writer; wrap files and stdout in a
-/// `BufWriter`.
-#[derive(Debug)]
-pub struct CsvSink<W: Write> {
-    out: W,
-    names: Vec<String>,
-}
-
-impl<W: Write> CsvSink<W> {
-    /// A sink writing to `out`; `names` maps symbol indices to names (indices are written
-    /// when a name is missing).
-    ///
-    /// # Errors
-    /// Writing the header failed.
-    pub fn new(mut out: W, names: Vec<String>) -> io::Result<Self> {
-        out.write_all(b"ts_ns,symbol,value\n")?;
-        Ok(Self { out, names })
-    }
-}
-
-impl<W: Write> Sink for CsvSink<W> {
-    #[inline]
-    fn emit(&mut self, s: &Signal) -> io::Result<()> {
-        match self.names.get(s.symbol as usize) {
-            Some(name) => writeln!(self.out, "{},{},{}", s.ts_ns, name, s.value),
-            None => writeln!(self.out, "{},{},{}", s.ts_ns, s.symbol, s.value),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
     }
 }

@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Feed, FeedError, FeedEvent};
-use crate::rng::Rng;
-use crate::tick::{Side, Tick};
+use zerotick_core::rng::Rng;
+use zerotick_core::symbols::SymbolNames;
+use zerotick_core::{Feed, FeedError, FeedEvent, Side, Tick};
 
 /// Settings of the synthetic market.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,8 @@ pub struct SyntheticFeed {
     emitted: u64,
     /// Wall clock and event time of the first paced tick.
     pace_origin: Option<(Instant, u64)>,
+    /// `SYN000`, `SYN001`, ...: every name is known before the first tick.
+    names: SymbolNames,
 }
 
 impl SyntheticFeed {
@@ -99,6 +101,7 @@ impl SyntheticFeed {
             ts_ns: config.start_ns,
             emitted: 0,
             pace_origin: None,
+            names: SymbolNames::from_names((0..n).map(|i| format!("SYN{i:03}"))),
             config: SyntheticConfig {
                 symbols: n,
                 ..config
@@ -187,10 +190,8 @@ impl Feed for SyntheticFeed {
         Ok(FeedEvent::Tick(tick))
     }
 
-    fn symbol_names(&self) -> Vec<String> {
-        (0..self.config.symbols)
-            .map(|i| format!("SYN{i:03}"))
-            .collect()
+    fn names(&self) -> SymbolNames {
+        self.names.clone()
     }
 }
 

@@ -16,18 +16,17 @@
 //! nanoseconds, told apart by magnitude (below 1e11 s, 1e14 ms, 1e17 us, else ns). Bad rows are
 //! counted by [`RejectReason`]; with `strict` the first one ends the feed with its line number.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{Feed, FeedError, FeedEvent, RejectReason};
-use crate::tick::{Side, Tick};
+use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Side, Tick};
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE: usize = 4096;
 /// Most distinct symbols one feed accepts.
-pub const MAX_SYMBOLS: usize = 1 << 16;
+pub const MAX_SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
 
 /// How the columns of a CSV file are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,8 +52,7 @@ pub struct CsvFeed<R> {
     line_no: u64,
     /// Symbol used by exchange layouts (from the file name).
     default_symbol: u32,
-    symbols: HashMap<String, u32>,
-    names: Vec<String>,
+    symbols: SymbolTable,
 }
 
 impl CsvFeed<BufReader<File>> {
@@ -92,8 +90,7 @@ impl<R: BufRead> CsvFeed<R> {
             line: Vec::with_capacity(MAX_LINE),
             line_no: 0,
             default_symbol: 0,
-            symbols: HashMap::new(),
-            names: Vec::new(),
+            symbols: SymbolTable::new(MAX_SYMBOLS),
         };
         feed.default_symbol = feed.intern(symbol).unwrap_or(0);
         feed
@@ -105,16 +102,7 @@ impl<R: BufRead> CsvFeed<R> {
     }
 
     fn intern(&mut self, name: &str) -> Option<u32> {
-        if let Some(&id) = self.symbols.get(name) {
-            return Some(id);
-        }
-        if self.names.len() >= MAX_SYMBOLS {
-            return None;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_owned());
-        self.symbols.insert(name.to_owned(), id);
-        Some(id)
+        self.symbols.intern(name)
     }
 
     /// Reads the next line into `self.line`, without its line ending; `false` at the end.
@@ -334,8 +322,8 @@ impl<R: BufRead + Send> Feed for CsvFeed<R> {
         }
     }
 
-    fn symbol_names(&self) -> Vec<String> {
-        self.names.clone()
+    fn names(&self) -> SymbolNames {
+        self.symbols.names()
     }
 }
 
