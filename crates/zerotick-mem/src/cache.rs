@@ -64,6 +64,12 @@ pub trait PoolRef<T: Reusable>: Deref<Target = Pool<T>> + sealed::Sealed {}
 impl<T: Reusable> PoolRef<T> for &Pool<T> {}
 impl<T: Reusable> PoolRef<T> for std::sync::Arc<Pool<T>> {}
 
+// The loom models share the pool through loom's `Arc` (its `deref` is as fixed as std's).
+#[cfg(loom)]
+impl<T: Reusable> sealed::Sealed for loom::sync::Arc<Pool<T>> {}
+#[cfg(loom)]
+impl<T: Reusable> PoolRef<T> for loom::sync::Arc<Pool<T>> {}
+
 /// A per-thread cache of a [`Pool`]'s objects.
 ///
 /// * `acquire` and guard drop touch only this cache while it has stock and room: no atomic
