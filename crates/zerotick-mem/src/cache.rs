@@ -9,6 +9,7 @@
 
 use core::cell::Cell;
 use core::fmt;
+use core::marker::PhantomData;
 use core::ops::Deref;
 
 use crate::pool::{Guard, Pool, PoolError, PoolHandle, Reusable, sealed};
@@ -32,6 +33,43 @@ pub struct CacheStats {
     pub lent: usize,
 }
 
+/// How a [`PoolCache`] reaches its pool: `&Pool<T>` or `Arc<Pool<T>>`.
+///
+/// Sealed: the cache keeps slot indices of the pool it dereferences to and trusts every
+/// `deref` to reach the same pool, which an arbitrary `Deref` need not do (one alternating
+/// between two pools would hand out two guards to one object). Only this crate implements it,
+/// for the two types whose `deref` is fixed:
+///
+/// ```compile_fail
+/// use std::cell::Cell;
+/// use std::ops::Deref;
+/// use zerotick_mem::{AlignedBuf, MissPolicy, Pool, PoolCache, ResetPolicy};
+///
+/// type Buf = AlignedBuf<f64>;
+/// struct Flip<'p>(&'p Pool<Buf>, &'p Pool<Buf>, Cell<bool>);
+/// impl Deref for Flip<'_> {
+///     type Target = Pool<Buf>;
+///     fn deref(&self) -> &Pool<Buf> {
+///         self.2.set(!self.2.get());
+///         if self.2.get() { self.0 } else { self.1 }
+///     }
+/// }
+/// let new = || Pool::new(2, MissPolicy::FailFast, ResetPolicy::Keep, || Buf::with_capacity(1)).unwrap();
+/// let (a, b) = (new(), new());
+/// let cache = PoolCache::new(Flip(&a, &b, Cell::new(false)), 2).unwrap(); // refused
+/// let _g = cache.acquire();
+/// ```
+pub trait PoolRef<T: Reusable>: Deref<Target = Pool<T>> + sealed::Sealed {}
+
+impl<T: Reusable> PoolRef<T> for &Pool<T> {}
+impl<T: Reusable> PoolRef<T> for std::sync::Arc<Pool<T>> {}
+
+// The loom models share the pool through loom's `Arc` (its `deref` is as fixed as std's).
+#[cfg(loom)]
+impl<T: Reusable> sealed::Sealed for loom::sync::Arc<Pool<T>> {}
+#[cfg(loom)]
+impl<T: Reusable> PoolRef<T> for loom::sync::Arc<Pool<T>> {}
+
 /// A per-thread cache of a [`Pool`]'s objects.
 ///
 /// * `acquire` and guard drop touch only this cache while it has stock and room: no atomic
@@ -42,7 +80,7 @@ pub struct CacheStats {
 ///   [`Pool::acquire_owned`](crate::Pool::acquire_owned) instead.
 /// * Objects idle in a cache are unavailable to other threads until flushed: size the cache
 ///   small next to the pool. Dropping the cache returns them all.
-/// * `R` reaches the pool: `&Pool<T>` or `Arc<Pool<T>>`.
+/// * `R` reaches the pool: `&Pool<T>` or `Arc<Pool<T>>` ([`PoolRef`], sealed).
 ///
 /// ```
 /// use zerotick_mem::{AlignedBuf, MissPolicy, Pool, PoolCache, ResetPolicy};
@@ -59,7 +97,7 @@ pub struct CacheStats {
 /// assert_eq!((s.hits, s.in_use, s.cached), (1000, 0, 0));
 /// # Ok::<(), zerotick_mem::PoolError>(())
 /// ```
-pub struct PoolCache<T: Reusable, R: Deref<Target = Pool<T>>> {
+pub struct PoolCache<T: Reusable, R: PoolRef<T>> {
     pool: R,
     /// The pool's reset policy, copied here to save a dependent load on every release.
     reset: crate::ResetPolicy,
@@ -77,9 +115,11 @@ pub struct PoolCache<T: Reusable, R: Deref<Target = Pool<T>>> {
     grown: Cell<u64>,
     /// Counters of the cold paths; `hits` in it is the count already published to the pool.
     stats: Cell<CacheStats>,
+    /// Names `T` for the bound on `R` (changes no auto trait: `R` decides those).
+    _objects: PhantomData<fn() -> T>,
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> PoolCache<T, R> {
+impl<T: Reusable, R: PoolRef<T>> PoolCache<T, R> {
     /// A cache holding at most `capacity` idle objects of `pool` (it starts empty and refills
     /// on first use).
     ///
@@ -101,6 +141,7 @@ impl<T: Reusable, R: Deref<Target = Pool<T>>> PoolCache<T, R> {
             moved: Cell::new((0, 0)),
             grown: Cell::new(0),
             stats: Cell::new(CacheStats::default()),
+            _objects: PhantomData,
         })
     }
 
@@ -247,14 +288,14 @@ impl<T: Reusable, R: Deref<Target = Pool<T>>> PoolCache<T, R> {
     }
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> Drop for PoolCache<T, R> {
+impl<T: Reusable, R: PoolRef<T>> Drop for PoolCache<T, R> {
     fn drop(&mut self) {
         // Guards borrow the cache, so none is alive: every object the cache holds is idle.
         self.flush();
     }
 }
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> fmt::Debug for PoolCache<T, R> {
+impl<T: Reusable, R: PoolRef<T>> fmt::Debug for PoolCache<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolCache")
             .field("capacity", &self.idle.len())
@@ -266,8 +307,8 @@ impl<T: Reusable, R: Deref<Target = Pool<T>>> fmt::Debug for PoolCache<T, R> {
 /// A guard from a [`PoolCache`]: returns its object to that cache.
 pub type CacheGuard<'c, T, R> = Guard<T, &'c PoolCache<T, R>>;
 
-impl<T: Reusable, R: Deref<Target = Pool<T>>> sealed::Sealed for &PoolCache<T, R> {}
-impl<T: Reusable, R: Deref<Target = Pool<T>>> PoolHandle<T> for &PoolCache<T, R> {
+impl<T: Reusable, R: PoolRef<T>> sealed::Sealed for &PoolCache<T, R> {}
+impl<T: Reusable, R: PoolRef<T>> PoolHandle<T> for &PoolCache<T, R> {
     #[inline]
     fn pool(&self) -> &Pool<T> {
         &self.pool

@@ -14,7 +14,7 @@ mod sync;
 
 pub use aligned::{ALIGN, AlignedBuf};
 pub use arena::{Arena, ArenaError, ArenaSet, ArenaStats};
-pub use cache::{CacheGuard, CacheStats, PoolCache};
+pub use cache::{CacheGuard, CacheStats, PoolCache, PoolRef};
 pub use element::Element;
 pub use error::{AllocError, CapacityError, ShapeError};
 pub use manager::{ManagerStats, PoolConfig, PoolManager};

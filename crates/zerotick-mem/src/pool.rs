@@ -16,6 +16,7 @@
 //! objects in use, hence an exact high-water mark, from the slot it popped.
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -295,15 +296,21 @@ impl<T: Reusable> Pool<T> {
                 max: Self::MAX_CAPACITY,
             });
         }
+        // Built into a `Vec<T>` first, so objects already built are dropped if the factory
+        // fails or panics part-way (in `MaybeUninit` slots they would leak).
         let mut heap_bytes = 0;
+        let mut objects = Vec::with_capacity(initial);
+        for _ in 0..initial {
+            let v = factory().map_err(Into::into)?;
+            heap_bytes += v.heap_bytes();
+            objects.push(v);
+        }
+        let mut objects = objects.into_iter();
         let mut slots = Vec::with_capacity(max);
         for i in 0..max {
-            let value = if i < initial {
-                let v = factory().map_err(Into::into)?;
-                heap_bytes += v.heap_bytes();
-                MaybeUninit::new(v)
-            } else {
-                MaybeUninit::uninit()
+            let value = match objects.next() {
+                Some(v) => MaybeUninit::new(v),
+                None => MaybeUninit::uninit(),
             };
             // Free stack: slot 0 on top, slot `initial - 1` at the bottom.
             let next = if i + 1 < initial { i as u64 + 2 } else { 0 };
@@ -407,7 +414,8 @@ impl<T: Reusable> Pool<T> {
     pub fn warm_up(&mut self) {
         let constructed = self.constructed.load(Ordering::Relaxed);
         for slot in &self.slots[..constructed] {
-            let ptr = slot.value.get_mut();
+            #[cfg_attr(loom, allow(unused_mut))]
+            let mut ptr = slot.value.get_mut();
             // SAFETY: `&mut self` means no guard is alive, so no other access exists; slots
             // below `constructed` are initialised (field invariant).
             unsafe { ptr.deref().assume_init_mut() }.prefault();
@@ -592,7 +600,8 @@ impl<T: Reusable> Pool<T> {
                 Err(actual) => current = actual,
             }
         }
-        let ptr = self.slots[current].value.get_mut();
+        #[cfg_attr(loom, allow(unused_mut))]
+        let mut ptr = self.slots[current].value.get_mut();
         // SAFETY: slot `current` was just claimed by this thread's compare-exchange and was
         // never handed out, so no other access to it exists.
         unsafe { ptr.deref().write(value) };
@@ -607,13 +616,39 @@ impl<T: Reusable> Pool<T> {
 
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
-        let constructed = self.constructed.load(Ordering::Relaxed);
-        for slot in &self.slots[..constructed] {
-            let ptr = slot.value.get_mut();
-            // SAFETY: `&mut self`: no guard is alive (guards borrow or own the pool), so no
-            // other access exists; slots below `constructed` are initialised and dropped once.
+        let mut objects = Remaining {
+            slots: &self.slots[..self.constructed.load(Ordering::Relaxed)],
+        };
+        objects.drop_all();
+    }
+}
+
+/// The objects of a pool being dropped. Dropping it drops them, so if one object's `Drop`
+/// panics the unwinding still drops the rest (as a `Vec` does).
+struct Remaining<'a, T> {
+    /// Invariant: every slot holds an initialised object no one else accesses.
+    slots: &'a [CachePadded<Slot<T>>],
+}
+
+impl<T> Remaining<'_, T> {
+    fn drop_all(&mut self) {
+        while let Some((slot, rest)) = self.slots.split_first() {
+            // Advanced first: the object is gone once its `Drop` starts, even if that panics.
+            self.slots = rest;
+            #[cfg_attr(loom, allow(unused_mut))]
+            let mut ptr = slot.value.get_mut();
+            // SAFETY: `Pool::drop` has `&mut self`: no guard is alive (guards borrow or own the
+            // pool), so no other access exists; slots below `constructed` are initialised
+            // (field invariant) and this one has left `self.slots`, so it is dropped once.
             unsafe { ptr.deref().assume_init_drop() };
         }
+    }
+}
+
+impl<T> Drop for Remaining<'_, T> {
+    fn drop(&mut self) {
+        // Normally a no-op; while unwinding from a panicking object, drops the rest.
+        self.drop_all();
     }
 }
 
@@ -710,34 +745,72 @@ impl<T: Reusable, H: PoolHandle<T>> Guard<T, H> {
     }
 }
 
+impl<T: Reusable, H: PoolHandle<T>> Guard<T, H> {
+    /// Raw pointer to the object; creates no reference.
+    #[inline(always)]
+    fn object(&self) -> *mut T {
+        self.value.with(|p| p.cast::<T>())
+    }
+}
+
 impl<T: Reusable, H: PoolHandle<T>> Deref for Guard<T, H> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the object is initialised and only this guard accesses it (field
-        // invariant); the shared borrow of `self` bounds the reference.
-        unsafe { MutPtr::deref(&self.value).assume_init_ref() }
+        // invariant), so no `&mut T` to it exists while `self` is shared: only `&T` are made
+        // from `&self` (the guard is `Sync`, so several threads may hold them at once). The
+        // shared borrow of `self` bounds the reference. `MaybeUninit<T>` has `T`'s layout.
+        unsafe { &*self.object() }
     }
 }
 
 impl<T: Reusable, H: PoolHandle<T>> DerefMut for Guard<T, H> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; the exclusive borrow of `self` bounds the reference.
-        unsafe { MutPtr::deref(&self.value).assume_init_mut() }
+        // SAFETY: as in `deref`; the exclusive borrow of `self` makes this the only reference.
+        unsafe { &mut *self.object() }
     }
 }
 
 impl<T: Reusable, H: PoolHandle<T>> Drop for Guard<T, H> {
     #[inline]
     fn drop(&mut self) {
-        match self.home.reset_policy() {
+        let object = self.object();
+        // Hands the slot back when dropped: after the reset, or while unwinding from a reset
+        // (user code) that panicked, so the pool never loses the slot. The object then goes
+        // back in whatever state the panic left it (a valid `T`).
+        let back = GiveBack {
+            value: &mut self.value,
+            home: &self.home,
+            index: self.index,
+            _object: PhantomData,
+        };
+        match back.home.reset_policy() {
             ResetPolicy::Keep => {}
-            ResetPolicy::Clear => self.deref_mut().clear(),
-            ResetPolicy::Zero => self.deref_mut().zero(),
+            // SAFETY: as in `deref_mut`: `&mut self`, and `back` does not touch the object.
+            ResetPolicy::Clear => unsafe { (*object).clear() },
+            // SAFETY: as for `Clear`.
+            ResetPolicy::Zero => unsafe { (*object).zero() },
         }
-        // SAFETY: `value` is not used again: the slot is handed back just below.
-        unsafe { ManuallyDrop::drop(&mut self.value) };
+        drop(back);
+    }
+}
+
+/// The end of a [`Guard`]: ends its access to the object, then hands the slot back.
+struct GiveBack<'g, T: Reusable, H: PoolHandle<T>> {
+    value: &'g mut ManuallyDrop<MutPtr<MaybeUninit<T>>>,
+    home: &'g H,
+    index: usize,
+    _object: PhantomData<T>,
+}
+
+impl<T: Reusable, H: PoolHandle<T>> Drop for GiveBack<'_, T, H> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: made only in `Guard::drop`: the guard's `value` is not used again, and the
+        // slot is handed back just below.
+        unsafe { ManuallyDrop::drop(self.value) };
         self.home.give_back(self.index);
     }
 }

@@ -35,13 +35,23 @@ pub(crate) struct MutPtr<T>(*mut T);
 
 #[cfg(not(loom))]
 impl<T> MutPtr<T> {
+    /// Takes `&mut self` (loom's takes `&self`) so a `&mut T` cannot be made from a shared
+    /// borrow of the pointer's holder (a shared `Guard`): shared access goes through
+    /// [`with`](Self::with).
+    ///
     /// # Safety
     /// As for dereferencing a `*mut T`: the cell is alive and no other reference to its
     /// contents exists for the lifetime of the returned one.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn deref(&self) -> &mut T {
+    pub(crate) unsafe fn deref(&mut self) -> &mut T {
         // SAFETY: forwarded to the caller (see `# Safety`).
         unsafe { &mut *self.0 }
+    }
+
+    /// Runs `f` with the raw pointer, creating no reference (as `loom`'s `MutPtr::with`): for
+    /// shared access, which must not go through a `&mut T`.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0)
     }
 }

@@ -379,17 +379,24 @@ impl<T> Ring<T> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    for (k, out) in dst[..n].iter_mut().enumerate() {
-                        let p = tail.wrapping_add(k * ONE);
-                        let slot = self.slot(p);
-                        *out = slot.value.with(|ptr| {
-                            // SAFETY: position `p` is ours (claimed above) and its slot
-                            // filled; the item is moved out once.
-                            unsafe { (*ptr).assume_init_read() }
-                        });
-                        // Release: as in `pop`.
-                        slot.seq
-                            .store(p.wrapping_add(self.lap()), Ordering::Release);
+                    if core::mem::needs_drop::<T>() {
+                        // Wakes a parked producer when done (or unwinding).
+                        self.swap_into(tail, &mut dst[..n]);
+                        return Ok(n);
+                    } else {
+                        for (k, out) in dst[..n].iter_mut().enumerate() {
+                            let p = tail.wrapping_add(k * ONE);
+                            let slot = self.slot(p);
+                            // No drop glue: overwriting `out` runs no user code.
+                            *out = slot.value.with(|ptr| {
+                                // SAFETY: position `p` is ours (claimed above) and its slot
+                                // filled; the item is moved out once.
+                                unsafe { (*ptr).assume_init_read() }
+                            });
+                            // Release: as in `pop`.
+                            slot.seq
+                                .store(p.wrapping_add(self.lap()), Ordering::Release);
+                        }
                     }
                     self.waiters.producers.wake_one();
                     return Ok(n);
@@ -397,6 +404,30 @@ impl<T> Ring<T> {
                 Err(actual) => tail = actual,
             }
         }
+    }
+
+    /// `pop_into`'s move for types with drop glue, where dropping `dst`'s old values runs user
+    /// code that may panic. The claimed positions `tail ..` are emptied with no user code
+    /// running: each item trades places with the value in `dst`, which is parked in its slot;
+    /// then the parked values are dropped one by one, each slot given back before its value's
+    /// `Drop` runs. A panic there still gives back (and drops) the rest, so no slot is left
+    /// claimed and the ring is not wedged.
+    fn swap_into(&self, tail: usize, dst: &mut [T]) {
+        for (k, out) in dst.iter_mut().enumerate() {
+            let slot = self.slot(tail.wrapping_add(k * ONE));
+            slot.value.with_mut(|ptr| {
+                // SAFETY: the position is ours (claimed by the caller's compare-exchange) and
+                // its slot filled; `out` is a valid `T` distinct from the ring's storage. After
+                // the swap the slot holds `out`'s old value, still initialised.
+                unsafe { core::ptr::swap(out, (*ptr).as_mut_ptr()) };
+            });
+        }
+        let mut parked = Parked {
+            ring: self,
+            pos: tail,
+            end: tail.wrapping_add(dst.len() * ONE),
+        };
+        parked.release_all();
     }
 
     /// Pushes `value`, waiting per `strategy` while the ring is full.
@@ -484,6 +515,45 @@ impl<T> Ring<T> {
     }
 }
 
+/// Positions `pos .. end`, claimed by one `pop_into`, whose slots hold the values displaced
+/// from its `dst`. Dropping it drops them and gives the slots back, so a panicking `Drop`
+/// cannot leave a slot claimed (the ring wedged) or a value undropped.
+struct Parked<'a, T> {
+    ring: &'a Ring<T>,
+    /// Next slot to empty. Invariant: positions `pos .. end` are claimed by this call and
+    /// their slots hold initialised (parked) values.
+    pos: usize,
+    end: usize,
+}
+
+impl<T> Parked<'_, T> {
+    fn release_all(&mut self) {
+        while self.pos != self.end {
+            let p = self.pos;
+            self.pos = p.wrapping_add(ONE);
+            let slot = self.ring.slot(p);
+            let old = slot.value.with(|ptr| {
+                // SAFETY: position `p` was in `pos .. end` (field invariant): claimed by us and
+                // holding a parked value, read once (`pos` has moved past it).
+                unsafe { (*ptr).assume_init_read() }
+            });
+            // Release: as in `pop`: ends our access to the slot before the next lap's push.
+            slot.seq
+                .store(p.wrapping_add(self.ring.lap()), Ordering::Release);
+            // User code, after the slot is given back.
+            drop(old);
+        }
+    }
+}
+
+impl<T> Drop for Parked<'_, T> {
+    fn drop(&mut self) {
+        // Normally a no-op; while unwinding from a panicking `Drop`, empties the rest.
+        self.release_all();
+        self.ring.waiters.producers.wake_one();
+    }
+}
+
 /// Before re-reading a position another thread moved. Real hardware makes the new value
 /// visible soon without help; loom may keep serving the stale one until the thread yields.
 #[inline(always)]
@@ -496,16 +566,44 @@ impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         // Relaxed: `&mut self` means every push and pop has returned, and whatever handed us
         // the ring (a join, an `Arc` drop) ordered their effects before this.
-        let mut pos = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Relaxed) & !CLOSED;
-        while pos != head {
-            self.slot(pos).value.with_mut(|p| {
-                // SAFETY: positions `tail .. head` were pushed (claimed and, since no call is
-                // in flight, written) and not popped: each holds an item, dropped once here.
-                unsafe { (*p).assume_init_drop() };
+        let mut items = Remaining {
+            ring: self,
+            pos: self.tail.load(Ordering::Relaxed),
+            end: self.head.load(Ordering::Relaxed) & !CLOSED,
+        };
+        items.drop_all();
+    }
+}
+
+/// Items of a ring being dropped, positions `pos .. end`. Dropping it drops them, so if one
+/// item's `Drop` panics the unwinding still drops the ones after it (as a `Vec` does).
+struct Remaining<'a, T> {
+    ring: &'a Ring<T>,
+    /// Next item to drop. Invariant: positions `pos .. end` were pushed and not popped.
+    pos: usize,
+    end: usize,
+}
+
+impl<T> Remaining<'_, T> {
+    fn drop_all(&mut self) {
+        while self.pos != self.end {
+            let p = self.pos;
+            // Advanced first: the item is gone once its `Drop` starts, even if that panics.
+            self.pos = p.wrapping_add(ONE);
+            self.ring.slot(p).value.with_mut(|ptr| {
+                // SAFETY: position `p` was pushed (claimed and, since no call is in flight,
+                // written) and not popped, so its slot holds an item; `pos` has moved past it,
+                // so it is dropped once.
+                unsafe { (*ptr).assume_init_drop() };
             });
-            pos = pos.wrapping_add(ONE);
         }
+    }
+}
+
+impl<T> Drop for Remaining<'_, T> {
+    fn drop(&mut self) {
+        // Normally a no-op; while unwinding from a panicking item, drops the rest.
+        self.drop_all();
     }
 }
 

@@ -590,11 +590,16 @@ impl<T> Consumer<T> {
     pub fn pop_into(&mut self, dst: &mut [T]) -> Result<usize, ClosedError> {
         let chunk = self.read_chunk(dst.len())?;
         let n = chunk.len;
-        let (a, b) = chunk.raw_slices();
-        let (first, second) = dst[..n].split_at_mut(a.len());
-        move_into(first, a);
-        move_into(second, b);
-        chunk.release(n);
+        // `moved` gives back every slot whose item has left the ring, also when dropping an
+        // old value of `dst` panics part-way.
+        let (mut moved, (a, na, b, _)) = chunk.into_consumed();
+        let (first, second) = dst[..n].split_at_mut(na.min(n));
+        // SAFETY: the runs `a .. a + first.len()` and `b .. b + second.len()` are the lent
+        // filled slots, in order (`first.len() = min(na, n)`, `n <= len` of the chunk).
+        unsafe {
+            move_into(first, a, &mut moved.done);
+            move_into(second, b, &mut moved.done);
+        }
         Ok(n)
     }
 
@@ -664,12 +669,22 @@ fn copy_into<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
     }
 }
 
+/// Moves the items of the run at `src` into `dst`, dropping `dst`'s old values; counts each
+/// item in `*done` as it leaves its slot, before the old value's `Drop` can run.
+///
+/// # Safety
+/// `src .. src + dst.len()` are filled slots lent to the caller, and every slot counted in
+/// `*done` is given back to the producer without being read again.
 #[inline]
-fn move_into<T>(dst: &mut [T], src: &[MaybeUninit<T>]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        // SAFETY: `src` is a run of filled slots the caller then releases without dropping,
-        // so each item is moved out exactly once.
-        *d = unsafe { s.assume_init_read() };
+unsafe fn move_into<T>(dst: &mut [T], src: *mut MaybeUninit<T>, done: &mut usize) {
+    for (k, d) in dst.iter_mut().enumerate() {
+        // SAFETY: slot `k` of the run is filled (caller); it is read once, then counted in
+        // `done` so it is released rather than read or dropped again.
+        let v = unsafe { src.add(k).read().assume_init() };
+        *done += 1;
+        // Drops the old value (user code, may panic): `v` is in `dst` or dropped by the
+        // unwinding either way, and its slot is already counted as given back.
+        *d = v;
     }
 }
 
@@ -704,17 +719,45 @@ impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // Relaxed: the AcqRel RMW in `release_handle` already ordered both handles' accesses
         // before this.
-        let tail = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Relaxed);
+        let mut items = Remaining {
+            buffer: &self.buffer,
+            pos: self.tail.load(Ordering::Relaxed),
+            head: self.head.load(Ordering::Relaxed),
+        };
+        items.drop_all();
+    }
+}
+
+/// The items still in a ring being freed: positions `pos .. head`. Dropping it drops them, so
+/// if one item's `Drop` panics the unwinding still drops the ones after it (as a `Vec` does).
+struct Remaining<'a, T> {
+    buffer: &'a Buffer<T>,
+    /// Next item to drop. Invariant: slots `pos .. head` hold initialised items.
+    pos: usize,
+    head: usize,
+}
+
+impl<T> Remaining<'_, T> {
+    fn drop_all(&mut self) {
         let mask = self.buffer.len - 1;
-        let mut pos = tail;
-        while pos != head {
-            self.buffer.track_write(pos & mask, 1);
-            // SAFETY: slots `tail .. head` hold initialised items (field invariant on `head`),
-            // each dropped once here; no handle is left to touch them.
-            unsafe { (*self.buffer.slot(pos & mask)).assume_init_drop() };
-            pos = pos.wrapping_add(1);
+        while self.pos != self.head {
+            let i = self.pos & mask;
+            // Advanced first: the item is gone once its `Drop` starts, even if that panics.
+            self.pos = self.pos.wrapping_add(1);
+            self.buffer.track_write(i, 1);
+            // SAFETY: slot `i` was in `pos .. head`, so it holds an initialised item (field
+            // invariant on `Shared::head`); `pos` has moved past it, so it is dropped once. No
+            // handle is left to touch it.
+            unsafe { (*self.buffer.slot(i)).assume_init_drop() };
         }
+    }
+}
+
+impl<T> Drop for Remaining<'_, T> {
+    fn drop(&mut self) {
+        // Normally a no-op (`drop_all` ran to the end); while unwinding from a panicking item,
+        // drops the rest.
+        self.drop_all();
     }
 }
 

@@ -223,3 +223,46 @@ fn mpmc_push_racing_close_is_delivered_or_refused() {
         assert_eq!(got, if accepted { 7 } else { 0 });
     });
 }
+
+/// `pop_into` of a type with drop glue takes the swap-and-park path (items trade places with
+/// `dst`'s old values, which are dropped after their slots are given back): a push of the
+/// next lap must see each slot emptied only after the parked value left it.
+#[test]
+fn mpmc_pop_into_with_drop_glue_races_the_next_laps_pushes() {
+    model(|| {
+        let drops = StdArc::new(StdAtomicUsize::new(0));
+        let ring = Arc::new(Ring::<(u32, Counted)>::new(1).unwrap());
+        let r = ring.clone();
+        let d = drops.clone();
+        let t = thread::spawn(move || {
+            for k in 0..2 {
+                let mut item = (k, Counted(d.clone()));
+                loop {
+                    match r.push(item) {
+                        Ok(()) => break,
+                        Err(PushError::Full(back)) => item = back,
+                        Err(PushError::Closed(_)) => unreachable!(),
+                    }
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut out = [(u32::MAX, Counted(drops.clone()))];
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            if ring.pop_into(&mut out).unwrap() == 1 {
+                got.push(out[0].0);
+            }
+            thread::yield_now();
+        }
+        t.join().unwrap();
+        assert_eq!(got, [0, 1]);
+        drop(out);
+        drop(ring);
+        assert_eq!(
+            drops.load(SeqCst),
+            3,
+            "2 items and the initial dst value, once each"
+        );
+    });
+}

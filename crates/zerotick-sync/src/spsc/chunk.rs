@@ -56,23 +56,50 @@ impl<T> WriteChunkUninit<'_, T> {
     }
 
     /// Fills the lent slots from `iter` until either runs out, then publishes them; returns
-    /// how many were written. The iterator is not advanced past the last item written.
-    pub fn fill_from_iter(mut self, iter: impl IntoIterator<Item = T>) -> usize {
+    /// how many were written. The iterator is not advanced past the last item written. If the
+    /// iterator panics, the items written before the panic are published (not leaked).
+    pub fn fill_from_iter(self, iter: impl IntoIterator<Item = T>) -> usize {
         let mut iter = iter.into_iter();
-        let mut n = 0;
-        if self.len > 0 {
-            let (a, b) = self.as_mut_slices();
-            for slot in a.iter_mut().chain(b.iter_mut()) {
-                let Some(v) = iter.next() else { break };
-                slot.write(v);
-                n += 1;
-            }
+        let p = &*self.producer;
+        let first = p.first_run(self.start, self.len);
+        // SAFETY: `start & mask <= mask`, inside the storage.
+        let a = unsafe { p.buf.as_ptr().add(self.start & p.mask) };
+        let b = p.buf.as_ptr();
+        // Publishes the slots written so far when dropped, also while `iter.next()` unwinds.
+        let mut written = Published {
+            producer: self.producer,
+            done: 0,
+        };
+        while written.done < self.len {
+            let Some(v) = iter.next() else { break };
+            let k = written.done;
+            let slot = if k < first {
+                a.wrapping_add(k)
+            } else {
+                b.wrapping_add(k - first)
+            };
+            // SAFETY: slot `k < len` of the lent runs (see `as_mut_slices`): free, inside the
+            // storage and invisible to the consumer until published; `written` holds the only
+            // borrow of the producer.
+            unsafe { slot.write(MaybeUninit::new(v)) };
+            written.done = k + 1;
         }
-        // If `iter.next()` panicked, the `n` written items leak (never dropped), which is
-        // safe; otherwise they are published here.
-        // SAFETY: exactly the first `n` slots were written above.
-        unsafe { self.commit(n) };
-        n
+        written.done
+    }
+}
+
+/// Publishes the first `done` slots from the producer's `head` when dropped, so items written
+/// before a panicking iterator are handed to the consumer rather than leaked.
+struct Published<'a, T> {
+    producer: &'a mut Producer<T>,
+    /// Slots written from `head` on. Invariant: `done <=` the slots lent.
+    done: usize,
+}
+
+impl<T> Drop for Published<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.producer.publish(self.done);
     }
 }
 
@@ -84,6 +111,9 @@ impl<T> fmt::Debug for WriteChunkUninit<'_, T> {
     }
 }
 
+/// The two runs of lent slots as `(first, first_len, second, second_len)`.
+pub(super) type RawRuns<T> = (*mut MaybeUninit<T>, usize, *mut MaybeUninit<T>, usize);
+
 /// Filled slots lent by [`Consumer::read_chunk`], oldest first, as at most two contiguous
 /// regions. Consumes nothing unless committed.
 pub struct ReadChunk<'a, T> {
@@ -94,7 +124,7 @@ pub struct ReadChunk<'a, T> {
     pub(super) len: usize,
 }
 
-impl<T> ReadChunk<'_, T> {
+impl<'a, T> ReadChunk<'a, T> {
     /// Items lent (maybe fewer than requested).
     pub fn len(&self) -> usize {
         self.len
@@ -106,7 +136,7 @@ impl<T> ReadChunk<'_, T> {
     }
 
     /// Pointers to the two runs of lent slots and their lengths.
-    fn raw_parts(&self) -> (*mut MaybeUninit<T>, usize, *mut MaybeUninit<T>, usize) {
+    fn raw_parts(&self) -> RawRuns<T> {
         let c = &*self.consumer;
         let at = self.start & c.mask;
         let first = self.len.min(c.mask + 1 - at);
@@ -115,23 +145,12 @@ impl<T> ReadChunk<'_, T> {
         (a, first, c.buf.as_ptr(), self.len - first)
     }
 
-    pub(super) fn raw_slices(&self) -> (&[MaybeUninit<T>], &[MaybeUninit<T>]) {
-        let (a, na, b, nb) = self.raw_parts();
-        // SAFETY: both runs lie inside the storage (the first stops at its end) and hold
-        // items published by the producer (`len <=` filled slots, seen through the Acquire
-        // load of `head`); the producer does not touch them until we release them.
-        unsafe {
-            (
-                core::slice::from_raw_parts(a, na),
-                core::slice::from_raw_parts(b, nb),
-            )
-        }
-    }
-
     /// The lent items: the run up to the end of the storage, then the wrapped-around run.
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let (a, na, b, nb) = self.raw_parts();
-        // SAFETY: as in `raw_slices`; every lent slot holds an initialised item and
+        // SAFETY: both runs lie inside the storage (the first stops at its end) and hold
+        // items published by the producer (`len <=` filled slots, seen through the Acquire
+        // load of `head`); the producer does not touch them until we release them, and
         // `MaybeUninit<T>` has the layout of `T`.
         unsafe {
             (
@@ -157,20 +176,34 @@ impl<T> ReadChunk<'_, T> {
 
     /// Consumes the first `n` lent items (dropping them) and gives their slots back to the
     /// producer, as one batch. `n` above [`len`](Self::len) is clamped.
+    ///
+    /// If an item's `Drop` panics, the items up to and including it are consumed and the rest
+    /// stay in the ring, oldest first: nothing is dropped twice and the ring stays usable.
     pub fn commit(self, n: usize) {
         let n = n.min(self.len);
         let (a, na, b, _) = self.raw_parts();
         let first = n.min(na);
-        // SAFETY: the first `n` lent items are initialised and are released right after
-        // without being read again, so each is dropped exactly once.
-        unsafe {
-            core::ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(a.cast::<T>(), first));
-            core::ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(
-                b.cast::<T>(),
-                n - first,
-            ));
+        let mut dropped = Consumed {
+            consumer: self.consumer,
+            done: 0,
+        };
+        if core::mem::needs_drop::<T>() {
+            for k in 0..n {
+                let slot = if k < first {
+                    a.wrapping_add(k)
+                } else {
+                    b.wrapping_add(k - first)
+                };
+                // Counted before its `Drop` runs: if that panics, the slot is still given back
+                // (the item is gone either way) and is never dropped again.
+                dropped.done = k + 1;
+                // SAFETY: slot `k < n <= len` of the lent runs holds an initialised item
+                // (see `as_slices`); counting it in `dropped.done` above gives the slot back
+                // without reading it again, so the item is dropped exactly once.
+                unsafe { core::ptr::drop_in_place(slot.cast::<T>()) };
+            }
         }
-        self.release(n);
+        dropped.done = n;
     }
 
     /// Consumes every lent item.
@@ -179,11 +212,33 @@ impl<T> ReadChunk<'_, T> {
         self.commit(n);
     }
 
-    /// Gives back the first `n` slots without dropping their items (moved out by the caller).
-    pub(super) fn release(self, n: usize) {
-        debug_assert!(n <= self.len);
-        let c = self.consumer;
-        c.tail = c.tail.wrapping_add(n);
+    /// Splits the chunk into its raw runs `(a, len_a, b, len_b)` and a [`Consumed`] guard
+    /// over the consumer, which gives back `done` slots when dropped.
+    pub(super) fn into_consumed(self) -> (Consumed<'a, T>, RawRuns<T>) {
+        let parts = self.raw_parts();
+        (
+            Consumed {
+                consumer: self.consumer,
+                done: 0,
+            },
+            parts,
+        )
+    }
+}
+
+/// Gives the first `done` lent slots back to the producer when dropped (also while
+/// unwinding), without dropping their items: they were moved out or dropped by the holder.
+pub(super) struct Consumed<'a, T> {
+    pub(super) consumer: &'a mut Consumer<T>,
+    /// Slots whose items have left the ring. Invariant: `done <=` the slots lent.
+    pub(super) done: usize,
+}
+
+impl<T> Drop for Consumed<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let c = &mut *self.consumer;
+        c.tail = c.tail.wrapping_add(self.done);
         let shared = c.shared();
         // Release: ends our reads of the slots before the producer reuses them; pairs with its
         // Acquire load of `tail`.
