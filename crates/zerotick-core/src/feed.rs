@@ -124,6 +124,12 @@ impl RejectCounts {
         self.0[reason.index()] += 1;
     }
 
+    /// Counts `n` rejections for `reason`.
+    #[inline]
+    pub fn add_n(&mut self, reason: RejectReason, n: u64) {
+        self.0[reason.index()] += n;
+    }
+
     /// Rejections for `reason`.
     pub fn get(&self, reason: RejectReason) -> u64 {
         self.0[reason.index()]

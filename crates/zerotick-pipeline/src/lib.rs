@@ -2,7 +2,16 @@
 #![forbid(unsafe_code)]
 
 pub mod compute;
+pub mod config;
+mod error;
 pub mod features;
-pub mod pipeline;
+mod job;
+mod metrics;
+mod report;
+mod run;
+mod stage;
 
-pub use pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
+pub use config::{Hooks, PipelineConfig, limits};
+pub use error::PipelineError;
+pub use report::{Layout, RunReport, StageLatency};
+pub use run::run;

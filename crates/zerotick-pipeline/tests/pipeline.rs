@@ -93,18 +93,22 @@ fn batch_boundaries_do_not_change_the_signals() {
     // Batches are cut by size, by a dry ring or by age, which depends on timing; a row's
     // signal must not. Age limits from "never" to "always" and rings from roomy to tiny give
     // the same signals, byte for byte per symbol, through PCA refreshes (one shard,
-    // refreshing every 1,024 rows: both the sparse and the dense projection run).
+    // refreshing every 2,048 rows, applied 512 rows later: both the sparse and the dense
+    // projection run), and so do inline and threaded refreshes.
     let mut outputs = Vec::new();
-    for (wait, ring) in [(u64::MAX, 1024), (0, 16), (1_000, 4)] {
+    for (wait, ring, pca_thread) in [(u64::MAX, 1024, true), (0, 16, false), (1_000, 4, true)] {
         let mut config = PipelineConfig {
             max_batch_wait_ns: wait,
             ring_capacity: ring,
+            pca_thread,
             ..PipelineConfig::default()
         };
         config.compute.shards = 1;
-        config.compute.pca_every = 1024;
-        let (checksum, refreshes, text) = run_to_text(&config, 150_000, 3);
-        assert_eq!(refreshes, 2, "rows 1,024 and 2,048 refresh the projection");
+        config.compute.pca_every = 2048;
+        config.compute.pca_publish_delay_rows = 512;
+        config.features.row_every = 16;
+        let (checksum, refreshes, text) = run_to_text(&config, 100_000, 3);
+        assert_eq!(refreshes, 2, "rows 2,048 and 4,096 refresh the projection");
         outputs.push((checksum, per_symbol(&text).join("\n")));
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
@@ -116,10 +120,12 @@ fn worker_count_does_not_change_the_signals() {
     let mut outputs = Vec::new();
     for workers in [0, 1, 3] {
         let mut config = PipelineConfig {
-            workers,
+            workers: Some(workers),
             ..PipelineConfig::default()
         };
-        config.compute.pca_every = 1024;
+        config.compute.pca_every = 2048;
+        config.compute.pca_publish_delay_rows = 512;
+        config.features.row_every = 16;
         let (checksum, refreshes, text) = run_to_text(&config, 300_000, 16);
         assert!(refreshes >= 1, "the dense projection ran");
         outputs.push((checksum, per_symbol(&text).join("\n")));
@@ -128,7 +134,9 @@ fn worker_count_does_not_change_the_signals() {
     // And the shard count is part of the result.
     let mut config = PipelineConfig::default();
     config.compute.shards = 2;
-    config.compute.pca_every = 1024;
+    config.compute.pca_every = 2048;
+    config.compute.pca_publish_delay_rows = 512;
+    config.features.row_every = 16;
     let (other, _, _) = run_to_text(&config, 300_000, 16);
     assert_ne!(other, outputs[0].0);
 }

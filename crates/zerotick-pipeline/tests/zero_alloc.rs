@@ -14,8 +14,8 @@ static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::C
 #[test]
 fn steady_state_allocates_nothing() {
     let hooks = Hooks {
-        allocations: Some(&thread_total),
-        thread_start: Some(&watch_this_thread),
+        allocations: Some(thread_total),
+        thread_start: Some(watch_this_thread),
         ..Hooks::default()
     };
     let mut config = PipelineConfig {
@@ -24,9 +24,11 @@ fn steady_state_allocates_nothing() {
     };
     // Refresh often enough that the PCA refresh (randomized SVD) and the dense projection
     // (GEMM) run inside the measured window, inline and on compute workers.
-    config.compute.pca_every = 1024;
+    config.compute.pca_every = 2048;
+    config.compute.pca_publish_delay_rows = 512;
+    config.features.row_every = 16;
     for workers in [0, 2] {
-        config.workers = workers;
+        config.workers = Some(workers);
         let feed = SyntheticFeed::new(SyntheticConfig {
             ticks: Some(400_000),
             ..SyntheticConfig::default()

@@ -629,6 +629,39 @@ impl<T> Consumer<T> {
         }
     }
 
+    /// As [`pop_wait`](Self::pop_wait), but gives up at `deadline`: then
+    /// [`PopError::Empty`]. The deadline holds within one wait step (at most the strategy's
+    /// park timeout past it).
+    ///
+    /// # Errors
+    /// [`PopError::Closed`] once the ring is closed and drained; [`PopError::Empty`] if the
+    /// deadline passed first.
+    pub fn pop_wait_until(
+        &mut self,
+        strategy: WaitStrategy,
+        deadline: std::time::Instant,
+    ) -> Result<T, PopError> {
+        match self.pop() {
+            Err(PopError::Empty) => {}
+            done => return done,
+        }
+        let mut backoff = Backoff::new(strategy);
+        loop {
+            let shared = self.shared();
+            let tail = self.tail;
+            backoff.wait(&shared.ctl.consumer, || {
+                // Acquire: pairs with the producer's Release store of `head` / the Release
+                // RMW of `close`.
+                shared.head.load(Ordering::Acquire) != tail
+                    || shared.ctl.state.load(Ordering::Acquire) & CLOSED != 0
+            });
+            match self.pop() {
+                Err(PopError::Empty) if std::time::Instant::now() < deadline => {}
+                done => return done,
+            }
+        }
+    }
+
     /// Closes the ring from the reading side: the producer's pushes fail with `Closed`; items
     /// already pushed can still be popped. Wakes a parked producer. Idempotent.
     pub fn close(&self) {

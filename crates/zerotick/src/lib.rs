@@ -5,6 +5,7 @@
 //! file sinks), [`mem`] (aligned buffers, pools, arenas), [`sync`] (rings, metrics),
 //! [`kernels`] (SIMD, statistics, dense, sparse, FFT), [`pipeline`] (features, compute, the
 //! assembled run) and [`redis`] (Redis Streams transport).
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub use zerotick_core as core;

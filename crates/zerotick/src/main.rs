@@ -103,11 +103,12 @@ pub(crate) struct RunArgs {
     /// Longest a row waits for its batch to fill, in microseconds.
     #[arg(long, default_value_t = 20)]
     max_batch_wait_us: u64,
-    /// Compute threads. 0 runs the compute stage on the feature thread (best on 2 cores);
-    /// N > 0 runs it on N threads, compute shard h on thread h % N. The signals are the
-    /// same for every N.
-    #[arg(long, default_value_t = 0)]
-    workers: usize,
+    /// Compute threads. 0 runs the compute stage on the feature thread; N > 0 runs it on N
+    /// threads, compute shard h on thread h % N (at most the shard count). Default: chosen
+    /// by the core count (0 below 4 cores; the report says which and why). The signals are
+    /// the same for every N.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Compute shards: independent normalisation statistics, projection and PCA state
     /// (symbol s belongs to shard s % shards). Part of the result.
     #[arg(long, default_value_t = 4)]
@@ -211,15 +212,57 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn run_command(args: &RunArgs) -> Result<()> {
+/// Longest `--seconds` accepted: a year.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+/// Longest millisecond setting accepted (`--block-ms`, `--claim-idle-ms`, ...): a day.
+const MAX_MS: u64 = 86_400_000;
+/// Most entries per XREADGROUP (`--redis-count`).
+const MAX_REDIS_COUNT: usize = 100_000;
+
+/// Checks the flags that are not the pipeline's (the pipeline checks its own sizes), so a
+/// typo ends in one line naming the flag and its range, never in a panic or an abort.
+fn check_flags(args: &RunArgs) -> Result<()> {
     if let Some(s) = args.seconds
-        && !(s.is_finite() && s > 0.0)
+        && !(s.is_finite() && s > 0.0 && s <= MAX_SECONDS)
     {
-        bail!("--seconds must be a positive number, got {s}");
+        bail!(
+            "--seconds must be a number of seconds above 0 and at most {MAX_SECONDS} (a year), got {s}"
+        );
     }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        bail!("--rate must be a positive number, got {}", args.rate);
+    if !(args.rate.is_finite() && (1e-3..=1e9).contains(&args.rate)) {
+        bail!(
+            "--rate must be between 0.001 and 1000000000 ticks per second, got {}",
+            args.rate
+        );
     }
+    let symbols = zerotick_pipeline::limits::SYMBOLS;
+    if !(1..=symbols).contains(&args.symbols) {
+        bail!(
+            "--symbols must be between 1 and {symbols}, got {}",
+            args.symbols
+        );
+    }
+    if !(1..=MAX_REDIS_COUNT).contains(&args.redis_count) {
+        bail!(
+            "--redis-count must be between 1 and {MAX_REDIS_COUNT}, got {}",
+            args.redis_count
+        );
+    }
+    for (flag, v) in [
+        ("--block-ms", args.block_ms),
+        ("--claim-idle-ms", args.claim_idle_ms),
+        ("--reconnect-give-up-ms", args.reconnect_give_up_ms),
+        ("--metrics-linger-ms", args.metrics_linger_ms),
+    ] {
+        if v > MAX_MS {
+            bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
+        }
+    }
+    Ok(())
+}
+
+fn run_command(args: &RunArgs) -> Result<()> {
+    check_flags(args)?;
     let mut config = PipelineConfig {
         features: FeatureConfig {
             row_every: args.row_every,
@@ -297,7 +340,12 @@ fn run_command(args: &RunArgs) -> Result<()> {
         after_warmup: steady.get(&steady.at_warmup),
         max_after_warmup: steady.get(&steady.max_after),
     };
-    let mut out = io::stdout().lock();
+    // With signals on stdout, stdout holds only data: the report goes to stderr.
+    let mut out: Box<dyn Write> = if args.sink == "stdout" {
+        Box::new(io::stderr().lock())
+    } else {
+        Box::new(io::stdout().lock())
+    };
     if args.json {
         let mut v = report::json(&report, &rss, &feed_name);
         if let Some(c) = &redis_counters {
@@ -347,7 +395,7 @@ impl SteadyRss {
     }
 }
 
-fn run_with<F: Feed>(
+fn run_with<F: Feed + 'static>(
     feed: F,
     args: &RunArgs,
     config: &PipelineConfig,
@@ -383,12 +431,20 @@ fn run_with<F: Feed>(
     let done = AtomicBool::new(false);
     let progress = |n: u64| processed.store(n, Ordering::Relaxed);
     let hooks = Hooks {
-        allocations: Some(&thread_total),
+        allocations: Some(thread_total),
         progress: Some(&progress),
-        thread_start: Some(&watch_this_thread),
+        thread_start: Some(watch_this_thread),
         registry: Some(registry),
     };
+    /// Sets `done` when dropped: the progress thread ends even if the run panics.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let report = std::thread::scope(|s| {
+        let _done = Done(&done);
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 let n = processed.load(Ordering::Relaxed);
@@ -406,9 +462,7 @@ fn run_with<F: Feed>(
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let report = run(feed, sink.as_mut(), config, &hooks);
-        done.store(true, Ordering::Relaxed);
-        report
+        run(feed, sink.as_mut(), config, &hooks)
     });
     bar.finish_and_clear();
     Ok(report?)

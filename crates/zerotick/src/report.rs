@@ -65,6 +65,11 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "rss_growth_after_warmup_pct": rss.growth_after_warmup_pct(),
         "checksum": format!("{:016x}", r.checksum),
         "simd_tier": zerotick_kernels::active_tier().name(),
+        "layout": {
+            "workers": r.layout.workers,
+            "pca_thread": r.layout.pca_thread,
+            "reason": r.layout.reason,
+        },
         "stages_ns": {
             "queue": pct(&r.stages.queue),
             "batch_wait": pct(&r.stages.batch_wait),
@@ -75,6 +80,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "sparse_rows": r.compute.sparse_rows,
             "dense_rows": r.compute.dense_rows,
             "pca_refreshes": r.compute.pca_refreshes,
+            "pca_waits": r.compute.pca_waits,
             "filter_direct_rows": r.compute.filter_direct,
             "filter_fft_rows": r.compute.filter_fft,
         },
@@ -113,6 +119,22 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     line(
         "simd tier",
         zerotick_kernels::active_tier().name().to_owned(),
+    );
+    line(
+        "thread layout",
+        format!(
+            "feed thread + feature thread{}{} ({})",
+            match r.layout.workers {
+                0 => " (compute inline)".to_owned(),
+                n => format!(" + {n} compute worker(s)"),
+            },
+            if r.layout.pca_thread {
+                " + PCA thread"
+            } else {
+                ""
+            },
+            r.layout.reason
+        ),
     );
     line("ticks in", r.ticks_in.to_string());
     line("ticks processed", r.ticks_processed.to_string());
@@ -163,8 +185,11 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     line(
         "projection",
         format!(
-            "{} rows sparse (SpMV), {} rows dense (GEMM), {} PCA refreshes",
-            r.compute.sparse_rows, r.compute.dense_rows, r.compute.pca_refreshes
+            "{} rows sparse (SpMV), {} rows dense (SIMD dots), {} PCA refreshes ({} waited for)",
+            r.compute.sparse_rows,
+            r.compute.dense_rows,
+            r.compute.pca_refreshes,
+            r.compute.pca_waits
         ),
     );
     line(

@@ -172,8 +172,8 @@ pub fn measure(which: Which, input: &Input) -> Result<Measured> {
         }
         Which::After => {
             let hooks = Hooks {
-                allocations: Some(&thread_total),
-                thread_start: Some(&watch_this_thread),
+                allocations: Some(thread_total),
+                thread_start: Some(watch_this_thread),
                 ..Hooks::default()
             };
             let r = run(feed, &mut NullSink, &config, &hooks)?;

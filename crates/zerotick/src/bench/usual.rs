@@ -149,7 +149,7 @@ pub fn run<F: Feed>(
 ) -> Result<UsualReport, PipelineError> {
     if config.batch_rows == 0 || config.pool_batches == 0 || config.ring_capacity == 0 {
         return Err(PipelineError::Config(
-            "batch_rows, pool_batches and ring_capacity must be at least 1",
+            "batch_rows, pool_batches and ring_capacity must be at least 1".into(),
         ));
     }
     let metrics = Metrics::new();

@@ -21,9 +21,10 @@
 //!    [`CostModel`](sparse::CostModel)'s decision for the current `W`.
 //! 5. A PCA refresh every `pca_every` rows of a shard: randomized SVD of the pooled
 //!    1,024 x 1,024 matrix of the shard's most recent squashed rows; the top [`PROJ`] right
-//!    singular vectors become `W` (signs aligned with the previous `W`). Rows before the
-//!    refresh point are projected with the old `W`, rows after with the new one, whatever the
-//!    batch cuts.
+//!    singular vectors become `W` (signs aligned with the previous `W`). The refresh runs off
+//!    the hot path (see [`pca`]): submitted at the refresh point `R`, applied at row
+//!    `R + pca_publish_delay_rows`; rows before that are projected with the old `W`, rows from
+//!    it on with the new one, whatever the batch cuts or the refresh's timing.
 //! 6. A linear read-out of the projection to one signal per row.
 //!
 //! State is kept per *shard* (`symbol % shards`), so a row's signal depends only on the rows
@@ -32,14 +33,19 @@
 //! or FFT, sparse or dense) is made from stored cost constants, not from a calibration run,
 //! so the same seed and configuration give bit-identical signals on a machine.
 
+mod pca;
+
 use core::fmt;
 use std::sync::Arc;
 
-use zerotick_kernels::dense::{DenseError, RsvdParams, mat_mut, matrix_ref};
+pub use self::pca::PcaWorker;
+use self::pca::{PcaCore, PcaJob, PcaService};
+use zerotick_kernels::dense::{DenseError, RsvdParams};
 use zerotick_kernels::fft::{self, ConvError, FftConvolver, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
 use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy};
 use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
+use zerotick_sync::wait::WaitStrategy;
 
 use crate::features::{RET_WINDOW, WIDTH};
 use zerotick_core::rng::Rng;
@@ -68,6 +74,43 @@ pub struct ComputeConfig {
     pub pca_every: u64,
     /// Power iterations of the randomized SVD.
     pub pca_power_iters: usize,
+    /// Rows of a shard between a refresh's submission and the row from which its result is
+    /// used (`0 ..= pca_every - PCA_ROWS`): the time the refresh has to run off the hot
+    /// path before the compute stage would wait for it.
+    pub pca_publish_delay_rows: u64,
+}
+
+impl ComputeConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`ComputeError::Invalid`] naming the setting, its value and the allowed range.
+    pub fn validate(&self) -> Result<(), ComputeError> {
+        let every = self.pca_every;
+        if every != 0 && every < 2 * PCA_ROWS as u64 {
+            return Err(ComputeError::invalid(format_args!(
+                "pca_every is {every}; it must be 0 (off) or at least {}",
+                2 * PCA_ROWS
+            )));
+        }
+        if every != 0 && self.pca_publish_delay_rows > every - PCA_ROWS as u64 {
+            return Err(ComputeError::invalid(format_args!(
+                "the PCA publish delay is {} rows; with pca_every {every} it must be at most {}",
+                self.pca_publish_delay_rows,
+                every - PCA_ROWS as u64
+            )));
+        }
+        if !(1..=8).contains(&self.pca_power_iters) {
+            return Err(ComputeError::invalid(format_args!(
+                "PCA power iterations is {}; it must be between 1 and 8",
+                self.pca_power_iters
+            )));
+        }
+        if !self.scale.is_finite() {
+            return Err(ComputeError::invalid("the scale must be finite"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ComputeConfig {
@@ -78,6 +121,7 @@ impl Default for ComputeConfig {
             shards: 4,
             pca_every: 8192,
             pca_power_iters: 1,
+            pca_publish_delay_rows: 4096,
         }
     }
 }
@@ -94,8 +138,10 @@ pub enum ComputeError {
     Sparse(SparseError),
     /// The filter bank failed.
     Conv(ConvError),
-    /// A bad configuration value.
+    /// A bad configuration value (or a worker that went away).
     Config(&'static str),
+    /// A setting out of its range: what is wrong and the allowed range.
+    Invalid(String),
     /// Preallocation failed.
     Alloc(String),
 }
@@ -108,12 +154,19 @@ impl fmt::Display for ComputeError {
             ComputeError::Sparse(e) => write!(f, "sparse: {e}"),
             ComputeError::Conv(e) => write!(f, "filter bank: {e}"),
             ComputeError::Config(what) => write!(f, "configuration: {what}"),
+            ComputeError::Invalid(what) => f.write_str(what),
             ComputeError::Alloc(what) => write!(f, "preallocation: {what}"),
         }
     }
 }
 
 impl std::error::Error for ComputeError {}
+
+impl ComputeError {
+    fn invalid(what: impl fmt::Display) -> Self {
+        ComputeError::Invalid(what.to_string())
+    }
+}
 
 impl From<KernelError> for ComputeError {
     fn from(e: KernelError) -> Self {
@@ -143,8 +196,11 @@ pub struct ComputeStats {
     pub sparse_rows: u64,
     /// Rows projected on the dense path (GEMM).
     pub dense_rows: u64,
-    /// PCA refreshes done.
+    /// PCA refreshes applied.
     pub pca_refreshes: u64,
+    /// Times the compute stage reached a refresh's apply point before the refresh was done
+    /// and waited for it (0 when refreshes keep up).
+    pub pca_waits: u64,
     /// Filter-bank rows on the direct method.
     pub filter_direct: u64,
     /// Filter-bank rows on an FFT method.
@@ -162,14 +218,19 @@ struct Shard {
     shift: Box<[f64]>,
     /// `W` transposed: [`PROJ`] x [`WIDTH`], row-major. Always valid (dense copy).
     proj_t: Box<[f64]>,
-    /// The previous `proj_t`, for sign alignment.
-    prev_t: Box<[f64]>,
+    /// Two more [`PROJ`] x [`WIDTH`] buffers, lent to a refresh while one is in flight.
+    spare: Option<(Box<[f64]>, Box<[f64]>)>,
     /// `W` transposed as CSR while it is the initial sparse projection.
     sparse: Option<Csr>,
     path: Path,
-    /// The most recent rows (ring: row `seen % PCA_ROWS` is the next one).
-    recent: OwnedPoolGuard<Matrix>,
+    /// The most recent rows (ring: row `seen % PCA_ROWS` is the next one), written only in
+    /// the [`PCA_ROWS`] rows before a refresh point; lent to the refresh while it runs.
+    recent: Option<OwnedPoolGuard<Matrix>>,
     seen: u64,
+    /// Row count at which the refresh in flight is applied.
+    apply_at: Option<u64>,
+    /// The finished refresh, waiting for its apply point.
+    ready: Option<PcaJob>,
 }
 
 /// The compute stage. All state is allocated at construction.
@@ -185,9 +246,8 @@ pub struct ComputeStage {
     sparse_cost: sparse::CostModel,
     /// Batch scratch (the projection `Y`); reset per batch.
     arena: Arena,
-    /// SVD scratch and `U`; reset per refresh.
-    pca_arena: Arena,
-    pca_params: RsvdParams,
+    /// Where refreshes run.
+    pca: PcaService,
     matrices: Arc<Pool<Matrix>>,
     stats: ComputeStats,
 }
@@ -199,6 +259,7 @@ impl ComputeStats {
             sparse_rows: self.sparse_rows + other.sparse_rows,
             dense_rows: self.dense_rows + other.dense_rows,
             pca_refreshes: self.pca_refreshes + other.pca_refreshes,
+            pca_waits: self.pca_waits + other.pca_waits,
             filter_direct: self.filter_direct + other.filter_direct,
             filter_fft: self.filter_fft + other.filter_fft,
         }
@@ -229,7 +290,7 @@ const SPARSE_COST: sparse::CostModel = sparse::CostModel {
 
 impl ComputeStage {
     /// A stage holding every shard, for [`WIDTH`]-wide rows in batches of at most
-    /// `batch_rows` rows.
+    /// `batch_rows` rows, computing PCA refreshes inline.
     ///
     /// # Errors
     /// [`ComputeError::Config`] for zero shards or batch rows, [`ComputeError::Alloc`] if the
@@ -242,9 +303,9 @@ impl ComputeStage {
         Self::for_shards(config, kernels, batch_rows, |_| true)
     }
 
-    /// A stage holding only the shards `owns` accepts (one compute worker's share). A shard's
-    /// state is seeded from the seed and its index alone, so it is the same whichever stage
-    /// holds it.
+    /// A stage holding only the shards `owns` accepts (one compute worker's share), with
+    /// inline PCA refreshes. A shard's state is seeded from the seed and its index alone, so
+    /// it is the same whichever stage holds it.
     ///
     /// # Errors
     /// As [`new`](Self::new).
@@ -254,7 +315,46 @@ impl ComputeStage {
         batch_rows: usize,
         owns: impl Fn(usize) -> bool,
     ) -> Result<Self, ComputeError> {
-        if config.shards == 0 || batch_rows == 0 {
+        let core = PcaCore::new(pca_params(&config))?;
+        Self::build(
+            config,
+            kernels,
+            batch_rows,
+            owns,
+            PcaService::Inline(Box::new(core)),
+        )
+    }
+
+    /// As [`for_shards`](Self::for_shards), with PCA refreshes on the returned
+    /// [`PcaWorker`]: run [`PcaWorker::run`] on a thread of its own (the stage waits for a
+    /// refresh that reaches its apply point unfinished, so a worker that never runs stalls
+    /// the stage at its first refresh). The signals are the same as with inline refreshes.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn for_shards_threaded(
+        config: ComputeConfig,
+        kernels: Kernels,
+        batch_rows: usize,
+        owns: impl Fn(usize) -> bool,
+        wait: WaitStrategy,
+    ) -> Result<(Self, PcaWorker), ComputeError> {
+        let (service, worker) = PcaService::threaded(pca_params(&config), config.shards, wait)?;
+        Ok((
+            Self::build(config, kernels, batch_rows, owns, service)?,
+            worker,
+        ))
+    }
+
+    fn build(
+        config: ComputeConfig,
+        kernels: Kernels,
+        batch_rows: usize,
+        owns: impl Fn(usize) -> bool,
+        pca: PcaService,
+    ) -> Result<Self, ComputeError> {
+        config.validate()?;
+        if batch_rows == 0 {
             return Err(ComputeError::Config(
                 "compute shards and batch rows must be at least 1",
             ));
@@ -283,6 +383,7 @@ impl ComputeStage {
             let recent = matrices
                 .acquire_owned()
                 .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+            let spare = (proj_t.clone(), proj_t.clone());
             let path = SPARSE_COST
                 .choose_matmul(PROJ, WIDTH, sparse.nnz(), batch_rows)
                 .path;
@@ -292,12 +393,14 @@ impl ComputeStage {
                 block_rows: 0,
                 gain: vec![0.0; WIDTH].into_boxed_slice(),
                 shift: vec![0.0; WIDTH].into_boxed_slice(),
-                prev_t: proj_t.clone(),
                 proj_t,
+                spare: Some(spare),
                 sparse: Some(sparse),
                 path,
-                recent,
+                recent: Some(recent),
                 seen: 0,
+                apply_at: None,
+                ready: None,
             }));
         }
         let mut rng = Rng::new(config.seed);
@@ -306,15 +409,6 @@ impl ComputeStage {
         for w in &mut readout {
             *w = rng.normal_pair().0 * norm;
         }
-        let pca_params = RsvdParams {
-            k: PROJ,
-            oversample: 8,
-            power_iters: config.pca_power_iters,
-            seed: config.seed,
-        };
-        let pca_bytes = zerotick_kernels::dense::rsvd_scratch_bytes(PCA_ROWS, WIDTH, pca_params)
-            + (PCA_ROWS * PROJ + PROJ) * 8
-            + 4096;
         let batch_bytes = batch_rows * PROJ * 8 + 4096;
         let mut conv = FftConvolver::with_cost_model(fft::CostModel::default(), kernels);
         let bank = filter_bank();
@@ -324,10 +418,7 @@ impl ComputeStage {
         conv.filter_bank_into(&probe, &bank, FILTER_TAPS, Mode::Same, &mut filter_out)?;
         let mut arena =
             Arena::try_new(batch_bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
-        let mut pca_arena =
-            Arena::try_new(pca_bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
         arena.prefault();
-        pca_arena.prefault();
         Ok(Self {
             kernels,
             config,
@@ -338,8 +429,7 @@ impl ComputeStage {
             filter_out,
             sparse_cost: SPARSE_COST,
             arena,
-            pca_arena,
-            pca_params,
+            pca,
             matrices,
             stats: ComputeStats::default(),
         })
@@ -533,28 +623,36 @@ impl ComputeStage {
             .map_err(|e| ComputeError::Alloc(e.to_string()))?;
         let k = self.kernels;
         let every = self.config.pca_every;
+        let delay = self.config.pca_publish_delay_rows;
         let mut start = 0;
         for i in 0..n {
             let s = Self::shard_mut(&mut self.shards, shard)?;
-            let slot = (s.seen % PCA_ROWS as u64) as usize;
-            copy(
-                &k,
-                s.recent.row_mut(slot),
-                &rows[i * WIDTH..(i + 1) * WIDTH],
-            )?;
-            s.seen += 1;
-            if every > 0 && s.seen >= PCA_ROWS as u64 && s.seen.is_multiple_of(every) {
-                project(&k, s, rows, start..i + 1, y, &mut self.stats)?;
-                read_out(&k, &self.readout, y, start..i + 1, signals)?;
-                refresh(
-                    s,
-                    &mut self.pca_arena,
-                    self.pca_params,
+            let next = s.seen + 1;
+            // Only the last PCA_ROWS rows before a refresh point are read by the refresh.
+            if every > 0 && (next % every == 0 || next % every > every - PCA_ROWS as u64) {
+                let slot = (s.seen % PCA_ROWS as u64) as usize;
+                let recent = s.recent.as_mut().ok_or(ComputeError::Config(
+                    "the PCA matrix is still lent to a refresh (publish delay too long)",
+                ))?;
+                copy(&k, recent.row_mut(slot), &rows[i * WIDTH..(i + 1) * WIDTH])?;
+            }
+            s.seen = next;
+            if every > 0 && next >= PCA_ROWS as u64 && next.is_multiple_of(every) {
+                submit(s, shard, &mut self.pca)?;
+                s.apply_at = Some(next + delay);
+            }
+            if s.apply_at == Some(next) {
+                project(&k, s, rows, start..i, y, &mut self.stats)?;
+                read_out(&k, &self.readout, y, start..i, signals)?;
+                start = i;
+                apply_refresh(
+                    &mut self.shards,
+                    &mut self.pca,
+                    &mut self.stats,
                     &self.sparse_cost,
+                    shard,
                     cap,
                 )?;
-                self.stats.pca_refreshes += 1;
-                start = i + 1;
             }
         }
         if start < n {
@@ -564,6 +662,84 @@ impl ComputeStage {
         }
         Ok(())
     }
+}
+
+/// Waits (if need be) for shard `shard`'s refresh and makes its result the projection.
+fn apply_refresh(
+    shards: &mut [Option<Shard>],
+    pca: &mut PcaService,
+    stats: &mut ComputeStats,
+    cost: &sparse::CostModel,
+    shard: usize,
+    batch_rows: usize,
+) -> Result<(), ComputeError> {
+    loop {
+        if ComputeStage::shard_mut(shards, shard)?.ready.is_some() {
+            break;
+        }
+        let mut misplaced = false;
+        pca.collect(true, stats, |job| {
+            match shards.get_mut(job.shard).and_then(Option::as_mut) {
+                Some(s) => s.ready = Some(job),
+                None => misplaced = true,
+            }
+        })?;
+        if misplaced {
+            return Err(ComputeError::Config(
+                "a PCA result for a shard not held here",
+            ));
+        }
+    }
+    let s = ComputeStage::shard_mut(shards, shard)?;
+    let Some(mut job) = s.ready.take() else {
+        unreachable!("waited for above")
+    };
+    s.apply_at = None;
+    if let Some(e) = job.failed.take() {
+        return Err(e);
+    }
+    core::mem::swap(&mut s.proj_t, &mut job.new_t);
+    s.spare = Some((job.old_t, job.new_t));
+    s.recent = Some(job.matrix);
+    s.sparse = None;
+    s.path = cost
+        .choose_matmul(PROJ, WIDTH, PROJ * WIDTH, batch_rows)
+        .path;
+    stats.pca_refreshes += 1;
+    Ok(())
+}
+
+/// The randomized SVD parameters of a stage.
+fn pca_params(config: &ComputeConfig) -> RsvdParams {
+    RsvdParams {
+        k: PROJ,
+        oversample: 8,
+        power_iters: config.pca_power_iters,
+        seed: config.seed,
+    }
+}
+
+/// Hands shard `index`'s recent rows to a refresh (inline: computed now, kept until its
+/// apply point).
+fn submit(s: &mut Shard, index: usize, pca: &mut PcaService) -> Result<(), ComputeError> {
+    let (Some(matrix), Some((mut old_t, new_t))) = (s.recent.take(), s.spare.take()) else {
+        return Err(ComputeError::Config(
+            "a PCA refresh is still in flight (publish delay too long)",
+        ));
+    };
+    old_t.copy_from_slice(&s.proj_t);
+    let job = PcaJob {
+        shard: index,
+        seed: s.seen,
+        matrix,
+        old_t,
+        new_t,
+        failed: None,
+    };
+    if let Some(done) = pca.submit(job)? {
+        s.ready = Some(done);
+    }
+    Ok(())
 }
 
 /// `signals[i] = y_i . readout` for `i` in `range`.
@@ -623,55 +799,6 @@ fn project(
     } else {
         stats.dense_rows += rows;
     }
-    Ok(())
-}
-
-/// Replaces the shard's `W` by the top right singular vectors of its recent rows.
-fn refresh(
-    s: &mut Shard,
-    arena: &mut Arena,
-    params: RsvdParams,
-    cost: &sparse::CostModel,
-    batch_rows: usize,
-) -> Result<(), ComputeError> {
-    arena.reset();
-    let u = arena
-        .try_alloc_zeroed::<f64>(PCA_ROWS * PROJ)
-        .map_err(|e| ComputeError::Alloc(e.to_string()))?;
-    let sv = arena
-        .try_alloc_zeroed::<f64>(PROJ)
-        .map_err(|e| ComputeError::Alloc(e.to_string()))?;
-    core::mem::swap(&mut s.proj_t, &mut s.prev_t);
-    let params = RsvdParams {
-        seed: params.seed ^ s.seen,
-        ..params
-    };
-    zerotick_kernels::dense::rsvd_into(
-        matrix_ref(&s.recent),
-        params,
-        mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
-        sv,
-        mat_mut(&mut s.proj_t, PROJ, WIDTH, WIDTH)?,
-        arena,
-    )?;
-    // Singular vectors are defined up to sign: keep each component pointing the way it did,
-    // so the read-out does not flip with every refresh.
-    for (new, old) in s
-        .proj_t
-        .chunks_exact_mut(WIDTH)
-        .zip(s.prev_t.chunks_exact(WIDTH))
-    {
-        let d: f64 = new.iter().zip(old).map(|(a, b)| a * b).sum();
-        if d < 0.0 {
-            for v in new.iter_mut() {
-                *v = -*v;
-            }
-        }
-    }
-    s.sparse = None;
-    s.path = cost
-        .choose_matmul(PROJ, WIDTH, PROJ * WIDTH, batch_rows)
-        .path;
     Ok(())
 }
 
@@ -783,7 +910,8 @@ mod tests {
         // component is that direction (up to the sign alignment), and the path is dense.
         let config = ComputeConfig {
             shards: 1,
-            pca_every: PCA_ROWS as u64,
+            pca_every: 2 * PCA_ROWS as u64,
+            pca_publish_delay_rows: 0,
             ..ComputeConfig::default()
         };
         let mut s = stage(config, 32);
@@ -792,7 +920,7 @@ mod tests {
         let mut rng = Rng::new(5);
         let mut rows = vec![0.0; 32 * WIDTH];
         let mut signals = [0.0; 32];
-        for _ in 0..PCA_ROWS / 32 {
+        for _ in 0..2 * PCA_ROWS / 32 {
             for row in rows.chunks_exact_mut(WIDTH) {
                 let a = rng.normal_pair().0 * 3.0;
                 for (v, d) in row.iter_mut().zip(&dir) {

@@ -1,0 +1,226 @@
+//! PCA refreshes: the randomized SVD of a shard's recent rows, off the hot path.
+//!
+//! A shard *submits* a refresh when its row count reaches a refresh point `R` (handing over
+//! its matrix of recent rows, not copying it) and *applies* the result at row
+//! `R + publish_delay_rows`: rows before that point are projected with the old `W`, rows
+//! from it on with the new one. Where the refresh ran (a [`PcaWorker`] on a thread of its
+//! own, or inline at submission) and how long it took change nothing in the output: the
+//! same seed and rows give the same bits. A compute stage that reaches the apply point
+//! before the worker finished waits for it (counted in [`ComputeStats::pca_waits`]).
+
+use zerotick_kernels::dense::{RsvdParams, mat_mut, matrix_ref, rsvd_scratch_bytes};
+use zerotick_mem::{Arena, Matrix, OwnedPoolGuard};
+use zerotick_sync::spsc::{Consumer, PopError, Producer};
+use zerotick_sync::wait::WaitStrategy;
+
+use super::{ComputeError, ComputeStats, PCA_ROWS, PROJ};
+use crate::features::WIDTH;
+
+/// One refresh in flight: the shard's recent rows and two projection buffers, travelling
+/// compute stage -> worker -> compute stage.
+#[derive(Debug)]
+pub(crate) struct PcaJob {
+    pub(crate) shard: usize,
+    /// Seed of this refresh's sketch (the stage's seed and the shard's row count).
+    pub(crate) seed: u64,
+    /// The shard's last [`PCA_ROWS`] rows (returned to the shard with the result).
+    pub(crate) matrix: OwnedPoolGuard<Matrix>,
+    /// The projection in use when the refresh was submitted (`PROJ x WIDTH`), for the sign
+    /// alignment.
+    pub(crate) old_t: Box<[f64]>,
+    /// Receives the refreshed projection (`PROJ x WIDTH`).
+    pub(crate) new_t: Box<[f64]>,
+    pub(crate) failed: Option<ComputeError>,
+}
+
+/// The refresh computation and its scratch (reset per refresh).
+pub(crate) struct PcaCore {
+    arena: Arena,
+    params: RsvdParams,
+}
+
+impl PcaCore {
+    pub(crate) fn new(params: RsvdParams) -> Result<Self, ComputeError> {
+        let bytes =
+            rsvd_scratch_bytes(PCA_ROWS, WIDTH, params) + (PCA_ROWS * PROJ + PROJ) * 8 + 4096;
+        let mut arena = Arena::try_new(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        arena.prefault();
+        Ok(Self { arena, params })
+    }
+
+    /// Fills `job.new_t` with the top right singular vectors of `job.matrix`, each signed to
+    /// point the way the matching row of `job.old_t` does (singular vectors are defined up
+    /// to sign; the read-out must not flip with every refresh).
+    pub(crate) fn refresh(&mut self, job: &mut PcaJob) -> Result<(), ComputeError> {
+        let arena = &mut self.arena;
+        arena.reset();
+        let u = arena
+            .try_alloc_zeroed::<f64>(PCA_ROWS * PROJ)
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let sv = arena
+            .try_alloc_zeroed::<f64>(PROJ)
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let params = RsvdParams {
+            seed: self.params.seed ^ job.seed,
+            ..self.params
+        };
+        zerotick_kernels::dense::rsvd_into(
+            matrix_ref(&job.matrix),
+            params,
+            mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
+            sv,
+            mat_mut(&mut job.new_t, PROJ, WIDTH, WIDTH)?,
+            arena,
+        )?;
+        for (new, old) in job
+            .new_t
+            .chunks_exact_mut(WIDTH)
+            .zip(job.old_t.chunks_exact(WIDTH))
+        {
+            let d: f64 = new.iter().zip(old).map(|(a, b)| a * b).sum();
+            if d < 0.0 {
+                for v in new.iter_mut() {
+                    *v = -*v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `refresh`, recording a failure in the job instead of returning it.
+    fn serve(&mut self, job: &mut PcaJob) {
+        if let Err(e) = self.refresh(job) {
+            job.failed = Some(e);
+        }
+    }
+}
+
+/// The thread side of threaded refreshes: run [`PcaWorker::run`] on a thread of its own.
+pub struct PcaWorker {
+    core: PcaCore,
+    jobs: Consumer<PcaJob>,
+    done: Producer<PcaJob>,
+    wait: WaitStrategy,
+}
+
+impl PcaWorker {
+    /// Sizes the calling thread's GEMM buffers (faer keeps them per thread): call first on
+    /// the worker's thread.
+    pub fn warm_up_thread(&self) {
+        zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+    }
+
+    /// Serves refreshes until the compute stage is dropped (its job ring closes). Parks
+    /// while idle (per the wait strategy): a refresh is rare, so this thread costs nothing
+    /// between them.
+    pub fn run(self) {
+        self.run_with(|| {});
+    }
+
+    /// As [`run`](Self::run), calling `before_job` before each refresh (the pipeline samples
+    /// its allocation counter there once steady state began).
+    pub fn run_with(mut self, mut before_job: impl FnMut()) {
+        while let Ok(mut job) = self.jobs.pop_wait(self.wait) {
+            before_job();
+            self.core.serve(&mut job);
+            if self.done.push(job).is_err() {
+                break; // the stage is gone
+            }
+        }
+        self.done.close();
+    }
+}
+
+impl core::fmt::Debug for PcaWorker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PcaWorker").finish_non_exhaustive()
+    }
+}
+
+/// Where a stage's refreshes run.
+pub(crate) enum PcaService {
+    /// At submission, on the compute thread.
+    Inline(Box<PcaCore>),
+    /// On a [`PcaWorker`]'s thread.
+    Thread {
+        jobs: Producer<PcaJob>,
+        done: Consumer<PcaJob>,
+        wait: WaitStrategy,
+    },
+}
+
+impl PcaService {
+    /// A threaded service and the worker to run for it; `shards` bounds the jobs in flight.
+    pub(crate) fn threaded(
+        params: RsvdParams,
+        shards: usize,
+        wait: WaitStrategy,
+    ) -> Result<(Self, PcaWorker), ComputeError> {
+        let cap = shards.max(1);
+        let (jobs_tx, jobs_rx) = zerotick_sync::spsc::channel(cap)
+            .map_err(|_| ComputeError::Config("PCA ring capacity"))?;
+        let (done_tx, done_rx) = zerotick_sync::spsc::channel(cap)
+            .map_err(|_| ComputeError::Config("PCA ring capacity"))?;
+        Ok((
+            PcaService::Thread {
+                jobs: jobs_tx,
+                done: done_rx,
+                wait,
+            },
+            PcaWorker {
+                core: PcaCore::new(params)?,
+                jobs: jobs_rx,
+                done: done_tx,
+                wait,
+            },
+        ))
+    }
+
+    /// Starts a refresh; an inline service computes it now and hands it back at once.
+    pub(crate) fn submit(&mut self, mut job: PcaJob) -> Result<Option<PcaJob>, ComputeError> {
+        match self {
+            PcaService::Inline(core) => {
+                core.serve(&mut job);
+                Ok(Some(job))
+            }
+            PcaService::Thread { jobs, .. } => match jobs.push(job) {
+                Ok(()) => Ok(None),
+                // At most one refresh per shard is in flight and the ring has a slot per
+                // shard: full means the worker is gone.
+                Err(_) => Err(ComputeError::Config("the PCA worker stopped")),
+            },
+        }
+    }
+
+    /// Takes finished refreshes, in submission order, handing each to `put`; waits for one
+    /// when `block` (counting the wait in `stats`).
+    pub(crate) fn collect(
+        &mut self,
+        block: bool,
+        stats: &mut ComputeStats,
+        mut put: impl FnMut(PcaJob),
+    ) -> Result<(), ComputeError> {
+        let PcaService::Thread { done, wait, .. } = self else {
+            return Ok(());
+        };
+        loop {
+            match done.pop() {
+                Ok(job) => put(job),
+                Err(PopError::Empty) if block => {
+                    stats.pca_waits += 1;
+                    match done.pop_wait(*wait) {
+                        Ok(job) => put(job),
+                        Err(_) => return Err(ComputeError::Config("the PCA worker stopped")),
+                    }
+                }
+                Err(PopError::Empty) => return Ok(()),
+                Err(PopError::Closed) => {
+                    return Err(ComputeError::Config("the PCA worker stopped"));
+                }
+            }
+            if block {
+                return Ok(());
+            }
+        }
+    }
+}

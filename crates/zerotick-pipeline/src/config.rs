@@ -1,0 +1,202 @@
+//! Settings of a run ([`PipelineConfig`], with the bounds [`PipelineConfig::validate`]
+//! enforces) and the caller's [`Hooks`].
+
+use std::time::Duration;
+
+use zerotick_sync::metrics::Registry;
+use zerotick_sync::wait::WaitStrategy;
+
+use crate::PipelineError;
+use crate::compute::{ComputeConfig, PCA_ROWS};
+use crate::features::{FeatureConfig, WIDTH};
+
+/// Upper bounds of the size settings, so that a typo cannot ask for terabytes: each is far
+/// above any useful value on the machines this runs on.
+pub mod limits {
+    /// Most rows per batch.
+    pub const BATCH_ROWS: usize = 1024;
+    /// Most batches in the pool.
+    pub const POOL_BATCHES: usize = 4096;
+    /// Most ticks the feed ring holds.
+    pub const RING_CAPACITY: usize = 1 << 20;
+    /// Most compute shards (each holds a 1,024 x 1,024 PCA matrix: 8 MiB).
+    pub const SHARDS: usize = 64;
+    /// Most compute worker threads.
+    pub const WORKERS: usize = 64;
+    /// Most symbols (the symbol table's bound; feature state is ~16 KiB a symbol).
+    pub const SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
+    /// Most memory a configuration may preallocate, bytes (before the first tick).
+    pub const PREALLOCATED_BYTES: u64 = 8 << 30;
+}
+
+/// Settings of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// Feature stage settings.
+    pub features: FeatureConfig,
+    /// Compute stage settings.
+    pub compute: ComputeConfig,
+    /// Rows per batch (1 ..= [`limits::BATCH_ROWS`]).
+    pub batch_rows: usize,
+    /// Batches in the pool (compute shards ..= [`limits::POOL_BATCHES`]).
+    pub pool_batches: usize,
+    /// Capacity of the tick ring (1 ..= [`limits::RING_CAPACITY`]).
+    pub ring_capacity: usize,
+    /// Longest a row waits for its batch before the batch goes to compute anyway. Batches
+    /// are otherwise cut by load, not by time: inline, a row is computed as soon as it is
+    /// written; with workers, a shard's batch goes out as soon as its worker is idle.
+    pub max_batch_wait_ns: u64,
+    /// Ticks processed before steady state is declared (allocations are counted after it).
+    pub warmup_ticks: u64,
+    /// Stop reading the feed after this much wall time. The run ends within about 100 ms of
+    /// it whatever the feed does (a feed blocked in a read is left behind).
+    pub duration: Option<Duration>,
+    /// How the threads wait on the rings.
+    pub wait: WaitStrategy,
+    /// Symbols to preallocate feature state for (0 ..= [`limits::SYMBOLS`]).
+    pub symbols_hint: usize,
+    /// Ticks with a symbol index at or above this are rejected at the pipeline's entry
+    /// (`too_many_symbols`); at most [`limits::SYMBOLS`].
+    pub max_symbols: usize,
+    /// Compute threads (0 ..= [`limits::WORKERS`], at most the shard count). 0: the compute
+    /// stage runs on the feature thread. `None`: chosen by [`PipelineConfig::default_workers`].
+    pub workers: Option<usize>,
+    /// Run PCA refreshes on a thread of their own (the default), so a refresh never stalls
+    /// the hot path; `false` computes them inline (same signals, longer stalls).
+    pub pca_thread: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            features: FeatureConfig::default(),
+            compute: ComputeConfig::default(),
+            batch_rows: 32,
+            pool_batches: 8,
+            ring_capacity: 128,
+            max_batch_wait_ns: 20_000,
+            warmup_ticks: 100_000,
+            duration: None,
+            wait: WaitStrategy::default(),
+            symbols_hint: 64,
+            max_symbols: limits::SYMBOLS,
+            workers: None,
+            pca_thread: true,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The default thread layout: compute inline on the feature thread (0 workers), with a
+    /// feed thread beside it and the PCA refreshes on a mostly idle thread of their own.
+    ///
+    /// Why: these machines have 2 cores. The feed and the feature+compute thread each keep
+    /// one busy; a compute worker would be a third busy thread competing with them (and pay
+    /// a hand-over per batch), which measured slower on both the AVX2 and the AVX-512
+    /// machine kinds once the feature update and the squash became cheap (README, "Thread
+    /// layout"). More cores would change that: the rule is `workers = 0` while there are
+    /// fewer than 4 available cores, else one worker per 2 cores beyond the first 2 (at most
+    /// the shard count).
+    pub fn default_workers(&self) -> (usize, &'static str) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 4 {
+            (
+                0,
+                "fewer than 4 cores: feed thread + feature/compute thread (compute inline)",
+            )
+        } else {
+            (
+                ((cores - 2) / 2).clamp(1, self.compute.shards),
+                "4 or more cores: one compute worker per 2 cores beyond the first 2",
+            )
+        }
+    }
+
+    /// Bytes this configuration preallocates before the first tick (batch pool, tick ring,
+    /// PCA matrices and scratch, feature state for `symbols_hint` symbols), an estimate
+    /// within a few percent.
+    pub fn preallocated_bytes(&self) -> u64 {
+        let workers = self.workers.unwrap_or(0).max(1) as u64;
+        let batch = (self.batch_rows * (WIDTH * 8 + 40)) as u64;
+        let ring = (self.ring_capacity.next_power_of_two() * 64) as u64;
+        let shards = self.compute.shards as u64;
+        let pca = shards * (PCA_ROWS * WIDTH * 8) as u64 + workers * 24 * (1 << 20);
+        let per_shard = (32 * WIDTH * 8 + 6 * 16 * WIDTH * 8) as u64;
+        let features = self.symbols_hint as u64 * (16 << 10);
+        batch * self.pool_batches as u64 + ring + pca + shards * per_shard + features
+    }
+
+    /// Checks every size setting against its bound ([`limits`]).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the setting, its value and the allowed range.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        fn range(name: &str, v: usize, lo: usize, hi: usize) -> Result<(), PipelineError> {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(PipelineError::config(format_args!(
+                    "{name} is {v}; it must be between {lo} and {hi}"
+                )))
+            }
+        }
+        let shards = self.compute.shards;
+        range("compute shards", shards, 1, limits::SHARDS)?;
+        range("batch rows", self.batch_rows, 1, limits::BATCH_ROWS)?;
+        range(
+            "pool batches",
+            self.pool_batches,
+            shards,
+            limits::POOL_BATCHES,
+        )?;
+        range(
+            "ring capacity",
+            self.ring_capacity,
+            1,
+            limits::RING_CAPACITY,
+        )?;
+        range("symbols", self.symbols_hint, 0, limits::SYMBOLS)?;
+        range("max symbols", self.max_symbols, 1, limits::SYMBOLS)?;
+        if let Some(w) = self.workers {
+            range("workers", w, 0, limits::WORKERS.min(shards))?;
+        }
+        self.compute
+            .validate()
+            .map_err(|e| PipelineError::config(format_args!("compute: {e}")))?;
+        if !(1..=1 << 20).contains(&self.features.row_every) {
+            return Err(PipelineError::config(format_args!(
+                "row_every is {}; it must be between 1 and {}",
+                self.features.row_every,
+                1 << 20
+            )));
+        }
+        let bytes = self.preallocated_bytes();
+        if bytes > limits::PREALLOCATED_BYTES {
+            return Err(PipelineError::config(format_args!(
+                "this configuration needs about {} MiB before the first tick; the limit is {} MiB",
+                bytes >> 20,
+                limits::PREALLOCATED_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Hooks the caller provides.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Reads the *calling thread's* allocation counter (a counting global allocator, e.g.
+    /// `zerotick_mem::counting::thread_total`): each pipeline thread samples it when steady
+    /// state begins and when the run ends, so the compute path and the feed (the boundary,
+    /// which may allocate for a network source) are reported apart.
+    pub allocations: Option<fn() -> u64>,
+    /// Registers the run's metrics here instead of in a private registry, so they can be
+    /// scraped while the run goes on (`--metrics-addr`).
+    pub registry: Option<&'a Registry>,
+    /// Called from the feature thread about every 65,536 ticks with the ticks processed so
+    /// far. Runs on the hot thread: keep it to an atomic store.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Called first thing on each of the pipeline's threads (feed, feature, compute workers,
+    /// PCA), e.g. to mark them for a per-thread allocation counter.
+    pub thread_start: Option<fn()>,
+}

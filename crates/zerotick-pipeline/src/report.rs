@@ -1,0 +1,75 @@
+//! What a run did: [`RunReport`].
+
+use zerotick_core::RejectCounts;
+use zerotick_mem::PoolStats;
+use zerotick_sync::metrics::HistogramSnapshot;
+
+use crate::compute::ComputeStats;
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Rows read from the feed (ticks plus rejections).
+    pub ticks_in: u64,
+    /// Ticks through the feature stage.
+    pub ticks_processed: u64,
+    /// Rows rejected, by the feed or at the pipeline's entry.
+    pub ticks_rejected: u64,
+    /// Rejections by reason.
+    pub rejects: RejectCounts,
+    /// Feature rows computed (= signals emitted).
+    pub vectors: u64,
+    /// Batches processed.
+    pub batches: u64,
+    /// Wall time from the first read to the last signal.
+    pub seconds: f64,
+    /// Tick-to-signal latency in ns: from the moment the feed thread read the tick that
+    /// completed a row to the moment that row's signal was handed to the sink.
+    pub latency: HistogramSnapshot,
+    /// Allocations of the compute path (the feature thread and compute workers) between the
+    /// end of warm-up and the end of the run (`None` without a counter, or when the run
+    /// ended before warm-up did).
+    pub steady_state_allocations: Option<u64>,
+    /// Allocations of the feed thread (the boundary: parsing, network) over the same window.
+    pub feed_allocations: Option<u64>,
+    /// The batch pool's counters.
+    pub pool: zerotick_mem::PoolStats,
+    /// The run checksum ([`SignalDigest`](zerotick_core::SignalDigest)): per-symbol signal
+    /// sequences, whatever the interleaving.
+    pub checksum: u64,
+    /// Prometheus text of the run's metrics.
+    pub prometheus: String,
+    /// Where a row's time goes, per stage.
+    pub stages: StageLatency,
+    /// What the compute stage did (projection paths, PCA refreshes, filter methods).
+    pub compute: ComputeStats,
+    /// The pool of PCA matrices.
+    pub matrix_pool: PoolStats,
+    /// The thread layout the run used, and why.
+    pub layout: Layout,
+}
+
+/// Per-stage latency of the rows (ns), the parts of the tick-to-signal latency.
+#[derive(Debug, Clone)]
+pub struct StageLatency {
+    /// From the feed reading the row's last tick to the feature thread taking it off the
+    /// ring (queueing behind other ticks).
+    pub queue: HistogramSnapshot,
+    /// From the row being written to its batch starting compute (batching).
+    pub batch_wait: HistogramSnapshot,
+    /// Compute time of a batch (one record per batch).
+    pub compute: HistogramSnapshot,
+    /// From a batch's compute ending to its signals being emitted (result ring, sink).
+    pub emit: HistogramSnapshot,
+}
+
+/// The threads a run used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Compute worker threads (0: the compute stage runs on the feature thread).
+    pub workers: usize,
+    /// Whether PCA refreshes ran on a thread of their own.
+    pub pca_thread: bool,
+    /// Why this layout (the rule that chose it, or "set by --workers").
+    pub reason: String,
+}

@@ -1,0 +1,315 @@
+//! [`run`]: assembles the pipeline's threads, runs them, and reports.
+//!
+//! ```text
+//! feed thread --spsc ring of ticks--> feature thread: feature stage -> pooled batches, one
+//!     per compute shard -> compute stage (inline by default; or `workers` compute threads
+//!     over spsc rings, shard `h` on worker `h % workers`) -> sink
+//! PCA refreshes: a thread per compute stage, parked between refreshes
+//! ```
+//!
+//! * Backpressure, not loss: the feed waits when the ring is full; every row read is either a
+//!   processed tick or a counted rejection (`ticks_in == ticks_processed + ticks_rejected`).
+//! * Steady state allocates nothing: rings, pools, feature state and compute state are built
+//!   before the first tick (feature state grows only when a new symbol appears).
+//! * Signals depend only on the rows of their compute shard before them (see
+//!   [`compute`](crate::compute)), and batches of a shard are computed and emitted in order,
+//!   so per-symbol order holds and the checksum (a digest of every symbol's signal sequence)
+//!   is the same for the same seed and configuration, whatever the timing or thread layout.
+//! * A deadline (`duration`) holds within about 100 ms whatever the feed does; a panic in
+//!   any pipeline thread ends the run with [`PipelineError::ThreadDied`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use zerotick_core::{Feed, RejectCounts, RejectReason, SignalDigest, Sink};
+use zerotick_kernels::Kernels;
+use zerotick_mem::{MissPolicy, Pool, PoolGuard, PoolStats, ResetPolicy};
+use zerotick_sync::metrics::Registry;
+use zerotick_sync::spsc;
+
+use crate::PipelineError;
+use crate::compute::{ComputeStage, ComputeStats, PcaWorker};
+use crate::config::{Hooks, PipelineConfig};
+use crate::features::FeatureStage;
+use crate::job::{Job, Stamped};
+use crate::metrics::Metrics;
+use crate::report::{Layout, RunReport, StageLatency};
+use crate::stage::emit::Emitter;
+use crate::stage::feature::{FeatureThread, RunLoop};
+use crate::stage::feed::FeedStage;
+use crate::stage::worker::ComputeWorker;
+use crate::stage::{Link, ReadyOnDrop, allocations_since};
+
+/// How long the run waits for a feed thread that did not stop by itself (past the deadline,
+/// or after the feature thread stopped on an error) before leaving it behind.
+const FEED_GRACE: Duration = Duration::from_millis(250);
+
+/// Runs the pipeline until the feed ends (or `config.duration` passes), sending signals to
+/// `sink`.
+///
+/// # Errors
+/// [`PipelineError`] for what stopped the run: a bad configuration (checked before anything
+/// is allocated), the feed, the sink, the compute stage, or a thread that died.
+pub fn run<F: Feed + 'static>(
+    feed: F,
+    sink: &mut dyn Sink,
+    config: &PipelineConfig,
+    hooks: &Hooks<'_>,
+) -> Result<RunReport, PipelineError> {
+    config.validate()?;
+    let (workers, reason) = match config.workers {
+        Some(w) => (w, "set by the caller (--workers)"),
+        None => config.default_workers(),
+    };
+    let own_registry;
+    let registry = match hooks.registry {
+        Some(r) => r,
+        None => {
+            own_registry = Registry::new();
+            &own_registry
+        }
+    };
+    let m = Metrics::register(registry).map_err(PipelineError::Metrics)?;
+    let rows = config.batch_rows;
+    let pool = Pool::try_new(
+        config.pool_batches,
+        MissPolicy::FailFast,
+        ResetPolicy::Clear,
+        move || Job::new(rows),
+    )
+    .map_err(PipelineError::Pool)?;
+    let mut features = FeatureStage::new(config.features, config.symbols_hint);
+    // Inline: one stage with every shard. Workers: worker `w` holds shards `h % workers == w`.
+    let mut stages = Vec::with_capacity(workers.max(1));
+    let mut pca_workers: Vec<PcaWorker> = Vec::new();
+    for w in 0..workers.max(1) {
+        let owns = |h: usize| workers == 0 || h % workers == w;
+        let (c, k) = (config.compute, Kernels::active());
+        let stage = if config.pca_thread && config.compute.pca_every > 0 {
+            let (stage, pca) = ComputeStage::for_shards_threaded(c, k, rows, owns, config.wait)
+                .map_err(PipelineError::Compute)?;
+            pca_workers.push(pca);
+            stage
+        } else {
+            ComputeStage::for_shards(c, k, rows, owns).map_err(PipelineError::Compute)?
+        };
+        stages.push(stage);
+    }
+    let (tx, mut rx) = spsc::channel::<Stamped>(config.ring_capacity)
+        .map_err(|e| PipelineError::config(format_args!("tick ring: {e}")))?;
+    let mut job_rings = Vec::with_capacity(workers);
+    let mut result_rings = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        // As many slots as jobs exist: a push never finds a ring full.
+        job_rings.push(
+            spsc::channel::<PoolGuard<'_, Job>>(config.pool_batches)
+                .map_err(|e| PipelineError::config(format_args!("job ring: {e}")))?,
+        );
+        result_rings.push(
+            spsc::channel::<PoolGuard<'_, Job>>(config.pool_batches)
+                .map_err(|e| PipelineError::config(format_args!("result ring: {e}")))?,
+        );
+    }
+
+    let link = Arc::new(Link::new(config.duration));
+    let acks = feed.wants_acknowledgements();
+    if workers == 0 {
+        stages[0].warm_up_thread();
+    }
+    let feed_stage = FeedStage {
+        feed,
+        ring: tx,
+        link: Arc::clone(&link),
+        metrics: m.clone(),
+        wait: config.wait,
+        wait_for_ready: workers + pca_workers.len(),
+        max_symbols: config.max_symbols,
+        allocations: hooks.allocations,
+        thread_start: hooks.thread_start,
+    };
+    let (feed_handle, feed_summary) = feed_stage.spawn()?;
+    let link_ref = &*link;
+    let m_ref = &m;
+
+    let (front, worker_results, pca_results) = std::thread::scope(|scope| {
+        let pca_handles: Vec<_> = pca_workers
+            .into_iter()
+            .map(|pca| {
+                scope.spawn(move || {
+                    if let Some(f) = hooks.thread_start {
+                        f();
+                    }
+                    let counted = ReadyOnDrop(&link_ref.ready);
+                    pca.warm_up_thread();
+                    drop(counted);
+                    let mut warm = None;
+                    pca.run_with(|| {
+                        if warm.is_none() && link_ref.steady.load(Ordering::Relaxed) {
+                            warm = hooks.allocations.map(|f| f());
+                        }
+                    });
+                    allocations_since(warm, hooks.allocations)
+                })
+            })
+            .collect();
+        let mut stages = stages.into_iter();
+        let mut inline = if workers == 0 { stages.next() } else { None };
+        let mut job_tx = Vec::with_capacity(workers);
+        let mut result_rx = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for (((jt, jr), (rt, rr)), stage) in job_rings.into_iter().zip(result_rings).zip(stages) {
+            job_tx.push(jt);
+            result_rx.push(rr);
+            let worker = ComputeWorker {
+                stage,
+                jobs: jr,
+                results: rt,
+                wait: config.wait,
+                allocations: hooks.allocations,
+                thread_start: hooks.thread_start,
+            };
+            handles.push(scope.spawn(move || worker.run(link_ref)));
+        }
+        if let Some(f) = hooks.thread_start {
+            f();
+        }
+        let mut thread = FeatureThread {
+            features: &mut features,
+            pool: &pool,
+            pending: (0..config.compute.shards).map(|_| None).collect(),
+            outstanding: Vec::with_capacity(config.pool_batches),
+            inline: inline.as_mut(),
+            jobs: job_tx,
+            results: result_rx,
+            in_flight: vec![0; workers],
+            emitter: Emitter {
+                sink,
+                digest: SignalDigest::with_symbols(config.symbols_hint.max(1)),
+                vectors: 0,
+                batches: 0,
+                flush_sink: acks,
+                m: m_ref,
+                link: link_ref,
+            },
+            processed: 0,
+            max_wait_ns: config.max_batch_wait_ns,
+            m: m_ref,
+            link: link_ref,
+        };
+        let lp = RunLoop {
+            wait: config.wait,
+            warmup_ticks: config.warmup_ticks,
+            progress: hooks.progress,
+            allocations: hooks.allocations,
+        };
+        let result = thread.run(&mut rx, &lp);
+        // Whatever happened: the feed stops, the workers finish, the rings close.
+        link_ref.stop.store(true, Ordering::Relaxed);
+        rx.close();
+        thread.close_jobs();
+        m_ref.pool(&pool.stats());
+        let front = result.map(|steady| {
+            (
+                steady,
+                thread.processed,
+                thread.emitter.vectors,
+                thread.emitter.batches,
+                thread.emitter.digest.finish(),
+                link_ref.now_ns(),
+            )
+        });
+        drop(thread);
+        let inline_stats = inline
+            .as_ref()
+            .map(|s| (s.stats(), s.matrix_pool().stats(), Some(0)));
+        drop(inline); // closes an inline stage's PCA ring: its worker returns
+        let workers: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let pca: Vec<_> = pca_handles.into_iter().map(|h| h.join()).collect();
+        (front.map(|f| (f, inline_stats)), workers, pca)
+    });
+
+    let ((steady, processed, vectors, batches, checksum, end_ns), inline_stats) = front?;
+    let mut steady = steady;
+    let mut compute = ComputeStats::default();
+    let mut matrix_pool: Option<PoolStats> = None;
+    let mut add = |c: ComputeStats, p: PoolStats| {
+        compute = compute.merge(&c);
+        matrix_pool = Some(matrix_pool.map_or(p, |q| q.merge(&p)));
+    };
+    if let Some((c, p, _)) = inline_stats {
+        add(c, p);
+    }
+    for w in worker_results {
+        let (c, p, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
+        add(c, p);
+        steady = steady.zip(allocs).map(|(a, b)| a + b);
+    }
+    for p in pca_results {
+        let allocs = p.map_err(|panic| PipelineError::died("pca", &*panic))?;
+        // A PCA thread that served no refresh after warm-up has no sample: it allocated
+        // nothing in steady state.
+        steady = steady.map(|a| a + allocs.unwrap_or(0));
+    }
+    // The feed thread: normally done already (the ring closed because the feed ended, or
+    // it saw the stop flag); one blocked in a read past the deadline is left behind.
+    let summary = match feed_summary.recv_timeout(FEED_GRACE) {
+        Ok(s) => Some(s),
+        Err(_) if feed_handle.is_finished() => {
+            return Err(match feed_handle.join() {
+                Err(panic) => PipelineError::died("feed", &*panic),
+                Ok(()) => PipelineError::died("feed", &"no summary"),
+            });
+        }
+        Err(_) => None,
+    };
+    let feed_allocations = match summary {
+        Some(s) => {
+            s.result.map_err(PipelineError::Feed)?;
+            sink.flush().map_err(PipelineError::Sink)?;
+            let mut feed = s.feed;
+            if acks {
+                feed.acknowledge(processed).map_err(PipelineError::Feed)?;
+            }
+            s.allocations
+        }
+        None => {
+            sink.flush().map_err(PipelineError::Sink)?;
+            None
+        }
+    };
+    let mut rejects = RejectCounts::default();
+    for r in RejectReason::ALL {
+        rejects.add_n(r, link.rejects[r as usize].load(Ordering::Relaxed));
+    }
+    let ticks = link.ticks.load(Ordering::Relaxed);
+    debug_assert_eq!(ticks, processed);
+    Ok(RunReport {
+        ticks_in: ticks + rejects.total(),
+        ticks_processed: processed,
+        ticks_rejected: rejects.total(),
+        rejects,
+        vectors,
+        batches,
+        seconds: end_ns.saturating_sub(link.feed_start_ns.load(Ordering::Relaxed)) as f64 / 1e9,
+        latency: m.latency.snapshot(),
+        steady_state_allocations: steady,
+        feed_allocations,
+        pool: pool.stats(),
+        checksum,
+        prometheus: registry.render_prometheus(),
+        stages: StageLatency {
+            queue: m.queue.snapshot(),
+            batch_wait: m.batch_wait.snapshot(),
+            compute: m.compute.snapshot(),
+            emit: m.emit.snapshot(),
+        },
+        compute,
+        matrix_pool: matrix_pool.unwrap_or_default(),
+        layout: Layout {
+            workers,
+            pca_thread: config.pca_thread && config.compute.pca_every > 0,
+            reason: reason.to_owned(),
+        },
+    })
+}

@@ -1,0 +1,170 @@
+//! [`FeedStage`]: the feed's thread. Pulls events, validates each tick at the pipeline's
+//! entry, stamps it with the time it was read and pushes it on the tick ring (waiting while
+//! the ring is full: backpressure, not loss).
+//!
+//! The thread is not scoped: a feed blocked in a read (a slow FIFO, a stalled socket) past
+//! the deadline is left behind, and the run ends on time without it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::Instant;
+
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
+use zerotick_sync::spsc::Producer;
+use zerotick_sync::wait::WaitStrategy;
+
+use super::{Link, allocations_since};
+use crate::PipelineError;
+use crate::job::Stamped;
+use crate::metrics::Metrics;
+
+/// What the feed thread hands back when it stops.
+pub(crate) struct FeedSummary<F> {
+    pub(crate) feed: F,
+    pub(crate) allocations: Option<u64>,
+    pub(crate) result: Result<(), FeedError>,
+}
+
+/// The feed's thread and what it needs.
+pub(crate) struct FeedStage<F> {
+    pub(crate) feed: F,
+    pub(crate) ring: Producer<Stamped>,
+    pub(crate) link: Arc<Link>,
+    pub(crate) metrics: Metrics,
+    pub(crate) wait: WaitStrategy,
+    /// Threads that must be ready before the first read.
+    pub(crate) wait_for_ready: usize,
+    /// Ticks with a symbol index at or above this are rejected.
+    pub(crate) max_symbols: usize,
+    pub(crate) allocations: Option<fn() -> u64>,
+    pub(crate) thread_start: Option<fn()>,
+}
+
+/// Checks a tick at the pipeline's entry: whatever the feed, a NaN price must not poison a
+/// symbol's state (and its shard's statistics and PCA) for the rest of the run.
+#[inline]
+pub(crate) fn entry_check(t: &Tick, max_symbols: usize) -> Result<(), RejectReason> {
+    if !(t.price.is_finite() && t.price > 0.0) {
+        Err(RejectReason::BadPrice)
+    } else if !(t.size.is_finite() && t.size >= 0.0) {
+        Err(RejectReason::BadSize)
+    } else if t.symbol as usize >= max_symbols {
+        Err(RejectReason::TooManySymbols)
+    } else {
+        Ok(())
+    }
+}
+
+impl<F: Feed + 'static> FeedStage<F> {
+    /// Starts the thread; its summary arrives on the receiver when it stops.
+    pub(crate) fn spawn(
+        self,
+    ) -> Result<(std::thread::JoinHandle<()>, Receiver<FeedSummary<F>>), PipelineError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::Builder::new()
+            .name("zerotick-feed".into())
+            .spawn(move || self.run(tx))
+            .map_err(|e| {
+                PipelineError::config(format_args!("cannot start the feed thread: {e}"))
+            })?;
+        Ok((handle, rx))
+    }
+
+    fn run(mut self, out: SyncSender<FeedSummary<F>>) {
+        if let Some(f) = self.thread_start {
+            f();
+        }
+        let link = Arc::clone(&self.link);
+        // Acquire: pairs with the Release increments of the warming threads.
+        while link.ready.load(Ordering::Acquire) < self.wait_for_ready {
+            if link.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        // Release: pairs with `Link::deadline`'s Acquire load.
+        link.feed_start_ns
+            .store(link.now_ns().max(1), Ordering::Release);
+        let deadline = link.deadline();
+        let mut warm = None;
+        let result = self.read(&link, deadline, &mut warm);
+        self.ring.close();
+        let allocations = allocations_since(warm, self.allocations);
+        let _ = out.send(FeedSummary {
+            feed: self.feed,
+            allocations,
+            result,
+        });
+    }
+
+    /// The read loop: until the feed ends, the deadline passes, the run stops, or the ring
+    /// is closed by the feature thread.
+    fn read(
+        &mut self,
+        link: &Link,
+        deadline: Option<Instant>,
+        warm: &mut Option<u64>,
+    ) -> Result<(), FeedError> {
+        let acks = self.feed.wants_acknowledgements();
+        let mut ticks = 0u64;
+        let mut rejects = [0u64; RejectReason::ALL.len()];
+        let mut acked = 0u64;
+        let mut events = 0u64;
+        loop {
+            events = events.wrapping_add(1);
+            if events.is_multiple_of(64) && self.should_stop(link, deadline, warm) {
+                return Ok(());
+            }
+            if acks {
+                // Acquire: pairs with the feature thread's Release `fetch_max` of `done`.
+                let upto = link.done.load(Ordering::Acquire);
+                if upto > acked {
+                    self.feed.acknowledge(upto)?;
+                    acked = upto;
+                }
+            }
+            let reason = match self.feed.next_event()? {
+                FeedEvent::Tick(tick) => match entry_check(&tick, self.max_symbols) {
+                    Ok(()) => {
+                        let item = Stamped {
+                            tick,
+                            read_ns: link.now_ns(),
+                        };
+                        if self.ring.push_wait(item, self.wait).is_err() {
+                            return Ok(()); // closed: the feature thread stopped the run
+                        }
+                        ticks += 1;
+                        link.ticks.store(ticks, Ordering::Relaxed);
+                        self.metrics.ticks_in.inc();
+                        continue;
+                    }
+                    Err(reason) => reason,
+                },
+                FeedEvent::Rejected(reason) => reason,
+                FeedEvent::Idle => {
+                    if self.should_stop(link, deadline, warm) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                FeedEvent::End => return Ok(()),
+            };
+            let i = reason as usize;
+            rejects[i] += 1;
+            link.rejects[i].store(rejects[i], Ordering::Relaxed);
+            self.metrics.ticks_in.inc();
+            self.metrics.rejects[i].inc();
+        }
+    }
+
+    /// Whether to stop reading (the run stopped or the deadline passed); samples the
+    /// allocation counter once steady state began.
+    #[cold]
+    fn should_stop(&self, link: &Link, deadline: Option<Instant>, warm: &mut Option<u64>) -> bool {
+        if warm.is_none() && link.steady.load(Ordering::Relaxed) {
+            *warm = self.allocations.map(|f| f());
+        }
+        link.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
