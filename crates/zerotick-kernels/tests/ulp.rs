@@ -113,7 +113,7 @@ fn ref_ln(x: f64) -> Quad {
     let mut term = s;
     let mut sum = s;
     for k in 1..40 {
-        term = term * s2;
+        term *= s2;
         sum = add(sum, term / q((2 * k + 1) as f64));
         if term.0.abs() < 1e-40 * sum.0.abs().max(1e-300) {
             break;
