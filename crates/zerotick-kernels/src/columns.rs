@@ -5,7 +5,7 @@ use zerotick_mem::{AlignedBuf, AllocError, Batch};
 
 use crate::error::KernelError;
 use crate::simd::{Kernels, multiversion};
-use crate::stats::{Moments, NanPolicy, ZeroVariance};
+use crate::stats::{M2_TINY, Moments, NanPolicy, ZeroVariance};
 
 /// Running statistics of every column of a stream of row-major batches.
 ///
@@ -30,11 +30,23 @@ use crate::stats::{Moments, NanPolicy, ZeroVariance};
 #[derive(Debug, Clone)]
 pub struct ColumnStats {
     width: usize,
-    /// Per column: values seen (as `f64`, exact below 2^53), mean, m2.
+    /// Per column: values seen (as `f64`, exact below 2^53).
     count: AlignedBuf<f64>,
+    /// Per column: the mean as an unevaluated sum `mean + mean_lo` (a double-double; `mean`
+    /// is also the exact shift each batch is centred on). Invariant: `|mean_lo| <=
+    /// ulp(mean) / 2`, and both are 0 while `count == 0`. Keeping the low part is what makes
+    /// the merges exact at large offsets: a running mean rounded at 1e12 would be off by
+    /// ~1e-4, and every later merge would carry that error into `m2`.
     mean: AlignedBuf<f64>,
+    mean_lo: AlignedBuf<f64>,
+    /// Per column: sum of squared deviations from the mean; `+inf` if they overflowed.
     m2: AlignedBuf<f64>,
-    /// Scratch for one update: batch count, sum / mean, sum of squared and of plain deviations.
+    /// Per column: 1.0 once a batch's deviations were so small their squares may have
+    /// underflowed (data spread below ~1e-150); `m2` is then only trusted above
+    /// [`M2_TINY`].
+    tiny: AlignedBuf<f64>,
+    /// Scratch for one update: batch count, mean (relative to `mean`), sum of squared and of
+    /// plain deviations.
     scratch: [AlignedBuf<f64>; 4],
 }
 
@@ -49,7 +61,9 @@ impl ColumnStats {
             width,
             count: buf()?,
             mean: buf()?,
+            mean_lo: buf()?,
             m2: buf()?,
+            tiny: buf()?,
             scratch: [buf()?, buf()?, buf()?, buf()?],
         })
     }
@@ -75,14 +89,20 @@ impl ColumnStats {
     pub fn moments(&self, j: usize) -> Option<Moments> {
         (j < self.width).then(|| Moments {
             count: self.count[j] as u64,
-            mean: self.mean[j],
+            mean: self.mean[j] + self.mean_lo[j],
             m2: self.m2[j],
         })
     }
 
     /// Forgets everything seen.
     pub fn reset(&mut self) {
-        for b in [&mut self.count, &mut self.mean, &mut self.m2] {
+        for b in [
+            &mut self.count,
+            &mut self.mean,
+            &mut self.mean_lo,
+            &mut self.m2,
+            &mut self.tiny,
+        ] {
             b.as_capacity_slice_mut().fill(0.0);
         }
     }
@@ -101,16 +121,40 @@ impl ColumnStats {
         nan: NanPolicy,
     ) -> Result<(), KernelError> {
         check_shape(data.len(), rows, self.width, stride)?;
+        let skip = nan == NanPolicy::Skip;
         let [bc, bs, bq, bl] = &mut self.scratch;
+        for j in 0..self.width {
+            if self.count[j] == 0.0 {
+                // The exact shift a new column is centred on: its first finite value.
+                self.mean[j] = first_finite(data, rows, stride, j);
+                self.mean_lo[j] = 0.0;
+            }
+        }
         update_v(
-            k.tier(),
+            *k,
             data,
             rows,
             stride,
-            nan == NanPolicy::Skip,
-            [&mut self.count, &mut self.mean, &mut self.m2],
+            skip,
+            [
+                &mut self.count,
+                &mut self.mean,
+                &mut self.mean_lo,
+                &mut self.m2,
+            ],
             [bc, bs, bq, bl],
         );
+        for j in 0..self.width {
+            // `bq`: the batch's sum of squared deviations. Small only for a (nearly)
+            // constant column; then look whether it was constant or lost bits. `bl`: the
+            // between-groups term of the merge was tiny but not zero.
+            let [_, _, bq, bl] = &self.scratch;
+            if bl[j] != 0.0
+                || (rows > 1 && bq[j] < M2_TINY && !constant(data, rows, stride, j, skip))
+            {
+                self.tiny[j] = 1.0;
+            }
+        }
         Ok(())
     }
 
@@ -147,13 +191,35 @@ impl ColumnStats {
             });
         }
         for j in 0..self.width {
-            let m = self
-                .moments(j)
-                .unwrap_or_default()
-                .merge(&other.moments(j).unwrap_or_default());
-            self.count[j] = m.count as f64;
-            self.mean[j] = m.mean;
-            self.m2[j] = m.m2;
+            let (na, nb) = (self.count[j], other.count[j]);
+            if nb == 0.0 {
+                continue;
+            }
+            if na == 0.0 {
+                self.count[j] = nb;
+                self.mean[j] = other.mean[j];
+                self.mean_lo[j] = other.mean_lo[j];
+                self.m2[j] = other.m2[j];
+                self.tiny[j] = other.tiny[j];
+                continue;
+            }
+            // Chan's update on the double-double means: the difference of the high parts
+            // is exact for nearby means (Sterbenz), the low parts carry the rest.
+            let n = na + nb;
+            let delta = (other.mean[j] - self.mean[j]) + (other.mean_lo[j] - self.mean_lo[j]);
+            let frac = nb / n;
+            let (hi, lo) = two_sum(self.mean[j], self.mean_lo[j] + delta * frac);
+            self.mean[j] = hi;
+            self.mean_lo[j] = lo;
+            let between = delta * delta * (na * frac);
+            self.m2[j] += other.m2[j] + between;
+            self.count[j] = n;
+            let lost = delta != 0.0 && between < M2_TINY;
+            self.tiny[j] = if lost {
+                1.0
+            } else {
+                self.tiny[j].max(other.tiny[j])
+            };
         }
         Ok(())
     }
@@ -164,7 +230,9 @@ impl ColumnStats {
     /// # Errors
     /// [`KernelError::BadShape`] for a bad shape, [`KernelError::Empty`] if a column has no
     /// value yet, [`KernelError::ZeroVariance`] if a column has zero variance under
-    /// [`ZeroVariance::Error`]. Nothing is written on error.
+    /// [`ZeroVariance::Error`], [`KernelError::OutOfRange`] if a column's squared deviations
+    /// overflowed (spread above ~1e154) or underflowed (spread below ~1e-150) on finite
+    /// data. Nothing is written on error.
     pub fn normalize_rows_in_place(
         &mut self,
         k: &Kernels,
@@ -181,9 +249,12 @@ impl ColumnStats {
                 mean: self.mean[j],
                 m2: self.m2[j],
             };
+            if self.tiny[j] != 0.0 && m.m2 < M2_TINY {
+                return Err(KernelError::OutOfRange);
+            }
             inv[j] = crate::stats::inv_std(&m, zero_variance)?.0;
         }
-        normalize_rows_v(k.tier(), data, rows, stride, &self.mean, inv);
+        normalize_rows_v(*k, data, rows, stride, [&self.mean, &self.mean_lo, inv]);
         Ok(())
     }
 }
@@ -209,29 +280,60 @@ fn check_shape(len: usize, rows: usize, width: usize, stride: usize) -> Result<(
     if needed > len { Err(bad) } else { Ok(()) }
 }
 
+/// `a + b = hi + lo` exactly (Knuth's two-sum: no ordering of `|a|`, `|b|` assumed).
+#[inline(always)]
+pub(crate) fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let hi = a + b;
+    let bb = hi - a;
+    (hi, (a - (hi - bb)) + (b - bb))
+}
+
+/// Column `j`'s first finite value over the rows (NaN and infinities skipped); 0 if none.
+fn first_finite(data: &[f64], rows: usize, stride: usize, j: usize) -> f64 {
+    (0..rows)
+        .map(|r| data[r * stride + j])
+        .find(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
+/// Whether column `j` holds one value over the rows (NaNs left out when skipped).
+#[cold]
+#[inline(never)]
+fn constant(data: &[f64], rows: usize, stride: usize, j: usize, skip_nan: bool) -> bool {
+    let mut used = (0..rows)
+        .map(|r| data[r * stride + j])
+        .filter(|v| !skip_nan || !v.is_nan());
+    match used.next() {
+        None => true,
+        Some(first) => used.all(|v| v == first),
+    }
+}
+
 multiversion! {
     fn update_v(
         data: &[f64],
         rows: usize,
         stride: usize,
         skip_nan: bool,
-        state: [&mut AlignedBuf<f64>; 3],
+        state: [&mut AlignedBuf<f64>; 4],
         scratch: [&mut AlignedBuf<f64>; 4],
     ) -> () {
-        let [count, mean, m2] = state;
+        let [count, mean, mean_lo, m2] = state;
         let [bc, bs, bq, bl] = scratch;
         let w = count.len();
         let valid = |v: f64| !skip_nan || !v.is_nan();
         for b in [&mut *bc, &mut *bs, &mut *bq, &mut *bl] {
             b.fill(0.0);
         }
-        // Pass 1: count and sum per column.
+        // Every value is taken relative to the column's running mean `mean[j]` (an exact
+        // shift): sums stay at the scale of the deviations, whatever the offset.
+        // Pass 1: count and sum of shifted values per column.
         for r in 0..rows {
             let row = &data[r * stride..r * stride + w];
             for j in 0..w {
                 let ok = valid(row[j]);
                 bc[j] += if ok { 1.0 } else { 0.0 };
-                bs[j] += if ok { row[j] } else { 0.0 };
+                bs[j] += if ok { row[j] - mean[j] } else { 0.0 };
             }
         }
         for j in 0..w {
@@ -241,37 +343,46 @@ multiversion! {
         for r in 0..rows {
             let row = &data[r * stride..r * stride + w];
             for j in 0..w {
-                let d = if valid(row[j]) { row[j] - bs[j] } else { 0.0 };
+                let d = if valid(row[j]) { (row[j] - mean[j]) - bs[j] } else { 0.0 };
                 bq[j] += d * d;
                 bl[j] += d;
             }
         }
-        // Chan merge of the batch (count bc, mean bs + bl/bc, m2 bq - bl^2/bc) per column.
+        // Chan merge of the batch (count nb, mean mean + mb, m2 m2b) per column.
         for j in 0..w {
             let nb = bc[j];
             let (mb, m2b) = if nb > 0.0 {
-                (bs[j] + bl[j] / nb, bq[j] - bl[j] * bl[j] / nb)
+                let m2b = if bq[j].is_finite() { bq[j] - bl[j] * (bl[j] / nb) } else { bq[j] };
+                (bs[j] + bl[j] / nb, m2b.max(0.0))
             } else {
                 (0.0, 0.0)
             };
             let na = count[j];
             let n = na + nb;
-            let delta = mb - mean[j];
+            let delta = mb - mean_lo[j];
             let frac = if n > 0.0 { nb / n } else { 0.0 };
-            mean[j] += delta * frac;
-            m2[j] += m2b + delta * delta * na * frac;
+            // With nothing seen before (`na == 0`) there is no between-groups term; computing
+            // it anyway is `inf * 0 = NaN` once `delta^2` overflows (issue 12).
+            let between = if na > 0.0 && nb > 0.0 { delta * delta * (na * frac) } else { 0.0 };
+            let (hi, lo) = two_sum(mean[j], mean_lo[j] + delta * frac);
+            mean[j] = hi;
+            mean_lo[j] = lo;
+            m2[j] += m2b + between;
             count[j] = n;
+            // Whether the between-groups term may have underflowed (for `update` to record).
+            bl[j] = if delta != 0.0 && between < M2_TINY && na > 0.0 && nb > 0.0 { 1.0 } else { 0.0 };
         }
     }
 }
 
 multiversion! {
-    fn normalize_rows_v(data: &mut [f64], rows: usize, stride: usize, mean: &[f64], inv_std: &[f64]) -> () {
+    fn normalize_rows_v(data: &mut [f64], rows: usize, stride: usize, stats: [&[f64]; 3]) -> () {
+        let [mean, mean_lo, inv_std] = stats;
         let w = mean.len();
         for r in 0..rows {
             let row = &mut data[r * stride..r * stride + w];
             for j in 0..w {
-                row[j] = (row[j] - mean[j]) * inv_std[j];
+                row[j] = ((row[j] - mean[j]) - mean_lo[j]) * inv_std[j];
             }
         }
     }

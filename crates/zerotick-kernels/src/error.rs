@@ -33,8 +33,12 @@ pub enum KernelError {
     },
     /// Normalising needs at least one (non-NaN) value.
     Empty,
-    /// Variance is zero (or not finite) and the policy is [`ZeroVariance::Error`](crate::ZeroVariance::Error).
+    /// Variance is zero and the policy is [`ZeroVariance::Error`](crate::ZeroVariance::Error).
     ZeroVariance,
+    /// The statistics of finite data are not representable in `f64` (squared deviations
+    /// overflowed, or underflowed so far that the variance lost its digits), so no finite
+    /// result can be trusted. Nothing was written.
+    OutOfRange,
 }
 
 impl fmt::Display for KernelError {
@@ -55,6 +59,9 @@ impl fmt::Display for KernelError {
             Self::InvalidBounds { lo, hi } => write!(f, "invalid clamp bounds [{lo}, {hi}]"),
             Self::Empty => f.write_str("no values to compute statistics from"),
             Self::ZeroVariance => f.write_str("zero variance: cannot scale to unit variance"),
+            Self::OutOfRange => f.write_str(
+                "the variance of these finite values over- or underflows f64: cannot normalise",
+            ),
         }
     }
 }

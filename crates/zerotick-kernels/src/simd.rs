@@ -106,6 +106,11 @@ static ACTIVE: AtomicU8 = AtomicU8::new(0);
 /// The tier kernels use now: the forced one if any, else the widest the CPU supports, capped
 /// by the environment variable `ZEROTICK_SIMD` (`scalar`, `avx2` or `avx512`) when set.
 /// Detected once; later calls are one relaxed load.
+///
+/// `ZEROTICK_SIMD` only ever lowers the tier: naming a tier this CPU lacks (`avx512` on an
+/// AVX2-only machine) runs the widest tier it has, and an unknown name runs the detected
+/// tier; either way one line on stderr says so, once per process. A tier the CPU lacks is
+/// never run.
 #[inline]
 pub fn active_tier() -> Tier {
     match Tier::from_u8(ACTIVE.load(Ordering::Relaxed)) {
@@ -122,12 +127,35 @@ fn detect() -> Tier {
         .rev()
         .find(|t| t.is_supported())
         .unwrap_or(Tier::Scalar);
-    let capped = std::env::var("ZEROTICK_SIMD")
-        .ok()
-        .and_then(|v| Tier::from_name(&v))
-        .map_or(widest, |cap| cap.min(widest));
+    let capped = match std::env::var("ZEROTICK_SIMD") {
+        Err(_) => widest,
+        Ok(v) => env_tier(&v, widest),
+    };
+    debug_assert!(capped.is_supported());
     ACTIVE.store(capped.to_u8(), Ordering::Relaxed);
     capped
+}
+
+/// The tier `ZEROTICK_SIMD=value` selects on a CPU whose widest tier is `widest`, saying on
+/// stderr when the request cannot be honoured as written.
+fn env_tier(value: &str, widest: Tier) -> Tier {
+    match Tier::from_name(value) {
+        Some(t) if t <= widest => t,
+        Some(t) => {
+            eprintln!(
+                "zerotick-kernels: ZEROTICK_SIMD={value}: this CPU cannot run the {t} tier; \
+                 using {widest}"
+            );
+            widest
+        }
+        None => {
+            eprintln!(
+                "zerotick-kernels: ZEROTICK_SIMD={value} is not one of scalar, avx2, avx512; \
+                 using {widest}"
+            );
+            widest
+        }
+    }
 }
 
 /// The widest tier this CPU supports (ignores forcing and `ZEROTICK_SIMD`).
@@ -208,11 +236,16 @@ impl Kernels {
 /// Defines a kernel body once and compiles it for every tier.
 ///
 /// `multiversion! { pub(crate) fn name(args) -> Ret { body } }` defines
-/// `name(tier: Tier, args) -> Ret`. Inside the body, the const `FMA: bool` says whether fused
+/// `name(k: Kernels, args) -> Ret`. Inside the body, the const `FMA: bool` says whether fused
 /// multiply-add is a single instruction in this copy (see [`madd`]).
+///
+/// The dispatch takes the [`Kernels`] handle, not a raw [`Tier`]: a `Kernels` can only be
+/// made for a tier [`Tier::is_supported`] confirmed (its field is private, and every
+/// constructor checks or reads the detected tier), so safe code cannot reach the
+/// `target_feature` copy of a tier the CPU lacks.
 macro_rules! multiversion {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
-        $vis fn $name(tier: $crate::simd::Tier, $($arg: $ty),*) -> $ret {
+        $vis fn $name(k: $crate::simd::Kernels, $($arg: $ty),*) -> $ret {
             #[inline(always)]
             #[allow(clippy::needless_range_loop)]
             fn body<const FMA: bool>($($arg: $ty),*) -> $ret $body
@@ -229,13 +262,13 @@ macro_rules! multiversion {
                 body::<true>($($arg),*)
             }
 
-            match tier {
+            match k.tier() {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: callers pass `Kernels::tier()`, and a `Kernels` only exists for a tier
-                // whose features `Tier::is_supported` confirmed on this CPU.
+                // SAFETY: `Kernels`' invariant: its tier passed `Tier::is_supported` on this
+                // CPU, i.e. avx512f, avx512dq, avx512vl, avx2 and fma are all present.
                 $crate::simd::Tier::Avx512 => unsafe { avx512($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
+                // SAFETY: `Kernels`' invariant: avx2 and fma are present on this CPU.
                 $crate::simd::Tier::Avx2 => unsafe { avx2($($arg),*) },
                 _ => body::<false>($($arg),*),
             }
@@ -263,6 +296,30 @@ mod tests {
         }
         assert_eq!(Tier::from_name("AVX2 "), Some(Tier::Avx2));
         assert_eq!(Tier::from_name("sse"), None);
+    }
+
+    #[test]
+    fn env_override_only_lowers() {
+        let widest = best_supported_tier();
+        assert_eq!(env_tier("scalar", widest), Tier::Scalar);
+        assert_eq!(
+            env_tier("avx512", widest),
+            widest,
+            "never above what the CPU has"
+        );
+        assert_eq!(env_tier("bogus", widest), widest);
+        for t in Tier::ALL {
+            assert!(env_tier(t.name(), widest).is_supported());
+            assert!(env_tier(t.name(), Tier::Scalar) == Tier::Scalar);
+        }
+    }
+
+    #[test]
+    fn a_kernels_handle_only_exists_for_a_supported_tier() {
+        for t in Tier::ALL {
+            assert_eq!(Kernels::new(t).is_ok(), t.is_supported());
+        }
+        assert!(Kernels::active().tier().is_supported());
     }
 
     #[test]

@@ -164,7 +164,7 @@ impl FftConvolver {
         check_len(len, out.len())?;
         choice.check(x.len(), h.len())?;
         match choice.method() {
-            Method::Direct => super::direct::direct_v(self.kernels.tier(), x, h, lo, out),
+            Method::Direct => super::direct::direct_v(self.kernels, x, h, lo, out),
             Method::Fft => self.fft_into(choice.fft_len(), x, h, lo, out),
             Method::OverlapAdd => {
                 self.overlap_add_into(choice.fft_len(), choice.block_len(), x, h, lo, out);

@@ -168,7 +168,7 @@ impl Kernels {
                 got: out.len(),
             });
         }
-        direct_v(self.tier(), x, h, lo, out);
+        direct_v(*self, x, h, lo, out);
         Ok(())
     }
 }

@@ -386,8 +386,16 @@ impl Csr {
         (self.indptr, self.indices, self.values)
     }
 
-    /// Builds from arrays the caller guarantees valid (crate-internal: SpGEMM output).
-    pub(crate) fn from_parts_trusted(
+    /// Builds from arrays without validating them (crate-internal: SpGEMM output, whose
+    /// structure the symbolic phase built). Debug builds still validate.
+    ///
+    /// # Safety
+    /// The arrays must satisfy every invariant [`Csr::try_from_parts`] checks (the ones
+    /// written on the fields): `rows`/`cols` within [`check_shape`], `indptr` of length
+    /// `rows + 1`, starting at 0, non-decreasing, ending at `indices.len() == values.len()`,
+    /// and every column `< cols`, strictly increasing within a row. The SpMV/SpMM kernels
+    /// load `x[col]` unchecked, so a column `>= cols` is an out-of-bounds read.
+    pub(crate) unsafe fn from_parts_trusted(
         rows: usize,
         cols: usize,
         indptr: Vec<usize>,

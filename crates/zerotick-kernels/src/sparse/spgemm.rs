@@ -145,7 +145,7 @@ impl SpgemmPlan {
             return Err(SparseError::PlanMismatch { row: usize::MAX });
         }
         match numeric_v(
-            k.tier(),
+            *k,
             a,
             b,
             &self.indptr,
@@ -190,13 +190,22 @@ impl SpgemmPlan {
 
     /// The product as a [`Csr`] (the plan's buffers move; the accumulator is freed).
     pub fn into_csr(self) -> Csr {
-        Csr::from_parts_trusted(
-            self.shape[0],
-            self.shape[2],
-            self.indptr,
-            self.indices,
-            self.values,
-        )
+        // SAFETY: `indptr` and `indices` are private, written only by `try_new` (the symbolic
+        // phase: rows `0..A.rows`, each row's columns collected from B's rows, so `< B.cols`,
+        // deduplicated by the stamps and sorted, `indptr` the running lengths from 0) and
+        // never changed after; `values` has `indices.len()` entries (made so by `try_new`,
+        // only written in place by `numeric`); `shape[0] = A.rows` and `shape[2] = B.cols`
+        // are each `< u32::MAX` (checked when A and B were built), so their product fits a
+        // 64-bit `usize` (the crate's unchecked loads depend only on columns `< cols`).
+        unsafe {
+            Csr::from_parts_trusted(
+                self.shape[0],
+                self.shape[2],
+                self.indptr,
+                self.indices,
+                self.values,
+            )
+        }
     }
 
     /// A copy of the product as a [`Csr`] (allocates; the plan stays reusable).

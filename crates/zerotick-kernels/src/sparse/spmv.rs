@@ -119,7 +119,7 @@ impl Csr {
     ) -> Result<(), SparseError> {
         check_dim("x", self.cols(), x.len())?;
         check_dim("y", self.rows(), y.len())?;
-        spmv_v(k.tier(), self, alpha, x, beta, y);
+        spmv_v(*k, self, alpha, x, beta, y);
         Ok(())
     }
 
@@ -154,7 +154,7 @@ impl Csr {
         let out_len = self.rows().saturating_mul(n);
         check_dim("b", b_len, b.len())?;
         check_dim("out", out_len, out.len())?;
-        spmm_v(k.tier(), self, alpha, b, n, beta, out);
+        spmm_v(*k, self, alpha, b, n, beta, out);
         Ok(())
     }
 }
