@@ -96,7 +96,7 @@ pub enum CsvLayout {
 }
 
 /// Trades read from CSV. Allocates only when it meets a new symbol, and while deciding the
-/// layout (at most [`LOOKAHEAD_ROWS`] rows kept).
+/// layout (at most `LOOKAHEAD_ROWS` = 16 rows kept).
 #[derive(Debug)]
 pub struct CsvFeed<R> {
     reader: R,
