@@ -7,31 +7,84 @@
 //!   `agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker[,is_best_match]`.
 //! * `Trades` (exchange trade dumps): `id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]`.
 //!
-//! `Auto` picks the layout from the header if there is one, else from the first row. A header is
-//! a first line whose first field is not a number. Exchange dumps carry no symbol: it is taken
-//! from the file name up to the first `-` (`BTCUSDT-aggTrades-2024-01-01.csv` -> `BTCUSDT`).
-//! `is_buyer_maker = true` means the seller took liquidity: [`Side::Sell`].
+//! Exchange dumps carry no symbol: it is taken from the file name up to the first `-`
+//! (`BTCUSDT-aggTrades-2024-01-01.csv` -> `BTCUSDT`). `is_buyer_maker = true` means the seller
+//! took liquidity: [`Side::Sell`].
 //!
-//! Timestamps are integers (or decimals) in seconds, milliseconds, microseconds or
-//! nanoseconds, told apart by magnitude (below 1e11 s, 1e14 ms, 1e17 us, else ns). Bad rows are
-//! counted by [`RejectReason`]; with `strict` the first one ends the feed with its line number.
+//! Lines end at `\n`, `\r\n` or a lone `\r`; the last line needs no line end. Blank lines are
+//! skipped (they still count for line numbers). A UTF-8 byte order mark starting the file is
+//! ignored.
+//!
+//! **Header.** The first non-blank row is a header, and skipped, when its fields are the column
+//! names of a layout (any ASCII case, surrounding whitespace ignored): the names above, where
+//! the generic layout also accepts `time`/`ts`, `sym`/`ticker`, `px` and
+//! `qty`/`quantity`/`volume`/`amount`. Any other first row is data: if it does not parse it is a
+//! counted rejection like any other row (and ends the feed under `strict`).
+//!
+//! **`Auto`** takes the layout from the header if there is one. Otherwise it takes the layout of
+//! the first row, among the first [`LOOKAHEAD_ROWS`], that is valid under one (no row is valid
+//! under two); the rows read ahead are then handed out in order, so none is lost. If none is
+//! valid, the field count of the first row decides.
+//!
+//! **Numbers.** Timestamps are decimal numbers (optional `+`, fraction and exponent) in seconds,
+//! milliseconds, microseconds or nanoseconds, told apart by the magnitude of their integer part
+//! (below 1e11 s, 1e14 ms, 1e17 us, else ns), converted to ns in integer arithmetic: exact, with
+//! digits below 1 ns truncated; a value beyond `u64::MAX` ns is `bad_timestamp`. Prices and
+//! sizes are read as `f64`: a price must be finite and above 0, a size finite and at or above
+//! +0 (`-0` is rejected). Bad rows are counted by [`RejectReason`]; with `strict` the first one
+//! ends the feed with its line number.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::Path;
 
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Side, Tick};
 
-/// Longest line accepted, in bytes.
+/// Longest line accepted, in bytes (without its line end).
 pub const MAX_LINE: usize = 4096;
 /// Most distinct symbols one feed accepts.
 pub const MAX_SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
+/// Most rows `Auto` reads ahead looking for one that is valid under a layout.
+pub const LOOKAHEAD_ROWS: usize = 16;
+/// Most fields in a row of any layout.
+const MAX_FIELDS: usize = 8;
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Header names accepted per column, for each layout.
+const GENERIC_HEADER: [&[&str]; 5] = [
+    &["timestamp", "time", "ts"],
+    &["symbol", "sym", "ticker"],
+    &["price", "px"],
+    &["size", "qty", "quantity", "volume", "amount"],
+    &["side"],
+];
+const AGG_TRADES_HEADER: [&[&str]; 8] = [
+    &["agg_trade_id"],
+    &["price"],
+    &["quantity", "qty"],
+    &["first_trade_id"],
+    &["last_trade_id"],
+    &["transact_time", "time"],
+    &["is_buyer_maker"],
+    &["is_best_match"],
+];
+const TRADES_HEADER: [&[&str]; 7] = [
+    &["id", "trade_id"],
+    &["price"],
+    &["qty", "quantity"],
+    &["quote_qty"],
+    &["time"],
+    &["is_buyer_maker"],
+    &["is_best_match"],
+];
 
 /// How the columns of a CSV file are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CsvLayout {
-    /// Decide from the header or the first row.
+    /// Decide from the header or the first valid rows.
     #[default]
     Auto,
     /// `timestamp,symbol,price,size[,side]`.
@@ -42,17 +95,47 @@ pub enum CsvLayout {
     Trades,
 }
 
-/// Trades read from CSV. Allocates only when it meets a new symbol.
+/// Trades read from CSV. Allocates only when it meets a new symbol, and while deciding the
+/// layout (at most `LOOKAHEAD_ROWS` = 16 rows kept).
 #[derive(Debug)]
 pub struct CsvFeed<R> {
     reader: R,
     layout: CsvLayout,
     strict: bool,
+    /// The current row, without its line end. Invariant: `line.len() <= MAX_LINE`.
     line: Vec<u8>,
+    /// Lines read so far (line ends seen, plus a last line without one).
     line_no: u64,
+    /// 1-based line number of the current row (rows read ahead come back with theirs).
+    row_no: u64,
+    /// The last line ended with `\r`: a `\n` right after it is part of that line end.
+    after_cr: bool,
+    /// The header and, under `Auto`, the layout are still to be decided.
+    at_start: bool,
+    /// The first row was a header.
+    header: bool,
+    /// Rows read while deciding the layout, handed out in order before reading on.
+    ahead: VecDeque<Pending>,
     /// Symbol used by exchange layouts (from the file name).
     default_symbol: u32,
     symbols: SymbolTable,
+}
+
+/// A row read ahead.
+#[derive(Debug)]
+struct Pending {
+    text: Vec<u8>,
+    line_no: u64,
+    too_long: bool,
+}
+
+/// A row's fields, checked; the symbol still to be interned (`None`: the file's symbol).
+struct Row<'a> {
+    ts_ns: u64,
+    symbol: Option<&'a str>,
+    price: f64,
+    size: f64,
+    side: Side,
 }
 
 impl CsvFeed<BufReader<File>> {
@@ -89,6 +172,11 @@ impl<R: BufRead> CsvFeed<R> {
             strict,
             line: Vec::with_capacity(MAX_LINE),
             line_no: 0,
+            row_no: 0,
+            after_cr: false,
+            at_start: true,
+            header: false,
+            ahead: VecDeque::new(),
             default_symbol: 0,
             symbols: SymbolTable::new(MAX_SYMBOLS),
         };
@@ -96,44 +184,134 @@ impl<R: BufRead> CsvFeed<R> {
         feed
     }
 
-    /// The layout in use (decided after the first row under `Auto`).
+    /// The layout in use (under `Auto`, decided at the first event).
     pub fn layout(&self) -> CsvLayout {
         self.layout
+    }
+
+    /// Whether the first row was a header (skipped: neither a tick nor a rejection). Every
+    /// other non-blank line yields exactly one tick or one rejection.
+    pub fn skipped_header(&self) -> bool {
+        self.header
     }
 
     fn intern(&mut self, name: &str) -> Option<u32> {
         self.symbols.intern(name)
     }
 
-    /// Reads the next line into `self.line`, without its line ending; `false` at the end.
+    /// Reads the next line into `self.line`, without its line end (`\n`, `\r\n` or `\r`):
+    /// `Some(too_long)`, or `None` at the end. A line over [`MAX_LINE`] is consumed whole but
+    /// not kept.
     fn read_line(&mut self) -> Result<Option<bool>, FeedError> {
         self.line.clear();
         let mut too_long = false;
+        let mut any = false;
         loop {
-            let buf = self.reader.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(if self.line.is_empty() && !too_long {
-                    None
-                } else {
-                    Some(too_long)
-                });
-            }
-            let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (&buf[..i], Some(i + 1)),
-                None => (buf, None),
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             };
-            if self.line.len() + chunk.len() <= MAX_LINE {
+            if buf.is_empty() {
+                return Ok(any.then_some(too_long));
+            }
+            // The `\n` of a `\r\n` split across reads.
+            let skip = usize::from(std::mem::take(&mut self.after_cr) && buf[0] == b'\n');
+            let rest = &buf[skip..];
+            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let chunk = &rest[..end.unwrap_or(rest.len())];
+            any |= !chunk.is_empty() || end.is_some();
+            if !too_long && self.line.len() + chunk.len() <= MAX_LINE {
                 self.line.extend_from_slice(chunk);
             } else {
                 too_long = true;
             }
-            let consumed = done.unwrap_or(buf.len());
-            self.reader.consume(consumed);
-            if done.is_some() {
-                if self.line.last() == Some(&b'\r') {
-                    self.line.pop();
+            let consumed = match end {
+                Some(i) => {
+                    self.after_cr = rest[i] == b'\r';
+                    skip + i + 1
                 }
+                None => buf.len(),
+            };
+            self.reader.consume(consumed);
+            if end.is_some() {
                 return Ok(Some(too_long));
+            }
+        }
+    }
+
+    /// Reads the next row (a line that is not blank) into `self.line`: `Some(too_long)`, or
+    /// `None` at the end.
+    fn read_row(&mut self) -> Result<Option<bool>, FeedError> {
+        loop {
+            let Some(too_long) = self.read_line()? else {
+                return Ok(None);
+            };
+            self.line_no += 1;
+            if self.line_no == 1 && self.line.starts_with(BOM) {
+                self.line.drain(..BOM.len());
+            }
+            if too_long || !self.line.iter().all(u8::is_ascii_whitespace) {
+                self.row_no = self.line_no;
+                return Ok(Some(too_long));
+            }
+        }
+    }
+
+    /// Decides the header and, under `Auto`, the layout from the first rows; the data rows
+    /// read on the way wait in `self.ahead`.
+    #[cold]
+    #[inline(never)]
+    fn start(&mut self) -> Result<(), FeedError> {
+        self.at_start = false;
+        let Some(too_long) = self.read_row()? else {
+            return Ok(());
+        };
+        if !too_long && let Some(layout) = header_layout(&self.line) {
+            self.header = true;
+            if self.layout == CsvLayout::Auto {
+                self.layout = layout;
+            }
+            return Ok(());
+        }
+        let mut fallback = None;
+        let result = self.look_ahead(too_long, &mut fallback);
+        if self.layout == CsvLayout::Auto {
+            self.layout = fallback.unwrap_or(CsvLayout::Generic);
+        }
+        result
+    }
+
+    /// Keeps the current row and, under `Auto`, reads on until a row is valid under a layout
+    /// (which it then sets), [`LOOKAHEAD_ROWS`] rows are kept or the input ends. `fallback`
+    /// gets the layout the first row's field count suggests.
+    fn look_ahead(
+        &mut self,
+        mut too_long: bool,
+        fallback: &mut Option<CsvLayout>,
+    ) -> Result<(), FeedError> {
+        loop {
+            self.ahead.push_back(Pending {
+                text: self.line.clone(),
+                line_no: self.row_no,
+                too_long,
+            });
+            if self.layout != CsvLayout::Auto {
+                return Ok(());
+            }
+            if !too_long {
+                if let Some(layout) = valid_layout(&self.line) {
+                    self.layout = layout;
+                    return Ok(());
+                }
+                fallback.get_or_insert_with(|| shape_layout(&self.line));
+            }
+            if self.ahead.len() >= LOOKAHEAD_ROWS {
+                return Ok(());
+            }
+            match self.read_row()? {
+                Some(t) => too_long = t,
+                None => return Ok(()),
             }
         }
     }
@@ -141,7 +319,7 @@ impl<R: BufRead> CsvFeed<R> {
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
         if self.strict {
             Err(FeedError::BadRow {
-                line: self.line_no,
+                line: self.row_no,
                 reason,
             })
         } else {
@@ -157,89 +335,123 @@ impl<R: BufRead> CsvFeed<R> {
     }
 
     fn parse_line(&mut self, line: &[u8]) -> Result<Tick, RejectReason> {
-        let text = std::str::from_utf8(line).map_err(|_| RejectReason::BadUtf8)?;
-        let mut fields: [&str; 8] = [""; 8];
-        let mut n = 0;
-        for f in text.split(',') {
-            if n == fields.len() {
-                return Err(RejectReason::FieldCount);
-            }
-            fields[n] = f.trim();
-            n += 1;
-        }
-        let fields = &fields[..n];
-        if self.layout == CsvLayout::Auto {
-            self.layout = guess_layout(fields);
-        }
-        let (ts, symbol, price, size, side) = match (self.layout, n) {
-            (CsvLayout::Generic, 4 | 5) => {
-                let side = if n == 5 {
-                    parse_side(fields[4])?
-                } else {
-                    Side::Unknown
-                };
-                let symbol = self.intern(fields[1]).ok_or(RejectReason::TooManySymbols)?;
-                (fields[0], symbol, fields[2], fields[3], side)
-            }
-            (CsvLayout::AggTrades, 7 | 8) => (
-                fields[5],
-                self.default_symbol,
-                fields[1],
-                fields[2],
-                maker_side(fields[6])?,
-            ),
-            (CsvLayout::Trades, 6 | 7) => (
-                fields[4],
-                self.default_symbol,
-                fields[1],
-                fields[2],
-                maker_side(fields[5])?,
-            ),
-            _ => return Err(RejectReason::FieldCount),
+        let mut fields = [""; MAX_FIELDS];
+        let n = split_fields(line, &mut fields)?;
+        let row = parse_fields(self.layout, &fields[..n])?;
+        let symbol = match row.symbol {
+            Some(name) => self.intern(name).ok_or(RejectReason::TooManySymbols)?,
+            None => self.default_symbol,
         };
-        let price: f64 = price.parse().map_err(|_| RejectReason::BadPrice)?;
-        if !(price.is_finite() && price > 0.0) {
-            return Err(RejectReason::BadPrice);
-        }
-        let size: f64 = size.parse().map_err(|_| RejectReason::BadSize)?;
-        if !(size.is_finite() && size >= 0.0) {
-            return Err(RejectReason::BadSize);
-        }
         Ok(Tick {
-            ts_ns: parse_ts(ts)?,
+            ts_ns: row.ts_ns,
             symbol,
-            price,
-            size,
-            side,
+            price: row.price,
+            size: row.size,
+            side: row.side,
         })
     }
 }
 
-fn is_number(s: &str) -> bool {
-    s.parse::<f64>().is_ok()
+/// Splits a row into `out`, fields trimmed; returns how many.
+fn split_fields<'a>(
+    line: &'a [u8],
+    out: &mut [&'a str; MAX_FIELDS],
+) -> Result<usize, RejectReason> {
+    let text = std::str::from_utf8(line).map_err(|_| RejectReason::BadUtf8)?;
+    let mut n = 0;
+    for f in text.split(',') {
+        if n == out.len() {
+            return Err(RejectReason::FieldCount);
+        }
+        out[n] = f.trim();
+        n += 1;
+    }
+    Ok(n)
 }
 
-/// The layout of a header or first row.
-fn guess_layout(fields: &[&str]) -> CsvLayout {
-    let header = fields.first().is_some_and(|f| !is_number(f));
-    if header {
-        let has = |name: &str| fields.iter().any(|f| f.eq_ignore_ascii_case(name));
-        return if has("first_trade_id") || has("agg_trade_id") {
-            CsvLayout::AggTrades
-        } else if has("quote_qty") {
-            CsvLayout::Trades
-        } else {
-            CsvLayout::Generic
-        };
-    }
-    match fields.len() {
-        8 => CsvLayout::AggTrades,
-        7 if fields[5].eq_ignore_ascii_case("true") || fields[5].eq_ignore_ascii_case("false") => {
-            CsvLayout::Trades
+/// Checks a row's fields under `layout` (never `Auto`: that finds no fields).
+fn parse_fields<'a>(layout: CsvLayout, fields: &[&'a str]) -> Result<Row<'a>, RejectReason> {
+    let (ts, symbol, price, size, side) = match (layout, fields.len()) {
+        (CsvLayout::Generic, n @ (4 | 5)) => {
+            let side = if n == 5 {
+                parse_side(fields[4])?
+            } else {
+                Side::Unknown
+            };
+            (fields[0], Some(fields[1]), fields[2], fields[3], side)
         }
+        (CsvLayout::AggTrades, 7 | 8) => {
+            let side = maker_side(fields[6])?;
+            (fields[5], None, fields[1], fields[2], side)
+        }
+        (CsvLayout::Trades, 6 | 7) => {
+            let side = maker_side(fields[5])?;
+            (fields[4], None, fields[1], fields[2], side)
+        }
+        _ => return Err(RejectReason::FieldCount),
+    };
+    let price: f64 = price.parse().map_err(|_| RejectReason::BadPrice)?;
+    if !(price.is_finite() && price > 0.0) {
+        return Err(RejectReason::BadPrice);
+    }
+    let size: f64 = size.parse().map_err(|_| RejectReason::BadSize)?;
+    // `is_sign_positive` also rejects -0: a size written with a minus sign is not a size.
+    if !(size.is_finite() && size.is_sign_positive()) {
+        return Err(RejectReason::BadSize);
+    }
+    Ok(Row {
+        ts_ns: parse_ts(ts)?,
+        symbol,
+        price,
+        size,
+        side,
+    })
+}
+
+/// The layout whose header `line` is, if any.
+fn header_layout(line: &[u8]) -> Option<CsvLayout> {
+    let mut fields = [""; MAX_FIELDS];
+    let n = split_fields(line, &mut fields).ok()?;
+    let fields = &fields[..n];
+    let is = |names: &[&[&str]], min: usize| {
+        (min..=names.len()).contains(&n)
+            && fields
+                .iter()
+                .zip(names)
+                .all(|(f, ok)| ok.iter().any(|name| f.eq_ignore_ascii_case(name)))
+    };
+    if is(&GENERIC_HEADER, 4) {
+        Some(CsvLayout::Generic)
+    } else if is(&AGG_TRADES_HEADER, 7) {
+        Some(CsvLayout::AggTrades)
+    } else if is(&TRADES_HEADER, 6) {
+        Some(CsvLayout::Trades)
+    } else {
+        None
+    }
+}
+
+/// The layout under which `line` is a valid row, if any (at most one is).
+fn valid_layout(line: &[u8]) -> Option<CsvLayout> {
+    let mut fields = [""; MAX_FIELDS];
+    let n = split_fields(line, &mut fields).ok()?;
+    [CsvLayout::Generic, CsvLayout::AggTrades, CsvLayout::Trades]
+        .into_iter()
+        .find(|&layout| parse_fields(layout, &fields[..n]).is_ok())
+}
+
+/// The layout a row's field count suggests.
+fn shape_layout(line: &[u8]) -> CsvLayout {
+    let mut fields = [""; MAX_FIELDS];
+    let Ok(n) = split_fields(line, &mut fields) else {
+        return CsvLayout::Generic;
+    };
+    let is_bool = |f: &str| f.eq_ignore_ascii_case("true") || f.eq_ignore_ascii_case("false");
+    match n {
+        8 => CsvLayout::AggTrades,
+        7 if is_bool(fields[5]) => CsvLayout::Trades,
         7 => CsvLayout::AggTrades,
         6 => CsvLayout::Trades,
-        _ if fields.get(1).is_some_and(|f| !is_number(f)) => CsvLayout::Generic,
         _ => CsvLayout::Generic,
     }
 }
@@ -263,62 +475,108 @@ fn maker_side(s: &str) -> Result<Side, RejectReason> {
     }
 }
 
-/// A timestamp in s, ms, us or ns (by magnitude) to ns.
+/// Significant digits of a timestamp kept; further digits are below 1 ns for any value that
+/// fits `u64` ns (at most 20 digits above it), so dropping them truncates exactly.
+const TS_DIGITS: u32 = 36;
+
+/// `10^k` as a `u128`, `None` when it does not fit (or `k` is negative).
+fn pow10(k: i64) -> Option<u128> {
+    10u128.checked_pow(u32::try_from(k).ok()?)
+}
+
+/// `mantissa * 10^exp10`, truncated toward zero; `None` when it does not fit a `u128`.
+fn scale(mantissa: u128, exp10: i64) -> Option<u128> {
+    if exp10 >= 0 {
+        mantissa.checked_mul(pow10(exp10)?)
+    } else {
+        Some(pow10(-exp10).map_or(0, |p| mantissa / p))
+    }
+}
+
+/// A timestamp in s, ms, us or ns (by the magnitude of its integer part) to ns, in integer
+/// arithmetic: `[+]digits[.digits][(e|E)[+|-]digits]` (a digit on one side of the point).
 fn parse_ts(s: &str) -> Result<u64, RejectReason> {
-    let v: f64 = s.parse().map_err(|_| RejectReason::BadTimestamp)?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(RejectReason::BadTimestamp);
+    let bad = RejectReason::BadTimestamp;
+    let b = s.as_bytes();
+    let b = b.strip_prefix(b"+").unwrap_or(b);
+    // Value = mantissa * 10^exp10, from at most TS_DIGITS significant digits.
+    let (mut mantissa, mut exp10, mut kept, mut digits) = (0u128, 0i64, 0u32, 0usize);
+    let mut point = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                if kept < TS_DIGITS {
+                    kept += u32::from(mantissa != 0 || c != b'0');
+                    mantissa = mantissa * 10 + u128::from(c - b'0');
+                    exp10 -= i64::from(point);
+                } else if !point {
+                    exp10 += 1; // an integer digit dropped: the value keeps its magnitude
+                }
+            }
+            b'.' if !point => point = true,
+            _ => break,
+        }
+        i += 1;
     }
-    let scale = if v < 1e11 {
-        1e9
-    } else if v < 1e14 {
-        1e6
-    } else if v < 1e17 {
-        1e3
+    if digits == 0 {
+        return Err(bad);
+    }
+    if let Some(rest) = b[i..].strip_prefix(b"e").or(b[i..].strip_prefix(b"E")) {
+        let (negative, rest) = match rest.first() {
+            Some(b'-') => (true, &rest[1..]),
+            Some(b'+') => (false, &rest[1..]),
+            _ => (false, rest),
+        };
+        if rest.is_empty() || !rest.iter().all(u8::is_ascii_digit) {
+            return Err(bad);
+        }
+        // Saturates far beyond any u64 ns (and below i64 overflow).
+        let e = rest
+            .iter()
+            .fold(0i64, |e, &c| (e * 10 + i64::from(c - b'0')).min(1_000_000));
+        exp10 += if negative { -e } else { e };
+    } else if i < b.len() {
+        return Err(bad);
+    }
+    let whole = scale(mantissa, exp10).ok_or(bad)?;
+    let unit_exp = if whole < 100_000_000_000 {
+        9 // s
+    } else if whole < 100_000_000_000_000 {
+        6 // ms
+    } else if whole < 100_000_000_000_000_000 {
+        3 // us
     } else {
-        1.0
+        0 // ns
     };
-    let ns = v * scale;
-    if ns >= u64::MAX as f64 {
-        return Err(RejectReason::BadTimestamp);
-    }
-    // Integer inputs in ns keep every digit; others are exact to the f64 precision.
-    Ok(if scale == 1.0 {
-        s.parse::<u64>().unwrap_or(ns as u64)
-    } else {
-        ns as u64
-    })
+    let ns = scale(mantissa, exp10 + unit_exp).ok_or(bad)?;
+    u64::try_from(ns).map_err(|_| bad)
 }
 
 impl<R: BufRead + Send> Feed for CsvFeed<R> {
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
-        loop {
-            let Some(too_long) = self.read_line()? else {
-                return Ok(FeedEvent::End);
-            };
-            self.line_no += 1;
-            if too_long {
-                return self.reject(RejectReason::TooLong);
+        if self.at_start {
+            self.start()?;
+        }
+        let too_long = match self.ahead.pop_front() {
+            Some(row) => {
+                self.line.clear();
+                self.line.extend_from_slice(&row.text);
+                self.row_no = row.line_no;
+                row.too_long
             }
-            if self.line.iter().all(u8::is_ascii_whitespace) {
-                continue; // blank lines are not rows
-            }
-            if self.line_no == 1 {
-                let first = self.line.split(|&b| b == b',').next().unwrap_or_default();
-                let is_header = std::str::from_utf8(first).is_ok_and(|f| !is_number(f.trim()));
-                if is_header {
-                    if self.layout == CsvLayout::Auto {
-                        let text = String::from_utf8_lossy(&self.line).into_owned();
-                        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-                        self.layout = guess_layout(&fields);
-                    }
-                    continue;
-                }
-            }
-            return match self.parse() {
-                Ok(tick) => Ok(FeedEvent::Tick(tick)),
-                Err(reason) => self.reject(reason),
-            };
+            None => match self.read_row()? {
+                Some(too_long) => too_long,
+                None => return Ok(FeedEvent::End),
+            },
+        };
+        if too_long {
+            return self.reject(RejectReason::TooLong);
+        }
+        match self.parse() {
+            Ok(tick) => Ok(FeedEvent::Tick(tick)),
+            Err(reason) => self.reject(reason),
         }
     }
 
@@ -444,5 +702,301 @@ mod tests {
         let ev = events(&text, CsvLayout::Generic, false);
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[1], Ok(FeedEvent::Rejected(RejectReason::TooLong)));
+    }
+
+    fn ticks(ev: &[Result<FeedEvent, String>]) -> Vec<Tick> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Ok(FeedEvent::Tick(t)) => Some(*t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn kinds(ev: &[Result<FeedEvent, String>]) -> Vec<Result<Option<RejectReason>, String>> {
+        ev.iter()
+            .map(|e| match e {
+                Ok(FeedEvent::Tick(_)) => Ok(None),
+                Ok(FeedEvent::Rejected(r)) => Ok(Some(*r)),
+                Ok(other) => Err(format!("{other:?}")),
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bom_before_a_headerless_file_is_stripped_and_the_row_kept() {
+        let text = "\u{feff}1700000000,AAA,10,1\n1700000001,AAA,11,1\n";
+        for layout in [CsvLayout::Auto, CsvLayout::Generic] {
+            let ev = events(text, layout, true);
+            assert_eq!(kinds(&ev), [Ok(None), Ok(None)], "{layout:?}");
+            assert_eq!(ticks(&ev)[0].ts_ns, 1_700_000_000_000_000_000);
+        }
+        let with_header = "\u{feff}timestamp,symbol,price,size\n1700000000,AAA,10,1\n";
+        assert_eq!(
+            kinds(&events(with_header, CsvLayout::Auto, true)),
+            [Ok(None)]
+        );
+    }
+
+    #[test]
+    fn a_first_row_that_is_neither_header_nor_data_is_a_counted_rejection() {
+        for first in [
+            "17000000x0,AAA,10,1",
+            "date,sym,last,vol",
+            "timestamp,symbol,price,size,side,extra",
+        ] {
+            let text = format!("{first}\n1700000001,AAA,11,1\n");
+            let ev = events(&text, CsvLayout::Auto, false);
+            let k = kinds(&ev);
+            assert_eq!(k.len(), 2, "{first}: {ev:?}");
+            assert!(matches!(k[0], Ok(Some(_))), "{first}: {ev:?}");
+            assert_eq!(k[1], Ok(None), "{first}");
+            let strict = events(&text, CsvLayout::Auto, true);
+            assert!(
+                strict[0].as_ref().is_err_and(|e| e.starts_with("line 1:")),
+                "{first}: {strict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_headers_of_every_layout_are_skipped_in_any_case() {
+        let agg = "1,42000.5,0.01,10,12,1700000000000,true,true\n";
+        let trades = "1,100.0,2.0,200.0,1735689600000000,false\n";
+        let generic = "1700000000,AAA,10,1,buy\n";
+        for (header, row, layout) in [
+            (
+                "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker",
+                agg,
+                CsvLayout::AggTrades,
+            ),
+            (
+                "ID, Price, Qty, Quote_Qty, Time, Is_Buyer_Maker",
+                trades,
+                CsvLayout::Trades,
+            ),
+            (
+                "Timestamp,Symbol,Price,Size,Side",
+                generic,
+                CsvLayout::Generic,
+            ),
+            ("time,symbol,price,qty", generic, CsvLayout::Generic),
+        ] {
+            let text = format!("\n{header}\r\n{row}");
+            let mut feed = CsvFeed::new(text.as_bytes(), CsvLayout::Auto, true, "X");
+            assert!(
+                matches!(feed.next_event(), Ok(FeedEvent::Tick(_))),
+                "{header}"
+            );
+            assert_eq!(feed.layout(), layout, "{header}");
+            assert!(matches!(feed.next_event(), Ok(FeedEvent::End)));
+        }
+    }
+
+    #[test]
+    fn auto_layout_is_decided_by_the_first_valid_row_without_losing_rows() {
+        let text = "1,42000.5,0.01\n\
+                    2,42001,0.5,13,13,1700000000001,false,true\n\
+                    3,42002,0.5,14,14,1700000000002,true,true\n\
+                    4,42003,0.5,15,15,1700000000003,true\n";
+        let ev = events(text, CsvLayout::Auto, false);
+        assert_eq!(
+            kinds(&ev),
+            [
+                Ok(Some(RejectReason::FieldCount)),
+                Ok(None),
+                Ok(None),
+                Ok(None)
+            ]
+        );
+        let prices: Vec<f64> = ticks(&ev).iter().map(|t| t.price).collect();
+        assert_eq!(prices, [42001.0, 42002.0, 42003.0]);
+        let strict = events(text, CsvLayout::Auto, true);
+        assert_eq!(
+            strict[0].as_ref().unwrap_err(),
+            "line 1: rejected (field_count)"
+        );
+    }
+
+    #[test]
+    fn look_ahead_rows_come_out_in_order_with_their_line_numbers() {
+        // Four bad rows (one too long) and a blank line before the first valid one.
+        let text = format!(
+            "1,2\n\n{}\nx,AAA,1,1\n1700000000,AAA,-1,1\n1700000001,BBB,10,1\n1700000002,AAA,10,bad\n",
+            "9".repeat(MAX_LINE + 1)
+        );
+        let ev = events(&text, CsvLayout::Auto, false);
+        use RejectReason::*;
+        assert_eq!(
+            kinds(&ev),
+            [
+                Ok(Some(FieldCount)),
+                Ok(Some(TooLong)),
+                Ok(Some(BadTimestamp)),
+                Ok(Some(BadPrice)),
+                Ok(None),
+                Ok(Some(BadSize))
+            ]
+        );
+        let ev = events(&text, CsvLayout::Auto, true);
+        assert_eq!(ev, [Err("line 1: rejected (field_count)".to_owned())]);
+        let skip_first = &text[4..];
+        let ev = events(skip_first, CsvLayout::Auto, true);
+        assert_eq!(ev, [Err("line 2: rejected (too_long)".to_owned())]);
+    }
+
+    #[test]
+    fn cr_only_crlf_and_lf_line_ends_are_all_line_ends() {
+        let text = "1700000000,AAA,10,1\r1700000001,AAA,11,1\r\n1700000002,AAA,12,1\n\r\r1700000003,AAA,13,1\r";
+        let ev = events(text, CsvLayout::Auto, true);
+        assert_eq!(kinds(&ev), vec![Ok(None); 4]);
+        let bad = "1700000000,AAA,10,1\r1700000001,AAA,11,1\r\n\r1700000002,AAA,0,1";
+        let ev = events(bad, CsvLayout::Auto, true);
+        assert_eq!(
+            ev.last().unwrap().as_ref().unwrap_err(),
+            "line 4: rejected (bad_price)"
+        );
+    }
+
+    /// Hands out its bytes a few at a time, in a fixed irregular pattern.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 += 1;
+            let n = (self.1 % 3 + 1).min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reading_in_small_chunks_gives_the_same_events_as_reading_whole() {
+        let text = format!(
+            "\u{feff}timestamp,symbol,price,size\r\n1700000000,AAA,10,1\r\r\n1700000001,BBB,x,1\r{}\n\
+             1700000002,AAA,10,1\n\r\n1700000003,AAA,10,1",
+            "7".repeat(MAX_LINE + 5)
+        );
+        for strict in [false, true] {
+            let whole = events(&text, CsvLayout::Auto, strict);
+            for cap in [1, 2, 3, 7] {
+                let reader = std::io::BufReader::with_capacity(cap, Trickle(text.as_bytes(), 0));
+                let mut feed = CsvFeed::new(reader, CsvLayout::Auto, strict, "BTCUSDT");
+                let mut chunked = Vec::new();
+                loop {
+                    match feed.next_event() {
+                        Ok(FeedEvent::End) => break,
+                        Ok(e) => chunked.push(Ok(e)),
+                        Err(e) => {
+                            chunked.push(Err(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(chunked, whole, "capacity {cap}, strict {strict}");
+            }
+        }
+        let whole = events(&text, CsvLayout::Auto, false);
+        assert_eq!(
+            kinds(&whole),
+            [
+                Ok(None),
+                Ok(Some(RejectReason::BadPrice)),
+                Ok(Some(RejectReason::TooLong)),
+                Ok(None),
+                Ok(None)
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps_in_every_unit_stay_on_their_integer_grid() {
+        for (text, ns) in [
+            ("1723161255", 1_723_161_255_000_000_000),
+            ("1723161255617", 1_723_161_255_617_000_000),
+            ("1723161255617123", 1_723_161_255_617_123_000),
+            ("1723161255617123456", 1_723_161_255_617_123_456),
+            ("1723161255.617123456", 1_723_161_255_617_123_456),
+            ("1723161255.1", 1_723_161_255_100_000_000),
+            ("1723161255617.5", 1_723_161_255_617_500_000),
+            ("1723161255617123.999", 1_723_161_255_617_123_999),
+            ("1723161255617123456.9", 1_723_161_255_617_123_456),
+            ("1.723161255617e12", 1_723_161_255_617_000_000),
+            ("+1723161255617", 1_723_161_255_617_000_000),
+            ("0", 0),
+            ("0.000000001", 1),
+            ("0.0000000019", 1),
+            ("9999999999.9", 9_999_999_999_900_000_000),
+            ("18446744073709551615", u64::MAX),
+            ("0018446744073709551615.000", u64::MAX),
+        ] {
+            assert_eq!(parse_ts(text), Ok(ns), "{text}");
+        }
+    }
+
+    #[test]
+    fn timestamps_that_overflow_or_are_not_plain_numbers_are_rejected() {
+        for text in [
+            "18446744073709551616",
+            "99999999999.9",
+            "99999999999999999999999999999999999999999999999",
+            "1e400",
+            "1e99999999999999999999",
+            "-1",
+            "-0",
+            "-0.0",
+            "NaN",
+            "inf",
+            "infinity",
+            "",
+            ".",
+            "+",
+            "1e",
+            "1e+",
+            "1.2.3",
+            "0x10",
+            "1_000",
+            "1 000",
+            "٣",
+            "++1",
+        ] {
+            assert_eq!(parse_ts(text), Err(RejectReason::BadTimestamp), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn prices_and_sizes_reject_nan_infinities_and_negative_zero() {
+        use RejectReason::*;
+        let cases = [
+            ("1700000000,AAA,NaN,1", Some(BadPrice)),
+            ("1700000000,AAA,inf,1", Some(BadPrice)),
+            ("1700000000,AAA,1e400,1", Some(BadPrice)),
+            ("1700000000,AAA,-0,1", Some(BadPrice)),
+            ("1700000000,AAA,1e-400,1", Some(BadPrice)),
+            ("1700000000,AAA,10,-0", Some(BadSize)),
+            ("1700000000,AAA,10,-0.0", Some(BadSize)),
+            ("1700000000,AAA,10,NaN", Some(BadSize)),
+            ("1700000000,AAA,10,-inf", Some(BadSize)),
+            ("1700000000,AAA,10,0", None),
+            (" +1700000000 ,\tAAA , +10 , +1 ", None),
+        ];
+        for (row, want) in cases {
+            let ev = events(&format!("{row}\n"), CsvLayout::Generic, false);
+            assert_eq!(kinds(&ev), [Ok(want)], "{row}");
+        }
+    }
+
+    #[test]
+    fn a_final_line_without_newline_and_blank_lines_keep_line_numbers() {
+        let text = "1700000000,AAA,10,1\n \n\t\r\n\n1700000001,AAA,0,1";
+        let ev = events(text, CsvLayout::Generic, false);
+        assert_eq!(kinds(&ev), [Ok(None), Ok(Some(RejectReason::BadPrice))]);
+        let ev = events(text, CsvLayout::Generic, true);
+        assert_eq!(
+            ev.last().unwrap().as_ref().unwrap_err(),
+            "line 5: rejected (bad_price)"
+        );
     }
 }

@@ -1,21 +1,42 @@
-//! `--metrics-addr`: a tiny HTTP/1.1 server on its own thread answering `GET /metrics` with the
-//! registry in the Prometheus text exposition format (`text/plain; version=0.0.4`), 404 for any
-//! other path, 405 for any other method. One connection at a time, `Connection: close`.
+//! `--metrics-addr`: a tiny HTTP/1.1 server on its own thread answering `GET /metrics` (and
+//! `HEAD`) with the registry in the Prometheus text exposition format
+//! (`text/plain; version=0.0.4`), 404 for any other path, 405 for any other method, 400 for a
+//! malformed request line, 431 for a request head over [`MAX_HEAD`] bytes, 408 for a request
+//! not complete within [`READ_DEADLINE`] of its connection. Every answer ends the connection
+//! (`Connection: close`).
+//!
+//! Slow or hostile clients cannot starve a scraper or hold the process up: one thread serves up
+//! to [`MAX_CONNECTIONS`] connections at once over non-blocking sockets, each with a deadline for
+//! its whole request (not per read, so trickling a byte at a time does not extend it) and one for
+//! writing its answer. When all slots are taken, a new connection evicts the oldest one. The
+//! thread never blocks on a socket, so [`MetricsServer::stop`] returns within one poll interval
+//! ([`MAX_POLL_SLEEP`]) after its linger, whatever the clients do.
 //!
 //! It never blocks the pipeline: rendering takes the registry's internal lock, which only
 //! registration and rendering take; recording through metric handles never does.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zerotick_sync::metrics::Registry;
 
-/// Longest request head read, bytes.
-const MAX_HEAD: usize = 8 * 1024;
+/// Longest request head (request line and headers) read, bytes; longer gets 431.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Connections served at once; one more evicts the oldest.
+pub const MAX_CONNECTIONS: usize = 32;
+/// Time from accepting a connection to the end of its request head; later gets 408.
+pub const READ_DEADLINE: Duration = Duration::from_secs(2);
+/// Time to hand the answer to a client that does not read it, then the connection is dropped.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+/// After answering, unread request bytes are drained this long before closing, so that the
+/// client reads the answer rather than a reset.
+const DRAIN: Duration = Duration::from_millis(200);
+/// Longest sleep between polls when nothing happened (bounds `stop` and accept latency).
+pub const MAX_POLL_SLEEP: Duration = Duration::from_millis(10);
 
 /// The running endpoint; [`MetricsServer::stop`] ends it.
 pub struct MetricsServer {
@@ -26,6 +47,9 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Binds `addr` and serves `registry` from a new thread.
+    ///
+    /// # Errors
+    /// Binding or configuring the socket, or spawning the thread, failed.
     pub fn start(addr: &str, registry: Arc<Registry>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -34,7 +58,7 @@ impl MetricsServer {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("zerotick-metrics".into())
-            .spawn(move || serve(&listener, &registry, &flag))?;
+            .spawn(move || Server::new(listener, registry).run(&flag))?;
         Ok(Self { addr, stop, thread })
     }
 
@@ -43,96 +67,515 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Keeps serving for `linger` (so a scraper reads the final values), then stops.
+    /// Keeps serving for `linger` (so a scraper reads the final values), then stops: open
+    /// connections are dropped. Returns within [`MAX_POLL_SLEEP`] (plus one render) after
+    /// `linger`, whatever the clients do: the serving thread never blocks on a socket.
     pub fn stop(self, linger: Duration) {
         std::thread::sleep(linger);
+        // Relaxed: the flag carries no data; the join below synchronises.
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }
 }
 
-fn serve(listener: &TcpListener, registry: &Registry, stop: &AtomicBool) {
-    let mut body = String::new();
-    let mut head = Vec::with_capacity(MAX_HEAD);
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                // A client that misbehaves only loses its own answer.
-                let _ = answer(stream, registry, &mut body, &mut head);
+/// Where a connection is in its one request.
+enum Phase {
+    /// Reading the request head into `Conn::buf` until `deadline`.
+    Reading { deadline: Instant },
+    /// Writing `Conn::buf[sent..]` until `deadline`.
+    Writing { sent: usize, deadline: Instant },
+    /// Answer sent, write side shut: discarding what the client still sends until `until`.
+    Draining { until: Instant },
+}
+
+/// One served connection.
+struct Conn {
+    stream: TcpStream,
+    accepted: Instant,
+    phase: Phase,
+    /// The request head while reading, the answer while writing. Invariant: while reading,
+    /// `buf.len() <= MAX_HEAD`.
+    buf: Vec<u8>,
+}
+
+/// What one poll of a connection did.
+enum Poll {
+    Progress,
+    Idle,
+    Done,
+}
+
+/// The serving loop's state: the listener and up to [`MAX_CONNECTIONS`] connections.
+struct Server {
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    conns: Vec<Conn>,
+    /// Rendered metrics, reused between requests.
+    body: String,
+}
+
+impl Server {
+    fn new(listener: TcpListener, registry: Arc<Registry>) -> Self {
+        Self {
+            listener,
+            registry,
+            conns: Vec::with_capacity(MAX_CONNECTIONS),
+            body: String::new(),
+        }
+    }
+
+    fn run(mut self, stop: &AtomicBool) {
+        let mut sleep = Duration::from_millis(1);
+        while !stop.load(Ordering::Relaxed) {
+            let mut busy = self.accept_new();
+            let now = Instant::now();
+            let mut i = 0;
+            while i < self.conns.len() {
+                match self.poll(i, now) {
+                    Poll::Progress => {
+                        busy = true;
+                        i += 1;
+                    }
+                    Poll::Idle => i += 1,
+                    Poll::Done => {
+                        busy = true;
+                        self.conns.swap_remove(i);
+                    }
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
+            // Back off while nothing happens: 1 ms after activity, up to MAX_POLL_SLEEP.
+            sleep = if busy {
+                Duration::from_millis(1)
+            } else {
+                (sleep * 2).min(MAX_POLL_SLEEP)
+            };
+            std::thread::sleep(sleep);
+        }
+    }
+
+    /// Accepts every pending connection; at capacity, the oldest connection makes room.
+    fn accept_new(&mut self) -> bool {
+        let mut any = false;
+        while let Ok((stream, _)) = self.listener.accept() {
+            any = true;
+            if stream.set_nonblocking(true).is_err() {
+                continue;
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            let _ = stream.set_nodelay(true);
+            if self.conns.len() >= MAX_CONNECTIONS
+                && let Some(oldest) = (0..self.conns.len()).min_by_key(|&i| self.conns[i].accepted)
+            {
+                self.conns.swap_remove(oldest);
+            }
+            let now = Instant::now();
+            self.conns.push(Conn {
+                stream,
+                accepted: now,
+                phase: Phase::Reading {
+                    deadline: now + READ_DEADLINE,
+                },
+                buf: Vec::with_capacity(1024),
+            });
+        }
+        any
+    }
+
+    fn poll(&mut self, i: usize, now: Instant) -> Poll {
+        let conn = &mut self.conns[i];
+        match conn.phase {
+            Phase::Reading { deadline } => {
+                let mut chunk = [0u8; 1024];
+                let mut progress = false;
+                loop {
+                    let room = (MAX_HEAD + 1 - conn.buf.len()).min(chunk.len());
+                    match conn.stream.read(&mut chunk[..room]) {
+                        Ok(0) => return Poll::Done,
+                        Ok(n) => {
+                            progress = true;
+                            conn.buf.extend_from_slice(&chunk[..n]);
+                            if head_end(&conn.buf).is_some() || conn.buf.len() > MAX_HEAD {
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Poll::Done,
+                    }
+                }
+                let answer = match head_end(&conn.buf) {
+                    Some(end) if end <= MAX_HEAD => {
+                        let request = parse_request(&conn.buf[..end]);
+                        Some(request)
+                    }
+                    _ if conn.buf.len() > MAX_HEAD => Some(Request::TooLarge),
+                    _ if now >= deadline => Some(Request::TimedOut),
+                    _ => None,
+                };
+                match answer {
+                    Some(request) => {
+                        let (conn, registry, body) =
+                            (&mut self.conns[i], &self.registry, &mut self.body);
+                        respond_into(&mut conn.buf, request, registry, body);
+                        conn.phase = Phase::Writing {
+                            sent: 0,
+                            deadline: now + WRITE_DEADLINE,
+                        };
+                        self.poll(i, now)
+                    }
+                    None if progress => Poll::Progress,
+                    None => Poll::Idle,
+                }
+            }
+            Phase::Writing { sent, deadline } => {
+                let mut sent = sent;
+                let mut progress = false;
+                while sent < conn.buf.len() {
+                    match conn.stream.write(&conn.buf[sent..]) {
+                        Ok(0) => return Poll::Done,
+                        Ok(n) => {
+                            sent += n;
+                            progress = true;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Poll::Done,
+                    }
+                }
+                if sent == conn.buf.len() {
+                    if conn.stream.shutdown(Shutdown::Write).is_err() {
+                        return Poll::Done;
+                    }
+                    conn.phase = Phase::Draining { until: now + DRAIN };
+                    return Poll::Progress;
+                }
+                if now >= deadline {
+                    return Poll::Done;
+                }
+                conn.phase = Phase::Writing { sent, deadline };
+                if progress { Poll::Progress } else { Poll::Idle }
+            }
+            Phase::Draining { until } => {
+                let mut chunk = [0u8; 1024];
+                loop {
+                    match conn.stream.read(&mut chunk) {
+                        Ok(0) => return Poll::Done,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Poll::Done,
+                    }
+                }
+                if now >= until { Poll::Done } else { Poll::Idle }
+            }
         }
     }
 }
 
-fn answer(
-    mut stream: TcpStream,
-    registry: &Registry,
-    body: &mut String,
-    head: &mut Vec<u8>,
-) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    head.clear();
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() >= MAX_HEAD {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                b"",
-            );
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&chunk[..n]);
+/// The length of the request head including its blank line (`\r\n\r\n` or a bare `\n\n`).
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// `GET` (body too) or `HEAD` (headers only) of `/metrics`.
+    Metrics { head_only: bool },
+    /// `GET` or `HEAD` of another path.
+    NotFound { head_only: bool },
+    /// A well-formed request with another method.
+    MethodNotAllowed,
+    /// The request line is not `METHOD TARGET HTTP/1.x`.
+    Malformed,
+    /// The head is longer than [`MAX_HEAD`].
+    TooLarge,
+    /// The head did not arrive within [`READ_DEADLINE`].
+    TimedOut,
+}
+
+/// Reads the request line of a complete head.
+fn parse_request(head: &[u8]) -> Request {
+    // RFC 9112 2.2: ignore at least one empty line before the request line.
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len());
+    let head = &head[start..];
+    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]);
     let mut parts = line.split(|&b| b == b' ');
-    let (method, target) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    match (method, path) {
-        (b"GET", b"/metrics") => {
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Request::Malformed;
+    };
+    let token = |s: &[u8]| {
+        !s.is_empty()
+            && s.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+    };
+    if !token(method)
+        || !version.starts_with(b"HTTP/1.")
+        || version.len() != 8
+        || !version[7].is_ascii_digit()
+        || target.is_empty()
+        || !target.iter().all(|b| b.is_ascii_graphic())
+    {
+        return Request::Malformed;
+    }
+    // Origin form `/path?query`, or absolute form `http://host/path?query`.
+    let path = if target.starts_with(b"/") {
+        target
+    } else if let Some(rest) = target.strip_prefix(b"http://") {
+        let slash = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        &rest[slash..]
+    } else if target == b"*" {
+        b"*"
+    } else {
+        return Request::Malformed;
+    };
+    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+    let head_only = match method {
+        b"GET" => false,
+        b"HEAD" => true,
+        _ => return Request::MethodNotAllowed,
+    };
+    if path == b"/metrics" {
+        Request::Metrics { head_only }
+    } else {
+        Request::NotFound { head_only }
+    }
+}
+
+/// Writes the whole answer to `request` into `out` (replacing its contents).
+fn respond_into(out: &mut Vec<u8>, request: Request, registry: &Registry, body: &mut String) {
+    out.clear();
+    let (status, content_type, text, head_only): (&str, &str, &[u8], bool) = match request {
+        Request::Metrics { head_only } => {
             body.clear();
             registry.render_prometheus_into(body);
-            respond(
-                &mut stream,
+            (
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
                 body.as_bytes(),
+                head_only,
             )
         }
-        (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", b"not found\n"),
-        _ => respond(
-            &mut stream,
+        Request::NotFound { head_only } => {
+            ("404 Not Found", "text/plain", b"not found\n", head_only)
+        }
+        Request::MethodNotAllowed => (
             "405 Method Not Allowed",
             "text/plain",
             b"method not allowed\n",
+            false,
         ),
+        Request::Malformed => ("400 Bad Request", "text/plain", b"bad request\n", false),
+        Request::TooLarge => (
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"request head too large\n",
+            false,
+        ),
+        Request::TimedOut => (
+            "408 Request Timeout",
+            "text/plain",
+            b"request timeout\n",
+            false,
+        ),
+    };
+    let allow = if request == Request::MethodNotAllowed {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        text.len()
+    );
+    if !head_only {
+        out.extend_from_slice(text);
     }
 }
 
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &[u8],
-) -> io::Result<()> {
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    stream.flush()
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// A server on a free loopback port with one counter at 7.
+    fn server() -> MetricsServer {
+        let registry = Arc::new(Registry::new());
+        registry
+            .counter("zerotick_test_total", "a test counter", &[])
+            .expect("register")
+            .add(7);
+        MetricsServer::start("127.0.0.1:0", registry).expect("start")
+    }
+
+    /// Sends `request` and reads the answer to its end: (status code, whole answer).
+    fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request).expect("send");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let code = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, text)
+    }
+
+    /// A client that sends a request head one byte every `every`, forever, until stopped.
+    fn trickler(addr: SocketAddr, every: Duration) -> (TcpStream, Arc<AtomicBool>) {
+        let s = TcpStream::connect(addr).expect("connect");
+        let mut w = s.try_clone().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let head = b"GET /metrics HTTP/1.1\r\nX-Slow: ";
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let b = head.get(i).copied().unwrap_or(b'a');
+                if w.write_all(&[b]).is_err() {
+                    return;
+                }
+                i += 1;
+                std::thread::sleep(every);
+            }
+        });
+        (s, stop)
+    }
+
+    #[test]
+    fn answers_by_method_path_and_shape() {
+        let srv = server();
+        let a = srv.addr();
+        let long_header = format!(
+            "GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD)
+        );
+        let cases: [(&[u8], u16); 15] = [
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+            (b"GET /metrics?x=1 HTTP/1.0\n\n", 200),
+            (b"\r\nGET http://localhost:9/metrics HTTP/1.1\r\n\r\n", 200),
+            (b"GET / HTTP/1.1\r\n\r\n", 404),
+            (b"GET /metricsx HTTP/1.1\r\n\r\n", 404),
+            (
+                b"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\na=1",
+                405,
+            ),
+            (b"DELETE /metrics HTTP/1.1\r\n\r\n", 405),
+            (b"BOGUS\r\n\r\n", 400),
+            (b"GET /metrics\r\n\r\n", 400),
+            (b"GET metrics HTTP/1.1\r\n\r\n", 400),
+            (b"GET /metrics HTTP/2.0\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.1 extra\r\n\r\n", 400),
+            (b"G\x00T /metrics HTTP/1.1\r\n\r\n", 400),
+            (b"\xff\xfe\x00\x01\r\n\r\n", 400),
+            (long_header.as_bytes(), 431),
+        ];
+        for (request, code) in cases {
+            let (got, text) = exchange(a, request);
+            assert_eq!(
+                got,
+                code,
+                "{:?} -> {text}",
+                String::from_utf8_lossy(request)
+            );
+        }
+        let (_, text) = exchange(a, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(text.contains("\r\n\r\n"), "{text}");
+        assert!(text.lines().any(|l| l == "zerotick_test_total 7"), "{text}");
+        let (code, text) = exchange(a, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(code, 200);
+        assert!(
+            text.ends_with("\r\n\r\n") && !text.contains("zerotick_test_total"),
+            "{text}"
+        );
+        let (_, text) = exchange(a, b"PUT /metrics HTTP/1.1\r\n\r\n");
+        assert!(text.contains("\r\nAllow: GET, HEAD\r\n"), "{text}");
+        srv.stop(Duration::ZERO);
+    }
+
+    #[test]
+    fn fifty_half_open_connections_do_not_delay_a_scrape() {
+        let srv = server();
+        let a = srv.addr();
+        let mut idle: Vec<TcpStream> = (0..50)
+            .map(|i| {
+                let mut s = TcpStream::connect(a).expect("connect");
+                if i % 2 == 1 {
+                    s.write_all(b"GET /metr").unwrap();
+                }
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..3 {
+            let start = Instant::now();
+            let (code, text) = exchange(a, b"GET /metrics HTTP/1.1\r\n\r\n");
+            assert_eq!(code, 200, "{text}");
+            let took = start.elapsed();
+            assert!(took < Duration::from_millis(500), "scrape took {took:?}");
+        }
+        // Beyond MAX_CONNECTIONS the oldest were dropped to make room.
+        let first = &mut idle[0];
+        first
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        assert!(matches!(first.read(&mut [0u8; 64]), Ok(0) | Err(_)));
+        srv.stop(Duration::ZERO);
+    }
+
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_request_deadline() {
+        let srv = server();
+        let start = Instant::now();
+        let (mut s, stop) = trickler(srv.addr(), Duration::from_millis(100));
+        s.set_read_timeout(Some(READ_DEADLINE * 3)).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let took = start.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            took >= READ_DEADLINE - Duration::from_millis(50)
+                && took < READ_DEADLINE + Duration::from_millis(700),
+            "cut off after {took:?}: {text}"
+        );
+        assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+        srv.stop(Duration::ZERO);
+    }
+
+    #[test]
+    fn stop_returns_promptly_while_slow_clients_are_connected() {
+        let srv = server();
+        let a = srv.addr();
+        let _idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(a).unwrap()).collect();
+        let tricklers: Vec<_> = (0..3)
+            .map(|_| trickler(a, Duration::from_millis(150)))
+            .collect();
+        // A client that sends its request and never reads the answer.
+        let mut mute = TcpStream::connect(a).unwrap();
+        mute.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        srv.stop(Duration::ZERO);
+        let took = start.elapsed();
+        for (_, stop) in &tricklers {
+            stop.store(true, Ordering::Relaxed);
+        }
+        assert!(took < Duration::from_millis(200), "stop took {took:?}");
+    }
 }

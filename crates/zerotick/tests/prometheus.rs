@@ -148,3 +148,57 @@ fn a_real_prometheus_scrapes_the_tick_counter() {
     }
     panic!("prometheus never answered zerotick_ticks_processed_total = {ticks}; last: {last}");
 }
+
+/// Issue 12: 50 half-open connections made a scrape wait 16 s, and a client trickling a byte
+/// every 1.5 s kept the process alive for a minute after its run.
+#[test]
+fn slow_clients_neither_delay_a_scrape_nor_keep_the_process_alive() {
+    let port = free_port();
+    let linger = Duration::from_millis(1_500);
+    let (mut p, json) = run_with_metrics(port, 2_000, linger.as_millis() as u64);
+    let report_at = Instant::now();
+    assert_eq!(json["ticks_processed"].as_u64(), Some(2_000));
+    let _half_open: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    let tricklers: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let mut w = s.try_clone().expect("clone");
+            std::thread::spawn(move || {
+                for b in b"GET /metrics HTTP/1.1\r\nX-Slow: "
+                    .iter()
+                    .chain([b'a'; 200].iter())
+                {
+                    if w.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    let (code, body) = http(port, "GET", "/metrics").expect("GET /metrics");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "scrape took {:?}",
+        start.elapsed()
+    );
+    // The endpoint stops after its linger whatever the clients do, and the process ends.
+    let status = loop {
+        if let Some(status) = p.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            report_at.elapsed() < linger + Duration::from_secs(2),
+            "zerotick still running {:?} after its report (linger {linger:?})",
+            report_at.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    drop(tricklers);
+}
