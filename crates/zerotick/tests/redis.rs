@@ -277,6 +277,8 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
         &[b"t", b"x", b"s", b"AAA", b"p", b"10", b"q", b"1"],
         &[b"t", b"2", b"s", b"AAA", b"p", b"-3", b"q", b"1"],
         &[b"t", b"3", b"s", b"AAA"],
+        // A lone `e` that is not `1` is a bad entry, not the end of the shard.
+        &[b"e", b"0"],
         &[
             b"t", b"4", b"s", b"AAA", b"p", b"11", b"q", b"2", b"d", b"s",
         ],
@@ -307,12 +309,13 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
         MINUTE,
     );
     assert_eq!(n(&j, "ticks_processed"), 2, "{j}");
-    assert_eq!(n(&j, "ticks_rejected"), 3, "{j}");
+    assert_eq!(n(&j, "ticks_rejected"), 4, "{j}");
     assert_eq!(n(&j["rejects"], "bad_timestamp"), 1, "{j}");
     assert_eq!(n(&j["rejects"], "bad_price"), 1, "{j}");
-    assert_eq!(n(&j["rejects"], "field_count"), 1, "{j}");
+    assert_eq!(n(&j["rejects"], "field_count"), 2, "{j}");
+    assert_eq!(n(&j["redis"], "dead_lettered"), 4, "{j}");
     let dead = xrange_all(&mut c, "in.dead");
-    assert_eq!(dead.len(), 3);
+    assert_eq!(dead.len(), 4);
     let reasons: Vec<&str> = dead
         .iter()
         .map(|f| {
@@ -322,7 +325,14 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
                 .unwrap_or("")
         })
         .collect();
-    assert_eq!(reasons, ["bad_timestamp", "bad_price", "field_count"]);
+    assert_eq!(
+        reasons,
+        ["bad_timestamp", "bad_price", "field_count", "field_count"]
+    );
+    assert!(
+        dead[3].contains(&("e".to_owned(), "0".to_owned())),
+        "the bad marker is kept"
+    );
     assert!(
         dead[0].contains(&("t".to_owned(), "x".to_owned())),
         "original fields kept"
