@@ -394,3 +394,134 @@ fn the_sink_writes_named_signals_and_trims_with_maxlen() {
         "symbol names, not indices: {symbol}"
     );
 }
+
+#[test]
+fn claim_idle_ms_zero_still_reads_the_live_entries() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    const TICKS: u64 = 20_000;
+    publish(&r, "ticks", TICKS, 2);
+    // Claim rounds used to start on every read once `claim_idle_ms` had passed, so with 0
+    // the feed claimed forever and never read a live entry (the run never ended).
+    let j = json_of(
+        consumer(&r, "a", "0,1", &["--claim-idle-ms", "0"]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(n(&j, "ticks_processed"), TICKS, "{j}");
+    let mut c = r.conn();
+    for i in 0..2 {
+        assert_eq!(xpending(&mut c, &format!("ticks.{i}"), "g"), 0);
+    }
+}
+
+/// Where the first consumer dies in [`takeover_after`].
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// It read a first batch of entries and died before acknowledging any.
+    BeforeAnyAck,
+    /// A real `zerotick run` SIGKILLed mid-run.
+    MidRun,
+    /// It read every entry, end markers included, and died before acknowledging them.
+    AfterLastRead,
+}
+
+fn takeover_after(death: Death) {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let ticks: u64 = match death {
+        Death::MidRun => 100_000,
+        _ => 20_000,
+    };
+    publish(&r, "ticks", ticks, 2);
+    let mut c = r.conn();
+    let len: Vec<u64> = (0..2)
+        .map(|i| xlen(&mut c, &format!("ticks.{i}")))
+        .collect();
+    match death {
+        Death::BeforeAnyAck => read_and_die(&r, 2_000),
+        Death::AfterLastRead => read_and_die(&r, 1_000_000),
+        Death::MidRun => {
+            let mut a = consumer(&r, "a", "0,1", &[]);
+            wait_for_progress(&r, "ticks.0", len[0], 0.8);
+            a.kill(); // SIGKILL
+        }
+    }
+    // What the dead consumer left: pending (delivered, not acknowledged) and not delivered.
+    let mut left_ticks = 0;
+    let mut left_pending = 0;
+    for i in 0..2 {
+        let (pending, lag) = group_info(&mut c, &format!("ticks.{i}"), "g");
+        left_pending += pending;
+        left_ticks += pending + lag - 1; // minus the end marker, pending or not
+    }
+    assert!(
+        left_pending > 0,
+        "{death:?}: the death left nothing pending"
+    );
+    // The replacement starts at once, with the default --claim-idle-ms (5 s): it meets the
+    // end markers before the dead consumer's entries are idle enough to claim, and must wait
+    // for them instead of ending.
+    let j = json_of(consumer(&r, "b", "0,1", &[]), MINUTE);
+    eprintln!(
+        "{death:?}: left {left_pending} pending, {left_ticks} ticks: {}",
+        j["redis"]
+    );
+    assert_eq!(n(&j, "ticks_processed"), left_ticks, "{death:?}: {j}");
+    assert!(n(&j["redis"], "claimed") >= left_pending, "{death:?}: {j}");
+    for i in 0..2 {
+        let s = format!("ticks.{i}");
+        assert_eq!(
+            xpending(&mut c, &s, "g"),
+            0,
+            "{death:?}: {s} has pending entries"
+        );
+    }
+}
+
+/// A consumer `dead` in the group that reads up to `count` entries of each shard and dies (its
+/// connection dropped) without acknowledging any: the in-process equivalent of a SIGKILL.
+fn read_and_die(r: &Redis, count: u64) {
+    let mut c = r.conn();
+    for i in 0..2 {
+        c.encoder()
+            .begin(6)
+            .arg(b"XGROUP")
+            .arg(b"CREATE")
+            .arg(format!("ticks.{i}").as_bytes())
+            .arg(b"g")
+            .arg(b"0")
+            .arg(b"MKSTREAM");
+        c.call().expect("XGROUP CREATE");
+    }
+    c.encoder()
+        .begin(11)
+        .arg(b"XREADGROUP")
+        .arg(b"GROUP")
+        .arg(b"g")
+        .arg(b"dead")
+        .arg(b"COUNT")
+        .arg(count.to_string().as_bytes())
+        .arg(b"STREAMS")
+        .arg(b"ticks.0")
+        .arg(b"ticks.1")
+        .arg(b">")
+        .arg(b">");
+    let v = c.call().expect("XREADGROUP");
+    assert_eq!(v.array_len(), Some(2), "both shards read");
+    drop(c); // dies without acknowledging anything
+}
+
+#[test]
+fn a_consumer_dead_before_any_ack_is_taken_over_at_once() {
+    takeover_after(Death::BeforeAnyAck);
+}
+
+#[test]
+fn a_consumer_killed_mid_run_is_taken_over_at_once() {
+    takeover_after(Death::MidRun);
+}
+
+#[test]
+fn a_consumer_dead_after_the_last_read_is_taken_over_at_once() {
+    takeover_after(Death::AfterLastRead);
+}
