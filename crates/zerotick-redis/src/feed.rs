@@ -650,9 +650,12 @@ impl RedisFeed {
         let sent = conn.send_encoded(&self.side);
         self.side.clear();
         sent?;
+        let mut acked = 0;
         for _ in 0..n {
-            conn.read_ok()?;
+            // XACK answers how many it acknowledged; XADD (dead letters) an id.
+            acked += conn.read_ok()?.int().unwrap_or(0).max(0) as u64;
         }
+        self.counters.acked.fetch_add(acked, Ordering::Relaxed);
         Ok(())
     }
 

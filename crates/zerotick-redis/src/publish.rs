@@ -246,3 +246,104 @@ impl Publisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use zerotick_pipeline::Side;
+
+    use super::*;
+    use crate::resp::Parser;
+
+    /// Reads commands from `s` and answers each `+OK`, recording the `t` field of every
+    /// XADD and how many end markers came; returns when `markers` end markers arrived.
+    fn serve(mut s: std::net::TcpStream, seen: &mut Vec<u64>, markers: usize) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut p = Parser::new();
+        let mut ended = 0;
+        while ended < markers {
+            let n = s.read(&mut chunk).expect("read");
+            assert!(n > 0, "client closed early");
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(used) = p.parse(&buf).expect("RESP from the client") {
+                let cmd: Vec<&[u8]> = p.reply(&buf).iter().filter_map(|v| v.bytes()).collect();
+                match cmd.iter().position(|&a| a == b"t") {
+                    Some(i) => seen.push(std::str::from_utf8(cmd[i + 1]).unwrap().parse().unwrap()),
+                    None => ended += 1,
+                }
+                s.write_all(b"+OK\r\n").expect("write");
+                buf.drain(..used);
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_connection_is_reconnected_and_unconfirmed_commands_resent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            // The first connection dies after some bytes, answering nothing.
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = 0;
+            let mut chunk = [0u8; 1024];
+            while got < 3000 {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0);
+                got += n;
+            }
+            drop(s);
+            let (s, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            serve(s, &mut seen, 1);
+            seen
+        });
+        let mut p = Publisher::connect("127.0.0.1", port, "s", None, None, 100)
+            .unwrap()
+            .with_give_up(Duration::from_secs(10));
+        for ts_ns in 0..1000 {
+            let t = Tick {
+                ts_ns,
+                symbol: 0,
+                price: 1.5,
+                size: 2.0,
+                side: Side::Buy,
+            };
+            p.publish(&t, "X").unwrap();
+        }
+        p.finish().unwrap();
+        let seen = server.join().unwrap();
+        assert_eq!(p.reconnects(), 1);
+        assert!(p.resent() > 0);
+        // Every tick reached the second server, in order (the first saw only some).
+        let want: Vec<u64> = (0..1000).collect();
+        assert_eq!(seen, want);
+        assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 1000);
+    }
+
+    #[test]
+    fn a_server_that_stays_away_fails_the_publish_after_give_up() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut p = Publisher::connect("127.0.0.1", port, "s", None, None, 10)
+            .unwrap()
+            .with_give_up(Duration::from_millis(300));
+        drop(listener); // accepted by the kernel backlog, then gone: nothing listens now
+        let t = Tick {
+            ts_ns: 1,
+            symbol: 0,
+            price: 1.0,
+            size: 1.0,
+            side: Side::Unknown,
+        };
+        let start = std::time::Instant::now();
+        let r = (0..100)
+            .try_for_each(|_| p.publish(&t, "X"))
+            .and_then(|()| p.flush());
+        assert!(r.is_err(), "publishing into nothing succeeded");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}

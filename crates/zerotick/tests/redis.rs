@@ -525,3 +525,103 @@ fn a_consumer_killed_mid_run_is_taken_over_at_once() {
 fn a_consumer_dead_after_the_last_read_is_taken_over_at_once() {
     takeover_after(Death::AfterLastRead);
 }
+
+/// `GET /metrics` on 127.0.0.1:`port`: the body, or `None` until the endpoint answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+fn metric(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{name} missing from\n{body}")) as u64
+}
+
+#[test]
+fn redis_counters_reach_the_human_report_and_the_metrics_registry() {
+    use std::io::{BufRead, BufReader};
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let mut c = r.conn();
+    let entries: &[&[&[u8]]] = &[
+        &[b"t", b"1", b"s", b"AAA", b"p", b"10", b"q", b"1"],
+        &[b"t", b"x", b"s", b"AAA", b"p", b"10", b"q", b"1"],
+        &[b"t", b"2", b"s", b"AAA", b"p", b"11", b"q", b"1"],
+        &[b"e", b"1"],
+    ];
+    for fields in entries {
+        c.encoder()
+            .begin(3 + fields.len())
+            .arg(b"XADD")
+            .arg(b"in")
+            .arg(b"*");
+        for f in *fields {
+            c.encoder().arg(f);
+        }
+        c.call().expect("XADD");
+    }
+    let port = free_port();
+    let mut p = Proc(
+        zerotick()
+            .args(["run", "--feed", &r.url("in"), "--group", "g"])
+            .args(["--warmup-ticks", "0", "--json"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-linger-ms", "5000"])
+            .spawn()
+            .expect("spawn zerotick"),
+    );
+    let mut line = String::new();
+    BufReader::new(p.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("report line");
+    let j: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    // The report is printed before the endpoint lingers with the final values.
+    let body = scrape(port).expect("metrics endpoint answers while lingering");
+    p.kill();
+    assert_eq!(n(&j["redis"], "acked"), 4, "{j}");
+    assert_eq!(n(&j["redis"], "dead_lettered"), 1, "{j}");
+    for key in [
+        "acked",
+        "claimed",
+        "dead_lettered",
+        "reconnects",
+        "end_claimed",
+    ] {
+        assert_eq!(
+            metric(&body, &format!("zerotick_redis_{key}_total")),
+            n(&j["redis"], key),
+            "{key}"
+        );
+    }
+
+    // The human report has them as lines of their own.
+    let out = zerotick()
+        .args(["run", "--feed", &r.url("in"), "--group", "h"])
+        .args(["--warmup-ticks", "0"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |k: &str| {
+        text.lines()
+            .find_map(|l| l.trim_start().strip_prefix(k))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {k:?} line in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(value("redis acked"), "4");
+    assert_eq!(value("redis dead-lettered"), "1");
+    assert_eq!(value("redis reconnects"), "0");
+    assert!(value("redis claimed").starts_with("0 "), "{text}");
+    assert!(
+        value("redis end wait").ends_with("pending entries"),
+        "{text}"
+    );
+}
