@@ -31,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
     let entries: Vec<&[u8]> = data.split(|&b| b == 0xFF).collect();
     let mut reply = format!("*{}\r\n", entries.len()).into_bytes();
     for (i, e) in entries.iter().enumerate() {
-        reply.extend_from_slice(format!("*2\r\n$5\r\n{}-0\r\n", 10_000 + i % 90_000).as_bytes());
+        let id = format!("{}-0", 10_000 + i % 90_000);
+        reply.extend_from_slice(format!("*2\r\n${}\r\n{id}\r\n", id.len()).as_bytes());
         if e.first() == Some(&0xFA) {
             reply.extend_from_slice(b"*-1\r\n");
             continue;
