@@ -172,7 +172,14 @@ pub fn decode_entry(fields: Value<'_>, symbols: &mut SymbolTable) -> Decoded {
                     _ => return Decoded::Rejected(RejectReason::BadSide),
                 }
             }
-            F_END if n == 2 => return Decoded::End,
+            // Only `e` = `1` alone ends a shard; any other value is a malformed marker
+            // (rejected and dead-lettered like any bad entry, never an end of the feed).
+            F_END if n == 2 => {
+                return match v {
+                    b"1" => Decoded::End,
+                    _ => Decoded::Rejected(RejectReason::FieldCount),
+                };
+            }
             _ => {}
         }
     }
@@ -315,6 +322,14 @@ mod tests {
             );
         }
         assert_eq!(decode(&[b"e", b"1"], &mut s), Decoded::End);
+        // Only `1` ends a shard: any other value of a lone `e` is a counted bad entry.
+        for v in [&b"0"[..], b"", b"11", b"true", b" 1", b"1 "] {
+            assert_eq!(
+                decode(&[b"e", v], &mut s),
+                Decoded::Rejected(RejectReason::FieldCount),
+                "e = {v:?}"
+            );
+        }
         // An `e` field among tick fields does not make an end marker.
         let with_e: [&[u8]; 10] = [b"t", b"1", b"s", b"X", b"p", b"1.5", b"q", b"2", b"e", b"1"];
         assert!(matches!(decode(&with_e, &mut s), Decoded::Tick(_)));

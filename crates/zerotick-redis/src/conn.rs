@@ -234,6 +234,17 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes `commands` commands already encoded as `bytes` (e.g. the unconfirmed tail of
+    /// a batch, sent again after a reconnection).
+    ///
+    /// # Errors
+    /// [`RedisError::Io`] when the write fails or times out.
+    pub fn send_raw(&mut self, bytes: &[u8], commands: usize) -> Result<(), RedisError> {
+        self.stream.write_all(bytes)?;
+        self.owed += commands;
+        Ok(())
+    }
+
     /// Replies still owed for commands sent.
     pub fn owed(&self) -> usize {
         self.owed

@@ -78,6 +78,11 @@ pub struct FeedCounters {
     pub dead_lettered: AtomicU64,
     /// Entries acknowledged (ticks, bad entries, end markers).
     pub acked: AtomicU64,
+    /// Time spent after the last end marker waiting for other consumers' entries before the
+    /// markers to be acknowledged or to become idle enough to claim, ms.
+    pub end_wait_ms: AtomicU64,
+    /// Of [`FeedCounters::claimed`], entries claimed during that wait.
+    pub end_claimed: AtomicU64,
 }
 
 /// Where a shard is in its read cycle.
@@ -130,11 +135,19 @@ pub struct RedisFeed {
     target: u64,
     acked: u64,
     markers_acked: bool,
+    /// Every shard ended and no other consumer holds an entry before its marker: the run may
+    /// end, and the markers may be acknowledged.
+    settled: bool,
+    /// When the wait for other consumers' entries began (every shard ended).
+    settle_since: Option<Instant>,
     symbols: SymbolTable,
     /// Cold-path commands (dead letters, acks of bad or deleted entries).
     side: Encoder,
     backoff: Backoff,
     last_claim: Instant,
+    /// A live read happened since the last claim round began: claim rounds and live reads
+    /// alternate, so no `claim_idle_ms` (not even 0) starves the live entries.
+    read_since_claim: bool,
     counters: Arc<FeedCounters>,
 }
 
@@ -184,10 +197,13 @@ impl RedisFeed {
             target: 0,
             acked: 0,
             markers_acked: false,
+            settled: false,
+            settle_since: None,
             symbols: SymbolTable::new(MAX_SYMBOLS),
             side: Encoder::new(),
             backoff: Backoff::new(cfg.give_up),
             last_claim: Instant::now(),
+            read_since_claim: false,
             counters: Arc::default(),
             cfg,
         };
@@ -293,8 +309,11 @@ impl RedisFeed {
         if !self.ensure_connected(false)? {
             return Ok(false);
         }
-        if self.last_claim.elapsed() >= Duration::from_millis(self.cfg.claim_idle_ms) {
+        if self.read_since_claim
+            && self.last_claim.elapsed() >= Duration::from_millis(self.cfg.claim_idle_ms)
+        {
             self.last_claim = Instant::now();
+            self.read_since_claim = false;
             for s in &mut self.shards {
                 if s.marker.is_none() && s.phase == Phase::Live {
                     s.phase = Phase::Claim {
@@ -332,6 +351,7 @@ impl RedisFeed {
         if live == 0 {
             return Ok(());
         }
+        self.read_since_claim = true;
         let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
         conn.set_read_timeout(Duration::from_millis(self.cfg.block_ms) + self.cfg.io_timeout)?;
         let e = conn.encoder();
@@ -478,6 +498,136 @@ impl RedisFeed {
         self.flush_side()
     }
 
+    /// Every shard has met its end marker. Before the run may end, the entries before the
+    /// markers that other consumers hold (delivered to a consumer that died before
+    /// acknowledging them) must be acknowledged by their owners, or claimed here once idle
+    /// longer than `claim_idle_ms` and processed. `Ok(true)` when entries were claimed into
+    /// `ready` or nothing is left to wait for (then `settled`); `Ok(false)` while waiting.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self) -> Result<bool, RedisError> {
+        let since = *self.settle_since.get_or_insert_with(Instant::now);
+        if !self.ensure_connected(false)? {
+            return Ok(false);
+        }
+        let before = self.ready.len();
+        let mut waiting = false;
+        for i in 0..self.shards.len() {
+            match self.settle_shard(i) {
+                Ok(w) => waiting |= w,
+                Err(e) => {
+                    self.lost(e)?;
+                    return Ok(false);
+                }
+            }
+        }
+        let waited = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.counters.end_wait_ms.store(waited, Ordering::Relaxed);
+        if self.ready.len() > before {
+            return Ok(true);
+        }
+        if waiting {
+            // Owners may still acknowledge; check again after a read's worth of time.
+            std::thread::sleep(Duration::from_millis(self.cfg.block_ms.clamp(1, 100)));
+            return Ok(false);
+        }
+        self.settled = true;
+        Ok(true)
+    }
+
+    /// [`RedisFeed::settle`] for shard `i`: claims what other consumers hold before its marker
+    /// and is idle enough; `Ok(true)` if other consumers hold any such entry.
+    fn settle_shard(&mut self, i: usize) -> Result<bool, RedisError> {
+        let Some(marker) = self.shards[i].marker else {
+            return Ok(false);
+        };
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        // Who holds entries of this shard: [count, min, max, [[consumer, count], ..]].
+        conn.encoder()
+            .begin(3)
+            .arg(b"XPENDING")
+            .arg(&self.shards[i].name)
+            .arg(&self.group);
+        let reply = conn.call()?;
+        let owners: Vec<Vec<u8>> = reply
+            .get(3)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c.get(0).and_then(|n| n.bytes()))
+                    .filter(|&n| n != self.consumer.as_slice())
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // XPENDING takes no exclusive bounds: the last id before the marker.
+        let before_marker = match (marker.ms, marker.seq) {
+            (0, 0) => return Ok(false),
+            (ms, 0) => StreamId {
+                ms: ms - 1,
+                seq: u64::MAX,
+            },
+            (ms, seq) => StreamId { ms, seq: seq - 1 },
+        };
+        let idle_ms = self.cfg.claim_idle_ms;
+        let mut held = false;
+        let mut idle = Vec::new();
+        for owner in &owners {
+            // Entries of `owner` before the marker: [[id, consumer, idle ms, deliveries], ..].
+            conn.encoder()
+                .begin(7)
+                .arg(b"XPENDING")
+                .arg(&self.shards[i].name)
+                .arg(&self.group)
+                .arg(b"-")
+                .arg_id(before_marker)
+                .arg_u64(self.cfg.count as u64)
+                .arg(owner);
+            let reply = conn.call()?;
+            for e in reply.iter() {
+                let id = e.get(0).and_then(|v| v.bytes()).and_then(StreamId::parse);
+                let (Some(id), Some(ms)) = (id, e.get(2).and_then(|v| v.int())) else {
+                    return Err(RedisError::Unexpected("XPENDING"));
+                };
+                held = true;
+                if u64::try_from(ms).is_ok_and(|ms| ms >= idle_ms) {
+                    idle.push(id);
+                }
+            }
+        }
+        if idle.is_empty() {
+            return Ok(held);
+        }
+        let skip = self.inflight_set();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        let e = conn.encoder();
+        e.begin(5 + idle.len())
+            .arg(b"XCLAIM")
+            .arg(&self.shards[i].name)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg_u64(idle_ms);
+        for id in &idle {
+            e.arg_id(*id);
+        }
+        let entries = conn.call()?;
+        let mut ctx = Ctx {
+            shards: &mut self.shards,
+            ready: &mut self.ready,
+            symbols: &mut self.symbols,
+            side: &mut self.side,
+            group: &self.group,
+            dead: &self.dead,
+            skip: Some(&skip),
+            counters: &self.counters,
+        };
+        let n = ctx.entries(i as u16, entries)?;
+        self.counters.claimed.fetch_add(n, Ordering::Relaxed);
+        self.counters.end_claimed.fetch_add(n, Ordering::Relaxed);
+        self.flush_side()?;
+        Ok(true)
+    }
+
     /// Entries already handed to the pipeline and not yet acknowledged (cold path).
     fn inflight_set(&self) -> HashSet<(u16, StreamId)> {
         let mut set: HashSet<(u16, StreamId)> = self.inflight.iter().copied().collect();
@@ -496,9 +646,12 @@ impl RedisFeed {
         let sent = conn.send_encoded(&self.side);
         self.side.clear();
         sent?;
+        let mut acked = 0;
         for _ in 0..n {
-            conn.read_ok()?;
+            // XACK answers how many it acknowledged; XADD (dead letters) an id.
+            acked += conn.read_ok()?.int().unwrap_or(0).max(0) as u64;
         }
+        self.counters.acked.fetch_add(acked, Ordering::Relaxed);
         Ok(())
     }
 
@@ -507,8 +660,11 @@ impl RedisFeed {
     fn send_acks(&mut self) -> Result<(), RedisError> {
         let n = (self.target - self.acked) as usize;
         let all_ended = self.shards.iter().all(|s| s.marker.is_some());
-        let markers =
-            all_ended && !self.markers_acked && self.ready.is_empty() && n == self.inflight.len();
+        let markers = all_ended
+            && self.settled
+            && !self.markers_acked
+            && self.ready.is_empty()
+            && n == self.inflight.len();
         if n == 0 && !markers {
             return Ok(());
         }
@@ -580,7 +736,7 @@ impl Ctx<'_> {
                 .and_then(StreamId::parse)
                 .ok_or(RedisError::Unexpected("stream entry id"))?;
             let s = &mut self.shards[usize::from(shard)];
-            if s.marker.is_some() {
+            if s.marker.is_some_and(|m| id >= m) {
                 break; // left pending for the next run
             }
             if self.skip.is_some_and(|set| set.contains(&(shard, id))) {
@@ -666,7 +822,13 @@ impl Feed for RedisFeed {
                 return Ok(r.event);
             }
             if self.shards.iter().all(|s| s.marker.is_some()) {
-                return Ok(FeedEvent::End);
+                if self.settled {
+                    return Ok(FeedEvent::End);
+                }
+                if !self.settle()? {
+                    return Ok(FeedEvent::Idle);
+                }
+                continue;
             }
             if !self.fill()? {
                 return Ok(FeedEvent::Idle);

@@ -2,10 +2,12 @@
 //! flat tape of nodes over the received bytes (no copy, no allocation once the tape has grown
 //! to the largest reply seen).
 //!
-//! The parser is incremental in the simplest way: [`Parser::parse`] either finds one complete
-//! reply at the start of the buffer (and says how many bytes it used), or says more bytes are
-//! needed, or rejects the input with a typed [`RespError`]. Split reads are handled by calling
-//! it again once more bytes arrived.
+//! The parser is incremental: [`Parser::parse`] either finds one complete reply at the start
+//! of the buffer (and says how many bytes it used), or says more bytes are needed, or rejects
+//! the input with a typed [`RespError`]. Between calls it keeps what it has parsed (the tape,
+//! the open arrays, the position of the next element, how far it looked for the end of a
+//! header line, a bulk string waiting for its bytes), so a reply received in many reads costs
+//! time linear in its size: no byte is scanned twice, however the reply is split.
 
 use core::fmt;
 use std::fmt::Write as _;
@@ -18,6 +20,9 @@ pub const MAX_BULK: usize = 512 * 1024 * 1024;
 pub const MAX_ARRAY: usize = 1 << 24;
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 32;
+/// Most values (nodes of the tape) in one reply: a reply of many tiny elements would
+/// otherwise make the tape (40 bytes a value) many times larger than the reply.
+pub const MAX_VALUES: usize = 1 << 22;
 
 /// Why bytes are not a valid RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +35,7 @@ pub enum RespError {
     BadTerminator,
     /// A header line is longer than [`MAX_LINE`].
     LineTooLong,
-    /// A bulk string or array is larger than the limits above.
+    /// A bulk string, array or reply is larger than the limits above.
     TooLarge,
     /// Arrays nested deeper than [`MAX_DEPTH`].
     TooDeep,
@@ -43,7 +48,7 @@ impl fmt::Display for RespError {
             RespError::BadNumber => f.write_str("bad length or integer"),
             RespError::BadTerminator => f.write_str("bulk string without CRLF terminator"),
             RespError::LineTooLong => f.write_str("header line too long"),
-            RespError::TooLarge => f.write_str("bulk string or array too large"),
+            RespError::TooLarge => f.write_str("bulk string, array or reply too large"),
             RespError::TooDeep => f.write_str("arrays nested too deep"),
         }
     }
@@ -74,36 +79,41 @@ struct Node {
     /// Byte range of the text (simple, error, bulk) in the reply buffer.
     start: usize,
     end: usize,
-    /// The integer, or the array length.
+    /// The integer, or the array length (`>= 0` for arrays).
     int: i64,
     /// Index of the node after this one's subtree. Invariant: `> own index`.
     next: usize,
 }
 
-/// Parses replies into a reusable tape.
+/// The tape of [`Parser::reply`] when no complete reply is held: a null.
+static NO_REPLY: [Node; 1] = [Node {
+    kind: Kind::Null,
+    start: 0,
+    end: 0,
+    int: 0,
+    next: 1,
+}];
+
+/// Parses replies into a reusable tape, resuming where the previous call stopped.
 #[derive(Debug, Default)]
 pub struct Parser {
     tape: Vec<Node>,
-    /// Open arrays: (node index, children still to come).
+    /// Open arrays: (node index, children still to come). Invariant: `len() <= MAX_DEPTH`.
     stack: Vec<(usize, usize)>,
-}
-
-fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    let hay = buf.get(from..)?;
-    let mut i = 0;
-    while i + 1 < hay.len() {
-        match hay[i + 1..].iter().position(|&b| b == b'\n') {
-            Some(j) => {
-                let nl = i + 1 + j;
-                if hay[nl - 1] == b'\r' {
-                    return Some(from + nl - 1);
-                }
-                i = nl;
-            }
-            None => return None,
-        }
-    }
-    None
+    /// Offset of the next value not yet parsed (of the reply being parsed).
+    pos: usize,
+    /// Where to go on looking for the `\n` that ends the header line at `pos`; bytes before
+    /// it were looked at already. Invariant: `0` or `>= pos + 2` (set for this `pos` only).
+    scan: usize,
+    /// A bulk string whose header is parsed: (offset of its bytes, length), waiting for
+    /// `length + 2` bytes there.
+    bulk: Option<(usize, usize)>,
+    /// Length of the buffer of the previous call (a shorter one starts a new reply).
+    seen: usize,
+    /// Whether the tape holds a complete reply (the next call starts a new one).
+    complete: bool,
+    /// Bytes looked at since the parser was made (see [`Parser::scanned_bytes`]).
+    scanned: u64,
 }
 
 /// Parses a signed decimal integer (RESP lengths and integers).
@@ -123,12 +133,20 @@ pub fn parse_i64(s: &[u8]) -> Result<i64, RespError> {
         if !d.is_ascii_digit() {
             return Err(RespError::BadNumber);
         }
+        let d = i64::from(d - b'0');
+        // Accumulated with the sign so that i64::MIN parses too.
         v = v
             .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(d - b'0')))
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
             .ok_or(RespError::BadNumber)?;
     }
-    Ok(if neg { -v } else { v })
+    Ok(v)
 }
 
 impl Parser {
@@ -137,25 +155,75 @@ impl Parser {
         Self::default()
     }
 
+    /// Forgets a partly parsed reply: the next [`Parser::parse`] starts at byte 0. Keeps the
+    /// tape's capacity.
+    pub fn reset(&mut self) {
+        self.tape.clear();
+        self.stack.clear();
+        self.pos = 0;
+        self.scan = 0;
+        self.bulk = None;
+        self.seen = 0;
+        self.complete = false;
+    }
+
+    /// Bytes the parser has looked at since it was made: each byte of a reply once, plus a
+    /// constant per value, however the reply was split across calls. For tests and
+    /// diagnostics.
+    pub fn scanned_bytes(&self) -> u64 {
+        self.scanned
+    }
+
     /// Parses one reply at the start of `buf`: `Ok(Some(used))` when complete (read it with
     /// [`Parser::reply`] over the same bytes), `Ok(None)` when more bytes are needed.
+    ///
+    /// After `Ok(None)`, call again with the same bytes followed by more: the parser goes on
+    /// where it stopped and looks at the new bytes only. After `Ok(Some(_))` or an error, the
+    /// next call starts a new reply at `buf[0]`; so does a call with a buffer shorter than
+    /// the previous one. To start over with other bytes, call [`Parser::reset`] first.
     ///
     /// # Errors
     /// [`RespError`] when the bytes cannot be the start of a valid reply.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, RespError> {
-        self.tape.clear();
-        self.stack.clear();
-        let mut pos = 0;
+        if self.complete || buf.len() < self.seen {
+            self.reset();
+        }
+        self.seen = buf.len();
+        let r = self.resume(buf);
+        if r.is_err() {
+            self.reset();
+        }
+        r
+    }
+
+    fn resume(&mut self, buf: &[u8]) -> Result<Option<usize>, RespError> {
         loop {
+            if let Some((start, len)) = self.bulk {
+                let end = start + len;
+                let Some(term) = buf.get(end..end + 2) else {
+                    return Ok(None);
+                };
+                self.scanned += 2;
+                if term != b"\r\n" {
+                    return Err(RespError::BadTerminator);
+                }
+                self.bulk = None;
+                self.push(Kind::Bulk, start, end, 0)?;
+                if let Some(used) = self.value_done(end + 2) {
+                    return Ok(Some(used));
+                }
+                continue;
+            }
+            let pos = self.pos;
             let Some(&tag) = buf.get(pos) else {
                 return Ok(None);
             };
-            let Some(cr) = find_crlf(buf, pos + 1) else {
+            if !matches!(tag, b'+' | b'-' | b':' | b'$' | b'*') {
+                return Err(RespError::BadTag(tag));
+            }
+            let Some(cr) = self.line_end(buf, pos) else {
                 if buf.len() - pos > MAX_LINE {
                     return Err(RespError::LineTooLong);
-                }
-                if !matches!(tag, b'+' | b'-' | b':' | b'$' | b'*') {
-                    return Err(RespError::BadTag(tag));
                 }
                 return Ok(None);
             };
@@ -163,105 +231,124 @@ impl Parser {
                 return Err(RespError::LineTooLong);
             }
             let line = &buf[pos + 1..cr];
+            self.scanned += line.len() as u64;
             let after = cr + 2;
-            let idx = self.tape.len();
-            let mut node = Node {
-                kind: Kind::Simple,
-                start: pos + 1,
-                end: cr,
-                int: 0,
-                next: idx + 1,
-            };
-            let mut opened = false;
             match tag {
-                b'+' => pos = after,
-                b'-' => {
-                    node.kind = Kind::Error;
-                    pos = after;
-                }
-                b':' => {
-                    node.kind = Kind::Integer;
-                    node.int = parse_i64(line)?;
-                    pos = after;
-                }
-                b'$' => {
-                    let n = parse_i64(line)?;
-                    if n == -1 {
-                        node.kind = Kind::Null;
-                        pos = after;
-                    } else {
+                b'+' => self.push(Kind::Simple, pos + 1, cr, 0)?,
+                b'-' => self.push(Kind::Error, pos + 1, cr, 0)?,
+                b':' => self.push(Kind::Integer, pos + 1, cr, parse_i64(line)?)?,
+                b'$' => match parse_i64(line)? {
+                    -1 => self.push(Kind::Null, pos + 1, cr, 0)?,
+                    n => {
                         let n = usize::try_from(n).map_err(|_| RespError::BadNumber)?;
                         if n > MAX_BULK {
                             return Err(RespError::TooLarge);
                         }
-                        if buf.len() < after + n + 2 {
-                            return Ok(None);
-                        }
-                        if &buf[after + n..after + n + 2] != b"\r\n" {
-                            return Err(RespError::BadTerminator);
-                        }
-                        node.kind = Kind::Bulk;
-                        node.start = after;
-                        node.end = after + n;
-                        pos = after + n + 2;
+                        self.bulk = Some((after, n));
+                        self.pos = after;
+                        self.scan = 0;
+                        continue;
                     }
-                }
-                b'*' => {
-                    let n = parse_i64(line)?;
-                    pos = after;
-                    if n == -1 {
-                        node.kind = Kind::Null;
-                    } else {
+                },
+                _ => match parse_i64(line)? {
+                    -1 => self.push(Kind::Null, pos + 1, cr, 0)?,
+                    n => {
                         let n = usize::try_from(n).map_err(|_| RespError::BadNumber)?;
                         if n > MAX_ARRAY {
                             return Err(RespError::TooLarge);
                         }
-                        node.kind = Kind::Array;
-                        node.int = n as i64;
+                        let idx = self.push(Kind::Array, pos + 1, cr, n as i64)?;
                         if n > 0 {
                             if self.stack.len() >= MAX_DEPTH {
                                 return Err(RespError::TooDeep);
                             }
                             self.stack.push((idx, n));
-                            opened = true;
+                            self.pos = after;
+                            self.scan = 0;
+                            continue;
                         }
+                        idx
                     }
+                },
+            };
+            if let Some(used) = self.value_done(after) {
+                return Ok(Some(used));
+            }
+        }
+    }
+
+    /// Offset of the `\r` of the first `\r\n` after the tag at `pos`, looking only at bytes
+    /// not looked at by a previous call.
+    fn line_end(&mut self, buf: &[u8], pos: usize) -> Option<usize> {
+        // The `\n` is at `pos + 2` at the earliest (`+\r\n`).
+        let mut from = self.scan.max(pos + 2);
+        while let Some(hay) = buf.get(from..).filter(|h| !h.is_empty()) {
+            match hay.iter().position(|&b| b == b'\n') {
+                Some(j) => {
+                    self.scanned += j as u64 + 1;
+                    let nl = from + j;
+                    if buf[nl - 1] == b'\r' {
+                        self.scan = 0;
+                        return Some(nl - 1);
+                    }
+                    from = nl + 1;
                 }
-                other => return Err(RespError::BadTag(other)),
+                None => {
+                    self.scanned += hay.len() as u64;
+                    from = buf.len();
+                    break;
+                }
             }
-            self.tape.push(node);
-            if opened {
-                continue;
-            }
-            // A value completed: close every array it completes.
-            loop {
-                match self.stack.last_mut() {
-                    None => return Ok(Some(pos)),
-                    Some((open, left)) => {
-                        *left -= 1;
-                        if *left > 0 {
-                            break;
-                        }
-                        let open = *open;
-                        self.tape[open].next = self.tape.len();
-                        self.stack.pop();
+        }
+        self.scan = from;
+        None
+    }
+
+    /// Appends a node; returns its index.
+    fn push(&mut self, kind: Kind, start: usize, end: usize, int: i64) -> Result<usize, RespError> {
+        let idx = self.tape.len();
+        if idx >= MAX_VALUES {
+            return Err(RespError::TooLarge);
+        }
+        self.tape.push(Node {
+            kind,
+            start,
+            end,
+            int,
+            next: idx + 1,
+        });
+        Ok(idx)
+    }
+
+    /// A value ended at `after`: closes every array it completes; `Some(used)` when that
+    /// completes the reply.
+    fn value_done(&mut self, after: usize) -> Option<usize> {
+        self.pos = after;
+        self.scan = 0;
+        loop {
+            match self.stack.last_mut() {
+                None => {
+                    self.complete = true;
+                    return Some(after);
+                }
+                Some((open, left)) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        return None;
                     }
+                    let open = *open;
+                    self.tape[open].next = self.tape.len();
+                    self.stack.pop();
                 }
             }
         }
     }
 
-    /// The reply last parsed, over the buffer it was parsed from.
-    ///
-    /// # Panics
-    /// If called before a successful [`Parser::parse`] (debug builds check `buf` is long enough).
+    /// The reply last parsed, over the buffer it was parsed from (a null when the last call
+    /// did not complete a reply).
     pub fn reply<'a>(&'a self, buf: &'a [u8]) -> Value<'a> {
-        debug_assert!(!self.tape.is_empty(), "reply() before a complete parse");
-        Value {
-            buf,
-            tape: &self.tape,
-            idx: 0,
-        }
+        let tape: &'a [Node] = if self.complete { &self.tape } else { &NO_REPLY };
+        Value { buf, tape, idx: 0 }
     }
 }
 
@@ -293,7 +380,7 @@ impl<'a> Value<'a> {
 
     fn text(&self) -> &'a [u8] {
         let n = self.node();
-        &self.buf[n.start..n.end]
+        self.buf.get(n.start..n.end).unwrap_or_default()
     }
 
     /// What this value is.
@@ -617,6 +704,163 @@ mod tests {
         assert_eq!(Parser::new().parse(&deep), Err(RespError::TooDeep));
         let long = [b"+".as_slice(), &vec![b'a'; MAX_LINE + 10]].concat();
         assert_eq!(Parser::new().parse(&long), Err(RespError::LineTooLong));
+    }
+
+    /// A reply of `n` elements mixing every kind, nested arrays and a null.
+    fn big_reply(n: usize) -> Vec<u8> {
+        let mut b = format!("*{n}\r\n").into_bytes();
+        for i in 0..n {
+            match i % 5 {
+                0 => {
+                    b.extend_from_slice(format!("${}\r\n{}\r\n", i.to_string().len(), i).as_bytes())
+                }
+                1 => b.extend_from_slice(format!(":{}\r\n", -(i as i64)).as_bytes()),
+                2 => b.extend_from_slice(b"*2\r\n+ok\r\n*1\r\n$-1\r\n"),
+                3 => b.extend_from_slice(b"$12\r\nwith\r\ninside\r\n"),
+                _ => b.extend_from_slice(b"-ERR x\r\n"),
+            }
+        }
+        b
+    }
+
+    /// Feeds `bytes` (one reply followed by `+tail\r\n`) to one parser in chunks of the sizes
+    /// `chunk()` gives, asserting after every call that the bytes looked at stay linear in the
+    /// bytes received; returns the debug text of the reply and the bytes it used.
+    fn trickle(bytes: &[u8], mut chunk: impl FnMut() -> usize) -> (String, usize) {
+        let mut p = Parser::new();
+        let mut end = 0;
+        loop {
+            end = (end + chunk().max(1)).min(bytes.len());
+            let r = p.parse(&bytes[..end]).unwrap();
+            // Linear: each byte looked at once, plus a constant per value (at least 3 bytes).
+            assert!(
+                p.scanned_bytes() <= 3 * end as u64 + 64,
+                "{} bytes looked at for {end} received",
+                p.scanned_bytes()
+            );
+            if let Some(used) = r {
+                return (format!("{:?}", p.reply(&bytes[..end])), used);
+            }
+            assert!(end < bytes.len(), "the whole reply did not parse");
+        }
+    }
+
+    #[test]
+    fn a_large_reply_trickled_parses_like_whole_in_linear_time() {
+        let mut bytes = big_reply(100_000);
+        let len = bytes.len();
+        bytes.extend_from_slice(b"+tail\r\n");
+        let mut p = Parser::new();
+        assert_eq!(p.parse(&bytes).unwrap(), Some(len));
+        let whole = format!("{:?}", p.reply(&bytes));
+        assert!(p.scanned_bytes() <= 3 * len as u64);
+        assert_eq!(p.reply(&bytes).array_len(), Some(100_000));
+
+        assert_eq!(trickle(&bytes, || 1), (whole.clone(), len));
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for max in [7, 300, 70_000] {
+            let got = trickle(&bytes, || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % max) as usize + 1
+            });
+            assert_eq!(got, (whole.clone(), len), "chunks up to {max}");
+        }
+    }
+
+    #[test]
+    fn a_large_bulk_string_trickled_is_not_rescanned() {
+        let body = vec![b'x'; 1 << 20];
+        let mut bytes = format!("${}\r\n", body.len()).into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(b"\r\n");
+        let (text, used) = trickle(&bytes, || 1);
+        assert_eq!(used, bytes.len());
+        assert_eq!(text.len(), body.len() + 2);
+        // A header line trickled byte by byte is looked at once too.
+        let mut line = b"+".to_vec();
+        line.extend_from_slice(&vec![b'a'; MAX_LINE - 10]);
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(trickle(&line, || 1).1, line.len());
+    }
+
+    #[test]
+    fn one_parser_fed_every_prefix_then_reused() {
+        let bytes: &[u8] =
+            b"*2\r\n*2\r\n$5\r\n1-0\r\n\r\n*4\r\n$1\r\nt\r\n$2\r\n10\r\n$1\r\ns\r\n$3\r\nBTC\r\n:7\r\n";
+        let mut p = Parser::new();
+        for cut in 0..bytes.len() {
+            assert_eq!(p.parse(&bytes[..cut]), Ok(None), "prefix of {cut} bytes");
+            // No complete reply yet: reading it gives a null, not a panic.
+            assert!(p.reply(&bytes[..cut]).is_null());
+        }
+        assert_eq!(p.parse(bytes), Ok(Some(bytes.len())));
+        let want = format!("{:?}", p.reply(bytes));
+        // Complete: the next call starts a new reply (the same bytes parse the same).
+        assert_eq!(p.parse(bytes), Ok(Some(bytes.len())));
+        assert_eq!(format!("{:?}", p.reply(bytes)), want);
+        // An error forgets the partial reply too.
+        assert_eq!(p.parse(b"*2\r\n:1\r\n?"), Err(RespError::BadTag(b'?')));
+        assert_eq!(p.parse(b":5\r\n"), Ok(Some(4)));
+        // So does a reset.
+        assert_eq!(p.parse(b"*2\r\n:1\r\n"), Ok(None));
+        p.reset();
+        assert_eq!(p.parse(b":6\r\n"), Ok(Some(4)));
+        assert_eq!(p.reply(b":6\r\n").int(), Some(6));
+    }
+
+    #[test]
+    fn lengths_and_integers_at_the_edges_of_i64() {
+        type Parsed = Result<Option<usize>, RespError>;
+        let cases: &[(&[u8], Parsed)] = &[
+            (b"*-1\r\n", Ok(Some(5))),
+            (b"$-1\r\n", Ok(Some(5))),
+            (b"$-0\r\n\r\n", Ok(Some(7))),
+            (b":-9223372036854775808\r\n", Ok(Some(23))),
+            (b":9223372036854775807\r\n", Ok(Some(22))),
+            (b":9223372036854775808\r\n", Err(RespError::BadNumber)),
+            (b":-9223372036854775809\r\n", Err(RespError::BadNumber)),
+            (b"$9223372036854775807\r\n", Err(RespError::TooLarge)),
+            (b"*9223372036854775807\r\n", Err(RespError::TooLarge)),
+            (b"$-9223372036854775808\r\n", Err(RespError::BadNumber)),
+            (b"*-9223372036854775808\r\n", Err(RespError::BadNumber)),
+            (b"*-2\r\n", Err(RespError::BadNumber)),
+            (b"$-2\r\n", Err(RespError::BadNumber)),
+            (b"*--1\r\n", Err(RespError::BadNumber)),
+            (b"*-\r\n", Err(RespError::BadNumber)),
+            (b"*+1\r\n", Err(RespError::BadNumber)),
+            (b"* 1\r\n", Err(RespError::BadNumber)),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(
+                &Parser::new().parse(bytes),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let mut p = Parser::new();
+        p.parse(b":-9223372036854775808\r\n").unwrap();
+        assert_eq!(p.reply(b":-9223372036854775808\r\n").int(), Some(i64::MIN));
+    }
+
+    #[test]
+    fn nesting_and_value_count_limits() {
+        // MAX_DEPTH open arrays are fine, one more is not.
+        let mut ok = b"*1\r\n".repeat(MAX_DEPTH);
+        ok.extend_from_slice(b":1\r\n");
+        assert_eq!(Parser::new().parse(&ok), Ok(Some(ok.len())));
+        // Many tiny values: the tape is bounded, whatever the array lengths announce.
+        let mut many = b"*3\r\n".to_vec();
+        for _ in 0..3 {
+            many.extend_from_slice(format!("*{}\r\n", MAX_ARRAY).as_bytes());
+        }
+        let mut p = Parser::new();
+        assert_eq!(p.parse(&many), Ok(None));
+        let element = b":1\r\n".repeat(MAX_VALUES);
+        many.extend_from_slice(&element);
+        assert_eq!(p.parse(&many), Err(RespError::TooLarge));
     }
 
     #[test]

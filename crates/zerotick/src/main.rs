@@ -322,10 +322,22 @@ fn run_command(args: &RunArgs) -> Result<()> {
     } else if args.feed.starts_with("redis://") {
         let feed = transport::feed(&args.feed, args)?;
         redis_counters = Some(feed.counters());
-        (
-            run_with(feed, args, &config, None, &registry, &steady)?,
-            args.feed.clone(),
-        )
+        let mut mirror = transport::RedisMetrics::register(&registry, feed.counters())?;
+        let stop = AtomicBool::new(false);
+        // The feed's counters reach the metrics registry every 100 ms, and once at the end.
+        let report = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    mirror.sync();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                mirror.sync();
+            });
+            let report = run_with(feed, args, &config, None, &registry, &steady);
+            stop.store(true, Ordering::Relaxed);
+            report
+        });
+        (report?, args.feed.clone())
     } else {
         bail!(
             "unknown --feed {:?}: use `synthetic`, `csv:PATH` or `redis://HOST:PORT/STREAM`",
@@ -355,12 +367,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
     } else {
         out.write_all(report::table(&report, &rss, &feed_name).as_bytes())?;
         if let Some(c) = &redis_counters {
-            writeln!(
-                out,
-                "  {:<28} {}",
-                "redis feed",
-                transport::counters_json(c)
-            )?;
+            out.write_all(transport::counters_table(c).as_bytes())?;
         }
     }
     out.flush()?;

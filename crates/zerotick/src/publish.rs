@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -49,6 +49,9 @@ pub struct PublishArgs {
     /// Do not append the end marker to every stream (consumers then end on --seconds).
     #[arg(long)]
     no_end_marker: bool,
+    /// Keep reconnecting (with backoff) this long before the publish fails, ms.
+    #[arg(long, default_value_t = 30_000)]
+    reconnect_give_up_ms: u64,
     /// Print one JSON object instead of a line.
     #[arg(long)]
     json: bool,
@@ -99,7 +102,8 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         args.maxlen,
         args.batch,
     )
-    .with_context(|| format!("cannot publish to {ep}"))?;
+    .with_context(|| format!("cannot publish to {ep}"))?
+    .with_give_up(Duration::from_millis(args.reconnect_give_up_ms));
     let start = Instant::now();
     let done = if args.feed == "synthetic" {
         pump(
@@ -136,6 +140,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         let v = json!({
             "to": ep.to_string(), "streams": streams, "published": done.ticks,
             "rejected": done.rejected, "seconds": seconds, "ticks_per_s": rate,
+            "reconnects": out.reconnects(), "resent": out.resent(),
         });
         writeln!(stdout, "{v}")?;
     } else {
@@ -144,6 +149,14 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             "published {} ticks ({} rejected) to {} stream(s) of {ep} in {seconds:.3} s: {rate:.0} ticks/s",
             done.ticks, done.rejected, streams
         )?;
+        if out.reconnects() > 0 {
+            writeln!(
+                stdout,
+                "reconnected {} time(s), {} command(s) sent again (at-least-once)",
+                out.reconnects(),
+                out.resent()
+            )?;
+        }
     }
     Ok(())
 }

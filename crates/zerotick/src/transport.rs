@@ -1,13 +1,14 @@
 //! Glue between the `run` flags and the Redis feed and sink.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use zerotick_core::SymbolNames;
 use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink};
+use zerotick_sync::metrics::{Counter, Registry};
 
 use crate::RunArgs;
 
@@ -51,15 +52,115 @@ pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> 
     .with_context(|| format!("cannot write {ep}"))
 }
 
+/// The feed's boundary counters: (JSON and metric name, help, counter).
+fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 8] {
+    [
+        ("acked", "Stream entries acknowledged (XACK)", &c.acked),
+        (
+            "claimed",
+            "Stream entries claimed from other consumers",
+            &c.claimed,
+        ),
+        (
+            "dead_lettered",
+            "Bad stream entries copied to the dead-letter stream",
+            &c.dead_lettered,
+        ),
+        (
+            "reconnects",
+            "Reconnections of the Redis feed",
+            &c.reconnects,
+        ),
+        ("recovered", "Own pending entries re-read", &c.recovered),
+        (
+            "duplicates_skipped",
+            "Entries skipped as already in flight",
+            &c.duplicates_skipped,
+        ),
+        (
+            "end_wait_ms",
+            "Time waited after the end markers for other consumers' entries, ms",
+            &c.end_wait_ms,
+        ),
+        (
+            "end_claimed",
+            "Entries claimed while waiting after the end markers",
+            &c.end_claimed,
+        ),
+    ]
+}
+
 /// The feed's boundary counters, for the report.
 pub fn counters_json(c: &Arc<FeedCounters>) -> Value {
-    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    json!({
-        "reconnects": g(&c.reconnects),
-        "claimed": g(&c.claimed),
-        "recovered": g(&c.recovered),
-        "duplicates_skipped": g(&c.duplicates_skipped),
-        "dead_lettered": g(&c.dead_lettered),
-        "acked": g(&c.acked),
-    })
+    let mut v = json!({});
+    for (name, _, a) in counters(c) {
+        v[name] = json!(a.load(Ordering::Relaxed));
+    }
+    v
+}
+
+/// The feed's boundary counters as lines of the human report.
+pub fn counters_table(c: &Arc<FeedCounters>) -> String {
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("  {k:<28} {v}\n"));
+    line("redis acked", g(&c.acked).to_string());
+    line(
+        "redis claimed",
+        format!(
+            "{} ({} after the end markers)",
+            g(&c.claimed),
+            g(&c.end_claimed)
+        ),
+    );
+    line("redis dead-lettered", g(&c.dead_lettered).to_string());
+    line("redis reconnects", g(&c.reconnects).to_string());
+    line(
+        "redis recovered",
+        format!(
+            "{} own pending, {} duplicates skipped",
+            g(&c.recovered),
+            g(&c.duplicates_skipped)
+        ),
+    );
+    line(
+        "redis end wait",
+        format!(
+            "{} ms for other consumers' pending entries",
+            g(&c.end_wait_ms)
+        ),
+    );
+    s
+}
+
+/// The feed's counters mirrored into the metrics registry as `zerotick_redis_*_total`
+/// counters (the feed crate keeps plain atomics; [`RedisMetrics::sync`] adds what changed).
+pub struct RedisMetrics {
+    feed: Arc<FeedCounters>,
+    metrics: Vec<(Counter, u64)>,
+}
+
+impl RedisMetrics {
+    /// Registers one counter per feed counter.
+    pub fn register(registry: &Registry, feed: Arc<FeedCounters>) -> Result<Self> {
+        let metrics = counters(&feed)
+            .iter()
+            .map(|(name, help, _)| {
+                registry
+                    .counter(&format!("zerotick_redis_{name}_total"), help, &[])
+                    .map(|c| (c, 0))
+                    .map_err(|e| anyhow::anyhow!("registering redis metrics: {e}"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { feed, metrics })
+    }
+
+    /// Adds to each registry counter what its feed counter gained since the last call.
+    pub fn sync(&mut self) {
+        for ((_, _, a), (counter, last)) in counters(&self.feed).iter().zip(&mut self.metrics) {
+            let now = a.load(Ordering::Relaxed);
+            counter.add(now.saturating_sub(*last));
+            *last = now.max(*last);
+        }
+    }
 }

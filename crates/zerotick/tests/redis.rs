@@ -277,6 +277,8 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
         &[b"t", b"x", b"s", b"AAA", b"p", b"10", b"q", b"1"],
         &[b"t", b"2", b"s", b"AAA", b"p", b"-3", b"q", b"1"],
         &[b"t", b"3", b"s", b"AAA"],
+        // A lone `e` that is not `1` is a bad entry, not the end of the shard.
+        &[b"e", b"0"],
         &[
             b"t", b"4", b"s", b"AAA", b"p", b"11", b"q", b"2", b"d", b"s",
         ],
@@ -307,12 +309,13 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
         MINUTE,
     );
     assert_eq!(n(&j, "ticks_processed"), 2, "{j}");
-    assert_eq!(n(&j, "ticks_rejected"), 3, "{j}");
+    assert_eq!(n(&j, "ticks_rejected"), 4, "{j}");
     assert_eq!(n(&j["rejects"], "bad_timestamp"), 1, "{j}");
     assert_eq!(n(&j["rejects"], "bad_price"), 1, "{j}");
-    assert_eq!(n(&j["rejects"], "field_count"), 1, "{j}");
+    assert_eq!(n(&j["rejects"], "field_count"), 2, "{j}");
+    assert_eq!(n(&j["redis"], "dead_lettered"), 4, "{j}");
     let dead = xrange_all(&mut c, "in.dead");
-    assert_eq!(dead.len(), 3);
+    assert_eq!(dead.len(), 4);
     let reasons: Vec<&str> = dead
         .iter()
         .map(|f| {
@@ -322,7 +325,14 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
                 .unwrap_or("")
         })
         .collect();
-    assert_eq!(reasons, ["bad_timestamp", "bad_price", "field_count"]);
+    assert_eq!(
+        reasons,
+        ["bad_timestamp", "bad_price", "field_count", "field_count"]
+    );
+    assert!(
+        dead[3].contains(&("e".to_owned(), "0".to_owned())),
+        "the bad marker is kept"
+    );
     assert!(
         dead[0].contains(&("t".to_owned(), "x".to_owned())),
         "original fields kept"
@@ -382,5 +392,236 @@ fn the_sink_writes_named_signals_and_trims_with_maxlen() {
     assert!(
         symbol.starts_with("SYN"),
         "symbol names, not indices: {symbol}"
+    );
+}
+
+#[test]
+fn claim_idle_ms_zero_still_reads_the_live_entries() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    const TICKS: u64 = 20_000;
+    publish(&r, "ticks", TICKS, 2);
+    // Claim rounds used to start on every read once `claim_idle_ms` had passed, so with 0
+    // the feed claimed forever and never read a live entry (the run never ended).
+    let j = json_of(
+        consumer(&r, "a", "0,1", &["--claim-idle-ms", "0"]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(n(&j, "ticks_processed"), TICKS, "{j}");
+    let mut c = r.conn();
+    for i in 0..2 {
+        assert_eq!(xpending(&mut c, &format!("ticks.{i}"), "g"), 0);
+    }
+}
+
+/// Where the first consumer dies in [`takeover_after`].
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// It read a first batch of entries and died before acknowledging any.
+    BeforeAnyAck,
+    /// A real `zerotick run` SIGKILLed mid-run.
+    MidRun,
+    /// It read every entry, end markers included, and died before acknowledging them.
+    AfterLastRead,
+}
+
+fn takeover_after(death: Death) {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let ticks: u64 = match death {
+        Death::MidRun => 100_000,
+        _ => 20_000,
+    };
+    publish(&r, "ticks", ticks, 2);
+    let mut c = r.conn();
+    let len: Vec<u64> = (0..2)
+        .map(|i| xlen(&mut c, &format!("ticks.{i}")))
+        .collect();
+    match death {
+        Death::BeforeAnyAck => read_and_die(&r, 2_000),
+        Death::AfterLastRead => read_and_die(&r, 1_000_000),
+        Death::MidRun => {
+            let mut a = consumer(&r, "a", "0,1", &[]);
+            wait_for_progress(&r, "ticks.0", len[0], 0.8);
+            a.kill(); // SIGKILL
+        }
+    }
+    // What the dead consumer left: pending (delivered, not acknowledged) and not delivered.
+    let mut left_ticks = 0;
+    let mut left_pending = 0;
+    for i in 0..2 {
+        let (pending, lag) = group_info(&mut c, &format!("ticks.{i}"), "g");
+        left_pending += pending;
+        left_ticks += pending + lag - 1; // minus the end marker, pending or not
+    }
+    assert!(
+        left_pending > 0,
+        "{death:?}: the death left nothing pending"
+    );
+    // The replacement starts at once, with the default --claim-idle-ms (5 s): it meets the
+    // end markers before the dead consumer's entries are idle enough to claim, and must wait
+    // for them instead of ending.
+    let j = json_of(consumer(&r, "b", "0,1", &[]), MINUTE);
+    eprintln!(
+        "{death:?}: left {left_pending} pending, {left_ticks} ticks: {}",
+        j["redis"]
+    );
+    assert_eq!(n(&j, "ticks_processed"), left_ticks, "{death:?}: {j}");
+    assert!(n(&j["redis"], "claimed") >= left_pending, "{death:?}: {j}");
+    for i in 0..2 {
+        let s = format!("ticks.{i}");
+        assert_eq!(
+            xpending(&mut c, &s, "g"),
+            0,
+            "{death:?}: {s} has pending entries"
+        );
+    }
+}
+
+/// A consumer `dead` in the group that reads up to `count` entries of each shard and dies (its
+/// connection dropped) without acknowledging any: the in-process equivalent of a SIGKILL.
+fn read_and_die(r: &Redis, count: u64) {
+    let mut c = r.conn();
+    for i in 0..2 {
+        c.encoder()
+            .begin(6)
+            .arg(b"XGROUP")
+            .arg(b"CREATE")
+            .arg(format!("ticks.{i}").as_bytes())
+            .arg(b"g")
+            .arg(b"0")
+            .arg(b"MKSTREAM");
+        c.call().expect("XGROUP CREATE");
+    }
+    c.encoder()
+        .begin(11)
+        .arg(b"XREADGROUP")
+        .arg(b"GROUP")
+        .arg(b"g")
+        .arg(b"dead")
+        .arg(b"COUNT")
+        .arg(count.to_string().as_bytes())
+        .arg(b"STREAMS")
+        .arg(b"ticks.0")
+        .arg(b"ticks.1")
+        .arg(b">")
+        .arg(b">");
+    let v = c.call().expect("XREADGROUP");
+    assert_eq!(v.array_len(), Some(2), "both shards read");
+    drop(c); // dies without acknowledging anything
+}
+
+#[test]
+fn a_consumer_dead_before_any_ack_is_taken_over_at_once() {
+    takeover_after(Death::BeforeAnyAck);
+}
+
+#[test]
+fn a_consumer_killed_mid_run_is_taken_over_at_once() {
+    takeover_after(Death::MidRun);
+}
+
+#[test]
+fn a_consumer_dead_after_the_last_read_is_taken_over_at_once() {
+    takeover_after(Death::AfterLastRead);
+}
+
+/// `GET /metrics` on 127.0.0.1:`port`: the body, or `None` until the endpoint answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+fn metric(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{name} missing from\n{body}")) as u64
+}
+
+#[test]
+fn redis_counters_reach_the_human_report_and_the_metrics_registry() {
+    use std::io::{BufRead, BufReader};
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let mut c = r.conn();
+    let entries: &[&[&[u8]]] = &[
+        &[b"t", b"1", b"s", b"AAA", b"p", b"10", b"q", b"1"],
+        &[b"t", b"x", b"s", b"AAA", b"p", b"10", b"q", b"1"],
+        &[b"t", b"2", b"s", b"AAA", b"p", b"11", b"q", b"1"],
+        &[b"e", b"1"],
+    ];
+    for fields in entries {
+        c.encoder()
+            .begin(3 + fields.len())
+            .arg(b"XADD")
+            .arg(b"in")
+            .arg(b"*");
+        for f in *fields {
+            c.encoder().arg(f);
+        }
+        c.call().expect("XADD");
+    }
+    let port = free_port();
+    let mut p = Proc(
+        zerotick()
+            .args(["run", "--feed", &r.url("in"), "--group", "g"])
+            .args(["--warmup-ticks", "0", "--json"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-linger-ms", "5000"])
+            .spawn()
+            .expect("spawn zerotick"),
+    );
+    let mut line = String::new();
+    BufReader::new(p.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("report line");
+    let j: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    // The report is printed before the endpoint lingers with the final values.
+    let body = scrape(port).expect("metrics endpoint answers while lingering");
+    p.kill();
+    assert_eq!(n(&j["redis"], "acked"), 4, "{j}");
+    assert_eq!(n(&j["redis"], "dead_lettered"), 1, "{j}");
+    for key in [
+        "acked",
+        "claimed",
+        "dead_lettered",
+        "reconnects",
+        "end_claimed",
+    ] {
+        assert_eq!(
+            metric(&body, &format!("zerotick_redis_{key}_total")),
+            n(&j["redis"], key),
+            "{key}"
+        );
+    }
+
+    // The human report has them as lines of their own.
+    let out = zerotick()
+        .args(["run", "--feed", &r.url("in"), "--group", "h"])
+        .args(["--warmup-ticks", "0"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |k: &str| {
+        text.lines()
+            .find_map(|l| l.trim_start().strip_prefix(k))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {k:?} line in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(value("redis acked"), "4");
+    assert_eq!(value("redis dead-lettered"), "1");
+    assert_eq!(value("redis reconnects"), "0");
+    assert!(value("redis claimed").starts_with("0 "), "{text}");
+    assert!(
+        value("redis end wait").ends_with("pending entries"),
+        "{text}"
     );
 }
