@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# CPU time of redis-server against zerotick's own for publishing and consuming a feed through
+# Redis Streams: the command behind the redis-server CPU figures in docs/transports.md.
+#
+# Starts a throwaway redis-server (no persistence, temporary directory, 127.0.0.1:$PORT), then
+#   1. `zerotick publish` of $TICKS synthetic ticks into $SHARDS stream shards,
+#   2. one `zerotick run` consuming every shard (--sink null),
+# and for each step prints redis-server's CPU seconds (utime + stime from /proc/PID/stat, read
+# before and after the step) beside zerotick's user + sys seconds and the step's wall time.
+# The server is stopped (by its pid) at exit. The consumer's own profile is
+# `scripts/profile-run.sh --feed redis://...` against a server fed the same way.
+#
+# Usage: scripts/redis-cpu.sh
+# Environment (defaults): ZEROTICK (target/release/zerotick, built if missing), PORT (6390),
+# TICKS (1000000), SHARDS (4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ZEROTICK=${ZEROTICK:-target/release/zerotick}
+PORT=${PORT:-6390}
+TICKS=${TICKS:-1000000}
+SHARDS=${SHARDS:-4}
+STREAM=ticks
+URL="redis://127.0.0.1:${PORT}/${STREAM}"
+
+command -v redis-server >/dev/null || { echo "redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
+command -v redis-cli >/dev/null || { echo "redis-cli is missing (apt-get install redis-tools)" >&2; exit 1; }
+if [ ! -x "$ZEROTICK" ]; then
+    echo "building $ZEROTICK (cargo build --release -p zerotick)" >&2
+    cargo build --release -p zerotick
+fi
+
+DIR=$(mktemp -d -t zerotick-redis-cpu.XXXXXX)
+REDIS_PID=
+cleanup() {
+    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" \
+    --logfile "$DIR/redis.log" &
+REDIS_PID=$!
+for _ in $(seq 100); do
+    redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
+    sleep 0.05
+done
+redis-cli -p "$PORT" ping >/dev/null || { echo "redis-server did not start on port $PORT" >&2; exit 1; }
+
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the fields
+# are counted after the command name, which is in parentheses and may contain spaces).
+cpu_ticks() {
+    local rest
+    rest=$(sed 's/^.*) //' "/proc/$1/stat")
+    # After ") ", field 3 (state) is word 1, so utime (field 14) is word 12, stime word 13.
+    awk '{ print $12 + $13 }' <<<"$rest"
+}
+
+# step NAME COMMAND...: run COMMAND under GNU time, print the CPU figures of both sides.
+step() {
+    local name=$1
+    shift
+    local before after tfile
+    tfile="$DIR/time.$name"
+    before=$(cpu_ticks "$REDIS_PID")
+    /usr/bin/time -f '%U %S %e' -o "$tfile" "$@" >"$DIR/out.$name"
+    after=$(cpu_ticks "$REDIS_PID")
+    read -r user sys wall <"$tfile"
+    awk -v n="$name" -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
+        -v w="$wall" -v t="$TICKS" 'BEGIN {
+            r = (a - b) / hz
+            printf "%-8s wall %6.2f s  redis-server CPU %6.2f s (%.2f us/tick)  zerotick CPU %6.2f s (user %.2f + sys %.2f)\n",
+                n, w, r, r / t * 1e6, u + s, u, s
+        }'
+}
+
+scripts/machine.sh
+echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), no persistence, 127.0.0.1:$PORT; $TICKS ticks over $SHARDS shards"
+echo
+
+step publish "$ZEROTICK" publish --to "$URL" --shards-total "$SHARDS" --ticks "$TICKS"
+
+shard_list=$(seq -s, 0 $((SHARDS - 1)))
+consume=("$ZEROTICK" run --feed "$URL" --group g --consumer a --shards "$shard_list" --sink null --json)
+step consume "${consume[@]}"
+echo
+echo "pending after consume: $(for i in $(seq 0 $((SHARDS - 1))); do
+    redis-cli -p "$PORT" xpending "$STREAM.$i" g | head -1; done | paste -sd+ | bc) entries"
