@@ -54,7 +54,7 @@ enum Command {
 pub(crate) struct RunArgs {
     /// Where ticks come from: `synthetic` (seeded, embedded), `csv:PATH` (exchange
     /// aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`) or
-    /// `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see --shards).
+    /// `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see --stream-shards).
     #[arg(long, default_value = "synthetic")]
     feed: String,
     /// Column layout of a CSV feed.
@@ -130,10 +130,11 @@ pub(crate) struct RunArgs {
     /// its pending entries first).
     #[arg(long, default_value = "zerotick-1")]
     consumer: String,
-    /// Redis feed: shards to consume, e.g. `0,1` for `STREAM.0` and `STREAM.1`. Absent: the
-    /// single stream `STREAM`.
-    #[arg(long)]
-    shards: Option<String>,
+    /// Redis feed: stream shards to consume, e.g. `0,1` for `STREAM.0` and `STREAM.1`
+    /// (`--shards` is the old spelling). Absent: the single stream `STREAM`. Not to be
+    /// confused with --compute-shards.
+    #[arg(long = "stream-shards", alias = "shards")]
+    stream_shards: Option<String>,
     /// Redis feed: entries per XREADGROUP.
     #[arg(long, default_value_t = 512)]
     redis_count: usize,

@@ -24,9 +24,10 @@ pub struct PublishArgs {
     /// Where ticks go: `redis://HOST:PORT/STREAM`.
     #[arg(long)]
     to: String,
-    /// Shard the symbols over `STREAM.0 .. STREAM.{N-1}` by FNV-1a 64 of the name mod N.
-    /// Absent: the single stream `STREAM`.
-    #[arg(long)]
+    /// Shard the symbols over the stream shards `STREAM.0 .. STREAM.{N-1}` by FNV-1a 64 of
+    /// the name mod N (`--shards-total` is the old spelling). Absent: the single stream
+    /// `STREAM`.
+    #[arg(long = "stream-shards", alias = "shards-total")]
     shards_total: Option<u32>,
     /// Ticks to publish (synthetic feed).
     #[arg(long, default_value_t = 1_000_000)]

@@ -12,13 +12,13 @@ use zerotick_sync::metrics::{Counter, Registry};
 
 use crate::RunArgs;
 
-/// Parses `--shards 0,2,3`.
+/// Parses `--stream-shards 0,2,3`.
 fn shards(list: &str) -> Result<Vec<u32>> {
     list.split(',')
         .map(|s| {
             s.trim()
                 .parse::<u32>()
-                .with_context(|| format!("--shards: {s:?} is not a shard number"))
+                .with_context(|| format!("--stream-shards: {s:?} is not a stream shard number"))
         })
         .collect()
 }
@@ -30,7 +30,7 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<RedisFeed> {
         bail!("--redis-count must be at least 1");
     }
     let mut cfg = RedisFeedConfig::new(&ep.host, ep.port, &ep.stream, &args.group, &args.consumer);
-    cfg.shards = args.shards.as_deref().map(shards).transpose()?;
+    cfg.shards = args.stream_shards.as_deref().map(shards).transpose()?;
     cfg.count = args.redis_count;
     cfg.block_ms = args.block_ms;
     cfg.claim_idle_ms = args.claim_idle_ms;

@@ -207,6 +207,10 @@ pub struct ComputeStats {
     pub filter_fft: u64,
 }
 
+/// Two [`PROJ`] x [`WIDTH`] projection buffers (the one in use when a refresh starts, and the
+/// one the refresh fills).
+type ProjPair = (Box<[f64]>, Box<[f64]>);
+
 #[derive(Debug)]
 struct Shard {
     stats: ColumnStats,
@@ -219,7 +223,7 @@ struct Shard {
     /// `W` transposed: [`PROJ`] x [`WIDTH`], row-major. Always valid (dense copy).
     proj_t: Box<[f64]>,
     /// Two more [`PROJ`] x [`WIDTH`] buffers, lent to a refresh while one is in flight.
-    spare: Option<(Box<[f64]>, Box<[f64]>)>,
+    spare: Option<ProjPair>,
     /// `W` transposed as CSR while it is the initial sparse projection.
     sparse: Option<Csr>,
     path: Path,

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job over thread layouts, ring and batch sizes and SIMD tiers, one line each
+# (median of RUNS runs: Mticks/s, p50, p99, checksum), so a default that a flag beats shows at
+# once. The project's equivalent of shared/tools/run-matrix, extended with the layout flags
+# zerotick has: --workers, --ring-capacity, --batch-rows, --max-batch-wait-us.
+# Run from the repository root after `cargo build --release`.
+#   usage: scripts/run-matrix.sh [extra run flags...]     (RUNS=3 by default)
+set -u
+bin=target/release/zerotick
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+runs=${RUNS:-3}
+median='
+import json, sys, statistics
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+if not rows:
+    print("failed - - -"); sys.exit()
+tps = statistics.median(r["ticks_per_s"] for r in rows) / 1e6
+p50 = statistics.median(r["latency_ns"]["p50"] for r in rows) / 1e3
+p99 = statistics.median(r["latency_ns"]["p99"] for r in rows) / 1e3
+sums = sorted({r["checksum"] for r in rows})
+print("%.2f %.0f %.0f %s" % (tps, p50, p99, ",".join(sums)))
+'
+tiers="native"
+grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && tiers="native avx2"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), tiers: $tiers, $runs runs each, load $(cut -d' ' -f1 /proc/loadavg)"
+printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
+for tier in $tiers; do
+  for layout in default "--workers 0" "--workers 1" "--workers 2" \
+      "--ring-capacity 1024" "--ring-capacity 32" "--batch-rows 8" "--max-batch-wait-us 200"; do
+    flags=""; [ "$layout" = default ] || flags=$layout
+    env_=""; [ "$tier" = native ] || env_="ZEROTICK_SIMD=$tier"
+    out=$(for _ in $(seq "$runs"); do env $env_ "$bin" run --json $flags "$@" 2>/dev/null; done)
+    read -r tps p50 p99 sum <<<"$(printf '%s\n' "$out" | python3 -c "$median")"
+    printf '%-8s %-26s %10s %9s %9s  %s\n' "$tier" "$layout" "$tps" "$p50" "$p99" "$sum"
+  done
+done
