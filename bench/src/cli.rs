@@ -1,4 +1,5 @@
-//! Command-line parsing, by hand: `GROUP [--quick] [--json]`.
+//! Command-line parsing, by hand: `GROUP [--quick] [--json]`, GROUP one of [`GROUPS`] (`pool
+//! arena ring metrics simd dense sparse fft feed`) or `all`.
 
 use crate::groups::{self, GROUPS, Group};
 
@@ -111,6 +112,11 @@ mod tests {
         };
         assert!(a.group.is_none() && !a.quick && !a.json);
         assert!(matches!(parse_str("fft --help"), Ok(Command::Help)));
+        let Ok(Command::Run(a)) = parse_str("feed --quick") else {
+            panic!()
+        };
+        assert_eq!(a.group.map(|g| g.name), Some("feed"));
+        assert!(usage().contains("feed"));
     }
 
     #[test]

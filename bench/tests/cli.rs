@@ -77,3 +77,24 @@ fn arena_table_has_both_cases_and_impls() {
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
 }
+
+#[test]
+fn feed_json_has_the_synthetic_case() {
+    let out = bench(&["feed", "--quick", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["group"], "feed");
+    let rows = v["rows"].as_array().expect("rows");
+    let cases: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["case"].as_str().unwrap(), r["impl"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            ("feed_synthetic", "zerotick"),
+            ("feed_synthetic_4096sym", "zerotick")
+        ]
+    );
+    assert!(rows.iter().all(|r| r["median_ns"].as_f64().unwrap() > 0.0));
+}

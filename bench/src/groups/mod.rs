@@ -7,6 +7,7 @@ use crate::harness::{Harness, Row};
 
 pub mod arena;
 pub mod dense;
+pub mod feed;
 pub mod fft;
 pub mod metrics;
 pub mod pool;
@@ -59,6 +60,10 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "fft",
         run: Some(fft::run),
+    },
+    Group {
+        name: "feed",
+        run: Some(feed::run),
     },
 ];
 
