@@ -300,14 +300,14 @@ fn run_command(args: &RunArgs) -> Result<()> {
         } else {
             Some(5_000_000)
         });
-        let feed = SyntheticFeed::new(SyntheticConfig {
+        let feed = SyntheticFeed::try_new(SyntheticConfig {
             symbols: args.symbols,
             seed: args.seed,
             ticks,
             rate_per_s: args.rate,
             paced: args.paced,
             ..SyntheticConfig::default()
-        });
+        })?;
         (
             run_with(feed, args, &config, ticks, &registry, &steady)?,
             "synthetic".to_owned(),

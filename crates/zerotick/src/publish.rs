@@ -108,13 +108,13 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     let start = Instant::now();
     let done = if args.feed == "synthetic" {
         pump(
-            SyntheticFeed::new(SyntheticConfig {
+            SyntheticFeed::try_new(SyntheticConfig {
                 symbols: args.symbols,
                 seed: args.seed,
                 ticks: Some(args.ticks),
                 rate_per_s: args.rate,
                 ..SyntheticConfig::default()
-            }),
+            })?,
             &mut out,
         )?
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
