@@ -3,14 +3,18 @@
 mod columns;
 pub mod dense;
 mod elementwise;
+mod ema;
 mod error;
 pub mod fft;
+mod log1p;
 mod math;
 pub mod simd;
 pub mod sparse;
 mod stats;
 
 pub use columns::ColumnStats;
+pub use ema::EmaBank;
 pub use error::KernelError;
+pub use log1p::LN_1P_MAX_ULPS;
 pub use simd::{Kernels, Tier, UnsupportedTier, active_tier, best_supported_tier, force_tier};
 pub use stats::{BLOCK, Moments, NanPolicy, NormalizePolicy, NormalizeReport, ZeroVariance};
