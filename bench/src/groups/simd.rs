@@ -6,6 +6,8 @@
 //!   same code forced to the scalar tier; `scalar` is the plain Rust a developer would write:
 //!   a Welford loop, then a loop calling `f64::tanh`.
 //! - `tanh_1k`: one op = tanh of 1,024 values in place; `scalar` is `f64::tanh` in a loop.
+//! - `tanh_fast_1k`: one op = `Kernels::tanh_fast_in_place` (relative error <= 1.3e-12
+//!   instead of 4 ULP) of 1,024 values, on the active and the scalar tier.
 //! - `pipeline_row_1k`: one op = the pipeline's normalise/squash/scale stage on one 1,024-wide
 //!   feature row: `zerotick` is `ComputeStage::normalize_row` + `squash_row` (column
 //!   statistics folded per 32-row block, one fused multiply-add per value, SIMD tanh, scale);
@@ -29,7 +31,7 @@ pub const LEN: usize = 1024;
 /// The origin report's claim for its SIMD kernels.
 const ORIGIN_SPEEDUP: f64 = 16.0;
 
-/// Runs `normalize_1k` and `tanh_1k`.
+/// Runs `normalize_1k`, `tanh_1k`, `tanh_fast_1k` and `pipeline_row_1k`.
 ///
 /// # Errors
 /// Never in practice: the scalar tier is always available.
@@ -85,6 +87,21 @@ pub fn run(h: &mut Harness) -> GroupResult {
                 }
                 black_box(&mut plain);
             }),
+        ],
+    ));
+
+    let map_fast = |k: Kernels| {
+        let mut buf = input.clone();
+        move || {
+            k.tanh_fast_in_place(&mut buf);
+            black_box(&mut buf);
+        }
+    };
+    rows.extend(h.case(
+        "tanh_fast_1k",
+        vec![
+            Impl::per_op("zerotick", map_fast(active)),
+            Impl::per_op("zerotick-scalar-tier", map_fast(scalar_tier)),
         ],
     ));
 
@@ -150,6 +167,13 @@ fn note(h: &mut Harness, rows: &[Row], tier: Tier) {
         h.note(format!(
             "tanh_1k: {:.1}x f64::tanh in a loop, max error 4 ULP (tests/math.rs)",
             s / z
+        ));
+    }
+    if let (Some(f), Some(z)) = (ns("tanh_fast_1k", "zerotick"), ns("tanh_1k", "zerotick")) {
+        h.note(format!(
+            "tanh_fast_1k: {f:.0} ns per 1,024 values, {:.1}x tanh_1k; relative error <= 1.3e-12 \
+             (tests/squash.rs)",
+            z / f
         ));
     }
 }

@@ -592,7 +592,7 @@ impl ComputeStage {
 
     /// Step 3: SIMD `tanh` squashing and scaling, in place.
     pub fn squash_row(&self, row: &mut [f64]) {
-        self.kernels.tanh_in_place(row);
+        self.kernels.tanh_fast_in_place(row);
         self.kernels.scale_in_place(row, self.config.scale);
     }
 
