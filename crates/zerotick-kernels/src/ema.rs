@@ -205,7 +205,7 @@ impl Kernels {
         }
         if m > 0 {
             ema_fold_v(
-                self.tier(),
+                *self,
                 state,
                 inputs,
                 stride,

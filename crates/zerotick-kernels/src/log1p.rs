@@ -36,7 +36,7 @@ impl Kernels {
     /// `x[i] = ln(1 + x[i])`, within [`LN_1P_MAX_ULPS`] ULP of `f64::ln_1p`.
     #[inline]
     pub fn ln_1p_in_place(&self, x: &mut [f64]) {
-        ln_1p_in_place_v(self.tier(), x);
+        ln_1p_in_place_v(*self, x);
     }
 
     /// As [`ln_1p_in_place`](Self::ln_1p_in_place), writing into `out`.

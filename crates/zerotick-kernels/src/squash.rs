@@ -96,7 +96,7 @@ impl Kernels {
     /// `+-1`, `-0` stays `-0`.
     #[inline]
     pub fn tanh_fast_in_place(&self, x: &mut [f64]) {
-        tanh_fast_in_place_v(self.tier(), x);
+        tanh_fast_in_place_v(*self, x);
     }
 
     /// As [`tanh_fast_in_place`](Self::tanh_fast_in_place), writing into `out`.
