@@ -1,4 +1,4 @@
-//! One pipeline run inside a child process (`zerotick bench --inner before|after`), so its
+//! One pipeline run inside a child process (`zerotick-baseline --inner before|after`), so its
 //! memory figures are its own: the parent reads back one JSON line of [`Measured`].
 
 use std::time::Instant;
@@ -11,12 +11,12 @@ use zerotick_mem::counting::{thread_total, watch_this_thread, watched_total};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
 
-use super::usual;
+use crate::origin;
 
 /// Which pipeline a child runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
-    /// The usual way ([`usual::run`]).
+    /// Origin-style ([`origin::run`]).
     Before,
     /// zerotick ([`zerotick_pipeline::run`]).
     After,
@@ -147,7 +147,7 @@ pub fn measure(which: Which, input: &Input) -> Result<Measured> {
     let start = Instant::now();
     let m = match which {
         Which::Before => {
-            let r = usual::run(feed, &mut NullSink, &config, &watch_this_thread)?;
+            let r = origin::run(feed, &mut NullSink, &config, &watch_this_thread)?;
             let seconds = start.elapsed().as_secs_f64();
             // The shared map counted what the pipeline did (the metrics are real work).
             let count = |k: &str| r.metrics.get(k).copied().unwrap_or(0);

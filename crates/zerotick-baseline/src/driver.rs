@@ -1,19 +1,14 @@
-//! `zerotick bench`: the origin report's before/after table, measured in one run.
+//! `zerotick bench` (this crate's binary): the origin report's before/after table, measured in
+//! one run.
 //!
-//! * "before" is the same pipeline written the usual way ([`usual`]), "after" is
+//! * "before" is the same pipeline written origin-style ([`origin`]), "after" is
 //!   `zerotick_pipeline::run`; both get the same seeded synthetic feed and must emit the same
 //!   signals (equal checksums).
-//! * Each pipeline run happens in a child process of this binary (`bench --inner WHICH`, a
-//!   hidden flag) so its memory figures are its own; runs alternate before/after, the starting
+//! * Each pipeline run happens in a child process of this binary (`--inner WHICH`, a hidden
+//!   flag) so its memory figures are its own; runs alternate before/after, the starting
 //!   side swapping each round, and the table shows the median over runs.
 //! * The D1 hit rate comes from cachegrind when `valgrind` is on PATH ([`cachegrind`]); the
 //!   four micro-figures are timed in this process ([`micro`]).
-
-mod cachegrind;
-mod inner;
-mod micro;
-mod table;
-mod usual;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -21,8 +16,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use self::inner::{Input, Measured, Which};
-use self::table::{D1Outcome, Outcome};
+use crate::child::{Input, Measured, Which};
+use crate::table::{D1Outcome, Outcome};
+use crate::{cachegrind, child, micro, table};
 
 /// Default ticks per pipeline run: about 2-5 s per pipeline on the 2-vCPU development VM.
 const DEFAULT_TICKS: u64 = 2_000_000;
@@ -33,8 +29,13 @@ const DEFAULT_CACHEGRIND_TICKS: u64 = 200_000;
 /// Default cachegrind ticks with `--quick`.
 const QUICK_CACHEGRIND_TICKS: u64 = 20_000;
 
-/// Flags of `zerotick bench`.
-#[derive(clap::Args, Debug)]
+/// Flags of `zerotick bench` (= `zerotick-baseline`).
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "zerotick bench",
+    version,
+    about = "Measure the origin report's before/after table: the same pipeline written the usual way (allocating, cloning, Mutex metrics, mpsc channels) against zerotick."
+)]
 pub struct BenchArgs {
     /// Ticks of the synthetic feed per pipeline run [default: 2000000, or 100000 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -67,7 +68,7 @@ pub struct BenchArgs {
     inner: Option<Which>,
 }
 
-/// Runs `zerotick bench`.
+/// Runs `zerotick bench` with `args`.
 ///
 /// # Errors
 /// A child run or a measurement failed, or the two pipelines' checksums differ (after the
@@ -83,7 +84,7 @@ pub fn command(args: &BenchArgs) -> Result<()> {
         seed: args.seed,
     };
     if let Some(which) = args.inner {
-        let m = inner::measure(which, &input)?;
+        let m = child::measure(which, &input)?;
         println!("{}", m.to_json());
         return Ok(());
     }
@@ -120,7 +121,7 @@ pub fn command(args: &BenchArgs) -> Result<()> {
     }
 
     phase("micro-benchmarks (allocation vs pool, Mutex vs lock-free metric)".to_owned());
-    let micro = micro::measure(&micro::Plan::new(args.quick))?;
+    let micro = micro::measure(zerotick_bench::Config { quick: args.quick })?;
 
     let cg_input = Input {
         ticks: args.cachegrind_ticks.unwrap_or(if args.quick {
@@ -177,9 +178,8 @@ pub fn command(args: &BenchArgs) -> Result<()> {
 }
 
 /// The arguments that make this binary run one pipeline as a child.
-fn inner_args(which: Which, input: &Input) -> Vec<String> {
+pub(crate) fn inner_args(which: Which, input: &Input) -> Vec<String> {
     vec![
-        "bench".into(),
         "--inner".into(),
         which.name().into(),
         "--ticks".into(),

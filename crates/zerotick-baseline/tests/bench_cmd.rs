@@ -1,11 +1,12 @@
-//! `zerotick bench` as a user (or a script reading its JSON) runs it.
+//! `zerotick bench` (this crate's binary, which `zerotick bench` executes) as a user (or a
+//! script reading its JSON) runs it.
 
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 fn zerotick(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zerotick"))
+    Command::new(env!("CARGO_BIN_EXE_zerotick-baseline"))
         .args(args)
         .output()
         .expect("runs")
@@ -47,7 +48,6 @@ fn num(v: &Value) -> f64 {
 #[test]
 fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
     let v = json(&zerotick(&[
-        "bench",
         "--quick",
         "--json",
         "--no-cachegrind",
@@ -138,7 +138,7 @@ fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
 
 #[test]
 fn human_output_has_the_table_machine_config_and_checksums() {
-    let out = zerotick(&["bench", "--quick", "--no-cachegrind", "--ticks", "20000"]);
+    let out = zerotick(&["--quick", "--no-cachegrind", "--ticks", "20000"]);
     assert!(
         out.status.success(),
         "{}",
@@ -166,17 +166,17 @@ fn human_output_has_the_table_machine_config_and_checksums() {
 #[test]
 fn bad_flags_give_one_line_and_exit_2() {
     for args in [
-        &["bench", "--runs", "0"][..],
-        &["bench", "--ticks", "many"],
-        &["bench", "--symbols", "0"],
-        &["bench", "--inner", "sideways"],
-        &["bench", "--no-such-flag"],
+        &["--runs", "0"][..],
+        &["--ticks", "many"],
+        &["--symbols", "0"],
+        &["--inner", "sideways"],
+        &["--no-such-flag"],
     ] {
         let out = zerotick(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("zerotick: "), "{err}");
+        assert!(err.starts_with("zerotick bench: "), "{err}");
         assert!(out.stdout.is_empty());
     }
 }
@@ -188,7 +188,6 @@ fn d1_row_is_measured_with_valgrind_and_explained_without() {
         .output()
         .is_ok_and(|o| o.status.success());
     let v = json(&zerotick(&[
-        "bench",
         "--quick",
         "--json",
         "--ticks",

@@ -1,4 +1,5 @@
-//! The "before" pipeline: the same work as [`zerotick_pipeline::run`], written the usual way.
+//! The origin-style "before" pipeline: the same work as [`zerotick_pipeline::run`], written
+//! the way the origin report's "before" code was.
 //!
 //! ```text
 //! feed thread --mpsc (Tick, Instant)--> feature thread: a fresh Vec<f64> per row,
@@ -37,9 +38,9 @@ use zerotick_pipeline::{PipelineConfig, PipelineError};
 /// pipeline being measured.
 const LOCK_SAMPLE_EVERY: u64 = 8;
 
-/// What a run of the usual pipeline did.
+/// What a run of the origin-style pipeline did.
 #[derive(Debug, Clone)]
-pub struct UsualReport {
+pub struct OriginReport {
     /// Ticks through the feature stage.
     pub ticks: u64,
     /// Feature rows computed (= signals emitted).
@@ -135,7 +136,7 @@ fn add(map: &mut HashMap<String, u64>, key: &str, n: u64) {
     }
 }
 
-/// Runs the usual pipeline until the feed ends, sending signals to `sink`. `thread_start`
+/// Runs the origin-style pipeline until the feed ends, sending signals to `sink`. `thread_start`
 /// runs first on each of its threads (the calling thread included), e.g. to mark them for a
 /// counting allocator.
 ///
@@ -146,7 +147,7 @@ pub fn run<F: Feed>(
     sink: &mut dyn Sink,
     config: &PipelineConfig,
     thread_start: &(dyn Fn() + Sync),
-) -> Result<UsualReport, PipelineError> {
+) -> Result<OriginReport, PipelineError> {
     if config.batch_rows == 0 || config.pool_batches == 0 || config.ring_capacity == 0 {
         return Err(PipelineError::Config(
             "batch_rows, pool_batches and ring_capacity must be at least 1",
@@ -192,7 +193,7 @@ pub fn run<F: Feed>(
         debug_assert_eq!(ticks_in, ticks);
         let clocks = [feed_clock, feature_clock, compute_clock];
         let map = metrics.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(UsualReport {
+        Ok(OriginReport {
             ticks,
             vectors,
             batches,
@@ -385,7 +386,7 @@ mod tests {
                 &Hooks::default(),
             )
             .expect("zerotick run");
-            let before = run(feed(seed, 40_000), &mut NullSink, &config, &|| {}).expect("usual");
+            let before = run(feed(seed, 40_000), &mut NullSink, &config, &|| {}).expect("origin");
             assert!(after.vectors > 100, "{after:?}");
             assert_eq!(before.vectors, after.vectors);
             assert_eq!(before.ticks, after.ticks_processed);
@@ -402,8 +403,8 @@ mod tests {
     #[test]
     fn checksum_depends_on_the_signals() {
         let config = PipelineConfig::default();
-        let a = run(feed(1, 20_000), &mut NullSink, &config, &|| {}).expect("usual");
-        let b = run(feed(2, 20_000), &mut NullSink, &config, &|| {}).expect("usual");
+        let a = run(feed(1, 20_000), &mut NullSink, &config, &|| {}).expect("origin");
+        let b = run(feed(2, 20_000), &mut NullSink, &config, &|| {}).expect("origin");
         assert_ne!(a.checksum, b.checksum);
     }
 

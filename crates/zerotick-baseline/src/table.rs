@@ -6,9 +6,12 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::cachegrind::D1;
-use super::inner::{Input, Measured};
-use super::micro::{Micro, median};
+use zerotick_bench::harness::median;
+use zerotick_bench::report::cpu_model;
+
+use crate::cachegrind::D1;
+use crate::child::{Input, Measured};
+use crate::micro::Micro;
 
 /// What cachegrind gave.
 #[derive(Clone, Debug)]
@@ -368,14 +371,7 @@ fn machine_json() -> Value {
 
 /// CPU model, available cores, SIMD tier.
 fn machine() -> (String, usize, &'static str) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cpu = cpu_model();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     (cpu, cores, zerotick_kernels::active_tier().name())
 }
