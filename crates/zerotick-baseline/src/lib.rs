@@ -7,6 +7,8 @@
 //!
 //! * [`origin`]: the origin report's "before": a fresh `Vec` and a clone per step, a
 //!   `Mutex<HashMap<String, u64>>` metric per event, `std::sync::mpsc` hand-offs;
+//! * [`idiomatic`]: what a competent engineer writes without zerotick: reused buffers,
+//!   `crossbeam-channel`, batches recycled through a free list, the `metrics` crate;
 //! * zerotick: `zerotick_pipeline::run`.
 //!
 //! All pipelines get the same seeded synthetic feed, run the same kernels through the public
@@ -22,6 +24,7 @@
 mod cachegrind;
 mod child;
 mod driver;
+pub mod idiomatic;
 mod micro;
 pub mod origin;
 mod table;
