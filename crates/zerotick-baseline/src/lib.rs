@@ -27,6 +27,7 @@ mod driver;
 pub mod idiomatic;
 mod micro;
 pub mod origin;
+mod steady;
 mod table;
 
 pub use driver::{BenchArgs, command};

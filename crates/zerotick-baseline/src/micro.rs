@@ -11,20 +11,29 @@ use zerotick_bench::{Config, Harness, Impl, pin};
 use zerotick_mem::{AlignedBuf, MissPolicy, Pool, ResetPolicy};
 use zerotick_sync::metrics::Registry;
 
+use crate::idiomatic::Recorder;
+
 /// Elements of the buffer allocated or pooled per op.
 pub const BUF_LEN: usize = 1024;
 /// Key the metric ops increment.
 const KEY: &str = "ticks_processed";
 
-/// The four figures, median ns per op.
+/// The micro-figures, median ns per op.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Micro {
-    /// A fresh zeroed `Vec<f64>` of [`BUF_LEN`], written once, dropped.
+    /// A fresh `Vec<f64>` with room for [`BUF_LEN`] (not zero-filled), one element written,
+    /// dropped.
     pub with_allocation_ns: f64,
-    /// A [`BUF_LEN`]-f64 buffer acquired from a zerotick `Pool`, written once, released.
+    /// A [`BUF_LEN`]-f64 `Vec` taken from a crossbeam-channel free list, cleared, one element
+    /// written, sent back (the idiomatic pipeline's recycling).
+    pub with_free_list_ns: f64,
+    /// A [`BUF_LEN`]-f64 buffer acquired from a zerotick `Pool` (reset, not zero-filled), one
+    /// element written, released.
     pub with_pool_ns: f64,
     /// `Mutex<HashMap<String, u64>>`: lock, look the key up, add 1 (uncontended).
     pub mutex_metric_ns: f64,
+    /// A `metrics` crate counter handle's `increment(1)` ([`Recorder`]'s atomics).
+    pub metrics_crate_ns: f64,
     /// A zerotick metrics `Counter::inc`.
     pub lockfree_metric_ns: f64,
     /// Samples each median was taken over.
@@ -63,14 +72,29 @@ fn measure_here(config: Config, cpu: Option<usize>) -> Result<Micro> {
     let pool = Pool::new(64, MissPolicy::FailFast, ResetPolicy::Clear, || {
         AlignedBuf::<f64>::with_capacity(BUF_LEN)
     })?;
-    let [with_allocation_ns, with_pool_ns] = pair(
+    // The free list of the idiomatic pipeline: a channel buffers come back on.
+    let (back_tx, back_rx) = crossbeam_channel::unbounded::<Vec<f64>>();
+    for _ in 0..64 {
+        back_tx.send(Vec::with_capacity(BUF_LEN))?;
+    }
+    // The same work in all three: get a buffer with room for BUF_LEN f64, write one element,
+    // give it back. None zero-fills the buffer.
+    let [with_allocation_ns, with_free_list_ns, with_pool_ns] = trio(
         &mut h,
         "with_allocation_vs_pool",
         [
             Impl::per_op("with_allocation", || {
-                let mut v = vec![0.0f64; BUF_LEN];
-                v[0] = 1.0;
+                let mut v = Vec::<f64>::with_capacity(BUF_LEN);
+                v.push(1.0);
                 black_box(&mut v);
+            }),
+            Impl::per_op("with_free_list", || {
+                if let Ok(mut v) = black_box(&back_rx).try_recv() {
+                    v.clear();
+                    v.push(1.0);
+                    black_box(&mut v);
+                    let _ = back_tx.send(v);
+                }
             }),
             Impl::per_op("with_pool", || {
                 if let Ok(mut buf) = black_box(&pool).acquire() {
@@ -85,7 +109,9 @@ fn measure_here(config: Config, cpu: Option<usize>) -> Result<Micro> {
     let mutex = Mutex::new(HashMap::from([(KEY.to_owned(), 0u64)]));
     let registry = Registry::new();
     let counter = registry.counter(KEY, "Ticks.", &[])?;
-    let [mutex_metric_ns, lockfree_metric_ns] = pair(
+    let recorder = Recorder::default();
+    let facade = metrics::with_local_recorder(&recorder, || metrics::counter!(KEY));
+    let [mutex_metric_ns, metrics_crate_ns, lockfree_metric_ns] = trio(
         &mut h,
         "mutex_vs_lockfree_metric",
         [
@@ -97,6 +123,7 @@ fn measure_here(config: Config, cpu: Option<usize>) -> Result<Micro> {
                     *v += 1;
                 }
             }),
+            Impl::per_op("metrics_crate", || black_box(&facade).increment(1)),
             Impl::per_op("lockfree_metric", || black_box(&counter).inc()),
         ],
     );
@@ -108,23 +135,29 @@ fn measure_here(config: Config, cpu: Option<usize>) -> Result<Micro> {
         .copied()
         .unwrap_or(0);
     anyhow::ensure!(
-        hits > 0 && map_count > 0 && counter.get() > 0,
+        hits > 0
+            && map_count > 0
+            && counter.get() > 0
+            && recorder.counters().get(KEY).is_some_and(|&n| n > 0)
+            && back_rx.len() == 64,
         "a micro-benchmark op did not run"
     );
     Ok(Micro {
         with_allocation_ns,
+        with_free_list_ns,
         with_pool_ns,
         mutex_metric_ns,
+        metrics_crate_ns,
         lockfree_metric_ns,
         samples: config.samples(),
         cpu,
     })
 }
 
-/// Median ns per op of the two impls of `case`, measured interleaved.
-fn pair(h: &mut Harness, case: &'static str, impls: [Impl<'_>; 2]) -> [f64; 2] {
+/// Median ns per op of the three impls of `case`, measured interleaved.
+fn trio(h: &mut Harness, case: &'static str, impls: [Impl<'_>; 3]) -> [f64; 3] {
     let rows = h.case(case, Vec::from(impls));
-    [rows[0].median_ns, rows[1].median_ns]
+    [rows[0].median_ns, rows[1].median_ns, rows[2].median_ns]
 }
 
 #[cfg(test)]
@@ -137,6 +170,8 @@ mod tests {
         for v in [
             m.with_allocation_ns,
             m.with_pool_ns,
+            m.with_free_list_ns,
+            m.metrics_crate_ns,
             m.mutex_metric_ns,
             m.lockfree_metric_ns,
         ] {
