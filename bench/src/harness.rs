@@ -155,6 +155,17 @@ impl Harness {
         Some(cpus)
     }
 
+    /// Two CPUs for a pair of busy threads: [`Harness::pick_cpus`]`(2)`, or else
+    /// [`crate::pin::this_and_another_cpu`]; recorded for the report either way.
+    pub fn pick_two_cpus(&mut self) -> Option<[usize; 2]> {
+        if let Some(cpus) = self.pick_cpus(2) {
+            return Some([cpus[0], cpus[1]]);
+        }
+        let pair = crate::pin::this_and_another_cpu()?;
+        self.pinned.extend(pair);
+        Some(pair)
+    }
+
     /// CPUs the current group's threads were pinned to, as noted with [`Harness::note_pinned`].
     pub fn pinned(&self) -> &BTreeSet<usize> {
         &self.pinned
@@ -247,7 +258,7 @@ fn scale(iters: u64, took: Duration, target: Duration) -> u64 {
 }
 
 /// Median of `xs` (mean of the middle two for an even count); `NaN` if empty.
-fn median(xs: &mut [f64]) -> f64 {
+pub fn median(xs: &mut [f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
     }

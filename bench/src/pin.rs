@@ -97,6 +97,19 @@ pub fn pick_cpus(n: usize) -> Option<Vec<usize>> {
     Some(allowed[..n].to_vec())
 }
 
+/// `[the calling thread's CPU, another online CPU]`, for a pair of threads when
+/// [`pick_cpus`] finds fewer than two: it reads the affinity remembered by [`allowed_cpus`],
+/// which is one CPU if the calling thread was already pinned when it was first read. Pinning
+/// to the other CPU is still verified by [`spawn_pinned`] and [`spawn_pinned_scoped`].
+pub fn this_and_another_cpu() -> Option<[usize; 2]> {
+    // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
+    let here = usize::try_from(unsafe { libc::sched_getcpu() }).ok()?;
+    // SAFETY: `sysconf` only reads a system constant.
+    let online = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).ok()?;
+    let other = (0..online).find(|&c| c != here)?;
+    Some([here, other])
+}
+
 /// Spawns a thread pinned to `cpu` that runs `f`.
 ///
 /// The thread pins itself before calling `f`; if pinning fails, `f` is not run and joining

@@ -200,7 +200,7 @@ fn spin_until<T>(mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 fn counter_inc_2threads(h: &mut Harness) -> GroupResult {
-    let Some(cpus) = h.pick_cpus(2).or_else(|| second_cpu(h)) else {
+    let Some(cpus) = h.pick_two_cpus() else {
         eprintln!("note: counter_inc_2threads skipped: this machine cannot give 2 CPUs");
         return Ok(Vec::new());
     };
@@ -244,20 +244,6 @@ fn counter_inc_2threads(h: &mut Harness) -> GroupResult {
         return Err("counter_inc_2threads: a counter lost increments".into());
     }
     Ok(rows)
-}
-
-/// `[this thread's CPU, another online CPU]` when [`Harness::pick_cpus`] finds none: it reads
-/// the calling thread's affinity, which `main` has already narrowed to the measuring CPU.
-/// Pinning the partner to the other CPU is still verified by `spawn_pinned_scoped`.
-fn second_cpu(h: &mut Harness) -> Option<Vec<usize>> {
-    // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
-    let here = usize::try_from(unsafe { libc::sched_getcpu() }).ok()?;
-    // SAFETY: `sysconf` only reads a system constant.
-    let online = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).ok()?;
-    let other = (0..online).find(|&c| c != here)?;
-    h.note_pinned(here);
-    h.note_pinned(other);
-    Some(vec![here, other])
 }
 
 fn histogram_record(h: &mut Harness) -> GroupResult {

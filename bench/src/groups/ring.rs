@@ -286,22 +286,10 @@ fn cross_batch<P: Send, C: Send>(
     })
 }
 
-/// The CPU for the spsc consumer: the second of [`Harness::pick_cpus`]`(2)`, or else another
-/// online CPU than the measuring thread's. (`pick_cpus` reads the calling thread's affinity,
-/// which `main` has already narrowed to the measuring CPU, so on a 2-CPU machine it finds
-/// one.) Pinning there is still verified by `spawn_pinned_scoped`.
+/// The CPU for the spsc consumer: the second of [`Harness::pick_two_cpus`]. Pinning there is
+/// verified by `spawn_pinned_scoped`.
 fn consumer_cpu(h: &mut Harness) -> Option<usize> {
-    if let Some(cpus) = h.pick_cpus(2) {
-        return Some(cpus[1]);
-    }
-    // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
-    let here = usize::try_from(unsafe { libc::sched_getcpu() }).ok()?;
-    // SAFETY: `sysconf` only reads a system constant.
-    let online = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).ok()?;
-    let other = (0..online).find(|&c| c != here)?;
-    h.note_pinned(here);
-    h.note_pinned(other);
-    Some(other)
+    h.pick_two_cpus().map(|[_, consumer]| consumer)
 }
 
 /// Unreachable: one thread pushes one item then pops it from a ring of [`CAPACITY`].

@@ -42,8 +42,9 @@ enum Command {
     /// Run the pipeline (feed -> features -> normalise/squash/read-out -> sink) and report
     /// throughput, latency, allocations, pool and memory figures.
     Run(Box<RunArgs>),
-    /// Measure the origin report's before/after table: the same pipeline written the usual
-    /// way (allocating, cloning, Mutex metrics, mpsc channels) against zerotick.
+    /// Measure the origin report's before/after table (runs the `zerotick-baseline` binary
+    /// next to this one with the arguments given; `zerotick bench --help` lists them).
+    #[command(disable_help_flag = true)]
     Bench(bench::BenchArgs),
     /// Write a feed (synthetic or CSV) into Redis streams, sharded by symbol, with an end
     /// marker per stream; prints ticks/s.

@@ -1,19 +1,14 @@
-//! `zerotick bench`: the origin report's before/after table, measured in one run.
+//! `zerotick bench` (this crate's binary): the origin report's before/after table, measured
+//! in one run, with three pipelines doing the same work.
 //!
-//! * "before" is the same pipeline written the usual way ([`usual`]), "after" is
-//!   `zerotick_pipeline::run`; both get the same seeded synthetic feed and must emit the same
-//!   signals (equal checksums).
-//! * Each pipeline run happens in a child process of this binary (`bench --inner WHICH`, a
-//!   hidden flag) so its memory figures are its own; runs alternate before/after, the starting
-//!   side swapping each round, and the table shows the median over runs.
-//! * The D1 hit rate comes from cachegrind when `valgrind` is on PATH ([`cachegrind`]); the
-//!   four micro-figures are timed in this process ([`micro`]).
-
-mod cachegrind;
-mod inner;
-mod micro;
-mod table;
-mod usual;
+//! * origin-style ([`crate::origin`]), idiomatic ([`crate::idiomatic`], both its 2- and
+//!   3-thread layouts, the faster one reported) and zerotick (`zerotick_pipeline::run`); all
+//!   get the same seeded synthetic feed and must emit the same signals (equal checksums).
+//! * Each pipeline run happens in a child process of this binary (`--inner WHICH`, a hidden
+//!   flag) so its memory and allocation figures are its own; every round runs each pipeline
+//!   once, the starting one rotated each round, and the table shows the median over runs.
+//! * The D1 hit rate comes from cachegrind when `valgrind` is on PATH ([`crate::cachegrind`]);
+//!   the micro-figures are timed in this process ([`crate::micro`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -21,8 +16,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use self::inner::{Input, Measured, Which};
-use self::table::{D1Outcome, Outcome};
+use crate::child::{Input, Measured, Which};
+use crate::table::{D1Outcome, Outcome};
+use crate::{cachegrind, child, micro, table};
 
 /// Default ticks per pipeline run: about 2-5 s per pipeline on the 2-vCPU development VM.
 const DEFAULT_TICKS: u64 = 2_000_000;
@@ -33,8 +29,13 @@ const DEFAULT_CACHEGRIND_TICKS: u64 = 200_000;
 /// Default cachegrind ticks with `--quick`.
 const QUICK_CACHEGRIND_TICKS: u64 = 20_000;
 
-/// Flags of `zerotick bench`.
-#[derive(clap::Args, Debug)]
+/// Flags of `zerotick bench` (= `zerotick-baseline`).
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "zerotick bench",
+    version,
+    about = "Measure the origin report's before/after table: the same pipeline written origin-style (clones, Mutex metrics), idiomatically (reused buffers, crossbeam-channel, metrics crate) and with zerotick."
+)]
 pub struct BenchArgs {
     /// Ticks of the synthetic feed per pipeline run [default: 2000000, or 100000 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -42,10 +43,14 @@ pub struct BenchArgs {
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Ticks before steady state: allocations/s and the blocked fraction are measured from
+    /// the first progress mark (every 65,536 ticks) at or after it.
+    #[arg(long, default_value_t = 100_000)]
+    warmup_ticks: u64,
     /// Symbols of the synthetic market.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     symbols: u32,
-    /// Runs of each pipeline, before and after interleaved; the table shows the median
+    /// Runs of each pipeline, interleaved; the table shows the median
     /// [default: 3, or 1 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=99))]
     runs: Option<u32>,
@@ -67,10 +72,10 @@ pub struct BenchArgs {
     inner: Option<Which>,
 }
 
-/// Runs `zerotick bench`.
+/// Runs `zerotick bench` with `args`.
 ///
 /// # Errors
-/// A child run or a measurement failed, or the two pipelines' checksums differ (after the
+/// A child run or a measurement failed, or the pipelines' checksums differ (after the
 /// report is printed).
 pub fn command(args: &BenchArgs) -> Result<()> {
     let input = Input {
@@ -81,9 +86,10 @@ pub fn command(args: &BenchArgs) -> Result<()> {
         }),
         symbols: args.symbols as usize,
         seed: args.seed,
+        warmup_ticks: args.warmup_ticks,
     };
     if let Some(which) = args.inner {
-        let m = inner::measure(which, &input)?;
+        let m = child::measure(which, &input)?;
         println!("{}", m.to_json());
         return Ok(());
     }
@@ -96,31 +102,29 @@ pub fn command(args: &BenchArgs) -> Result<()> {
         }
     };
 
-    let mut before = Vec::new();
-    let mut after = Vec::new();
+    let mut runs_of: [Vec<Measured>; 4] = Default::default();
     for round in 0..runs {
-        let order = if round % 2 == 0 {
-            [Which::Before, Which::After]
-        } else {
-            [Which::After, Which::Before]
-        };
-        for which in order {
+        // Every pipeline once per round, the starting one rotated each round.
+        for k in 0..Which::ALL.len() {
+            let i = (round as usize + k) % Which::ALL.len();
+            let which = Which::ALL[i];
             phase(format!(
                 "run {}/{runs}: {} pipeline, {} ticks",
                 round + 1,
                 which.name(),
                 input.ticks
             ));
-            let m = child(&exe, which, &input)?;
-            match which {
-                Which::Before => before.push(m),
-                Which::After => after.push(m),
-            }
+            runs_of[i].push(child(&exe, which, &input)?);
         }
     }
+    let [origin, idiomatic2, idiomatic3, zerotick] = runs_of;
+    let idiomatic = table::Idiomatic::faster(idiomatic2, idiomatic3);
 
-    phase("micro-benchmarks (allocation vs pool, Mutex vs lock-free metric)".to_owned());
-    let micro = micro::measure(&micro::Plan::new(args.quick))?;
+    phase(
+        "micro-benchmarks (allocation vs free list vs pool, Mutex vs metrics vs zerotick metric)"
+            .to_owned(),
+    );
+    let micro = micro::measure(zerotick_bench::Config { quick: args.quick })?;
 
     let cg_input = Input {
         ticks: args.cachegrind_ticks.unwrap_or(if args.quick {
@@ -146,20 +150,20 @@ pub fn command(args: &BenchArgs) -> Result<()> {
             ));
             cachegrind::measure(&exe, which, &cg_input).map_err(|e| format!("{e:#}"))
         };
-        let b = one(Which::Before);
-        let a = one(Which::After);
         D1Outcome::Measured {
             ticks: cg_input.ticks,
-            before: b,
-            after: a,
+            origin: one(Which::Origin),
+            idiomatic: one(idiomatic.which),
+            zerotick: one(Which::Zerotick),
         }
     };
 
     let outcome = Outcome {
         input,
         runs,
-        before,
-        after,
+        origin,
+        idiomatic,
+        zerotick,
         micro,
         d1,
     };
@@ -171,15 +175,14 @@ pub fn command(args: &BenchArgs) -> Result<()> {
     }
     out.flush()?;
     if !outcome.checksums_match() {
-        bail!("the two pipelines emitted different signals (checksums differ)");
+        bail!("the pipelines emitted different signals (checksums differ)");
     }
     Ok(())
 }
 
 /// The arguments that make this binary run one pipeline as a child.
-fn inner_args(which: Which, input: &Input) -> Vec<String> {
+pub(crate) fn inner_args(which: Which, input: &Input) -> Vec<String> {
     vec![
-        "bench".into(),
         "--inner".into(),
         which.name().into(),
         "--ticks".into(),
@@ -188,6 +191,8 @@ fn inner_args(which: Which, input: &Input) -> Vec<String> {
         input.seed.to_string(),
         "--symbols".into(),
         input.symbols.to_string(),
+        "--warmup-ticks".into(),
+        input.warmup_ticks.to_string(),
     ]
 }
 

@@ -1,11 +1,12 @@
-//! `zerotick bench` as a user (or a script reading its JSON) runs it.
+//! `zerotick bench` (this crate's binary, which `zerotick bench` executes) as a user (or a
+//! script reading its JSON) runs it.
 
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 fn zerotick(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zerotick"))
+    Command::new(env!("CARGO_BIN_EXE_zerotick-baseline"))
         .args(args)
         .output()
         .expect("runs")
@@ -44,15 +45,20 @@ fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
+/// Whether this kernel exposes per-thread schedstat (the blocked-time figure needs it).
+fn schedstat() -> bool {
+    std::fs::read_to_string("/proc/thread-self/schedstat").is_ok()
+}
+
 #[test]
-fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
+fn quick_json_has_every_row_and_all_pipelines_emit_the_same_signals() {
     let v = json(&zerotick(&[
-        "bench",
         "--quick",
         "--json",
         "--no-cachegrind",
-        // Long enough that zerotick's one-off setup allocations (pools, feature state, FFT
-        // plans: about a thousand) do not dominate its whole-run rate.
+        // Warm-up 0: progress marks at 65,536 and 131,072 ticks give a steady window.
+        "--warmup-ticks",
+        "0",
         "--ticks",
         "150000",
     ]));
@@ -61,47 +67,63 @@ fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
     for (r, metric) in rows.iter().zip(METRICS) {
         assert_eq!(r["metric"], metric);
         for key in [
-            "seed_before",
-            "seed_after",
+            "origin_before",
+            "origin_after",
             "measured_before",
+            "measured_idiomatic",
             "measured_after",
         ] {
             assert!(r.get(key).is_some(), "row {metric} lacks {key}");
         }
+        assert!(r.get("seed_before").is_none(), "{r}");
         // A null is never silent: every row explains itself.
         assert!(!r["note"].as_str().unwrap_or("").is_empty(), "{r}");
     }
 
     // The same work: equal checksums, same number of vectors.
     assert_eq!(v["checksums"]["match"], true, "{v}");
-    assert_eq!(v["checksums"]["before"], v["checksums"]["after"]);
-    let before = &v["runs"]["before"][0];
-    let after = &v["runs"]["after"][0];
-    assert_eq!(before["ticks"], 150_000);
-    assert_eq!(before["vectors"], after["vectors"]);
-    assert!(num(&after["vectors"]) > 100.0, "{v}");
+    assert_eq!(v["checksums"]["origin"], v["checksums"]["zerotick"]);
+    assert_eq!(v["checksums"]["idiomatic"], v["checksums"]["zerotick"]);
+    let layout = v["idiomatic_layout"].as_str().expect("layout");
+    assert!(["idiomatic-2", "idiomatic-3"].contains(&layout), "{v}");
+    let origin = &v["runs"]["origin"][0];
+    let zerotick = &v["runs"]["zerotick"][0];
+    for idiomatic in [&v["runs"]["idiomatic-2"][0], &v["runs"]["idiomatic-3"][0]] {
+        assert_eq!(idiomatic["vectors"], zerotick["vectors"], "{v}");
+    }
+    assert_eq!(origin["ticks"], 150_000);
+    assert_eq!(origin["vectors"], zerotick["vectors"]);
+    assert!(num(&zerotick["vectors"]) > 100.0, "{v}");
 
-    // What the table is there to show.
+    // What the table is there to show, measured in steady state.
     let allocs = row(&v, "allocations_per_s");
-    assert!(
-        num(&allocs["measured_before"]) > 10.0 * num(&allocs["measured_after"]),
-        "{allocs}"
+    let (o, i, z) = (
+        num(&allocs["measured_before"]),
+        num(&allocs["measured_idiomatic"]),
+        num(&allocs["measured_after"]),
     );
-    assert!(num(&before["allocations"]) >= 2.0 * num(&before["vectors"]));
+    assert!(o > 10.0 * z.max(1.0) && o > 10.0 * i.max(1.0), "{allocs}");
+    assert!(num(&origin["allocations"]) >= 2.0 * num(&origin["vectors"]));
     let pool = row(&v, "pool_hit_rate");
     assert!(pool["measured_before"].is_null());
-    assert!(
-        (0.0..=1.0).contains(&num(&pool["measured_after"])),
-        "{pool}"
-    );
+    for side in ["measured_idiomatic", "measured_after"] {
+        assert!((0.0..=1.0).contains(&num(&pool[side])), "{pool}");
+    }
     let lock = row(&v, "lock_wait_fraction");
-    assert!(num(&lock["measured_before"]) > 0.0, "{lock}");
-    assert_eq!(num(&lock["measured_after"]), 0.0);
-    assert!(num(&before["lock_acquisitions"]) >= 80_000.0, "{before}");
+    for side in ["measured_before", "measured_idiomatic", "measured_after"] {
+        if schedstat() {
+            assert!((0.0..=1.0).contains(&num(&lock[side])), "{lock}");
+        } else {
+            assert!(lock[side].is_null(), "{lock}");
+        }
+    }
+    assert!(num(&origin["lock_acquisitions"]) >= 80_000.0, "{origin}");
+    assert_eq!(num(&zerotick["lock_acquisitions"]), 0.0);
     for metric in ["pipeline_vectors_per_s", "rss_bytes"] {
         let r = row(&v, metric);
-        assert!(num(&r["measured_before"]) > 0.0, "{r}");
-        assert!(num(&r["measured_after"]) > 0.0, "{r}");
+        for side in ["measured_before", "measured_idiomatic", "measured_after"] {
+            assert!(num(&r[side]) > 0.0, "{r}");
+        }
     }
     let d1 = row(&v, "d1_hit_rate");
     assert!(d1["measured_before"].is_null() && d1["measured_after"].is_null());
@@ -114,6 +136,7 @@ fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
     );
     let micro = |m: &str, side: &str| num(&row(&v, m)[side]);
     assert!(micro("with_allocation_ns", "measured_before") > 0.0);
+    assert!(micro("with_pool_ns", "measured_idiomatic") > 0.0);
     assert!(micro("with_pool_ns", "measured_after") > 0.0);
     if !cfg!(debug_assertions) {
         // Unoptimised, the pool's code is slower than the (optimised) C allocator.
@@ -123,22 +146,20 @@ fn quick_json_has_every_row_and_both_pipelines_emit_the_same_signals() {
         );
     }
     assert!(micro("mutex_metric_ns", "measured_before") > 0.0);
+    assert!(micro("lockfree_metric_ns", "measured_idiomatic") > 0.0);
     assert!(micro("lockfree_metric_ns", "measured_after") > 0.0);
 
-    // The origin report's figures: only the two metric claims are recorded anywhere.
-    assert_eq!(row(&v, "mutex_metric_ns")["seed_before"], 125.0);
-    assert_eq!(row(&v, "lockfree_metric_ns")["seed_after"], 3.0);
-    let seeded = rows
-        .iter()
-        .flat_map(|r| [&r["seed_before"], &r["seed_after"]])
-        .filter(|s| !s.is_null())
-        .count();
-    assert_eq!(seeded, 2, "{v}");
+    // The origin report's claimed figures, beside ours (DESIGN.md, "Origin report figures").
+    assert_eq!(allocs["origin_before"], 1_000_000.0);
+    assert_eq!(allocs["origin_after"], 950.0);
+    assert_eq!(row(&v, "mutex_metric_ns")["origin_before"], 125.0);
+    assert_eq!(row(&v, "lockfree_metric_ns")["origin_after"], 3.0);
+    assert!(row(&v, "pool_hit_rate")["origin_before"].is_null());
 }
 
 #[test]
 fn human_output_has_the_table_machine_config_and_checksums() {
-    let out = zerotick(&["bench", "--quick", "--no-cachegrind", "--ticks", "20000"]);
+    let out = zerotick(&["--quick", "--no-cachegrind", "--ticks", "20000"]);
     assert!(
         out.status.success(),
         "{}",
@@ -146,7 +167,8 @@ fn human_output_has_the_table_machine_config_and_checksums() {
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert!(text.contains(
-        "| metric | origin before | origin after | measured before | measured after | ratio |"
+        "| metric | origin report before | origin report after | origin-style | idiomatic | \
+         zerotick | zerotick vs origin-style | zerotick vs idiomatic |"
     ));
     for metric in METRICS {
         assert!(text.contains(&format!("| {metric} |")), "{metric}\n{text}");
@@ -154,7 +176,12 @@ fn human_output_has_the_table_machine_config_and_checksums() {
     assert!(text.contains("machine: "), "{text}");
     assert!(text.contains("20000 ticks, 64 symbols, seed 42"), "{text}");
     assert!(text.contains("(match: "), "{text}");
-    assert!(text.contains("origin figure not recorded"), "{text}");
+    assert!(text.contains("faster of 2 and 3"), "{text}");
+    // 20,000 ticks give no steady window: null, and the note says why.
+    assert!(
+        text.contains("null when the run has fewer than two marks"),
+        "{text}"
+    );
     // Not a terminal: no progress lines.
     assert!(
         out.stderr.is_empty(),
@@ -166,17 +193,17 @@ fn human_output_has_the_table_machine_config_and_checksums() {
 #[test]
 fn bad_flags_give_one_line_and_exit_2() {
     for args in [
-        &["bench", "--runs", "0"][..],
-        &["bench", "--ticks", "many"],
-        &["bench", "--symbols", "0"],
-        &["bench", "--inner", "sideways"],
-        &["bench", "--no-such-flag"],
+        &["--runs", "0"][..],
+        &["--ticks", "many"],
+        &["--symbols", "0"],
+        &["--inner", "sideways"],
+        &["--no-such-flag"],
     ] {
         let out = zerotick(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("zerotick: "), "{err}");
+        assert!(err.starts_with("zerotick bench: "), "{err}");
         assert!(out.stdout.is_empty());
     }
 }
@@ -188,7 +215,6 @@ fn d1_row_is_measured_with_valgrind_and_explained_without() {
         .output()
         .is_ok_and(|o| o.status.success());
     let v = json(&zerotick(&[
-        "bench",
         "--quick",
         "--json",
         "--ticks",
@@ -198,7 +224,7 @@ fn d1_row_is_measured_with_valgrind_and_explained_without() {
     ]));
     let d1 = row(&v, "d1_hit_rate");
     if has_valgrind {
-        for side in ["measured_before", "measured_after"] {
+        for side in ["measured_before", "measured_idiomatic", "measured_after"] {
             let rate = num(&d1[side]);
             assert!(rate > 0.5 && rate < 1.0, "{d1}");
         }

@@ -1,6 +1,6 @@
 //! D1 cache hit rate of one pipeline run under `valgrind --tool=cachegrind --cache-sim=yes`.
 //!
-//! The child is this binary's `bench --inner before|after` on a small input; the rate is
+//! The child is this binary's `--inner before|after` on a small input; the rate is
 //! `1 - (D1mr + D1mw) / (Dr + Dw)` from the summary line of the cachegrind output file, so it
 //! covers the whole child process (start-up, building the pipeline, the run, tear-down).
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::inner::{Input, Which};
+use crate::child::{Input, Which};
 
 /// The D1 figures of one run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,7 +38,7 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `exe bench --inner WHICH` for `input` under cachegrind and reads its D1 figures.
+/// Runs `exe --inner WHICH` for `input` under cachegrind and reads its D1 figures.
 ///
 /// # Errors
 /// valgrind could not be started, the child failed, or the output file was not understood.
@@ -54,7 +54,7 @@ pub fn measure(exe: &Path, which: Which, input: &Input) -> Result<D1> {
         .arg("--cache-sim=yes")
         .arg(format!("--cachegrind-out-file={}", out_file.display()))
         .arg(exe)
-        .args(super::inner_args(which, input))
+        .args(crate::driver::inner_args(which, input))
         .output()
         .context("cannot start valgrind")?;
     let took = start.elapsed();
@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn parses_a_cachegrind_summary() {
         let text = "desc: I1 cache: 32768 B, 64 B, 8-way associative\n\
-                    cmd: ./zerotick bench --inner after\n\
+                    cmd: ./zerotick-baseline --inner after\n\
                     events: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw\n\
                     fl=foo.rs\n0 1 2 3 4 5 6 7 8 9\n\
                     summary: 1000 5 4 600 30 2 400 20 1\n";

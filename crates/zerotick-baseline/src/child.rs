@@ -1,4 +1,4 @@
-//! One pipeline run inside a child process (`zerotick bench --inner before|after`), so its
+//! One pipeline run inside a child process (`zerotick-baseline --inner before|after`), so its
 //! memory figures are its own: the parent reads back one JSON line of [`Measured`].
 
 use std::time::Instant;
@@ -11,23 +11,40 @@ use zerotick_mem::counting::{thread_total, watch_this_thread, watched_total};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
 
-use super::usual;
+use crate::steady::Steady;
+use crate::{idiomatic, origin};
 
 /// Which pipeline a child runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
-    /// The usual way ([`usual::run`]).
-    Before,
+    /// Origin-style ([`origin::run`]).
+    Origin,
+    /// Idiomatic, features and compute on one thread ([`idiomatic::Layout::Two`]).
+    #[value(name = "idiomatic-2")]
+    Idiomatic2,
+    /// Idiomatic, feed, feature and compute threads ([`idiomatic::Layout::Three`]).
+    #[value(name = "idiomatic-3")]
+    Idiomatic3,
     /// zerotick ([`zerotick_pipeline::run`]).
-    After,
+    Zerotick,
 }
 
 impl Which {
+    /// Every pipeline, in the order a round runs them (rotated each round).
+    pub const ALL: [Which; 4] = [
+        Which::Origin,
+        Which::Idiomatic2,
+        Which::Idiomatic3,
+        Which::Zerotick,
+    ];
+
     /// The flag value.
     pub fn name(self) -> &'static str {
         match self {
-            Which::Before => "before",
-            Which::After => "after",
+            Which::Origin => "origin",
+            Which::Idiomatic2 => "idiomatic-2",
+            Which::Idiomatic3 => "idiomatic-3",
+            Which::Zerotick => "zerotick",
         }
     }
 }
@@ -41,6 +58,8 @@ pub struct Input {
     pub symbols: usize,
     /// Seed of the synthetic market.
     pub seed: u64,
+    /// Ticks before steady state (allocations and blocked time are counted after it).
+    pub warmup_ticks: u64,
 }
 
 impl Input {
@@ -58,6 +77,7 @@ impl Input {
     pub fn config(&self) -> PipelineConfig {
         PipelineConfig {
             symbols_hint: self.symbols,
+            warmup_ticks: self.warmup_ticks,
             ..PipelineConfig::default()
         }
     }
@@ -76,13 +96,13 @@ pub struct Measured {
     pub seconds: f64,
     /// Heap allocations by the pipeline's threads over the whole run.
     pub allocations: u64,
-    /// zerotick only: allocations of the compute path after warm-up.
-    pub steady_state_allocations: Option<u64>,
-    /// Time spent acquiring locks, summed over threads, ns (`None`: no locks to time).
-    pub lock_wait_ns: Option<f64>,
-    /// Lock acquisitions on the pipeline's hot path.
+    /// Allocations per second by the pipeline's threads in steady state ([`Steady`]).
+    pub steady_allocations_per_s: Option<f64>,
+    /// Fraction of the pipeline threads' time spent blocked in steady state ([`Steady`]).
+    pub blocked_fraction: Option<f64>,
+    /// Lock acquisitions on the pipeline's hot path (origin-style only; the others take none).
     pub lock_acquisitions: u64,
-    /// Batch pool hit rate (`None`: no pool).
+    /// Batch pool (zerotick) or free-list (idiomatic) hit rate (`None`: no pool).
     pub pool_hit_rate: Option<f64>,
     /// Peak RSS minus RSS before the pipeline was built, bytes.
     pub rss_growth_bytes: Option<u64>,
@@ -99,8 +119,8 @@ impl Measured {
             "batches": self.batches,
             "seconds": self.seconds,
             "allocations": self.allocations,
-            "steady_state_allocations": self.steady_state_allocations,
-            "lock_wait_ns": self.lock_wait_ns,
+            "steady_allocations_per_s": self.steady_allocations_per_s,
+            "blocked_fraction": self.blocked_fraction,
             "lock_acquisitions": self.lock_acquisitions,
             "pool_hit_rate": self.pool_hit_rate,
             "rss_growth_bytes": self.rss_growth_bytes,
@@ -125,8 +145,8 @@ impl Measured {
             batches: u("batches")?,
             seconds: f("seconds")?,
             allocations: u("allocations")?,
-            steady_state_allocations: v["steady_state_allocations"].as_u64(),
-            lock_wait_ns: v["lock_wait_ns"].as_f64(),
+            steady_allocations_per_s: v["steady_allocations_per_s"].as_f64(),
+            blocked_fraction: v["blocked_fraction"].as_f64(),
             lock_acquisitions: u("lock_acquisitions")?,
             pool_hit_rate: v["pool_hit_rate"].as_f64(),
             rss_growth_bytes: v["rss_growth_bytes"].as_u64(),
@@ -140,61 +160,131 @@ impl Measured {
 /// # Errors
 /// The pipeline failed.
 pub fn measure(which: Which, input: &Input) -> Result<Measured> {
+    // A child process measures one pipeline: its `Steady` lives as long as the process, so
+    // that zerotick's thread hook (a plain `fn`: the feed thread is not scoped) can reach it.
+    let steady: &'static Steady = Box::leak(Box::new(Steady::new(input.warmup_ticks)));
+    let _ = STEADY.set(steady);
+    let (m, blocked) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| steady.sample_blocked());
+        let m = run_one(which, input, steady);
+        steady.finish();
+        let blocked = sampler
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (m, blocked)
+    });
+    Ok(Measured {
+        steady_allocations_per_s: steady.allocations_per_s(),
+        blocked_fraction: blocked,
+        ..m?
+    })
+}
+
+/// The process's `Steady` (the first one `measure` made), for [`zerotick_thread_start`].
+static STEADY: std::sync::OnceLock<&'static Steady> = std::sync::OnceLock::new();
+
+/// zerotick's per-thread hook: count this thread's allocations, time its blocked share.
+fn zerotick_thread_start() {
+    watch_this_thread();
+    if let Some(s) = STEADY.get() {
+        s.thread_start();
+    }
+}
+
+fn run_one(which: Which, input: &Input, steady: &Steady) -> Result<Measured> {
     let config = input.config();
     let feed = input.feed();
+    let thread_start = || {
+        watch_this_thread();
+        steady.thread_start();
+    };
+    let progress = |n: u64| steady.progress(n);
     let rss_start = MemoryStatus::read().vm_rss_bytes;
     let allocs_start = watched_total();
     let start = Instant::now();
+    let base = Measured {
+        ticks: 0,
+        vectors: 0,
+        batches: 0,
+        seconds: 0.0,
+        allocations: 0,
+        steady_allocations_per_s: None,
+        blocked_fraction: None,
+        lock_acquisitions: 0,
+        pool_hit_rate: None,
+        rss_growth_bytes: None,
+        checksum: 0,
+    };
     let m = match which {
-        Which::Before => {
-            let r = usual::run(feed, &mut NullSink, &config, &watch_this_thread)?;
-            let seconds = start.elapsed().as_secs_f64();
+        Which::Origin => {
+            let r = origin::run(feed, &mut NullSink, &config, &thread_start, &progress)?;
             // The shared map counted what the pipeline did (the metrics are real work).
             let count = |k: &str| r.metrics.get(k).copied().unwrap_or(0);
             anyhow::ensure!(
                 count("signals") == r.vectors && count("batches") == r.batches,
-                "the before pipeline's metrics disagree with its output: {:?}",
+                "the origin-style pipeline's metrics disagree with its output: {:?}",
                 r.metrics
             );
             Measured {
                 ticks: r.ticks,
                 vectors: r.vectors,
                 batches: r.batches,
-                seconds,
-                allocations: watched_total() - allocs_start,
-                steady_state_allocations: None,
-                lock_wait_ns: Some(r.lock_wait_ns),
                 lock_acquisitions: r.lock_acquisitions,
-                pool_hit_rate: None,
-                rss_growth_bytes: None,
                 checksum: r.checksum,
+                ..base
             }
         }
-        Which::After => {
+        Which::Idiomatic2 | Which::Idiomatic3 => {
+            let layout = if which == Which::Idiomatic2 {
+                idiomatic::Layout::Two
+            } else {
+                idiomatic::Layout::Three
+            };
+            let r = idiomatic::run(
+                feed,
+                &mut NullSink,
+                &config,
+                layout,
+                &thread_start,
+                &progress,
+            )?;
+            anyhow::ensure!(
+                r.counters.get("signals") == Some(&r.vectors),
+                "the idiomatic pipeline's metrics disagree with its output: {:?}",
+                r.counters
+            );
+            let got = r.free_list_hits + r.free_list_misses;
+            Measured {
+                ticks: r.ticks,
+                vectors: r.vectors,
+                batches: r.batches,
+                pool_hit_rate: (got > 0).then(|| r.free_list_hits as f64 / got as f64),
+                checksum: r.checksum,
+                ..base
+            }
+        }
+        Which::Zerotick => {
             let hooks = Hooks {
                 allocations: Some(thread_total),
-                thread_start: Some(watch_this_thread),
+                thread_start: Some(zerotick_thread_start),
+                progress: Some(&progress),
                 ..Hooks::default()
             };
             let r = run(feed, &mut NullSink, &config, &hooks)?;
-            let seconds = start.elapsed().as_secs_f64();
             Measured {
                 ticks: r.ticks_processed,
                 vectors: r.vectors,
                 batches: r.batches,
-                seconds,
-                allocations: watched_total() - allocs_start,
-                steady_state_allocations: r.steady_state_allocations,
-                lock_wait_ns: None,
-                lock_acquisitions: 0,
                 pool_hit_rate: r.pool.hit_rate(),
-                rss_growth_bytes: None,
                 checksum: r.checksum,
+                ..base
             }
         }
     };
     let peak = MemoryStatus::read().vm_hwm_bytes;
     Ok(Measured {
+        seconds: start.elapsed().as_secs_f64(),
+        allocations: watched_total() - allocs_start,
         rss_growth_bytes: peak.zip(rss_start).map(|(p, s)| p.saturating_sub(s)),
         ..m
     })
