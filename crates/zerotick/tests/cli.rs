@@ -153,3 +153,66 @@ fn broken_pipe_exits_zero() {
     );
     assert_eq!(&first[..6], b"ts_ns,");
 }
+
+#[test]
+fn out_of_range_flags_are_one_line_errors_that_name_the_range() {
+    let max = u64::MAX.to_string();
+    for (args, needle) in [
+        (vec!["run", "--seconds", "1e300"], "--seconds"),
+        (vec!["run", "--seconds", "1e19"], "--seconds"),
+        (vec!["run", "--workers", &max], "workers"),
+        (vec!["run", "--workers", "1000"], "workers"),
+        (vec!["run", "--symbols", "100000000"], "--symbols"),
+        (vec!["run", "--redis-count", "1000000000000"], "--redis-count"),
+        (vec!["run", "--ring-capacity", "1099511627776"], "between 1 and"),
+        (vec!["run", "--rate", "1e-10"], "--rate"),
+        (vec!["run", "--paced", "--rate", "1e-300"], "--rate"),
+        (vec!["run", "--compute-shards", "100000"], "compute shards"),
+        (vec!["run", "--claim-idle-ms", &max], "--claim-idle-ms"),
+    ] {
+        let out = zerotick(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn stdout_sink_keeps_stdout_pure_data_with_symbol_names() {
+    let out = zerotick(&["run", "--ticks", "20000", "--sink", "stdout"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ts_ns,symbol,value"));
+    let mut n = 0;
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert!(f[1].starts_with("SYN"), "a name, not an index: {l}");
+        n += 1;
+    }
+    assert!(n > 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
+}
+
+#[test]
+fn the_deadline_holds_whatever_the_feed_does() {
+    // A paced feed at 100 ticks/s with exponential gaps, and a file that never ends a line:
+    // both end within a second or so of --seconds.
+    for args in [
+        &["run", "--paced", "--rate", "100", "--seconds", "1"][..],
+        &["run", "--feed", "csv:/dev/zero", "--seconds", "1"],
+    ] {
+        let start = std::time::Instant::now();
+        let out = zerotick(args);
+        let took = start.elapsed();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(took.as_secs_f64() < 4.0, "{args:?} took {took:?}");
+    }
+}
