@@ -25,7 +25,7 @@ grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && tiers="native a
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), tiers: $tiers, $runs runs each, load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
 for tier in $tiers; do
-  for layout in default "--workers 0" "--workers 1" "--workers 2" \
+  for layout in default "--workers 0" "--workers 1" "--workers 2" "--pin" \
       "--ring-capacity 1024" "--ring-capacity 32" "--batch-rows 8" "--max-batch-wait-us 200"; do
     flags=""; [ "$layout" = default ] || flags=$layout
     env_=""; [ "$tier" = native ] || env_="ZEROTICK_SIMD=$tier"

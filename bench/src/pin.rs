@@ -6,50 +6,10 @@
 //! unpinned numbers.
 
 use std::io;
-use std::mem;
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
 
-/// Pins the calling thread to exactly `cpu`, then checks that it runs there.
-///
-/// # Errors
-/// `InvalidInput` if `cpu` does not fit in a `cpu_set_t`; the OS error if
-/// `sched_setaffinity` refuses (for example a CPU outside this process's cgroup or mask);
-/// `Other` if the thread afterwards reports a different CPU than `cpu`.
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "cpu {cpu} is out of range (CPU_SETSIZE = {})",
-                libc::CPU_SETSIZE
-            ),
-        ));
-    }
-    // SAFETY: `cpu_set_t` is a plain bit array; all-zero is the valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-    // SAFETY: `cpu < CPU_SETSIZE` (checked above), so the bit lies inside `set`.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: pid 0 names the calling thread; `set` is a valid, initialised `cpu_set_t` and the
-    // size passed is its exact size.
-    let rc = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The kernel migrates the calling thread before `sched_setaffinity` returns, so from here on
-    // it must report `cpu`.
-    // SAFETY: `sched_getcpu` takes no arguments and only reads the current CPU number.
-    let now = unsafe { libc::sched_getcpu() };
-    if now < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if now as usize != cpu {
-        return Err(io::Error::other(format!(
-            "pinned to cpu {cpu} but the thread runs on cpu {now}"
-        )));
-    }
-    Ok(())
-}
+pub use zerotick_sync::affinity::pin_current_thread;
 
 /// The CPUs this process may run on, read once (the first call, which `main` makes before it
 /// pins the measuring thread) and remembered: after pinning, the calling thread's own mask
@@ -67,19 +27,7 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 
 /// The calling thread's affinity mask, as CPU numbers.
 fn read_affinity() -> io::Result<Vec<usize>> {
-    // SAFETY: all-zero is the valid empty `cpu_set_t`.
-    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-    // SAFETY: pid 0 names the calling thread; `set` is writable and exactly
-    // `size_of::<cpu_set_t>()` bytes long.
-    let rc = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let cpus = (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu < CPU_SETSIZE`, so the bit lies inside `set`.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect();
-    Ok(cpus)
+    zerotick_sync::affinity::thread_affinity()
 }
 
 /// Picks `n` distinct CPUs this process may use for `n` busy threads, lowest numbers first.

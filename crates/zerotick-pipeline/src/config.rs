@@ -64,6 +64,11 @@ pub struct PipelineConfig {
     /// Run PCA refreshes on a thread of their own (the default), so a refresh never stalls
     /// the hot path; `false` computes them inline (same signals, longer stalls).
     pub pca_thread: bool,
+    /// Pin the threads when compute runs inline and 2 or more CPUs are allowed: the feature
+    /// thread alone on one CPU, the feed and PCA threads on another. The caller's own mask
+    /// is restored when the run returns. Off by default: on the 2-vCPU machines measured it
+    /// did not lower the tail and cost 5-15% throughput (docs/pipeline.md).
+    pub pin_threads: bool,
 }
 
 impl Default for PipelineConfig {
@@ -82,6 +87,7 @@ impl Default for PipelineConfig {
             max_symbols: limits::SYMBOLS,
             workers: None,
             pca_thread: true,
+            pin_threads: false,
         }
     }
 }

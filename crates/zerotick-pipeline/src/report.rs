@@ -72,4 +72,6 @@ pub struct Layout {
     pub pca_thread: bool,
     /// Why this layout (the rule that chose it, or "set by --workers").
     pub reason: String,
+    /// `(feature thread's CPU, feed and PCA threads' CPU)` when the threads were pinned.
+    pub pinned: Option<(usize, usize)>,
 }

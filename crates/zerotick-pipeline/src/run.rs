@@ -112,6 +112,12 @@ pub fn run<F: Feed + 'static>(
         );
     }
 
+    // Two CPUs, compute inline: the feature thread gets one to itself.
+    let caller_mask = zerotick_sync::affinity::thread_affinity().ok();
+    let pinned = match caller_mask.as_deref() {
+        Some([a, b, ..]) if config.pin_threads && workers == 0 => Some((*b, *a)),
+        _ => None,
+    };
     let link = Arc::new(Link::new(config.duration));
     let acks = feed.wants_acknowledgements();
     if workers == 0 {
@@ -127,8 +133,12 @@ pub fn run<F: Feed + 'static>(
         max_symbols: config.max_symbols,
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
+        cpu: pinned.map(|p| p.1),
     };
     let (feed_handle, feed_summary) = feed_stage.spawn()?;
+    if let Some((cpu, _)) = pinned {
+        let _ = zerotick_sync::affinity::pin_current_thread(cpu);
+    }
     let link_ref = &*link;
     let m_ref = &m;
 
@@ -139,6 +149,9 @@ pub fn run<F: Feed + 'static>(
                 scope.spawn(move || {
                     if let Some(f) = hooks.thread_start {
                         f();
+                    }
+                    if let Some((_, cpu)) = pinned {
+                        let _ = zerotick_sync::affinity::pin_current_thread(cpu);
                     }
                     let counted = ReadyOnDrop(&link_ref.ready);
                     pca.warm_up_thread();
@@ -229,6 +242,9 @@ pub fn run<F: Feed + 'static>(
         (front.map(|f| (f, inline_stats)), workers, pca)
     });
 
+    if let (Some(_), Some(mask)) = (pinned, &caller_mask) {
+        let _ = zerotick_sync::affinity::set_thread_affinity(mask);
+    }
     let ((steady, processed, vectors, batches, checksum, end_ns), inline_stats) = front?;
     let mut steady = steady;
     let mut compute = ComputeStats::default();
@@ -310,6 +326,7 @@ pub fn run<F: Feed + 'static>(
             workers,
             pca_thread: config.pca_thread && config.compute.pca_every > 0,
             reason: reason.to_owned(),
+            pinned,
         },
     })
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod affinity;
 pub mod metrics;
 pub mod mpmc;
 pub mod spsc;

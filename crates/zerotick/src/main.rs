@@ -110,6 +110,10 @@ pub(crate) struct RunArgs {
     /// the same for every N.
     #[arg(long)]
     workers: Option<usize>,
+    /// Pin threads to CPUs (with compute inline and 2+ CPUs: the feature thread on a CPU of
+    /// its own, the feed and PCA threads on another). Off by default: measured no better.
+    #[arg(long)]
+    pin: bool,
     /// Compute shards: independent normalisation statistics, projection and PCA state
     /// (symbol s belongs to shard s % shards). Part of the result.
     #[arg(long, default_value_t = 4)]
@@ -277,6 +281,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         duration: args.seconds.map(Duration::from_secs_f64),
         symbols_hint: args.symbols,
         workers: args.workers,
+        pin_threads: args.pin,
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;

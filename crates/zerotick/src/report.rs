@@ -69,6 +69,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "workers": r.layout.workers,
             "pca_thread": r.layout.pca_thread,
             "reason": r.layout.reason,
+            "pinned": r.layout.pinned.map(|(f, p)| json!({"feature_cpu": f, "feed_and_pca_cpu": p})),
         },
         "stages_ns": {
             "queue": pct(&r.stages.queue),
@@ -136,6 +137,12 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             r.layout.reason
         ),
     );
+    if let Some((f, p)) = r.layout.pinned {
+        line(
+            "  pinned",
+            format!("feature thread on cpu {f}; feed and PCA threads on cpu {p}"),
+        );
+    }
     line("ticks in", r.ticks_in.to_string());
     line("ticks processed", r.ticks_processed.to_string());
     line("ticks rejected", r.ticks_rejected.to_string());

@@ -163,8 +163,14 @@ fn out_of_range_flags_are_one_line_errors_that_name_the_range() {
         (vec!["run", "--workers", &max], "workers"),
         (vec!["run", "--workers", "1000"], "workers"),
         (vec!["run", "--symbols", "100000000"], "--symbols"),
-        (vec!["run", "--redis-count", "1000000000000"], "--redis-count"),
-        (vec!["run", "--ring-capacity", "1099511627776"], "between 1 and"),
+        (
+            vec!["run", "--redis-count", "1000000000000"],
+            "--redis-count",
+        ),
+        (
+            vec!["run", "--ring-capacity", "1099511627776"],
+            "between 1 and",
+        ),
         (vec!["run", "--rate", "1e-10"], "--rate"),
         (vec!["run", "--paced", "--rate", "1e-300"], "--rate"),
         (vec!["run", "--compute-shards", "100000"], "compute shards"),

@@ -39,6 +39,8 @@ pub(crate) struct FeedStage<F> {
     pub(crate) max_symbols: usize,
     pub(crate) allocations: Option<fn() -> u64>,
     pub(crate) thread_start: Option<fn()>,
+    /// The CPU to pin this thread to.
+    pub(crate) cpu: Option<usize>,
 }
 
 /// Checks a tick at the pipeline's entry: whatever the feed, a NaN price must not poison a
@@ -74,6 +76,10 @@ impl<F: Feed + 'static> FeedStage<F> {
     fn run(mut self, out: SyncSender<FeedSummary<F>>) {
         if let Some(f) = self.thread_start {
             f();
+        }
+        if let Some(cpu) = self.cpu {
+            // Best effort: an unpinned feed is slower to share a core, not wrong.
+            let _ = zerotick_sync::affinity::pin_current_thread(cpu);
         }
         let link = Arc::clone(&self.link);
         // Acquire: pairs with the Release increments of the warming threads.
