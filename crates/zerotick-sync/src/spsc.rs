@@ -608,25 +608,7 @@ impl<T> Consumer<T> {
     /// # Errors
     /// [`PopError::Closed`] once the ring is closed and drained (never `Empty`).
     pub fn pop_wait(&mut self, strategy: WaitStrategy) -> Result<T, PopError> {
-        match self.pop() {
-            Err(PopError::Empty) => {}
-            done => return done,
-        }
-        let mut backoff = Backoff::new(strategy);
-        loop {
-            let shared = self.shared();
-            let tail = self.tail;
-            backoff.wait(&shared.ctl.consumer, || {
-                // Acquire: pairs with the producer's Release store of `head` / the Release
-                // RMW of `close`.
-                shared.head.load(Ordering::Acquire) != tail
-                    || shared.ctl.state.load(Ordering::Acquire) & CLOSED != 0
-            });
-            match self.pop() {
-                Err(PopError::Empty) => {}
-                done => return done,
-            }
-        }
+        self.pop_waiting(strategy, None)
     }
 
     /// As [`pop_wait`](Self::pop_wait), but gives up at `deadline`: then
@@ -640,6 +622,14 @@ impl<T> Consumer<T> {
         &mut self,
         strategy: WaitStrategy,
         deadline: std::time::Instant,
+    ) -> Result<T, PopError> {
+        self.pop_waiting(strategy, Some(deadline))
+    }
+
+    fn pop_waiting(
+        &mut self,
+        strategy: WaitStrategy,
+        deadline: Option<std::time::Instant>,
     ) -> Result<T, PopError> {
         match self.pop() {
             Err(PopError::Empty) => {}
@@ -656,7 +646,7 @@ impl<T> Consumer<T> {
                     || shared.ctl.state.load(Ordering::Acquire) & CLOSED != 0
             });
             match self.pop() {
-                Err(PopError::Empty) if std::time::Instant::now() < deadline => {}
+                Err(PopError::Empty) if deadline.is_none_or(|d| std::time::Instant::now() < d) => {}
                 done => return done,
             }
         }

@@ -440,10 +440,13 @@ impl ComputeStage {
     }
 
     /// Sizes the calling thread's GEMM packing buffers (faer keeps them per thread) for the
-    /// largest product this stage runs, the PCA refresh: call once on the thread that will
-    /// call [`process`](Self::process), before steady state. About 50 ms.
+    /// largest product this stage runs on it, an inline PCA refresh: call once on the thread
+    /// that will call [`process`](Self::process), before steady state. About 50 ms; nothing
+    /// when refreshes run on a [`PcaWorker`] (which warms its own thread) or are off.
     pub fn warm_up_thread(&self) {
-        zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+        if matches!(self.pca, PcaService::Inline(_)) && self.config.pca_every > 0 {
+            zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+        }
     }
 
     /// The shard of `symbol`.
