@@ -23,7 +23,7 @@
 //! its shard's earlier rows, so batch cuts do not change it): the checksums match, which is
 //! what proves both do the same work (tested below and by `zerotick bench`).
 //!
-//! When the zerotick compute stage gains steps, add them to [`compute_batch`] in the same
+//! When the zerotick compute stage gains steps, add them to `compute_batch` in the same
 //! order as `ComputeStage::process`, each on a fresh clone of the previous stage's output.
 
 use std::collections::HashMap;

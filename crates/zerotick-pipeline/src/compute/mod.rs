@@ -22,7 +22,7 @@
 //! 5. A PCA refresh every `pca_every` rows of a shard: randomized SVD of the pooled
 //!    1,024 x 1,024 matrix of the shard's most recent squashed rows; the top [`PROJ`] right
 //!    singular vectors become `W` (signs aligned with the previous `W`). The refresh runs off
-//!    the hot path (see [`pca`]): submitted at the refresh point `R`, applied at row
+//!    the hot path (see [`PcaWorker`]): submitted at the refresh point `R`, applied at row
 //!    `R + pca_publish_delay_rows`; rows before that are projected with the old `W`, rows from
 //!    it on with the new one, whatever the batch cuts or the refresh's timing.
 //! 6. A linear read-out of the projection to one signal per row.

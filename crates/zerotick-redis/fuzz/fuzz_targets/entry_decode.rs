@@ -7,7 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zerotick_redis::codec::{Decoded, MAX_SYMBOLS, Symbols, decode_entry};
+use zerotick_core::SymbolTable;
+use zerotick_redis::codec::{Decoded, MAX_SYMBOLS, decode_entry};
 use zerotick_redis::resp::Parser;
 
 fn field(out: &mut Vec<u8>, f: &[u8]) {
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("a well-formed reply parses")
         .expect("the whole reply is there");
     assert_eq!(used, reply.len());
-    let mut symbols = Symbols::new();
+    let mut symbols = SymbolTable::new(MAX_SYMBOLS);
     let mut outcomes = 0;
     for entry in p.reply(&reply).iter() {
         let fields = entry.get(1).expect("an entry has fields");
