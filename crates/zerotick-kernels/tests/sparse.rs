@@ -651,6 +651,10 @@ fn calibration_gives_positive_finite_costs_and_is_cached() {
     assert!(m.spmv_ns_per_row.is_finite() && m.spmv_ns_per_row >= 0.0);
     assert!(std::ptr::eq(m, CostModel::cached()));
     let c = m.matvec_crossover_density(1000, 1000);
-    assert!(c > 0.0 && c < 1.0, "crossover {c} ({m:?})");
+    // Where sparse stops paying is a property of the machine and the build, not of the code
+    // (under AddressSanitizer the dense kernel comes out relatively cheaper and the crossover
+    // passed 1): only that it is a positive, finite density is asserted here; the measured
+    // figure belongs to the `sparse` bench group.
+    assert!(c.is_finite() && c > 0.0, "crossover {c} ({m:?})");
     eprintln!("calibrated: {m:?}; matvec crossover at 1000x1000: {c:.3}");
 }
