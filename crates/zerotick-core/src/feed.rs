@@ -20,6 +20,9 @@ pub enum FeedEvent {
     End,
 }
 
+/// Most consecutive events of a non-[`live`](Feed::live) feed that share one clock read.
+pub const STAMP_EVERY: u32 = 16;
+
 /// A source of ticks, pulled one at a time by the feed thread.
 pub trait Feed: Send {
     /// The next event.
@@ -32,6 +35,17 @@ pub trait Feed: Send {
     /// that grows while the feed runs (a CSV or stream feed learns names as it reads), so a
     /// sink on another thread resolves a name as soon as the feed has met it.
     fn names(&self) -> SymbolNames;
+
+    /// Whether events arrive at their own pace (a live stream, a paced replay): the pipeline
+    /// then stamps every event with the clock the moment it is read. A feed that is read as
+    /// fast as the pipeline takes it (a file, an unpaced synthetic market) returns `false`:
+    /// consecutive events are then stamped with one clock read per few events (at most
+    /// [`STAMP_EVERY`]), and always anew after the feed thread waited, so a stamp is never
+    /// later than its event's read and a latency measured from it is never understated.
+    /// The default, `true`, is always correct; `false` saves a clock read (~25 ns) per event.
+    fn live(&self) -> bool {
+        true
+    }
 
     /// Whether the feed wants [`Feed::acknowledge`] calls (sources with at-least-once
     /// delivery). When it does, the pipeline flushes the sink after every batch, so an

@@ -415,6 +415,11 @@ impl Feed for SyntheticFeed {
     fn names(&self) -> SymbolNames {
         self.names.clone()
     }
+
+    /// Paced: live. Unpaced, the market is generated as fast as it is read.
+    fn live(&self) -> bool {
+        self.config.paced
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,26 @@ multiversion! {
     }
 }
 multiversion! {
+    fn standardize_accumulate_v(
+        x: &mut [f64],
+        gain: &[f64],
+        offset: &[f64],
+        reference: &[f64],
+        sum: &mut [f64],
+        sum_sq: &mut [f64],
+    ) -> () {
+        let coefficients = gain.iter().zip(offset).zip(reference);
+        let sums = sum.iter_mut().zip(sum_sq.iter_mut());
+        for ((v, ((g, b), r)), (s1, s2)) in x.iter_mut().zip(coefficients).zip(sums) {
+            let raw = *v;
+            let d = raw - *r;
+            *s1 += d;
+            *s2 = madd::<FMA>(d, d, *s2);
+            *v = madd::<FMA>(raw, *g, *b);
+        }
+    }
+}
+multiversion! {
     fn scale_in_place_v(x: &mut [f64], a: f64) -> () { map_in_place(x, |v| v * a) }
 }
 multiversion! {
@@ -328,6 +348,52 @@ impl Kernels {
         same_len(x.len(), m.len())?;
         same_len(x.len(), a.len())?;
         fma_in_place_v(*self, x, m, a);
+        Ok(())
+    }
+
+    /// Standardises `x` in place and accumulates its raw values into shifted sums, in one
+    /// pass: `d = x[i] - reference[i]`, `sum[i] += d`, `sum_sq[i] += d * d`, then
+    /// `x[i] = x[i] * gain[i] + offset[i]` (fused where the tier has FMA).
+    ///
+    /// The sums of a block of rows give its mean and variance without a division per
+    /// value (`mean = reference + sum / n`, `m2 = sum_sq - sum^2 / n`); with `reference`
+    /// near the mean (the running mean of earlier blocks) the subtraction loses little. This
+    /// is the shifted-data variance algorithm; combine blocks with Chan's formula.
+    ///
+    /// ```
+    /// use zerotick_kernels::Kernels;
+    ///
+    /// let k = Kernels::active();
+    /// let mut x = [3.0, 5.0];
+    /// let (mut s1, mut s2) = ([0.0; 2], [0.0; 2]);
+    /// k.standardize_accumulate(&mut x, &[2.0, 1.0], &[-1.0, 0.0], &[1.0, 5.0], &mut s1, &mut s2)?;
+    /// assert_eq!(x, [5.0, 5.0]);
+    /// assert_eq!((s1, s2), ([2.0, 0.0], [4.0, 0.0]));
+    /// # Ok::<(), zerotick_kernels::KernelError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`KernelError::LengthMismatch`] if the slices differ in length.
+    #[inline]
+    pub fn standardize_accumulate(
+        &self,
+        x: &mut [f64],
+        gain: &[f64],
+        offset: &[f64],
+        reference: &[f64],
+        sum: &mut [f64],
+        sum_sq: &mut [f64],
+    ) -> Result<(), KernelError> {
+        for len in [
+            gain.len(),
+            offset.len(),
+            reference.len(),
+            sum.len(),
+            sum_sq.len(),
+        ] {
+            same_len(x.len(), len)?;
+        }
+        standardize_accumulate_v(*self, x, gain, offset, reference, sum, sum_sq);
         Ok(())
     }
 

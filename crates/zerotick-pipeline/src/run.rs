@@ -298,7 +298,7 @@ pub fn run<F: Feed + 'static>(
     for r in RejectReason::ALL {
         rejects.add_n(r, link.rejects[r as usize].load(Ordering::Relaxed));
     }
-    let ticks = link.ticks.load(Ordering::Relaxed);
+    let ticks = link.ticks.0.load(Ordering::Relaxed);
     debug_assert_eq!(ticks, processed);
     Ok(RunReport {
         ticks_in: ticks + rejects.total(),

@@ -188,6 +188,10 @@ struct Control {
     consumer: Waiters<1>,
     /// The producer, when parked in `push_wait`.
     producer: Waiters<1>,
+    /// Free slots the parked producer waits for (1 for `push_wait`, more for
+    /// [`Producer::push_wait_refill`]): the consumer wakes it only once that many are free.
+    /// Written only by the producer, before it registers as a waiter.
+    producer_wants: AtomicUsize,
 }
 
 /// Builds a ring holding exactly `capacity` items and returns its two handles.
@@ -213,6 +217,7 @@ fn channel_at<T>(
             state: AtomicUsize::new(PRODUCER_ALIVE | CONSUMER_ALIVE),
             consumer: Waiters::new(),
             producer: Waiters::new(),
+            producer_wants: AtomicUsize::new(1),
         }),
         buffer: Buffer::new(len)?,
     });
@@ -426,20 +431,81 @@ impl<T> Producer<T> {
     /// # Errors
     /// [`PushError::Closed`] if the ring is or becomes closed (never `Full`).
     pub fn push_wait(&mut self, value: T, strategy: WaitStrategy) -> Result<(), PushError<T>> {
-        let mut value = match self.push(value) {
+        self.push_wait_refill(value, strategy, 1)
+    }
+
+    /// As [`push_wait`](Self::push_wait), with hysteresis: when the ring is full, waits until
+    /// at least `free` slots are free (clamped to `1..=capacity`) before pushing again.
+    ///
+    /// A producer that outruns its consumer otherwise waits for one slot at a time: it
+    /// re-reads the consumer's position on every push (the cache line holding it moves
+    /// between the two cores on every item), and a parked producer is woken once per item
+    /// consumed. Waiting for a refill of `free` slots makes that once per `free` items; the
+    /// consumer checks the wanted count before it pays for a wake-up. Use it only when the
+    /// consumer drains the ring by itself (it must not wait on this producer while fewer
+    /// than `free` slots are free), as a pipeline stage's consumer does.
+    ///
+    /// ```
+    /// use zerotick_sync::spsc;
+    /// use zerotick_sync::wait::WaitStrategy;
+    /// let (mut tx, mut rx) = spsc::channel::<u32>(8)?;
+    /// let t = std::thread::spawn(move || {
+    ///     for i in 0..1000 {
+    ///         tx.push_wait_refill(i, WaitStrategy::default(), 4).unwrap();
+    ///     }
+    /// });
+    /// let mut sum = 0;
+    /// while let Ok(v) = rx.pop_wait(WaitStrategy::default()) {
+    ///     sum += v;
+    /// }
+    /// t.join().unwrap();
+    /// assert_eq!(sum, 999 * 1000 / 2);
+    /// # Ok::<(), spsc::CapacityError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`PushError::Closed`] if the ring is or becomes closed (never `Full`).
+    pub fn push_wait_refill(
+        &mut self,
+        value: T,
+        strategy: WaitStrategy,
+        free: usize,
+    ) -> Result<(), PushError<T>> {
+        let value = match self.push(value) {
             Err(PushError::Full(v)) => v,
             done => return done,
         };
+        self.wait_for_room(value, strategy, free.clamp(1, self.capacity))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(
+        &mut self,
+        mut value: T,
+        strategy: WaitStrategy,
+        want: usize,
+    ) -> Result<(), PushError<T>> {
+        // Relaxed: only a hint to the consumer's wake-up; a stale value costs one early or
+        // one late (timed-out) wake-up, never a lost item.
+        self.shared()
+            .ctl
+            .producer_wants
+            .store(want, Ordering::Relaxed);
         let mut backoff = Backoff::new(strategy);
         loop {
             let shared = self.shared();
             let (head, capacity) = (self.head, self.capacity);
-            backoff.wait(&shared.ctl.producer, || {
+            let room = || {
                 // Acquire: pairs with the consumer's Release store of `tail` / the Release
                 // RMW of `close`.
-                head.wrapping_sub(shared.tail.load(Ordering::Acquire)) < capacity
+                capacity - head.wrapping_sub(shared.tail.load(Ordering::Acquire)) >= want
                     || shared.ctl.state.load(Ordering::Acquire) & CLOSED != 0
-            });
+            };
+            if !room() {
+                backoff.wait(&shared.ctl.producer, room);
+                continue;
+            }
             value = match self.push(value) {
                 Err(PushError::Full(v)) => v,
                 done => return done,
@@ -503,8 +569,31 @@ impl<T> Consumer<T> {
         // Release: ends our read of the slot before the producer reuses it; pairs with its
         // Acquire load of `tail`.
         shared.tail.store(self.tail, Ordering::Release);
-        shared.ctl.producer.wake_one();
+        self.wake_producer();
         Ok(value)
+    }
+
+    /// Wakes a parked producer once as many slots are free as it waits for.
+    #[inline(always)]
+    pub(crate) fn wake_producer(&self) {
+        let ctl = &self.shared().ctl;
+        if ctl.producer.is_waiting() {
+            self.wake_producer_if_room();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_producer_if_room(&self) {
+        let shared = self.shared();
+        // Relaxed: the wanted count is a hint (see `Producer::wait_for_room`); the head read
+        // only sizes the free space (a stale, lower head overstates it: an early wake-up,
+        // after which the producer checks again).
+        let want = shared.ctl.producer_wants.load(Ordering::Relaxed);
+        let filled = shared.head.load(Ordering::Relaxed).wrapping_sub(self.tail);
+        if self.capacity.saturating_sub(filled) >= want {
+            shared.ctl.producer.wake_one();
+        }
     }
 
     /// Re-reads the producer's position; returns the filled slots.

@@ -170,6 +170,12 @@ impl<const N: usize> Waiters<N> {
 
     /// Wakes one parked thread, if any is registered. The fast-path check is one `Relaxed`
     /// load; see the module docs for why a wake-up may be missed and what bounds it.
+    /// Whether a thread may be parked (a Relaxed hint, as in [`wake_one`](Self::wake_one)).
+    #[inline(always)]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0
+    }
+
     #[inline(always)]
     pub(crate) fn wake_one(&self) {
         if self.count.load(Ordering::Relaxed) != 0 {

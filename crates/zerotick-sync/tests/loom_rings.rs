@@ -60,6 +60,26 @@ fn spsc_push_pop_in_order_through_a_full_ring() {
 }
 
 #[test]
+fn spsc_push_wait_refill_parks_for_a_refill_and_loses_nothing() {
+    // The producer outruns a capacity-2 ring and waits for both slots to free (hysteresis);
+    // the consumer wakes it only then. Every item arrives once, in order, in every
+    // interleaving of the producer's wait and the consumer's wake-up check.
+    model(|| {
+        let (mut tx, mut rx) = spsc::channel::<u32>(2).unwrap();
+        let t = thread::spawn(move || {
+            for i in 0..4 {
+                tx.push_wait_refill(i, PARK, 2).unwrap();
+            }
+        });
+        for i in 0..4 {
+            assert_eq!(rx.pop_wait(PARK), Ok(i));
+        }
+        t.join().unwrap();
+        assert_eq!(rx.pop(), Err(PopError::Closed));
+    });
+}
+
+#[test]
 fn spsc_slices_and_chunks() {
     // No retry loops: each side makes a fixed number of attempts (which keeps the model
     // small); the main thread drains the rest after the join. Order is checked end to end.

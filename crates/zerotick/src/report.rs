@@ -82,8 +82,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "dense_rows": r.compute.dense_rows,
             "pca_refreshes": r.compute.pca_refreshes,
             "pca_waits": r.compute.pca_waits,
-            "filter_direct_rows": r.compute.filter_direct,
-            "filter_fft_rows": r.compute.filter_fft,
+            "filter_rows": r.compute.filter_rows,
         },
         "matrix_pool_hit_rate": r.matrix_pool.hit_rate(),
     })
@@ -201,10 +200,7 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     );
     line(
         "filter bank",
-        format!(
-            "{} rows direct, {} rows FFT",
-            r.compute.filter_direct, r.compute.filter_fft
-        ),
+        format!("{} rows (direct, decimated by 2)", r.compute.filter_rows),
     );
     let allocs = |v: Option<u64>| {
         v.map_or_else(

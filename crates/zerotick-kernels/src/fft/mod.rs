@@ -57,6 +57,7 @@
 
 mod convolver;
 mod cost;
+mod decimate;
 mod direct;
 
 pub use convolver::FftConvolver;

@@ -10,8 +10,9 @@
 //!    keeps them to once per column per block.
 //! 2. [`filter_row`](ComputeStage::filter_row): a two-band filter bank over the return window
 //!    (columns `0..512`): a 16-tap Hann low-pass and its `(-1)^j`-modulated high-pass, each
-//!    convolved ("same" mode) by [`FftConvolver`] (direct or FFT, chosen by its cost model),
-//!    both decimated by 2 and written back: `0..256` low band, `256..512` high band.
+//!    convolved ("same" mode) and decimated by 2 in one step
+//!    ([`Kernels::filter_bank_decimate2_into`]: only the kept outputs are computed, each bit
+//!    for bit the direct convolution's), written back: `0..256` low band, `256..512` high band.
 //! 3. [`squash_row`](ComputeStage::squash_row): SIMD `tanh`, then scaling.
 //!
 //! Per batch ([`project_and_read_out`](ComputeStage::project_and_read_out)):
@@ -41,9 +42,9 @@ use std::sync::Arc;
 pub use self::pca::PcaWorker;
 use self::pca::{PcaCore, PcaJob, PcaService};
 use zerotick_kernels::dense::{DenseError, RsvdParams};
-use zerotick_kernels::fft::{self, ConvError, FftConvolver, Mode};
+use zerotick_kernels::fft::{ConvError, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
-use zerotick_kernels::{ColumnStats, KernelError, Kernels, NanPolicy};
+use zerotick_kernels::{KernelError, Kernels};
 use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
 use zerotick_sync::wait::WaitStrategy;
 
@@ -201,10 +202,8 @@ pub struct ComputeStats {
     /// Times the compute stage reached a refresh's apply point before the refresh was done
     /// and waited for it (0 when refreshes keep up).
     pub pca_waits: u64,
-    /// Filter-bank rows on the direct method.
-    pub filter_direct: u64,
-    /// Filter-bank rows on an FFT method.
-    pub filter_fft: u64,
+    /// Rows through the filter bank.
+    pub filter_rows: u64,
 }
 
 /// Two [`PROJ`] x [`WIDTH`] projection buffers (the one in use when a refresh starts, and the
@@ -213,9 +212,16 @@ type ProjPair = (Box<[f64]>, Box<[f64]>);
 
 #[derive(Debug)]
 struct Shard {
-    stats: ColumnStats,
-    /// Raw rows of the block being gathered ([`NORM_BLOCK`] x [`WIDTH`]) and how many.
-    block: Box<[f64]>,
+    /// Per column: values folded into the statistics (blocks with a non-finite value in
+    /// the column are left out), their mean and sum of squared deviations.
+    count: Box<[f64]>,
+    mean: Box<[f64]>,
+    m2: Box<[f64]>,
+    /// The block being gathered: sums of `x - reference` and of its square, over
+    /// `block_rows` rows. `reference` is the running mean (the first row, before any).
+    reference: Box<[f64]>,
+    sum: Box<[f64]>,
+    sum_sq: Box<[f64]>,
     block_rows: usize,
     /// Standardisation as `x * gain + shift` per column, from the folded blocks.
     gain: Box<[f64]>,
@@ -245,7 +251,7 @@ pub struct ComputeStage {
     shards: Box<[Option<Shard>]>,
     readout: [f64; PROJ],
     bank: [f64; 2 * FILTER_TAPS],
-    conv: FftConvolver,
+    /// The filter bank's output: the decimated low and high bands.
     filter_out: Box<[f64]>,
     sparse_cost: sparse::CostModel,
     /// Batch scratch (the projection `Y`); reset per batch.
@@ -264,8 +270,7 @@ impl ComputeStats {
             dense_rows: self.dense_rows + other.dense_rows,
             pca_refreshes: self.pca_refreshes + other.pca_refreshes,
             pca_waits: self.pca_waits + other.pca_waits,
-            filter_direct: self.filter_direct + other.filter_direct,
-            filter_fft: self.filter_fft + other.filter_fft,
+            filter_rows: self.filter_rows + other.filter_rows,
         }
     }
 }
@@ -391,9 +396,14 @@ impl ComputeStage {
             let path = SPARSE_COST
                 .choose_matmul(PROJ, WIDTH, sparse.nnz(), batch_rows)
                 .path;
+            let zeros = || vec![0.0; WIDTH].into_boxed_slice();
             shards.push(Some(Shard {
-                stats: ColumnStats::new(WIDTH),
-                block: vec![0.0; NORM_BLOCK * WIDTH].into_boxed_slice(),
+                count: zeros(),
+                mean: zeros(),
+                m2: zeros(),
+                reference: zeros(),
+                sum: zeros(),
+                sum_sq: zeros(),
                 block_rows: 0,
                 gain: vec![0.0; WIDTH].into_boxed_slice(),
                 shift: vec![0.0; WIDTH].into_boxed_slice(),
@@ -414,12 +424,8 @@ impl ComputeStage {
             *w = rng.normal_pair().0 * norm;
         }
         let batch_bytes = batch_rows * PROJ * 8 + 4096;
-        let mut conv = FftConvolver::with_cost_model(fft::CostModel::default(), kernels);
         let bank = filter_bank();
-        let mut filter_out = vec![0.0; 2 * RET_WINDOW].into_boxed_slice();
-        // Plans and scratch for the one shape used: no allocation on the first row.
-        let probe = vec![0.0; RET_WINDOW];
-        conv.filter_bank_into(&probe, &bank, FILTER_TAPS, Mode::Same, &mut filter_out)?;
+        let filter_out = vec![0.0; RET_WINDOW].into_boxed_slice();
         let mut arena =
             Arena::try_new(batch_bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
         arena.prefault();
@@ -429,7 +435,6 @@ impl ComputeStage {
             shards: shards.into_boxed_slice(),
             readout,
             bank,
-            conv,
             filter_out,
             sparse_cost: SPARSE_COST,
             arena,
@@ -523,9 +528,13 @@ impl ComputeStage {
 
     /// Step 1: standardises the row in place with shard `shard`'s statistics (every earlier
     /// block of [`NORM_BLOCK`] rows; population standard deviation; a column with no values
-    /// or zero variance gives 0), then gathers the raw row into the current block, folding
-    /// the block into the statistics when it is full. A row's output depends only on the
-    /// shard's rows before it, never on where batches were cut.
+    /// or zero variance gives 0), and adds the raw row to the current block's shifted sums
+    /// in the same pass, folding the block into the statistics when it is full. A row's
+    /// output depends only on the shard's rows before it, never on where batches were cut.
+    ///
+    /// Per row that is one pass of a subtraction, an add and two multiply-adds per value; per
+    /// block, one division and square root per column ([`fold_block`]): no 32-row fold of
+    /// raw rows on the hot path, and no copy of the row.
     ///
     /// # Errors
     /// [`ComputeError`] if `row` is not [`WIDTH`] long or this stage does not hold `shard`.
@@ -538,30 +547,27 @@ impl ComputeStage {
                 got: row.len(),
             }));
         }
-        let at = s.block_rows * WIDTH;
-        copy(&k, &mut s.block[at..at + WIDTH], row)?;
+        if s.block_rows == 0 && s.count.iter().all(|&n| n == 0.0) {
+            // The shard's first block has no mean to shift by yet: its first row is as good.
+            s.reference.copy_from_slice(row);
+        }
+        k.standardize_accumulate(
+            row,
+            &s.gain,
+            &s.shift,
+            &s.reference,
+            &mut s.sum,
+            &mut s.sum_sq,
+        )?;
         s.block_rows += 1;
-        k.fma_in_place(row, &s.gain, &s.shift)?;
         if s.block_rows == NORM_BLOCK {
-            s.stats
-                .update(&k, &s.block, NORM_BLOCK, WIDTH, NanPolicy::Skip)?;
-            s.block_rows = 0;
-            for (j, (g, b)) in s.gain.iter_mut().zip(s.shift.iter_mut()).enumerate() {
-                let (gain, shift) = match s.stats.moments(j) {
-                    Some(m) if m.count > 0 && m.m2 > 0.0 => {
-                        let inv = 1.0 / (m.m2 / m.count as f64).sqrt();
-                        (inv, -m.mean * inv)
-                    }
-                    _ => (0.0, 0.0),
-                };
-                *g = gain;
-                *b = shift;
-            }
+            fold_block(s);
         }
         Ok(())
     }
 
-    /// Step 2: the two-band filter bank over the return window, written back decimated.
+    /// Step 2: the two-band filter bank over the return window, decimated by 2 and written
+    /// back: `0..256` low band, `256..512` high band (only the kept outputs are computed).
     ///
     /// # Errors
     /// [`ComputeError`] if `row` is shorter than the return window.
@@ -572,31 +578,24 @@ impl ComputeStage {
                 got: row.len(),
             }));
         }
-        let choice = self.conv.filter_bank_into(
+        self.kernels.filter_bank_decimate2_into(
             &row[..RET_WINDOW],
             &self.bank,
             FILTER_TAPS,
             Mode::Same,
             &mut self.filter_out,
         )?;
-        if choice.method() == fft::Method::Direct {
-            self.stats.filter_direct += 1;
-        } else {
-            self.stats.filter_fft += 1;
-        }
-        let (low, high) = self.filter_out.split_at(RET_WINDOW);
-        let half = RET_WINDOW / 2;
-        for j in 0..half {
-            row[j] = low[2 * j];
-            row[half + j] = high[2 * j];
-        }
-        Ok(())
+        self.stats.filter_rows += 1;
+        copy(&self.kernels, &mut row[..RET_WINDOW], &self.filter_out)
     }
 
     /// Step 3: SIMD `tanh` squashing and scaling, in place.
     pub fn squash_row(&self, row: &mut [f64]) {
         self.kernels.tanh_fast_in_place(row);
-        self.kernels.scale_in_place(row, self.config.scale);
+        // `x * 1.0` is `x`: the default scale costs no pass.
+        if self.config.scale != 1.0 {
+            self.kernels.scale_in_place(row, self.config.scale);
+        }
     }
 
     /// Steps 4-6 on the first `n` squashed rows of shard `shard` in `rows` (row-major,
@@ -669,6 +668,44 @@ impl ComputeStage {
         }
         Ok(())
     }
+}
+
+/// Folds the shard's full block into its statistics (Chan et al.'s pairwise update from the
+/// block's shifted sums), recomputes the standardisation, re-centres the shift reference on
+/// the new mean and starts an empty block. A column whose block sums are not finite keeps
+/// its statistics (the block is left out of that column).
+fn fold_block(s: &mut Shard) {
+    let b = s.block_rows as f64;
+    let columns = s
+        .count
+        .iter_mut()
+        .zip(s.mean.iter_mut())
+        .zip(s.m2.iter_mut())
+        .zip(s.reference.iter_mut())
+        .zip(s.sum.iter_mut().zip(s.sum_sq.iter_mut()))
+        .zip(s.gain.iter_mut().zip(s.shift.iter_mut()));
+    for (((((n, mean), m2), reference), (s1, s2)), (gain, shift)) in columns {
+        let (t1, t2) = (*s1, *s2);
+        (*s1, *s2) = (0.0, 0.0);
+        if !(t1.is_finite() && t2.is_finite()) {
+            continue;
+        }
+        let block_mean = *reference + t1 / b;
+        let block_m2 = (t2 - t1 * (t1 / b)).max(0.0);
+        let total = *n + b;
+        let delta = block_mean - *mean;
+        *mean += delta * (b / total);
+        *m2 += block_m2 + delta * delta * (*n * b / total);
+        *n = total;
+        *reference = *mean;
+        (*gain, *shift) = if *m2 > 0.0 {
+            let inv = 1.0 / (*m2 / total).sqrt();
+            (inv, -*mean * inv)
+        } else {
+            (0.0, 0.0)
+        };
+    }
+    s.block_rows = 0;
 }
 
 /// Waits (if need be) for shard `shard`'s refresh and makes its result the projection.
@@ -850,6 +887,49 @@ mod tests {
 
     fn stage(config: ComputeConfig, rows: usize) -> ComputeStage {
         ComputeStage::new(config, Kernels::active(), rows).unwrap()
+    }
+
+    #[test]
+    fn normalisation_uses_the_two_pass_statistics_of_every_earlier_block() {
+        // Columns far from zero with a small spread (cancellation-prone), a constant column,
+        // and one that jumps between blocks; 3.5 blocks of rows.
+        let mut st = stage(ComputeConfig::default(), 8);
+        let mut rng = Rng::new(11);
+        let rows: Vec<Vec<f64>> = (0..NORM_BLOCK * 7 / 2)
+            .map(|r| {
+                (0..WIDTH)
+                    .map(|j| match j {
+                        0 => 7.0,
+                        1 => 1e3 * (r / NORM_BLOCK) as f64 + rng.next_f64(),
+                        _ => 1e4 + j as f64 + rng.normal_pair().0 * 1e-2,
+                    })
+                    .collect()
+            })
+            .collect();
+        for (r, raw) in rows.iter().enumerate() {
+            let mut row = raw.clone();
+            st.normalize_row(0, &mut row).unwrap();
+            let done = r / NORM_BLOCK * NORM_BLOCK; // rows in the folded blocks
+            for j in [0, 1, 2, 3, 500, WIDTH - 1] {
+                let want = if done == 0 {
+                    0.0
+                } else {
+                    let col = rows[..done].iter().map(|x| x[j]);
+                    let mean = col.clone().sum::<f64>() / done as f64;
+                    let var = col.map(|v| (v - mean) * (v - mean)).sum::<f64>() / done as f64;
+                    if var > 0.0 {
+                        (raw[j] - mean) / var.sqrt()
+                    } else {
+                        0.0
+                    }
+                };
+                let got = row[j];
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "row {r} column {j}: {got} vs two-pass {want}"
+                );
+            }
+        }
     }
 
     #[test]

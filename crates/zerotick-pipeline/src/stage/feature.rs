@@ -24,6 +24,9 @@ use crate::features::FeatureStage;
 use crate::job::{Job, RowMeta, Stamped};
 use crate::metrics::Metrics;
 
+/// Most ticks read from the ring at a time.
+const TICK_CHUNK: usize = 64;
+
 /// The feature thread's state.
 pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) features: &'a mut FeatureStage,
@@ -56,43 +59,72 @@ pub(crate) struct RunLoop<'a> {
 impl<'p> FeatureThread<'_, 'p> {
     /// Processes ticks until the ring closes (or the deadline passes), then computes and
     /// emits everything pending. Returns this thread's steady-state allocations.
+    ///
+    /// Ticks are read in place from the ring, up to [`TICK_CHUNK`] at a time, and the slots
+    /// given back once per chunk: one store the feed thread sees per chunk, not per tick, and
+    /// no copy of a tick out of the ring.
     pub(crate) fn run(
         &mut self,
         rx: &mut Consumer<Stamped>,
         lp: &RunLoop<'_>,
     ) -> Result<Option<u64>, PipelineError> {
         let mut warm = None;
-        let m = self.m;
-        while let Some(t) = self.next_tick(rx, lp.wait)? {
-            self.on_tick(&t)?;
-            m.ticks.inc();
-            let n = self.processed;
-            if n == lp.warmup_ticks {
-                warm = lp.allocations.map(|f| f());
-                self.link.steady.store(true, Ordering::Relaxed);
-            }
-            if n.is_multiple_of(64) && !self.jobs.is_empty() {
-                self.poll_results()?;
-            }
-            if n.is_multiple_of(1024) {
-                m.ring_occupancy.set(rx.len() as f64);
-                if n.is_multiple_of(65_536) {
-                    m.pool(&self.pool.stats());
-                    if let Some(p) = lp.progress {
-                        p(n);
-                    }
+        let mut gauged = 0u64;
+        while let Ok(chunk) = rx.read_chunk(TICK_CHUNK) {
+            let n = chunk.len();
+            if n > 0 {
+                let (a, b) = chunk.as_slices();
+                for t in a.iter().chain(b) {
+                    self.tick(t, lp, &mut warm)?;
                 }
+                chunk.commit_all();
+            } else {
+                match self.idle(rx, lp.wait)? {
+                    Some(t) => self.tick(&t, lp, &mut warm)?,
+                    None => break,
+                }
+            }
+            if self.processed - gauged >= 1024 {
+                gauged = self.processed;
+                self.m.ring_occupancy.set(rx.len() as f64);
             }
         }
         self.finish()?;
         Ok(allocations_since(warm, lp.allocations))
     }
 
-    /// The next tick, `None` at the end of the feed (or past the deadline, once the ring is
-    /// drained). While the ring is dry, finished work is emitted and idle workers get their
-    /// shards' batches; the thread blocks (per the wait strategy) only when nothing is
-    /// pending anywhere, and then no longer than the deadline.
-    fn next_tick(
+    /// One tick, and the bookkeeping that goes by tick counts.
+    #[inline(always)]
+    fn tick(
+        &mut self,
+        t: &Stamped,
+        lp: &RunLoop<'_>,
+        warm: &mut Option<u64>,
+    ) -> Result<(), PipelineError> {
+        self.on_tick(t)?;
+        self.m.ticks.inc();
+        let n = self.processed;
+        if n == lp.warmup_ticks {
+            *warm = lp.allocations.map(|f| f());
+            self.link.steady.store(true, Ordering::Relaxed);
+        }
+        if n.is_multiple_of(64) && !self.jobs.is_empty() {
+            self.poll_results()?;
+        }
+        if n.is_multiple_of(65_536) {
+            self.m.pool(&self.pool.stats());
+            if let Some(p) = lp.progress {
+                p(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// The ring is dry: returns the next tick, `None` at the end of the feed (or past the
+    /// deadline, once the ring is drained). Meanwhile finished work is emitted and idle
+    /// workers get their shards' batches; the thread blocks (per the wait strategy) only when
+    /// nothing is pending anywhere, and then no longer than the deadline.
+    fn idle(
         &mut self,
         rx: &mut Consumer<Stamped>,
         wait: WaitStrategy,

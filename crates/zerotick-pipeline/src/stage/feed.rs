@@ -1,6 +1,9 @@
 //! [`FeedStage`]: the feed's thread. Pulls events, validates each tick at the pipeline's
 //! entry, stamps it with the time it was read and pushes it on the tick ring (waiting while
-//! the ring is full: backpressure, not loss).
+//! the ring is full: backpressure, not loss). A full ring is waited on until a quarter of it
+//! is free again, so a feed faster than the pipeline wakes once per quarter ring, not once
+//! per tick; a feed that is not [`live`](zerotick_core::Feed::live) shares one clock read
+//! among a few consecutive ticks.
 //!
 //! The thread is not scoped: a feed blocked in a read (a slow FIFO, a stalled socket) past
 //! the deadline is left behind, and the run ends on time without it.
@@ -10,8 +13,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
+use zerotick_core::feed::STAMP_EVERY;
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
-use zerotick_sync::spsc::Producer;
+use zerotick_sync::spsc::{Producer, PushError};
 use zerotick_sync::wait::WaitStrategy;
 
 use super::{Link, allocations_since};
@@ -113,6 +117,13 @@ impl<F: Feed + 'static> FeedStage<F> {
         warm: &mut Option<u64>,
     ) -> Result<(), FeedError> {
         let acks = self.feed.wants_acknowledgements();
+        // A live feed is stamped per event; a replay once per `STAMP_EVERY` events and anew
+        // after any wait (see `Feed::live`), so a stamp is never later than its read.
+        let restamp_after = if self.feed.live() { 1 } else { STAMP_EVERY };
+        // When the ring is full, wait for a quarter of it to drain (see `push_wait_refill`).
+        let refill = (self.ring.capacity() / 4).max(1);
+        let mut stamp = 0u64;
+        let mut stamped = restamp_after;
         let mut ticks = 0u64;
         let mut rejects = [0u64; RejectReason::ALL.len()];
         let mut acked = 0u64;
@@ -133,15 +144,28 @@ impl<F: Feed + 'static> FeedStage<F> {
             let reason = match self.feed.next_event()? {
                 FeedEvent::Tick(tick) => match entry_check(&tick, self.max_symbols) {
                     Ok(()) => {
+                        if stamped >= restamp_after {
+                            stamp = link.now_ns();
+                            stamped = 0;
+                        }
+                        stamped += 1;
                         let item = Stamped {
                             tick,
-                            read_ns: link.now_ns(),
+                            read_ns: stamp,
                         };
-                        if self.ring.push_wait(item, self.wait).is_err() {
-                            return Ok(()); // closed: the feature thread stopped the run
+                        match self.ring.push(item) {
+                            Ok(()) => {}
+                            Err(PushError::Full(item)) => {
+                                // Waited: the next tick gets a fresh stamp.
+                                stamped = restamp_after;
+                                if self.ring.push_wait_refill(item, self.wait, refill).is_err() {
+                                    return Ok(()); // closed: the feature thread stopped the run
+                                }
+                            }
+                            Err(PushError::Closed(_)) => return Ok(()),
                         }
                         ticks += 1;
-                        link.ticks.store(ticks, Ordering::Relaxed);
+                        link.ticks.0.store(ticks, Ordering::Relaxed);
                         self.metrics.ticks_in.inc();
                         continue;
                     }
@@ -149,6 +173,7 @@ impl<F: Feed + 'static> FeedStage<F> {
                 },
                 FeedEvent::Rejected(reason) => reason,
                 FeedEvent::Idle => {
+                    stamped = restamp_after;
                     if self.should_stop(link, deadline, warm) {
                         return Ok(());
                     }

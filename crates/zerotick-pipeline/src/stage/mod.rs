@@ -35,7 +35,7 @@ pub(crate) struct Link {
     pub(crate) feed_start_ns: AtomicU64,
     /// Ticks the feed thread put on the ring, and rows rejected by reason (written by the
     /// feed thread only: the report reads them even if the feed thread never returns).
-    pub(crate) ticks: AtomicU64,
+    pub(crate) ticks: Padded<AtomicU64>,
     pub(crate) rejects: [AtomicU64; RejectReason::ALL.len()],
     /// How long the feed reads, from `feed_start_ns`.
     pub(crate) duration: Option<Duration>,
@@ -50,7 +50,7 @@ impl Link {
             ready: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             feed_start_ns: AtomicU64::new(0),
-            ticks: AtomicU64::new(0),
+            ticks: Padded(AtomicU64::new(0)),
             rejects: core::array::from_fn(|_| AtomicU64::new(0)),
             duration,
         }
@@ -71,6 +71,11 @@ impl Link {
         (t0 != 0).then(|| self.start + Duration::from_nanos(t0) + d)
     }
 }
+
+/// A value on cache lines of its own (two 64-byte lines: adjacent-line prefetch pairs them):
+/// the feed thread's per-tick store must not evict what the other threads read.
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
 
 /// Adds one to the ready count when dropped, also while unwinding (so the feed never waits
 /// on a thread that died warming up).

@@ -243,7 +243,7 @@ impl<T> Drop for Consumed<'_, T> {
         // Release: ends our reads of the slots before the producer reuses them; pairs with its
         // Acquire load of `tail`.
         shared.tail.store(c.tail, Ordering::Release);
-        shared.ctl.producer.wake_one();
+        c.wake_producer();
     }
 }
 
