@@ -42,10 +42,6 @@ pub struct PipelineConfig {
     pub pool_batches: usize,
     /// Capacity of the tick ring (1 ..= [`limits::RING_CAPACITY`]).
     pub ring_capacity: usize,
-    /// Longest a row waits for its batch before the batch goes to compute anyway. Batches
-    /// are otherwise cut by load, not by time: inline, a row is computed as soon as it is
-    /// written; with workers, a shard's batch goes out as soon as its worker is idle.
-    pub max_batch_wait_ns: u64,
     /// Ticks processed before steady state is declared (allocations are counted after it).
     pub warmup_ticks: u64,
     /// Stop reading the feed after this much wall time. The run ends within about 100 ms of
@@ -78,8 +74,7 @@ impl Default for PipelineConfig {
             compute: ComputeConfig::default(),
             batch_rows: 32,
             pool_batches: 8,
-            ring_capacity: 128,
-            max_batch_wait_ns: 20_000,
+            ring_capacity: 16_384,
             warmup_ticks: 100_000,
             duration: None,
             wait: WaitStrategy::default(),
@@ -93,27 +88,23 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// The default thread layout: compute inline on the feature thread (0 workers), with a
-    /// feed thread beside it and the PCA refreshes on a mostly idle thread of their own.
+    /// The default thread layout: one compute worker per available core beyond the first
+    /// (at most the shard count), sharing the compute with the feature thread; a feed thread
+    /// beside them and the PCA refreshes on a mostly idle thread of their own.
     ///
-    /// Why: these machines have 2 cores. The feed and the feature+compute thread each keep
-    /// one busy; a compute worker would be a third busy thread competing with them (and pay
-    /// a hand-over per batch), which measured slower on both the AVX2 and the AVX-512
-    /// machine kinds once the feature update and the squash became cheap (README, "Thread
-    /// layout"). More cores would change that: the rule is `workers = 0` while there are
-    /// fewer than 4 available cores, else one worker per 2 cores beyond the first 2 (at most
-    /// the shard count).
+    /// Why: the workers take rows only while idle (work sharing, see [`run`](crate::run)), so
+    /// a worker on a core that also runs the feed and PCA threads takes what that core has
+    /// room for and the feature thread computes the rest: the split follows the machine
+    /// instead of being tuned on one. On the 2-core machines this is one worker; measured
+    /// against compute on the feature thread alone in docs/pipeline.md.
     pub fn default_workers(&self) -> (usize, &'static str) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 4 {
-            (
-                0,
-                "fewer than 4 cores: feed thread + feature/compute thread (compute inline)",
-            )
+        if cores < 2 {
+            (0, "one core: compute on the feature thread")
         } else {
             (
-                ((cores - 2) / 2).clamp(1, self.compute.shards),
-                "4 or more cores: one compute worker per 2 cores beyond the first 2",
+                (cores - 1).min(self.compute.shards),
+                "one compute worker per core beyond the first, sharing rows with the feature thread as it is idle",
             )
         }
     }

@@ -4,7 +4,7 @@
 use zerotick_core::Tick;
 use zerotick_mem::{Batch, PoolError, Reusable};
 
-use crate::compute::ComputeError;
+use crate::compute::{ComputeError, ShardState};
 use crate::features::WIDTH;
 
 /// A tick stamped with the monotonic time (ns since the run's start) the feed thread read it.
@@ -35,6 +35,9 @@ pub(crate) struct Job {
     pub(crate) compute_start_ns: u64,
     pub(crate) compute_end_ns: u64,
     pub(crate) failed: Option<ComputeError>,
+    /// The shard's compute state, lent with the batch to the compute worker that runs it
+    /// (and back with the result).
+    pub(crate) state: Option<ShardState>,
 }
 
 impl Job {
@@ -48,6 +51,7 @@ impl Job {
             compute_start_ns: 0,
             compute_end_ns: 0,
             failed: None,
+            state: None,
         })
     }
 }

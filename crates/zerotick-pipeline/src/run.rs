@@ -2,10 +2,18 @@
 //!
 //! ```text
 //! feed thread --spsc ring of ticks--> feature thread: feature stage -> pooled batches, one
-//!     per compute shard -> compute stage (inline by default; or `workers` compute threads
-//!     over spsc rings, shard `h` on worker `h % workers`) -> sink
-//! PCA refreshes: a thread per compute stage, parked between refreshes
+//!     per compute shard -> compute: on the feature thread, or lent with the shard's state
+//!     to an idle compute worker over spsc rings (work sharing) -> sink
+//! PCA refreshes: one thread for every stage, parked between refreshes
 //! ```
+//!
+//! * Work sharing: the feature thread's compute stage holds every shard; a due batch goes,
+//!   with its shard's state, to a worker that is idle, else it is computed on the feature
+//!   thread at once. The workers take the compute their cores have room for, whatever the
+//!   machine (see `stage::feature`).
+//! * The feed, faster than the pipeline, fills the ring and then waits for a quarter of it
+//!   to drain ([`spsc::Producer::push_wait_refill`]): one wake-up per quarter ring, and a
+//!   large ring (16,384 ticks by default) rides out the feed sharing its core with a worker.
 //!
 //! * Backpressure, not loss: the feed waits when the ring is full; every row read is either a
 //!   processed tick or a counted rejection (`ticks_in == ticks_processed + ticks_rejected`).
@@ -18,6 +26,7 @@
 //! * A deadline (`duration`) holds within about 100 ms whatever the feed does; a panic in
 //!   any pipeline thread ends the run with [`PipelineError::ThreadDied`].
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -27,6 +36,7 @@ use zerotick_kernels::Kernels;
 use zerotick_mem::{MissPolicy, Pool, PoolGuard, PoolStats, ResetPolicy};
 use zerotick_sync::metrics::Registry;
 use zerotick_sync::spsc;
+use zerotick_sync::wait::WaitStrategy;
 
 use crate::PipelineError;
 use crate::compute::{ComputeStage, ComputeStats, PcaWorker};
@@ -44,6 +54,26 @@ use crate::stage::{Link, ReadyOnDrop, allocations_since};
 /// How long the run waits for a feed thread that did not stop by itself (past the deadline,
 /// or after the feature thread stopped on an error) before leaving it behind.
 const FEED_GRACE: Duration = Duration::from_millis(250);
+
+/// How an idle compute worker waits for its next job: as `wait`, but yielding for about a
+/// millisecond before it parks. A worker takes a job only while it is idle (work sharing), so
+/// a parked one would pay a wake-up per row it takes, and the feature thread computes what it
+/// does not; yielding, it leaves its core to the feed and PCA threads and still answers at
+/// once, and a worker with no work at all parks after a millisecond.
+fn worker_wait(wait: WaitStrategy) -> WaitStrategy {
+    match wait {
+        WaitStrategy::SpinYieldPark {
+            spins,
+            yields,
+            park_timeout,
+        } => WaitStrategy::SpinYieldPark {
+            spins,
+            yields: yields.max(1_000),
+            park_timeout,
+        },
+        other => other,
+    }
+}
 
 /// Runs the pipeline until the feed ends (or `config.duration` passes), sending signals to
 /// `sink`.
@@ -80,22 +110,13 @@ pub fn run<F: Feed + 'static>(
     )
     .map_err(PipelineError::Pool)?;
     let mut features = FeatureStage::new(config.features, config.symbols_hint);
-    // Inline: one stage with every shard. Workers: worker `w` holds shards `h % workers == w`.
-    let mut stages = Vec::with_capacity(workers.max(1));
-    let mut pca_workers: Vec<PcaWorker> = Vec::new();
-    for w in 0..workers.max(1) {
-        let owns = |h: usize| workers == 0 || h % workers == w;
-        let (c, k) = (config.compute, Kernels::active());
-        let stage = if config.pca_thread && config.compute.pca_every > 0 {
-            let (stage, pca) = ComputeStage::for_shards_threaded(c, k, rows, owns, config.wait)
-                .map_err(PipelineError::Compute)?;
-            pca_workers.push(pca);
-            stage
-        } else {
-            ComputeStage::for_shards(c, k, rows, owns).map_err(PipelineError::Compute)?
-        };
-        stages.push(stage);
-    }
+    // The feature thread's stage holds every shard and lends them to the workers' stages
+    // (work sharing, see `stage::feature`); one PCA thread serves them all.
+    let pca_wait = (config.pca_thread && config.compute.pca_every > 0).then_some(config.wait);
+    let (stages, pca_worker) =
+        ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, pca_wait)
+            .map_err(PipelineError::Compute)?;
+    let pca_workers: Vec<PcaWorker> = pca_worker.into_iter().collect();
     let (tx, mut rx) = spsc::channel::<Stamped>(config.ring_capacity)
         .map_err(|e| PipelineError::config(format_args!("tick ring: {e}")))?;
     let mut job_rings = Vec::with_capacity(workers);
@@ -120,9 +141,7 @@ pub fn run<F: Feed + 'static>(
     };
     let link = Arc::new(Link::new(config.duration));
     let acks = feed.wants_acknowledgements();
-    if workers == 0 {
-        stages[0].warm_up_thread();
-    }
+    stages[0].warm_up_thread();
     let feed_stage = FeedStage {
         feed,
         ring: tx,
@@ -167,7 +186,9 @@ pub fn run<F: Feed + 'static>(
             })
             .collect();
         let mut stages = stages.into_iter();
-        let mut inline = if workers == 0 { stages.next() } else { None };
+        let Some(mut main_stage) = stages.next() else {
+            unreachable!("`sharing` makes the feature thread's stage first")
+        };
         let mut job_tx = Vec::with_capacity(workers);
         let mut result_rx = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -178,7 +199,7 @@ pub fn run<F: Feed + 'static>(
                 stage,
                 jobs: jr,
                 results: rt,
-                wait: config.wait,
+                wait: worker_wait(config.wait),
                 allocations: hooks.allocations,
                 thread_start: hooks.thread_start,
             };
@@ -190,9 +211,12 @@ pub fn run<F: Feed + 'static>(
         let mut thread = FeatureThread {
             features: &mut features,
             pool: &pool,
-            pending: (0..config.compute.shards).map(|_| None).collect(),
+            // Never more than the pool's jobs: no queue grows in steady state.
+            pending: (0..config.compute.shards)
+                .map(|_| VecDeque::with_capacity(config.pool_batches))
+                .collect(),
             outstanding: Vec::with_capacity(config.pool_batches),
-            inline: inline.as_mut(),
+            stage: &mut main_stage,
             jobs: job_tx,
             results: result_rx,
             in_flight: vec![0; workers],
@@ -206,7 +230,6 @@ pub fn run<F: Feed + 'static>(
                 link: link_ref,
             },
             processed: 0,
-            max_wait_ns: config.max_batch_wait_ns,
             m: m_ref,
             link: link_ref,
         };
@@ -233,10 +256,8 @@ pub fn run<F: Feed + 'static>(
             )
         });
         drop(thread);
-        let inline_stats = inline
-            .as_ref()
-            .map(|s| (s.stats(), s.matrix_pool().stats(), Some(0)));
-        drop(inline); // closes an inline stage's PCA ring: its worker returns
+        let inline_stats = (main_stage.stats(), main_stage.matrix_pool().stats());
+        drop(main_stage); // with the workers' stages, closes the PCA queue: its thread returns
         let workers: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         let pca: Vec<_> = pca_handles.into_iter().map(|h| h.join()).collect();
         (front.map(|f| (f, inline_stats)), workers, pca)
@@ -253,12 +274,12 @@ pub fn run<F: Feed + 'static>(
         compute = compute.merge(&c);
         matrix_pool = Some(matrix_pool.map_or(p, |q| q.merge(&p)));
     };
-    if let Some((c, p, _)) = inline_stats {
-        add(c, p);
-    }
+    add(inline_stats.0, inline_stats.1);
     for w in worker_results {
-        let (c, p, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
-        add(c, p);
+        // The workers' stages hold no PCA matrices of their own (the shards lent to them
+        // bring theirs): only their counters count.
+        let (c, _, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
+        add(c, PoolStats::default());
         steady = steady.zip(allocs).map(|(a, b)| a + b);
     }
     for p in pca_results {

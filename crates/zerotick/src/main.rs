@@ -97,17 +97,17 @@ pub(crate) struct RunArgs {
     /// Batches in the pool.
     #[arg(long, default_value_t = 8)]
     pool_batches: usize,
-    /// Capacity of the tick ring between the feed and the worker. Smaller rings bound the
-    /// queueing part of the latency when the feed outruns the worker.
-    #[arg(long, default_value_t = 128)]
+    /// Capacity of the tick ring between the feed and the feature thread. When the feed
+    /// outruns the pipeline it fills the ring and waits for a quarter of it to drain; a
+    /// large ring rides out the feed thread sharing its core. Queueing latency at full
+    /// speed grows with it; a paced or live feed keeps the ring near empty.
+    #[arg(long, default_value_t = 16_384)]
     ring_capacity: usize,
-    /// Longest a row waits for its batch to fill, in microseconds.
-    #[arg(long, default_value_t = 20)]
-    max_batch_wait_us: u64,
-    /// Compute threads. 0 runs the compute stage on the feature thread; N > 0 runs it on N
-    /// threads, compute shard h on thread h % N (at most the shard count). Default: chosen
-    /// by the core count (0 below 4 cores; the report says which and why). The signals are
-    /// the same for every N.
+    /// Compute worker threads. The feature thread computes every row no idle worker takes
+    /// (work sharing: a worker gets a shard's batch and state while it is idle), so a
+    /// worker takes the compute its core has room for. 0 computes everything on the
+    /// feature thread. Default: one per core beyond the first, at most the shard count (the
+    /// report says which and why). The signals are the same for every N.
     #[arg(long)]
     workers: Option<usize>,
     /// Pin threads to CPUs (with compute inline and 2+ CPUs: the feature thread on a CPU of
@@ -276,7 +276,6 @@ fn run_command(args: &RunArgs) -> Result<()> {
         batch_rows: args.batch_rows,
         pool_batches: args.pool_batches,
         ring_capacity: args.ring_capacity,
-        max_batch_wait_ns: args.max_batch_wait_us.saturating_mul(1_000),
         warmup_ticks: args.warmup_ticks,
         duration: args.seconds.map(Duration::from_secs_f64),
         symbols_hint: args.symbols,

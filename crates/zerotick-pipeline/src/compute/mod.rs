@@ -46,6 +46,7 @@ use zerotick_kernels::fft::{ConvError, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
 use zerotick_kernels::{KernelError, Kernels};
 use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
+use zerotick_sync::spsc::Consumer;
 use zerotick_sync::wait::WaitStrategy;
 
 use crate::features::{RET_WINDOW, WIDTH};
@@ -210,8 +211,9 @@ pub struct ComputeStats {
 /// one the refresh fills).
 type ProjPair = (Box<[f64]>, Box<[f64]>);
 
+/// One shard's state: statistics, projection, PCA rows and refresh bookkeeping.
 #[derive(Debug)]
-struct Shard {
+pub(crate) struct Shard {
     /// Per column: values folded into the statistics (blocks with a non-finite value in
     /// the column are left out), their mean and sum of squared deviations.
     count: Box<[f64]>,
@@ -241,14 +243,20 @@ struct Shard {
     apply_at: Option<u64>,
     /// The finished refresh, waiting for its apply point.
     ready: Option<PcaJob>,
+    /// Where this shard's threaded refreshes come back (kept with the shard, so the stage
+    /// holding it when a refresh is due takes it).
+    pca_done: Option<Consumer<PcaJob>>,
 }
+
+/// A shard's whole state, lent by one stage to another (see [`ComputeStage::lend_shard`]).
+pub(crate) type ShardState = Box<Shard>;
 
 /// The compute stage. All state is allocated at construction.
 pub struct ComputeStage {
     kernels: Kernels,
     config: ComputeConfig,
     /// Indexed by shard number; `None` for shards another stage holds.
-    shards: Box<[Option<Shard>]>,
+    shards: Box<[Option<ShardState>]>,
     readout: [f64; PROJ],
     bank: [f64; 2 * FILTER_TAPS],
     /// The filter bank's output: the decimated low and high bands.
@@ -331,6 +339,7 @@ impl ComputeStage {
             batch_rows,
             owns,
             PcaService::Inline(Box::new(core)),
+            Vec::new(),
         )
     }
 
@@ -348,11 +357,86 @@ impl ComputeStage {
         owns: impl Fn(usize) -> bool,
         wait: WaitStrategy,
     ) -> Result<(Self, PcaWorker), ComputeError> {
-        let (service, worker) = PcaService::threaded(pca_params(&config), config.shards, wait)?;
+        let (service, worker, results) =
+            PcaService::threaded(pca_params(&config), config.shards, wait)?;
         Ok((
-            Self::build(config, kernels, batch_rows, owns, service)?,
+            Self::build(config, kernels, batch_rows, owns, service, results)?,
             worker,
         ))
+    }
+
+    /// Stages that share the shards by lending them to each other: the first holds every
+    /// shard, the `helpers` others none (they compute the shards lent to them, see
+    /// [`lend_shard`](Self::lend_shard)). With `pca_wait`, every refresh runs on the one
+    /// returned [`PcaWorker`]; without, each stage computes the refreshes it meets inline.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn sharing(
+        config: ComputeConfig,
+        kernels: Kernels,
+        batch_rows: usize,
+        helpers: usize,
+        pca_wait: Option<WaitStrategy>,
+    ) -> Result<(Vec<Self>, Option<PcaWorker>), ComputeError> {
+        let params = pca_params(&config);
+        let (service, worker, results) = match pca_wait {
+            Some(wait) => {
+                let (service, worker, results) = PcaService::threaded(params, config.shards, wait)?;
+                (service, Some(worker), results)
+            }
+            None => (
+                PcaService::Inline(Box::new(PcaCore::new(params)?)),
+                None,
+                Vec::new(),
+            ),
+        };
+        let mut stages = Vec::with_capacity(helpers + 1);
+        for _ in 0..helpers {
+            let pca = service.share(params)?;
+            stages.push(Self::build(
+                config,
+                kernels,
+                batch_rows,
+                |_| false,
+                pca,
+                Vec::new(),
+            )?);
+        }
+        let main = Self::build(config, kernels, batch_rows, |_| true, service, results)?;
+        stages.insert(0, main);
+        Ok((stages, worker))
+    }
+
+    /// Whether this stage holds shard `shard` now.
+    pub(crate) fn holds(&self, shard: usize) -> bool {
+        self.shards.get(shard).is_some_and(Option::is_some)
+    }
+
+    /// Takes shard `shard`'s state out of this stage (to compute it on another stage of the
+    /// same [`sharing`](Self::sharing) set): `None` if this stage does not hold it. Its
+    /// signals are the same whichever stage computes each of its rows, as long as its rows
+    /// are computed in order.
+    pub(crate) fn lend_shard(&mut self, shard: usize) -> Option<ShardState> {
+        self.shards.get_mut(shard)?.take()
+    }
+
+    /// Puts a lent shard state back (or into the stage that computes it next).
+    ///
+    /// # Errors
+    /// [`ComputeError::Config`] if `shard` is out of range or already held here.
+    pub(crate) fn hold_shard(
+        &mut self,
+        shard: usize,
+        state: ShardState,
+    ) -> Result<(), ComputeError> {
+        match self.shards.get_mut(shard) {
+            Some(slot @ None) => {
+                *slot = Some(state);
+                Ok(())
+            }
+            _ => Err(ComputeError::Config("a shard lent to a stage that has it")),
+        }
     }
 
     fn build(
@@ -361,7 +445,9 @@ impl ComputeStage {
         batch_rows: usize,
         owns: impl Fn(usize) -> bool,
         pca: PcaService,
+        pca_results: Vec<Consumer<PcaJob>>,
     ) -> Result<Self, ComputeError> {
+        let mut pca_results: Vec<_> = pca_results.into_iter().map(Some).collect();
         config.validate()?;
         if batch_rows == 0 {
             return Err(ComputeError::Config(
@@ -397,7 +483,8 @@ impl ComputeStage {
                 .choose_matmul(PROJ, WIDTH, sparse.nnz(), batch_rows)
                 .path;
             let zeros = || vec![0.0; WIDTH].into_boxed_slice();
-            shards.push(Some(Shard {
+            let pca_done = pca_results.get_mut(i).and_then(Option::take);
+            shards.push(Some(Box::new(Shard {
                 count: zeros(),
                 mean: zeros(),
                 m2: zeros(),
@@ -415,7 +502,8 @@ impl ComputeStage {
                 seen: 0,
                 apply_at: None,
                 ready: None,
-            }));
+                pca_done,
+            })));
         }
         let mut rng = Rng::new(config.seed);
         let mut readout = [0.0; PROJ];
@@ -488,14 +576,17 @@ impl ComputeStage {
     fn shard(&self, shard: usize) -> Result<&Shard, ComputeError> {
         self.shards
             .get(shard)
-            .and_then(Option::as_ref)
+            .and_then(Option::as_deref)
             .ok_or(ComputeError::Config("shard not held by this compute stage"))
     }
 
-    fn shard_mut(shards: &mut [Option<Shard>], shard: usize) -> Result<&mut Shard, ComputeError> {
+    fn shard_mut(
+        shards: &mut [Option<ShardState>],
+        shard: usize,
+    ) -> Result<&mut Shard, ComputeError> {
         shards
             .get_mut(shard)
-            .and_then(Option::as_mut)
+            .and_then(Option::as_deref_mut)
             .ok_or(ComputeError::Config("shard not held by this compute stage"))
     }
 
@@ -710,29 +801,25 @@ fn fold_block(s: &mut Shard) {
 
 /// Waits (if need be) for shard `shard`'s refresh and makes its result the projection.
 fn apply_refresh(
-    shards: &mut [Option<Shard>],
+    shards: &mut [Option<ShardState>],
     pca: &mut PcaService,
     stats: &mut ComputeStats,
     cost: &sparse::CostModel,
     shard: usize,
     batch_rows: usize,
 ) -> Result<(), ComputeError> {
-    loop {
-        if ComputeStage::shard_mut(shards, shard)?.ready.is_some() {
-            break;
-        }
-        let mut misplaced = false;
-        pca.collect(true, stats, |job| {
-            match shards.get_mut(job.shard).and_then(Option::as_mut) {
-                Some(s) => s.ready = Some(job),
-                None => misplaced = true,
-            }
-        })?;
-        if misplaced {
+    let s = ComputeStage::shard_mut(shards, shard)?;
+    if s.ready.is_none() {
+        let results = s.pca_done.as_mut().ok_or(ComputeError::Config(
+            "a PCA refresh is due but none was submitted",
+        ))?;
+        let job = pca.collect(results, stats)?;
+        if job.shard != shard {
             return Err(ComputeError::Config(
                 "a PCA result for a shard not held here",
             ));
         }
+        s.ready = Some(job);
     }
     let s = ComputeStage::shard_mut(shards, shard)?;
     let Some(mut job) = s.ready.take() else {

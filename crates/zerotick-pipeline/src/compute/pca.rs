@@ -8,8 +8,11 @@
 //! same seed and rows give the same bits. A compute stage that reaches the apply point
 //! before the worker finished waits for it (counted in [`ComputeStats::pca_waits`]).
 
+use std::sync::Arc;
 use zerotick_kernels::dense::{RsvdParams, mat_mut, matrix_ref, rsvd_scratch_bytes};
 use zerotick_mem::{Arena, Matrix, OwnedPoolGuard};
+
+use zerotick_sync::mpmc;
 use zerotick_sync::spsc::{Consumer, PopError, Producer};
 use zerotick_sync::wait::WaitStrategy;
 
@@ -96,10 +99,16 @@ impl PcaCore {
 }
 
 /// The thread side of threaded refreshes: run [`PcaWorker::run`] on a thread of its own.
+///
+/// One worker serves every stage made with it (the stages that share a run's shards): jobs
+/// come through one queue any of them may push to; each result goes back on its shard's own
+/// one-slot ring, which travels with the shard's state, so whichever stage holds the shard
+/// at its apply point takes it.
 pub struct PcaWorker {
     core: PcaCore,
-    jobs: Consumer<PcaJob>,
-    done: Producer<PcaJob>,
+    jobs: Arc<mpmc::Ring<PcaJob>>,
+    /// Per shard, where its results go.
+    done: Vec<Producer<PcaJob>>,
     wait: WaitStrategy,
 }
 
@@ -110,9 +119,9 @@ impl PcaWorker {
         zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
     }
 
-    /// Serves refreshes until the compute stage is dropped (its job ring closes). Parks
-    /// while idle (per the wait strategy): a refresh is rare, so this thread costs nothing
-    /// between them.
+    /// Serves refreshes until every stage made with it is dropped (the job queue closes).
+    /// Parks while idle (per the wait strategy): a refresh is rare, so this thread costs
+    /// nothing between them.
     pub fn run(self) {
         self.run_with(|| {});
     }
@@ -123,11 +132,14 @@ impl PcaWorker {
         while let Ok(mut job) = self.jobs.pop_wait(self.wait) {
             before_job();
             self.core.serve(&mut job);
-            if self.done.push(job).is_err() {
-                break; // the stage is gone
+            // A shard whose stage is gone takes no result: drop it.
+            if let Some(done) = self.done.get_mut(job.shard) {
+                let _ = done.push(job);
             }
         }
-        self.done.close();
+        for done in &self.done {
+            done.close();
+        }
     }
 }
 
@@ -137,43 +149,72 @@ impl core::fmt::Debug for PcaWorker {
     }
 }
 
+/// A threaded service's hold on its worker's job queue: the queue closes (and the worker
+/// returns) when the last stage holding it is dropped.
+pub(crate) struct PcaQueue(Arc<mpmc::Ring<PcaJob>>);
+
+impl Drop for PcaQueue {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Where a stage's refreshes run.
 pub(crate) enum PcaService {
     /// At submission, on the compute thread.
     Inline(Box<PcaCore>),
     /// On a [`PcaWorker`]'s thread.
     Thread {
-        jobs: Producer<PcaJob>,
-        done: Consumer<PcaJob>,
+        jobs: Arc<PcaQueue>,
         wait: WaitStrategy,
     },
 }
 
 impl PcaService {
-    /// A threaded service and the worker to run for it; `shards` bounds the jobs in flight.
+    /// A threaded service, the worker to run for it, and per shard the ring its results
+    /// come back on (to be kept with the shard's state).
     pub(crate) fn threaded(
         params: RsvdParams,
         shards: usize,
         wait: WaitStrategy,
-    ) -> Result<(Self, PcaWorker), ComputeError> {
-        let cap = shards.max(1);
-        let (jobs_tx, jobs_rx) = zerotick_sync::spsc::channel(cap)
-            .map_err(|_| ComputeError::Config("PCA ring capacity"))?;
-        let (done_tx, done_rx) = zerotick_sync::spsc::channel(cap)
-            .map_err(|_| ComputeError::Config("PCA ring capacity"))?;
+    ) -> Result<(Self, PcaWorker, Vec<Consumer<PcaJob>>), ComputeError> {
+        // At most one refresh per shard is in flight.
+        let jobs = Arc::new(
+            mpmc::Ring::new(shards.max(1))
+                .map_err(|_| ComputeError::Config("PCA ring capacity"))?,
+        );
+        let mut done = Vec::with_capacity(shards);
+        let mut results = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = zerotick_sync::spsc::channel(1)
+                .map_err(|_| ComputeError::Config("PCA ring capacity"))?;
+            done.push(tx);
+            results.push(rx);
+        }
         Ok((
             PcaService::Thread {
-                jobs: jobs_tx,
-                done: done_rx,
+                jobs: Arc::new(PcaQueue(Arc::clone(&jobs))),
                 wait,
             },
             PcaWorker {
                 core: PcaCore::new(params)?,
-                jobs: jobs_rx,
-                done: done_tx,
+                jobs,
+                done,
                 wait,
             },
+            results,
         ))
+    }
+
+    /// Another handle on the same worker (threaded), or a core of its own (inline).
+    pub(crate) fn share(&self, params: RsvdParams) -> Result<Self, ComputeError> {
+        Ok(match self {
+            PcaService::Inline(_) => PcaService::Inline(Box::new(PcaCore::new(params)?)),
+            PcaService::Thread { jobs, wait } => PcaService::Thread {
+                jobs: Arc::clone(jobs),
+                wait: *wait,
+            },
+        })
     }
 
     /// Starts a refresh; an inline service computes it now and hands it back at once.
@@ -183,44 +224,35 @@ impl PcaService {
                 core.serve(&mut job);
                 Ok(Some(job))
             }
-            PcaService::Thread { jobs, .. } => match jobs.push(job) {
+            PcaService::Thread { jobs, .. } => match jobs.0.push(job) {
                 Ok(()) => Ok(None),
-                // At most one refresh per shard is in flight and the ring has a slot per
+                // At most one refresh per shard is in flight and the queue has a slot per
                 // shard: full means the worker is gone.
                 Err(_) => Err(ComputeError::Config("the PCA worker stopped")),
             },
         }
     }
 
-    /// Takes finished refreshes, in submission order, handing each to `put`; waits for one
-    /// when `block` (counting the wait in `stats`).
+    /// Takes the finished refresh from a shard's result ring, waiting for it if it is not
+    /// done yet (counted in `stats`).
     pub(crate) fn collect(
-        &mut self,
-        block: bool,
+        &self,
+        results: &mut Consumer<PcaJob>,
         stats: &mut ComputeStats,
-        mut put: impl FnMut(PcaJob),
-    ) -> Result<(), ComputeError> {
-        let PcaService::Thread { done, wait, .. } = self else {
-            return Ok(());
+    ) -> Result<PcaJob, ComputeError> {
+        let wait = match self {
+            PcaService::Thread { wait, .. } => *wait,
+            PcaService::Inline(_) => WaitStrategy::default(),
         };
-        loop {
-            match done.pop() {
-                Ok(job) => put(job),
-                Err(PopError::Empty) if block => {
-                    stats.pca_waits += 1;
-                    match done.pop_wait(*wait) {
-                        Ok(job) => put(job),
-                        Err(_) => return Err(ComputeError::Config("the PCA worker stopped")),
-                    }
-                }
-                Err(PopError::Empty) => return Ok(()),
-                Err(PopError::Closed) => {
-                    return Err(ComputeError::Config("the PCA worker stopped"));
-                }
+        match results.pop() {
+            Ok(job) => Ok(job),
+            Err(PopError::Empty) => {
+                stats.pca_waits += 1;
+                results
+                    .pop_wait(wait)
+                    .map_err(|_| ComputeError::Config("the PCA worker stopped"))
             }
-            if block {
-                return Ok(());
-            }
+            Err(PopError::Closed) => Err(ComputeError::Config("the PCA worker stopped")),
         }
     }
 }

@@ -2,12 +2,18 @@
 //! feature stage, writes each due row into its compute shard's pooled batch, sends batches
 //! to the compute stage and emits the results.
 //!
-//! Batches are cut by load, not by a timer: inline (no compute workers), a row is computed
-//! as soon as it is written; with workers, a shard's batch goes out as soon as its worker
-//! is idle, or when it is full, so batches form only while compute is busy. The
-//! `max_batch_wait_ns` age is a backstop. A shard's batches are computed and emitted in
-//! order, so per-symbol order holds.
+//! Work sharing, not a fixed split: this thread's compute stage holds every shard's state.
+//! A due row goes, with its shard's state, to a compute worker that is idle; with none idle,
+//! this thread computes it at once. So the workers take exactly the compute they have time
+//! for (on a machine where the second core also runs the feed and the PCA refreshes, less;
+//! on one with spare cores, more) and no layout has to be guessed per machine. While a
+//! shard is away at a worker its new rows gather in a batch (batches form under load, not by
+//! a timer), which goes out when the shard comes back: no row waits longer than one job of
+//! its shard, so no batch timer is needed. A shard is in at most one place at a time
+//! and its rows are computed in order, so the signals do not depend on who computed them,
+//! and per-symbol order holds.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -32,18 +38,17 @@ pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) features: &'a mut FeatureStage,
     pub(crate) pool: &'p Pool<Job>,
     /// The batch being filled, per shard.
-    pub(crate) pending: Vec<Option<PoolGuard<'p, Job>>>,
+    pub(crate) pending: Vec<VecDeque<PoolGuard<'p, Job>>>,
     /// `first_seq` of the jobs in flight to workers.
     pub(crate) outstanding: Vec<u64>,
-    /// The compute stage when it runs on this thread.
-    pub(crate) inline: Option<&'a mut ComputeStage>,
+    /// This thread's compute stage: holds every shard not lent to a worker.
+    pub(crate) stage: &'a mut ComputeStage,
     pub(crate) jobs: Vec<Producer<PoolGuard<'p, Job>>>,
     pub(crate) results: Vec<Consumer<PoolGuard<'p, Job>>>,
-    /// Jobs in flight, per worker.
+    /// Jobs in flight, per worker (0 or 1: only idle workers get one).
     pub(crate) in_flight: Vec<usize>,
     pub(crate) emitter: Emitter<'a>,
     pub(crate) processed: u64,
-    pub(crate) max_wait_ns: u64,
     pub(crate) m: &'a Metrics,
     pub(crate) link: &'a Link,
 }
@@ -137,15 +142,13 @@ impl<'p> FeatureThread<'_, 'p> {
                 Err(PopError::Empty) => {}
             }
             let in_flight = self.in_flight.iter().any(|&n| n > 0);
-            if !in_flight && self.pending.iter().all(Option::is_none) {
+            if !in_flight {
+                // Every shard is home, so nothing is pending: block for a tick.
                 return Ok(self.wait_for_tick(rx, wait));
             }
-            if in_flight {
-                self.poll_results()?;
-            }
+            self.poll_results()?;
             spins += 1;
             if spins.is_multiple_of(64) {
-                self.dispatch_aged()?;
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -184,28 +187,25 @@ impl<'p> FeatureThread<'_, 'p> {
     fn on_tick(&mut self, t: &Stamped) -> Result<(), PipelineError> {
         self.processed += 1;
         if !self.features.update(&t.tick) {
-            // Age check every 128 ticks keeps the clock mostly off the hot path.
-            if self.processed.is_multiple_of(128) && self.inline.is_none() {
-                self.dispatch_aged()?;
-            }
             return Ok(());
         }
         let now = self.link.now_ns();
         self.m.queue.record(now.saturating_sub(t.read_ns).max(1));
         let symbol = t.tick.symbol;
-        let h = symbol as usize % self.pending.len();
-        if self.pending[h].is_none() {
+        let h = self.stage.shard_of(symbol);
+        if self.pending[h].back().is_none_or(|j| j.batch.is_full()) {
+            // A shard away at a worker queues its batches (in order) instead of waiting.
             let mut job = self.acquire()?;
             job.shard = h;
             job.first_seq = self.processed;
-            self.pending[h] = Some(job);
+            self.pending[h].push_back(job);
         }
-        let Some(job) = self.pending[h].as_mut() else {
+        let Some(job) = self.pending[h].back_mut() else {
             unreachable!("just filled")
         };
         let i = job.batch.len_rows();
         let Some(row) = job.batch.push_row_mut() else {
-            unreachable!("full batches are dispatched")
+            unreachable!("a full batch starts a new one above")
         };
         self.features.write_row(symbol, row);
         job.metas[i] = RowMeta {
@@ -214,15 +214,12 @@ impl<'p> FeatureThread<'_, 'p> {
             read_ns: t.read_ns,
             made_ns: now,
         };
-        let full = job.batch.is_full();
-        if full || self.inline.is_some() || self.worker_idle(h) {
-            self.dispatch(h)?;
-        }
-        Ok(())
+        self.dispatch(h)
     }
 
-    fn worker_idle(&self, h: usize) -> bool {
-        !self.jobs.is_empty() && self.in_flight[h % self.jobs.len()] == 0
+    /// A worker with nothing to do.
+    fn idle_worker(&self) -> Option<usize> {
+        self.in_flight.iter().position(|&n| n == 0)
     }
 
     /// A job from the pool; when every job is out, completes results until one returns.
@@ -240,57 +237,60 @@ impl<'p> FeatureThread<'_, 'p> {
         }
     }
 
-    /// Sends shard `h`'s pending batch to compute (inline: computes and emits it).
+    /// Computes shard `h`'s pending batches in order while the shard is here: each is lent
+    /// with the shard to an idle worker (the rest then wait for the shard's return), or
+    /// computed and emitted on this thread.
     fn dispatch(&mut self, h: usize) -> Result<(), PipelineError> {
-        let Some(mut job) = self.pending[h].take() else {
-            return Ok(());
-        };
-        if job.batch.is_empty() {
-            return Ok(());
-        }
-        if let Some(stage) = self.inline.as_deref_mut() {
-            compute_job(stage, &mut job, self.link);
-            let done = self.watermark();
-            return self.emitter.complete(job, done);
-        }
-        let w = h % self.jobs.len();
-        self.outstanding.push(job.first_seq);
-        self.in_flight[w] += 1;
-        self.jobs[w]
-            .push(job)
-            .map_err(|_| PipelineError::ThreadDied {
-                thread: "compute worker",
-                message: String::new(),
-            })
-    }
-
-    fn dispatch_all(&mut self) -> Result<(), PipelineError> {
-        for h in 0..self.pending.len() {
-            self.dispatch(h)?;
+        while self.stage.holds(h) {
+            let Some(mut job) = self.pending[h].pop_front() else {
+                return Ok(());
+            };
+            let Some(w) = self.idle_worker() else {
+                compute_job(self.stage, &mut job, self.link);
+                let done = self.watermark();
+                self.emitter.complete(job, done)?;
+                continue;
+            };
+            job.state = self.stage.lend_shard(h);
+            self.outstanding.push(job.first_seq);
+            self.in_flight[w] += 1;
+            self.jobs[w]
+                .push(job)
+                .map_err(|_| PipelineError::ThreadDied {
+                    thread: "compute worker",
+                    message: String::new(),
+                })?;
         }
         Ok(())
     }
 
-    fn dispatch_aged(&mut self) -> Result<(), PipelineError> {
-        let now = self.link.now_ns();
+    /// Completes results until shard `h` is back from its worker.
+    fn wait_home(&mut self, h: usize) -> Result<(), PipelineError> {
+        while !self.stage.holds(h) {
+            if self.poll_results()? == 0 {
+                std::hint::spin_loop();
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch_all(&mut self) -> Result<(), PipelineError> {
         for h in 0..self.pending.len() {
-            let aged = self.pending[h].as_ref().is_some_and(|j| {
-                !j.batch.is_empty() && now.saturating_sub(j.metas[0].read_ns) > self.max_wait_ns
-            });
-            if aged || self.worker_idle(h) {
+            while !self.pending[h].is_empty() {
+                self.wait_home(h)?;
                 self.dispatch(h)?;
             }
         }
         Ok(())
     }
 
-    /// Completes every job the workers have finished, then hands idle workers their shards'
-    /// pending batches; returns how many jobs completed.
+    /// Completes every job the workers have finished (taking their shards back), then
+    /// dispatches the batches that waited for those shards; returns how many completed.
     fn poll_results(&mut self) -> Result<usize, PipelineError> {
         let mut n = 0;
         for w in 0..self.results.len() {
             loop {
-                let job = match self.results[w].pop() {
+                let mut job = match self.results[w].pop() {
                     Ok(job) => job,
                     Err(PopError::Empty) => break,
                     // Workers close their result ring only after their job ring closed, which
@@ -307,16 +307,16 @@ impl<'p> FeatureThread<'_, 'p> {
                 if let Some(i) = self.outstanding.iter().position(|&s| s == job.first_seq) {
                     self.outstanding.swap_remove(i);
                 }
+                let h = job.shard;
+                if let Some(state) = job.state.take() {
+                    self.stage
+                        .hold_shard(h, state)
+                        .map_err(PipelineError::Compute)?;
+                }
                 let done = self.watermark();
                 self.emitter.complete(job, done)?;
                 n += 1;
-            }
-        }
-        if n > 0 {
-            for h in 0..self.pending.len() {
-                if self.worker_idle(h) {
-                    self.dispatch(h)?;
-                }
+                self.dispatch(h)?;
             }
         }
         Ok(n)

@@ -1,5 +1,6 @@
-//! [`ComputeWorker`]: a compute thread, running the compute stage on the batches of the
-//! shards it holds (shard `h` on worker `h % workers`), in the order they arrive.
+//! [`ComputeWorker`]: a compute thread. Each job brings a batch and its shard's state (lent
+//! by the feature thread, see [`feature`](super::feature)); the worker computes it and sends
+//! both back.
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +9,7 @@ use zerotick_sync::spsc::{Consumer, Producer};
 use zerotick_sync::wait::WaitStrategy;
 
 use super::{Link, ReadyOnDrop, allocations_since};
-use crate::compute::{ComputeStage, ComputeStats};
+use crate::compute::{ComputeError, ComputeStage, ComputeStats};
 use crate::job::Job;
 
 /// One compute thread.
@@ -36,7 +37,16 @@ impl ComputeWorker<'_> {
             if warm.is_none() && link.steady.load(Ordering::Relaxed) {
                 warm = self.allocations.map(|f| f());
             }
-            compute_job(&mut self.stage, &mut job, link);
+            match job.state.take() {
+                Some(state) => match self.stage.hold_shard(job.shard, state) {
+                    Ok(()) => {
+                        compute_job(&mut self.stage, &mut job, link);
+                        job.state = self.stage.lend_shard(job.shard);
+                    }
+                    Err(e) => job.failed = Some(e),
+                },
+                None => job.failed = Some(ComputeError::Config("a job came without its shard")),
+            }
             if self.results.push_wait(job, self.wait).is_err() {
                 break;
             }
