@@ -2,7 +2,7 @@
 # The main job over thread layouts, ring and batch sizes and SIMD tiers, one line each
 # (median of RUNS runs: Mticks/s, p50, p99, checksum), so a default that a flag beats shows at
 # once. The project's equivalent of shared/tools/run-matrix, extended with the layout flags
-# zerotick has: --workers, --ring-capacity, --batch-rows, --max-batch-wait-us.
+# zerotick has: --workers, --pin, --ring-capacity, --batch-rows, --pool-batches.
 # Run from the repository root after `cargo build --release`.
 #   usage: scripts/run-matrix.sh [extra run flags...]     (RUNS=3 by default)
 set -u
@@ -25,8 +25,9 @@ grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && tiers="native a
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), tiers: $tiers, $runs runs each, load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
 for tier in $tiers; do
-  for layout in default "--workers 0" "--workers 1" "--workers 2" "--pin" \
-      "--ring-capacity 1024" "--ring-capacity 32" "--batch-rows 8" "--max-batch-wait-us 200"; do
+  for layout in default "--workers 0" "--workers 0 --pin" "--workers 2" \
+      "--ring-capacity 65536" "--ring-capacity 4096" "--ring-capacity 1024" \
+      "--batch-rows 8" "--batch-rows 128" "--pool-batches 32"; do
     flags=""; [ "$layout" = default ] || flags=$layout
     env_=""; [ "$tier" = native ] || env_="ZEROTICK_SIMD=$tier"
     out=$(for _ in $(seq "$runs"); do env $env_ "$bin" run --json $flags "$@" 2>/dev/null; done)

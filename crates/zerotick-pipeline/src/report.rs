@@ -74,4 +74,6 @@ pub struct Layout {
     pub reason: String,
     /// `(feature thread's CPU, feed and PCA threads' CPU)` when the threads were pinned.
     pub pinned: Option<(usize, usize)>,
+    /// Rows the compute workers computed (the feature thread computed the rest).
+    pub worker_rows: u64,
 }

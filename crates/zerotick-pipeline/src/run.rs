@@ -55,6 +55,11 @@ use crate::stage::{Link, ReadyOnDrop, allocations_since};
 /// or after the feature thread stopped on an error) before leaving it behind.
 const FEED_GRACE: Duration = Duration::from_millis(250);
 
+/// The PCA thread's nice value: a refresh (tens of ms of GEMM) must not take its core's time
+/// slices from the feed or a compute worker; it has thousands of rows of slack before it is
+/// due (`pca_publish_delay_rows`).
+const PCA_NICE: i32 = 10;
+
 /// How an idle compute worker waits for its next job: as `wait`, but yielding for about a
 /// millisecond before it parks. A worker takes a job only while it is idle (work sharing), so
 /// a parked one would pay a wake-up per row it takes, and the feature thread computes what it
@@ -172,6 +177,9 @@ pub fn run<F: Feed + 'static>(
                     if let Some((_, cpu)) = pinned {
                         let _ = zerotick_sync::affinity::pin_current_thread(cpu);
                     }
+                    // Background work with a publish delay of thousands of rows: it yields
+                    // its core to the feed and compute threads (best effort).
+                    let _ = zerotick_sync::affinity::set_current_thread_nice(PCA_NICE);
                     let counted = ReadyOnDrop(&link_ref.ready);
                     pca.warm_up_thread();
                     drop(counted);
@@ -275,10 +283,12 @@ pub fn run<F: Feed + 'static>(
         matrix_pool = Some(matrix_pool.map_or(p, |q| q.merge(&p)));
     };
     add(inline_stats.0, inline_stats.1);
+    let mut worker_rows = 0;
     for w in worker_results {
         // The workers' stages hold no PCA matrices of their own (the shards lent to them
         // bring theirs): only their counters count.
         let (c, _, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
+        worker_rows += c.rows;
         add(c, PoolStats::default());
         steady = steady.zip(allocs).map(|(a, b)| a + b);
     }
@@ -348,6 +358,7 @@ pub fn run<F: Feed + 'static>(
             pca_thread: config.pca_thread && config.compute.pca_every > 0,
             reason: reason.to_owned(),
             pinned,
+            worker_rows,
         },
     })
 }

@@ -1,6 +1,7 @@
-//! Thread affinity (Linux `sched_setaffinity`): pinning a thread to one CPU, reading and
-//! restoring a thread's mask. The one home of this in the workspace (the pipeline's thread
-//! layout and the benchmark harness use it).
+//! Thread placement: affinity (Linux `sched_setaffinity`: pinning a thread to one CPU,
+//! reading and restoring a thread's mask) and a thread's scheduling priority (its nice
+//! value). The one home of this in the workspace (the pipeline's thread layout and the
+//! benchmark harness use it).
 //!
 //! ```
 //! let before = zerotick_sync::affinity::thread_affinity()?;
@@ -35,6 +36,58 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Sets the calling thread's nice value to `nice` (-20 ..= 19; higher runs less). On Linux
+/// the nice value belongs to the thread (`setpriority(PRIO_PROCESS, tid)`), so a background
+/// thread can yield its core to the latency-sensitive threads it shares it with. Lowering
+/// priority needs no privilege; raising it does.
+///
+/// ```
+/// zerotick_sync::affinity::set_current_thread_nice(5)?;
+/// assert_eq!(zerotick_sync::affinity::current_thread_nice()?, 5);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// `InvalidInput` outside -20 ..= 19; the OS error if `setpriority` refuses (raising the
+/// priority without the privilege).
+pub fn set_current_thread_nice(nice: i32) -> io::Result<()> {
+    if !(-20..=19).contains(&nice) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("nice value {nice} is outside -20..=19"),
+        ));
+    }
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: `setpriority` takes plain integers; `tid` is this thread's id.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's nice value.
+///
+/// # Errors
+/// The OS error if `getpriority` fails.
+pub fn current_thread_nice() -> io::Result<i32> {
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // `getpriority` may legitimately return -1: clear errno first and check it after.
+    // SAFETY: `__errno_location` returns this thread's errno slot, valid for the thread.
+    unsafe { *libc::__errno_location() = 0 };
+    // SAFETY: `getpriority` takes plain integers; `tid` is this thread's id.
+    let n = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
+    if n == -1 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error().is_some_and(|c| c != 0) {
+            return Err(e);
+        }
+    }
+    Ok(n)
 }
 
 /// Sets the calling thread's mask to `cpus`.

@@ -70,6 +70,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "pca_thread": r.layout.pca_thread,
             "reason": r.layout.reason,
             "pinned": r.layout.pinned.map(|(f, p)| json!({"feature_cpu": f, "feed_and_pca_cpu": p})),
+            "worker_rows": r.layout.worker_rows,
         },
         "stages_ns": {
             "queue": pct(&r.stages.queue),
@@ -136,6 +137,15 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             r.layout.reason
         ),
     );
+    if r.layout.workers > 0 && r.vectors > 0 {
+        line(
+            "  work sharing",
+            format!(
+                "{:.1}% of rows computed by the worker(s), the rest on the feature thread",
+                100.0 * r.layout.worker_rows as f64 / r.vectors as f64
+            ),
+        );
+    }
     if let Some((f, p)) = r.layout.pinned {
         line(
             "  pinned",

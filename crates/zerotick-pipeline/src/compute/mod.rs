@@ -194,6 +194,8 @@ impl From<ConvError> for ComputeError {
 /// Counters of what the stage did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ComputeStats {
+    /// Rows computed (through every step).
+    pub rows: u64,
     /// Rows projected on the sparse path (SpMV per row).
     pub sparse_rows: u64,
     /// Rows projected on the dense path (GEMM).
@@ -274,6 +276,7 @@ impl ComputeStats {
     /// Sums two stages' counters (several compute workers, one report).
     pub fn merge(&self, other: &Self) -> Self {
         Self {
+            rows: self.rows + other.rows,
             sparse_rows: self.sparse_rows + other.sparse_rows,
             dense_rows: self.dense_rows + other.dense_rows,
             pca_refreshes: self.pca_refreshes + other.pca_refreshes,
@@ -614,7 +617,9 @@ impl ComputeStage {
             self.filter_row(row)?;
             self.squash_row(row);
         }
-        self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)
+        self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)?;
+        self.stats.rows += rows as u64;
+        Ok(())
     }
 
     /// Step 1: standardises the row in place with shard `shard`'s statistics (every earlier
