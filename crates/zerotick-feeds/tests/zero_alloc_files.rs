@@ -1,0 +1,109 @@
+//! File feeds allocate nothing per tick once warm, compressed or not: the decoders write into
+//! their own reused buffers and the CSV feed into its reused line buffer. A counting global
+//! allocator watches the calling thread while it pulls ticks; the first rows (which meet the
+//! symbols and decide the layout) are read before the window opens.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zerotick_core::{Feed, FeedEvent};
+use zerotick_feeds::{CsvLayout, FileFeed, MergedFeed};
+use zerotick_mem::counting::counting;
+
+#[global_allocator]
+static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
+
+const ROWS: u64 = 60_000;
+const WARM_ROWS: u64 = 1_000;
+
+fn csv(t0_s: u64) -> Vec<u8> {
+    let mut s = String::from("timestamp,symbol,price,size,side\n");
+    for i in 0..ROWS {
+        let sym = ["AAA", "BBB", "CCC"][(i % 3) as usize];
+        s += &format!("{}.{:03},{sym},{}.25,1,buy\n", t0_s + i / 1000, i % 1000, 100 + i % 9);
+    }
+    s.into_bytes()
+}
+
+fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    let packed = e.finish().unwrap();
+    let mut out = Vec::new();
+    let fields = |v: &mut Vec<u8>| {
+        v.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+        v.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        v.extend_from_slice(&[0, 0]);
+    };
+    out.extend_from_slice(b"PK\x03\x04");
+    fields(&mut out);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(&packed);
+    let dir_at = out.len() as u32;
+    out.extend_from_slice(b"PK\x01\x02\x14\x00");
+    fields(&mut out);
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(name.as_bytes());
+    let dir_len = out.len() as u32 - dir_at;
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
+    out.extend_from_slice(&dir_len.to_le_bytes());
+    out.extend_from_slice(&dir_at.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// Pulls every event after the warm rows; returns (ticks, allocations in the window).
+fn measure(feed: &mut impl Feed) -> (u64, u64) {
+    for _ in 0..WARM_ROWS {
+        assert!(matches!(feed.next_event(), Ok(FeedEvent::Tick(_))));
+    }
+    let mut ticks = 0;
+    let allocations = counting(|| {
+        while let Ok(FeedEvent::Tick(_)) = feed.next_event() {
+            ticks += 1;
+        }
+    });
+    (ticks, allocations)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// One test in this binary, so no other test's allocations land in the window.
+#[test]
+fn file_ticks_allocate_nothing_compressed_or_merged() {
+    let dir = std::env::temp_dir().join(format!("zerotick-feeds-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = csv(1_700_000_000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = ruzstd::encoding::compress_to_vec(&text[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let files = [
+        write(&dir, "plain.csv", &text),
+        write(&dir, "t.csv.gz", &gz),
+        write(&dir, "t.csv.zst", &zst),
+        write(&dir, "t.zip", &zip_one("t.csv", &text)),
+    ];
+    for path in &files {
+        let mut feed = FileFeed::open(path, CsvLayout::Auto, true).unwrap();
+        let (ticks, allocations) = measure(&mut feed);
+        assert_eq!(ticks, ROWS - WARM_ROWS, "{}", path.display());
+        assert_eq!(allocations, 0, "{}", path.display());
+    }
+    // All four merged, and a second file's times interleaving the first's.
+    let shifted = write(&dir, "shifted.csv", &csv(1_700_000_000 + 7));
+    let mut feed = MergedFeed::open(&[&files[1], &shifted], CsvLayout::Auto, true).unwrap();
+    let (ticks, allocations) = measure(&mut feed);
+    assert_eq!(ticks, 2 * ROWS - WARM_ROWS);
+    assert_eq!(allocations, 0, "merged");
+    // The instrument works: opening a compressed file allocates (its buffers).
+    assert!(counting(|| drop(FileFeed::open(&files[1], CsvLayout::Auto, true))) > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
