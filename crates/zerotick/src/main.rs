@@ -317,7 +317,10 @@ fn run_command(args: &RunArgs) -> Result<()> {
             let feed = FileFeed::open(path, layout, strict)
                 .with_context(|| format!("cannot open {}", path.display()))?;
             let name = format!("csv:{}{}", path.display(), compressed(feed.compression()));
-            (run_with(feed, args, &config, None, &registry, &steady)?, name)
+            (
+                run_with(feed, args, &config, None, &registry, &steady)?,
+                name,
+            )
         } else {
             let feed = MergedFeed::open(&paths, layout, strict).context("cannot open the feed")?;
             let mut kinds: Vec<&str> = feed.compressions().map(Compression::name).collect();
@@ -328,7 +331,10 @@ fn run_command(args: &RunArgs) -> Result<()> {
                 paths.len() - 1,
                 kinds.join(", ")
             );
-            (run_with(feed, args, &config, None, &registry, &steady)?, name)
+            (
+                run_with(feed, args, &config, None, &registry, &steady)?,
+                name,
+            )
         }
     } else if feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {
@@ -414,9 +420,9 @@ pub(crate) fn file_paths(feeds: &[String]) -> Result<Option<Vec<PathBuf>>> {
     for feed in feeds {
         let path = match feed.strip_prefix("csv:") {
             Some(path) => path,
-            None if feed == "synthetic" || feed.starts_with("redis://") => bail!(
-                "--feed {feed:?} cannot be combined with other feeds: only files merge"
-            ),
+            None if feed == "synthetic" || feed.starts_with("redis://") => {
+                bail!("--feed {feed:?} cannot be combined with other feeds: only files merge")
+            }
             None if feed.contains("://") || feed.is_empty() => bail!(
                 "unknown --feed {feed:?}: use `synthetic`, `csv:PATH`, `PATH` or `redis://HOST:PORT/STREAM`"
             ),
