@@ -16,9 +16,11 @@
 //! [`FileReader::next_member`] moves on (a feed re-reads the header there). Encrypted
 //! members, split archives and methods other than stored (0) and deflate (8) are errors.
 //!
-//! **Memory** is bounded whatever the file size: two 64 KiB buffers, the decoder's state (the
-//! zstd window, at most the format's default 8 MiB limit; deflate's 32 KiB) and, for a zip,
-//! its list of members (name and offsets, a few dozen bytes each). Nothing is read whole.
+//! **Memory** is bounded whatever the file size: two 64 KiB buffers, the decoder's state
+//! (deflate's 32 KiB window; the zstd frame's window, which the `zstd` tool keeps at 8 MiB or
+//! less up to level 19, refused above 128 MiB as the `zstd` tool's own decoder does by
+//! default) and, for a zip, its list of members (name and offsets, a few dozen bytes each).
+//! Nothing is read whole.
 //!
 //! **Errors** name the file (and the zip member) and what is wrong: corrupt data, a checksum
 //! or length that does not match, or a stream that ends early. A compressed file that stops
@@ -97,7 +99,8 @@ pub struct FileReader {
 enum Inner {
     Plain(BufReader<File>),
     Gzip(BufReader<MultiGzDecoder<BufReader<File>>>),
-    Zstd(BufReader<ZstdFrames<BufReader<File>>>),
+    /// Boxed: the frame decoder's state is large, and made once per file.
+    Zstd(Box<BufReader<ZstdFrames<BufReader<File>>>>),
     Zip(Box<ZipMembers>),
 }
 
@@ -129,10 +132,10 @@ impl FileReader {
                 BUF_BYTES,
                 MultiGzDecoder::new(buffered),
             )),
-            Compression::Zstd => Inner::Zstd(BufReader::with_capacity(
+            Compression::Zstd => Inner::Zstd(Box::new(BufReader::with_capacity(
                 BUF_BYTES,
                 ZstdFrames::new(buffered),
-            )),
+            ))),
             Compression::Zip => {
                 let zip = ZipMembers::open(buffered.into_inner())
                     .map_err(|e| named(&format!("{label}: zip"), e))?;

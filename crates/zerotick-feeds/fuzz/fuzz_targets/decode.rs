@@ -97,7 +97,8 @@ fuzz_target!(|input: &[u8]| {
         assert!(e.contains("FUZZ.csv"), "the error names the file: {e}");
     }
     let intact = bytes == stream;
-    let raw_is_plain = format != 0 || zerotick_feeds::Compression::detect(data) == zerotick_feeds::Compression::None;
+    let raw_is_plain = format != 0
+        || zerotick_feeds::Compression::detect(data) == zerotick_feeds::Compression::None;
     if intact && raw_is_plain {
         let want = drain(&mut CsvFeed::new(data, CsvLayout::Auto, false, "FUZZ"));
         assert_eq!(got, want, "decoded != plain");
