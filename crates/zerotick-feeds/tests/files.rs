@@ -7,10 +7,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use flate2::Compression as Level;
-use flate2::write::{DeflateEncoder, GzEncoder};
+use flate2::write::GzEncoder;
 use ruzstd::encoding::{CompressionLevel, compress_to_vec};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 use zerotick_feeds::{Compression, CsvLayout, FileFeed, MergedFeed, expand_paths};
+
+mod support;
+use support::zip;
 
 /// A fresh, empty directory for one test.
 fn dir(name: &str) -> PathBuf {
@@ -70,58 +73,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 fn zstd(bytes: &[u8]) -> Vec<u8> {
     compress_to_vec(bytes, CompressionLevel::Fastest)
-}
-
-fn deflate(bytes: &[u8]) -> Vec<u8> {
-    let mut e = DeflateEncoder::new(Vec::new(), Level::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// A zip of `members` (name, contents), deflated or stored, with a central directory.
-fn zip(members: &[(&str, &[u8])], deflated: bool) -> Vec<u8> {
-    let (mut out, mut dir) = (Vec::new(), Vec::new());
-    for (name, data) in members {
-        let packed = if deflated {
-            deflate(data)
-        } else {
-            data.to_vec()
-        };
-        let crc = crc32fast::hash(data);
-        let offset = out.len() as u32;
-        let method: u16 = if deflated { 8 } else { 0 };
-        let common = |v: &mut Vec<u8>| {
-            v.extend_from_slice(&20u16.to_le_bytes()); // version needed
-            v.extend_from_slice(&0u16.to_le_bytes()); // flags
-            v.extend_from_slice(&method.to_le_bytes());
-            v.extend_from_slice(&[0; 4]); // time, date
-            v.extend_from_slice(&crc.to_le_bytes());
-            v.extend_from_slice(&(packed.len() as u32).to_le_bytes());
-            v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            v.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            v.extend_from_slice(&0u16.to_le_bytes()); // extra length
-        };
-        out.extend_from_slice(b"PK\x03\x04");
-        common(&mut out);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&packed);
-        dir.extend_from_slice(b"PK\x01\x02");
-        dir.extend_from_slice(&20u16.to_le_bytes()); // version made by
-        common(&mut dir);
-        dir.extend_from_slice(&[0; 8]); // comment length, disk, internal, external attributes
-        dir.extend_from_slice(&[0; 2]);
-        dir.extend_from_slice(&offset.to_le_bytes());
-        dir.extend_from_slice(name.as_bytes());
-    }
-    let (dir_at, dir_len, n) = (out.len() as u32, dir.len() as u32, members.len() as u16);
-    out.extend_from_slice(&dir);
-    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&dir_len.to_le_bytes());
-    out.extend_from_slice(&dir_at.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
 }
 
 /// What a feed yielded: ticks with their symbol's name, or rejections.

@@ -16,6 +16,8 @@ use zerotick_core::{Feed, FeedEvent};
 use zerotick_feeds::{CsvLayout, FileFeed, MergedFeed};
 use zerotick_mem::counting::counting;
 
+mod support;
+
 #[global_allocator]
 static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
 
@@ -36,36 +38,6 @@ fn csv(t0_s: u64) -> Vec<u8> {
         );
     }
     s.into_bytes()
-}
-
-fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    let packed = e.finish().unwrap();
-    let mut out = Vec::new();
-    let fields = |v: &mut Vec<u8>| {
-        v.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
-        v.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-        v.extend_from_slice(&(packed.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        v.extend_from_slice(&[0, 0]);
-    };
-    out.extend_from_slice(b"PK\x03\x04");
-    fields(&mut out);
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(&packed);
-    let dir_at = out.len() as u32;
-    out.extend_from_slice(b"PK\x01\x02\x14\x00");
-    fields(&mut out);
-    out.extend_from_slice(&[0; 14]); // comment length, disk, attributes, local header at 0
-    out.extend_from_slice(name.as_bytes());
-    let dir_len = out.len() as u32 - dir_at;
-    out.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
-    out.extend_from_slice(&dir_len.to_le_bytes());
-    out.extend_from_slice(&dir_at.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
 }
 
 /// Pulls every event after the warm rows; returns (ticks, allocations in the window).
@@ -103,7 +75,7 @@ fn file_ticks_allocate_nothing_compressed_or_merged() {
         write(&dir, "plain.csv", &text),
         write(&dir, "t.csv.gz", &gz),
         write(&dir, "t.csv.zst", &zst),
-        write(&dir, "t.zip", &zip_one("t.csv", &text)),
+        write(&dir, "t.zip", &support::zip(&[("t.csv", &text)], true)),
     ];
     for (path, most) in files.iter().zip([0, 0, ZSTD_GROWTHS, 0]) {
         let mut feed = FileFeed::open(path, CsvLayout::Auto, true).unwrap();

@@ -11,6 +11,9 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
 use zerotick_core::{Feed, FeedError, FeedEvent};
 use zerotick_feeds::{CsvFeed, CsvLayout, FileFeed};
 
@@ -18,37 +21,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data).unwrap();
     e.finish().unwrap()
-}
-
-/// A zip of one deflated member, `FUZZ.csv`.
-fn zip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    let packed = e.finish().unwrap();
-    let name = b"FUZZ.csv";
-    let fields = |v: &mut Vec<u8>| {
-        v.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
-        v.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-        v.extend_from_slice(&(packed.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        v.extend_from_slice(&[0, 0]);
-    };
-    let mut out = b"PK\x03\x04".to_vec();
-    fields(&mut out);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&packed);
-    let dir_at = out.len() as u32;
-    out.extend_from_slice(b"PK\x01\x02\x14\x00");
-    fields(&mut out);
-    out.extend_from_slice(&[0; 14]); // comment length, disk, attributes, local header at 0
-    out.extend_from_slice(name);
-    let dir_len = out.len() as u32 - dir_at;
-    out.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
-    out.extend_from_slice(&dir_len.to_le_bytes());
-    out.extend_from_slice(&dir_at.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
 }
 
 /// Every event to the end, or the error that ended the feed (as text).
@@ -73,7 +45,7 @@ fuzz_target!(|input: &[u8]| {
         0 => data.to_vec(),
         1 => gzip(data),
         2 => ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest),
-        _ => zip(data),
+        _ => support::zip(&[("FUZZ.csv", data)], true),
     };
     let damage = (control >> 2) & 3;
     let at = 4 + (usize::from(control >> 4) * stream.len()) / 16;
