@@ -87,11 +87,16 @@ pub enum RejectReason {
     TooLong,
     /// The feed already knows the maximum number of symbols.
     TooManySymbols,
+    /// The tick's timestamp is earlier than the last one handed on for its symbol. Checked
+    /// where a feed merges several sources by event time (a merge keeps every source's own
+    /// order, so such a tick comes from a source that is not sorted); the tick is not handed
+    /// on, so per-symbol event time never goes backwards downstream.
+    TimeBackwards,
 }
 
 impl RejectReason {
     /// Every reason, in report order.
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::FieldCount,
         RejectReason::BadTimestamp,
         RejectReason::BadPrice,
@@ -100,6 +105,7 @@ impl RejectReason {
         RejectReason::BadUtf8,
         RejectReason::TooLong,
         RejectReason::TooManySymbols,
+        RejectReason::TimeBackwards,
     ];
 
     /// Snake-case name for reports.
@@ -113,6 +119,7 @@ impl RejectReason {
             RejectReason::BadUtf8 => "bad_utf8",
             RejectReason::TooLong => "too_long",
             RejectReason::TooManySymbols => "too_many_symbols",
+            RejectReason::TimeBackwards => "time_backwards",
         }
     }
 
@@ -175,6 +182,14 @@ pub enum FeedError {
         /// Why it was rejected.
         reason: RejectReason,
     },
+    /// An error of one source of a feed that reads several (files, or members of an archive),
+    /// naming that source.
+    InSource {
+        /// The source: a path, or `archive.zip:member.csv`.
+        source: String,
+        /// What went wrong there.
+        error: Box<FeedError>,
+    },
 }
 
 impl fmt::Display for FeedError {
@@ -182,6 +197,7 @@ impl fmt::Display for FeedError {
         match self {
             FeedError::Io(e) => write!(f, "reading the feed: {e}"),
             FeedError::BadRow { line, reason } => write!(f, "line {line}: rejected ({reason})"),
+            FeedError::InSource { source, error } => write!(f, "{source}: {error}"),
         }
     }
 }
@@ -191,6 +207,7 @@ impl std::error::Error for FeedError {
         match self {
             FeedError::Io(e) => Some(e),
             FeedError::BadRow { .. } => None,
+            FeedError::InSource { error, .. } => Some(error.as_ref()),
         }
     }
 }

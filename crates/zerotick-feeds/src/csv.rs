@@ -100,6 +100,8 @@ pub enum CsvLayout {
 #[derive(Debug)]
 pub struct CsvFeed<R> {
     reader: R,
+    /// The layout asked for (`Auto` is decided again at each [`CsvFeed::restart`]).
+    requested: CsvLayout,
     layout: CsvLayout,
     strict: bool,
     /// The current row, without its line end. Invariant: `line.len() <= MAX_LINE`.
@@ -139,28 +141,53 @@ struct Row<'a> {
 }
 
 impl CsvFeed<BufReader<File>> {
-    /// Opens `path`.
+    /// Opens `path`, read as it is (plain text). [`FileFeed::open`](crate::FileFeed::open)
+    /// also reads compressed files.
     ///
     /// # Errors
     /// The file cannot be opened.
     pub fn open(path: &Path, layout: CsvLayout, strict: bool) -> std::io::Result<Self> {
         let file = File::open(path)?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("UNKNOWN");
-        let symbol = stem
-            .split('-')
-            .next()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("UNKNOWN");
         Ok(Self::new(
             BufReader::with_capacity(1 << 16, file),
             layout,
             strict,
-            symbol,
+            symbol_from_path(path),
         ))
     }
+}
+
+/// The symbol of an exchange dump, from its file name: the name without its compression
+/// extension (`.gz`, `.zst`, `.zip`, any case) and then without its last extension, up to
+/// the first `-` (`BTCUSDT-aggTrades-2024-01-01.csv.gz` -> `BTCUSDT`); `UNKNOWN` if that is
+/// empty or not UTF-8.
+///
+/// ```
+/// use std::path::Path;
+/// use zerotick_feeds::csv::symbol_from_path;
+/// assert_eq!(symbol_from_path(Path::new("d/BTCUSDT-trades-2024-01.zip")), "BTCUSDT");
+/// assert_eq!(symbol_from_path(Path::new("ETHUSDT.csv.gz")), "ETHUSDT");
+/// assert_eq!(symbol_from_path(Path::new("-x.csv")), "UNKNOWN");
+/// ```
+pub fn symbol_from_path(path: &Path) -> &str {
+    let Some(mut name) = path.file_name().and_then(|s| s.to_str()) else {
+        return "UNKNOWN";
+    };
+    for ext in [".gz", ".zst", ".zip"] {
+        let cut = name.len().saturating_sub(ext.len());
+        if name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(ext) {
+            name = &name[..cut];
+            break;
+        }
+    }
+    let stem = Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name);
+    stem.split('-')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("UNKNOWN")
 }
 
 impl<R: BufRead> CsvFeed<R> {
@@ -168,6 +195,7 @@ impl<R: BufRead> CsvFeed<R> {
     pub fn new(reader: R, layout: CsvLayout, strict: bool, symbol: &str) -> Self {
         let mut feed = Self {
             reader,
+            requested: layout,
             layout,
             strict,
             line: Vec::with_capacity(MAX_LINE),
@@ -193,6 +221,35 @@ impl<R: BufRead> CsvFeed<R> {
     /// other non-blank line yields exactly one tick or one rejection.
     pub fn skipped_header(&self) -> bool {
         self.header
+    }
+
+    /// The 1-based line number of the row of the last event (0 before the first).
+    pub fn line(&self) -> u64 {
+        self.row_no
+    }
+
+    /// The reader.
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    /// The reader, to change (for instance to move on to the next file it holds, then
+    /// [`CsvFeed::restart`]).
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Starts over on what the reader reads next, as on a new file (line numbers from 1, a
+    /// header may follow, `Auto` decides the layout again), keeping the symbols met so far.
+    /// For a reader that holds several files in turn, such as the members of a zip.
+    pub fn restart(&mut self) {
+        self.layout = self.requested;
+        self.line_no = 0;
+        self.row_no = 0;
+        self.after_cr = false;
+        self.at_start = true;
+        self.header = false;
+        self.ahead.clear();
     }
 
     fn intern(&mut self, name: &str) -> Option<u32> {

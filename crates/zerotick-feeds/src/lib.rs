@@ -2,9 +2,15 @@
 #![forbid(unsafe_code)]
 
 pub mod csv;
+pub mod decode;
+pub mod file;
+pub mod merge;
 pub mod sink;
 pub mod synthetic;
 
 pub use csv::{CsvFeed, CsvLayout};
+pub use decode::{Compression, FileReader};
+pub use file::FileFeed;
+pub use merge::{MergedFeed, expand_paths};
 pub use sink::CsvSink;
 pub use synthetic::{SyntheticConfig, SyntheticFeed};

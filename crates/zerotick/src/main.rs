@@ -19,7 +19,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zerotick_core::{Feed, NullSink, Sink};
-use zerotick_feeds::{CsvFeed, CsvLayout, CsvSink, SyntheticConfig, SyntheticFeed};
+use zerotick_feeds::{
+    Compression, CsvLayout, CsvSink, FileFeed, MergedFeed, SyntheticConfig, SyntheticFeed,
+    expand_paths,
+};
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::features::FeatureConfig;
@@ -53,11 +56,16 @@ enum Command {
 
 #[derive(Parser, Debug)]
 pub(crate) struct RunArgs {
-    /// Where ticks come from: `synthetic` (seeded, embedded), `csv:PATH` (exchange
-    /// aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`) or
+    /// Where ticks come from: `synthetic` (seeded, embedded), a CSV file as `csv:PATH` or just
+    /// `PATH` (exchange aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`), or
     /// `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see --stream-shards).
+    /// Files may be plain, gzip (`cat a.gz b.gz` too), zstd or zip (its CSV members in turn),
+    /// told by their first bytes, whatever their name; read as a stream. Repeat --feed, or
+    /// give a directory (every regular file in it, sorted by name), to replay several files
+    /// merged by event time (ties in the order given); a tick whose time goes backwards
+    /// within its symbol is then counted as `time_backwards`, or ends a --strict run.
     #[arg(long, default_value = "synthetic")]
-    feed: String,
+    feed: Vec<String>,
     /// Column layout of a CSV feed.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
@@ -299,7 +307,35 @@ fn run_command(args: &RunArgs) -> Result<()> {
     let mut redis_counters = None;
     let rss_start = MemoryStatus::read();
     let steady = SteadyRss::default();
-    let (report, feed_name) = if args.feed == "synthetic" {
+    let files = file_paths(&args.feed)?;
+    let feed = args.feed.first().map_or("synthetic", String::as_str);
+    let (report, feed_name) = if let Some(given) = files {
+        let paths = expand_paths(&given)?;
+        let (layout, strict) = (args.layout.into(), args.strict);
+        if let [path] = &paths[..] {
+            let feed = FileFeed::open(path, layout, strict)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let name = format!("csv:{}{}", path.display(), compressed(feed.compression()));
+            (
+                run_with(feed, args, &config, None, &registry, &steady)?,
+                name,
+            )
+        } else {
+            let feed = MergedFeed::open(&paths, layout, strict).context("cannot open the feed")?;
+            let mut kinds: Vec<&str> = feed.compressions().map(Compression::name).collect();
+            kinds.dedup();
+            let name = format!(
+                "csv:{} and {} more, merged by event time ({})",
+                paths[0].display(),
+                paths.len() - 1,
+                kinds.join(", ")
+            );
+            (
+                run_with(feed, args, &config, None, &registry, &steady)?,
+                name,
+            )
+        }
+    } else if feed == "synthetic" {
         let ticks = args.ticks.or(if args.seconds.is_some() {
             None
         } else {
@@ -317,16 +353,8 @@ fn run_command(args: &RunArgs) -> Result<()> {
             run_with(feed, args, &config, ticks, &registry, &steady)?,
             "synthetic".to_owned(),
         )
-    } else if let Some(path) = args.feed.strip_prefix("csv:") {
-        let path = PathBuf::from(path);
-        let feed = CsvFeed::open(&path, args.layout.into(), args.strict)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        (
-            run_with(feed, args, &config, None, &registry, &steady)?,
-            format!("csv:{}", path.display()),
-        )
-    } else if args.feed.starts_with("redis://") {
-        let feed = transport::feed(&args.feed, args)?;
+    } else {
+        let feed = transport::feed(feed, args)?;
         redis_counters = Some(feed.counters());
         let mut mirror = transport::RedisMetrics::register(&registry, feed.counters())?;
         let stop = AtomicBool::new(false);
@@ -343,12 +371,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
             stop.store(true, Ordering::Relaxed);
             report
         });
-        (report?, args.feed.clone())
-    } else {
-        bail!(
-            "unknown --feed {:?}: use `synthetic`, `csv:PATH` or `redis://HOST:PORT/STREAM`",
-            args.feed
-        );
+        (report?, args.feed[0].clone())
     };
     let now = MemoryStatus::read();
     let rss = report::Rss {
@@ -382,6 +405,39 @@ fn run_command(args: &RunArgs) -> Result<()> {
         server.stop(Duration::from_millis(args.metrics_linger_ms));
     }
     Ok(())
+}
+
+/// The paths of `--feed` values naming files (`csv:PATH` or a bare `PATH`), or `None` for a
+/// single `synthetic` or `redis://` feed; those two cannot be repeated or mixed with files.
+pub(crate) fn file_paths(feeds: &[String]) -> Result<Option<Vec<PathBuf>>> {
+    if let [one] = feeds
+        && (one == "synthetic" || one.starts_with("redis://"))
+    {
+        return Ok(None);
+    }
+    let mut paths = Vec::with_capacity(feeds.len());
+    for feed in feeds {
+        let path = match feed.strip_prefix("csv:") {
+            Some(path) => path,
+            None if feed == "synthetic" || feed.starts_with("redis://") => {
+                bail!("--feed {feed:?} cannot be combined with other feeds: only files merge")
+            }
+            None if feed.contains("://") || feed.is_empty() => bail!(
+                "unknown --feed {feed:?}: use `synthetic`, `csv:PATH`, `PATH` or `redis://HOST:PORT/STREAM`"
+            ),
+            None => feed.as_str(),
+        };
+        paths.push(PathBuf::from(path));
+    }
+    Ok(Some(paths))
+}
+
+/// ` (gzip)` after a compressed file's name in the report, nothing for a plain one.
+fn compressed(c: Compression) -> String {
+    match c {
+        Compression::None => String::new(),
+        c => format!(" ({})", c.name()),
+    }
 }
 
 impl From<Layout> for CsvLayout {

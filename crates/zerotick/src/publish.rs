@@ -8,14 +8,15 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::json;
 use zerotick_core::{Feed, FeedEvent};
-use zerotick_feeds::{CsvFeed, SyntheticConfig, SyntheticFeed};
+use zerotick_feeds::{FileFeed, SyntheticConfig, SyntheticFeed};
 use zerotick_redis::{Endpoint, Publisher};
 
 use crate::Layout;
 
 #[derive(Parser, Debug)]
 pub struct PublishArgs {
-    /// Where ticks come from: `synthetic` (seeded) or `csv:PATH`.
+    /// Where ticks come from: `synthetic` (seeded) or a CSV file, `csv:PATH` (plain, gzip,
+    /// zstd or zip, told by its first bytes).
     #[arg(long, default_value = "synthetic")]
     feed: String,
     /// Column layout of a CSV feed.
@@ -119,7 +120,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         )?
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
         let path = PathBuf::from(path);
-        let feed = CsvFeed::open(&path, args.layout.into(), false)
+        let feed = FileFeed::open(&path, args.layout.into(), false)
             .with_context(|| format!("cannot open {}", path.display()))?;
         pump(feed, &mut out)?
     } else {

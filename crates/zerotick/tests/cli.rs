@@ -222,3 +222,91 @@ fn the_deadline_holds_whatever_the_feed_does() {
         assert!(took.as_secs_f64() < 4.0, "{args:?} took {took:?}");
     }
 }
+
+/// `n` generic rows for `sym` from second `t0` (one per second), as gzip when `gz`.
+fn trades_file(path: &std::path::Path, sym: &str, t0: u64, n: u64, gz: bool) {
+    let mut text = String::from("timestamp,symbol,price,size,side\n");
+    for i in 0..n {
+        text += &format!("{},{sym},{}.5,1,buy\n", t0 + 2 * i, 100 + i % 7);
+    }
+    let bytes = if gz {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    } else {
+        text.into_bytes()
+    };
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn compressed_and_several_file_feeds_merge_by_time() {
+    let dir = std::env::temp_dir().join(format!("zerotick-cli-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A .csv that is gzip inside (told by its magic bytes), and a plain file whose times
+    // interleave it, with one row going backwards for its symbol.
+    let a = dir.join("a.csv");
+    trades_file(&a, "AAA", 1_700_000_000, 3000, true);
+    let b = dir.join("b.csv");
+    trades_file(&b, "BBB", 1_700_000_001, 3000, false);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&b).unwrap();
+    writeln!(f, "1700000002,BBB,100,1,buy").unwrap();
+    drop(f);
+
+    let one = json(&zerotick(&["run", "--json", "--feed", a.to_str().unwrap()]));
+    assert_eq!(
+        (one["ticks_in"].as_u64(), one["ticks_rejected"].as_u64()),
+        (Some(3000), Some(0))
+    );
+    assert!(
+        one["feed"].as_str().unwrap().ends_with("a.csv (gzip)"),
+        "{one}"
+    );
+
+    let feed_a = format!("csv:{}", a.display());
+    let both = json(&zerotick(&[
+        "run",
+        "--json",
+        "--feed",
+        &feed_a,
+        "--feed",
+        b.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        (both["ticks_in"].as_u64(), both["ticks_processed"].as_u64()),
+        (Some(6001), Some(6000)),
+        "{both}"
+    );
+    assert_eq!(both["rejects"]["time_backwards"], 1, "{both}");
+    // The directory is the same two files, in name order: the same run.
+    let from_dir = json(&zerotick(&[
+        "run",
+        "--json",
+        "--feed",
+        dir.to_str().unwrap(),
+    ]));
+    assert_eq!(from_dir["checksum"], both["checksum"]);
+    assert_eq!(from_dir["rejects"]["time_backwards"], 1);
+    // Strict: the backwards row ends the run, naming its file and line.
+    let out = zerotick(&["run", "--strict", "--feed", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("b.csv: line 3002: rejected (time_backwards)"),
+        "{err}"
+    );
+    // A truncated gzip is an error naming the file, not a shorter run.
+    let bytes = std::fs::read(&a).unwrap();
+    std::fs::write(&a, &bytes[..bytes.len() - 9]).unwrap();
+    let out = zerotick(&["run", "--feed", &feed_a]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a.csv: gzip: truncated") && err.lines().count() == 1,
+        "{err}"
+    );
+    // Only files merge.
+    let out = zerotick(&["run", "--feed", "synthetic", "--feed", &feed_a]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only files merge"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -37,7 +37,9 @@ fn read_all<R: std::io::BufRead + Send>(mut feed: CsvFeed<R>) -> Run {
                     feed.skipped_header(),
                 );
             }
-            Err(FeedError::Io(e)) => panic!("in-memory read failed: {e}"),
+            Err(e @ (FeedError::Io(_) | FeedError::InSource { .. })) => {
+                panic!("in-memory read failed: {e}")
+            }
         }
     }
 }

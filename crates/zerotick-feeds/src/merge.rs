@@ -1,0 +1,255 @@
+//! [`MergedFeed`]: several files replayed as one feed, merged by event time.
+//!
+//! A k-way merge on `(ts_ns, file index)`: the earliest tick among the files' next ticks goes
+//! first, ties in the order the files were given, so each file's own order (and so each
+//! symbol's order within a file) is kept. Rejected rows are handed on as they are met.
+//!
+//! One symbol table serves every file: a name means the same index whichever file it comes
+//! from (each file's own indices are mapped onto it as the file meets new names).
+//!
+//! **Time going backwards.** A tick earlier than the last one handed on for its symbol (which
+//! a merge of sorted files never produces, so it comes from a file out of order) is not
+//! handed on: it is counted as [`RejectReason::TimeBackwards`], or under `strict` ends the
+//! feed with its file and line. Downstream, a symbol's event time never goes backwards.
+//!
+//! Promise: after the files are open, a tick allocates only when its file meets a name
+//! it has not met before; the merge itself is a preallocated binary heap of one entry per
+//! file.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
+
+use crate::csv::{CsvLayout, MAX_SYMBOLS};
+use crate::decode::Compression;
+use crate::file::FileFeed;
+
+/// The paths to read for `args`: a file as it is, a directory as every regular file in it
+/// (not recursing), sorted by name; in the order given.
+///
+/// # Errors
+/// A path cannot be read, or a directory holds no regular file.
+pub fn expand_paths<P: AsRef<Path>>(args: &[P]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let arg = arg.as_ref();
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", arg.display()));
+        if !std::fs::metadata(arg).map_err(named)?.is_dir() {
+            out.push(arg.to_path_buf());
+            continue;
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(arg).map_err(named)? {
+            let path = entry.map_err(named)?.path();
+            // `metadata` follows links: a link to a regular file is a file.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                files.push(path);
+            }
+        }
+        if files.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no regular file in the directory", arg.display()),
+            ));
+        }
+        files.sort();
+        out.extend(files);
+    }
+    Ok(out)
+}
+
+/// A file's symbol index not mapped yet.
+const UNMAPPED: u32 = u32::MAX;
+
+/// One file of the merge.
+#[derive(Debug)]
+struct Source {
+    feed: FileFeed,
+    /// The file's own names, by its own index.
+    names: SymbolNames,
+    /// The file's index -> the merged index ([`UNMAPPED`] for one no tick carried yet).
+    /// Grows when the file meets a new name.
+    to_merged: Vec<u32>,
+    /// The file's next tick (symbol already mapped), while its entry is in the heap.
+    head: Tick,
+}
+
+/// Several [`FileFeed`]s merged by event time (see the module docs).
+#[derive(Debug)]
+pub struct MergedFeed {
+    sources: Vec<Source>,
+    /// `(ts_ns, source)` of every source whose `head` waits. Capacity: the source count.
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Sources whose next tick is still to be read. Capacity: the source count.
+    refill: Vec<usize>,
+    /// The last `ts_ns` handed on per merged symbol (0 before the first).
+    last_ts_ns: Vec<u64>,
+    symbols: SymbolTable,
+    strict: bool,
+}
+
+impl MergedFeed {
+    /// Opens every path (see [`expand_paths`] to take directories) with `layout` and
+    /// `strict`.
+    ///
+    /// # Errors
+    /// A file cannot be opened ([`FileFeed::open`]).
+    pub fn open<P: AsRef<Path>>(
+        paths: &[P],
+        layout: CsvLayout,
+        strict: bool,
+    ) -> Result<Self, FeedError> {
+        let feeds = paths
+            .iter()
+            .map(|p| FileFeed::open(p.as_ref(), layout, strict))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(feeds, strict))
+    }
+
+    /// Merges `feeds`, in this order for ties. `strict` should be what the feeds were opened
+    /// with: it decides whether a tick going backwards ends the feed.
+    pub fn new(feeds: Vec<FileFeed>, strict: bool) -> Self {
+        let n = feeds.len();
+        let sources = feeds
+            .into_iter()
+            .map(|feed| Source {
+                names: feed.names(),
+                feed,
+                to_merged: Vec::new(),
+                head: Tick {
+                    ts_ns: 0,
+                    symbol: 0,
+                    price: 0.0,
+                    size: 0.0,
+                    side: zerotick_core::Side::Unknown,
+                },
+            })
+            .collect();
+        Self {
+            sources,
+            heap: BinaryHeap::with_capacity(n),
+            // Filled from the back: source 0 is read first.
+            refill: (0..n).rev().collect(),
+            last_ts_ns: Vec::new(),
+            symbols: SymbolTable::new(MAX_SYMBOLS),
+            strict,
+        }
+    }
+
+    /// The compression of each file, in order.
+    pub fn compressions(&self) -> impl Iterator<Item = Compression> + '_ {
+        self.sources.iter().map(|s| s.feed.compression())
+    }
+
+    /// The merged index of source `i`'s own index `local`, met for the first time; `None`
+    /// past the symbol bound. Only names a tick carries are interned (a file's own table also
+    /// holds its file-name symbol, unused by a generic CSV).
+    #[cold]
+    #[inline(never)]
+    fn map_new_symbol(&mut self, i: usize, local: u32) -> Option<u32> {
+        let source = &mut self.sources[i];
+        let name = source
+            .names
+            .get(local)
+            .unwrap_or_else(|| Arc::from("UNKNOWN"));
+        let merged = self.symbols.intern(&name)?;
+        let k = local as usize;
+        if source.to_merged.len() <= k {
+            source.to_merged.resize(k + 1, UNMAPPED);
+        }
+        source.to_merged[k] = merged;
+        Some(merged)
+    }
+
+    /// Reads on in source `i` until its next tick is in the heap or it ends; a rejection met
+    /// on the way is returned (the source stays to be refilled).
+    fn refill(&mut self, i: usize) -> Result<Option<RejectReason>, FeedError> {
+        loop {
+            let event = self.sources[i]
+                .feed
+                .next_event()
+                .map_err(|e| self.in_source(i, e))?;
+            match event {
+                FeedEvent::Tick(mut tick) => {
+                    let local = tick.symbol;
+                    tick.symbol = match self.sources[i].to_merged.get(local as usize) {
+                        Some(&m) if m != UNMAPPED => m,
+                        _ => match self.map_new_symbol(i, local) {
+                            Some(m) => m,
+                            None => return self.reject(i, RejectReason::TooManySymbols),
+                        },
+                    };
+                    self.sources[i].head = tick;
+                    self.heap.push(Reverse((tick.ts_ns, i)));
+                    return Ok(None);
+                }
+                FeedEvent::Rejected(reason) => return Ok(Some(reason)),
+                FeedEvent::End => return Ok(None),
+                // Files never wait; a source that did would only be asked again.
+                FeedEvent::Idle => {}
+            }
+        }
+    }
+
+    /// `error` of source `i`, naming its file unless the message already does.
+    #[cold]
+    #[inline(never)]
+    fn in_source(&self, i: usize, error: FeedError) -> FeedError {
+        match error {
+            FeedError::BadRow { .. } => FeedError::InSource {
+                source: self.sources[i].feed.label().to_owned(),
+                error: Box::new(error),
+            },
+            other => other,
+        }
+    }
+
+    /// The merge's own rejection of source `i`'s last row: counted, or fatal under strict.
+    #[cold]
+    #[inline(never)]
+    fn reject(&self, i: usize, reason: RejectReason) -> Result<Option<RejectReason>, FeedError> {
+        if self.strict {
+            let line = self.sources[i].feed.line();
+            Err(self.in_source(i, FeedError::BadRow { line, reason }))
+        } else {
+            Ok(Some(reason))
+        }
+    }
+}
+
+impl Feed for MergedFeed {
+    fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
+        while let Some(&i) = self.refill.last() {
+            if let Some(reason) = self.refill(i)? {
+                return Ok(FeedEvent::Rejected(reason));
+            }
+            self.refill.pop();
+        }
+        let Some(Reverse((_, i))) = self.heap.pop() else {
+            return Ok(FeedEvent::End);
+        };
+        self.refill.push(i);
+        let tick = self.sources[i].head;
+        let s = tick.symbol as usize;
+        if s >= self.last_ts_ns.len() {
+            self.last_ts_ns.resize(s + 1, 0);
+        }
+        if tick.ts_ns < self.last_ts_ns[s] {
+            let reason = self.reject(i, RejectReason::TimeBackwards)?;
+            return Ok(FeedEvent::Rejected(
+                reason.unwrap_or(RejectReason::TimeBackwards),
+            ));
+        }
+        self.last_ts_ns[s] = tick.ts_ns;
+        Ok(FeedEvent::Tick(tick))
+    }
+
+    fn names(&self) -> SymbolNames {
+        self.symbols.names()
+    }
+}
