@@ -66,6 +66,11 @@ impl FileFeed {
 }
 
 impl Feed for FileFeed {
+    /// A file is replayed as fast as the pipeline takes it (see [`Feed::live`]).
+    fn live(&self) -> bool {
+        false
+    }
+
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
         loop {
             match self.csv.next_event() {

@@ -223,6 +223,11 @@ impl MergedFeed {
 }
 
 impl Feed for MergedFeed {
+    /// A file is replayed as fast as the pipeline takes it (see [`Feed::live`]).
+    fn live(&self) -> bool {
+        false
+    }
+
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
         while let Some(&i) = self.refill.last() {
             if let Some(reason) = self.refill(i)? {
