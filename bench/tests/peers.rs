@@ -54,7 +54,10 @@ fn realfft_planned_equals_direct_and_zerotick() {
         assert!(max_abs_diff(&plain, &want) < CONV_TOL, "plain {n}x{m}");
         // The automatic choice, one FFT, and overlap-add with several block sizes.
         let single = zerotick_kernels::fft::next_fast_len(n + m - 1);
-        let mut planners = vec![(Planned::new(&mut planner, n, m), "auto")];
+        let mut planners = vec![
+            (Planned::new(&mut planner, n, m), "auto"),
+            (Planned::tuned(&mut planner, &a, &b).unwrap(), "tuned"),
+        ];
         planners.push((
             Planned::with_blocks(&mut planner, n, m, single, n),
             "one FFT",
@@ -83,6 +86,8 @@ fn realfft_planned_rejects_other_lengths() {
     assert!(p.convolve_into(&a, &b, &mut vec![0.0; 108]).is_err());
     assert!(p.convolve_into(&a[..99], &b, &mut vec![0.0; 109]).is_err());
     assert!(p.convolve_into(&a, &b, &mut vec![0.0; 109]).is_ok());
+    assert!(Planned::tuned(&mut planner, &[], &b).is_err());
+    assert!(Planned::tuned(&mut planner, &a, &[]).is_err());
 }
 
 #[test]

@@ -7,9 +7,10 @@
 //!   the steady-state call.
 //! - `realfft-planned`: the best a user would write with realfft ([`Planned`]): planner, plans,
 //!   buffers and scratch made once (`process_with_scratch`, no allocation per call); FFT
-//!   lengths of the form `2^a 3^b 5^c` (`next_fast_len`), and overlap-add when the
-//!   `L log2 L` operation count says blocks are cheaper than one long transform. The kernel's
-//!   spectrum is computed in every call, as zerotick does (the op is `convolve(a, b)`).
+//!   lengths of the form `2^a 3^b 5^c` (`next_fast_len`), one FFT or overlap-add, the block
+//!   length tuned by timing the candidates once at set-up ([`Planned::tuned`], as a user
+//!   tuning for one machine would). The kernel's spectrum is computed in every call, as
+//!   zerotick does (the op is `convolve(a, b)`).
 //! - `realfft-plain` (the naive use, labelled as such): pad both inputs to the next power of
 //!   two `>= N + M - 1`, realfft forward both, multiply, inverse, scale. Plans are made once
 //!   outside the timed loop; five buffers and realfft's scratch are allocated per call.
@@ -56,7 +57,7 @@ pub fn run(h: &mut Harness) -> GroupResult {
         let mut out = vec![0.0; len];
         conv.convolve_into(&a, &b, Mode::Full, &mut out)?;
         let plain = Plain::new(&mut planner, len);
-        let mut planned = Planned::new(&mut planner, n, m);
+        let mut planned = Planned::tuned(&mut planner, &a, &b)?;
         let mut out_planned = vec![0.0; len];
         planned.convolve_into(&a, &b, &mut out_planned)?;
         for (peer, want) in [
@@ -235,6 +236,48 @@ impl Planned {
             l = next_fast_len(l + 1);
         }
         (best.1, best.2)
+    }
+
+    /// Plans for `a * b`, trying one FFT at the fast length, overlap-add at the length
+    /// [`Planned::choose`] estimates best, and overlap-add at every power of two from `2m` to
+    /// `64m`; keeps the fastest (each timed as the best of 3 calls after one warm-up call).
+    ///
+    /// # Errors
+    /// If `a` or `b` is empty (realfft's length error).
+    pub fn tuned(
+        planner: &mut RealFftPlanner<f64>,
+        a: &[f64],
+        b: &[f64],
+    ) -> Result<Self, realfft::FftError> {
+        let (n, m) = (a.len(), b.len());
+        if n == 0 || m == 0 {
+            return Err(realfft::FftError::InputBuffer(1, 0));
+        }
+        let single = next_fast_len(n + m - 1);
+        let mut candidates = vec![(single, n), Self::choose(n, m)];
+        let mut l = (2 * m).next_power_of_two();
+        while l < single && l <= 64 * m {
+            candidates.push((l, l - m + 1));
+            l *= 2;
+        }
+        candidates.dedup();
+        let mut out = vec![0.0; n + m - 1];
+        let mut best: Option<(f64, Self)> = None;
+        for (fft_len, block) in candidates {
+            let mut p = Self::with_blocks(planner, n, m, fft_len, block);
+            p.convolve_into(a, b, &mut out)?;
+            let mut t = f64::INFINITY;
+            for _ in 0..3 {
+                let start = Instant::now();
+                p.convolve_into(a, b, &mut out)?;
+                t = t.min(start.elapsed().as_secs_f64());
+            }
+            if best.as_ref().is_none_or(|(bt, _)| t < *bt) {
+                best = Some((t, p));
+            }
+        }
+        best.map(|(_, p)| p)
+            .ok_or(realfft::FftError::InputBuffer(1, 0))
     }
 
     /// What was chosen, for the report: `one FFT, L = ..` or `overlap-add, L = .., block ..`.
