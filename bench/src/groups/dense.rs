@@ -276,8 +276,8 @@ fn rsvd_case(h: &mut Harness) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     ));
     let hmt = faer_hmt(a.as_ref(), params).map_err(|e| format!("faer-hmt: {e}"))?;
     h.note(format!(
-        "faer-hmt (same k, p, q and Gaussian sketch, generated in the bench): max relative difference of the \
-         top-20 singular values from zerotick's {:.1e}",
+        "faer-hmt (same k, p, q and Gaussian sketch, generated in the bench): max relative \
+         difference of the top-20 singular values from zerotick's {:.1e}",
         (0..k)
             .map(|i| (s[i] - hmt.s[i]).abs() / s[i])
             .fold(0.0, f64::max)

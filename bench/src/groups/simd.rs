@@ -156,7 +156,8 @@ fn note(h: &mut Harness, rows: &[Row], tier: Tier) {
     if let (Some(z), Some(s)) = (ns("normalize_1k", "zerotick"), ns("normalize_1k", "scalar")) {
         h.note(format!(
             "normalize_1k on the {tier} tier: {:.2} M vectors/s on one core (target >= 2 M); \
-             {:.1}x the plain two-pass scalar Rust version (origin report claimed {ORIGIN_SPEEDUP}x)",
+             {:.1}x the plain two-pass scalar Rust version (origin report claimed \
+             {ORIGIN_SPEEDUP}x)",
             1e3 / z,
             s / z
         ));
