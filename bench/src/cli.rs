@@ -44,13 +44,15 @@ Options:
   --quick     2 ms samples, 20 ms warm-up, 5 samples (default 10 ms, 100 ms, 15):
               a smoke run, not figures to quote
   --json      print one JSON object:
-              {{\"group\": G, \"rows\": [{{\"case\", \"impl\", \"median_ns\", \"samples\"}}]}}
+              {{\"group\": G, \"rows\": [{{\"case\", \"impl\", \"median_ns\", \"min_ns\",
+              \"max_ns\", \"samples\"}}]}} (min/max: fastest and slowest sample)
               (for `all`, every row also has \"group\")
   -h, --help  print this help
 
 Every impl of a case is measured in the same process, interleaved sample by sample, with the
-measuring thread pinned to one CPU. `x zerotick` = impl median / zerotick median (above 1: the
-peer is slower).
+measuring thread pinned to one CPU. Tables show the median and the spread (fastest-slowest
+sample) of ns per operation; `x zerotick` = impl median / zerotick median (above 1: the peer is
+slower).
 
 Exit status: 0 ok, 1 a group failed to run, 2 usage error or group not implemented yet.",
         names.join(" "),

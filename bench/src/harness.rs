@@ -12,7 +12,8 @@
 //! 3. takes [`Config::samples`] samples with the impls interleaved: round `r` runs every impl
 //!    once, starting at impl `r mod n`, so slow drift (frequency, thermals, other load) hits all
 //!    impls alike;
-//! 4. reports, per impl, the median over samples of `elapsed / iterations`.
+//! 4. reports, per impl, the median over samples of `elapsed / iterations`, with the fastest and
+//!    slowest sample as its spread.
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -87,6 +88,10 @@ pub struct Row {
     pub imp: &'static str,
     /// Median over samples of nanoseconds per operation.
     pub median_ns: f64,
+    /// Fastest sample, nanoseconds per operation (the low end of the spread).
+    pub min_ns: f64,
+    /// Slowest sample, nanoseconds per operation (the high end of the spread).
+    pub max_ns: f64,
     /// Number of samples the median was taken over.
     pub samples: usize,
 }
@@ -198,12 +203,22 @@ impl Harness {
         impls
             .iter()
             .zip(per_op)
-            .map(|(imp, mut ns)| Row {
-                group: self.group,
-                case,
-                imp: imp.name,
-                median_ns: median(&mut ns),
-                samples: ns.len(),
+            .map(|(imp, mut ns)| {
+                let median_ns = median(&mut ns);
+                // `median` sorted the samples.
+                let (min_ns, max_ns) = match (ns.first(), ns.last()) {
+                    (Some(&lo), Some(&hi)) => (lo, hi),
+                    _ => (f64::NAN, f64::NAN),
+                };
+                Row {
+                    group: self.group,
+                    case,
+                    imp: imp.name,
+                    median_ns,
+                    min_ns,
+                    max_ns,
+                    samples: ns.len(),
+                }
             })
             .collect()
     }
@@ -257,7 +272,7 @@ fn scale(iters: u64, took: Duration, target: Duration) -> u64 {
     ((target.as_nanos() as f64 / per_iter) as u64).clamp(1, 1 << 40)
 }
 
-/// Median of `xs` (mean of the middle two for an even count); `NaN` if empty.
+/// Median of `xs` (mean of the middle two for an even count); `NaN` if empty. Sorts `xs`.
 pub fn median(xs: &mut [f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
@@ -313,6 +328,10 @@ mod tests {
         for row in &rows {
             assert_eq!((row.group, row.case, row.samples), ("test", "c", 5));
             assert!((row.median_ns - 1_000.0).abs() < 1e-9, "{row:?}");
+            assert!(
+                row.min_ns <= row.median_ns && row.median_ns <= row.max_ns,
+                "{row:?}"
+            );
         }
         let log = log.into_inner();
         let tail: Vec<_> = log[log.len() - 15..].to_vec();

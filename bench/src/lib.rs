@@ -1,9 +1,10 @@
 //! Side-by-side benchmarks of zerotick against peer crates.
 //!
 //! A thin binary (`src/main.rs`) over this library: [`harness`] times cases with every impl
-//! interleaved in one process and reports the median ns per operation, [`pin`] pins measuring
-//! threads to CPUs, [`report`] renders tables and the JSON contract, and [`groups`] holds one
-//! module per group (`pool`, `arena`, ...).
+//! interleaved in one process and reports the median ns per operation with the spread of the
+//! samples (fastest and slowest), [`pin`] pins measuring threads to CPUs, [`report`] renders
+//! tables and the JSON contract, and [`groups`] holds one module per group (`pool`, `arena`,
+//! ...).
 //!
 //! ```text
 //! cargo run --release -p zerotick-bench -- GROUP [--quick] [--json]

@@ -42,16 +42,25 @@ pub fn ratio(row: &Row, rows: &[Row]) -> Option<f64> {
     (reference.median_ns > 0.0).then(|| row.median_ns / reference.median_ns)
 }
 
-/// A plain-text table of one group's rows: case, impl, median ns/op, samples, x zerotick.
+/// A plain-text table of one group's rows: case, impl, median ns/op, spread (fastest and
+/// slowest sample), samples, x zerotick.
 pub fn table(group: &str, pinned: &BTreeSet<usize>, rows: &[Row]) -> String {
-    let header = ["case", "impl", "median ns/op", "samples", "x zerotick"];
-    let cells: Vec<[String; 5]> = rows
+    let header = [
+        "case",
+        "impl",
+        "median ns/op",
+        "min-max ns/op",
+        "samples",
+        "x zerotick",
+    ];
+    let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
             [
                 r.case.to_owned(),
                 r.imp.to_owned(),
                 format_ns(r.median_ns),
+                format!("{}-{}", format_ns(r.min_ns), format_ns(r.max_ns)),
                 r.samples.to_string(),
                 ratio(r, rows).map_or_else(|| "-".to_owned(), |x| format!("{x:.2}")),
             ]
@@ -68,12 +77,12 @@ pub fn table(group: &str, pinned: &BTreeSet<usize>, rows: &[Row]) -> String {
     } else {
         format!("## {group} (threads pinned to cpu {})\n", cpu_list(pinned))
     };
-    let line = |out: &mut String, cells: [&str; 5]| {
-        let [case, imp, ns, samples, x] = cells;
-        let [w0, w1, w2, w3, w4] = width;
+    let line = |out: &mut String, cells: [&str; 6]| {
+        let [case, imp, ns, spread, samples, x] = cells;
+        let [w0, w1, w2, w3, w4, w5] = width;
         let _ = writeln!(
             out,
-            "{case:<w0$}  {imp:<w1$}  {ns:>w2$}  {samples:>w3$}  {x:>w4$}"
+            "{case:<w0$}  {imp:<w1$}  {ns:>w2$}  {spread:>w3$}  {samples:>w4$}  {x:>w5$}"
         );
     };
     line(&mut out, header);
@@ -96,7 +105,8 @@ fn format_ns(ns: f64) -> String {
     }
 }
 
-/// The JSON object of one group: `{"group": g, "rows": [{case, impl, median_ns, samples}]}`.
+/// The JSON object of one group:
+/// `{"group": g, "rows": [{case, impl, median_ns, min_ns, max_ns, samples}]}`.
 pub fn json_group(group: &str, rows: &[Row]) -> Value {
     let rows: Vec<Value> = rows.iter().map(|r| json_row(r, false)).collect();
     json!({ "group": group, "rows": rows })
@@ -110,11 +120,13 @@ pub fn json_all(rows: &[Row]) -> Value {
 
 fn json_row(r: &Row, with_group: bool) -> Value {
     // Two decimals of a nanosecond are far below the run-to-run noise.
-    let median_ns = (r.median_ns * 100.0).round() / 100.0;
+    let round = |ns: f64| (ns * 100.0).round() / 100.0;
     let mut v = json!({
         "case": r.case,
         "impl": r.imp,
-        "median_ns": median_ns,
+        "median_ns": round(r.median_ns),
+        "min_ns": round(r.min_ns),
+        "max_ns": round(r.max_ns),
         "samples": r.samples,
     });
     if with_group {
@@ -133,6 +145,8 @@ mod tests {
             case,
             imp,
             median_ns,
+            min_ns: median_ns * 0.9,
+            max_ns: median_ns * 1.2,
             samples: 15,
         }
     }
@@ -152,6 +166,10 @@ mod tests {
             t.contains("2.50") && t.contains("threads pinned to cpu 0"),
             "{t}"
         );
+        assert!(
+            t.contains("min-max ns/op") && t.contains("4.50-6.00"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -161,7 +179,8 @@ mod tests {
         assert_eq!(
             g,
             json!({"group": "pool", "rows": [
-                {"case": "acquire_release", "impl": "zerotick", "median_ns": 8.7, "samples": 15}
+                {"case": "acquire_release", "impl": "zerotick", "median_ns": 8.7,
+                 "min_ns": 7.83, "max_ns": 10.45, "samples": 15}
             ]})
         );
         let a = json_all(&rows);

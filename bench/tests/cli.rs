@@ -49,20 +49,31 @@ fn json_is_one_object_with_every_impl_of_the_contract() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["group"], "pool");
     let rows = v["rows"].as_array().expect("rows");
-    let impls: Vec<&str> = rows.iter().map(|r| r["impl"].as_str().unwrap()).collect();
+    let cases: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["case"].as_str().unwrap(), r["impl"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        impls,
+        cases,
         [
-            "zerotick",
-            "zerotick-cache",
-            "lockfree-object-pool",
-            "object-pool",
-            "box-alloc"
+            ("acquire_release", "zerotick"),
+            ("acquire_release", "zerotick-cache"),
+            ("acquire_release", "lockfree-object-pool"),
+            ("acquire_release", "object-pool"),
+            ("acquire_release", "box-alloc"),
+            ("acquire_release_zeroed", "zerotick"),
+            ("acquire_release_zeroed", "lockfree-object-pool"),
+            ("acquire_release_zeroed", "object-pool"),
+            ("acquire_release_zeroed", "box-alloc"),
         ]
     );
     for r in rows {
-        assert_eq!(r["case"], "acquire_release");
-        assert!(r["median_ns"].as_f64().unwrap() > 0.0, "{r}");
+        let (lo, med, hi) = (
+            r["min_ns"].as_f64().unwrap(),
+            r["median_ns"].as_f64().unwrap(),
+            r["max_ns"].as_f64().unwrap(),
+        );
+        assert!(lo > 0.0 && lo <= med && med <= hi, "{r}");
         assert_eq!(r["samples"], 5);
     }
 }
@@ -73,7 +84,14 @@ fn arena_table_has_both_cases_and_impls() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("# zerotick-bench | cpu: "), "{text}");
-    for needle in ["x zerotick", "alloc_64b", "reset", "zerotick", "bumpalo"] {
+    for needle in [
+        "x zerotick",
+        "min-max ns/op",
+        "alloc_64b",
+        "reset",
+        "zerotick",
+        "bumpalo",
+    ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
 }

@@ -10,12 +10,15 @@
 //!   measured with the harness's quick settings (5 samples, one call each).
 //! - `rsvd_2000x1000_k20`: one op = top-20 singular triplets of a 2000 x 1000 rank-20 + noise
 //!   matrix. `zerotick` runs `dense::rsvd_into` (p = 10, q = 2) into caller buffers with arena
-//!   scratch; `faer-thin-svd` runs faer's full thin SVD (`Mat::thin_svd`), the exact answer.
+//!   scratch; `faer-hmt` is the same algorithm (Halko-Martinsson-Tropp randomized SVD, same
+//!   k, p, q, standard normal sketch) written on faer's public API the obvious way, allocating
+//!   per call ([`faer_hmt`]); `faer-thin-svd` runs faer's full thin SVD (`Mat::thin_svd`), the
+//!   exact answer.
 
 use super::GroupResult;
 use crate::harness::{Config, Harness, Impl, Row};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use std::hint::black_box;
 use zerotick_kernels::dense::{
     Crossover, GemmPath, RsvdParams, gemm_auto, gemm_into, mat_mut, mat_ref, rsvd_into,
@@ -271,6 +274,14 @@ fn rsvd_case(h: &mut Harness) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
             .map(|i| (s[i] - sv[i]).abs() / sv[i])
             .fold(0.0, f64::max)
     ));
+    let hmt = faer_hmt(a.as_ref(), params).map_err(|e| format!("faer-hmt: {e}"))?;
+    h.note(format!(
+        "faer-hmt (same k, p, q and Gaussian sketch, generated in the bench): max relative \
+         difference of the top-20 singular values from zerotick's {:.1e}",
+        (0..k)
+            .map(|i| (s[i] - hmt.s[i]).abs() / s[i])
+            .fold(0.0, f64::max)
+    ));
     let rows = h.case(
         "rsvd_2000x1000_k20",
         vec![
@@ -280,10 +291,54 @@ fn rsvd_case(h: &mut Harness) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
                 black_box(r.is_ok());
                 black_box(&mut s);
             }),
+            Impl::per_op("faer-hmt", || {
+                black_box(faer_hmt(a.as_ref(), params).is_ok());
+            }),
             Impl::per_op("faer-thin-svd", || {
                 black_box(a.thin_svd().is_ok());
             }),
         ],
     );
     Ok(rows)
+}
+
+/// A rank-`k` approximation `A ~= U diag(s) V^T` from [`faer_hmt`].
+#[derive(Debug)]
+pub struct Hmt {
+    /// `m x k`, orthonormal columns.
+    pub u: Mat<f64>,
+    /// The `k` singular values, descending.
+    pub s: Vec<f64>,
+    /// `n x k`, orthonormal columns.
+    pub v: Mat<f64>,
+}
+
+/// The `faer-hmt` peer: the plain randomized SVD of Halko, Martinsson and Tropp (2011,
+/// algorithms 4.4 and 5.1) written on faer's public API the obvious way, allocating per call:
+/// `Omega` (`n x (k + p)`, standard normal, seeded by `params.seed`), `Q = qr(A Omega).Q`,
+/// `params.power_iters` rounds of `Q = qr(A qr(A^T Q).Q).Q`, then the thin SVD of `B = Q^T A`
+/// and `U = Q U_B`. Same `k`, `p`, `q` as [`rsvd_into`].
+///
+/// # Errors
+/// If `k` is 0 or above `min(m, n)`, or faer's SVD does not converge.
+pub fn faer_hmt(a: MatRef<'_, f64>, params: RsvdParams) -> Result<Hmt, String> {
+    let (m, n) = a.shape();
+    let k = params.k;
+    if k == 0 || k > m.min(n) {
+        return Err(format!("rank {k} outside 1..={}", m.min(n)));
+    }
+    let l = (k + params.oversample).min(m.min(n));
+    let mut g = crate::data::Gaussian::new(params.seed);
+    let omega = Mat::<f64>::from_fn(n, l, |_, _| g.sample());
+    let mut q = (a * &omega).qr().compute_thin_Q();
+    for _ in 0..params.power_iters {
+        let w = (a.transpose() * &q).qr().compute_thin_Q();
+        q = (a * &w).qr().compute_thin_Q();
+    }
+    let b = q.transpose() * a;
+    let svd = b.thin_svd().map_err(|e| format!("faer SVD: {e:?}"))?;
+    let u = &q * svd.U().get(.., ..k);
+    let s = (0..k).map(|i| svd.S().column_vector()[i]).collect();
+    let v = svd.V().get(.., ..k).to_owned();
+    Ok(Hmt { u, s, v })
 }

@@ -1,6 +1,10 @@
 //! Group `sparse`: CSR kernels on a 100,000 x 100,000 matrix with 1,000,000 nonzeros at
 //! uniformly random positions (fixed seed), zerotick vs sprs 0.11 (single-threaded build).
 //!
+//! `sprs` is `CsMatI<f64, u32>` (u32 column indices and row pointers), as zerotick's `Csr`
+//! stores u32 column indices: the same index bytes per nonzero. `sprs-usize` (SpMV only) is
+//! sprs's default `CsMat<f64>` with usize indices, twice the index traffic, labelled as such.
+//!
 //! - `spmv_100k_1m`: one op = `y = A x + y` (alpha = beta = 1 for zerotick, so both impls do
 //!   the same work as sprs's `mul_acc_mat_vec_csr`, which accumulates into `y`). `zerotick` runs
 //!   the active tier, `zerotick-scalar-tier` the same code forced to the scalar tier.
@@ -14,7 +18,7 @@
 
 use super::GroupResult;
 use crate::harness::{Harness, Impl, Row};
-use sprs::CsMat;
+use sprs::{CsMat, CsMatI};
 use std::hint::black_box;
 use zerotick_kernels::sparse::{CostModel, Csr, SpgemmPlan};
 use zerotick_kernels::{Kernels, Tier};
@@ -32,18 +36,13 @@ pub const SEED: u64 = 0x5eed_5a85;
 /// If the matrix cannot be built or the two libraries' products disagree.
 pub fn run(h: &mut Harness) -> GroupResult {
     let a = random_matrix(N, N, NNZ, SEED)?;
-    let (indptr, indices, values) = a.clone().into_parts();
-    let s: CsMat<f64> = CsMat::try_new(
-        (N, N),
-        indptr,
-        indices.into_iter().map(|c| c as usize).collect(),
-        values,
-    )
-    .map_err(|e| format!("sprs rejected the matrix: {e:?}"))?;
+    let s = to_sprs_u32(&a)?;
+    let s_usize = to_sprs_usize(&a)?;
     let active = Kernels::active();
     let scalar = Kernels::new(Tier::Scalar)?;
     let x: Vec<f64> = (0..N).map(|i| ((i % 101) as f64 - 50.0) * 0.01).collect();
     check_spmv(&a, &s, &x, active)?;
+    check_spmv(&a, &s_usize, &x, active)?;
     let mut rows = Vec::new();
 
     let zt = |k: Kernels| {
@@ -57,6 +56,7 @@ pub fn run(h: &mut Harness) -> GroupResult {
         }
     };
     let mut ys = vec![0.0; N];
+    let mut ys_usize = vec![0.0; N];
     rows.extend(h.case(
         "spmv_100k_1m",
         vec![
@@ -65,6 +65,10 @@ pub fn run(h: &mut Harness) -> GroupResult {
             Impl::per_op("sprs", || {
                 sprs::prod::mul_acc_mat_vec_csr(s.view(), &x[..], &mut ys[..]);
                 black_box(&mut ys);
+            }),
+            Impl::per_op("sprs-usize", || {
+                sprs::prod::mul_acc_mat_vec_csr(s_usize.view(), &x[..], &mut ys_usize[..]);
+                black_box(&mut ys_usize);
             }),
         ],
     ));
@@ -174,9 +178,38 @@ fn spgemm_crossover(m: &CostModel, n: usize) -> f64 {
     lo
 }
 
+/// `a` as the `sprs` peer: `CsMatI<f64, u32>` (u32 row pointers and column indices).
+///
+/// # Errors
+/// If a row pointer does not fit in u32 or sprs rejects the structure.
+pub fn to_sprs_u32(a: &Csr) -> Result<CsMatI<f64, u32>, String> {
+    let (indptr, indices, values) = a.clone().into_parts();
+    let indptr = indptr
+        .into_iter()
+        .map(u32::try_from)
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|_| "more than u32::MAX nonzeros".to_owned())?;
+    CsMatI::try_new((a.rows(), a.cols()), indptr, indices, values)
+        .map_err(|e| format!("sprs rejected the matrix: {e:?}"))
+}
+
+/// `a` as the `sprs-usize` peer: sprs's default `CsMat<f64>` (usize indices).
+///
+/// # Errors
+/// If sprs rejects the structure.
+pub fn to_sprs_usize(a: &Csr) -> Result<CsMat<f64>, String> {
+    let (indptr, indices, values) = a.clone().into_parts();
+    let indices = indices.into_iter().map(|c| c as usize).collect();
+    CsMat::try_new((a.rows(), a.cols()), indptr, indices, values)
+        .map_err(|e| format!("sprs rejected the matrix: {e:?}"))
+}
+
 /// `rows x cols` with `nnz` entries drawn uniformly (splitmix64, fixed seed), values in
 /// [-1, 1).
-fn random_matrix(
+///
+/// # Errors
+/// If the triplets are rejected (not for valid sizes).
+pub fn random_matrix(
     rows: usize,
     cols: usize,
     nnz: usize,
@@ -205,7 +238,13 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * (1.0 + a.abs().max(b.abs()))
 }
 
-fn check_spmv(a: &Csr, s: &CsMat<f64>, x: &[f64], k: Kernels) -> Result<(), String> {
+/// Checks `A x` of zerotick against sprs (either index type).
+fn check_spmv<I: sprs::SpIndex>(
+    a: &Csr,
+    s: &CsMatI<f64, I>,
+    x: &[f64],
+    k: Kernels,
+) -> Result<(), String> {
     let mut y = vec![0.0; a.rows()];
     let mut ys = vec![0.0; a.rows()];
     a.spmv_into(&k, 1.0, x, 0.0, &mut y)
@@ -220,13 +259,15 @@ fn check_spmv(a: &Csr, s: &CsMat<f64>, x: &[f64], k: Kernels) -> Result<(), Stri
     }
 }
 
-fn check_spgemm(plan: &SpgemmPlan, s: &CsMat<f64>) -> Result<(), String> {
-    let same_structure = plan.indptr() == s.indptr().raw_storage()
-        && plan
-            .indices()
-            .iter()
-            .map(|&c| c as usize)
-            .eq(s.indices().iter().copied());
+/// Checks a zerotick SpGEMM product against sprs's: same structure, values within 1e-12.
+///
+/// # Errors
+/// A message naming the first difference.
+pub fn check_spgemm(plan: &SpgemmPlan, s: &CsMatI<f64, u32>) -> Result<(), String> {
+    let indptr = s.indptr();
+    let ours = plan.indptr().iter().map(|&p| p as u64);
+    let theirs = indptr.raw_storage().iter().map(|&p| u64::from(p));
+    let same_structure = ours.eq(theirs) && plan.indices() == s.indices();
     if !same_structure {
         return Err("spgemm structure differs from sprs".into());
     }
