@@ -388,7 +388,9 @@ impl SyntheticFeed {
                 return FeedEvent::Tick(tick);
             }
             if left <= SPIN {
-                std::hint::spin_loop();
+                // Yield, not a bare spin: a paced feed stands for a socket, whose thread
+                // leaves its core to the pipeline's other threads between messages.
+                std::thread::yield_now();
             } else if left <= MAX_BLOCK + SPIN {
                 std::thread::sleep(left - SPIN);
             } else {
