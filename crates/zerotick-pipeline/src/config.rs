@@ -88,23 +88,24 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// The default thread layout: one compute worker per available core beyond the first
-    /// (at most the shard count), sharing the compute with the feature thread; a feed thread
-    /// beside them and the PCA refreshes on a mostly idle thread of their own.
+    /// The default thread layout: one compute worker per available core (at most the shard
+    /// count), sharing the compute with the feature thread; a feed thread beside them and the
+    /// PCA refreshes on a mostly idle thread of their own.
     ///
-    /// Why: the workers take rows only while idle (work sharing, see [`run`](crate::run)), so
-    /// a worker on a core that also runs the feed and PCA threads takes what that core has
-    /// room for and the feature thread computes the rest: the split follows the machine
-    /// instead of being tuned on one. On the 2-core machines this is one worker; measured
-    /// against compute on the feature thread alone in docs/pipeline.md.
+    /// Why: a worker takes a row only while it is idle (work sharing, see [`run`](crate::run)),
+    /// and parks when there is none, so a worker costs nothing when its core is busy and
+    /// takes what the core has room for when it is not: the split follows the machine
+    /// instead of being tuned on one. On the 2-core EPYC (2026-11-30, medians of 10-20 runs
+    /// of `zerotick run`): 0 workers 5.2, 1 worker 5.7, 2 workers 6.2, 4 workers 6.1 M
+    /// ticks/s (docs/pipeline.md).
     pub fn default_workers(&self) -> (usize, &'static str) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if cores < 2 {
             (0, "one core: compute on the feature thread")
         } else {
             (
-                (cores - 1).min(self.compute.shards),
-                "one compute worker per core beyond the first, sharing rows with the feature thread as it is idle",
+                cores.min(self.compute.shards),
+                "one compute worker per core, taking rows from the feature thread while idle",
             )
         }
     }

@@ -114,8 +114,8 @@ pub(crate) struct RunArgs {
     /// Compute worker threads. The feature thread computes every row no idle worker takes
     /// (work sharing: a worker gets a shard's batch and state while it is idle), so a
     /// worker takes the compute its core has room for. 0 computes everything on the
-    /// feature thread. Default: one per core beyond the first, at most the shard count (the
-    /// report says which and why). The signals are the same for every N.
+    /// feature thread. Default: one per core, at most the shard count (the report says which
+    /// and why). The signals are the same for every N.
     #[arg(long)]
     workers: Option<usize>,
     /// Pin threads to CPUs (with compute inline and 2+ CPUs: the feature thread on a CPU of
