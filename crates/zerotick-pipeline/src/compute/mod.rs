@@ -629,7 +629,7 @@ impl ComputeStage {
     /// output depends only on the shard's rows before it, never on where batches were cut.
     ///
     /// Per row that is one pass of a subtraction, an add and two multiply-adds per value; per
-    /// block, one division and square root per column ([`fold_block`]): no 32-row fold of
+    /// block, one division and square root per column (Chan's update): no 32-row fold of
     /// raw rows on the hot path, and no copy of the row.
     ///
     /// # Errors
