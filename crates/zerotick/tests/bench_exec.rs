@@ -1,8 +1,8 @@
 //! `zerotick bench` hands its arguments to the `zerotick-baseline` binary next to it, or says
 //! in one line how to build it. The benchmark itself is tested in `zerotick-baseline`.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// A fresh directory holding a copy of the `zerotick` binary.
 fn lone_zerotick(name: &str) -> (PathBuf, PathBuf) {
@@ -15,13 +15,25 @@ fn lone_zerotick(name: &str) -> (PathBuf, PathBuf) {
     (dir, exe)
 }
 
+/// Runs `exe` with `args`. A binary just written can be briefly "busy" (ETXTBSY): another
+/// test thread forked while this one's write descriptor was open, and the child holds it
+/// until its exec; wait that out instead of failing.
+fn run(exe: &Path, args: &[&str]) -> Output {
+    for _ in 0..50 {
+        match Command::new(exe).args(args).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.expect("runs"),
+        }
+    }
+    panic!("{} stayed busy for a second", exe.display())
+}
+
 #[test]
 fn a_missing_baseline_gives_one_line_saying_how_to_build_it() {
     let (dir, exe) = lone_zerotick("missing");
-    let out = Command::new(&exe)
-        .args(["bench", "--quick"])
-        .output()
-        .expect("runs");
+    let out = run(&exe, &["bench", "--quick"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -46,10 +58,7 @@ fn arguments_output_and_exit_code_pass_through() {
     )
     .expect("write fake baseline");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let out = Command::new(&exe)
-        .args(["bench", "--help", "--ticks", "5", "a b", "-x"])
-        .output()
-        .expect("runs");
+    let out = run(&exe, &["bench", "--help", "--ticks", "5", "a b", "-x"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

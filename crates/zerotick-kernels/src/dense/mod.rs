@@ -35,7 +35,7 @@
 
 mod error;
 mod gemm;
-mod rng;
+pub mod rng;
 mod rsvd;
 mod strassen;
 mod view;

@@ -1,14 +1,25 @@
 //! A seeded standard-normal generator: SplitMix64 bits, Box-Muller pairs. Deterministic across
-//! platforms for a given seed; no allocation.
+//! platforms for a given seed; no allocation. It draws the randomized SVD's sketch; public so
+//! a comparison (the bench's plain randomized SVD on faer) can use the same sketch.
+//!
+//! ```
+//! use zerotick_kernels::dense::rng::Gaussian;
+//!
+//! let (mut a, mut b) = (Gaussian::new(7), Gaussian::new(7));
+//! let x: Vec<f64> = (0..4).map(|_| a.sample()).collect();
+//! assert_eq!(x, (0..4).map(|_| b.sample()).collect::<Vec<_>>());
+//! ```
 
 /// Standard normal samples from a 64-bit seed.
-pub(crate) struct Gaussian {
+#[derive(Clone, Debug)]
+pub struct Gaussian {
     state: u64,
     spare: Option<f64>,
 }
 
 impl Gaussian {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator seeded with `seed`: same seed, same samples.
+    pub fn new(seed: u64) -> Self {
         Self {
             state: seed,
             spare: None,
@@ -28,7 +39,8 @@ impl Gaussian {
         ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    pub(crate) fn sample(&mut self) -> f64 {
+    /// One standard normal sample.
+    pub fn sample(&mut self) -> f64 {
         if let Some(v) = self.spare.take() {
             return v;
         }
