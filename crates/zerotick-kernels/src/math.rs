@@ -64,7 +64,7 @@ const ROUNDER: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
 
 /// `2^k` for integer `k` in `[-1022, 1023]`, built from its bits.
 #[inline(always)]
-fn pow2i(k: i64) -> f64 {
+pub(crate) fn pow2i(k: i64) -> f64 {
     f64::from_bits((k.wrapping_add(1023) as u64) << 52)
 }
 
@@ -74,6 +74,18 @@ fn pow2i(k: i64) -> f64 {
 fn small_u64_to_f64(n: u64) -> f64 {
     const TWO52: f64 = 4_503_599_627_370_496.0;
     f64::from_bits(TWO52.to_bits() | n) - TWO52
+}
+
+/// Cody-Waite reduction `y = k ln 2 + r` with `k = round(y / ln 2)`: returns `k` and `r`,
+/// `|r| <= ln(2) / 2` (plus the split's `k * 2^-100`). `k * LN2_HI` is exact, so `r` carries
+/// one rounding. For `|y| <= 1,400` (the callers clamp or bound it).
+#[inline(always)]
+pub(crate) fn reduce_ln2<const FMA: bool>(y: f64) -> (i64, f64) {
+    // k = round(y / ln 2), as a float and, from the same bits, as an integer.
+    let t = madd::<FMA>(y, LOG2_E, ROUNDER);
+    let k = t - ROUNDER;
+    let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
+    (ki, madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, y)))
 }
 
 /// `e^r - 1` for `|r| <= ln(2) / 2`: Taylor to degree 13 (truncation below 2^-60 relative).
@@ -106,12 +118,7 @@ fn expm1_reduced<const FMA: bool>(r: f64) -> f64 {
 pub(crate) fn exp<const FMA: bool>(x: f64) -> f64 {
     // Clamp so the exponent arithmetic below stays in range; results there are 0 or inf anyway.
     let xc = x.clamp(-1_400.0, 1_400.0);
-    // k = round(x / ln 2), as a float and, from the same bits, as an integer.
-    let t = madd::<FMA>(xc, LOG2_E, ROUNDER);
-    let k = t - ROUNDER;
-    let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
-    // Cody-Waite: ln 2 split in two so `k * LN2_HI` is exact.
-    let r = madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, xc));
+    let (ki, r) = reduce_ln2::<FMA>(xc);
     let p = 1.0 + expm1_reduced::<FMA>(r);
     // 2^k in two factors so k down to -2044 (subnormal results) and up to 2046 (overflow to
     // inf) is representable. Logical shift of a non-negative value: AVX2 has no 64-bit
@@ -181,10 +188,7 @@ pub(crate) fn ln<const FMA: bool>(x: f64) -> f64 {
 /// `y = k ln 2 + r`, `e^y - 1 = 2^k expm1(r) + (2^k - 1)`, both terms exact or small.
 #[inline(always)]
 fn expm1_nonneg<const FMA: bool>(y: f64) -> f64 {
-    let t = madd::<FMA>(y, LOG2_E, ROUNDER);
-    let k = t - ROUNDER;
-    let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
-    let r = madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, y));
+    let (ki, r) = reduce_ln2::<FMA>(y);
     let s = pow2i(ki);
     madd::<FMA>(s, expm1_reduced::<FMA>(r), s - 1.0)
 }

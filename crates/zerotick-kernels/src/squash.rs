@@ -29,6 +29,7 @@
 
 use crate::elementwise::map_in_place;
 use crate::error::KernelError;
+use crate::math::{pow2i, reduce_ln2};
 use crate::simd::{Kernels, madd, multiversion};
 
 /// Degree of the Taylor polynomial of `expm1` on the reduced interval.
@@ -41,13 +42,6 @@ pub const TANH_FAST_MAX_REL_ERR: f64 = 1.3e-12;
 
 /// `|x|` beyond which `tanh` rounds to `+-1`.
 const SAT: f64 = 19.0625;
-const LOG2_E: f64 = core::f64::consts::LOG2_E;
-/// ln 2 = LN2_HI + LN2_LO; LN2_HI has 32 trailing zero bits so `k * LN2_HI` is exact.
-const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-/// 1.5 * 2^52: adding it rounds a value below 2^51 to an integer, which then sits in the low
-/// mantissa bits.
-const ROUNDER: f64 = 6_755_399_441_055_744.0;
 const SIGN: u64 = 1 << 63;
 
 /// `tanh(x)` within [`TANH_FAST_MAX_REL_ERR`].
@@ -56,10 +50,7 @@ pub(crate) fn tanh_fast<const FMA: bool>(x: f64) -> f64 {
     let a = f64::from_bits(x.to_bits() & !SIGN);
     // NaN fails the compare and stays NaN through every step below.
     let a = if a > SAT { SAT } else { a };
-    let y = a + a;
-    let t = madd::<FMA>(y, LOG2_E, ROUNDER);
-    let k = t - ROUNDER;
-    let r = madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, y));
+    let (k, r) = reduce_ln2::<FMA>(a + a);
     // 1/2! .. 1/10!, highest first.
     const C: [f64; DEGREE - 1] = [
         1.0 / 3_628_800.0,
@@ -77,9 +68,7 @@ pub(crate) fn tanh_fast<const FMA: bool>(x: f64) -> f64 {
         q = madd::<FMA>(q, r, *c);
     }
     let p = madd::<FMA>(r * r, q, r);
-    // 2^k from the low mantissa bits of t (0 <= k <= 56): shifting left by 52 drops
-    // ROUNDER's own bits.
-    let s = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
+    let s = pow2i(k); // 0 <= k <= 56
     let e = madd::<FMA>(s, p, s - 1.0);
     let m = e / (e + 2.0);
     f64::from_bits(m.to_bits() | (x.to_bits() & SIGN))
