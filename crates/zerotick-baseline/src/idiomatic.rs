@@ -480,33 +480,14 @@ impl ComputeSide {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{config, feed, zerotick_run};
     use zerotick_core::NullSink;
-    use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
-    use zerotick_pipeline::{Hooks, run as zerotick_run};
-
-    fn feed(seed: u64, ticks: u64) -> SyntheticFeed {
-        SyntheticFeed::new(SyntheticConfig {
-            symbols: 16,
-            seed,
-            ticks: Some(ticks),
-            ..SyntheticConfig::default()
-        })
-    }
 
     #[test]
     fn same_signals_as_the_zerotick_pipeline_in_both_layouts() {
-        let config = PipelineConfig {
-            symbols_hint: 16,
-            ..PipelineConfig::default()
-        };
+        let config = config();
         for seed in [1, 42] {
-            let after = zerotick_run(
-                feed(seed, 40_000),
-                &mut NullSink,
-                &config,
-                &Hooks::default(),
-            )
-            .expect("zerotick run");
+            let after = zerotick_run(seed, 40_000, &config);
             for layout in [Layout::Two, Layout::Three] {
                 let r = run(
                     feed(seed, 40_000),

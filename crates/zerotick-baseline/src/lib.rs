@@ -31,3 +31,35 @@ mod steady;
 mod table;
 
 pub use driver::{BenchArgs, command};
+
+/// What the baselines' tests share: the feed and settings they run, and the zerotick run
+/// their signals must equal.
+#[cfg(test)]
+mod test_support {
+    use zerotick_core::NullSink;
+    use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
+    use zerotick_pipeline::{Hooks, PipelineConfig, RunReport, run};
+
+    /// A seeded 16-symbol synthetic feed of `ticks` ticks.
+    pub(crate) fn feed(seed: u64, ticks: u64) -> SyntheticFeed {
+        SyntheticFeed::new(SyntheticConfig {
+            symbols: 16,
+            seed,
+            ticks: Some(ticks),
+            ..SyntheticConfig::default()
+        })
+    }
+
+    /// The default settings, sized for [`feed`]'s 16 symbols.
+    pub(crate) fn config() -> PipelineConfig {
+        PipelineConfig {
+            symbols_hint: 16,
+            ..PipelineConfig::default()
+        }
+    }
+
+    /// The zerotick pipeline's run of `feed(seed, ticks)` with `config`.
+    pub(crate) fn zerotick_run(seed: u64, ticks: u64, config: &PipelineConfig) -> RunReport {
+        run(feed(seed, ticks), &mut NullSink, config, &Hooks::default()).expect("zerotick run")
+    }
+}

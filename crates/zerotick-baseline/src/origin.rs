@@ -341,33 +341,14 @@ fn compute_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{config, feed, zerotick_run};
     use zerotick_core::NullSink;
-    use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
-    use zerotick_pipeline::{Hooks, run as zerotick_run};
-
-    fn feed(seed: u64, ticks: u64) -> SyntheticFeed {
-        SyntheticFeed::new(SyntheticConfig {
-            symbols: 16,
-            seed,
-            ticks: Some(ticks),
-            ..SyntheticConfig::default()
-        })
-    }
 
     #[test]
     fn same_signals_as_the_zerotick_pipeline() {
-        let config = PipelineConfig {
-            symbols_hint: 16,
-            ..PipelineConfig::default()
-        };
+        let config = config();
         for seed in [1, 42] {
-            let after = zerotick_run(
-                feed(seed, 40_000),
-                &mut NullSink,
-                &config,
-                &Hooks::default(),
-            )
-            .expect("zerotick run");
+            let after = zerotick_run(seed, 40_000, &config);
             let before =
                 run(feed(seed, 40_000), &mut NullSink, &config, &|| {}, &|_| {}).expect("origin");
             assert!(after.vectors > 100, "{after:?}");
