@@ -33,12 +33,12 @@ use std::time::Duration;
 
 use zerotick_core::{Feed, RejectCounts, RejectReason, SignalDigest, Sink};
 use zerotick_kernels::Kernels;
-use zerotick_mem::{MissPolicy, Pool, PoolGuard, PoolStats, ResetPolicy};
+use zerotick_mem::{MissPolicy, Pool, PoolGuard, ResetPolicy};
 use zerotick_sync::metrics::Registry;
 use zerotick_sync::spsc;
 
 use crate::PipelineError;
-use crate::compute::{ComputeStage, ComputeStats, PcaWorker};
+use crate::compute::{ComputeStage, PcaWorker};
 use crate::config::{Hooks, PipelineConfig};
 use crate::features::FeatureStage;
 use crate::job::{Job, Stamped};
@@ -258,20 +258,13 @@ pub fn run<F: Feed + 'static>(
     }
     let ((steady, processed, vectors, batches, checksum, end_ns), inline_stats) = front?;
     let mut steady = steady;
-    let mut compute = ComputeStats::default();
-    let mut matrix_pool: Option<PoolStats> = None;
-    let mut add = |c: ComputeStats, p: PoolStats| {
-        compute = compute.merge(&c);
-        matrix_pool = Some(matrix_pool.map_or(p, |q| q.merge(&p)));
-    };
-    add(inline_stats.0, inline_stats.1);
+    // Only the feature thread's stage has PCA matrices (lent shards bring theirs along).
+    let (mut compute, matrix_pool) = inline_stats;
     let mut worker_rows = 0;
     for w in worker_results {
-        // The workers' stages hold no PCA matrices of their own (the shards lent to them
-        // bring theirs): only their counters count.
-        let (c, _, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
+        let (c, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
         worker_rows += c.rows;
-        add(c, PoolStats::default());
+        compute = compute.merge(&c);
         steady = steady.zip(allocs).map(|(a, b)| a + b);
     }
     for p in pca_results {
@@ -334,7 +327,7 @@ pub fn run<F: Feed + 'static>(
             emit: m.emit.snapshot(),
         },
         compute,
-        matrix_pool: matrix_pool.unwrap_or_default(),
+        matrix_pool,
         layout: Layout {
             workers,
             pca_thread: config.pca_thread && config.compute.pca_every > 0,

@@ -240,16 +240,18 @@ impl PcaService {
         results: &mut Consumer<PcaJob>,
         stats: &mut ComputeStats,
     ) -> Result<PcaJob, ComputeError> {
-        let wait = match self {
-            PcaService::Thread { wait, .. } => *wait,
-            PcaService::Inline(_) => WaitStrategy::default(),
+        // An inline refresh is handed back at submission: there is nothing to collect.
+        let PcaService::Thread { wait, .. } = self else {
+            return Err(ComputeError::Config(
+                "an inline PCA refresh has no result ring",
+            ));
         };
         match results.pop() {
             Ok(job) => Ok(job),
             Err(PopError::Empty) => {
                 stats.pca_waits += 1;
                 results
-                    .pop_wait(wait)
+                    .pop_wait(*wait)
                     .map_err(|_| ComputeError::Config("the PCA worker stopped"))
             }
             Err(PopError::Closed) => Err(ComputeError::Config("the PCA worker stopped")),

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use zerotick_mem::{PoolGuard, PoolStats};
+use zerotick_mem::PoolGuard;
 use zerotick_sync::spsc::{Consumer, Producer};
 use zerotick_sync::wait::WaitStrategy;
 
@@ -23,9 +23,9 @@ pub(crate) struct ComputeWorker<'p> {
 }
 
 impl ComputeWorker<'_> {
-    /// Computes jobs until the job ring closes; returns the stage's counters, its PCA matrix
-    /// pool's and the thread's steady-state allocations.
-    pub(crate) fn run(mut self, link: &Link) -> (ComputeStats, PoolStats, Option<u64>) {
+    /// Computes jobs until the job ring closes; returns the stage's counters and the
+    /// thread's steady-state allocations.
+    pub(crate) fn run(mut self, link: &Link) -> (ComputeStats, Option<u64>) {
         if let Some(f) = self.thread_start {
             f();
         }
@@ -53,11 +53,7 @@ impl ComputeWorker<'_> {
         }
         self.results.close();
         let allocations = allocations_since(warm, self.allocations);
-        (
-            self.stage.stats(),
-            self.stage.matrix_pool().stats(),
-            allocations,
-        )
+        (self.stage.stats(), allocations)
     }
 }
 
