@@ -11,4 +11,4 @@ pub mod tick;
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
 pub use signal::{NullSink, Signal, SignalDigest, Sink};
 pub use symbols::{SymbolNames, SymbolTable};
-pub use tick::{Side, Tick};
+pub use tick::{BookSide, Side, Tick};

@@ -24,6 +24,27 @@ impl Side {
     }
 }
 
+/// Which side of an order book a level or an update belongs to. Shared by the book events
+/// the feeds yield and the order book that applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BookSide {
+    /// Resting buy orders: the best level is the highest price.
+    Bid,
+    /// Resting sell orders: the best level is the lowest price.
+    Ask,
+}
+
+impl BookSide {
+    /// The other side.
+    #[inline]
+    pub fn opposite(self) -> BookSide {
+        match self {
+            BookSide::Bid => BookSide::Ask,
+            BookSide::Ask => BookSide::Bid,
+        }
+    }
+}
+
 /// One trade. `Copy`, 40 bytes: moved through rings by value.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tick {
