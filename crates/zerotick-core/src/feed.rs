@@ -47,6 +47,16 @@ pub trait Feed: Send {
         true
     }
 
+    /// How long before its read the event just returned by [`Feed::next_event`] became
+    /// available, in nanoseconds, where the feed knows it: a paced replay knows when each
+    /// event was due, and one released late (its thread was asleep or descheduled) says by
+    /// how much. The pipeline subtracts it from the event's read stamp, so latency is
+    /// measured from the event's arrival, the feed thread's own delays included. The
+    /// default, 0, stamps at the read (a socket's data arrived at an unknown earlier time).
+    fn lateness_ns(&self) -> u64 {
+        0
+    }
+
     /// Whether the feed wants [`Feed::acknowledge`] calls (sources with at-least-once
     /// delivery). When it does, the pipeline flushes the sink after every batch, so an
     /// acknowledged tick's signals have been handed on.

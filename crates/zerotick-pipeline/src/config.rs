@@ -49,6 +49,13 @@ pub struct PipelineConfig {
     pub duration: Option<Duration>,
     /// How the threads wait on the rings.
     pub wait: WaitStrategy,
+    /// How the feature thread waits for ticks from a [live](zerotick_core::Feed::live) feed
+    /// (a stream or a paced replay), instead of [`PipelineConfig::wait`]: by default
+    /// [`LIVE_WAIT`], a busy-poll of about a millisecond before parking. A parked thread's
+    /// wake-up (a futex wake, then an idle vCPU's exit) costs tens to hundreds of
+    /// microseconds, and a yield hands the core to whatever else is runnable for a whole
+    /// time slice; either would be the tail of tick-to-signal latency.
+    pub live_wait: WaitStrategy,
     /// Symbols to preallocate feature state for (0 ..= [`limits::SYMBOLS`]).
     pub symbols_hint: usize,
     /// Ticks with a symbol index at or above this are rejected at the pipeline's entry
@@ -67,6 +74,17 @@ pub struct PipelineConfig {
     pub pin_threads: bool,
 }
 
+/// The feature thread's default wait on a live feed: about 1 ms of spinning (32,768 spin-loop
+/// hints at ~30 ns), no yields, then park. Measured on the 2-vCPU EPYC (2026-11-30,
+/// `zerotick run --paced --rate 300000`): the default strategy's yields and early parks
+/// gave a p99 in milliseconds; this one keeps it in tens of microseconds
+/// (docs/pipeline.md, "Latency").
+pub const LIVE_WAIT: WaitStrategy = WaitStrategy::SpinYieldPark {
+    spins: 32_768,
+    yields: 0,
+    park_timeout: Duration::from_millis(1),
+};
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
@@ -78,6 +96,7 @@ impl Default for PipelineConfig {
             warmup_ticks: 100_000,
             duration: None,
             wait: WaitStrategy::default(),
+            live_wait: LIVE_WAIT,
             symbols_hint: 64,
             max_symbols: limits::SYMBOLS,
             workers: None,
@@ -98,9 +117,22 @@ impl PipelineConfig {
     /// instead of being tuned on one. On the 2-core EPYC (2026-11-30, medians of 10-20 runs
     /// of `zerotick run`): 0 workers 5.2, 1 worker 5.7, 2 workers 6.2, 4 workers 6.1 M
     /// ticks/s (docs/pipeline.md).
-    pub fn default_workers(&self) -> (usize, &'static str) {
+    ///
+    /// A [live](zerotick_core::Feed::live) feed (a stream, a paced replay) computes inline:
+    /// at a live feed's load the feature thread has time for the compute (a row is ~10 us,
+    /// one per 64 ticks), and handing a row to a parked worker costs its wake-up, tens to
+    /// hundreds of microseconds on a VM, on the row's latency. Measured on the 2-core EPYC
+    /// (2026-11-30, `--paced --rate 300000` / `1000000`): tick-to-signal p50 14-19 us inline
+    /// against 87-141 us with 2 workers, and a lower p99.
+    pub fn default_workers(&self, live: bool) -> (usize, &'static str) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
+        if live {
+            (
+                0,
+                "live feed: compute on the feature thread, which busy-polls the tick ring (a \
+                 parked worker's wake-up would cost a row more than its compute)",
+            )
+        } else if cores < 2 {
             (0, "one core: compute on the feature thread")
         } else {
             (

@@ -12,6 +12,9 @@ use crate::features::WIDTH;
 pub(crate) struct Stamped {
     pub(crate) tick: Tick,
     pub(crate) read_ns: u64,
+    /// How long before its read the tick arrived, where the feed knows it
+    /// ([`Feed::lateness_ns`](zerotick_core::Feed::lateness_ns), saturated), else 0.
+    pub(crate) late_ns: u32,
 }
 
 /// Where a row came from, for its signal and its latency records.
@@ -21,6 +24,8 @@ pub(crate) struct RowMeta {
     pub(crate) symbol: u32,
     pub(crate) read_ns: u64,
     pub(crate) made_ns: u64,
+    /// The row's last tick's [`Stamped::late_ns`].
+    pub(crate) late_ns: u32,
 }
 
 /// A pooled unit of work: one shard's batch of rows, their metadata and their signals. It

@@ -26,6 +26,11 @@ pub struct RunReport {
     /// Tick-to-signal latency in ns: from the moment the feed thread read the tick that
     /// completed a row to the moment that row's signal was handed to the sink.
     pub latency: HistogramSnapshot,
+    /// Arrival-to-signal latency in ns: `latency` plus how late the feed read the tick after
+    /// it arrived, where the feed knows (a paced replay: after its due time, see
+    /// `Feed::lateness_ns`); equal to `latency` for other feeds. The feed thread's own
+    /// delays (a sleep that ended late, a lost time slice) count here and not in `latency`.
+    pub arrival_latency: HistogramSnapshot,
     /// Allocations of the compute path (the feature thread and compute workers) between the
     /// end of warm-up and the end of the run (`None` without a counter, or when the run
     /// ended before warm-up did).
@@ -55,6 +60,11 @@ pub struct StageLatency {
     /// From the feed reading the row's last tick to the feature thread taking it off the
     /// ring (queueing behind other ticks).
     pub queue: HistogramSnapshot,
+    /// Per tick of a feed that knows its events' arrival (a paced replay): how long after
+    /// arriving each was read, the feed thread's own delays (a late wake-up from its sleep,
+    /// a time slice lost): the difference between `arrival_latency` and `latency`. Empty
+    /// for other feeds.
+    pub feed_lateness: HistogramSnapshot,
     /// From the row being written to its batch starting compute (batching).
     pub batch_wait: HistogramSnapshot,
     /// Compute time of a batch (one record per batch).

@@ -74,7 +74,7 @@ pub fn run<F: Feed + 'static>(
     config.validate()?;
     let (workers, reason) = match config.workers {
         Some(w) => (w, "set by the caller (--workers)"),
-        None => config.default_workers(),
+        None => config.default_workers(feed.live()),
     };
     let own_registry;
     let registry = match hooks.registry {
@@ -125,6 +125,7 @@ pub fn run<F: Feed + 'static>(
     };
     let link = Arc::new(Link::new(config.duration));
     let acks = feed.wants_acknowledgements();
+    let live = feed.live();
     stages[0].warm_up_thread();
     let feed_stage = FeedStage {
         feed,
@@ -157,8 +158,15 @@ pub fn run<F: Feed + 'static>(
                         let _ = zerotick_sync::affinity::pin_current_thread(cpu);
                     }
                     // Background work with a publish delay of thousands of rows: it yields
-                    // its core to the feed and compute threads (best effort).
-                    let _ = zerotick_sync::affinity::set_current_thread_nice(PCA_NICE);
+                    // its core to the feed and compute threads (best effort). Behind a live
+                    // feed, whose thread sleeps between events, it takes only idle time, so
+                    // that a waking feed preempts it at once; behind a replay every core is
+                    // busy and it needs a share.
+                    let _ = if live {
+                        zerotick_sync::affinity::set_current_thread_idle_policy()
+                    } else {
+                        zerotick_sync::affinity::set_current_thread_nice(PCA_NICE)
+                    };
                     let counted = ReadyOnDrop(&link_ref.ready);
                     pca.warm_up_thread();
                     drop(counted);
@@ -224,7 +232,7 @@ pub fn run<F: Feed + 'static>(
             link: link_ref,
         };
         let lp = RunLoop {
-            wait: config.wait,
+            wait: if live { config.live_wait } else { config.wait },
             warmup_ticks: config.warmup_ticks,
             progress: hooks.progress,
             allocations: hooks.allocations,
@@ -315,6 +323,7 @@ pub fn run<F: Feed + 'static>(
         batches,
         seconds: end_ns.saturating_sub(link.feed_start_ns.load(Ordering::Relaxed)) as f64 / 1e9,
         latency: m.latency.snapshot(),
+        arrival_latency: m.arrival_latency.snapshot(),
         steady_state_allocations: steady,
         feed_allocations,
         pool: pool.stats(),
@@ -322,6 +331,7 @@ pub fn run<F: Feed + 'static>(
         prometheus: registry.render_prometheus(),
         stages: StageLatency {
             queue: m.queue.snapshot(),
+            feed_lateness: m.feed_lateness.snapshot(),
             batch_wait: m.batch_wait.snapshot(),
             compute: m.compute.snapshot(),
             emit: m.emit.snapshot(),

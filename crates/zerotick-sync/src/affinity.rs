@@ -69,6 +69,62 @@ pub fn set_current_thread_nice(nice: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the calling thread's timer slack: how much later than asked the kernel may end the
+/// thread's sleeps (Linux default 50 us), so that it can batch timer wake-ups. A thread that
+/// sleeps until an event is due (a paced feed) wants it small.
+///
+/// ```
+/// zerotick_sync::affinity::set_current_thread_timer_slack(std::time::Duration::from_micros(1))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// `InvalidInput` for a zero slack (Linux reads 0 as "the default"); the OS error if `prctl`
+/// refuses.
+pub fn set_current_thread_timer_slack(slack: std::time::Duration) -> io::Result<()> {
+    let ns = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
+    if ns == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a timer slack of 0 means the default to Linux: ask for at least 1 ns",
+        ));
+    }
+    // SAFETY: `prctl(PR_SET_TIMERSLACK, ns)` takes an integer and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Moves the calling thread to the `SCHED_IDLE` policy: it runs only on time no other thread
+/// of the machine wants, and any waking thread preempts it at once. For background work with
+/// slack (a PCA refresh) beside latency-critical threads that sleep between events; not for
+/// work that must keep up with a fully busy machine (an idle thread may then wait for
+/// seconds).
+///
+/// ```
+/// std::thread::spawn(|| zerotick_sync::affinity::set_current_thread_idle_policy())
+///     .join()
+///     .unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// The OS error if `sched_setscheduler` refuses.
+pub fn set_current_thread_idle_policy() -> io::Result<()> {
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` for the duration of the call; `tid` is this
+    // thread's id.
+    let r = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The calling thread's nice value.
 ///
 /// # Errors

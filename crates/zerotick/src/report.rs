@@ -52,6 +52,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "vectors_per_s": per_s(r.vectors, r.seconds),
         "batches": r.batches,
         "latency_ns": { "p50": l.p50(), "p99": l.p99(), "p999": l.p999(), "max": l.max() },
+        "arrival_latency_ns": pct(&r.arrival_latency),
         "steady_state_allocations": r.steady_state_allocations,
         "feed_allocations": r.feed_allocations,
         "pool_hit_rate": r.pool.hit_rate(),
@@ -74,6 +75,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         },
         "stages_ns": {
             "queue": pct(&r.stages.queue),
+            "feed_lateness": pct(&r.stages.feed_lateness),
             "batch_wait": pct(&r.stages.batch_wait),
             "compute_per_batch": pct(&r.stages.compute),
             "emit": pct(&r.stages.emit),
@@ -182,8 +184,22 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             ns(l.max())
         ),
     );
+    if r.stages.feed_lateness.count() > 0 {
+        let a = &r.arrival_latency;
+        line(
+            "  from arrival (feed late)",
+            format!(
+                "p50 {}  p99 {}  p99.9 {}  max {}",
+                ns(a.p50()),
+                ns(a.p99()),
+                ns(a.p999()),
+                ns(a.max())
+            ),
+        );
+    }
     for (name, h) in [
         ("  queue (feed ring)", &r.stages.queue),
+        ("  of which feed lateness", &r.stages.feed_lateness),
         ("  batch wait", &r.stages.batch_wait),
         ("  compute, per batch", &r.stages.compute),
         ("  emit", &r.stages.emit),

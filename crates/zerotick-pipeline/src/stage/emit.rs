@@ -57,7 +57,9 @@ impl Emitter<'_> {
         let now = self.link.now_ns();
         m.emit.record(now.saturating_sub(job.compute_end_ns).max(1));
         for meta in &job.metas[..rows] {
-            m.latency.record(now.saturating_sub(meta.read_ns).max(1));
+            let latency = now.saturating_sub(meta.read_ns).max(1);
+            m.latency.record(latency);
+            m.arrival_latency.record(latency + u64::from(meta.late_ns));
         }
         drop(job);
         self.vectors += rows as u64;

@@ -212,6 +212,7 @@ impl<'p> FeatureThread<'_, 'p> {
             ts_ns: t.tick.ts_ns,
             symbol,
             read_ns: t.read_ns,
+            late_ns: t.late_ns,
             made_ns: now,
         };
         self.dispatch(h)

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use zerotick_core::feed::STAMP_EVERY;
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
@@ -22,6 +22,9 @@ use super::{Link, allocations_since};
 use crate::PipelineError;
 use crate::job::Stamped;
 use crate::metrics::Metrics;
+
+/// A live feed thread's timer slack.
+const LIVE_TIMER_SLACK: Duration = Duration::from_micros(1);
 
 /// What the feed thread hands back when it stops.
 pub(crate) struct FeedSummary<F> {
@@ -85,6 +88,12 @@ impl<F: Feed + 'static> FeedStage<F> {
             // Best effort: an unpinned feed is slower to share a core, not wrong.
             let _ = zerotick_sync::affinity::pin_current_thread(cpu);
         }
+        if self.feed.live() {
+            // A live feed's thread sleeps until its next event is due (a paced replay) or
+            // blocks in a read: let its sleeps end on time, not up to 50 us late (the
+            // default slack). Best effort: the lateness is measured either way.
+            let _ = zerotick_sync::affinity::set_current_thread_timer_slack(LIVE_TIMER_SLACK);
+        }
         let link = Arc::clone(&self.link);
         // Acquire: pairs with the Release increments of the warming threads.
         while link.ready.load(Ordering::Acquire) < self.wait_for_ready {
@@ -123,6 +132,7 @@ impl<F: Feed + 'static> FeedStage<F> {
         // When the ring is full, wait for a quarter of it to drain (see `push_wait_refill`).
         let refill = (self.ring.capacity() / 4).max(1);
         let mut stamp = 0u64;
+        let mut late_ns = 0u32;
         let mut stamped = restamp_after;
         let mut ticks = 0u64;
         let mut rejects = [0u64; RejectReason::ALL.len()];
@@ -145,13 +155,21 @@ impl<F: Feed + 'static> FeedStage<F> {
                 FeedEvent::Tick(tick) => match entry_check(&tick, self.max_symbols) {
                     Ok(()) => {
                         if stamped >= restamp_after {
+                            // From the event's arrival where the feed knows it (a paced
+                            // replay released late): the feed thread's delays count.
                             stamp = link.now_ns();
+                            let late = self.feed.lateness_ns();
+                            late_ns = u32::try_from(late).unwrap_or(u32::MAX);
+                            if late > 0 {
+                                self.metrics.feed_lateness.record(late);
+                            }
                             stamped = 0;
                         }
                         stamped += 1;
                         let item = Stamped {
                             tick,
                             read_ns: stamp,
+                            late_ns,
                         };
                         match self.ring.push(item) {
                             Ok(()) => {}
