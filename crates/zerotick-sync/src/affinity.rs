@@ -97,34 +97,6 @@ pub fn set_current_thread_timer_slack(slack: std::time::Duration) -> io::Result<
     Ok(())
 }
 
-/// Moves the calling thread to the `SCHED_IDLE` policy: it runs only on time no other thread
-/// of the machine wants, and any waking thread preempts it at once. For background work with
-/// slack (a PCA refresh) beside latency-critical threads that sleep between events; not for
-/// work that must keep up with a fully busy machine (an idle thread may then wait for
-/// seconds).
-///
-/// ```
-/// std::thread::spawn(|| zerotick_sync::affinity::set_current_thread_idle_policy())
-///     .join()
-///     .unwrap()?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// # Errors
-/// The OS error if `sched_setscheduler` refuses.
-pub fn set_current_thread_idle_policy() -> io::Result<()> {
-    // SAFETY: `gettid` takes no arguments and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid `sched_param` for the duration of the call; `tid` is this
-    // thread's id.
-    let r = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// The calling thread's nice value.
 ///
 /// # Errors
