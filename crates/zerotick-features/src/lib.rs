@@ -12,6 +12,7 @@ pub use bars::{Atr, Bar, BarBuilder, BarKind, TrueRange};
 pub use flow::{FlowImbalance, Lags, RealizedVol, Vwap};
 pub use ma::{Bands, Bollinger, Ema, Macd, MacdOutput, RollingStats, RollingStatsOutput, Sma};
 pub use momentum::Rsi;
+pub use spec::{FeatureSpec, SpecError};
 
 pub use window::{Window, WindowError};
 pub use zerotick_core::{Side, Tick};

@@ -15,7 +15,8 @@ use crate::{Indicator, Sample};
 /// let mut rsi = Rsi::new(2);
 /// assert_eq!(rsi.update(10.0.into()), None);
 /// assert_eq!(rsi.update(11.0.into()), None);
-/// assert_eq!(rsi.update(10.5.into()), Some(100.0 * 0.5 / 0.75)); // gains 1, losses 0.5
+/// let v = rsi.update(10.5.into()).unwrap(); // mean gain 0.5, mean loss 0.25
+/// assert!((v - 200.0 / 3.0).abs() < 1e-12);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rsi {
