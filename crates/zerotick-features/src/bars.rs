@@ -209,11 +209,10 @@ impl TrueRange {
     #[inline]
     fn step(&mut self, b: &Bar) -> (f64, bool) {
         let range = b.high - b.low;
-        let out = match self.prev_close.replace(b.close) {
+        match self.prev_close.replace(b.close) {
             Some(c) => (range.max((b.high - c).abs()).max((b.low - c).abs()), true),
             None => (range, false),
-        };
-        out
+        }
     }
 }
 

@@ -368,7 +368,7 @@ impl Indicator for Macd {
         let line = self.fast.value - self.slow.value;
         self.signal.fold(line);
         self.seen = self.seen.saturating_add(1);
-        (self.seen >= self.warm_after).then(|| MacdOutput {
+        (self.seen >= self.warm_after).then_some(MacdOutput {
             line,
             signal: self.signal.value,
             histogram: line - self.signal.value,

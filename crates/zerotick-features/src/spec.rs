@@ -21,10 +21,10 @@
 use core::fmt;
 use core::ops::Range;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-use crate::window::{parse_duration_ns, Window};
+use crate::window::{Window, parse_duration_ns};
 
 /// Width of a row when no other limit is given: the pipeline's 1,024-column batch rows.
 pub const DEFAULT_MAX_WIDTH: usize = 1024;
@@ -392,7 +392,10 @@ impl FeatureSpec {
 
     /// Every column name, in row order.
     pub fn column_names(&self) -> Vec<String> {
-        self.features.iter().flat_map(Feature::column_names).collect()
+        self.features
+            .iter()
+            .flat_map(Feature::column_names)
+            .collect()
     }
 }
 
@@ -424,7 +427,11 @@ pub struct IndicatorInfo {
 
 impl fmt::Display for IndicatorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} [inputs: {}]", self.name, self.summary, self.inputs)?;
+        write!(
+            f,
+            "{}: {} [inputs: {}]",
+            self.name, self.summary, self.inputs
+        )?;
         for p in self.params {
             match p.default {
                 Some(d) => write!(f, "\n    {} = {} (default): {}", p.name, d, p.doc)?,
@@ -465,7 +472,11 @@ const CATALOGUE: &[IndicatorInfo] = &[
         name: "ema",
         summary: "exponential moving average, alpha = 2 / (period + 1), seeded with the first value",
         inputs: SCALAR,
-        params: &[ParamInfo { name: "period", default: None, doc: "span in events" }],
+        params: &[ParamInfo {
+            name: "period",
+            default: None,
+            doc: "span in events",
+        }],
         outputs: &[""],
     },
     IndicatorInfo {
@@ -500,7 +511,11 @@ const CATALOGUE: &[IndicatorInfo] = &[
         name: "rsi",
         summary: "relative strength index, Wilder smoothing, 0..100",
         inputs: SCALAR,
-        params: &[ParamInfo { name: "period", default: Some("14"), doc: "changes" }],
+        params: &[ParamInfo {
+            name: "period",
+            default: Some("14"),
+            doc: "changes",
+        }],
         outputs: &[""],
     },
     IndicatorInfo {
@@ -508,9 +523,21 @@ const CATALOGUE: &[IndicatorInfo] = &[
         summary: "MACD line (fast EMA - slow EMA), its signal EMA, histogram",
         inputs: SCALAR,
         params: &[
-            ParamInfo { name: "fast", default: Some("12"), doc: "fast EMA span" },
-            ParamInfo { name: "slow", default: Some("26"), doc: "slow EMA span" },
-            ParamInfo { name: "signal", default: Some("9"), doc: "signal EMA span" },
+            ParamInfo {
+                name: "fast",
+                default: Some("12"),
+                doc: "fast EMA span",
+            },
+            ParamInfo {
+                name: "slow",
+                default: Some("26"),
+                doc: "slow EMA span",
+            },
+            ParamInfo {
+                name: "signal",
+                default: Some("9"),
+                doc: "signal EMA span",
+            },
         ],
         outputs: &["line", "signal", "histogram"],
     },
@@ -521,7 +548,11 @@ const CATALOGUE: &[IndicatorInfo] = &[
         params: &[
             WINDOW,
             CAPACITY,
-            ParamInfo { name: "k", default: Some("2.0"), doc: "band width in deviations" },
+            ParamInfo {
+                name: "k",
+                default: Some("2.0"),
+                doc: "band width in deviations",
+            },
         ],
         outputs: &["lower", "middle", "upper"],
     },
@@ -565,14 +596,25 @@ const CATALOGUE: &[IndicatorInfo] = &[
         name: "atr",
         summary: "average true range, Wilder smoothing, over completed bars",
         inputs: "trades",
-        params: &[ParamInfo { name: "period", default: Some("14"), doc: "bars" }, BAR],
+        params: &[
+            ParamInfo {
+                name: "period",
+                default: Some("14"),
+                doc: "bars",
+            },
+            BAR,
+        ],
         outputs: &[""],
     },
     IndicatorInfo {
         name: "lags",
         summary: "the last `count` values, newest first (one column each)",
         inputs: SCALAR,
-        params: &[ParamInfo { name: "count", default: None, doc: "values (columns)" }],
+        params: &[ParamInfo {
+            name: "count",
+            default: None,
+            doc: "values (columns)",
+        }],
         outputs: &["0", "1", "..."],
     },
 ];
@@ -626,10 +668,10 @@ impl Parser<'_> {
         })?;
         let top = doc.get_ref();
         self.known_keys(top, &["version", "row", "compute", "feature"], "the spec")?;
-        if let Some(v) = top.get("version") {
-            if self.integer(v, "version")? != 1 {
-                return Err(self.err(v.span(), "version must be 1"));
-            }
+        if let Some(v) = top.get("version")
+            && self.integer(v, "version")? != 1
+        {
+            return Err(self.err(v.span(), "version must be 1"));
         }
         let row = match top.get("row") {
             Some(v) => self.row(v)?,
@@ -643,7 +685,10 @@ impl Parser<'_> {
             return Err(self.err(0..0, "the spec has no [[feature]]"));
         };
         let DeValue::Array(items) = list.get_ref() else {
-            return Err(self.err(list.span(), "feature must be an array of tables ([[feature]])"));
+            return Err(self.err(
+                list.span(),
+                "feature must be an array of tables ([[feature]])",
+            ));
         };
         let mut features: Vec<Feature> = Vec::with_capacity(items.len());
         let mut width = 0usize;
@@ -652,7 +697,10 @@ impl Parser<'_> {
             if let Some(prev) = features.iter().find(|p| p.name == f.name) {
                 return Err(SpecError {
                     line: f.line,
-                    message: format!("duplicate feature name {:?} (first on line {})", f.name, prev.line),
+                    message: format!(
+                        "duplicate feature name {:?} (first on line {})",
+                        f.name, prev.line
+                    ),
                 });
             }
             width += f.width();
@@ -670,7 +718,11 @@ impl Parser<'_> {
         if features.is_empty() {
             return Err(self.err(list.span(), "the spec has no [[feature]]"));
         }
-        Ok(FeatureSpec { row, compute, features })
+        Ok(FeatureSpec {
+            row,
+            compute,
+            features,
+        })
     }
 
     /// Fails on the first key (in file order) of `table` not in `known`.
@@ -682,7 +734,11 @@ impl Parser<'_> {
         match unknown {
             Some((k, _)) => Err(self.err(
                 k.span(),
-                format!("unknown key {:?} in {what} (known: {})", k.get_ref(), known.join(", ")),
+                format!(
+                    "unknown key {:?} in {what} (known: {})",
+                    k.get_ref(),
+                    known.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -691,7 +747,10 @@ impl Parser<'_> {
     fn table<'a, 'i>(&self, v: &'a Value<'i>, what: &str) -> Result<&'a Table<'i>, SpecError> {
         match v.get_ref() {
             DeValue::Table(t) => Ok(t),
-            other => Err(self.err(v.span(), format!("{what} must be a table, not a {}", other.type_str()))),
+            other => Err(self.err(
+                v.span(),
+                format!("{what} must be a table, not a {}", other.type_str()),
+            )),
         }
     }
 
@@ -699,17 +758,24 @@ impl Parser<'_> {
         match v.get_ref() {
             DeValue::Integer(i) => {
                 let digits: String = i.as_str().chars().filter(|&c| c != '_').collect();
-                i64::from_str_radix(&digits, i.radix())
-                    .map_err(|_| self.err(v.span(), format!("{key} {digits} does not fit in 64 bits")))
+                i64::from_str_radix(&digits, i.radix()).map_err(|_| {
+                    self.err(v.span(), format!("{key} {digits} does not fit in 64 bits"))
+                })
             }
-            other => Err(self.err(v.span(), format!("{key} must be an integer, not a {}", other.type_str()))),
+            other => Err(self.err(
+                v.span(),
+                format!("{key} must be an integer, not a {}", other.type_str()),
+            )),
         }
     }
 
     fn count(&self, v: &Value<'_>, key: &str, max: u64) -> Result<u64, SpecError> {
         let n = self.integer(v, key)?;
         if n < 1 || n as u64 > max {
-            return Err(self.err(v.span(), format!("{key} is {n}; it must be between 1 and {max}")));
+            return Err(self.err(
+                v.span(),
+                format!("{key} is {n}; it must be between 1 and {max}"),
+            ));
         }
         Ok(n as u64)
     }
@@ -719,7 +785,10 @@ impl Parser<'_> {
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
             DeValue::Integer(_) => Some(self.integer(v, key)? as f64),
             other => {
-                return Err(self.err(v.span(), format!("{key} must be a number, not a {}", other.type_str())));
+                return Err(self.err(
+                    v.span(),
+                    format!("{key} must be a number, not a {}", other.type_str()),
+                ));
             }
         };
         match x {
@@ -752,7 +821,10 @@ impl Parser<'_> {
         let s = self.string(every, "every")?;
         match Window::parse(s) {
             Ok(Window::Events(n)) if n as u64 <= MAX_EVERY => Ok(Cadence::Events(n as u64)),
-            Ok(Window::Events(n)) => Err(self.err(every.span(), format!("every is {n}; it must be between 1 and {MAX_EVERY}"))),
+            Ok(Window::Events(n)) => Err(self.err(
+                every.span(),
+                format!("every is {n}; it must be between 1 and {MAX_EVERY}"),
+            )),
             Ok(Window::Time { span_ns }) => Ok(Cadence::Time { every_ns: span_ns }),
             Err(e) => Err(self.err(every.span(), format!("every: {e}"))),
         }
@@ -760,7 +832,13 @@ impl Parser<'_> {
 
     fn compute(&self, v: &Value<'_>) -> Result<ComputeSteps, SpecError> {
         let t = self.table(v, "compute")?;
-        let keys = ["normalise", "filter_bank", "squash", "projection", "readout"];
+        let keys = [
+            "normalise",
+            "filter_bank",
+            "squash",
+            "projection",
+            "readout",
+        ];
         self.known_keys(t, &keys, "[compute]")?;
         let mut c = ComputeSteps::default();
         for (key, flag) in [
@@ -779,12 +857,18 @@ impl Parser<'_> {
                 "fixed" => Projection::Fixed,
                 "pca" => Projection::Pca,
                 other => {
-                    return Err(self.err(v.span(), format!("unknown projection {other:?} (known: none, fixed, pca)")));
+                    return Err(self.err(
+                        v.span(),
+                        format!("unknown projection {other:?} (known: none, fixed, pca)"),
+                    ));
                 }
             };
         }
         if c.readout && c.projection == Projection::None {
-            let span = t.get("readout").or(t.get("projection")).map_or(v.span(), Spanned::span);
+            let span = t
+                .get("readout")
+                .or(t.get("projection"))
+                .map_or(v.span(), Spanned::span);
             return Err(self.err(span, "readout needs a projection (set projection = \"fixed\" or \"pca\", or readout = false)"));
         }
         Ok(c)
@@ -803,24 +887,43 @@ impl Parser<'_> {
         let name = self.string(name_v, "name")?;
         let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
         if name.is_empty() || !name.chars().all(name_ok) {
-            return Err(self.err(name_v.span(), format!("name {name:?} must be letters, digits, '_', '.' or '-'")));
+            return Err(self.err(
+                name_v.span(),
+                format!("name {name:?} must be letters, digits, '_', '.' or '-'"),
+            ));
         }
         let ind_v = required("indicator")?;
         let ind = self.string(ind_v, "indicator")?;
         let Some(info) = CATALOGUE.iter().find(|i| i.name == ind) else {
             let known: Vec<&str> = CATALOGUE.iter().map(|i| i.name).collect();
-            return Err(self.err(ind_v.span(), format!("unknown indicator {ind:?} (known: {})", known.join(", "))));
+            return Err(self.err(
+                ind_v.span(),
+                format!("unknown indicator {ind:?} (known: {})", known.join(", ")),
+            ));
         };
         let mut keys = vec!["name", "indicator", "input"];
         keys.extend(info.params.iter().map(|p| p.name));
         self.known_keys(t, &keys, &format!("a {ind} feature"))?;
         let input = self.input(t, info, line)?;
         let indicator = self.params(t, info, line)?;
-        if let IndicatorSpec::RealizedVol { annualise: true, window: Window::Events(_), .. } = indicator {
+        if let IndicatorSpec::RealizedVol {
+            annualise: true,
+            window: Window::Events(_),
+            ..
+        } = indicator
+        {
             let span = t.get("annualise").map_or(item.span(), Spanned::span);
-            return Err(self.err(span, "annualise needs a time window (\"5s\"): an event window has no duration"));
+            return Err(self.err(
+                span,
+                "annualise needs a time window (\"5s\"): an event window has no duration",
+            ));
         }
-        Ok(Feature { name: name.to_owned(), input, indicator, line })
+        Ok(Feature {
+            name: name.to_owned(),
+            input,
+            indicator,
+            line,
+        })
     }
 
     fn input(&self, t: &Table<'_>, info: &IndicatorInfo, line: usize) -> Result<Input, SpecError> {
@@ -831,7 +934,10 @@ impl Parser<'_> {
         let s = self.string(v, "input")?;
         let Some(input) = Input::from_name(s) else {
             let known: Vec<&str> = INPUTS.iter().map(|i| i.name()).collect();
-            return Err(self.err(v.span(), format!("unknown input {s:?} (known: {})", known.join(", "))));
+            return Err(self.err(
+                v.span(),
+                format!("unknown input {s:?} (known: {})", known.join(", ")),
+            ));
         };
         let ok = if trades {
             input == Input::Trades
@@ -843,14 +949,25 @@ impl Parser<'_> {
         if !ok {
             return Err(SpecError {
                 line: self.line(v.span()).max(line),
-                message: format!("{} does not read {s:?} (inputs: {})", info.name, info.inputs),
+                message: format!(
+                    "{} does not read {s:?} (inputs: {})",
+                    info.name, info.inputs
+                ),
             });
         }
         Ok(input)
     }
 
-    fn params(&self, t: &Table<'_>, info: &IndicatorInfo, line: usize) -> Result<IndicatorSpec, SpecError> {
-        let missing = |key: &str| SpecError { line, message: format!("{} needs {key}", info.name) };
+    fn params(
+        &self,
+        t: &Table<'_>,
+        info: &IndicatorInfo,
+        line: usize,
+    ) -> Result<IndicatorSpec, SpecError> {
+        let missing = |key: &str| SpecError {
+            line,
+            message: format!("{} needs {key}", info.name),
+        };
         let usize_or = |key: &str, default: usize| -> Result<usize, SpecError> {
             match t.get(key) {
                 Some(v) => Ok(self.count(v, key, MAX_WINDOW as u64)? as usize),
@@ -861,12 +978,18 @@ impl Parser<'_> {
         let window = || -> Result<(Window, usize), SpecError> {
             let v = t.get("window").ok_or_else(|| missing("window"))?;
             let w = match v.get_ref() {
-                DeValue::Integer(_) => Window::Events(self.count(v, "window", MAX_WINDOW as u64)? as usize),
-                _ => Window::parse(self.string(v, "window")?).map_err(|e| self.err(v.span(), format!("window: {e}")))?,
+                DeValue::Integer(_) => {
+                    Window::Events(self.count(v, "window", MAX_WINDOW as u64)? as usize)
+                }
+                _ => Window::parse(self.string(v, "window")?)
+                    .map_err(|e| self.err(v.span(), format!("window: {e}")))?,
             };
             if let Window::Events(n) = w {
                 if n > MAX_WINDOW {
-                    return Err(self.err(v.span(), format!("window is {n} events; at most {MAX_WINDOW}")));
+                    return Err(self.err(
+                        v.span(),
+                        format!("window is {n} events; at most {MAX_WINDOW}"),
+                    ));
                 }
                 if let Some(c) = t.get("capacity") {
                     return Err(self.err(c.span(), "capacity applies to time windows only (an event window holds its n events)"));
@@ -885,7 +1008,9 @@ impl Parser<'_> {
             }
         };
         Ok(match info.name {
-            "ema" => IndicatorSpec::Ema { period: usize_or("period", 0)? },
+            "ema" => IndicatorSpec::Ema {
+                period: usize_or("period", 0)?,
+            },
             "sma" => {
                 let (window, capacity) = window()?;
                 IndicatorSpec::Sma { window, capacity }
@@ -896,13 +1021,23 @@ impl Parser<'_> {
             }
             "variance" => {
                 let (window, capacity) = window()?;
-                IndicatorSpec::Variance { window, capacity, ddof: ddof()? }
+                IndicatorSpec::Variance {
+                    window,
+                    capacity,
+                    ddof: ddof()?,
+                }
             }
             "std" => {
                 let (window, capacity) = window()?;
-                IndicatorSpec::Std { window, capacity, ddof: ddof()? }
+                IndicatorSpec::Std {
+                    window,
+                    capacity,
+                    ddof: ddof()?,
+                }
             }
-            "rsi" => IndicatorSpec::Rsi { period: usize_or("period", 14)? },
+            "rsi" => IndicatorSpec::Rsi {
+                period: usize_or("period", 14)?,
+            },
             "macd" => IndicatorSpec::Macd {
                 fast: usize_or("fast", 12)?,
                 slow: usize_or("slow", 26)?,
@@ -914,7 +1049,11 @@ impl Parser<'_> {
                     Some(v) => self.float(v, "k")?,
                     None => 2.0,
                 };
-                IndicatorSpec::Bollinger { window, capacity, k }
+                IndicatorSpec::Bollinger {
+                    window,
+                    capacity,
+                    k,
+                }
             }
             "vwap" => {
                 let (window, capacity) = window()?;
@@ -926,18 +1065,32 @@ impl Parser<'_> {
                     Some(v) => self.boolean(v, "annualise")?,
                     None => false,
                 };
-                IndicatorSpec::RealizedVol { window, capacity, annualise }
+                IndicatorSpec::RealizedVol {
+                    window,
+                    capacity,
+                    annualise,
+                }
             }
             "flow_imbalance" => {
                 let (window, capacity) = window()?;
                 IndicatorSpec::FlowImbalance { window, capacity }
             }
-            "true_range" => IndicatorSpec::TrueRange { bar: self.bar(t, line)? },
-            "atr" => IndicatorSpec::Atr { period: usize_or("period", 14)?, bar: self.bar(t, line)? },
-            "lags" => IndicatorSpec::Lags { count: usize_or("count", 0)? },
+            "true_range" => IndicatorSpec::TrueRange {
+                bar: self.bar(t, line)?,
+            },
+            "atr" => IndicatorSpec::Atr {
+                period: usize_or("period", 14)?,
+                bar: self.bar(t, line)?,
+            },
+            "lags" => IndicatorSpec::Lags {
+                count: usize_or("count", 0)?,
+            },
             other => {
                 // Every catalogue name has an arm above (the tests parse each one).
-                return Err(SpecError { line, message: format!("indicator {other:?} has no parameter reader") });
+                return Err(SpecError {
+                    line,
+                    message: format!("indicator {other:?} has no parameter reader"),
+                });
             }
         })
     }
@@ -953,13 +1106,16 @@ impl Parser<'_> {
             return Err(self.err(v.span(), "bar needs exactly one of time, ticks, volume"));
         }
         if let Some(x) = b.get("time") {
-            let ns = parse_duration_ns(self.string(x, "time")?).map_err(|e| self.err(x.span(), format!("bar time: {e}")))?;
+            let ns = parse_duration_ns(self.string(x, "time")?)
+                .map_err(|e| self.err(x.span(), format!("bar time: {e}")))?;
             return Ok(BarSpec::Time { period_ns: ns });
         }
         if let Some(x) = b.get("ticks") {
             return Ok(BarSpec::Ticks(self.count(x, "ticks", MAX_WINDOW as u64)?));
         }
-        let x = b.get("volume").ok_or_else(|| self.err(v.span(), "bar needs time, ticks or volume"))?;
+        let x = b
+            .get("volume")
+            .ok_or_else(|| self.err(v.span(), "bar needs time, ticks or volume"))?;
         let vol = self.float(x, "volume")?;
         if vol <= 0.0 {
             return Err(self.err(x.span(), "bar volume must be positive"));

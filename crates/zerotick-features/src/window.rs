@@ -435,9 +435,7 @@ impl<A: Aggregate> Sliding<A> {
     pub fn is_warm(&self) -> bool {
         match self.window {
             Window::Events(n) => self.len >= n,
-            Window::Time { span_ns } => self
-                .first
-                .is_some_and(|first| self.now - first >= span_ns),
+            Window::Time { span_ns } => self.first.is_some_and(|first| self.now - first >= span_ns),
         }
     }
 
@@ -497,7 +495,10 @@ mod tests {
             Window::parse("-5s"),
             Err(WindowError::Malformed(_))
         ));
-        assert!(matches!(Window::parse("5x"), Err(WindowError::Malformed(_))));
+        assert!(matches!(
+            Window::parse("5x"),
+            Err(WindowError::Malformed(_))
+        ));
         assert!(parse_duration_ns("64").is_err());
         for w in ["64", "5s", "250ms", "1h", "7ns", "90s"] {
             let p = Window::parse(w).unwrap();

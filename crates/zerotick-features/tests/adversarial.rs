@@ -25,7 +25,11 @@ fn constant_prices_are_exact() {
         for _ in 0..100 {
             let s = Sample::from(level);
             if let Some(o) = stats.update(s) {
-                assert_eq!((o.mean, o.variance, o.sample_variance), (level, 0.0, 0.0), "{level}");
+                assert_eq!(
+                    (o.mean, o.variance, o.sample_variance),
+                    (level, 0.0, 0.0),
+                    "{level}"
+                );
             }
             if let Some(b) = bb.update(s) {
                 assert_eq!((b.lower, b.middle, b.upper), (level, level, level));
@@ -40,7 +44,12 @@ fn constant_prices_are_exact() {
                 assert_eq!((m.line, m.signal, m.histogram), (0.0, 0.0, 0.0));
             }
         }
-        let bar = Bar { high: level, low: level, close: level, ..Bar::default() };
+        let bar = Bar {
+            high: level,
+            low: level,
+            close: level,
+            ..Bar::default()
+        };
         let mut atr = Atr::new(3);
         let last = (0..10).filter_map(|_| atr.update(bar)).last();
         assert_eq!(last, Some(0.0));
@@ -63,7 +72,11 @@ fn huge_value_leaves_no_residue() {
             }
             assert_eq!(a, Some(1.0), "sma after {huge:e}, window {n}");
             let b = b.unwrap();
-            assert_eq!((b.mean, b.variance), (1.0, 0.0), "stats after {huge:e}, window {n}");
+            assert_eq!(
+                (b.mean, b.variance),
+                (1.0, 0.0),
+                "stats after {huge:e}, window {n}"
+            );
         }
     }
     // The same through a time window.
@@ -80,7 +93,14 @@ fn huge_value_leaves_no_residue() {
 #[test]
 fn extreme_magnitudes_stay_finite_and_accurate() {
     // Spread around a scale, and an offset far above the spread (1e9 + small spread).
-    for (offset, spread) in [(0.0, 1e-300), (0.0, 1e-150), (0.0, 1e150), (1e9, 1e-3), (1e12, 1.0), (0.0, 1e300)] {
+    for (offset, spread) in [
+        (0.0, 1e-300),
+        (0.0, 1e-150),
+        (0.0, 1e150),
+        (1e9, 1e-3),
+        (1e12, 1.0),
+        (0.0, 1e300),
+    ] {
         let n = 32;
         let mut stats = RollingStats::new(ev(n), 0);
         let mut sma = Sma::new(ev(n), 0);
@@ -92,7 +112,10 @@ fn extreme_magnitudes_stay_finite_and_accurate() {
             let o = stats.update(x.into());
             let m = sma.update(x.into());
             let e = ema.update(x.into());
-            for v in [m, e, o.map(|o| o.mean), o.map(|o| o.std())].into_iter().flatten() {
+            for v in [m, e, o.map(|o| o.mean), o.map(|o| o.std())]
+                .into_iter()
+                .flatten()
+            {
                 assert!(!v.is_nan(), "NaN from finite input at {offset}+{spread:e}");
             }
             let Some(o) = o else { continue };
@@ -102,7 +125,12 @@ fn extreme_magnitudes_stay_finite_and_accurate() {
             if spread < 1e150 {
                 // Population variance: error ~ n eps * |x| * spread (see tests/reference.rs).
                 let tol = 64.0 * n as f64 * f64::EPSILON * m_abs * spread;
-                close(o.variance, var, tol, &format!("variance at {offset}+{spread:e}"));
+                close(
+                    o.variance,
+                    var,
+                    tol,
+                    &format!("variance at {offset}+{spread:e}"),
+                );
                 assert!(o.variance.is_finite());
             } else {
                 // Squared deviations beyond f64: the variance saturates, never NaN.
@@ -114,30 +142,53 @@ fn extreme_magnitudes_stay_finite_and_accurate() {
 
 #[test]
 fn window_of_one() {
-    let (mut sma, mut stats, mut bb) = (Sma::new(ev(1), 0), RollingStats::new(ev(1), 0), Bollinger::new(ev(1), 0, 3.0));
+    let (mut sma, mut stats, mut bb) = (
+        Sma::new(ev(1), 0),
+        RollingStats::new(ev(1), 0),
+        Bollinger::new(ev(1), 0, 3.0),
+    );
     let (mut ema, mut rsi, mut rv) = (Ema::new(1), Rsi::new(1), RealizedVol::new(ev(1), 0));
     let mut prev = None;
     for i in 0..50 {
         let x = 10.0 + (i as f64).sin();
         assert_eq!(sma.update(x.into()), Some(x));
         let o = stats.update(x.into()).unwrap();
-        assert_eq!((o.count, o.mean, o.variance, o.sample_variance), (1, x, 0.0, 0.0));
+        assert_eq!(
+            (o.count, o.mean, o.variance, o.sample_variance),
+            (1, x, 0.0, 0.0)
+        );
         let b = bb.update(x.into()).unwrap();
         assert_eq!((b.lower, b.upper), (x, x));
         assert_eq!(ema.update(x.into()), Some(x), "span 1 tracks the input");
         let r = rsi.update(x.into());
         let v = rv.update(x.into());
         if let Some(p) = prev {
-            let want = if x > p { 100.0 } else if x < p { 0.0 } else { 50.0 };
+            let want = if x > p {
+                100.0
+            } else if x < p {
+                0.0
+            } else {
+                50.0
+            };
             assert_eq!(r, Some(want));
-            close(v.unwrap(), (x / p).ln().abs(), 1e-15, "realized vol, one return");
+            close(
+                v.unwrap(),
+                (x / p).ln().abs(),
+                1e-15,
+                "realized vol, one return",
+            );
         } else {
             assert_eq!((r, v), (None, None));
         }
         prev = Some(x);
     }
     let mut atr = Atr::new(1);
-    let bar = |h: f64, l: f64, c: f64| Bar { high: h, low: l, close: c, ..Bar::default() };
+    let bar = |h: f64, l: f64, c: f64| Bar {
+        high: h,
+        low: l,
+        close: c,
+        ..Bar::default()
+    };
     assert_eq!(atr.update(bar(2.0, 1.0, 1.5)), None);
     assert_eq!(atr.update(bar(5.0, 4.0, 4.5)), Some(3.5));
 }
@@ -154,7 +205,10 @@ fn gaps_and_time_going_backwards() {
     // An hour of silence: the window holds only the new value, and stays warm.
     let o = stats.update(Sample::at(3_600_000_000_000, 7.0)).unwrap();
     assert_eq!((o.count, o.mean, o.variance), (1, 7.0, 0.0));
-    assert_eq!(vwap.update(tick(3_600_000_000_000, 9.0, 2.0, Side::Sell)), Some(9.0));
+    assert_eq!(
+        vwap.update(tick(3_600_000_000_000, 9.0, 2.0, Side::Sell)),
+        Some(9.0)
+    );
     // A timestamp in the past is stored at the latest time and counted.
     let o = stats.update(Sample::at(5, 9.0)).unwrap();
     assert_eq!((o.count, o.mean), (2, 8.0));
@@ -197,7 +251,11 @@ fn unusable_inputs_are_counted_and_ignored() {
         macd.update(x.into());
         rv.update(x.into());
     }
-    let before = (stats.update(8.0.into()), ema.value(), rsi.clone().update(8.0.into()));
+    let before = (
+        stats.update(8.0.into()),
+        ema.value(),
+        rsi.clone().update(8.0.into()),
+    );
     let mut stats2 = RollingStats::new(ev(3), 0);
     for x in [1.0, 2.0, 4.0] {
         stats2.update(x.into());
@@ -210,17 +268,35 @@ fn unusable_inputs_are_counted_and_ignored() {
         assert_eq!(rv.update(x.into()), None);
     }
     for x in [0.0, -1.0] {
-        assert_eq!(rv.update(x.into()), None, "log returns need positive prices");
+        assert_eq!(
+            rv.update(x.into()),
+            None,
+            "log returns need positive prices"
+        );
     }
     assert_eq!(stats2.update(8.0.into()), before.0, "NaN left no trace");
     assert_eq!(rsi.update(8.0.into()), before.2);
-    assert_eq!((stats2.rejected(), ema.rejected(), rsi.rejected(), macd.rejected(), rv.rejected()), (3, 3, 3, 3, 5));
+    assert_eq!(
+        (
+            stats2.rejected(),
+            ema.rejected(),
+            rsi.rejected(),
+            macd.rejected(),
+            rv.rejected()
+        ),
+        (3, 3, 3, 3, 5)
+    );
     assert!(ema.value().unwrap().is_finite() && ema.value() == before.1);
 
     let mut vwap = Vwap::new(ev(2), 0);
     let mut flow = FlowImbalance::new(ev(2), 0);
     let mut bars = BarBuilder::new(BarKind::Ticks(2));
-    for t in [tick(0, f64::NAN, 1.0, Side::Buy), tick(0, 1.0, -1.0, Side::Buy), tick(0, 0.0, 1.0, Side::Buy), tick(0, 1.0, f64::INFINITY, Side::Sell)] {
+    for t in [
+        tick(0, f64::NAN, 1.0, Side::Buy),
+        tick(0, 1.0, -1.0, Side::Buy),
+        tick(0, 0.0, 1.0, Side::Buy),
+        tick(0, 1.0, f64::INFINITY, Side::Sell),
+    ] {
         assert_eq!(vwap.update(t), None);
         assert_eq!(bars.update(t), None);
     }
@@ -234,7 +310,12 @@ fn unusable_inputs_are_counted_and_ignored() {
     assert_eq!(flow.update(tick(0, 5.0, 0.0, Side::Sell)), Some(0.0));
 
     let mut tr = TrueRange::new();
-    let inverted = Bar { high: 1.0, low: 2.0, close: 1.5, ..Bar::default() };
+    let inverted = Bar {
+        high: 1.0,
+        low: 2.0,
+        close: 1.5,
+        ..Bar::default()
+    };
     assert_eq!(tr.update(inverted), None);
     assert_eq!(tr.rejected(), 1);
 }
@@ -249,8 +330,14 @@ fn time_bars_skip_empty_periods_and_count_backwards() {
     assert_eq!(bars.backwards(), 1);
     // A gap of many periods: one completed bar, no empty bars.
     let bar = bars.update(tick(9_100, 11.0, 2.0, Side::Buy)).unwrap();
-    assert_eq!((bar.start_ts_ns, bar.end_ts_ns, bar.ticks), (1_000, 1_900, 3));
-    assert_eq!((bar.open, bar.high, bar.low, bar.close, bar.volume), (10.0, 12.0, 8.0, 8.0, 3.0));
+    assert_eq!(
+        (bar.start_ts_ns, bar.end_ts_ns, bar.ticks),
+        (1_000, 1_900, 3)
+    );
+    assert_eq!(
+        (bar.open, bar.high, bar.low, bar.close, bar.volume),
+        (10.0, 12.0, 8.0, 8.0, 3.0)
+    );
     assert_eq!(bars.partial().map(|b| b.start_ts_ns), Some(9_000));
     let last = bars.flush().unwrap();
     assert_eq!((last.open, last.ticks), (11.0, 1));

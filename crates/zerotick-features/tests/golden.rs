@@ -62,7 +62,11 @@ impl Golden {
                 symbol: 0,
                 price: p[i],
                 size: s[i],
-                side: if side[i].as_i64() == Some(1) { Side::Buy } else { Side::Sell },
+                side: if side[i].as_i64() == Some(1) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
             })
             .collect()
     }
@@ -70,7 +74,13 @@ impl Golden {
     fn bars(&self) -> Vec<Bar> {
         let (h, l, c) = (self.input("high"), self.input("low"), self.input("close"));
         (0..h.len())
-            .map(|i| Bar { high: h[i], low: l[i], close: c[i], open: c[i], ..Bar::default() })
+            .map(|i| Bar {
+                high: h[i],
+                low: l[i],
+                close: c[i],
+                open: c[i],
+                ..Bar::default()
+            })
             .collect()
     }
 }
@@ -84,7 +94,10 @@ fn compare(name: &str, got: &[Option<f64>], want: &[Option<f64>], scale: f64) {
         match (g, w) {
             (Some(g), Some(w)) => {
                 let tol = 1e-9 * w.abs().max(scale);
-                assert!((g - w).abs() <= tol, "{name}[{i}]: {g} vs golden {w} (tol {tol})");
+                assert!(
+                    (g - w).abs() <= tol,
+                    "{name}[{i}]: {g} vs golden {w} (tol {tol})"
+                );
                 compared += 1;
             }
             (None, None) => {}
@@ -94,7 +107,11 @@ fn compare(name: &str, got: &[Option<f64>], want: &[Option<f64>], scale: f64) {
     assert!(compared > 100, "{name}: only {compared} values compared");
 }
 
-fn run<I: Indicator, T>(mut ind: I, inputs: impl IntoIterator<Item = I::Input>, f: impl Fn(I::Output) -> T) -> Vec<Option<T>> {
+fn run<I: Indicator, T>(
+    mut ind: I,
+    inputs: impl IntoIterator<Item = I::Input>,
+    f: impl Fn(I::Output) -> T,
+) -> Vec<Option<T>> {
     inputs.into_iter().map(|x| ind.update(x).map(&f)).collect()
 }
 
@@ -103,38 +120,112 @@ fn matches_pandas_and_talib() {
     let g = Golden::load();
     let ts = g.ts();
     let price = g.input("price");
-    let samples: Vec<Sample> = ts.iter().zip(&price).map(|(&t, &p)| Sample::at(t, p)).collect();
+    let samples: Vec<Sample> = ts
+        .iter()
+        .zip(&price)
+        .map(|(&t, &p)| Sample::at(t, p))
+        .collect();
     let ev = Window::Events(20);
 
-    compare("ema_10", &run(Ema::new(10), samples.clone(), |v| v), &g.output("ema_10"), 100.0);
-    compare("sma_20", &run(Sma::new(ev, 0), samples.clone(), |v| v), &g.output("sma_20"), 100.0);
-    let stats = |f: fn(zerotick_features::RollingStatsOutput) -> f64| run(RollingStats::new(ev, 0), samples.clone(), f);
+    compare(
+        "ema_10",
+        &run(Ema::new(10), samples.clone(), |v| v),
+        &g.output("ema_10"),
+        100.0,
+    );
+    compare(
+        "sma_20",
+        &run(Sma::new(ev, 0), samples.clone(), |v| v),
+        &g.output("sma_20"),
+        100.0,
+    );
+    let stats = |f: fn(zerotick_features::RollingStatsOutput) -> f64| {
+        run(RollingStats::new(ev, 0), samples.clone(), f)
+    };
     compare("mean_20", &stats(|o| o.mean), &g.output("mean_20"), 100.0);
     // Variances are ~1e-3 of the squared price: compare at their own scale.
     compare("var_20", &stats(|o| o.variance), &g.output("var_20"), 0.0);
-    compare("var_sample_20", &stats(|o| o.sample_variance), &g.output("var_sample_20"), 0.0);
+    compare(
+        "var_sample_20",
+        &stats(|o| o.sample_variance),
+        &g.output("var_sample_20"),
+        0.0,
+    );
     compare("std_20", &stats(|o| o.std()), &g.output("std_20"), 0.0);
-    compare("rsi_14", &run(Rsi::new(14), samples.clone(), |v| v), &g.output("rsi_14"), 100.0);
-    let macd = |f: fn(zerotick_features::MacdOutput) -> f64| run(Macd::new(12, 26, 9), samples.clone(), f);
-    compare("macd_line", &macd(|o| o.line), &g.output("macd_line"), 100.0);
-    compare("macd_signal", &macd(|o| o.signal), &g.output("macd_signal"), 100.0);
-    compare("macd_histogram", &macd(|o| o.histogram), &g.output("macd_histogram"), 100.0);
-    let bb = |f: fn(zerotick_features::Bands) -> f64| run(Bollinger::new(ev, 0, 2.0), samples.clone(), f);
+    compare(
+        "rsi_14",
+        &run(Rsi::new(14), samples.clone(), |v| v),
+        &g.output("rsi_14"),
+        100.0,
+    );
+    let macd =
+        |f: fn(zerotick_features::MacdOutput) -> f64| run(Macd::new(12, 26, 9), samples.clone(), f);
+    compare(
+        "macd_line",
+        &macd(|o| o.line),
+        &g.output("macd_line"),
+        100.0,
+    );
+    compare(
+        "macd_signal",
+        &macd(|o| o.signal),
+        &g.output("macd_signal"),
+        100.0,
+    );
+    compare(
+        "macd_histogram",
+        &macd(|o| o.histogram),
+        &g.output("macd_histogram"),
+        100.0,
+    );
+    let bb = |f: fn(zerotick_features::Bands) -> f64| {
+        run(Bollinger::new(ev, 0, 2.0), samples.clone(), f)
+    };
     compare("bb_upper", &bb(|b| b.upper), &g.output("bb_upper"), 100.0);
-    compare("bb_middle", &bb(|b| b.middle), &g.output("bb_middle"), 100.0);
+    compare(
+        "bb_middle",
+        &bb(|b| b.middle),
+        &g.output("bb_middle"),
+        100.0,
+    );
     compare("bb_lower", &bb(|b| b.lower), &g.output("bb_lower"), 100.0);
 
     let ticks = g.ticks();
-    compare("vwap_20", &run(Vwap::new(ev, 0), ticks.clone(), |v| v), &g.output("vwap_20"), 100.0);
-    compare("flow_20", &run(FlowImbalance::new(ev, 0), ticks.clone(), |v| v), &g.output("flow_20"), 1.0);
-    compare("rv_20", &run(RealizedVol::new(ev, 0), samples.clone(), |v| v), &g.output("rv_20"), 0.0);
+    compare(
+        "vwap_20",
+        &run(Vwap::new(ev, 0), ticks.clone(), |v| v),
+        &g.output("vwap_20"),
+        100.0,
+    );
+    compare(
+        "flow_20",
+        &run(FlowImbalance::new(ev, 0), ticks.clone(), |v| v),
+        &g.output("flow_20"),
+        1.0,
+    );
+    compare(
+        "rv_20",
+        &run(RealizedVol::new(ev, 0), samples.clone(), |v| v),
+        &g.output("rv_20"),
+        0.0,
+    );
 
     let bars = g.bars();
-    compare("atr_14", &run(Atr::new(14), bars.clone(), |v| v), &g.output("atr_14"), 50.0);
+    compare(
+        "atr_14",
+        &run(Atr::new(14), bars.clone(), |v| v),
+        &g.output("atr_14"),
+        50.0,
+    );
     // TA-Lib has no true range for the first bar (no previous close); ours is high - low.
     let tr = run(TrueRange::new(), bars.clone(), |v| v);
     assert_eq!(tr[0], Some(bars[0].high - bars[0].low));
-    compare("trange", &[&[None], &tr[1..]].concat(), &g.output("trange"), 50.0);
+    compare(
+        "trange",
+        &[&[None], &tr[1..]].concat(),
+        &g.output("trange"),
+        50.0,
+    );
 }
 
 /// The 5 s time window against pandas' `rolling("5s")`, which has the same window
@@ -147,7 +238,11 @@ fn time_window_matches_pandas() {
     let price = g.input("price");
     let span = 5_000_000_000;
     let mut st = RollingStats::new(Window::Time { span_ns: span }, 4096);
-    let (mean, var, count) = (g.output("mean_5s"), g.output("var_5s"), g.output("count_5s"));
+    let (mean, var, count) = (
+        g.output("mean_5s"),
+        g.output("var_5s"),
+        g.output("count_5s"),
+    );
     let mut compared = 0;
     for i in 0..ts.len() {
         let out = st.update(Sample::at(ts[i], price[i]));
@@ -155,14 +250,22 @@ fn time_window_matches_pandas() {
         if let Some(o) = out {
             assert_eq!(o.count as f64, count[i].unwrap(), "count at {i}");
             let (m, v) = (mean[i].unwrap(), var[i].unwrap());
-            assert!((o.mean - m).abs() <= 1e-9 * m, "mean at {i}: {} vs {m}", o.mean);
+            assert!(
+                (o.mean - m).abs() <= 1e-9 * m,
+                "mean at {i}: {} vs {m}",
+                o.mean
+            );
             // A window of one value: variance 0 on both sides; else relative.
-            assert!((o.variance - v).abs() <= 1e-9 * v.max(1e-12), "variance at {i}: {} vs {v}", o.variance);
+            assert!(
+                (o.variance - v).abs() <= 1e-9 * v.max(1e-12),
+                "variance at {i}: {} vs {v}",
+                o.variance
+            );
             compared += 1;
         }
     }
     assert!(compared > 100, "only {compared} compared");
     // The 12 s gap empties the window: some row right after it holds a single value.
-    assert!(count.iter().any(|c| *c == Some(1.0)));
+    assert!(count.contains(&Some(1.0)));
     assert_eq!(st.window().overflows(), 0);
 }

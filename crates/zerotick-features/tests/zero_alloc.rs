@@ -50,7 +50,9 @@ impl All {
             rv: RealizedVol::new(ev, 0),
             rv_t: RealizedVol::new(t, 16_384).annualised().unwrap(),
             bars: [
-                BarBuilder::new(BarKind::Time { period_ns: 10_000_000 }),
+                BarBuilder::new(BarKind::Time {
+                    period_ns: 10_000_000,
+                }),
                 BarBuilder::new(BarKind::Ticks(50)),
                 BarBuilder::new(BarKind::Volume(100.0)),
             ],
@@ -69,7 +71,11 @@ impl All {
             symbol: 0,
             price,
             size: 1.0 + (i % 7) as f64,
-            side: if i % 3 == 0 { Side::Sell } else { Side::Buy },
+            side: if i.is_multiple_of(3) {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
         };
         let s = Sample::at(tick.ts_ns, price);
         let mut sum = 0.0;
@@ -113,7 +119,10 @@ fn steady_state_updates_allocate_nothing() {
     });
     assert!(sum.is_finite());
     assert_eq!(allocations, 0);
-    assert!(all.stats_t.window().overflows() > 100_000, "the overflow path was exercised");
+    assert!(
+        all.stats_t.window().overflows() > 100_000,
+        "the overflow path was exercised"
+    );
     // Reset and warm again: still no allocation.
     let allocations = counting(|| {
         all.ema.reset();

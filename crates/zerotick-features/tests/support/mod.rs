@@ -16,7 +16,9 @@ pub fn window_at(ts: &[u64], t: usize, span: Result<u64, usize>) -> Option<std::
             if ts[t] - ts[0] < ns {
                 return None;
             }
-            let first = (0..=t).find(|&i| ts[i] > ts[t].saturating_sub(ns) || ts[t] < ns).unwrap();
+            let first = (0..=t)
+                .find(|&i| ts[i] > ts[t].saturating_sub(ns) || ts[t] < ns)
+                .unwrap();
             Some(first..t + 1)
         }
     }
@@ -65,7 +67,10 @@ pub fn wilder(xs: &[f64], n: usize) -> Option<f64> {
 pub fn rsi(prices: &[f64], n: usize) -> Option<f64> {
     let changes: Vec<f64> = prices.windows(2).map(|w| w[1] - w[0]).collect();
     let gain = wilder(&changes.iter().map(|c| c.max(0.0)).collect::<Vec<_>>(), n)?;
-    let loss = wilder(&changes.iter().map(|c| (-c).max(0.0)).collect::<Vec<_>>(), n)?;
+    let loss = wilder(
+        &changes.iter().map(|c| (-c).max(0.0)).collect::<Vec<_>>(),
+        n,
+    )?;
     Some(if gain + loss > 0.0 {
         100.0 * gain / (gain + loss)
     } else {
@@ -119,10 +124,10 @@ pub fn bars(ticks: &[Tick], cut: &Cut) -> Vec<(usize, Bar)> {
     for (i, t) in ticks.iter().enumerate() {
         match *cut {
             Cut::Time(p) => {
-                if let Some(&f) = cur.first() {
-                    if t.ts_ns / p != ticks[f].ts_ns / p {
-                        groups.push((std::mem::take(&mut cur), i));
-                    }
+                if let Some(&f) = cur.first()
+                    && t.ts_ns / p != ticks[f].ts_ns / p
+                {
+                    groups.push((std::mem::take(&mut cur), i));
                 }
                 cur.push(i);
             }
