@@ -5,6 +5,7 @@ pub mod bars;
 pub mod flow;
 pub mod ma;
 pub mod momentum;
+pub mod row;
 pub mod spec;
 pub mod window;
 
@@ -12,6 +13,7 @@ pub use bars::{Atr, Bar, BarBuilder, BarKind, TrueRange};
 pub use flow::{FlowImbalance, Lags, RealizedVol, Vwap};
 pub use ma::{Bands, Bollinger, Ema, Macd, MacdOutput, RollingStats, RollingStatsOutput, Sma};
 pub use momentum::Rsi;
+pub use row::FeatureRow;
 pub use spec::{FeatureSpec, SpecError};
 
 pub use window::{Window, WindowError};

@@ -3,8 +3,8 @@
 //! overflow, bars of every kind) take 200,000 updates.
 
 use zerotick_features::{
-    Atr, BarBuilder, BarKind, Bollinger, Ema, FlowImbalance, Indicator, Lags, Macd, RealizedVol,
-    RollingStats, Rsi, Sample, Side, Sma, Tick, TrueRange, Vwap, Window,
+    Atr, BarBuilder, BarKind, Bollinger, Ema, FeatureRow, FeatureSpec, FlowImbalance, Indicator,
+    Lags, Macd, RealizedVol, RollingStats, Rsi, Sample, Side, Sma, Tick, TrueRange, Vwap, Window,
 };
 use zerotick_mem::counting::counting;
 
@@ -136,4 +136,47 @@ fn steady_state_updates_allocate_nothing() {
     assert_eq!(allocations, 0, "after reset");
     // The instrument works: building the indicators allocates (their rings).
     assert!(counting(|| drop(All::new())) > 0);
+
+    // Whole rows, for several specs: the README's (every indicator), a wide one (1,000 lags
+    // of returns and long windows) and one of small time windows that overflow.
+    let specs = [
+        include_str!("fixtures/full.toml").to_owned(),
+        "[[feature]]\nname = \"r\"\nindicator = \"lags\"\ninput = \"returns\"\ncount = 1000\n\
+         [[feature]]\nname = \"s\"\nindicator = \"std\"\nwindow = 4096\ninput = \"size\"\n\
+         [[feature]]\nname = \"m\"\nindicator = \"macd\"\ninput = \"signed_volume\"\n"
+            .to_owned(),
+        "[row]\nevery = \"250ms\"\n[[feature]]\nname = \"v\"\nindicator = \"vwap\"\nwindow = \"1s\"\ncapacity = 8\n\
+         [[feature]]\nname = \"b\"\nindicator = \"bollinger\"\nwindow = \"100ms\"\ncapacity = 4\n\
+         [[feature]]\nname = \"t\"\nindicator = \"true_range\"\nbar = { volume = 20.0 }\n"
+            .to_owned(),
+    ];
+    for text in &specs {
+        let spec = FeatureSpec::parse(text).unwrap();
+        let mut row = FeatureRow::new(&spec);
+        let mut out = vec![0.0; row.width()];
+        let tick = |i: u64| Tick {
+            ts_ns: i * 100_000,
+            symbol: 0,
+            price: 100.0 + ((i % 1000) as f64 * 0.01).sin(),
+            size: 1.0 + (i % 7) as f64,
+            side: if i.is_multiple_of(3) {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
+        };
+        for i in 0..20_000 {
+            row.update(&tick(i));
+        }
+        let allocations = counting(|| {
+            for i in 20_000..60_000 {
+                row.update(&tick(i));
+                if i.is_multiple_of(64) {
+                    row.write_into(&mut out);
+                }
+            }
+        });
+        assert_eq!(allocations, 0, "spec:\n{text}");
+        assert!(out.iter().all(|v| v.is_finite()));
+    }
 }
