@@ -360,7 +360,7 @@ impl<A: Aggregate> Sliding<A> {
                 }
             }
         }
-        let slot = (self.head + self.len) % cap;
+        let slot = wrap(self.head + self.len, cap);
         self.ts[slot] = ts;
         self.items[slot] = item;
         self.back = A::merge(&self.back, &item);
@@ -387,7 +387,7 @@ impl<A: Aggregate> Sliding<A> {
         if self.front == 0 {
             self.flip();
         }
-        self.head = (self.head + 1) % self.items.len();
+        self.head = wrap(self.head + 1, self.items.len());
         self.front -= 1;
         self.len -= 1;
     }
@@ -399,7 +399,7 @@ impl<A: Aggregate> Sliding<A> {
         let cap = self.items.len();
         let mut acc = A::EMPTY;
         for k in (0..self.len).rev() {
-            let slot = (self.head + k) % cap;
+            let slot = wrap(self.head + k, cap);
             acc = A::merge(&self.items[slot], &acc);
             self.suffix[slot] = acc;
         }
@@ -468,6 +468,14 @@ impl<A: Aggregate> Sliding<A> {
         self.now = 0;
         self.first = None;
     }
+}
+
+/// `i % cap` for `i < 2 * cap` (a slot index one wrap at most past the end), without a
+/// division.
+#[inline]
+fn wrap(i: usize, cap: usize) -> usize {
+    debug_assert!(i < 2 * cap);
+    if i >= cap { i - cap } else { i }
 }
 
 #[cfg(test)]
