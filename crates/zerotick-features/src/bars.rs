@@ -88,13 +88,15 @@ pub struct BarBuilder {
 
 impl BarBuilder {
     /// A builder of `kind` bars (a zero period or count counts as 1; a volume threshold that
-    /// is not positive makes every trade a bar).
+    /// is not positive, or NaN, makes every trade a bar).
     pub fn new(kind: BarKind) -> BarBuilder {
         let kind = match kind {
             BarKind::Time { period_ns } => BarKind::Time {
                 period_ns: period_ns.max(1),
             },
             BarKind::Ticks(n) => BarKind::Ticks(n.max(1)),
+            // NaN included: a threshold every bar reaches.
+            BarKind::Volume(v) if !(v > 0.0) => BarKind::Volume(0.0),
             v => v,
         };
         BarBuilder {

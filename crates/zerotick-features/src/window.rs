@@ -319,8 +319,15 @@ pub struct Sliding<A: Aggregate> {
 
 impl<A: Aggregate> Sliding<A> {
     /// A window with storage for `window.capacity(time_capacity)` values, allocated here
-    /// once (at least one slot).
+    /// once (at least one slot). A window of 0 events or 0 ns (built from the enum directly,
+    /// not through [`Window::events`] / [`Window::parse`]) counts as 1.
     pub fn new(window: Window, time_capacity: usize) -> Self {
+        let window = match window {
+            Window::Events(n) => Window::Events(n.max(1)),
+            Window::Time { span_ns } => Window::Time {
+                span_ns: span_ns.max(1),
+            },
+        };
         let cap = window.capacity(time_capacity).max(1);
         Sliding {
             window,

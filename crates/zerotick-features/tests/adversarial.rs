@@ -349,4 +349,15 @@ fn time_bars_skip_empty_periods_and_count_backwards() {
     let b = vb.update(tick(1, 2.0, 4.0, Side::Buy)).unwrap();
     assert_eq!((b.volume, b.ticks), (7.0, 2));
     assert!(vb.partial().is_none());
+    // Degenerate settings: every trade a bar; a window of 0 events holds 1.
+    for kind in [BarKind::Volume(f64::NAN), BarKind::Volume(-1.0), BarKind::Ticks(0), BarKind::Volume(0.0)] {
+        let mut b = BarBuilder::new(kind);
+        assert!(b.update(tick(0, 1.0, 0.0, Side::Buy)).is_some(), "{kind:?}");
+    }
+    let mut sma = Sma::new(Window::Events(0), 0);
+    assert_eq!(sma.update(1.0.into()), Some(1.0));
+    assert_eq!(sma.update(3.0.into()), Some(3.0));
+    let mut sma = Sma::new(Window::Time { span_ns: 0 }, 0);
+    sma.update(Sample::at(0, 1.0));
+    assert_eq!(sma.update(Sample::at(1, 3.0)), Some(3.0));
 }
