@@ -96,7 +96,7 @@ impl BarBuilder {
             },
             BarKind::Ticks(n) => BarKind::Ticks(n.max(1)),
             // NaN included: a threshold every bar reaches.
-            BarKind::Volume(v) if !(v > 0.0) => BarKind::Volume(0.0),
+            BarKind::Volume(v) if v.is_nan() || v <= 0.0 => BarKind::Volume(0.0),
             v => v,
         };
         BarBuilder {

@@ -264,7 +264,8 @@ impl Aggregate for Moments {
             return *a;
         }
         let n = a.count + b.count;
-        let (wa, wb) = (a.count as f64 / n as f64, b.count as f64 / n as f64);
+        let inv = 1.0 / n as f64;
+        let (wa, wb) = (a.count as f64 * inv, b.count as f64 * inv);
         let delta = b.mean - a.mean;
         // `wa * a + wb * b` rather than `a + delta * wb`: both are exact for equal means, and
         // this one cannot overflow for means of opposite sign near f64::MAX / 2.

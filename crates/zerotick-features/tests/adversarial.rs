@@ -350,7 +350,12 @@ fn time_bars_skip_empty_periods_and_count_backwards() {
     assert_eq!((b.volume, b.ticks), (7.0, 2));
     assert!(vb.partial().is_none());
     // Degenerate settings: every trade a bar; a window of 0 events holds 1.
-    for kind in [BarKind::Volume(f64::NAN), BarKind::Volume(-1.0), BarKind::Ticks(0), BarKind::Volume(0.0)] {
+    for kind in [
+        BarKind::Volume(f64::NAN),
+        BarKind::Volume(-1.0),
+        BarKind::Ticks(0),
+        BarKind::Volume(0.0),
+    ] {
         let mut b = BarBuilder::new(kind);
         assert!(b.update(tick(0, 1.0, 0.0, Side::Buy)).is_some(), "{kind:?}");
     }
