@@ -2,7 +2,8 @@
 # The main job over thread layouts, ring and batch sizes and SIMD tiers, one line each
 # (median of RUNS runs: Mticks/s, p50, p99, checksum), so a default that a flag beats shows at
 # once. The project's equivalent of shared/tools/run-matrix, extended with the layout flags
-# zerotick has: --workers, --pin, --ring-capacity, --batch-rows, --pool-batches.
+# zerotick has: --workers, --pin, --no-pin, --ring-capacity, --batch-rows, --pool-batches.
+# For latency, pass the paced flags: scripts/run-matrix.sh --paced --rate 300000 --seconds 6
 # Run from the repository root after `cargo build --release`.
 #   usage: scripts/run-matrix.sh [extra run flags...]     (RUNS=3 by default)
 set -u
@@ -25,7 +26,7 @@ grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && tiers="native a
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), tiers: $tiers, $runs runs each, load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
 for tier in $tiers; do
-  for layout in default "--workers 0" "--workers 0 --pin" "--workers 2" \
+  for layout in default "--workers 0" "--workers 0 --pin" "--no-pin" "--workers 2" \
       "--ring-capacity 65536" "--ring-capacity 4096" "--ring-capacity 1024" \
       "--batch-rows 8" "--batch-rows 128" "--pool-batches 32"; do
     flags=""; [ "$layout" = default ] || flags=$layout

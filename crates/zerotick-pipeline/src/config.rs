@@ -68,10 +68,13 @@ pub struct PipelineConfig {
     /// the hot path; `false` computes them inline (same signals, longer stalls).
     pub pca_thread: bool,
     /// Pin the threads when compute runs inline and 2 or more CPUs are allowed: the feature
-    /// thread alone on one CPU, the feed and PCA threads on another. The caller's own mask
-    /// is restored when the run returns. Off by default: on the 2-vCPU machines measured it
-    /// did not lower the tail and cost 5-15% throughput (docs/pipeline.md).
-    pub pin_threads: bool,
+    /// thread alone on one CPU, the feed and PCA threads on another. `None` (the default):
+    /// pin behind a [live](zerotick_core::Feed::live) feed, not behind a replay. Behind a
+    /// live feed the feature thread busy-polls and nothing else may take its CPU: pinned,
+    /// paced runs on the 2-vCPU EPYC gave a tick-to-signal p99 of 0.12-0.28 ms against
+    /// 0.19-1.9 ms unpinned (2026-11-30, docs/pipeline.md). Behind a replay every thread is
+    /// busy and pinning cost 5-15% throughput.
+    pub pin_threads: Option<bool>,
 }
 
 /// The feature thread's default wait on a live feed: about 1 ms of spinning (32,768 spin-loop
@@ -101,7 +104,7 @@ impl Default for PipelineConfig {
             max_symbols: limits::SYMBOLS,
             workers: None,
             pca_thread: true,
-            pin_threads: false,
+            pin_threads: None,
         }
     }
 }

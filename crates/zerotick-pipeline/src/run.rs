@@ -74,9 +74,10 @@ pub fn run<F: Feed + 'static>(
     hooks: &Hooks<'_>,
 ) -> Result<RunReport, PipelineError> {
     config.validate()?;
+    let live = feed.live();
     let (workers, reason) = match config.workers {
         Some(w) => (w, "set by the caller (--workers)"),
-        None => config.default_workers(feed.live()),
+        None => config.default_workers(live),
     };
     let own_registry;
     let registry = match hooks.registry {
@@ -122,12 +123,11 @@ pub fn run<F: Feed + 'static>(
     // Two CPUs, compute inline: the feature thread gets one to itself.
     let caller_mask = zerotick_sync::affinity::thread_affinity().ok();
     let pinned = match caller_mask.as_deref() {
-        Some([a, b, ..]) if config.pin_threads && workers == 0 => Some((*b, *a)),
+        Some([a, b, ..]) if config.pin_threads.unwrap_or(live) && workers == 0 => Some((*b, *a)),
         _ => None,
     };
     let link = Arc::new(Link::new(config.duration));
     let acks = feed.wants_acknowledgements();
-    let live = feed.live();
     stages[0].warm_up_thread();
     let feed_stage = FeedStage {
         feed,

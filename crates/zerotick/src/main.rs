@@ -114,14 +114,20 @@ pub(crate) struct RunArgs {
     /// Compute worker threads. The feature thread computes every row no idle worker takes
     /// (work sharing: a worker gets a shard's batch and state while it is idle), so a
     /// worker takes the compute its core has room for. 0 computes everything on the
-    /// feature thread. Default: one per core, at most the shard count (the report says which
-    /// and why). The signals are the same for every N.
+    /// feature thread. Default: one per core, at most the shard count, behind a replay; 0
+    /// behind a live feed (--paced, a stream), where a parked worker's wake-up costs a row
+    /// more than its compute (the report says which and why). The signals are the same for every N.
     #[arg(long)]
     workers: Option<usize>,
     /// Pin threads to CPUs (with compute inline and 2+ CPUs: the feature thread on a CPU of
-    /// its own, the feed and PCA threads on another). Off by default: measured no better.
-    #[arg(long)]
+    /// its own, the feed and PCA threads on another). Default: pinned behind a live feed
+    /// (--paced, a stream), where the feature thread busy-polls and the tail was 2-7x lower
+    /// pinned; not behind a replay, where pinning cost 5-15% throughput
+    #[arg(long, conflicts_with = "no_pin")]
     pin: bool,
+    /// Never pin threads, also behind a live feed
+    #[arg(long)]
+    no_pin: bool,
     /// Compute shards: independent normalisation statistics, projection and PCA state
     /// (symbol s belongs to shard s % shards). Part of the result.
     #[arg(long, default_value_t = 4)]
@@ -288,7 +294,13 @@ fn run_command(args: &RunArgs) -> Result<()> {
         duration: args.seconds.map(Duration::from_secs_f64),
         symbols_hint: args.symbols,
         workers: args.workers,
-        pin_threads: args.pin,
+        pin_threads: if args.pin {
+            Some(true)
+        } else if args.no_pin {
+            Some(false)
+        } else {
+            None
+        },
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;
