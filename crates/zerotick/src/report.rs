@@ -196,10 +196,19 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
                 ns(a.max())
             ),
         );
+        let f = &r.stages.feed_lateness;
+        line(
+            "  feed lateness, per tick",
+            format!(
+                "p50 {}  p99 {}  max {}",
+                ns(f.p50()),
+                ns(f.p99()),
+                ns(f.max())
+            ),
+        );
     }
     for (name, h) in [
         ("  queue (feed ring)", &r.stages.queue),
-        ("  of which feed lateness", &r.stages.feed_lateness),
         ("  batch wait", &r.stages.batch_wait),
         ("  compute, per batch", &r.stages.compute),
         ("  emit", &r.stages.emit),
