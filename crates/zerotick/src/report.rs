@@ -95,6 +95,21 @@ fn pct(h: &zerotick_sync::metrics::HistogramSnapshot) -> Value {
     json!({ "p50": h.p50(), "p99": h.p99(), "p999": h.p999(), "max": h.max(), "count": h.count() })
 }
 
+/// `p50 .. p99 .. [p99.9 ..] max ..` of a latency histogram.
+fn quantiles(h: &zerotick_sync::metrics::HistogramSnapshot, p999: bool) -> String {
+    let tail = if p999 {
+        format!("  p99.9 {}", ns(h.p999()))
+    } else {
+        String::new()
+    };
+    format!(
+        "p50 {}  p99 {}{tail}  max {}",
+        ns(h.p50()),
+        ns(h.p99()),
+        ns(h.max())
+    )
+}
+
 fn ns(v: Option<u64>) -> String {
     match v {
         None => "-".to_owned(),
@@ -113,7 +128,6 @@ fn mib(v: Option<u64>) -> String {
 
 /// The human-readable report.
 pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
-    let l = &r.latency;
     let mut s = String::new();
     let mut line = |k: &str, v: String| {
         let _ = writeln!(s, "  {k:<28} {v}");
@@ -174,37 +188,15 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             r.batches
         ),
     );
-    line(
-        "tick-to-signal latency",
-        format!(
-            "p50 {}  p99 {}  p99.9 {}  max {}",
-            ns(l.p50()),
-            ns(l.p99()),
-            ns(l.p999()),
-            ns(l.max())
-        ),
-    );
+    line("tick-to-signal latency", quantiles(&r.latency, true));
     if r.stages.feed_lateness.count() > 0 {
-        let a = &r.arrival_latency;
         line(
             "  from arrival (feed late)",
-            format!(
-                "p50 {}  p99 {}  p99.9 {}  max {}",
-                ns(a.p50()),
-                ns(a.p99()),
-                ns(a.p999()),
-                ns(a.max())
-            ),
+            quantiles(&r.arrival_latency, true),
         );
-        let f = &r.stages.feed_lateness;
         line(
             "  feed lateness, per tick",
-            format!(
-                "p50 {}  p99 {}  max {}",
-                ns(f.p50()),
-                ns(f.p99()),
-                ns(f.max())
-            ),
+            quantiles(&r.stages.feed_lateness, false),
         );
     }
     for (name, h) in [
@@ -213,15 +205,7 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
         ("  compute, per batch", &r.stages.compute),
         ("  emit", &r.stages.emit),
     ] {
-        line(
-            name,
-            format!(
-                "p50 {}  p99 {}  max {}",
-                ns(h.p50()),
-                ns(h.p99()),
-                ns(h.max())
-            ),
-        );
+        line(name, quantiles(h, false));
     }
     line(
         "projection",
