@@ -62,12 +62,15 @@ pub struct PublishArgs {
 struct Published {
     ticks: u64,
     rejected: u64,
+    /// Quotes and book events: not published (the streams carry trades).
+    skipped: u64,
 }
 
 fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
     let shared = feed.names();
     let mut names = Vec::with_capacity(zerotick_feeds::sink::NAMES_RESERVED);
     let mut rejected = 0;
+    let mut skipped = 0;
     loop {
         match feed.next_event()? {
             FeedEvent::Tick(t) => {
@@ -80,6 +83,10 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
                 out.publish(&t, name)?;
             }
             FeedEvent::Rejected(_) => rejected += 1,
+            // Redis streams carry trades only: other market events are counted and skipped.
+            FeedEvent::Quote(_) | FeedEvent::BookDelta(_) | FeedEvent::SnapshotLevel(_) => {
+                skipped += 1
+            }
             FeedEvent::Idle => {}
             FeedEvent::End => break,
         }
@@ -87,6 +94,7 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
     Ok(Published {
         ticks: out.published(),
         rejected,
+        skipped,
     })
 }
 
@@ -141,7 +149,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     if args.json {
         let v = json!({
             "to": ep.to_string(), "streams": streams, "published": done.ticks,
-            "rejected": done.rejected, "seconds": seconds, "ticks_per_s": rate,
+            "rejected": done.rejected, "skipped_non_trades": done.skipped, "seconds": seconds, "ticks_per_s": rate,
             "reconnects": out.reconnects(), "resent": out.resent(),
         });
         writeln!(stdout, "{v}")?;
@@ -151,6 +159,13 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             "published {} ticks ({} rejected) to {} stream(s) of {ep} in {seconds:.3} s: {rate:.0} ticks/s",
             done.ticks, done.rejected, streams
         )?;
+        if done.skipped > 0 {
+            writeln!(
+                stdout,
+                "skipped {} quotes and book events (the streams carry trades)",
+                done.skipped
+            )?;
+        }
         if out.reconnects() > 0 {
             writeln!(
                 stdout,
