@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod binance;
 pub mod csv;
 pub mod decode;
 pub mod file;
+mod json;
+mod lines;
 pub mod merge;
 pub mod sink;
 pub mod synthetic;
 
+pub use binance::BinanceJsonFeed;
 pub use csv::{CsvFeed, CsvLayout};
 pub use decode::{Compression, FileReader};
 pub use file::FileFeed;
