@@ -13,16 +13,16 @@
 //! to find gaps (`first_update_id != previous last_update_id + 1`).
 //!
 //! # The snapshot contract
-//! A snapshot replaces one side of one symbol's book. It is delivered as consecutive
-//! [`SnapshotLevel`] events of that symbol and side, best level first where the source orders
-//! them, with nothing of the same symbol and side in between:
-//! * the first level has `clear_side = true`: remove every level of that side, then apply
-//!   the level; the others have `clear_side = false` and are applied as they come;
-//! * a level of size 0 sets nothing (it only clears, when it is the first): a side that is
-//!   empty in the snapshot arrives as a single level with `clear_side = true` and size 0
-//!   (its price then means nothing and is 0);
-//! * a snapshot of both sides is two such runs (asks first, then bids, unless the source
-//!   says otherwise); after it, [`BookDelta`]s apply on top.
+//! A snapshot replaces one side of one symbol's book. It is delivered as [`SnapshotLevel`]
+//! events, best level first where the source orders them, and a consumer applies each as it
+//! comes: **if `clear_side` is set, remove every level of that side first; then set the
+//! level (a size of 0 sets nothing).** Producers guarantee:
+//! * a snapshot of a side starts with a level flagged `clear_side`; its further levels are
+//!   not flagged, and no [`BookDelta`] of that symbol comes before its last level;
+//! * a side that is empty in the snapshot arrives as one flagged level of size 0 (its price
+//!   then means nothing and is 0);
+//! * a snapshot of the whole book flags a first level on both sides, so both are cleared
+//!   even when the source lists only one.
 //!
 //! No allocation: the consumer needs no buffer to rebuild a side, only to apply each level
 //! as it comes.

@@ -10,6 +10,7 @@ mod lines;
 pub mod merge;
 pub mod sink;
 pub mod synthetic;
+pub mod tardis;
 
 pub use binance::BinanceJsonFeed;
 pub use csv::{CsvFeed, CsvLayout};
@@ -18,3 +19,4 @@ pub use file::FileFeed;
 pub use merge::{MergedFeed, expand_paths};
 pub use sink::CsvSink;
 pub use synthetic::{SyntheticConfig, SyntheticFeed};
+pub use tardis::{TardisFeed, TardisKind};
