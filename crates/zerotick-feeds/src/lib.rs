@@ -15,7 +15,7 @@ pub mod tardis;
 pub use binance::BinanceJsonFeed;
 pub use csv::{CsvFeed, CsvLayout};
 pub use decode::{Compression, FileReader};
-pub use file::FileFeed;
+pub use file::{FileFeed, InputFormat};
 pub use merge::{MergedFeed, expand_paths};
 pub use sink::CsvSink;
 pub use synthetic::{SyntheticConfig, SyntheticFeed};

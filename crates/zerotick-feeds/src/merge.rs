@@ -31,41 +31,108 @@ use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
 use crate::csv::{CsvLayout, MAX_SYMBOLS};
 use crate::decode::Compression;
-use crate::file::FileFeed;
+use crate::file::{FileFeed, InputFormat};
 
-/// The paths to read for `args`: a file as it is, a directory as every regular file in it
-/// (not recursing), sorted by name; in the order given.
+/// The paths to read for `args`, in the order given: a file as it is; a directory as every
+/// regular file in it (not recursing), sorted by name; a glob pattern (a path whose file
+/// name holds `*` or `?` and that does not exist as written) as every regular file of its
+/// directory whose name matches, sorted by name. `*` matches any run of characters
+/// (including none), `?` one character; the directory part is taken literally.
 ///
 /// # Errors
-/// A path cannot be read, or a directory holds no regular file.
+/// A path cannot be read, or a directory holds no regular file, or a pattern matches none.
 pub fn expand_paths<P: AsRef<Path>>(args: &[P]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for arg in args {
         let arg = arg.as_ref();
         let named =
             |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", arg.display()));
+        let pattern = arg
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.contains(['*', '?']) && !arg.exists());
+        if let Some(pattern) = pattern {
+            let dir = match arg.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let files = regular_files(dir, |name| glob_match(pattern, name)).map_err(named)?;
+            if files.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{}: no regular file matches the pattern", arg.display()),
+                ));
+            }
+            out.extend(files);
+            continue;
+        }
         if !std::fs::metadata(arg).map_err(named)?.is_dir() {
             out.push(arg.to_path_buf());
             continue;
         }
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(arg).map_err(named)? {
-            let path = entry.map_err(named)?.path();
-            // `metadata` follows links: a link to a regular file is a file.
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-                files.push(path);
-            }
-        }
+        let files = regular_files(arg, |_| true).map_err(named)?;
         if files.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("{}: no regular file in the directory", arg.display()),
             ));
         }
-        files.sort();
         out.extend(files);
     }
     Ok(out)
+}
+
+/// The regular files of `dir` (links followed) whose UTF-8 name `keep` accepts, sorted.
+fn regular_files(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(&keep) {
+            continue;
+        }
+        let path = entry.path();
+        // `metadata` follows links: a link to a regular file is a file.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether `name` matches `pattern`: `*` any run of characters, `?` one character, any
+/// other character itself.
+///
+/// ```
+/// use zerotick_feeds::merge::glob_match;
+/// assert!(glob_match("BTC*-2024-0?.csv.gz", "BTCUSDT-2024-01.csv.gz"));
+/// assert!(glob_match("*", ""));
+/// assert!(!glob_match("*.csv", "a.csv.gz"));
+/// ```
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut i, mut j) = (0, 0);
+    // After the last `*`: its index in `p`, and where in `n` its match now ends.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            // Let the last `*` take one more character and try again.
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// A file's symbol index not mapped yet.
@@ -109,11 +176,30 @@ impl MergedFeed {
         layout: CsvLayout,
         strict: bool,
     ) -> Result<Self, FeedError> {
+        Self::open_as(paths, InputFormat::Auto, layout, strict)
+    }
+
+    /// Opens every path as `format` (`Auto`: each file's told by its content; files of
+    /// different formats merge).
+    ///
+    /// # Errors
+    /// A file cannot be opened ([`FileFeed::open_as`]).
+    pub fn open_as<P: AsRef<Path>>(
+        paths: &[P],
+        format: InputFormat,
+        layout: CsvLayout,
+        strict: bool,
+    ) -> Result<Self, FeedError> {
         let feeds = paths
             .iter()
-            .map(|p| FileFeed::open(p.as_ref(), layout, strict))
+            .map(|p| FileFeed::open_as(p.as_ref(), format, layout, strict))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(feeds, strict))
+    }
+
+    /// The format of each file, in order.
+    pub fn formats(&self) -> impl Iterator<Item = InputFormat> + '_ {
+        self.sources.iter().map(|s| s.feed.format())
     }
 
     /// Merges `feeds`, in this order for ties. `strict` should be what the feeds were opened

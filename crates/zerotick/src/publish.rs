@@ -11,14 +11,19 @@ use zerotick_core::{Feed, FeedEvent};
 use zerotick_feeds::{FileFeed, SyntheticConfig, SyntheticFeed};
 use zerotick_redis::{Endpoint, Publisher};
 
-use crate::Layout;
+use crate::{Format, Layout};
 
 #[derive(Parser, Debug)]
 pub struct PublishArgs {
-    /// Where ticks come from: `synthetic` (seeded) or a CSV file, `csv:PATH` (plain, gzip,
-    /// zstd or zip, told by its first bytes).
+    /// Where ticks come from: `synthetic` (seeded) or a file, `csv:PATH` (plain, gzip, zstd
+    /// or zip, told by its first bytes; its format as --format says). Only trades are
+    /// published: quotes and book events are counted and skipped.
     #[arg(long, default_value = "synthetic")]
     feed: String,
+    /// Format of the file: `auto` tells it from its first line (a JSON object: binance-json;
+    /// a Tardis header: tardis; else csv), or its extension when it is empty.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
     /// Column layout of a CSV feed.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
@@ -128,7 +133,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         )?
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
         let path = PathBuf::from(path);
-        let feed = FileFeed::open(&path, args.layout.into(), false)
+        let feed = FileFeed::open_as(&path, args.format.into(), args.layout.into(), false)
             .with_context(|| format!("cannot open {}", path.display()))?;
         pump(feed, &mut out)?
     } else {
