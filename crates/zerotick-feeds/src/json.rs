@@ -148,7 +148,7 @@ pub(crate) fn object(
     depth: u32,
     member: &mut dyn FnMut(&[u8], Value),
 ) -> Res<usize> {
-    if depth >= MAX_DEPTH {
+    if depth >= MAX_DEPTH || b.get(i) != Some(&b'{') {
         return Err(Malformed);
     }
     let mut i = skip_ws(b, i + 1);
@@ -180,7 +180,7 @@ pub(crate) fn object(
 /// Checks the array starting at `i` (at its `[`), calling `element` for each element;
 /// returns the index after its `]`.
 pub(crate) fn array(b: &[u8], i: usize, depth: u32, element: &mut dyn FnMut(Value)) -> Res<usize> {
-    if depth >= MAX_DEPTH {
+    if depth >= MAX_DEPTH || b.get(i) != Some(&b'[') {
         return Err(Malformed);
     }
     let mut i = skip_ws(b, i + 1);

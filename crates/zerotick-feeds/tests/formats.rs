@@ -204,6 +204,11 @@ fn every_binance_reject_reason() {
             BadJson,
         ),
         (
+            r#"1 ["e":"trade","T":1,"s":"A","p":"1","q":"1"}"#.into(),
+            BadJson,
+        ),
+        (r#"1 "e":"trade","T":1}"#.into(), BadJson),
+        (
             r#"1.2.3 {"e":"trade","T":1,"s":"A","p":"1","q":"1"}"#.into(),
             BadTimestamp,
         ),
