@@ -178,14 +178,7 @@ impl<R: BufRead> BinanceJsonFeed<R> {
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
-        if self.strict {
-            Err(FeedError::BadRow {
-                line: self.lines.row_no,
-                reason,
-            })
-        } else {
-            Ok(FeedEvent::Rejected(reason))
-        }
+        self.lines.reject(self.strict, reason)
     }
 
     /// The next level of the depth update being handed out, if any.

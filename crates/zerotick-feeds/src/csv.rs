@@ -311,14 +311,7 @@ impl<R: BufRead> CsvFeed<R> {
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
-        if self.strict {
-            Err(FeedError::BadRow {
-                line: self.lines.row_no,
-                reason,
-            })
-        } else {
-            Ok(FeedEvent::Rejected(reason))
-        }
+        self.lines.reject(self.strict, reason)
     }
 
     fn parse(&mut self) -> Result<Tick, RejectReason> {

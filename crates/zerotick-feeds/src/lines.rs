@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, ErrorKind};
 
-use zerotick_core::FeedError;
+use zerotick_core::{FeedError, FeedEvent, RejectReason};
 
 /// The UTF-8 byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -108,6 +108,23 @@ impl Lines {
                 self.row_no = self.line_no;
                 return Ok(Some(too_long));
             }
+        }
+    }
+
+    /// The current row rejected for `reason`: counted, or under `strict` the error that ends
+    /// the feed, with the row's line number.
+    pub(crate) fn reject(
+        &self,
+        strict: bool,
+        reason: RejectReason,
+    ) -> Result<FeedEvent, FeedError> {
+        if strict {
+            Err(FeedError::BadRow {
+                line: self.row_no,
+                reason,
+            })
+        } else {
+            Ok(FeedEvent::Rejected(reason))
         }
     }
 }

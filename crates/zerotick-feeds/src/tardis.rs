@@ -247,14 +247,7 @@ impl<R: BufRead> TardisFeed<R> {
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
-        if self.strict {
-            Err(FeedError::BadRow {
-                line: self.lines.row_no,
-                reason,
-            })
-        } else {
-            Ok(FeedEvent::Rejected(reason))
-        }
+        self.lines.reject(self.strict, reason)
     }
 
     /// Field `i` of the current row.
