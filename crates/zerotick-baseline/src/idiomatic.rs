@@ -359,7 +359,12 @@ fn feed_thread<F: Feed>(
                     break; // the pipeline stopped; it reports why
                 }
             }
-            FeedEvent::Rejected(_) | FeedEvent::Idle => {}
+            // Only trades feed the baseline pipelines.
+            FeedEvent::Quote(_)
+            | FeedEvent::BookDelta(_)
+            | FeedEvent::SnapshotLevel(_)
+            | FeedEvent::Rejected(_)
+            | FeedEvent::Idle => {}
             FeedEvent::End => break,
         }
     }

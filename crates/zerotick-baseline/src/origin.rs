@@ -208,7 +208,12 @@ fn feed_thread<F: Feed>(
                 }
             }
             // Rejections are the feed's business; the synthetic feed makes none.
-            FeedEvent::Rejected(_) | FeedEvent::Idle => {}
+            // Only trades feed the baseline pipelines.
+            FeedEvent::Quote(_)
+            | FeedEvent::BookDelta(_)
+            | FeedEvent::SnapshotLevel(_)
+            | FeedEvent::Rejected(_)
+            | FeedEvent::Idle => {}
             FeedEvent::End => break,
         }
     }

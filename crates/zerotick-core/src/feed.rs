@@ -3,14 +3,26 @@
 
 use core::fmt;
 
+use crate::event::{BookDelta, Quote, SnapshotLevel};
 use crate::symbols::SymbolNames;
 use crate::tick::Tick;
 
-/// What a feed yields next.
+/// What a feed yields next. `Copy`, at most 72 bytes.
+///
+/// Market data is a trade ([`FeedEvent::Tick`]), a [`FeedEvent::Quote`], a
+/// [`FeedEvent::BookDelta`] or a [`FeedEvent::SnapshotLevel`] (see
+/// [`event`](crate::event) for the snapshot contract). A consumer that reads trades only
+/// skips the other three.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeedEvent {
-    /// A valid tick.
+    /// A valid trade.
     Tick(Tick),
+    /// A valid best bid/ask.
+    Quote(Quote),
+    /// A valid book level update.
+    BookDelta(BookDelta),
+    /// A valid level of a book snapshot.
+    SnapshotLevel(SnapshotLevel),
     /// A row that could not become a tick, and why. Counted, never fatal (unless strict).
     Rejected(RejectReason),
     /// Nothing available yet (a network feed's blocking read timed out). The pipeline checks
@@ -18,6 +30,46 @@ pub enum FeedEvent {
     Idle,
     /// No more data.
     End,
+}
+
+impl FeedEvent {
+    /// The event time (ns since the Unix epoch) of a market event; `None` for
+    /// `Rejected`, `Idle` and `End`.
+    #[inline]
+    pub fn ts_ns(&self) -> Option<u64> {
+        match self {
+            FeedEvent::Tick(t) => Some(t.ts_ns),
+            FeedEvent::Quote(q) => Some(q.ts_ns),
+            FeedEvent::BookDelta(d) => Some(d.ts_ns),
+            FeedEvent::SnapshotLevel(s) => Some(s.level.ts_ns),
+            _ => None,
+        }
+    }
+
+    /// The symbol index of a market event; `None` for `Rejected`, `Idle` and `End`.
+    #[inline]
+    pub fn symbol(&self) -> Option<u32> {
+        match self {
+            FeedEvent::Tick(t) => Some(t.symbol),
+            FeedEvent::Quote(q) => Some(q.symbol),
+            FeedEvent::BookDelta(d) => Some(d.symbol),
+            FeedEvent::SnapshotLevel(s) => Some(s.level.symbol),
+            _ => None,
+        }
+    }
+
+    /// Sets the symbol index of a market event (a feed that merges sources maps their
+    /// indices onto its own); does nothing to the others.
+    #[inline]
+    pub fn set_symbol(&mut self, symbol: u32) {
+        match self {
+            FeedEvent::Tick(t) => t.symbol = symbol,
+            FeedEvent::Quote(q) => q.symbol = symbol,
+            FeedEvent::BookDelta(d) => d.symbol = symbol,
+            FeedEvent::SnapshotLevel(s) => s.level.symbol = symbol,
+            _ => {}
+        }
+    }
 }
 
 /// Most consecutive events of a non-[`live`](Feed::live) feed that share one clock read.
@@ -76,6 +128,14 @@ pub trait Feed: Send {
         let _ = processed;
         Ok(())
     }
+
+    /// Gaps the feed found in the exchange's sequence numbers so far (a diff-depth message
+    /// whose first update id does not follow the previous message's last one, per symbol).
+    /// Not a rejection: the events are handed on, and a book built from them is suspect
+    /// until the next snapshot. 0 for a source without sequence numbers.
+    fn sequence_gaps(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a row was rejected.
@@ -97,16 +157,29 @@ pub enum RejectReason {
     TooLong,
     /// The feed already knows the maximum number of symbols.
     TooManySymbols,
-    /// The tick's timestamp is earlier than the last one handed on for its symbol. Checked
+    /// The event's timestamp is earlier than the last one handed on for its symbol. Checked
     /// where a feed merges several sources by event time (a merge keeps every source's own
-    /// order, so such a tick comes from a source that is not sorted); the tick is not handed
-    /// on, so per-symbol event time never goes backwards downstream.
+    /// order, so such an event comes from a source that is not sorted); the event is not
+    /// handed on, so per-symbol event time never goes backwards downstream.
     TimeBackwards,
+    /// The line is not a well-formed JSON object (or one of its values is not of the
+    /// expected JSON type, e.g. a price that is not a string or number).
+    BadJson,
+    /// A field the message type needs is absent.
+    MissingField,
+    /// A well-formed message of a type the reader does not read (an event type other than
+    /// trade, aggTrade, bookTicker or depthUpdate).
+    UnknownEvent,
+    /// An exchange update id that is not a whole number above 0, or a first update id
+    /// above the last.
+    BadUpdateId,
+    /// A flag field is not one of its spellings (Tardis `is_snapshot`: `true`/`false`).
+    BadFlag,
 }
 
 impl RejectReason {
     /// Every reason, in report order.
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::FieldCount,
         RejectReason::BadTimestamp,
         RejectReason::BadPrice,
@@ -116,6 +189,11 @@ impl RejectReason {
         RejectReason::TooLong,
         RejectReason::TooManySymbols,
         RejectReason::TimeBackwards,
+        RejectReason::BadJson,
+        RejectReason::MissingField,
+        RejectReason::UnknownEvent,
+        RejectReason::BadUpdateId,
+        RejectReason::BadFlag,
     ];
 
     /// Snake-case name for reports.
@@ -130,6 +208,11 @@ impl RejectReason {
             RejectReason::TooLong => "too_long",
             RejectReason::TooManySymbols => "too_many_symbols",
             RejectReason::TimeBackwards => "time_backwards",
+            RejectReason::BadJson => "bad_json",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::UnknownEvent => "unknown_event",
+            RejectReason::BadUpdateId => "bad_update_id",
+            RejectReason::BadFlag => "bad_flag",
         }
     }
 

@@ -36,11 +36,13 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Side, Tick};
+
+use crate::lines::Lines;
 
 /// Longest line accepted, in bytes (without its line end).
 pub const MAX_LINE: usize = 4096;
@@ -50,8 +52,6 @@ pub const MAX_SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
 pub const LOOKAHEAD_ROWS: usize = 16;
 /// Most fields in a row of any layout.
 const MAX_FIELDS: usize = 8;
-/// The UTF-8 byte order mark.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Header names accepted per column, for each layout.
 const GENERIC_HEADER: [&[&str]; 5] = [
@@ -104,14 +104,9 @@ pub struct CsvFeed<R> {
     requested: CsvLayout,
     layout: CsvLayout,
     strict: bool,
-    /// The current row, without its line end. Invariant: `line.len() <= MAX_LINE`.
-    line: Vec<u8>,
-    /// Lines read so far (line ends seen, plus a last line without one).
-    line_no: u64,
-    /// 1-based line number of the current row (rows read ahead come back with theirs).
-    row_no: u64,
-    /// The last line ended with `\r`: a `\n` right after it is part of that line end.
-    after_cr: bool,
+    /// The current row (at most [`MAX_LINE`] bytes) and line numbers (rows read ahead come
+    /// back with theirs).
+    lines: Lines,
     /// The header and, under `Auto`, the layout are still to be decided.
     at_start: bool,
     /// The first row was a header.
@@ -198,10 +193,7 @@ impl<R: BufRead> CsvFeed<R> {
             requested: layout,
             layout,
             strict,
-            line: Vec::with_capacity(MAX_LINE),
-            line_no: 0,
-            row_no: 0,
-            after_cr: false,
+            lines: Lines::new(MAX_LINE, MAX_LINE),
             at_start: true,
             header: false,
             ahead: VecDeque::new(),
@@ -225,7 +217,7 @@ impl<R: BufRead> CsvFeed<R> {
 
     /// The 1-based line number of the row of the last event (0 before the first).
     pub fn line(&self) -> u64 {
-        self.row_no
+        self.lines.row_no
     }
 
     /// The reader.
@@ -244,9 +236,7 @@ impl<R: BufRead> CsvFeed<R> {
     /// For a reader that holds several files in turn, such as the members of a zip.
     pub fn restart(&mut self) {
         self.layout = self.requested;
-        self.line_no = 0;
-        self.row_no = 0;
-        self.after_cr = false;
+        self.lines.restart();
         self.at_start = true;
         self.header = false;
         self.ahead.clear();
@@ -256,63 +246,10 @@ impl<R: BufRead> CsvFeed<R> {
         self.symbols.intern(name)
     }
 
-    /// Reads the next line into `self.line`, without its line end (`\n`, `\r\n` or `\r`):
-    /// `Some(too_long)`, or `None` at the end. A line over [`MAX_LINE`] is consumed whole but
-    /// not kept.
-    fn read_line(&mut self) -> Result<Option<bool>, FeedError> {
-        self.line.clear();
-        let mut too_long = false;
-        let mut any = false;
-        loop {
-            let buf = match self.reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if buf.is_empty() {
-                return Ok(any.then_some(too_long));
-            }
-            // The `\n` of a `\r\n` split across reads.
-            let skip = usize::from(std::mem::take(&mut self.after_cr) && buf[0] == b'\n');
-            let rest = &buf[skip..];
-            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-            let chunk = &rest[..end.unwrap_or(rest.len())];
-            any |= !chunk.is_empty() || end.is_some();
-            if !too_long && self.line.len() + chunk.len() <= MAX_LINE {
-                self.line.extend_from_slice(chunk);
-            } else {
-                too_long = true;
-            }
-            let consumed = match end {
-                Some(i) => {
-                    self.after_cr = rest[i] == b'\r';
-                    skip + i + 1
-                }
-                None => buf.len(),
-            };
-            self.reader.consume(consumed);
-            if end.is_some() {
-                return Ok(Some(too_long));
-            }
-        }
-    }
-
-    /// Reads the next row (a line that is not blank) into `self.line`: `Some(too_long)`, or
-    /// `None` at the end.
+    /// Reads the next row (a line that is not blank) into the line buffer: `Some(too_long)`,
+    /// or `None` at the end.
     fn read_row(&mut self) -> Result<Option<bool>, FeedError> {
-        loop {
-            let Some(too_long) = self.read_line()? else {
-                return Ok(None);
-            };
-            self.line_no += 1;
-            if self.line_no == 1 && self.line.starts_with(BOM) {
-                self.line.drain(..BOM.len());
-            }
-            if too_long || !self.line.iter().all(u8::is_ascii_whitespace) {
-                self.row_no = self.line_no;
-                return Ok(Some(too_long));
-            }
-        }
+        self.lines.read_row(&mut self.reader)
     }
 
     /// Decides the header and, under `Auto`, the layout from the first rows; the data rows
@@ -324,7 +261,7 @@ impl<R: BufRead> CsvFeed<R> {
         let Some(too_long) = self.read_row()? else {
             return Ok(());
         };
-        if !too_long && let Some(layout) = header_layout(&self.line) {
+        if !too_long && let Some(layout) = header_layout(&self.lines.line) {
             self.header = true;
             if self.layout == CsvLayout::Auto {
                 self.layout = layout;
@@ -349,19 +286,19 @@ impl<R: BufRead> CsvFeed<R> {
     ) -> Result<(), FeedError> {
         loop {
             self.ahead.push_back(Pending {
-                text: self.line.clone(),
-                line_no: self.row_no,
+                text: self.lines.line.clone(),
+                line_no: self.lines.row_no,
                 too_long,
             });
             if self.layout != CsvLayout::Auto {
                 return Ok(());
             }
             if !too_long {
-                if let Some(layout) = valid_layout(&self.line) {
+                if let Some(layout) = valid_layout(&self.lines.line) {
                     self.layout = layout;
                     return Ok(());
                 }
-                fallback.get_or_insert_with(|| shape_layout(&self.line));
+                fallback.get_or_insert_with(|| shape_layout(&self.lines.line));
             }
             if self.ahead.len() >= LOOKAHEAD_ROWS {
                 return Ok(());
@@ -374,20 +311,13 @@ impl<R: BufRead> CsvFeed<R> {
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
-        if self.strict {
-            Err(FeedError::BadRow {
-                line: self.row_no,
-                reason,
-            })
-        } else {
-            Ok(FeedEvent::Rejected(reason))
-        }
+        self.lines.reject(self.strict, reason)
     }
 
     fn parse(&mut self) -> Result<Tick, RejectReason> {
-        let line = std::mem::take(&mut self.line);
+        let line = std::mem::take(&mut self.lines.line);
         let result = self.parse_line(&line);
-        self.line = line;
+        self.lines.line = line;
         result
     }
 
@@ -552,7 +482,7 @@ fn scale(mantissa: u128, exp10: i64) -> Option<u128> {
 
 /// A timestamp in s, ms, us or ns (by the magnitude of its integer part) to ns, in integer
 /// arithmetic: `[+]digits[.digits][(e|E)[+|-]digits]` (a digit on one side of the point).
-fn parse_ts(s: &str) -> Result<u64, RejectReason> {
+pub(crate) fn parse_ts(s: &str) -> Result<u64, RejectReason> {
     let bad = RejectReason::BadTimestamp;
     let b = s.as_bytes();
     let b = b.strip_prefix(b"+").unwrap_or(b);
@@ -618,9 +548,9 @@ impl<R: BufRead + Send> Feed for CsvFeed<R> {
         }
         let too_long = match self.ahead.pop_front() {
             Some(row) => {
-                self.line.clear();
-                self.line.extend_from_slice(&row.text);
-                self.row_no = row.line_no;
+                self.lines.line.clear();
+                self.lines.line.extend_from_slice(&row.text);
+                self.lines.row_no = row.line_no;
                 row.too_long
             }
             None => match self.read_row()? {

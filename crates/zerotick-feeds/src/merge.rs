@@ -1,18 +1,23 @@
 //! [`MergedFeed`]: several files replayed as one feed, merged by event time.
 //!
-//! A k-way merge on `(ts_ns, file index)`: the earliest tick among the files' next ticks goes
+//! A k-way merge on `(ts_ns, file index)` over every kind of market event (trades, quotes,
+//! book deltas, snapshot levels): the earliest event among the files' next events goes
 //! first, ties in the order the files were given, so each file's own order (and so each
-//! symbol's order within a file) is kept. Rejected rows are handed on as they are met.
+//! symbol's order within a file, and a snapshot's levels in a row) is kept. Rejected rows are
+//! handed on as they are met. A snapshot's levels share one time: only an event of the same
+//! time from a file given earlier can come between two of them.
+//!
+//! The sequence gaps of the merge are the sum of its files' ([`Feed::sequence_gaps`]).
 //!
 //! One symbol table serves every file: a name means the same index whichever file it comes
 //! from (each file's own indices are mapped onto it as the file meets new names).
 //!
-//! **Time going backwards.** A tick earlier than the last one handed on for its symbol (which
-//! a merge of sorted files never produces, so it comes from a file out of order) is not
-//! handed on: it is counted as [`RejectReason::TimeBackwards`], or under `strict` ends the
+//! **Time going backwards.** An event earlier than the last one handed on for its symbol
+//! (which a merge of sorted files never produces, so it comes from a file out of order) is
+//! not handed on: it is counted as [`RejectReason::TimeBackwards`], or under `strict` ends the
 //! feed with its file and line. Downstream, a symbol's event time never goes backwards.
 //!
-//! Promise: after the files are open, a tick allocates only when its file meets a name
+//! Promise: after the files are open, an event allocates only when its file meets a name
 //! it has not met before; the merge itself is a preallocated binary heap of one entry per
 //! file.
 
@@ -22,45 +27,112 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
-use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
 use crate::csv::{CsvLayout, MAX_SYMBOLS};
 use crate::decode::Compression;
-use crate::file::FileFeed;
+use crate::file::{FileFeed, InputFormat};
 
-/// The paths to read for `args`: a file as it is, a directory as every regular file in it
-/// (not recursing), sorted by name; in the order given.
+/// The paths to read for `args`, in the order given: a file as it is; a directory as every
+/// regular file in it (not recursing), sorted by name; a glob pattern (a path whose file
+/// name holds `*` or `?` and that does not exist as written) as every regular file of its
+/// directory whose name matches, sorted by name. `*` matches any run of characters
+/// (including none), `?` one character; the directory part is taken literally.
 ///
 /// # Errors
-/// A path cannot be read, or a directory holds no regular file.
+/// A path cannot be read, or a directory holds no regular file, or a pattern matches none.
 pub fn expand_paths<P: AsRef<Path>>(args: &[P]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for arg in args {
         let arg = arg.as_ref();
         let named =
             |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", arg.display()));
+        let pattern = arg
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.contains(['*', '?']) && !arg.exists());
+        if let Some(pattern) = pattern {
+            let dir = match arg.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let files = regular_files(dir, |name| glob_match(pattern, name)).map_err(named)?;
+            if files.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{}: no regular file matches the pattern", arg.display()),
+                ));
+            }
+            out.extend(files);
+            continue;
+        }
         if !std::fs::metadata(arg).map_err(named)?.is_dir() {
             out.push(arg.to_path_buf());
             continue;
         }
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(arg).map_err(named)? {
-            let path = entry.map_err(named)?.path();
-            // `metadata` follows links: a link to a regular file is a file.
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-                files.push(path);
-            }
-        }
+        let files = regular_files(arg, |_| true).map_err(named)?;
         if files.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("{}: no regular file in the directory", arg.display()),
             ));
         }
-        files.sort();
         out.extend(files);
     }
     Ok(out)
+}
+
+/// The regular files of `dir` (links followed) whose UTF-8 name `keep` accepts, sorted.
+fn regular_files(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(&keep) {
+            continue;
+        }
+        let path = entry.path();
+        // `metadata` follows links: a link to a regular file is a file.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether `name` matches `pattern`: `*` any run of characters, `?` one character, any
+/// other character itself.
+///
+/// ```
+/// use zerotick_feeds::merge::glob_match;
+/// assert!(glob_match("BTC*-2024-0?.csv.gz", "BTCUSDT-2024-01.csv.gz"));
+/// assert!(glob_match("*", ""));
+/// assert!(!glob_match("*.csv", "a.csv.gz"));
+/// ```
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut i, mut j) = (0, 0);
+    // After the last `*`: its index in `p`, and where in `n` its match now ends.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            // Let the last `*` take one more character and try again.
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// A file's symbol index not mapped yet.
@@ -72,11 +144,11 @@ struct Source {
     feed: FileFeed,
     /// The file's own names, by its own index.
     names: SymbolNames,
-    /// The file's index -> the merged index ([`UNMAPPED`] for one no tick carried yet).
+    /// The file's index -> the merged index ([`UNMAPPED`] for one no event carried yet).
     /// Grows when the file meets a new name.
     to_merged: Vec<u32>,
-    /// The file's next tick (symbol already mapped), while its entry is in the heap.
-    head: Tick,
+    /// The file's next market event (symbol already mapped), while its entry is in the heap.
+    head: FeedEvent,
 }
 
 /// Several [`FileFeed`]s merged by event time (see the module docs).
@@ -85,7 +157,7 @@ pub struct MergedFeed {
     sources: Vec<Source>,
     /// `(ts_ns, source)` of every source whose `head` waits. Capacity: the source count.
     heap: BinaryHeap<Reverse<(u64, usize)>>,
-    /// Sources whose next tick is still to be read. Capacity: the source count.
+    /// Sources whose next event is still to be read. Capacity: the source count.
     refill: Vec<usize>,
     /// The last `ts_ns` handed on per merged symbol (0 before the first).
     last_ts_ns: Vec<u64>,
@@ -104,15 +176,34 @@ impl MergedFeed {
         layout: CsvLayout,
         strict: bool,
     ) -> Result<Self, FeedError> {
+        Self::open_as(paths, InputFormat::Auto, layout, strict)
+    }
+
+    /// Opens every path as `format` (`Auto`: each file's told by its content; files of
+    /// different formats merge).
+    ///
+    /// # Errors
+    /// A file cannot be opened ([`FileFeed::open_as`]).
+    pub fn open_as<P: AsRef<Path>>(
+        paths: &[P],
+        format: InputFormat,
+        layout: CsvLayout,
+        strict: bool,
+    ) -> Result<Self, FeedError> {
         let feeds = paths
             .iter()
-            .map(|p| FileFeed::open(p.as_ref(), layout, strict))
+            .map(|p| FileFeed::open_as(p.as_ref(), format, layout, strict))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(feeds, strict))
     }
 
+    /// The format of each file, in order.
+    pub fn formats(&self) -> impl Iterator<Item = InputFormat> + '_ {
+        self.sources.iter().map(|s| s.feed.format())
+    }
+
     /// Merges `feeds`, in this order for ties. `strict` should be what the feeds were opened
-    /// with: it decides whether a tick going backwards ends the feed.
+    /// with: it decides whether an event going backwards ends the feed.
     pub fn new(feeds: Vec<FileFeed>, strict: bool) -> Self {
         let n = feeds.len();
         let sources = feeds
@@ -121,13 +212,7 @@ impl MergedFeed {
                 names: feed.names(),
                 feed,
                 to_merged: Vec::new(),
-                head: Tick {
-                    ts_ns: 0,
-                    symbol: 0,
-                    price: 0.0,
-                    size: 0.0,
-                    side: zerotick_core::Side::Unknown,
-                },
+                head: FeedEvent::End,
             })
             .collect();
         Self {
@@ -147,7 +232,7 @@ impl MergedFeed {
     }
 
     /// The merged index of source `i`'s own index `local`, met for the first time; `None`
-    /// past the symbol bound. Only names a tick carries are interned (a file's own table also
+    /// past the symbol bound. Only names an event carries are interned (a file's own table also
     /// holds its file-name symbol, unused by a generic CSV).
     #[cold]
     #[inline(never)]
@@ -166,7 +251,7 @@ impl MergedFeed {
         Some(merged)
     }
 
-    /// Reads on in source `i` until its next tick is in the heap or it ends; a rejection met
+    /// Reads on in source `i` until its next market event is in the heap or it ends; a rejection met
     /// on the way is returned (the source stays to be refilled).
     fn refill(&mut self, i: usize) -> Result<Option<RejectReason>, FeedError> {
         loop {
@@ -174,25 +259,27 @@ impl MergedFeed {
                 .feed
                 .next_event()
                 .map_err(|e| self.in_source(i, e))?;
-            match event {
-                FeedEvent::Tick(mut tick) => {
-                    let local = tick.symbol;
-                    tick.symbol = match self.sources[i].to_merged.get(local as usize) {
-                        Some(&m) if m != UNMAPPED => m,
-                        _ => match self.map_new_symbol(i, local) {
-                            Some(m) => m,
-                            None => return self.reject(i, RejectReason::TooManySymbols),
-                        },
-                    };
-                    self.sources[i].head = tick;
-                    self.heap.push(Reverse((tick.ts_ns, i)));
-                    return Ok(None);
+            let (Some(local), Some(ts_ns)) = (event.symbol(), event.ts_ns()) else {
+                match event {
+                    FeedEvent::Rejected(reason) => return Ok(Some(reason)),
+                    FeedEvent::End => return Ok(None),
+                    // Files never wait; a source that did would only be asked again.
+                    _ => continue,
                 }
-                FeedEvent::Rejected(reason) => return Ok(Some(reason)),
-                FeedEvent::End => return Ok(None),
-                // Files never wait; a source that did would only be asked again.
-                FeedEvent::Idle => {}
-            }
+            };
+            // A market event: its symbol mapped onto the merged table.
+            let merged = match self.sources[i].to_merged.get(local as usize) {
+                Some(&m) if m != UNMAPPED => m,
+                _ => match self.map_new_symbol(i, local) {
+                    Some(m) => m,
+                    None => return self.reject(i, RejectReason::TooManySymbols),
+                },
+            };
+            let mut event = event;
+            event.set_symbol(merged);
+            self.sources[i].head = event;
+            self.heap.push(Reverse((ts_ns, i)));
+            return Ok(None);
         }
     }
 
@@ -235,23 +322,27 @@ impl Feed for MergedFeed {
             }
             self.refill.pop();
         }
-        let Some(Reverse((_, i))) = self.heap.pop() else {
+        let Some(Reverse((ts_ns, i))) = self.heap.pop() else {
             return Ok(FeedEvent::End);
         };
         self.refill.push(i);
-        let tick = self.sources[i].head;
-        let s = tick.symbol as usize;
+        let event = self.sources[i].head;
+        let s = event.symbol().unwrap_or(0) as usize;
         if s >= self.last_ts_ns.len() {
             self.last_ts_ns.resize(s + 1, 0);
         }
-        if tick.ts_ns < self.last_ts_ns[s] {
+        if ts_ns < self.last_ts_ns[s] {
             let reason = self.reject(i, RejectReason::TimeBackwards)?;
             return Ok(FeedEvent::Rejected(
                 reason.unwrap_or(RejectReason::TimeBackwards),
             ));
         }
-        self.last_ts_ns[s] = tick.ts_ns;
-        Ok(FeedEvent::Tick(tick))
+        self.last_ts_ns[s] = ts_ns;
+        Ok(event)
+    }
+
+    fn sequence_gaps(&self) -> u64 {
+        self.sources.iter().map(|s| s.feed.sequence_gaps()).sum()
     }
 
     fn names(&self) -> SymbolNames {

@@ -97,6 +97,7 @@ fn drain(feed: &mut impl Feed) -> Result<Vec<Seen>, FeedError> {
             FeedEvent::Rejected(r) => out.push(Seen::Rejected(r)),
             FeedEvent::End => return Ok(out),
             FeedEvent::Idle => panic!("a file feed never waits"),
+            other => panic!("a trade CSV yields trades only: {other:?}"),
         }
     }
 }

@@ -1,5 +1,7 @@
-//! File feeds allocate nothing per tick once warm, compressed or not: the decoders write into
-//! their own reused buffers and the CSV feed into its reused line buffer. A counting global
+//! File feeds allocate nothing per event once warm, compressed or not: the decoders write
+//! into their own reused buffers and the CSV, JSON-lines and Tardis readers into their reused
+//! line buffers (a depth update's levels and a snapshot row's levels are handed out from the
+//! line, never collected). A counting global
 //! allocator watches the calling thread while it pulls ticks. The first half of each file is
 //! read before the window opens: it meets the symbols and decides the layout.
 //!
@@ -54,6 +56,91 @@ fn measure(feed: &mut impl Feed) -> (u64, u64) {
     (ticks, allocations)
 }
 
+/// Binance websocket lines: trades, book tickers and depth updates of three symbols, with a
+/// receive-time prefix on every other line; `2 * rows` lines.
+fn binance_json(rows: u64) -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..rows {
+        let sym = ["BTCUSDT", "ETHUSDT", "SOLUSDT"][(i % 3) as usize];
+        let ms = 1_700_000_000_000 + i;
+        let prefix = if i % 2 == 0 {
+            format!("{} ", ms * 1_000_000 + 5)
+        } else {
+            String::new()
+        };
+        s += &format!(
+            r#"{prefix}{{"stream":"x@trade","data":{{"e":"trade","E":{ms},"s":"{sym}","t":{i},"p":"{}.5","q":"0.01","T":{ms},"m":{}}}}}"#,
+            100 + i % 7,
+            i % 2 == 0
+        );
+        s.push('\n');
+        if i % 2 == 0 {
+            s += &format!(
+                r#"{{"e":"depthUpdate","E":{ms},"s":"{sym}","U":{},"u":{},"b":[["{}.4","1.5"],["99.1","0"]],"a":[["{}.6","2"]]}}"#,
+                // A symbol's depth updates are every sixth line pair: ids follow on.
+                2 * (i / 6) + 1,
+                2 * (i / 6) + 2,
+                100 + i % 7,
+                100 + i % 7
+            );
+        } else {
+            s += &format!(
+                r#"{prefix}{{"u":{i},"s":"{sym}","b":"99.5","B":"3","a":"100.5","A":"4","T":{ms}}}"#
+            );
+        }
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+/// A Tardis book_snapshot_5 file of `rows` rows over two symbols.
+fn tardis_snapshots(rows: u64) -> Vec<u8> {
+    let mut s = String::from("exchange,symbol,timestamp,local_timestamp");
+    for i in 0..5 {
+        s += &format!(",asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount");
+    }
+    s.push('\n');
+    for r in 0..rows {
+        let us = 1_700_000_000_000_000 + r;
+        s += &format!(
+            "binance,{},{us},{}",
+            ["BTCUSDT", "ETHUSDT"][(r % 2) as usize],
+            us + 3
+        );
+        for i in 0..5 {
+            s += &format!(",{}.5,{},{}.5,{}", 101 + i, i + 1, 99 - i, i + 2);
+        }
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+/// Pulls `warm` market events, then every one to the end (no rejection allowed); returns
+/// (events after the warm ones, allocations while pulling them).
+fn measure_events(feed: &mut impl Feed, warm: u64) -> (u64, u64) {
+    let market = |e: &FeedEvent| e.ts_ns().is_some();
+    for _ in 0..warm {
+        let e = feed.next_event().unwrap();
+        assert!(market(&e), "{e:?}");
+    }
+    let mut events = 0;
+    let mut other = None;
+    let allocations = counting(|| {
+        loop {
+            match feed.next_event() {
+                Ok(e) if market(&e) => events += 1,
+                Ok(FeedEvent::End) => break,
+                e => {
+                    other = Some(e);
+                    break;
+                }
+            }
+        }
+    });
+    assert!(other.is_none(), "{other:?}");
+    (events, allocations)
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -89,6 +176,24 @@ fn file_ticks_allocate_nothing_compressed_or_merged() {
     let (ticks, allocations) = measure(&mut feed);
     assert_eq!(ticks, 2 * ROWS - WARM_ROWS);
     assert_eq!(allocations, 0, "merged");
+    // Websocket JSON lines, gzip-compressed: per two line pairs, two trades, one quote and
+    // a depth update of three levels.
+    let json = binance_json(ROWS / 2);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&json).unwrap();
+    let path = write(&dir, "ws.jsonl.gz", &gz.finish().unwrap());
+    let mut feed = FileFeed::open(&path, CsvLayout::Auto, true).unwrap();
+    let total = ROWS / 2 + ROWS / 4 + ROWS / 4 * 3;
+    let (events, allocations) = measure_events(&mut feed, total / 2);
+    assert_eq!(events, total - total / 2);
+    assert_eq!(allocations, 0, "binance json");
+    assert_eq!(feed.sequence_gaps(), 0);
+    // Tardis snapshots: 10 levels per row.
+    let path = write(&dir, "snap.csv", &tardis_snapshots(ROWS / 10));
+    let mut feed = FileFeed::open(&path, CsvLayout::Auto, true).unwrap();
+    let (events, allocations) = measure_events(&mut feed, ROWS / 2);
+    assert_eq!(events, ROWS / 2);
+    assert_eq!(allocations, 0, "tardis");
     // The instrument works: opening a compressed file allocates (its buffers).
     assert!(counting(|| drop(FileFeed::open(&files[1], CsvLayout::Auto, true))) > 0);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -13,5 +13,5 @@ mod stage;
 
 pub use config::{Hooks, PipelineConfig, limits};
 pub use error::PipelineError;
-pub use report::{Layout, RunReport, StageLatency};
+pub use report::{EventCounts, Layout, RunReport, StageLatency};
 pub use run::run;

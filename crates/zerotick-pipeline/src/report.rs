@@ -17,6 +17,13 @@ pub struct RunReport {
     pub ticks_rejected: u64,
     /// Rejections by reason.
     pub rejects: RejectCounts,
+    /// Market events other than trades the feed read, by kind (counted, not consumed yet;
+    /// not part of `ticks_in`).
+    pub events: EventCounts,
+    /// Gaps in the exchange's sequence numbers the feed found
+    /// ([`Feed::sequence_gaps`](zerotick_core::Feed::sequence_gaps); 0 when the feed
+    /// thread did not return).
+    pub sequence_gaps: u64,
     /// Feature rows computed (= signals emitted).
     pub vectors: u64,
     /// Batches processed.
@@ -52,6 +59,17 @@ pub struct RunReport {
     pub matrix_pool: PoolStats,
     /// The thread layout the run used, and why.
     pub layout: Layout,
+}
+
+/// Market events other than trades, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventCounts {
+    /// Best bid/ask quotes.
+    pub quotes: u64,
+    /// Book level updates.
+    pub book_deltas: u64,
+    /// Levels of book snapshots.
+    pub snapshot_levels: u64,
 }
 
 /// Per-stage latency of the rows (ns), the parts of the tick-to-signal latency.

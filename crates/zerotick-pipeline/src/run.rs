@@ -43,7 +43,7 @@ use crate::config::{Hooks, PipelineConfig};
 use crate::features::FeatureStage;
 use crate::job::{Job, Stamped};
 use crate::metrics::Metrics;
-use crate::report::{Layout, RunReport, StageLatency};
+use crate::report::{EventCounts, Layout, RunReport, StageLatency};
 use crate::stage::emit::Emitter;
 use crate::stage::feature::{FeatureThread, RunLoop};
 use crate::stage::feed::FeedStage;
@@ -293,8 +293,10 @@ pub fn run<F: Feed + 'static>(
         }
         Err(_) => None,
     };
+    let mut sequence_gaps = 0;
     let feed_allocations = match summary {
         Some(s) => {
+            sequence_gaps = s.feed.sequence_gaps();
             s.result.map_err(PipelineError::Feed)?;
             sink.flush().map_err(PipelineError::Sink)?;
             let mut feed = s.feed;
@@ -319,6 +321,12 @@ pub fn run<F: Feed + 'static>(
         ticks_processed: processed,
         ticks_rejected: rejects.total(),
         rejects,
+        events: EventCounts {
+            quotes: link.other_events[0].load(Ordering::Relaxed),
+            book_deltas: link.other_events[1].load(Ordering::Relaxed),
+            snapshot_levels: link.other_events[2].load(Ordering::Relaxed),
+        },
+        sequence_gaps,
         vectors,
         batches,
         seconds: end_ns.saturating_sub(link.feed_start_ns.load(Ordering::Relaxed)) as f64 / 1e9,

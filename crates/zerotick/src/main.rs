@@ -20,8 +20,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zerotick_core::{Feed, NullSink, Sink};
 use zerotick_feeds::{
-    Compression, CsvLayout, CsvSink, FileFeed, MergedFeed, SyntheticConfig, SyntheticFeed,
-    expand_paths,
+    Compression, CsvLayout, CsvSink, FileFeed, InputFormat, MergedFeed, SyntheticConfig,
+    SyntheticFeed, expand_paths,
 };
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
@@ -56,20 +56,30 @@ enum Command {
 
 #[derive(Parser, Debug)]
 pub(crate) struct RunArgs {
-    /// Where ticks come from: `synthetic` (seeded, embedded), a CSV file as `csv:PATH` or just
-    /// `PATH` (exchange aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`), or
-    /// `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see --stream-shards).
-    /// Files may be plain, gzip (`cat a.gz b.gz` too), zstd or zip (its CSV members in turn),
-    /// told by their first bytes, whatever their name; read as a stream. Repeat --feed, or
-    /// give a directory (every regular file in it, sorted by name), to replay several files
-    /// merged by event time (ties in the order given); a tick whose time goes backwards
-    /// within its symbol is then counted as `time_backwards`, or ends a --strict run.
+    /// Where ticks come from: `synthetic` (seeded, embedded), a file as `PATH` (or
+    /// `csv:PATH`), or `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see
+    /// --stream-shards). A file's format is told by its content (see --format): trade CSV
+    /// (exchange aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`), Binance
+    /// websocket JSON lines, or Tardis CSV. Files may be plain, gzip (`cat a.gz b.gz` too),
+    /// zstd or zip (its CSV members in turn), told by their first bytes, whatever their name;
+    /// read as a stream. Repeat --feed, give a directory (every regular file in it, sorted by
+    /// name) or a glob (`data/BTCUSDT-*.csv.gz`; `*` and `?` in the file name, quoted so the
+    /// shell leaves it), to replay several files merged by event time (ties in the order
+    /// given); an event whose time goes backwards within its symbol is then counted as
+    /// `time_backwards`, or ends a --strict run. Quotes and book events are counted in the
+    /// report; the features use trades.
     #[arg(long, default_value = "synthetic")]
     feed: Vec<String>,
-    /// Column layout of a CSV feed.
+    /// Format of the feed's files: `auto` tells each file's from its first line (a JSON
+    /// object: binance-json; a Tardis header: tardis; else csv), or from its extension
+    /// (`.jsonl`, `.ndjson`, `.json`) when it is empty.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// Column layout of a trade CSV feed.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
-    /// Stop at the first malformed CSV row (with its line number) instead of counting it.
+    /// Stop at the first malformed row or line of a file (with its line number) instead of
+    /// counting it.
     #[arg(long)]
     strict: bool,
     /// Symbols of the synthetic market.
@@ -178,6 +188,30 @@ pub(crate) struct RunArgs {
     /// values.
     #[arg(long, default_value_t = 0)]
     metrics_linger_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Format {
+    /// Told by each file's content, else its extension.
+    Auto,
+    /// Trade CSV (see --layout).
+    Csv,
+    /// Binance websocket messages, one JSON object per line (trade, aggTrade, bookTicker,
+    /// depthUpdate).
+    BinanceJson,
+    /// Tardis CSV datasets (trades, quotes, book_snapshot_N, incremental_book_L2).
+    Tardis,
+}
+
+impl From<Format> for InputFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Auto => InputFormat::Auto,
+            Format::Csv => InputFormat::Csv,
+            Format::BinanceJson => InputFormat::BinanceJson,
+            Format::Tardis => InputFormat::Tardis,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -323,21 +357,32 @@ fn run_command(args: &RunArgs) -> Result<()> {
     let feed = args.feed.first().map_or("synthetic", String::as_str);
     let (report, feed_name) = if let Some(given) = files {
         let paths = expand_paths(&given)?;
-        let (layout, strict) = (args.layout.into(), args.strict);
+        let (format, layout, strict) = (args.format.into(), args.layout.into(), args.strict);
         if let [path] = &paths[..] {
-            let feed = FileFeed::open(path, layout, strict)
+            let feed = FileFeed::open_as(path, format, layout, strict)
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            let name = format!("csv:{}{}", path.display(), compressed(feed.compression()));
+            let name = format!(
+                "{}:{}{}",
+                feed.format().name(),
+                path.display(),
+                compressed(feed.compression())
+            );
             (
                 run_with(feed, args, &config, None, &registry, &steady)?,
                 name,
             )
         } else {
-            let feed = MergedFeed::open(&paths, layout, strict).context("cannot open the feed")?;
+            let feed = MergedFeed::open_as(&paths, format, layout, strict)
+                .context("cannot open the feed")?;
             let mut kinds: Vec<&str> = feed.compressions().map(Compression::name).collect();
+            kinds.sort_unstable();
             kinds.dedup();
+            let mut formats: Vec<&str> = feed.formats().map(InputFormat::name).collect();
+            formats.sort_unstable();
+            formats.dedup();
             let name = format!(
-                "csv:{} and {} more, merged by event time ({})",
+                "{}:{} and {} more, merged by event time ({})",
+                formats.join("+"),
                 paths[0].display(),
                 paths.len() - 1,
                 kinds.join(", ")

@@ -11,14 +11,19 @@ use zerotick_core::{Feed, FeedEvent};
 use zerotick_feeds::{FileFeed, SyntheticConfig, SyntheticFeed};
 use zerotick_redis::{Endpoint, Publisher};
 
-use crate::Layout;
+use crate::{Format, Layout};
 
 #[derive(Parser, Debug)]
 pub struct PublishArgs {
-    /// Where ticks come from: `synthetic` (seeded) or a CSV file, `csv:PATH` (plain, gzip,
-    /// zstd or zip, told by its first bytes).
+    /// Where ticks come from: `synthetic` (seeded) or a file, `csv:PATH` (plain, gzip, zstd
+    /// or zip, told by its first bytes; its format as --format says). Only trades are
+    /// published: quotes and book events are counted and skipped.
     #[arg(long, default_value = "synthetic")]
     feed: String,
+    /// Format of the file: `auto` tells it from its first line (a JSON object: binance-json;
+    /// a Tardis header: tardis; else csv), or its extension when it is empty.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
     /// Column layout of a CSV feed.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
@@ -62,12 +67,15 @@ pub struct PublishArgs {
 struct Published {
     ticks: u64,
     rejected: u64,
+    /// Quotes and book events: not published (the streams carry trades).
+    skipped: u64,
 }
 
 fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
     let shared = feed.names();
     let mut names = Vec::with_capacity(zerotick_feeds::sink::NAMES_RESERVED);
     let mut rejected = 0;
+    let mut skipped = 0;
     loop {
         match feed.next_event()? {
             FeedEvent::Tick(t) => {
@@ -80,6 +88,10 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
                 out.publish(&t, name)?;
             }
             FeedEvent::Rejected(_) => rejected += 1,
+            // Redis streams carry trades only: other market events are counted and skipped.
+            FeedEvent::Quote(_) | FeedEvent::BookDelta(_) | FeedEvent::SnapshotLevel(_) => {
+                skipped += 1
+            }
             FeedEvent::Idle => {}
             FeedEvent::End => break,
         }
@@ -87,6 +99,7 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
     Ok(Published {
         ticks: out.published(),
         rejected,
+        skipped,
     })
 }
 
@@ -120,7 +133,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         )?
     } else if let Some(path) = args.feed.strip_prefix("csv:") {
         let path = PathBuf::from(path);
-        let feed = FileFeed::open(&path, args.layout.into(), false)
+        let feed = FileFeed::open_as(&path, args.format.into(), args.layout.into(), false)
             .with_context(|| format!("cannot open {}", path.display()))?;
         pump(feed, &mut out)?
     } else {
@@ -141,7 +154,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     if args.json {
         let v = json!({
             "to": ep.to_string(), "streams": streams, "published": done.ticks,
-            "rejected": done.rejected, "seconds": seconds, "ticks_per_s": rate,
+            "rejected": done.rejected, "skipped_non_trades": done.skipped, "seconds": seconds, "ticks_per_s": rate,
             "reconnects": out.reconnects(), "resent": out.resent(),
         });
         writeln!(stdout, "{v}")?;
@@ -151,6 +164,13 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             "published {} ticks ({} rejected) to {} stream(s) of {ep} in {seconds:.3} s: {rate:.0} ticks/s",
             done.ticks, done.rejected, streams
         )?;
+        if done.skipped > 0 {
+            writeln!(
+                stdout,
+                "skipped {} quotes and book events (the streams carry trades)",
+                done.skipped
+            )?;
+        }
         if out.reconnects() > 0 {
             writeln!(
                 stdout,

@@ -46,6 +46,13 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "ticks_processed": r.ticks_processed,
         "ticks_rejected": r.ticks_rejected,
         "rejects": rejects,
+        "events": {
+            "trade": r.ticks_in - r.ticks_rejected,
+            "quote": r.events.quotes,
+            "depth": r.events.book_deltas,
+            "snapshot": r.events.snapshot_levels,
+        },
+        "sequence_gaps": r.sequence_gaps,
         "seconds": r.seconds,
         "ticks_per_s": per_s(r.ticks_processed, r.seconds),
         "vectors": r.vectors,
@@ -173,6 +180,19 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     line("ticks rejected", r.ticks_rejected.to_string());
     for (reason, n) in r.rejects.nonzero() {
         line(&format!("  rejected: {reason}"), n.to_string());
+    }
+    let e = &r.events;
+    if e.quotes + e.book_deltas + e.snapshot_levels > 0 {
+        line(
+            "other events",
+            format!(
+                "{} quotes, {} book deltas, {} snapshot levels (counted, not consumed)",
+                e.quotes, e.book_deltas, e.snapshot_levels
+            ),
+        );
+    }
+    if r.sequence_gaps > 0 {
+        line("sequence gaps", r.sequence_gaps.to_string());
     }
     line("wall time", format!("{:.3} s", r.seconds));
     line(

@@ -310,3 +310,98 @@ fn compressed_and_several_file_feeds_merge_by_time() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("only files merge"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn format_flag_and_glob_feeds_read_json_lines_and_tardis() {
+    let dir = std::env::temp_dir().join(format!("zerotick-cli-formats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Websocket lines, gzip: per symbol 400 trades, 200 quotes, 200 depth updates of two
+    // levels (ids following on, but for one gap).
+    let mut text = String::new();
+    for i in 0..400u64 {
+        let ms = 1_700_000_000_000 + 2 * i;
+        text += &format!(
+            r#"{{"e":"trade","E":{ms},"s":"AAA","t":{i},"p":"{}.5","q":"1","T":{ms},"m":false}}"#,
+            100 + i % 7
+        );
+        text.push('\n');
+        if i % 2 == 0 {
+            text += &format!(
+                r#"{} {{"u":{},"s":"AAA","b":"99","B":"1","a":"101","A":"1"}}"#,
+                ms * 1_000_000,
+                i + 1
+            );
+        } else {
+            let id = if i == 201 { 10_000 } else { i };
+            text += &format!(
+                r#"{{"stream":"aaa@depth","data":{{"e":"depthUpdate","E":{ms},"s":"AAA","U":{id},"u":{},"b":[["99","2"]],"a":[["101","0"]]}}}}"#,
+                id + 1
+            );
+        }
+        text.push('\n');
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    std::fs::write(dir.join("AAA-ws.log.gz"), e.finish().unwrap()).unwrap();
+    // Tardis trades of another symbol, interleaved in time.
+    let mut tardis =
+        String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
+    for i in 0..300u64 {
+        let us = 1_700_000_000_000_000 + 2_000 * i + 1_000;
+        tardis += &format!("binance,BBB,{us},{us},{i},sell,{}.25,2\n", 50 + i % 5);
+    }
+    std::fs::write(dir.join("BBB-tardis.csv"), &tardis).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not matched by the glob").unwrap();
+
+    let glob = dir.join("*-*.*").display().to_string();
+    let r = json(&zerotick(&["run", "--json", "--feed", &glob]));
+    assert_eq!(r["ticks_in"], 700, "{r}");
+    assert_eq!(r["ticks_rejected"], 0, "{r}");
+    assert_eq!(r["events"]["trade"], 700, "{r}");
+    assert_eq!(r["events"]["quote"], 200, "{r}");
+    assert_eq!(r["events"]["depth"], 400, "{r}");
+    assert_eq!(r["events"]["snapshot"], 0, "{r}");
+    // One gap: at i = 201, and again coming back at i = 203.
+    assert_eq!(r["sequence_gaps"], 2, "{r}");
+    let feed = r["feed"].as_str().unwrap();
+    assert!(feed.starts_with("binance-json+tardis:"), "{feed}");
+    // The human report shows the other events and the gaps.
+    let out = zerotick(&["run", "--feed", &glob]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("200 quotes, 400 book deltas, 0 snapshot levels"),
+        "{table}"
+    );
+    assert!(table.contains("sequence gaps"), "{table}");
+    // --format forces a reader: the Tardis file as JSON lines is all bad_json rejects...
+    let tardis_path = dir.join("BBB-tardis.csv").display().to_string();
+    let forced = json(&zerotick(&[
+        "run",
+        "--json",
+        "--format",
+        "binance-json",
+        "--feed",
+        &tardis_path,
+    ]));
+    assert_eq!(forced["rejects"]["bad_json"], 301, "{forced}");
+    // ... and the websocket file as Tardis is a one-line error saying why.
+    let ws = dir.join("AAA-ws.log.gz").display().to_string();
+    let out = zerotick(&["run", "--format", "tardis", "--feed", &ws]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a Tardis CSV header"), "{err}");
+    // A glob that matches nothing says so.
+    let none = dir.join("zzz*").display().to_string();
+    let out = zerotick(&["run", "--feed", &none]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no regular file matches"));
+    // --help documents the flag.
+    let help = zerotick(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--format") && help.contains("binance-json"),
+        "{help}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,6 +7,9 @@
 //!
 //! The thread is not scoped: a feed blocked in a read (a slow FIFO, a stalled socket) past
 //! the deadline is left behind, and the run ends on time without it.
+//!
+//! Market events other than trades (quotes, book deltas, snapshot levels) are counted by
+//! kind for the report and not handed on.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -63,6 +66,14 @@ pub(crate) fn entry_check(t: &Tick, max_symbols: usize) -> Result<(), RejectReas
     } else {
         Ok(())
     }
+}
+
+/// Counts a market event that is not a trade (kind `k`: quote, book delta, snapshot level):
+/// the pipeline reports them and does not consume them yet.
+#[inline]
+fn count_other(link: &Link, counts: &mut [u64; 3], k: usize) {
+    counts[k] += 1;
+    link.other_events[k].store(counts[k], Ordering::Relaxed);
 }
 
 impl<F: Feed + 'static> FeedStage<F> {
@@ -136,6 +147,8 @@ impl<F: Feed + 'static> FeedStage<F> {
         let mut stamped = restamp_after;
         let mut ticks = 0u64;
         let mut rejects = [0u64; RejectReason::ALL.len()];
+        // Quotes, book deltas, snapshot levels: counted, not yet consumed.
+        let mut other = [0u64; 3];
         let mut acked = 0u64;
         let mut events = 0u64;
         loop {
@@ -189,6 +202,18 @@ impl<F: Feed + 'static> FeedStage<F> {
                     }
                     Err(reason) => reason,
                 },
+                FeedEvent::Quote(_) => {
+                    count_other(link, &mut other, 0);
+                    continue;
+                }
+                FeedEvent::BookDelta(_) => {
+                    count_other(link, &mut other, 1);
+                    continue;
+                }
+                FeedEvent::SnapshotLevel(_) => {
+                    count_other(link, &mut other, 2);
+                    continue;
+                }
                 FeedEvent::Rejected(reason) => reason,
                 FeedEvent::Idle => {
                     stamped = restamp_after;

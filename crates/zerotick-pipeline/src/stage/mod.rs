@@ -37,6 +37,8 @@ pub(crate) struct Link {
     /// feed thread only: the report reads them even if the feed thread never returns).
     pub(crate) ticks: Padded<AtomicU64>,
     pub(crate) rejects: [AtomicU64; RejectReason::ALL.len()],
+    /// Quotes, book deltas and snapshot levels the feed thread read (written by it only).
+    pub(crate) other_events: [AtomicU64; 3],
     /// How long the feed reads, from `feed_start_ns`.
     pub(crate) duration: Option<Duration>,
 }
@@ -52,6 +54,7 @@ impl Link {
             feed_start_ns: AtomicU64::new(0),
             ticks: Padded(AtomicU64::new(0)),
             rejects: core::array::from_fn(|_| AtomicU64::new(0)),
+            other_events: core::array::from_fn(|_| AtomicU64::new(0)),
             duration,
         }
     }

@@ -1,0 +1,521 @@
+//! [`BinanceJsonFeed`]: Binance websocket recordings, one JSON message per line, as market
+//! events, without a heap allocation per message.
+//!
+//! **Lines.** Each line is one message: a combined-stream wrapper
+//! `{"stream":"btcusdt@trade","data":{...}}` (the payload is `data`; `stream` is not read) or a
+//! bare payload `{...}`, optionally preceded by the local receive time and one space, as
+//! data collectors write them (`1700000000123456789 {"e":"trade",...}`; nanoseconds, or any
+//! unit the CSV timestamps accept, told by magnitude). Blank lines are skipped; lines end as
+//! in CSV (`\n`, `\r\n`, `\r`); a line may be up to [`MAX_JSON_LINE`] bytes.
+//!
+//! **Messages** (told by `e`, or by their fields where Binance sends no `e`):
+//!
+//! | payload | event | time | other fields |
+//! |---|---|---|---|
+//! | `trade`, `aggTrade` | [`Tick`] | `T` (else `E`), ms | `s`, `p`, `q`; `m` true: the seller took liquidity ([`Side::Sell`]), absent: unknown |
+//! | `bookTicker` (spot: no `e`, fields `u s b B a A`) | [`Quote`] | `T`, else `E`, else the receive time | `u` as the update id |
+//! | `depthUpdate` | one [`BookDelta`] per level, bids then asks | `E` (else `T`), ms | `U`/`u` first/last update id on each; `b`/`a`: `[[price, qty], ...]`, qty 0 removes |
+//!
+//! Numbers are read from their strings (or JSON numbers) exactly: prices and sizes by Rust's
+//! correctly rounded `f64` parser, times and ids as whole numbers. A subscription reply
+//! (`{"result":null,"id":1}`: an `id` and no `e`) is not market data and is skipped like a
+//! blank line.
+//!
+//! **Sequence gaps.** Per symbol, a depth update whose `U` is not the previous update's
+//! `u + 1` (futures streams: whose `pu` is not the previous `u`) is a gap, counted in
+//! [`Feed::sequence_gaps`]; its levels are still handed on.
+//!
+//! **Rejects.** A line yields its events or exactly one rejection, never part of a message:
+//! a depth update is checked whole before its first level is handed on. Reasons:
+//! `bad_json` (not a JSON object, or a value of the wrong JSON type), `missing_field`,
+//! `unknown_event` (another `e`, or an object that is none of the above), `bad_timestamp`,
+//! `bad_price`, `bad_size`, `bad_side` (`m` not a boolean), `bad_update_id` (not a whole
+//! number above 0, or `U > u`), `bad_utf8` (the symbol), `too_long`, `too_many_symbols`.
+//! With `strict` the first one ends the feed with its line number.
+//!
+//! ```
+//! use zerotick_core::{Feed, FeedEvent};
+//! use zerotick_feeds::BinanceJsonFeed;
+//!
+//! let text = concat!(
+//!     r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1700000000001,"s":"BTCUSDT","t":1,"p":"42000.50","q":"0.010","T":1700000000000,"m":true}}"#, "\n",
+//!     r#"{"e":"depthUpdate","E":1700000000002,"s":"BTCUSDT","U":10,"u":11,"b":[["41999.9","1.5"]],"a":[["42000.1","0"]]}"#, "\n",
+//! );
+//! let mut feed = BinanceJsonFeed::new(text.as_bytes(), false);
+//! let FeedEvent::Tick(t) = feed.next_event()? else { panic!() };
+//! assert_eq!((t.ts_ns, t.price), (1_700_000_000_000_000_000, 42000.5));
+//! assert!(matches!(feed.next_event()?, FeedEvent::BookDelta(d) if d.size == 1.5));
+//! assert!(matches!(feed.next_event()?, FeedEvent::BookDelta(d) if d.size == 0.0));
+//! assert!(matches!(feed.next_event()?, FeedEvent::End));
+//! # Ok::<(), zerotick_core::FeedError>(())
+//! ```
+
+use std::io::BufRead;
+use std::num::NonZeroU64;
+
+use zerotick_core::event::nonzero;
+use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::{
+    BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, Tick,
+};
+
+use crate::csv::{MAX_SYMBOLS, parse_ts};
+use crate::json::{self, Kind, Value};
+use crate::lines::Lines;
+
+/// Longest line accepted, in bytes (a diff-depth message of 1,000 levels is ~40 KB).
+pub const MAX_JSON_LINE: usize = 1 << 20;
+/// Bytes of line buffer allocated up front (it grows, once, for a longer line).
+const RESERVE: usize = 64 << 10;
+
+/// The fields of a payload that are read (spans into the line).
+#[derive(Default)]
+struct Fields {
+    e: Option<Value>,
+    big_e: Option<Value>,
+    big_t: Option<Value>,
+    s: Option<Value>,
+    p: Option<Value>,
+    q: Option<Value>,
+    m: Option<Value>,
+    u: Option<Value>,
+    big_u: Option<Value>,
+    pu: Option<Value>,
+    b: Option<Value>,
+    big_b: Option<Value>,
+    a: Option<Value>,
+    big_a: Option<Value>,
+    id: Option<Value>,
+    data: Option<Value>,
+}
+
+impl Fields {
+    fn set(&mut self, key: &[u8], v: Value) {
+        let slot = match key {
+            b"e" => &mut self.e,
+            b"E" => &mut self.big_e,
+            b"T" => &mut self.big_t,
+            b"s" => &mut self.s,
+            b"p" => &mut self.p,
+            b"q" => &mut self.q,
+            b"m" => &mut self.m,
+            b"u" => &mut self.u,
+            b"U" => &mut self.big_u,
+            b"pu" => &mut self.pu,
+            b"b" => &mut self.b,
+            b"B" => &mut self.big_b,
+            b"a" => &mut self.a,
+            b"A" => &mut self.big_a,
+            b"id" => &mut self.id,
+            b"data" => &mut self.data,
+            _ => return,
+        };
+        *slot = Some(v);
+    }
+}
+
+/// The levels of a depth update still to hand out.
+#[derive(Debug, Clone, Copy)]
+struct Depth {
+    /// The next delta, price and size still to be filled in.
+    template: BookDelta,
+    /// Position in the line of the next bid (at `]` when done), and the asks' start.
+    bids: usize,
+    asks: usize,
+    on_asks: bool,
+}
+
+/// Binance websocket messages read from JSON lines (see the module docs). Allocates only
+/// when it meets a new symbol, or a line longer than any before (up to [`MAX_JSON_LINE`]).
+#[derive(Debug)]
+pub struct BinanceJsonFeed<R> {
+    reader: R,
+    strict: bool,
+    lines: Lines,
+    symbols: SymbolTable,
+    /// Last `u` of a depth update per symbol index (0: none yet).
+    last_update: Vec<u64>,
+    gaps: u64,
+    /// A depth update being handed out level by level (its line stays in `lines`).
+    depth: Option<Depth>,
+}
+
+impl<R: BufRead> BinanceJsonFeed<R> {
+    /// A feed over `reader`; `strict` makes the first bad line end the feed.
+    pub fn new(reader: R, strict: bool) -> Self {
+        Self {
+            reader,
+            strict,
+            lines: Lines::new(MAX_JSON_LINE, RESERVE),
+            symbols: SymbolTable::new(MAX_SYMBOLS),
+            last_update: Vec::new(),
+            gaps: 0,
+            depth: None,
+        }
+    }
+
+    /// The 1-based line number of the last event's line (0 before the first).
+    pub fn line(&self) -> u64 {
+        self.lines.row_no
+    }
+
+    /// The reader.
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    /// The reader, to change (e.g. to move on to the next zip member, then
+    /// [`BinanceJsonFeed::restart`]).
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Starts over on what the reader reads next, as on a new file (line numbers from 1),
+    /// keeping the symbols and each symbol's last update id.
+    pub fn restart(&mut self) {
+        self.lines.restart();
+        self.depth = None;
+    }
+
+    fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
+        self.lines.reject(self.strict, reason)
+    }
+
+    /// The next level of the depth update being handed out, if any.
+    fn next_level(&mut self) -> Option<FeedEvent> {
+        let mut d = self.depth?;
+        let line = &self.lines.line;
+        loop {
+            let pos = if d.on_asks { d.asks } else { d.bids };
+            // Checked whole in `parse_depth`: a level that does not parse ends the walk.
+            match json::next_element(line, pos) {
+                Ok(Some((v, next))) => {
+                    let Ok((price, size)) = level(line, v) else {
+                        break;
+                    };
+                    if d.on_asks {
+                        d.asks = next;
+                    } else {
+                        d.bids = next;
+                    }
+                    self.depth = Some(d);
+                    let side = if d.on_asks {
+                        BookSide::Ask
+                    } else {
+                        BookSide::Bid
+                    };
+                    return Some(FeedEvent::BookDelta(BookDelta {
+                        side,
+                        price,
+                        size,
+                        ..d.template
+                    }));
+                }
+                _ if !d.on_asks => d.on_asks = true,
+                _ => break,
+            }
+        }
+        self.depth = None;
+        None
+    }
+
+    /// The line's first event, `None` for a line that yields none (a subscription reply, a
+    /// depth update without levels).
+    fn parse_line(&mut self) -> Result<Option<FeedEvent>, RejectReason> {
+        let line = std::mem::take(&mut self.lines.line);
+        let result = self.parse_message(&line);
+        self.lines.line = line;
+        match result? {
+            Step::Depth => Ok(self.next_level()),
+            Step::Nothing => Ok(None),
+            Step::Event(e) => Ok(Some(e)),
+        }
+    }
+
+    /// Parses one message.
+    fn parse_message(&mut self, line: &[u8]) -> Result<Step, RejectReason> {
+        let (local_ns, start) = receive_time(line)?;
+        let mut f = Fields::default();
+        let end = json::object(line, start, 0, &mut |k, v| f.set(k, v)).map_err(|_| bad_json())?;
+        if json::skip_ws(line, end) != line.len() {
+            return Err(bad_json());
+        }
+        if let Some(data) = f.data {
+            if data.kind != Kind::Object {
+                return Err(bad_json());
+            }
+            f = Fields::default();
+            json::object(line, data.start, 1, &mut |k, v| f.set(k, v)).map_err(|_| bad_json())?;
+        }
+        match f.e.map(|v| (v.kind, v.bytes(line))) {
+            Some((Kind::String, b"trade" | b"aggTrade")) => self.trade(line, &f),
+            Some((Kind::String, b"bookTicker")) => self.quote(line, &f, local_ns),
+            Some((Kind::String, b"depthUpdate")) => self.parse_depth(line, &f, local_ns),
+            Some(_) => Err(RejectReason::UnknownEvent),
+            None if f.u.is_some() && f.big_b.is_some() && f.big_a.is_some() => {
+                self.quote(line, &f, local_ns)
+            }
+            None if f.id.is_some() => Ok(Step::Nothing),
+            None => Err(RejectReason::UnknownEvent),
+        }
+    }
+
+    fn symbol(&mut self, line: &[u8], f: &Fields) -> Result<u32, RejectReason> {
+        let v = f.s.ok_or(RejectReason::MissingField)?;
+        if v.kind != Kind::String {
+            return Err(bad_json());
+        }
+        let name = std::str::from_utf8(v.bytes(line)).map_err(|_| RejectReason::BadUtf8)?;
+        self.symbols
+            .intern(name)
+            .ok_or(RejectReason::TooManySymbols)
+    }
+
+    fn trade(&mut self, line: &[u8], f: &Fields) -> Result<Step, RejectReason> {
+        let ts_ns = millis(line, f.big_t.or(f.big_e).ok_or(RejectReason::MissingField)?)?;
+        let price = price(line, f.p.ok_or(RejectReason::MissingField)?)?;
+        let size = size(line, f.q.ok_or(RejectReason::MissingField)?)?;
+        let side = match f.m.map(|v| v.kind) {
+            Some(Kind::True) => Side::Sell,
+            Some(Kind::False) => Side::Buy,
+            None => Side::Unknown,
+            Some(_) => return Err(RejectReason::BadSide),
+        };
+        let symbol = self.symbol(line, f)?;
+        Ok(Step::Event(FeedEvent::Tick(Tick {
+            ts_ns,
+            symbol,
+            price,
+            size,
+            side,
+        })))
+    }
+
+    fn quote(
+        &mut self,
+        line: &[u8],
+        f: &Fields,
+        local_ns: Option<NonZeroU64>,
+    ) -> Result<Step, RejectReason> {
+        let ts_ns = match f.big_t.or(f.big_e) {
+            Some(v) => millis(line, v)?,
+            None => local_ns.ok_or(RejectReason::MissingField)?.get(),
+        };
+        let missing = RejectReason::MissingField;
+        let quote = Quote {
+            ts_ns,
+            local_ts_ns: local_ns,
+            symbol: 0,
+            bid_price: price(line, f.b.ok_or(missing)?)?,
+            bid_size: size(line, f.big_b.ok_or(missing)?)?,
+            ask_price: price(line, f.a.ok_or(missing)?)?,
+            ask_size: size(line, f.big_a.ok_or(missing)?)?,
+            update_id: match f.u {
+                Some(v) => Some(update_id(line, v)?),
+                None => None,
+            },
+        };
+        let symbol = self.symbol(line, f)?;
+        Ok(Step::Event(FeedEvent::Quote(Quote { symbol, ..quote })))
+    }
+
+    fn parse_depth(
+        &mut self,
+        line: &[u8],
+        f: &Fields,
+        local_ns: Option<NonZeroU64>,
+    ) -> Result<Step, RejectReason> {
+        let missing = RejectReason::MissingField;
+        let ts_ns = millis(line, f.big_e.or(f.big_t).ok_or(missing)?)?;
+        let first = update_id(line, f.big_u.ok_or(missing)?)?;
+        let last = update_id(line, f.u.ok_or(missing)?)?;
+        if first > last {
+            return Err(RejectReason::BadUpdateId);
+        }
+        let prev = match f.pu {
+            Some(v) if v.kind == Kind::Number => {
+                Some(whole(line, v).ok_or(RejectReason::BadUpdateId)?)
+            }
+            Some(_) => return Err(bad_json()),
+            None => None,
+        };
+        let (bids, asks) = (f.b.ok_or(missing)?, f.a.ok_or(missing)?);
+        for side in [bids, asks] {
+            if side.kind != Kind::Array {
+                return Err(bad_json());
+            }
+            check_levels(line, side)?;
+        }
+        let symbol = self.symbol(line, f)?;
+        let s = symbol as usize;
+        if s >= self.last_update.len() {
+            self.last_update.resize(s + 1, 0);
+        }
+        let before = self.last_update[s];
+        if before != 0 {
+            let follows = match prev {
+                Some(pu) => pu == before,
+                None => first.get() == before.wrapping_add(1),
+            };
+            self.gaps += u64::from(!follows);
+        }
+        self.last_update[s] = last.get();
+        self.depth = Some(Depth {
+            template: BookDelta {
+                ts_ns,
+                local_ts_ns: local_ns,
+                symbol,
+                side: BookSide::Bid,
+                price: 0.0,
+                size: 0.0,
+                first_update_id: Some(first),
+                last_update_id: Some(last),
+            },
+            bids: bids.start + 1,
+            asks: asks.start + 1,
+            on_asks: false,
+        });
+        Ok(Step::Depth)
+    }
+}
+
+/// What a message gives.
+enum Step {
+    /// One event.
+    Event(FeedEvent),
+    /// A depth update's levels, waiting in `depth`.
+    Depth,
+    /// Nothing to hand on (a subscription reply).
+    Nothing,
+}
+
+fn bad_json() -> RejectReason {
+    RejectReason::BadJson
+}
+
+/// The receive time before the message, if any, and where the message starts.
+fn receive_time(line: &[u8]) -> Result<(Option<NonZeroU64>, usize), RejectReason> {
+    let start = json::skip_ws(line, 0);
+    if line.get(start) == Some(&b'{') {
+        return Ok((None, start));
+    }
+    let end = line[start..]
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .map_or(line.len(), |n| start + n);
+    let text = std::str::from_utf8(&line[start..end]).map_err(|_| RejectReason::BadTimestamp)?;
+    if !text.bytes().next().is_some_and(|c| c.is_ascii_digit()) {
+        return Err(bad_json());
+    }
+    let ns = parse_ts(text)?;
+    Ok((nonzero(ns), json::skip_ws(line, end)))
+}
+
+/// A whole number of at most 19 digits (no sign, fraction or exponent).
+fn whole(line: &[u8], v: Value) -> Option<u64> {
+    let b = v.bytes(line);
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')))
+}
+
+/// Milliseconds (a JSON number) to ns.
+fn millis(line: &[u8], v: Value) -> Result<u64, RejectReason> {
+    if v.kind != Kind::Number {
+        return Err(bad_json());
+    }
+    whole(line, v)
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .ok_or(RejectReason::BadTimestamp)
+}
+
+fn update_id(line: &[u8], v: Value) -> Result<NonZeroU64, RejectReason> {
+    if v.kind != Kind::Number {
+        return Err(bad_json());
+    }
+    whole(line, v)
+        .and_then(NonZeroU64::new)
+        .ok_or(RejectReason::BadUpdateId)
+}
+
+/// A number written as a JSON string or number, read as `f64` (correctly rounded).
+fn decimal(line: &[u8], v: Value, bad: RejectReason) -> Result<f64, RejectReason> {
+    if !matches!(v.kind, Kind::String | Kind::Number) {
+        return Err(bad_json());
+    }
+    let text = std::str::from_utf8(v.bytes(line)).map_err(|_| bad)?;
+    text.parse::<f64>().map_err(|_| bad)
+}
+
+fn price(line: &[u8], v: Value) -> Result<f64, RejectReason> {
+    let p = decimal(line, v, RejectReason::BadPrice)?;
+    if p.is_finite() && p > 0.0 {
+        Ok(p)
+    } else {
+        Err(RejectReason::BadPrice)
+    }
+}
+
+fn size(line: &[u8], v: Value) -> Result<f64, RejectReason> {
+    let s = decimal(line, v, RejectReason::BadSize)?;
+    // `is_sign_positive` also rejects -0, as in CSV.
+    if s.is_finite() && s.is_sign_positive() {
+        Ok(s)
+    } else {
+        Err(RejectReason::BadSize)
+    }
+}
+
+/// A depth level `[price, qty]` (extra elements ignored).
+fn level(line: &[u8], v: Value) -> Result<(f64, f64), RejectReason> {
+    if v.kind != Kind::Array {
+        return Err(bad_json());
+    }
+    let (p, next) = json::next_element(line, v.start + 1)
+        .map_err(|_| bad_json())?
+        .ok_or(RejectReason::FieldCount)?;
+    let (q, _) = json::next_element(line, next)
+        .map_err(|_| bad_json())?
+        .ok_or(RejectReason::FieldCount)?;
+    Ok((price(line, p)?, size(line, q)?))
+}
+
+/// Checks every level of a side's array.
+fn check_levels(line: &[u8], side: Value) -> Result<(), RejectReason> {
+    let mut pos = side.start + 1;
+    while let Some((v, next)) = json::next_element(line, pos).map_err(|_| bad_json())? {
+        level(line, v)?;
+        pos = next;
+    }
+    Ok(())
+}
+
+impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {
+    fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
+        if let Some(e) = self.next_level() {
+            return Ok(e);
+        }
+        loop {
+            let Some(too_long) = self.lines.read_row(&mut self.reader)? else {
+                return Ok(FeedEvent::End);
+            };
+            if too_long {
+                return self.reject(RejectReason::TooLong);
+            }
+            match self.parse_line() {
+                Ok(Some(e)) => return Ok(e),
+                Ok(None) => {}
+                Err(reason) => return self.reject(reason),
+            }
+        }
+    }
+
+    fn names(&self) -> SymbolNames {
+        self.symbols.names()
+    }
+
+    fn sequence_gaps(&self) -> u64 {
+        self.gaps
+    }
+}

@@ -1,0 +1,275 @@
+//! A small JSON scanner over one line's bytes: checks the grammar (RFC 8259) and hands out
+//! borrowed spans, never allocating. Strings are not unescaped: a string's span is its raw
+//! content between the quotes (escapes checked, left as written). Nesting deeper than
+//! [`MAX_DEPTH`] is refused, so a hostile line cannot exhaust the stack.
+
+/// Deepest nesting of objects and arrays accepted.
+pub(crate) const MAX_DEPTH: u32 = 32;
+
+/// The JSON type of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    String,
+    Number,
+    Object,
+    Array,
+    True,
+    False,
+    Null,
+}
+
+/// A value's place in the line: for a string its content without the quotes, for anything
+/// else all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Value {
+    pub(crate) kind: Kind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Value {
+    /// The value's bytes in `line`.
+    pub(crate) fn bytes<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        &line[self.start..self.end]
+    }
+}
+
+/// The grammar does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+type Res<T> = Result<T, Malformed>;
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The value starting at `i` (no whitespace before it) and the index after it.
+pub(crate) fn value(b: &[u8], i: usize, depth: u32) -> Res<(Value, usize)> {
+    let kind_at = |kind, end| {
+        Ok((
+            Value {
+                kind,
+                start: i,
+                end,
+            },
+            end,
+        ))
+    };
+    match b.get(i) {
+        Some(b'"') => {
+            let end = string_end(b, i + 1)?;
+            Ok((
+                Value {
+                    kind: Kind::String,
+                    start: i + 1,
+                    end,
+                },
+                end + 1,
+            ))
+        }
+        Some(b'{') => kind_at(Kind::Object, object(b, i, depth, &mut |_, _| {})?),
+        Some(b'[') => kind_at(Kind::Array, array(b, i, depth, &mut |_| {})?),
+        Some(b't') => kind_at(Kind::True, literal(b, i, b"true")?),
+        Some(b'f') => kind_at(Kind::False, literal(b, i, b"false")?),
+        Some(b'n') => kind_at(Kind::Null, literal(b, i, b"null")?),
+        Some(b'-' | b'0'..=b'9') => kind_at(Kind::Number, number(b, i)?),
+        _ => Err(Malformed),
+    }
+}
+
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Res<usize> {
+    if b[i..].starts_with(word) {
+        Ok(i + word.len())
+    } else {
+        Err(Malformed)
+    }
+}
+
+/// The index of the closing quote of the string whose content starts at `i`.
+fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
+    loop {
+        match b.get(i) {
+            Some(b'"') => return Ok(i),
+            Some(b'\\') => match b.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = b.get(i + 2..i + 6).ok_or(Malformed)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(Malformed);
+                    }
+                    i += 6;
+                }
+                _ => return Err(Malformed),
+            },
+            Some(&c) if c < 0x20 => return Err(Malformed),
+            Some(_) => i += 1,
+            None => return Err(Malformed),
+        }
+    }
+}
+
+/// The index after the number starting at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn number(b: &[u8], mut i: usize) -> Res<usize> {
+    let digits = |b: &[u8], i: usize| {
+        let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 { Err(Malformed) } else { Ok(i + n) }
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    i = match b.get(i) {
+        Some(b'0') => i + 1,
+        _ => digits(b, i)?,
+    };
+    if b.get(i) == Some(&b'.') {
+        i = digits(b, i + 1)?;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        i = digits(b, i)?;
+    }
+    Ok(i)
+}
+
+/// Checks the object starting at `i` (at its `{`), calling `member(key, value)` for each
+/// member of it (keys as raw string content); returns the index after its `}`.
+pub(crate) fn object(
+    b: &[u8],
+    i: usize,
+    depth: u32,
+    member: &mut dyn FnMut(&[u8], Value),
+) -> Res<usize> {
+    if depth >= MAX_DEPTH || b.get(i) != Some(&b'{') {
+        return Err(Malformed);
+    }
+    let mut i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Ok(i + 1);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return Err(Malformed);
+        }
+        let key_end = string_end(b, i + 1)?;
+        let key = &b[i + 1..key_end];
+        i = skip_ws(b, key_end + 1);
+        if b.get(i) != Some(&b':') {
+            return Err(Malformed);
+        }
+        i = skip_ws(b, i + 1);
+        let (v, next) = value(b, i, depth + 1)?;
+        member(key, v);
+        i = skip_ws(b, next);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Ok(i + 1),
+            _ => return Err(Malformed),
+        }
+    }
+}
+
+/// Checks the array starting at `i` (at its `[`), calling `element` for each element;
+/// returns the index after its `]`.
+pub(crate) fn array(b: &[u8], i: usize, depth: u32, element: &mut dyn FnMut(Value)) -> Res<usize> {
+    if depth >= MAX_DEPTH || b.get(i) != Some(&b'[') {
+        return Err(Malformed);
+    }
+    let mut i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return Ok(i + 1);
+    }
+    loop {
+        let (v, next) = value(b, i, depth + 1)?;
+        element(v);
+        i = skip_ws(b, next);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b']') => return Ok(i + 1),
+            _ => return Err(Malformed),
+        }
+    }
+}
+
+/// The next element of an array being walked: `pos` is at an element or at the closing `]`
+/// (whitespace allowed before either). Returns the element and the position of the next
+/// one, or `None` at the end. For a walk over an array [`array`] already checked.
+pub(crate) fn next_element(b: &[u8], pos: usize) -> Res<Option<(Value, usize)>> {
+    let i = skip_ws(b, pos);
+    if b.get(i) == Some(&b']') {
+        return Ok(None);
+    }
+    let (v, next) = value(b, i, 1)?;
+    let next = skip_ws(b, next);
+    match b.get(next) {
+        Some(b',') => Ok(Some((v, next + 1))),
+        Some(b']') => Ok(Some((v, next))),
+        _ => Err(Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> bool {
+        let b = text.as_bytes();
+        let i = skip_ws(b, 0);
+        matches!(value(b, i, 0), Ok((_, end)) if skip_ws(b, end) == b.len())
+    }
+
+    #[test]
+    fn accepts_json_and_refuses_what_is_not() {
+        for ok in [
+            r#"{}"#,
+            r#"{"a":1,"b":[1,2.5e-3,-0,"x\"y\u00e9"],"c":{"d":null,"e":true,"f":false}}"#,
+            r#" { "a" : [ ] } "#,
+        ] {
+            assert!(check(ok), "{ok}");
+        }
+        for bad in [
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            r#"{"a":01x}"#,
+            r#"{"a":"\q"}"#,
+            r#"{"a":"\u12"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":"x"#,
+            r#"{"#,
+        ] {
+            assert!(!check(bad), "{bad}");
+        }
+        let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        assert!(!check(&deep));
+    }
+
+    #[test]
+    fn members_and_elements_are_borrowed_spans() {
+        let line = br#"{"s":"BTC","b":[["1.5","2"],["3","0"]]}"#;
+        let mut seen = Vec::new();
+        object(line, 0, 0, &mut |k, v| seen.push((k.to_vec(), v))).unwrap();
+        assert_eq!(seen[0].0, b"s");
+        assert_eq!(seen[0].1.bytes(line), b"BTC");
+        let arr = seen[1].1;
+        assert_eq!(arr.kind, Kind::Array);
+        let (first, pos) = next_element(line, arr.start + 1).unwrap().unwrap();
+        assert_eq!(first.bytes(line), br#"["1.5","2"]"#);
+        let (second, pos) = next_element(line, pos).unwrap().unwrap();
+        assert_eq!(second.bytes(line), br#"["3","0"]"#);
+        assert_eq!(next_element(line, pos).unwrap(), None);
+    }
+}
