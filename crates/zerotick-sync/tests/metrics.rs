@@ -348,6 +348,48 @@ fn interval_snapshots_lose_nothing(config: HistogramConfig) {
 }
 
 #[test]
+fn snapshots_merge_private_rows_while_recording() {
+    // Enough shards that every recording thread (most likely) owns a private row: snapshots
+    // taken while they record add the rows up, never go down, and end exact per bucket.
+    const THREADS: u64 = 3;
+    const N: u64 = 100_000;
+    let h = Histogram::new(HistogramConfig::new(1, 1 << 20, 2).with_thread_shards(64)).unwrap();
+    let (mut last_count, mut last_sum, mut last_small) = (0u64, 0u64, 0u64);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let h = h.clone();
+                // Thread t records 10^t and 10^t + 100_000, alternately.
+                s.spawn(move || {
+                    for i in 0..N {
+                        h.record(10u64.pow(t as u32) + (i % 2) * 100_000);
+                    }
+                })
+            })
+            .collect();
+        while !hs.iter().all(|j| j.is_finished()) {
+            let snap = h.snapshot();
+            let small = snap.count_at_most(100);
+            assert!(snap.count() >= last_count && small >= last_small);
+            assert!(snap.sum() >= last_sum);
+            assert!(snap.count() <= THREADS * N);
+            (last_count, last_sum, last_small) = (snap.count(), snap.sum(), small);
+        }
+    });
+    let snap = h.snapshot();
+    assert_eq!(snap.count(), THREADS * N);
+    let want_sum: u64 = (0..THREADS)
+        .map(|t| N * 10u64.pow(t as u32) + (N / 2) * 100_000)
+        .sum();
+    assert_eq!(snap.sum(), want_sum);
+    // 1, 10 and 100 each have a bucket of their own at two digits.
+    assert_eq!(snap.count_at_most(1), N / 2);
+    assert_eq!(snap.count_at_most(10), N);
+    assert_eq!(snap.count_at_most(100), 3 * N / 2);
+    assert_eq!((snap.min(), snap.max()), (Some(1), Some(100_100)));
+}
+
+#[test]
 fn snapshot_into_reuses_and_adapts() {
     let a = Histogram::new(HistogramConfig::new(1, 1000, 2)).unwrap();
     let b = Histogram::new(HistogramConfig::new(1, 1 << 30, 3)).unwrap();

@@ -96,7 +96,7 @@ pub struct HistogramConfig {
     pub prometheus_scale: f64,
     /// Threads holding thread slots below this record into private bucket rows with a plain
     /// load and store instead of an atomic add (see [`Histogram`]); default 0. Each shard
-    /// costs another `8 * buckets` bytes.
+    /// costs another `8 * (buckets + 8)` bytes.
     pub thread_shards: usize,
 }
 
@@ -192,10 +192,15 @@ impl Layout {
     }
 
     /// Bucket of `v` (any `v`; in range for `v <= highest`).
+    ///
+    /// `w | (2^s - 1)` is never zero and has `max(s, bit_length(w))` bits, so
+    /// `e = max(0, bit_length(w) - s)` is one `bsr` (or `lzcnt`) and a subtraction, with no
+    /// branch and no zero check.
     #[inline(always)]
     fn index(&self, v: u64) -> usize {
         let w = v >> self.unit;
-        let e = bit_length(w).saturating_sub(self.sub_bits);
+        let low = (1u64 << self.sub_bits) - 1;
+        let e = (64 - self.sub_bits) - (w | low).leading_zeros();
         (((e as u64) << (self.sub_bits - 1)) + (w >> e)) as usize
     }
 
@@ -217,23 +222,6 @@ impl Layout {
     }
 }
 
-/// Bits needed to write `w` (0 for 0).
-///
-/// Below 2^53 it reads the exponent of `w` converted to `f64` (exact there): on x86-64 without
-/// `lzcnt` (the baseline target), `leading_zeros` compiles to `bsr`, which measured 15 ns
-/// slower per record than this on the AMD EPYC (virtualised) we benchmark on.
-#[inline(always)]
-fn bit_length(w: u64) -> u32 {
-    if w < 1 << 53 {
-        // `w as i64 as f64` is exact for w < 2^53 and one `cvtsi2sd`; the biased exponent of
-        // 2^k is 1023 + k, and of 0.0 is 0.
-        let biased = ((w as i64 as f64).to_bits() >> 52) as u32;
-        biased.saturating_sub(1022)
-    } else {
-        64 - w.leading_zeros()
-    }
-}
-
 /// Counters written by every record, kept on their own cache line.
 struct Totals {
     /// Smallest value recorded since the last reset; `u64::MAX` when none.
@@ -248,20 +236,33 @@ struct Totals {
 
 struct Core {
     layout: Layout,
+    /// `highest - lowest`: `value - lowest` (wrapping) above it is out of range.
+    span: u64,
+    /// `layout.config.thread_shards`, next to the other fields the record path reads.
+    shard_count: usize,
+    /// Cells per shard row: [`ROW_HEADER`] header cells (the row's sum first) then
+    /// `layout.len` buckets.
+    stride: usize,
     /// One count per bucket; `buckets.len() == layout.len`.
     buckets: Box<[AtomicU64]>,
     totals: CachePadded<Totals>,
-    /// Wrapping sum of the (clamped) values recorded, in per-thread cells like a counter's,
-    /// so a record pays one atomic read-modify-write (its bucket), not two.
+    /// Wrapping sum of the (clamped) values recorded by threads without a shard row, in
+    /// per-thread cells like a counter's, so a record pays one atomic read-modify-write (its
+    /// bucket), not two.
     sum: Counter,
-    /// `thread_shards` rows of `layout.len` bucket counts; row `t` starts at `t * len`.
+    /// `thread_shards` rows of `stride` cells; row `t` starts at `t * stride` with the wrapping
+    /// sum of the values its thread recorded, then (from `ROW_HEADER` on) its bucket counts.
     /// Invariant: only the thread holding thread slot `t` writes row `t` (plain load + store),
-    /// and the counts only grow; everyone may load.
+    /// and every cell only grows (wrapping, for the sum); everyone may load.
     shards: Box<[AtomicU64]>,
     /// What interval snapshots have taken so far from the cells that are not swapped. Locked
     /// only by snapshot readers, never by recorders.
     taken: Mutex<Taken>,
 }
+
+/// Cells at the head of a shard row before its buckets: the row's sum, padded to a cache
+/// line so the buckets of the next row never share the sum's line.
+const ROW_HEADER: usize = 8;
 
 /// Totals of the grow-only cells at the last interval snapshot: an interval gets the growth
 /// since then.
@@ -277,9 +278,12 @@ struct Taken {
 /// Recording is one atomic add (the bucket), a plain add into the thread's own sum cell (as
 /// for a [`Counter`]) and two loads (min, max: updated only when exceeded); it never
 /// allocates, locks or panics. With [`HistogramConfig::thread_shards`] `n > 0`, threads
-/// holding thread slots below `n` (see [Threads](super#threads)) count into a private row of
-/// buckets with a plain load and store instead, no atomic read-modify-write at all, for
-/// `8 * buckets` more bytes per shard; snapshots then add the rows up. Values outside `[lowest, highest]` are
+/// holding thread slots below `n` (see [Threads](super#threads)) count into a private row
+/// (bucket counts and a sum cell) with plain loads and stores instead, no atomic
+/// read-modify-write at all, for `8 * (buckets + 8)` more bytes per shard; snapshots then
+/// add the rows up. That is the configuration for a hot path: in the bench's
+/// `histogram_record` case it records as fast as `hdrhistogram`'s `&mut self` record (see
+/// docs/kernels.md). Values outside `[lowest, highest]` are
 /// clamped to the range and counted ([`HistogramSnapshot::clamped_below`] / `_above`).
 ///
 /// ```
@@ -317,9 +321,13 @@ impl Histogram {
         threads: usize,
     ) -> Result<Self, HistogramError> {
         let layout = Layout::new(config)?;
+        let stride = ROW_HEADER + layout.len;
         Ok(Self {
             core: Arc::new(Core {
                 layout,
+                span: config.highest - config.lowest,
+                shard_count: config.thread_shards,
+                stride,
                 buckets: (0..layout.len).map(|_| AtomicU64::new(0)).collect(),
                 totals: CachePadded::new(Totals {
                     min: AtomicU64::new(u64::MAX),
@@ -328,7 +336,7 @@ impl Histogram {
                     above: AtomicU64::new(0),
                 }),
                 sum: Counter::new(threads),
-                shards: (0..layout.len * config.thread_shards)
+                shards: (0..stride * config.thread_shards)
                     .map(|_| AtomicU64::new(0))
                     .collect(),
                 taken: Mutex::new(Taken {
@@ -353,36 +361,91 @@ impl Histogram {
 
     /// Records one value. All Relaxed: each field is an independent tally, and snapshots
     /// reconcile min and max with the buckets (see [`HistogramSnapshot::max`]).
-    #[inline]
+    ///
+    /// Inlined whole (not inlining it measured ~15% slower in the bench's loop): the rare
+    /// cases (a first record, clamping, a new min or max) are calls out.
+    #[inline(always)]
     pub fn record(&self, value: u64) {
         let core = &*self.core;
-        let c = &core.layout.config;
-        if value.wrapping_sub(c.lowest) > c.highest - c.lowest {
+        if value.wrapping_sub(core.layout.config.lowest) > core.span {
             return self.record_clamped(value);
         }
         let i = core.layout.index(value);
-        let mut slot = thread_slot::current();
-        if slot == UNCLAIMED && c.thread_shards > 0 {
-            slot = thread_slot::claim();
+        let slot = thread_slot::current();
+        if slot < core.shard_count {
+            let row = slot * core.stride;
+            // `get` never fails: `slot < thread_shards` and `i < len`, so the bucket cell is
+            // below `thread_shards * stride`, and the sum cell `row` is below it.
+            debug_assert!(i < core.layout.len && row + core.stride <= core.shards.len());
+            // SAFETY: `shards.len() == thread_shards * stride` (built so in `with_threads`),
+            // `slot < thread_shards` (checked above) and `i < len = stride - ROW_HEADER`
+            // (`value <= highest`, checked above, so `i <= index(highest) = len - 1`): both
+            // cells lie in row `slot`, below `(slot + 1) * stride <= shards.len()`. Unchecked
+            // because the two bounds checks measured ~5% of the record (see docs/kernels.md).
+            let (sum, cell) = unsafe {
+                (
+                    core.shards.get_unchecked(row),
+                    core.shards.get_unchecked(row + ROW_HEADER + i),
+                )
+            };
+            // Loads + stores: only the thread holding `slot` writes this row (invariant on
+            // `Core::shards`); see `Counter::add` for why that is exact.
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            sum.store(
+                sum.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        } else {
+            self.record_shared(slot, i, value);
         }
-        if slot < c.thread_shards {
-            // `get` never fails: `slot < thread_shards` and `i < len`.
-            if let Some(cell) = core.shards.get(slot * core.layout.len + i) {
-                // A load + store: only the thread holding `slot` writes this row (invariant
-                // on `Core::shards`); see `Counter::add` for why that is exact.
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let t = &core.totals;
+        if value > t.max.load(Ordering::Relaxed) || value < t.min.load(Ordering::Relaxed) {
+            self.record_extreme(value);
+        }
+    }
+
+    /// A value above the max or below the min seen so far: rare once warmed up.
+    #[cold]
+    #[inline(never)]
+    fn record_extreme(&self, value: u64) {
+        let t = &self.core.totals;
+        t.max.fetch_max(value, Ordering::Relaxed);
+        t.min.fetch_min(value, Ordering::Relaxed);
+    }
+
+    /// Bucket `i` and sum of `value` for a thread without a shard row: first record on this
+    /// thread (it claims a slot, which may give it a row), or a slot past `thread_shards`.
+    #[inline(always)]
+    fn record_shared(&self, mut slot: usize, i: usize, value: u64) {
+        let core = &*self.core;
+        if slot == UNCLAIMED && core.shard_count > 0 {
+            slot = thread_slot::claim();
+            if slot < core.shard_count {
+                return self.record_first(slot, i, value);
             }
-        } else if let Some(b) = core.buckets.get(i) {
+        }
+        if let Some(b) = core.buckets.get(i) {
             // `get` never fails: `value <= highest`, so `i <= index(highest) < len`.
             b.fetch_add(1, Ordering::Relaxed);
         }
         core.sum.add_in(slot, value);
-        let t = &core.totals;
-        if value > t.max.load(Ordering::Relaxed) {
-            t.max.fetch_max(value, Ordering::Relaxed);
-        }
-        if value < t.min.load(Ordering::Relaxed) {
-            t.min.fetch_min(value, Ordering::Relaxed);
+    }
+
+    /// The first record of a thread that has just claimed shard row `slot`.
+    #[cold]
+    #[inline(never)]
+    fn record_first(&self, slot: usize, i: usize, value: u64) {
+        let core = &*self.core;
+        let row = slot * core.stride;
+        if let (Some(sum), Some(cell)) =
+            (core.shards.get(row), core.shards.get(row + ROW_HEADER + i))
+        {
+            // As in `record`: the row is this thread's alone since `claim`.
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            sum.store(
+                sum.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -454,10 +517,11 @@ impl Histogram {
             .taken
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let len = self.core.layout.len;
+        let core = &*self.core;
+        let rows = || (0..core.shard_count).map(|t| t * core.stride);
         for (i, (dst, prev)) in out.counts.iter_mut().zip(&mut taken.shards).enumerate() {
-            let now = (0..self.core.layout.config.thread_shards)
-                .filter_map(|t| self.core.shards.get(t * len + i))
+            let now = rows()
+                .filter_map(|r| core.shards.get(r + ROW_HEADER + i))
                 .map(|c| c.load(Ordering::Relaxed))
                 .fold(0u64, u64::wrapping_add);
             *dst = dst.wrapping_add(now.wrapping_sub(*prev));
@@ -465,7 +529,10 @@ impl Histogram {
                 *prev = now;
             }
         }
-        let total = self.core.sum.get();
+        let total = rows()
+            .filter_map(|r| core.shards.get(r))
+            .map(|c| c.load(Ordering::Relaxed))
+            .fold(core.sum.get(), u64::wrapping_add);
         out.sum = total.wrapping_sub(taken.sum);
         if reset {
             taken.sum = total;
@@ -662,7 +729,14 @@ mod tests {
     }
 
     #[test]
-    fn bit_length_matches_leading_zeros() {
+    fn index_matches_the_bit_length_formula() {
+        // The module docs' formula, written out with a plain bit length.
+        let l = Layout::new(HistogramConfig::new(1, u64::MAX / 2, 3)).unwrap();
+        let s = l.sub_bits;
+        let reference = |v: u64| {
+            let e = (64 - v.leading_zeros()).saturating_sub(s);
+            ((u64::from(e) << (s - 1)) + (v >> e)) as usize
+        };
         let mut vs: Vec<u64> = (0..4096).collect();
         for k in 0..64 {
             for d in [0u64, 1, 2, 3] {
@@ -672,7 +746,7 @@ mod tests {
         }
         vs.push(u64::MAX);
         for v in vs {
-            assert_eq!(bit_length(v), 64 - v.leading_zeros(), "{v}");
+            assert_eq!(l.index(v), reference(v), "{v}");
         }
     }
 
