@@ -70,7 +70,7 @@ impl Emitter<'_> {
             self.sink.flush().map_err(PipelineError::Sink)?;
         }
         // Release: pairs with the feed thread's Acquire load before it acknowledges.
-        self.link.done.fetch_max(done, Ordering::Release);
+        self.link.done.0.fetch_max(done, Ordering::Release);
         Ok(())
     }
 }

@@ -345,7 +345,10 @@ impl<'p> FeatureThread<'_, 'p> {
                 std::thread::yield_now();
             }
         }
-        self.link.done.fetch_max(self.processed, Ordering::Release);
+        self.link
+            .done
+            .0
+            .fetch_max(self.processed, Ordering::Release);
         Ok(())
     }
 

@@ -158,7 +158,7 @@ impl<F: Feed + 'static> FeedStage<F> {
             }
             if acks {
                 // Acquire: pairs with the feature thread's Release `fetch_max` of `done`.
-                let upto = link.done.load(Ordering::Acquire);
+                let upto = link.done.0.load(Ordering::Acquire);
                 if upto > acked {
                     self.feed.acknowledge(upto)?;
                     acked = upto;

@@ -24,7 +24,9 @@ pub(crate) struct Link {
     pub(crate) start: Instant,
     /// Ticks whose signals are all emitted (and the sink flushed when the feed wants
     /// acknowledgements): the feature thread publishes, the feed thread acknowledges.
-    pub(crate) done: AtomicU64,
+    /// Padded: written once per batch, it must not share a line with the read-mostly fields
+    /// (`start` is read for every stamp).
+    pub(crate) done: Padded<AtomicU64>,
     /// Set once warm-up is over (allocations are counted from then on).
     pub(crate) steady: AtomicBool,
     /// Compute and PCA threads that finished warming up; the feed starts once all have.
@@ -47,7 +49,7 @@ impl Link {
     pub(crate) fn new(duration: Option<Duration>) -> Self {
         Self {
             start: Instant::now(),
-            done: AtomicU64::new(0),
+            done: Padded(AtomicU64::new(0)),
             steady: AtomicBool::new(false),
             ready: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
