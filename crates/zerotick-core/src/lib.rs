@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod feed;
 pub mod hash;
 pub mod rng;
@@ -8,6 +9,7 @@ pub mod signal;
 pub mod symbols;
 pub mod tick;
 
+pub use book::{Book, BookSet, BookState, BookStats, Level, LevelChange, Ofi, SideSums};
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
 pub use signal::{NullSink, Signal, SignalDigest, Sink};
 pub use symbols::{SymbolNames, SymbolTable};
