@@ -611,8 +611,16 @@ impl Book {
             return None;
         }
         self.top()?;
-        let b: f64 = self.levels(BookSide::Bid).take(levels).map(|l| l.size).sum();
-        let a: f64 = self.levels(BookSide::Ask).take(levels).map(|l| l.size).sum();
+        let b: f64 = self
+            .levels(BookSide::Bid)
+            .take(levels)
+            .map(|l| l.size)
+            .sum();
+        let a: f64 = self
+            .levels(BookSide::Ask)
+            .take(levels)
+            .map(|l| l.size)
+            .sum();
         Some((b - a) / (b + a))
     }
 
