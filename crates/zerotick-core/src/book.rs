@@ -572,7 +572,7 @@ impl Book {
     /// when the side dropped nothing.
     pub fn horizon(&self, side: BookSide) -> Option<f64> {
         let l = self.side(side);
-        (l.horizon != f64::NEG_INFINITY).then(|| l.sign * l.horizon)
+        (l.horizon != f64::NEG_INFINITY).then_some(l.sign * l.horizon)
     }
 
     #[inline]

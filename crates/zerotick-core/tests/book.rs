@@ -333,16 +333,16 @@ fn a_long_stream_at_default_depth_matches_the_reference() {
         let mut r = RefBook::new(depth);
         let mut mid = 100_000i64; // in ticks of 0.5
         for step in 0..100_000u32 {
-            if rng.next_u64() % 16 == 0 {
+            if rng.next_u64().is_multiple_of(16) {
                 mid += (rng.next_u64() % 3) as i64 - 1;
             }
-            let side = if rng.next_u64() % 2 == 0 {
+            let side = if rng.next_u64().is_multiple_of(2) {
                 BookSide::Bid
             } else {
                 BookSide::Ask
             };
             // Distance from the mid: mostly a few ticks, sometimes deep (up to 3,000 ticks).
-            let dist = if rng.next_u64() % 8 == 0 {
+            let dist = if rng.next_u64().is_multiple_of(8) {
                 rng.next_u64() % 3000
             } else {
                 rng.next_u64() % 12
@@ -353,7 +353,7 @@ fn a_long_stream_at_default_depth_matches_the_reference() {
                 BookSide::Ask => mid + dist,
             };
             let price = ticks as f64 * 0.5;
-            let size = if rng.next_u64() % 3 == 0 {
+            let size = if rng.next_u64().is_multiple_of(3) {
                 0.0
             } else {
                 (1 + rng.next_u64() % 64) as f64 * 0.25

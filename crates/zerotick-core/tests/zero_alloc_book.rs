@@ -18,7 +18,7 @@ fn steady_state_updates_allocate_nothing() {
     let mut sink = 0.0;
     let mut run = |books: &mut BookSet, n: u32| {
         for i in 0..n {
-            if rng.next_u64() % 16 == 0 {
+            if rng.next_u64().is_multiple_of(16) {
                 mid += (rng.next_u64() % 3) as i64 - 1;
             }
             let symbol = (rng.next_u64() % 4) as u32;
