@@ -84,7 +84,7 @@ use crate::tick::BookSide;
 /// 64 KB of levels per book.
 pub const DEFAULT_DEPTH: usize = 1000;
 
-/// The largest depth per side a book accepts (larger requests are clamped): 2 MB of levels
+/// The largest depth per side a book accepts (larger requests are clamped): 4 MB of levels
 /// per book.
 pub const MAX_DEPTH: usize = 1 << 16;
 
@@ -176,7 +176,7 @@ pub struct SideSums {
 }
 
 /// One side's levels, sorted worst to best in `levels[lo..hi]`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Ladder {
     /// Storage of `2 * cap` levels. Invariant: `lo <= hi <= levels.len()`, `hi - lo <= cap`,
     /// and `key(levels[i]) < key(levels[i + 1])` for `lo <= i < hi - 1`; every size is > 0.
@@ -188,6 +188,17 @@ struct Ladder {
     sign: f64,
     /// The largest key dropped since the last clear (`-inf` when none).
     horizon: f64,
+}
+
+impl core::fmt::Debug for Ladder {
+    /// The live levels only (best last), not the whole storage.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ladder")
+            .field("cap", &self.cap)
+            .field("horizon_key", &self.horizon)
+            .field("levels", &self.live())
+            .finish()
+    }
 }
 
 impl Ladder {
