@@ -15,7 +15,7 @@
 //! The note gives the medians as updates per second.
 
 use super::GroupResult;
-use crate::harness::{Harness, Impl, Row};
+use crate::harness::{Harness, Impl};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use zerotick_core::rng::Rng;
