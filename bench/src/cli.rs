@@ -1,5 +1,5 @@
 //! Command-line parsing, by hand: `GROUP [--quick] [--json]`, GROUP one of [`GROUPS`] (`pool
-//! arena ring metrics simd dense sparse fft feed`) or `all`.
+//! arena ring metrics simd dense sparse fft feed book`) or `all`.
 
 use crate::groups::{self, GROUPS, Group};
 

@@ -6,6 +6,7 @@
 use crate::harness::{Harness, Row};
 
 pub mod arena;
+pub mod book;
 pub mod dense;
 pub mod feed;
 pub mod fft;
@@ -64,6 +65,10 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "feed",
         run: Some(feed::run),
+    },
+    Group {
+        name: "book",
+        run: Some(book::run),
     },
 ];
 

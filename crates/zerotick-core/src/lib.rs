@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod event;
 pub mod feed;
 pub mod hash;
@@ -9,6 +10,7 @@ pub mod signal;
 pub mod symbols;
 pub mod tick;
 
+pub use book::{Book, BookSet, BookState, BookStats, Level, LevelChange, Ofi, SideSums};
 pub use event::{BookDelta, Quote, SnapshotLevel};
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
 pub use signal::{NullSink, Signal, SignalDigest, Sink};
