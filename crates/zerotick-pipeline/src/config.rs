@@ -69,7 +69,10 @@ pub struct PipelineConfig {
     pub pca_thread: bool,
     /// Pin the threads when compute runs inline and 2 or more CPUs are allowed: the feature
     /// thread alone on one CPU, the feed and PCA threads on another. `None` (the default):
-    /// pin behind a [live](zerotick_core::Feed::live) feed, not behind a replay. Behind a
+    /// pin behind a [live](zerotick_core::Feed::live) feed, not behind a replay, nor behind
+    /// a feed that [wants acknowledgements](zerotick_core::Feed::wants_acknowledgements) (a
+    /// consumer-group member, which shares its host with other members: pinned alike, their
+    /// busy-polling threads would share one CPU). Behind a
     /// live feed the feature thread busy-polls and nothing else may take its CPU: pinned,
     /// paced runs on the 2-vCPU EPYC gave a tick-to-signal p99 of 0.12-0.28 ms against
     /// 0.19-1.9 ms unpinned (2026-11-30, docs/pipeline.md). Behind a replay every thread is

@@ -75,6 +75,7 @@ pub fn run<F: Feed + 'static>(
 ) -> Result<RunReport, PipelineError> {
     config.validate()?;
     let live = feed.live();
+    let acks = feed.wants_acknowledgements();
     let (workers, reason) = match config.workers {
         Some(w) => (w, "set by the caller (--workers)"),
         None => config.default_workers(live),
@@ -123,11 +124,12 @@ pub fn run<F: Feed + 'static>(
     // Two CPUs, compute inline: the feature thread gets one to itself.
     let caller_mask = zerotick_sync::affinity::thread_affinity().ok();
     let pinned = match caller_mask.as_deref() {
-        Some([a, b, ..]) if config.pin_threads.unwrap_or(live) && workers == 0 => Some((*b, *a)),
+        Some([a, b, ..]) if config.pin_threads.unwrap_or(live && !acks) && workers == 0 => {
+            Some((*b, *a))
+        }
         _ => None,
     };
     let link = Arc::new(Link::new(config.duration));
-    let acks = feed.wants_acknowledgements();
     stages[0].warm_up_thread();
     let feed_stage = FeedStage {
         feed,

@@ -130,9 +130,10 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Pin threads to CPUs (with compute inline and 2+ CPUs: the feature thread on a CPU of
-    /// its own, the feed and PCA threads on another). Default: pinned behind a live feed
-    /// (--paced, a stream), where the feature thread busy-polls and the tail was 2-7x lower
-    /// pinned; not behind a replay, where pinning cost 5-15% throughput
+    /// its own, the feed and PCA threads on another). Default: pinned behind a paced feed,
+    /// where the feature thread busy-polls and the tail was 2-7x lower pinned; not behind a
+    /// replay, where pinning cost 5-15% throughput, nor behind a Redis consumer group, whose
+    /// members may share a host
     #[arg(long, conflicts_with = "no_pin")]
     pin: bool,
     /// Never pin threads, also behind a live feed
