@@ -9,6 +9,6 @@ pub mod symbols;
 pub mod tick;
 
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
-pub use signal::{NullSink, Signal, SignalDigest, Sink};
+pub use signal::{FeatureRecord, NullSink, Signal, SignalDigest, Sink};
 pub use symbols::{SymbolNames, SymbolTable};
 pub use tick::{BookSide, Side, Tick};
