@@ -193,8 +193,11 @@ fn expected_rows(text: &str, ticks: u64, seed: u64) -> HashMap<u32, Vec<(u64, Ve
     out
 }
 
+/// A CSV line read back: time, feature values, signal.
+type CsvRow = (u64, Vec<f64>, Option<f64>);
+
 /// Parses the CSV into per-symbol rows (by symbol *name*), checking the header.
-fn read_csv(text: &str, header: &[String]) -> HashMap<String, Vec<(u64, Vec<f64>, Option<f64>)>> {
+fn read_csv(text: &str, header: &[String]) -> HashMap<String, Vec<CsvRow>> {
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(head, header.iter().map(String::as_str).collect::<Vec<_>>());

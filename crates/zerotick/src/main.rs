@@ -98,7 +98,8 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Where signals go: `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`
-    /// (XADD of `ts`, `symbol`, `value`).
+    /// (XADD of `ts`, `symbol`, `value`). Feature rows (--emit features|both) go to `null`,
+    /// `stdout` or `csv:PATH`, with a header naming every column.
     #[arg(long, default_value = "null")]
     sink: String,
     /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the
