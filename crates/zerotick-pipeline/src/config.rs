@@ -165,16 +165,23 @@ impl PipelineConfig {
     }
 
     /// Bytes this configuration preallocates before the first tick (batch pool, tick ring,
-    /// PCA matrices and scratch, feature state for `symbols_hint` symbols), an estimate
-    /// within a few percent.
+    /// PCA matrices and scratch, feature state for `symbols_hint` symbols: the built-in row's,
+    /// or a spec's upper estimate [`spec_state_bytes`](crate::rows::spec_state_bytes)), an
+    /// estimate within a few percent for the built-in row.
     pub fn preallocated_bytes(&self) -> u64 {
         let workers = self.workers.unwrap_or(0).max(1) as u64;
-        let batch = (self.batch_rows * (WIDTH * 8 + 40)) as u64;
+        // A job also keeps its rows' feature values when they are emitted (at most WIDTH).
+        let copy = if self.emit.features() { WIDTH * 8 } else { 0 };
+        let batch = (self.batch_rows * (WIDTH * 8 + 40 + copy)) as u64;
         let ring = (self.ring_capacity.next_power_of_two() * 64) as u64;
         let shards = self.compute.shards as u64;
         let pca = shards * (PCA_ROWS * WIDTH * 8) as u64 + workers * 24 * (1 << 20);
         let per_shard = (32 * WIDTH * 8 + 6 * 16 * WIDTH * 8) as u64;
-        let features = self.symbols_hint as u64 * (16 << 10);
+        let per_symbol = match &self.spec {
+            Some(s) => crate::rows::spec_state_bytes(&s.spec),
+            None => 16 << 10,
+        };
+        let features = self.symbols_hint as u64 * per_symbol;
         batch * self.pool_batches as u64 + ring + pca + shards * per_shard + features
     }
 

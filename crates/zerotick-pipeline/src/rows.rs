@@ -170,6 +170,41 @@ pub fn builtin_column_names() -> Vec<String> {
     names
 }
 
+/// Bytes of one symbol's [`FeatureRow`] for `spec`, an upper estimate: a rolling window keeps
+/// a timestamp and two aggregates (at most 64 bytes) per slot (`n` slots for `n` events,
+/// `capacity` for a time window), lags 8 bytes a value, everything else under 256 bytes.
+/// [`PipelineConfig::preallocated_bytes`](crate::PipelineConfig::preallocated_bytes) counts
+/// it per hinted symbol, so a spec with huge windows is refused before anything is allocated.
+pub fn spec_state_bytes(spec: &FeatureSpec) -> u64 {
+    use zerotick_features::Window;
+    use zerotick_features::spec::IndicatorSpec as I;
+    let slots = |w: Window, capacity: usize| match w {
+        Window::Events(n) => n as u64,
+        Window::Time { .. } => capacity as u64,
+    };
+    let per_feature = |f: &zerotick_features::spec::Feature| match f.indicator {
+        I::Sma { window, capacity }
+        | I::Mean { window, capacity }
+        | I::Variance {
+            window, capacity, ..
+        }
+        | I::Std {
+            window, capacity, ..
+        }
+        | I::Bollinger {
+            window, capacity, ..
+        }
+        | I::Vwap { window, capacity }
+        | I::RealizedVol {
+            window, capacity, ..
+        }
+        | I::FlowImbalance { window, capacity } => 64 * slots(window, capacity) + 256,
+        I::Lags { count } => 8 * count as u64 + 256,
+        _ => 256,
+    };
+    spec.features.iter().map(per_feature).sum::<u64>() + 16 * spec.width() as u64 + 256
+}
+
 /// One symbol's spec state.
 #[derive(Debug, Clone)]
 struct SymbolRow {

@@ -286,3 +286,22 @@ fn builtin_rows_go_out_with_their_stable_names() {
         }
     }
 }
+
+#[test]
+fn a_spec_too_large_to_preallocate_is_refused_before_anything_is_allocated() {
+    let mut text = String::new();
+    for k in 0..20 {
+        text.push_str(&format!(
+            "[[feature]]\nname = \"m{k}\"\nindicator = \"mean\"\nwindow = \"1s\"\ncapacity = 1048576\n"
+        ));
+    }
+    let c = PipelineConfig {
+        symbols_hint: 64,
+        ..PipelineConfig::default()
+    }
+    .with_spec(SpecSettings::parse(&text).unwrap());
+    let err = c.validate().unwrap_err();
+    assert!(err.to_string().contains("before the first tick"), "{err}");
+    let small = PipelineConfig::default().with_spec(SpecSettings::parse(SPEC_A).unwrap());
+    small.validate().unwrap();
+}
