@@ -13,6 +13,6 @@ pub mod tick;
 pub use book::{Book, BookSet, BookState, BookStats, Level, LevelChange, Ofi, SideSums};
 pub use event::{BookDelta, Quote, SnapshotLevel};
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
-pub use signal::{NullSink, Signal, SignalDigest, Sink};
+pub use signal::{FeatureRecord, NullSink, Signal, SignalDigest, Sink};
 pub use symbols::{SymbolNames, SymbolTable};
 pub use tick::{BookSide, Side, Tick};

@@ -57,13 +57,61 @@ impl SignalDigest {
     }
 }
 
-/// A destination for signals. Writing must not allocate in steady state.
+/// One feature row on its way to a sink (`zerotick run --emit features|both`): the row's
+/// feature values, in the order of the run's column names, and its signal when signals are
+/// emitted too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureRecord<'a> {
+    /// Exchange time of the tick that triggered the row, ns since the epoch.
+    pub ts_ns: u64,
+    /// Symbol index.
+    pub symbol: u32,
+    /// The feature values, one per column.
+    pub values: &'a [f64],
+    /// The row's signal (`--emit both`), or `None` (`--emit features`).
+    pub signal: Option<f64>,
+}
+
+/// A destination for signals (and, for sinks that take them, feature rows). Writing must not
+/// allocate in steady state.
 pub trait Sink {
     /// Takes one signal.
     ///
     /// # Errors
     /// The underlying writer failed.
     fn emit(&mut self, signal: &Signal) -> io::Result<()>;
+
+    /// Takes one feature row. The default keeps only the signal (passed to
+    /// [`emit`](Sink::emit); a record without one is dropped), so a sink written before
+    /// feature rows existed still works; sinks that store rows override it.
+    ///
+    /// ```
+    /// use zerotick_core::{FeatureRecord, Signal, Sink};
+    /// struct Last(Option<Signal>);
+    /// impl Sink for Last {
+    ///     fn emit(&mut self, s: &Signal) -> std::io::Result<()> {
+    ///         self.0 = Some(*s);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut sink = Last(None);
+    /// sink.emit_row(&FeatureRecord { ts_ns: 1, symbol: 2, values: &[0.5], signal: Some(0.25) })?;
+    /// assert_eq!(sink.0, Some(Signal { ts_ns: 1, symbol: 2, value: 0.25 }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The underlying writer failed.
+    fn emit_row(&mut self, row: &FeatureRecord<'_>) -> io::Result<()> {
+        match row.signal {
+            Some(value) => self.emit(&Signal {
+                ts_ns: row.ts_ns,
+                symbol: row.symbol,
+                value,
+            }),
+            None => Ok(()),
+        }
+    }
 
     /// Flushes buffered output.
     ///
@@ -81,6 +129,11 @@ pub struct NullSink;
 impl Sink for NullSink {
     #[inline]
     fn emit(&mut self, _: &Signal) -> io::Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn emit_row(&mut self, _: &FeatureRecord<'_>) -> io::Result<()> {
         Ok(())
     }
 }

@@ -1,11 +1,12 @@
-//! Sinks for files and stdout: [`CsvSink`] writes `ts_ns,symbol,value` lines with symbol
-//! *names*, resolved through the feed's shared [`SymbolNames`] as the feed learns them.
+//! Sinks for files and stdout: [`CsvSink`] writes `ts_ns,symbol,value` lines (or, for
+//! feature rows, `ts_ns,symbol,<features...>[,signal]`) with symbol *names*, resolved through
+//! the feed's shared [`SymbolNames`] as the feed learns them.
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use zerotick_core::symbols::SymbolNames;
-use zerotick_core::{Signal, Sink};
+use zerotick_core::{FeatureRecord, Signal, Sink};
 
 /// Names a sink can learn before its local table must grow (the local table is reserved to
 /// this size, so a symbol's first signal copies its name without allocating).
@@ -49,6 +50,46 @@ impl<W: Write> CsvSink<W> {
         Ok(Self { out, names, local })
     }
 
+    /// A sink of feature rows ([`Sink::emit_row`]) writing to `out`, with the header
+    /// `ts_ns,symbol,<columns...>` and, with `signal`, a last `signal` column. Each record
+    /// is one line: its time, its symbol's name, its values in column order (Rust's shortest
+    /// round-trip form: parsed back they are the same `f64`), and its signal if it has one
+    /// (the pipeline sends signals with every record or with none).
+    ///
+    /// ```
+    /// use zerotick_core::{FeatureRecord, Sink, SymbolTable};
+    /// use zerotick_feeds::sink::CsvSink;
+    ///
+    /// let mut table = SymbolTable::new(16);
+    /// let id = table.intern("ETHUSDT").unwrap();
+    /// let mut sink = CsvSink::with_columns(Vec::new(), table.names(), &["ema", "rsi"], true)?;
+    /// sink.emit_row(&FeatureRecord { ts_ns: 7, symbol: id, values: &[1.5, 0.1], signal: Some(-0.25) })?;
+    /// assert_eq!(
+    ///     String::from_utf8(sink.into_inner()).unwrap(),
+    ///     "ts_ns,symbol,ema,rsi,signal\n7,ETHUSDT,1.5,0.1,-0.25\n",
+    /// );
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Writing the header failed.
+    pub fn with_columns<S: AsRef<str>>(
+        mut out: W,
+        names: SymbolNames,
+        columns: &[S],
+        signal: bool,
+    ) -> io::Result<Self> {
+        out.write_all(b"ts_ns,symbol")?;
+        for c in columns {
+            out.write_all(b",")?;
+            out.write_all(c.as_ref().as_bytes())?;
+        }
+        out.write_all(if signal { &b",signal\n"[..] } else { b"\n" })?;
+        let mut local = Vec::with_capacity(NAMES_RESERVED);
+        names.refresh(&mut local);
+        Ok(Self { out, names, local })
+    }
+
     /// The writer, without flushing it.
     pub fn into_inner(self) -> W {
         self.out
@@ -71,6 +112,24 @@ impl<W: Write> Sink for CsvSink<W> {
         match self.local.get(i) {
             Some(name) => writeln!(self.out, "{},{},{}", s.ts_ns, name, s.value),
             None => writeln!(self.out, "{},{},{}", s.ts_ns, s.symbol, s.value),
+        }
+    }
+
+    fn emit_row(&mut self, r: &FeatureRecord<'_>) -> io::Result<()> {
+        let i = r.symbol as usize;
+        if i >= self.local.len() {
+            self.refresh_names();
+        }
+        match self.local.get(i) {
+            Some(name) => write!(self.out, "{},{}", r.ts_ns, name)?,
+            None => write!(self.out, "{},{}", r.ts_ns, r.symbol)?,
+        }
+        for v in r.values {
+            write!(self.out, ",{v}")?;
+        }
+        match r.signal {
+            Some(v) => writeln!(self.out, ",{v}"),
+            None => self.out.write_all(b"\n"),
         }
     }
 

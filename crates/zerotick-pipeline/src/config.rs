@@ -9,6 +9,7 @@ use zerotick_sync::wait::WaitStrategy;
 use crate::PipelineError;
 use crate::compute::{ComputeConfig, PCA_ROWS};
 use crate::features::{FeatureConfig, WIDTH};
+use crate::rows::{Emit, SpecSettings};
 
 /// Upper bounds of the size settings, so that a typo cannot ask for terabytes: each is far
 /// above any useful value on the machines this runs on.
@@ -32,8 +33,14 @@ pub mod limits {
 /// Settings of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
-    /// Feature stage settings.
+    /// Feature stage settings (the built-in row).
     pub features: FeatureConfig,
+    /// A feature spec whose rows replace the built-in row (`None`: the built-in
+    /// [`FeatureStage`](crate::features::FeatureStage)); set it with
+    /// [`with_spec`](Self::with_spec), which also applies its compute steps.
+    pub spec: Option<SpecSettings>,
+    /// What goes to the sink.
+    pub emit: Emit,
     /// Compute stage settings.
     pub compute: ComputeConfig,
     /// Rows per batch (1 ..= [`limits::BATCH_ROWS`]).
@@ -95,6 +102,8 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             features: FeatureConfig::default(),
+            spec: None,
+            emit: Emit::Signals,
             compute: ComputeConfig::default(),
             batch_rows: 32,
             pool_batches: 8,
@@ -113,6 +122,19 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Uses `spec`'s rows instead of the built-in row, with its compute steps
+    /// ([`ComputeConfig::steps`](crate::compute::ComputeConfig::steps)) and, for
+    /// `projection = "fixed"`, no PCA refresh (`pca_every = 0`).
+    #[must_use]
+    pub fn with_spec(mut self, spec: SpecSettings) -> Self {
+        self.compute.steps = spec.steps;
+        if !spec.pca {
+            self.compute.pca_every = 0;
+        }
+        self.spec = Some(spec);
+        self
+    }
+
     /// The default thread layout: one compute worker per available core (at most the shard
     /// count), sharing the compute with the feature thread; a feed thread beside them and the
     /// PCA refreshes on a mostly idle thread of their own.
@@ -149,16 +171,23 @@ impl PipelineConfig {
     }
 
     /// Bytes this configuration preallocates before the first tick (batch pool, tick ring,
-    /// PCA matrices and scratch, feature state for `symbols_hint` symbols), an estimate
-    /// within a few percent.
+    /// PCA matrices and scratch, feature state for `symbols_hint` symbols: the built-in row's,
+    /// or a spec's upper estimate [`spec_state_bytes`](crate::rows::spec_state_bytes)), an
+    /// estimate within a few percent for the built-in row.
     pub fn preallocated_bytes(&self) -> u64 {
         let workers = self.workers.unwrap_or(0).max(1) as u64;
-        let batch = (self.batch_rows * (WIDTH * 8 + 40)) as u64;
+        // A job also keeps its rows' feature values when they are emitted (at most WIDTH).
+        let copy = if self.emit.features() { WIDTH * 8 } else { 0 };
+        let batch = (self.batch_rows * (WIDTH * 8 + 40 + copy)) as u64;
         let ring = (self.ring_capacity.next_power_of_two() * 64) as u64;
         let shards = self.compute.shards as u64;
         let pca = shards * (PCA_ROWS * WIDTH * 8) as u64 + workers * 24 * (1 << 20);
         let per_shard = (32 * WIDTH * 8 + 6 * 16 * WIDTH * 8) as u64;
-        let features = self.symbols_hint as u64 * (16 << 10);
+        let per_symbol = match &self.spec {
+            Some(s) => crate::rows::spec_state_bytes(&s.spec),
+            None => 16 << 10,
+        };
+        let features = self.symbols_hint as u64 * per_symbol;
         batch * self.pool_batches as u64 + ring + pca + shards * per_shard + features
     }
 
@@ -205,6 +234,17 @@ impl PipelineConfig {
                 self.features.row_every,
                 1 << 20
             )));
+        }
+        if self.emit.signals() && !self.compute.steps.read_out {
+            return Err(PipelineError::config(match &self.spec {
+                Some(s) => format!(
+                    "the spec turns the read-out off (line {}), so there are no signals to emit; \
+                     emit features only",
+                    s.readout_line
+                ),
+                None => "the read-out is off, so there are no signals to emit; emit features only"
+                    .to_owned(),
+            }));
         }
         let bytes = self.preallocated_bytes();
         if bytes > limits::PREALLOCATED_BYTES {

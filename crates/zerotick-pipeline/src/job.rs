@@ -34,6 +34,9 @@ pub(crate) struct Job {
     pub(crate) batch: Batch,
     pub(crate) metas: Box<[RowMeta]>,
     pub(crate) signals: Box<[f64]>,
+    /// The rows' feature values as the feature stage wrote them, `rows x feature_width`
+    /// (empty unless feature values are emitted: the compute stage overwrites the batch).
+    pub(crate) features: Box<[f64]>,
     pub(crate) shard: usize,
     /// Number (1-based) of the tick that made the first row.
     pub(crate) first_seq: u64,
@@ -46,11 +49,14 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    pub(crate) fn new(rows: usize) -> Result<Self, PoolError> {
+    /// A job of `rows` rows, keeping `feature_width` feature values per row for the sink
+    /// (0: none).
+    pub(crate) fn new(rows: usize, feature_width: usize) -> Result<Self, PoolError> {
         Ok(Self {
             batch: Batch::try_zeroed(rows, WIDTH)?,
             metas: vec![RowMeta::default(); rows].into_boxed_slice(),
             signals: vec![0.0; rows].into_boxed_slice(),
+            features: vec![0.0; rows * feature_width].into_boxed_slice(),
             shard: 0,
             first_seq: 0,
             compute_start_ns: 0,
@@ -74,6 +80,9 @@ impl Reusable for Job {
         self.batch.prefault();
     }
     fn heap_bytes(&self) -> usize {
-        self.batch.heap_bytes() + self.metas.len() * size_of::<RowMeta>() + self.signals.len() * 8
+        self.batch.heap_bytes()
+            + self.metas.len() * size_of::<RowMeta>()
+            + self.signals.len() * 8
+            + self.features.len() * 8
     }
 }

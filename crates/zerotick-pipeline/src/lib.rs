@@ -8,6 +8,7 @@ pub mod features;
 mod job;
 mod metrics;
 mod report;
+pub mod rows;
 mod run;
 mod stage;
 

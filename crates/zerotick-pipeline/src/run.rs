@@ -44,6 +44,7 @@ use crate::features::FeatureStage;
 use crate::job::{Job, Stamped};
 use crate::metrics::Metrics;
 use crate::report::{EventCounts, Layout, RunReport, StageLatency};
+use crate::rows::{RowStage, SpecStage};
 use crate::stage::emit::Emitter;
 use crate::stage::feature::{FeatureThread, RunLoop};
 use crate::stage::feed::FeedStage;
@@ -90,14 +91,22 @@ pub fn run<F: Feed + 'static>(
     };
     let m = Metrics::register(registry).map_err(PipelineError::Metrics)?;
     let rows = config.batch_rows;
+    let mut features = match &config.spec {
+        None => RowStage::Builtin(FeatureStage::new(config.features, config.symbols_hint)),
+        Some(s) => RowStage::Spec(SpecStage::new(Arc::clone(&s.spec), config.symbols_hint)),
+    };
+    let feature_width = if config.emit.features() {
+        features.width()
+    } else {
+        0
+    };
     let pool = Pool::try_new(
         config.pool_batches,
         MissPolicy::FailFast,
         ResetPolicy::Clear,
-        move || Job::new(rows),
+        move || Job::new(rows, feature_width),
     )
     .map_err(PipelineError::Pool)?;
-    let mut features = FeatureStage::new(config.features, config.symbols_hint);
     // The feature thread's stage holds every shard and lends them to the workers' stages
     // (work sharing, see `stage::feature`); one PCA thread serves them all.
     let pca_wait = (config.pca_thread && config.compute.pca_every > 0).then_some(config.wait);
@@ -226,6 +235,8 @@ pub fn run<F: Feed + 'static>(
                 vectors: 0,
                 batches: 0,
                 flush_sink: acks,
+                emit: config.emit,
+                feature_width,
                 m: m_ref,
                 link: link_ref,
             },

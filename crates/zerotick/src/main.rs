@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod features;
 mod metrics_http;
 mod publish;
 mod report;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zerotick_core::{Feed, NullSink, Sink};
@@ -26,6 +27,7 @@ use zerotick_feeds::{
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
 use zerotick_pipeline::features::FeatureConfig;
+use zerotick_pipeline::rows::{Emit, SpecSettings, builtin_column_names};
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
 use zerotick_sync::metrics::Registry;
 
@@ -52,6 +54,9 @@ enum Command {
     /// Write a feed (synthetic or CSV) into Redis streams, sharded by symbol, with an end
     /// marker per stream; prints ticks/s.
     Publish(publish::PublishArgs),
+    /// The feature-spec catalogue: `zerotick features --list` prints every indicator with
+    /// its parameters and defaults.
+    Features(features::FeaturesArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -106,11 +111,28 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Where signals go: `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`
-    /// (XADD of `ts`, `symbol`, `value`).
+    /// (XADD of `ts`, `symbol`, `value`). Feature rows (--emit features|both) go to `null`,
+    /// `stdout` or `csv:PATH`, with a header naming every column.
     #[arg(long, default_value = "null")]
     sink: String,
-    /// A symbol writes a feature row every this many of its ticks.
-    #[arg(long, default_value_t = 64)]
+    /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the
+    /// spec's cadence (`[row] every = 64` events of a symbol, or `"250ms"` of event time),
+    /// and its `[compute]` table chooses the compute steps (normalise, filter bank, squash,
+    /// projection none/fixed/pca, read-out). `zerotick features --list` prints the
+    /// indicators; docs/pipeline.md has an example. A bad spec is a one-line error naming
+    /// the file and line. Default: the built-in row.
+    #[arg(long, value_name = "FILE")]
+    features: Option<PathBuf>,
+    /// What goes to the sink: `signals` (one per row: ts_ns,symbol,value), `features` (each
+    /// row's feature values before the compute stage, one column per feature named from the
+    /// spec, or the built-in row's 1,024 names: ret.K, sq.K, ema.hH.STAT) or `both` (the
+    /// features and a last `signal` column). Rows need a `null`, `stdout` or `csv:PATH`
+    /// sink. The checksum digests what went to the sink.
+    #[arg(long, value_enum, default_value_t = EmitArg::Signals)]
+    emit: EmitArg,
+    /// A symbol writes a feature row every this many of its ticks (built-in row; a spec
+    /// sets its own cadence).
+    #[arg(long, default_value_t = 64, conflicts_with = "features")]
     row_every: u32,
     /// Rows per pooled batch.
     #[arg(long, default_value_t = 32)]
@@ -194,6 +216,24 @@ pub(crate) struct RunArgs {
     metrics_linger_ms: u64,
 }
 
+/// `--emit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EmitArg {
+    Signals,
+    Features,
+    Both,
+}
+
+impl From<EmitArg> for Emit {
+    fn from(e: EmitArg) -> Self {
+        match e {
+            EmitArg::Signals => Emit::Signals,
+            EmitArg::Features => Emit::Features,
+            EmitArg::Both => Emit::Both,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum Format {
     /// Told by each file's content, else its extension.
@@ -252,6 +292,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Bench(args) => bench::command(args),
         Command::Publish(args) => publish::run(args),
+        Command::Features(args) => features::command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -343,6 +384,11 @@ fn run_command(args: &RunArgs) -> Result<()> {
     };
     config.compute.shards = args.compute_shards;
     config.compute.pca_every = args.pca_every;
+    config.emit = args.emit.into();
+    if let Some(path) = &args.features {
+        let spec = read_spec(path, config.emit)?;
+        config = config.with_spec(spec);
+    }
     let registry = Arc::new(Registry::new());
     let server = match &args.metrics_addr {
         Some(addr) => Some(
@@ -468,6 +514,48 @@ fn run_command(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Reads and checks the `--features` spec; every error is one line naming the file and line.
+fn read_spec(path: &std::path::Path, emit: Emit) -> Result<SpecSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the feature spec {}", path.display()))?;
+    let spec = SpecSettings::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    if emit.signals() && !spec.steps.read_out {
+        bail!(
+            "{}: line {}: the spec turns the read-out off, so there are no signals to emit; \
+             use --emit features",
+            path.display(),
+            spec.readout_line
+        );
+    }
+    Ok(spec)
+}
+
+/// The column names of emitted feature rows: the spec's, or the built-in row's.
+fn feature_columns(config: &PipelineConfig) -> Vec<String> {
+    match &config.spec {
+        Some(s) => s.spec.column_names(),
+        None => builtin_column_names(),
+    }
+}
+
+/// A CSV sink for the run's `--emit` mode (signals, or rows with their column names).
+fn csv_sink<W: Write>(
+    out: W,
+    names: zerotick_core::SymbolNames,
+    config: &PipelineConfig,
+) -> Result<CsvSink<W>> {
+    Ok(if config.emit.features() {
+        CsvSink::with_columns(
+            out,
+            names,
+            &feature_columns(config),
+            config.emit == Emit::Both,
+        )?
+    } else {
+        CsvSink::new(out, names)?
+    })
+}
+
 /// The paths of `--feed` values naming files (`csv:PATH` or a bare `PATH`), or `None` for a
 /// single `synthetic` or `redis://` feed; those two cannot be repeated or mixed with files.
 pub(crate) fn file_paths(feeds: &[String]) -> Result<Option<Vec<PathBuf>>> {
@@ -536,17 +624,27 @@ fn run_with<F: Feed + 'static>(
     let names = feed.names();
     let mut sink: Box<dyn Sink> = match args.sink.as_str() {
         "null" => Box::new(NullSink),
-        "stdout" => Box::new(CsvSink::new(
+        "stdout" => Box::new(csv_sink(
             BufWriter::with_capacity(1 << 16, io::stdout()),
             names,
+            config,
         )?),
-        other if other.starts_with("redis://") => Box::new(transport::sink(other, args, names)?),
+        other if other.starts_with("redis://") => {
+            if config.emit.features() {
+                bail!(
+                    "--emit features|both writes feature rows, which the Redis sink does not \
+                     take: use `null`, `stdout` or `csv:PATH` (Parquet is not supported yet)"
+                );
+            }
+            Box::new(transport::sink(other, args, names)?)
+        }
         other => match other.strip_prefix("csv:") {
             Some(path) => {
                 let file = File::create(path).with_context(|| format!("cannot create {path}"))?;
-                Box::new(CsvSink::new(
+                Box::new(csv_sink(
                     BufWriter::with_capacity(1 << 16, file),
                     names,
+                    config,
                 )?)
             }
             None => bail!(

@@ -80,6 +80,35 @@ pub struct ComputeConfig {
     /// used (`0 ..= pca_every - PCA_ROWS`): the time the refresh has to run off the hot
     /// path before the compute stage would wait for it.
     pub pca_publish_delay_rows: u64,
+    /// Which of the steps run (all by default; a feature spec's `[compute]` table can turn
+    /// some off).
+    pub steps: Steps,
+}
+
+/// Which compute steps run on each row. All on by default (the built-in pipeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// Step 1, [`ComputeStage::normalize_row`].
+    pub normalise: bool,
+    /// Step 2, [`ComputeStage::filter_row`].
+    pub filter_bank: bool,
+    /// Step 3, [`ComputeStage::squash_row`].
+    pub squash: bool,
+    /// Steps 4-6, [`ComputeStage::project_and_read_out`]: without it no signal is computed
+    /// (the signals are left as they were), so only feature rows can be emitted.
+    pub read_out: bool,
+}
+
+impl Default for Steps {
+    /// Every step.
+    fn default() -> Self {
+        Steps {
+            normalise: true,
+            filter_bank: true,
+            squash: true,
+            read_out: true,
+        }
+    }
 }
 
 impl ComputeConfig {
@@ -124,6 +153,7 @@ impl Default for ComputeConfig {
             pca_every: 8192,
             pca_power_iters: 1,
             pca_publish_delay_rows: 4096,
+            steps: Steps::default(),
         }
     }
 }
@@ -593,8 +623,9 @@ impl ComputeStage {
             .ok_or(ComputeError::Config("shard not held by this compute stage"))
     }
 
-    /// Runs every step on the filled rows of `batch` (all of shard `shard`), in place, and
-    /// writes one signal per row into `signals[..batch.len_rows()]`.
+    /// Runs the steps of [`ComputeConfig::steps`] (every step by default) on the filled rows
+    /// of `batch` (all of shard `shard`), in place, and writes one signal per row into
+    /// `signals[..batch.len_rows()]` (unless the read-out is off).
     ///
     /// # Errors
     /// [`ComputeError`] if the batch is not [`WIDTH`] wide, `signals` is too short, or
@@ -611,13 +642,22 @@ impl ComputeStage {
                 "batches must be WIDTH wide and unpadded",
             ));
         }
+        let steps = self.config.steps;
         for i in 0..rows {
             let row = batch.row_mut(i);
-            self.normalize_row(shard, row)?;
-            self.filter_row(row)?;
-            self.squash_row(row);
+            if steps.normalise {
+                self.normalize_row(shard, row)?;
+            }
+            if steps.filter_bank {
+                self.filter_row(row)?;
+            }
+            if steps.squash {
+                self.squash_row(row);
+            }
         }
-        self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)?;
+        if steps.read_out {
+            self.project_and_read_out(shard, batch.as_capacity_strided(), rows, signals)?;
+        }
         self.stats.rows += rows as u64;
         Ok(())
     }

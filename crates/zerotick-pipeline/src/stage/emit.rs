@@ -3,13 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
-use zerotick_core::{Signal, SignalDigest, Sink};
+use zerotick_core::{FeatureRecord, Signal, SignalDigest, Sink};
 use zerotick_mem::PoolGuard;
 
 use super::Link;
 use crate::PipelineError;
 use crate::job::Job;
 use crate::metrics::Metrics;
+use crate::rows::Emit;
 
 /// The sink end of the feature thread.
 pub(crate) struct Emitter<'a> {
@@ -20,11 +21,47 @@ pub(crate) struct Emitter<'a> {
     pub(crate) batches: u64,
     /// Flush the sink after every batch (the feed acknowledges what was emitted).
     pub(crate) flush_sink: bool,
+    /// What goes to the sink.
+    pub(crate) emit: Emit,
+    /// Feature values per row in `Job::features` (0 unless feature values are emitted).
+    pub(crate) feature_width: usize,
     pub(crate) m: &'a Metrics,
     pub(crate) link: &'a Link,
 }
 
 impl Emitter<'_> {
+    /// `--emit features|both`: one record per row; the checksum digests what the sink got
+    /// (each feature value, as a signal of the row's time and symbol, then the signal).
+    fn emit_rows(&mut self, job: &Job, rows: usize) -> Result<(), PipelineError> {
+        let w = self.feature_width;
+        let both = self.emit == Emit::Both;
+        for (i, meta) in job.metas[..rows].iter().enumerate() {
+            let values = &job.features[i * w..(i + 1) * w];
+            let record = FeatureRecord {
+                ts_ns: meta.ts_ns,
+                symbol: meta.symbol,
+                values,
+                signal: both.then(|| job.signals[i]),
+            };
+            self.sink.emit_row(&record).map_err(PipelineError::Sink)?;
+            for &value in values {
+                self.digest.add(&Signal {
+                    ts_ns: meta.ts_ns,
+                    symbol: meta.symbol,
+                    value,
+                });
+            }
+            if let Some(value) = record.signal {
+                self.digest.add(&Signal {
+                    ts_ns: meta.ts_ns,
+                    symbol: meta.symbol,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Emits a computed job's signals and returns it to the pool. `done` is the number of
     /// ticks whose signals are now all out (every tick before the oldest row still pending
     /// or in flight); it is published for the feed's acknowledgements.
@@ -51,8 +88,13 @@ impl Emitter<'_> {
                 symbol: meta.symbol,
                 value: *value,
             };
-            self.sink.emit(&signal).map_err(PipelineError::Sink)?;
-            self.digest.add(&signal);
+            if self.emit == Emit::Signals {
+                self.sink.emit(&signal).map_err(PipelineError::Sink)?;
+                self.digest.add(&signal);
+            }
+        }
+        if self.emit != Emit::Signals {
+            self.emit_rows(&job, rows)?;
         }
         let now = self.link.now_ns();
         m.emit.record(now.saturating_sub(job.compute_end_ns).max(1));

@@ -26,16 +26,16 @@ use super::worker::compute_job;
 use super::{Link, allocations_since};
 use crate::PipelineError;
 use crate::compute::ComputeStage;
-use crate::features::FeatureStage;
 use crate::job::{Job, RowMeta, Stamped};
 use crate::metrics::Metrics;
+use crate::rows::RowStage;
 
 /// Most ticks read from the ring at a time.
 const TICK_CHUNK: usize = 64;
 
 /// The feature thread's state.
 pub(crate) struct FeatureThread<'a, 'p> {
-    pub(crate) features: &'a mut FeatureStage,
+    pub(crate) features: &'a mut RowStage,
     pub(crate) pool: &'p Pool<Job>,
     /// The batch being filled, per shard.
     pub(crate) pending: Vec<VecDeque<PoolGuard<'p, Job>>>,
@@ -203,11 +203,18 @@ impl<'p> FeatureThread<'_, 'p> {
         let Some(job) = self.pending[h].back_mut() else {
             unreachable!("just filled")
         };
+        let job: &mut Job = job;
         let i = job.batch.len_rows();
         let Some(row) = job.batch.push_row_mut() else {
             unreachable!("a full batch starts a new one above")
         };
         self.features.write_row(symbol, row);
+        // Feature values for the sink, before the compute stage overwrites the row (`--emit
+        // features|both`; the buffer is empty otherwise).
+        let w = self.emitter.feature_width;
+        if w > 0 {
+            job.features[i * w..(i + 1) * w].copy_from_slice(&row[..w]);
+        }
         job.metas[i] = RowMeta {
             ts_ns: t.tick.ts_ns,
             symbol,
