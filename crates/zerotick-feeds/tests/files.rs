@@ -3,30 +3,14 @@
 //! The compressed inputs are made here with the same crates the reader uses (flate2, ruzstd,
 //! crc32fast for the zip directory), from CSV text written by hand.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use flate2::Compression as Level;
-use flate2::write::GzEncoder;
 use ruzstd::encoding::{CompressionLevel, compress_to_vec};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 use zerotick_feeds::{Compression, CsvLayout, FileFeed, MergedFeed, expand_paths};
 
 mod support;
-use support::zip;
-
-/// A fresh, empty directory for one test.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("zerotick-feeds-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(path: &Path, bytes: &[u8]) -> PathBuf {
-    std::fs::write(path, bytes).unwrap();
-    path.to_path_buf()
-}
+use support::{dir, gzip, write, zip};
 
 /// A generic CSV of `rows` rows over four symbols, a header, CRLF and LF line ends, one bad
 /// row and no final line end.
@@ -63,12 +47,6 @@ fn agg_trades_csv(rows: u64) -> String {
             )
         })
         .collect()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Level::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 fn zstd(bytes: &[u8]) -> Vec<u8> {

@@ -3,9 +3,7 @@
 //! truncation at every byte; gzip-compressed JSON lines; sequence gaps; format detection,
 //! globs and merging across formats.
 
-use std::io::Write;
 use std::num::NonZeroU64;
-use std::path::{Path, PathBuf};
 
 use zerotick_core::{
     BookDelta, BookSide, Feed, FeedEvent, Quote, RejectReason, Side, SnapshotLevel, Tick,
@@ -16,24 +14,7 @@ use zerotick_feeds::{
 };
 
 mod support;
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("zerotick-formats-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(path: &Path, bytes: &[u8]) -> PathBuf {
-    std::fs::write(path, bytes).unwrap();
-    path.to_path_buf()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
+use support::{dir, gzip, write};
 
 /// Every event to the end, or the error text that ended the feed.
 fn drain(feed: &mut impl Feed) -> Result<Vec<FeedEvent>, String> {

@@ -11,7 +11,6 @@
 //! happens while those high-water marks are reached: a handful over 60,000 ticks, never one
 //! per tick. The test bounds them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use zerotick_core::{Feed, FeedEvent};
@@ -153,9 +152,7 @@ fn file_ticks_allocate_nothing_compressed_or_merged() {
     let dir = std::env::temp_dir().join(format!("zerotick-feeds-alloc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = csv(1_700_000_000);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&text).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = support::gzip(&text);
     let zst =
         ruzstd::encoding::compress_to_vec(&text[..], ruzstd::encoding::CompressionLevel::Fastest);
     let files = [
@@ -179,9 +176,7 @@ fn file_ticks_allocate_nothing_compressed_or_merged() {
     // Websocket JSON lines, gzip-compressed: per two line pairs, two trades, one quote and
     // a depth update of three levels.
     let json = binance_json(ROWS / 2);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&json).unwrap();
-    let path = write(&dir, "ws.jsonl.gz", &gz.finish().unwrap());
+    let path = write(&dir, "ws.jsonl.gz", &support::gzip(&json));
     let mut feed = FileFeed::open(&path, CsvLayout::Auto, true).unwrap();
     let total = ROWS / 2 + ROWS / 4 + ROWS / 4 * 3;
     let (events, allocations) = measure_events(&mut feed, total / 2);

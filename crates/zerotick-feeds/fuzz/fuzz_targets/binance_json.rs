@@ -12,9 +12,13 @@
 //! Input: one control byte (chunking seed), then the file.
 #![no_main]
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+use support::Chunks;
 use zerotick_core::{Feed, FeedError, FeedEvent};
 use zerotick_feeds::BinanceJsonFeed;
 
@@ -34,25 +38,6 @@ fn read_all<R: std::io::BufRead + Send>(mut feed: BinanceJsonFeed<R>) -> Run {
                 panic!("in-memory read failed: {e}")
             }
         }
-    }
-}
-
-/// Hands out the input in chunks of 1..=7 bytes, sizes from a seeded xorshift.
-struct Chunks<'a> {
-    rest: &'a [u8],
-    state: u32,
-}
-
-impl Read for Chunks<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 17;
-        self.state ^= self.state << 5;
-        let n = (self.state % 7 + 1) as usize;
-        let n = n.min(buf.len()).min(self.rest.len());
-        buf[..n].copy_from_slice(&self.rest[..n]);
-        self.rest = &self.rest[n..];
-        Ok(n)
     }
 }
 

@@ -8,20 +8,12 @@
 //! where), then the CSV text. The stream goes through a file (the zip reader seeks).
 #![no_main]
 
-use std::io::Write;
-
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 use zerotick_core::{Feed, FeedError, FeedEvent};
 use zerotick_feeds::{CsvFeed, CsvLayout, FileFeed, InputFormat};
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// Every event to the end, or the error that ended the feed (as text).
 fn drain(feed: &mut impl Feed) -> Result<Vec<FeedEvent>, String> {
@@ -43,7 +35,7 @@ fuzz_target!(|input: &[u8]| {
     let format = control & 3;
     let stream = match format {
         0 => data.to_vec(),
-        1 => gzip(data),
+        1 => support::gzip(data),
         2 => ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest),
         _ => support::zip(&[("FUZZ.csv", data)], true),
     };
