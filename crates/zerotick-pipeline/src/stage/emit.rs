@@ -44,14 +44,7 @@ impl Emitter<'_> {
                 signal: both.then(|| job.signals[i]),
             };
             self.sink.emit_row(&record).map_err(PipelineError::Sink)?;
-            for &value in values {
-                self.digest.add(&Signal {
-                    ts_ns: meta.ts_ns,
-                    symbol: meta.symbol,
-                    value,
-                });
-            }
-            if let Some(value) = record.signal {
+            for &value in values.iter().chain(&record.signal) {
                 self.digest.add(&Signal {
                     ts_ns: meta.ts_ns,
                     symbol: meta.symbol,
