@@ -13,9 +13,12 @@ pub(crate) struct Stamped {
     pub(crate) tick: Tick,
     pub(crate) read_ns: u64,
     /// How long before its read the tick arrived, where the feed knows it
-    /// ([`Feed::lateness_ns`](zerotick_core::Feed::lateness_ns), saturated), else 0.
-    pub(crate) late_ns: u32,
+    /// ([`Feed::lateness_ns`](zerotick_core::Feed::lateness_ns)), else 0.
+    pub(crate) late_ns: u64,
 }
+
+// A `u64` lateness costs the ring nothing: the stamped tick is 48 bytes either way.
+const _: () = assert!(size_of::<Stamped>() == 48);
 
 /// Where a row came from, for its signal and its latency records.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +28,7 @@ pub(crate) struct RowMeta {
     pub(crate) read_ns: u64,
     pub(crate) made_ns: u64,
     /// The row's last tick's [`Stamped::late_ns`].
-    pub(crate) late_ns: u32,
+    pub(crate) late_ns: u64,
 }
 
 /// A pooled unit of work: one shard's batch of rows, their metadata and their signals. It

@@ -94,7 +94,8 @@ impl Emitter<'_> {
         for meta in &job.metas[..rows] {
             let latency = now.saturating_sub(meta.read_ns).max(1);
             m.latency.record(latency);
-            m.arrival_latency.record(latency + u64::from(meta.late_ns));
+            m.arrival_latency
+                .record(latency.saturating_add(meta.late_ns));
         }
         drop(job);
         self.vectors += rows as u64;

@@ -143,7 +143,7 @@ impl<F: Feed + 'static> FeedStage<F> {
         // When the ring is full, wait for a quarter of it to drain (see `push_wait_refill`).
         let refill = (self.ring.capacity() / 4).max(1);
         let mut stamp = 0u64;
-        let mut late_ns = 0u32;
+        let mut late_ns = 0u64;
         let mut stamped = restamp_after;
         let mut ticks = 0u64;
         let mut rejects = [0u64; RejectReason::ALL.len()];
@@ -168,13 +168,13 @@ impl<F: Feed + 'static> FeedStage<F> {
                 FeedEvent::Tick(tick) => match entry_check(&tick, self.max_symbols) {
                     Ok(()) => {
                         if stamped >= restamp_after {
-                            // From the event's arrival where the feed knows it (a paced
-                            // replay released late): the feed thread's delays count.
+                            // The read, and how long before it the tick arrived where the
+                            // feed knows (a paced replay released late): arrival-to-signal
+                            // latency counts the feed thread's own delays.
                             stamp = link.now_ns();
-                            let late = self.feed.lateness_ns();
-                            late_ns = u32::try_from(late).unwrap_or(u32::MAX);
-                            if late > 0 {
-                                self.metrics.feed_lateness.record(late);
+                            late_ns = self.feed.lateness_ns();
+                            if late_ns > 0 {
+                                self.metrics.feed_lateness.record(late_ns);
                             }
                             stamped = 0;
                         }
