@@ -1,8 +1,13 @@
-//! D1 cache hit rate of one pipeline run under `valgrind --tool=cachegrind --cache-sim=yes`.
+//! D1 cache hit rate of a pipeline's steady state under
+//! `valgrind --tool=cachegrind --cache-sim=yes`.
 //!
-//! The child is this binary's `--inner before|after` on a small input; the rate is
-//! `1 - (D1mr + D1mw) / (Dr + Dw)` from the summary line of the cachegrind output file, so it
-//! covers the whole child process (start-up, building the pipeline, the run, tear-down).
+//! The child is this binary's `--inner WHICH`, run twice on the same deterministic feed: once
+//! for the warm-up ticks alone, once for the warm-up ticks and `ticks` more. Both runs do the
+//! same start-up, warm-up and tear-down, so the difference of their counters is the steady
+//! state's: the rate is `1 - (D1mr + D1mw) / (Dr + Dw)` over those differences. (The
+//! valgrind 3.19 that Debian ships cannot switch cachegrind's counting on mid-run.) The
+//! longer run's whole-process figures are kept beside it: a start-up that touches a lot of
+//! memory once (pools prefaulted, GEMM buffers sized) dominates them on a short run.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,22 +17,35 @@ use anyhow::{Context, Result, bail};
 
 use crate::child::{Input, Which};
 
-/// The D1 figures of one run.
+/// The D1 figures of one pipeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct D1 {
-    /// Data reads plus writes.
+    /// Data reads plus writes in steady state (long run minus short run).
     pub accesses: u64,
-    /// D1 read plus write misses.
+    /// D1 read plus write misses in steady state.
     pub misses: u64,
-    /// Wall time of the valgrind run.
+    /// Data accesses of the long run's whole process.
+    pub whole_accesses: u64,
+    /// D1 misses of the long run's whole process.
+    pub whole_misses: u64,
+    /// Wall time of both valgrind runs.
     pub took: Duration,
 }
 
 impl D1 {
-    /// `1 - misses / accesses`.
+    /// Steady state: `1 - misses / accesses`.
     pub fn hit_rate(&self) -> Option<f64> {
-        (self.accesses > 0).then(|| 1.0 - self.misses as f64 / self.accesses as f64)
+        rate(self.accesses, self.misses)
     }
+
+    /// The long run's whole process.
+    pub fn whole_hit_rate(&self) -> Option<f64> {
+        rate(self.whole_accesses, self.whole_misses)
+    }
+}
+
+fn rate(accesses: u64, misses: u64) -> Option<f64> {
+    (accesses > 0).then(|| 1.0 - misses as f64 / accesses as f64)
 }
 
 /// Whether `valgrind` can be started (found on PATH and answers `--version`).
@@ -38,17 +56,52 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `exe --inner WHICH` for `input` under cachegrind and reads its D1 figures.
+/// The steady-state D1 figures of `which` over `input.ticks` ticks after
+/// `input.warmup_ticks`: two cachegrind runs (see the module docs).
 ///
 /// # Errors
-/// valgrind could not be started, the child failed, or the output file was not understood.
+/// valgrind could not be started, a child failed, an output file was not understood, or the
+/// longer run counted fewer accesses than the shorter one.
 pub fn measure(exe: &Path, which: Which, input: &Input) -> Result<D1> {
-    let out_file = std::env::temp_dir().join(format!(
-        "zerotick-cachegrind-{}-{}.out",
-        std::process::id(),
-        which.name()
-    ));
     let start = Instant::now();
+    let short = Input {
+        ticks: input.warmup_ticks,
+        ..*input
+    };
+    let long = Input {
+        ticks: input.warmup_ticks + input.ticks,
+        ..*input
+    };
+    let (short_accesses, short_misses) = run_once(exe, which, &short)?;
+    let (whole_accesses, whole_misses) = run_once(exe, which, &long)?;
+    let (Some(accesses), Some(misses)) = (
+        whole_accesses.checked_sub(short_accesses),
+        whole_misses.checked_sub(short_misses),
+    ) else {
+        bail!(
+            "the {}-tick run of `{}` counted fewer data accesses or misses than the {}-tick              run ({whole_accesses}/{whole_misses} vs {short_accesses}/{short_misses})",
+            long.ticks,
+            which.name(),
+            short.ticks
+        );
+    };
+    Ok(D1 {
+        accesses,
+        misses,
+        whole_accesses,
+        whole_misses,
+        took: start.elapsed(),
+    })
+}
+
+/// `(Dr + Dw, D1mr + D1mw)` of one run of `exe --inner WHICH` on `input` under cachegrind.
+fn run_once(exe: &Path, which: Which, input: &Input) -> Result<(u64, u64)> {
+    let out_file = std::env::temp_dir().join(format!(
+        "zerotick-cachegrind-{}-{}-{}.out",
+        std::process::id(),
+        which.name(),
+        input.ticks
+    ));
     let output = Command::new("valgrind")
         .arg("--tool=cachegrind")
         .arg("--cache-sim=yes")
@@ -57,7 +110,6 @@ pub fn measure(exe: &Path, which: Which, input: &Input) -> Result<D1> {
         .args(crate::driver::inner_args(which, input))
         .output()
         .context("cannot start valgrind")?;
-    let took = start.elapsed();
     let text = std::fs::read_to_string(&out_file);
     let _ = std::fs::remove_file(&out_file);
     if !output.status.success() {
@@ -66,12 +118,7 @@ pub fn measure(exe: &Path, which: Which, input: &Input) -> Result<D1> {
         bail!("valgrind run of `{}` failed: {last}", which.name());
     }
     let text = text.with_context(|| format!("cannot read {}", out_file.display()))?;
-    let (accesses, misses) = parse(&text)?;
-    Ok(D1 {
-        accesses,
-        misses,
-        took,
-    })
+    parse(&text)
 }
 
 /// `(Dr + Dw, D1mr + D1mw)` from a cachegrind output file's `events:` and `summary:` lines.
@@ -114,9 +161,12 @@ mod tests {
         let d1 = D1 {
             accesses: 1000,
             misses: 50,
+            whole_accesses: 4000,
+            whole_misses: 400,
             took: Duration::ZERO,
         };
         assert!((d1.hit_rate().expect("rate") - 0.95).abs() < 1e-12);
+        assert!((d1.whole_hit_rate().expect("rate") - 0.90).abs() < 1e-12);
     }
 
     #[test]

@@ -54,8 +54,9 @@ pub struct BenchArgs {
     /// [default: 3, or 1 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=99))]
     runs: Option<u32>,
-    /// Ticks per pipeline under cachegrind for the D1 hit rate [default: 200000, or 20000
-    /// with --quick].
+    /// Steady-state ticks (after the warm-up ticks) per pipeline under cachegrind for the D1
+    /// hit rate: each pipeline runs twice, with and without them, and the rate is taken over
+    /// the difference [default: 200000, or 20000 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cachegrind_ticks: Option<u64>,
     /// Do not run cachegrind (the D1 row is then null, with the reason).

@@ -329,9 +329,14 @@ fn d1_row(d1: &D1Outcome) -> ([Option<f64>; 3], String) {
         } => {
             let side = |name: &str, r: &Result<D1, String>| match r {
                 Ok(d) => format!(
-                    "{name} {} D1 misses in {} data accesses ({:.0} s under valgrind)",
+                    "{name} {} D1 misses in {} data accesses (whole process {}: {} in {}; \
+                     {:.0} s under valgrind)",
                     d.misses,
                     d.accesses,
+                    d.whole_hit_rate()
+                        .map_or_else(|| "null".to_owned(), |r| format!("{:.2}%", r * 100.0)),
+                    d.whole_misses,
+                    d.whole_accesses,
                     d.took.as_secs_f64()
                 ),
                 Err(e) => format!("{name}: null, {e}"),
@@ -340,8 +345,9 @@ fn d1_row(d1: &D1Outcome) -> ([Option<f64>; 3], String) {
             (
                 [rate(origin), rate(idiomatic), rate(zerotick)],
                 format!(
-                    "cachegrind's simulated D1 over the whole child process (start-up included) \
-                     on {ticks} ticks: {}; {}; {}",
+                    "cachegrind's simulated D1 in steady state: {ticks} ticks after the \
+                     warm-up, the difference of a run of warm-up + {ticks} ticks and a run of \
+                     the warm-up ticks alone (same start-up and tear-down); {}; {}; {}",
                     side("origin-style", origin),
                     side("idiomatic", idiomatic),
                     side("zerotick", zerotick)

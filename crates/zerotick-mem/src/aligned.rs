@@ -16,6 +16,14 @@ pub const ALIGN: usize = 64;
 /// Bytes between two writes when touching a buffer to fault its pages in.
 const PAGE_BYTES: usize = 4096;
 
+/// Buffers of at least this many bytes are aligned to it and, on Linux, advised to the kernel
+/// as transparent-huge-page candidates (`madvise(MADV_HUGEPAGE)`): one 2 MiB page instead of
+/// 512 small ones means 512 times fewer page faults when the buffer is built and fewer TLB
+/// misses when the hot path walks it. (The pipeline's 8 MiB PCA matrices were half of a run's
+/// start-up time in page faults on the AMD EPYC VM, 2026-11-30.) Where huge pages are off or
+/// unavailable the advice is ignored and small pages are used, as before.
+pub const HUGE_PAGE_BYTES: usize = 2 << 20;
+
 /// Fixed-capacity storage of `T`, 64-byte aligned, that never reallocates.
 ///
 /// The whole capacity is initialised (zeroed) when the buffer is built, so the length is only a
@@ -64,8 +72,12 @@ impl<T: Element> AlignedBuf<T> {
         let bytes = cap
             .checked_mul(size_of::<T>())
             .ok_or(AllocError::CapacityOverflow)?;
-        Layout::from_size_align(bytes, Self::layout_align())
-            .map_err(|_| AllocError::CapacityOverflow)
+        let align = if bytes >= HUGE_PAGE_BYTES {
+            HUGE_PAGE_BYTES.max(Self::layout_align())
+        } else {
+            Self::layout_align()
+        };
+        Layout::from_size_align(bytes, align).map_err(|_| AllocError::CapacityOverflow)
     }
 
     fn dangling() -> NonNull<T> {
@@ -84,8 +96,20 @@ impl<T: Element> AlignedBuf<T> {
         let ptr = if layout.size() == 0 {
             Self::dangling()
         } else {
-            // SAFETY: `layout` has a non-zero size (checked just above).
-            let raw = unsafe { alloc::alloc_zeroed(layout) };
+            let raw = if layout.align() >= HUGE_PAGE_BYTES {
+                // SAFETY: `layout` has a non-zero size (checked just above).
+                let raw = unsafe { alloc::alloc(layout) };
+                if !raw.is_null() {
+                    advise_huge_pages(raw, layout.size());
+                    // SAFETY: `raw` is a fresh allocation of `layout.size()` bytes. Zeroed
+                    // after the advice, so the first touch of each 2 MiB maps a huge page.
+                    unsafe { core::ptr::write_bytes(raw, 0, layout.size()) };
+                }
+                raw
+            } else {
+                // SAFETY: `layout` has a non-zero size (checked just above).
+                unsafe { alloc::alloc_zeroed(layout) }
+            };
             NonNull::new(raw.cast::<T>()).ok_or(AllocError::OutOfMemory {
                 bytes: layout.size(),
             })?
@@ -307,6 +331,19 @@ impl<T: Element> AlignedBuf<T> {
     }
 }
 
+/// Advises the kernel that `[ptr, ptr + len)` (start 2 MiB aligned) may use transparent
+/// huge pages. Best effort: an error (huge pages disabled, an old kernel) changes nothing.
+fn advise_huge_pages(ptr: *mut u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `madvise` only reads the range's addresses; the range is one live
+        // allocation, and MADV_HUGEPAGE neither frees nor changes its contents.
+        let _ = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
+}
+
 impl<T: Element> Drop for AlignedBuf<T> {
     fn drop(&mut self) {
         // The layout was valid when the buffer was built and `cap` never changes.
@@ -387,6 +424,21 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert_eq!(b.capacity_bytes(), 0);
         assert_eq!(b.as_ptr() as usize % ALIGN, 0);
+    }
+
+    #[test]
+    fn a_huge_page_sized_buffer_is_huge_page_aligned_and_zeroed() {
+        let n = HUGE_PAGE_BYTES / 8 + 3;
+        let mut buf = AlignedBuf::<f64>::zeroed(n);
+        assert_eq!(buf.as_ptr() as usize % HUGE_PAGE_BYTES, 0);
+        assert!(buf.iter().all(|v| *v == 0.0));
+        buf.prefault();
+        buf[n - 1] = 1.5;
+        assert_eq!(buf[n - 1], 1.5);
+        // Just below the threshold: cache-line alignment only is promised.
+        let small = AlignedBuf::<u8>::zeroed(HUGE_PAGE_BYTES - 1);
+        assert_eq!(small.as_ptr() as usize % ALIGN, 0);
+        assert!(small.iter().all(|v| *v == 0));
     }
 
     #[test]

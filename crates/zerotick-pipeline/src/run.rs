@@ -110,7 +110,7 @@ pub fn run<F: Feed + 'static>(
     // The feature thread's stage holds every shard and lends them to the workers' stages
     // (work sharing, see `stage::feature`); one PCA thread serves them all.
     let pca_wait = (config.pca_thread && config.compute.pca_every > 0).then_some(config.wait);
-    let (stages, pca_worker) =
+    let (mut stages, pca_worker) =
         ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, pca_wait)
             .map_err(PipelineError::Compute)?;
     let pca_workers: Vec<PcaWorker> = pca_worker.into_iter().collect();
@@ -139,7 +139,7 @@ pub fn run<F: Feed + 'static>(
         _ => None,
     };
     let link = Arc::new(Link::new(config.duration));
-    stages[0].warm_up_thread();
+    stages[0].warm_up_thread().map_err(PipelineError::Compute)?;
     let feed_stage = FeedStage {
         feed,
         ring: tx,
@@ -162,7 +162,7 @@ pub fn run<F: Feed + 'static>(
     let (front, worker_results, pca_results) = std::thread::scope(|scope| {
         let pca_handles: Vec<_> = pca_workers
             .into_iter()
-            .map(|pca| {
+            .map(|mut pca| {
                 scope.spawn(move || {
                     if let Some(f) = hooks.thread_start {
                         f();
@@ -179,7 +179,9 @@ pub fn run<F: Feed + 'static>(
                     let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
                     let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
                     let counted = ReadyOnDrop(&link_ref.ready);
-                    pca.warm_up_thread();
+                    // A failure here (a scratch arena too small) recurs at the first refresh,
+                    // which reports it through the stage.
+                    let _ = pca.warm_up_thread();
                     drop(counted);
                     let mut warm = None;
                     pca.run_with(|| {

@@ -566,12 +566,17 @@ impl ComputeStage {
     }
 
     /// Sizes the calling thread's GEMM packing buffers (faer keeps them per thread) for the
-    /// largest product this stage runs on it, an inline PCA refresh: call once on the thread
-    /// that will call [`process`](Self::process), before steady state. About 50 ms; nothing
-    /// when refreshes run on a [`PcaWorker`] (which warms its own thread) or are off.
-    pub fn warm_up_thread(&self) {
-        if matches!(self.pca, PcaService::Inline(_)) && self.config.pca_every > 0 {
-            zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+    /// largest product this stage runs on it, an inline PCA refresh, by running one refresh
+    /// on made-up rows: call once on the thread that will call [`process`](Self::process),
+    /// before steady state. A few ms; nothing when refreshes run on a [`PcaWorker`] (which
+    /// warms its own thread) or are off.
+    ///
+    /// # Errors
+    /// The warm-up refresh failed (its scratch arena is too small: a bug).
+    pub fn warm_up_thread(&mut self) -> Result<(), ComputeError> {
+        match &mut self.pca {
+            PcaService::Inline(core) if self.config.pca_every > 0 => core.warm_up(),
+            _ => Ok(()),
         }
     }
 

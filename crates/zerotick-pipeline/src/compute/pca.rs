@@ -9,7 +9,7 @@
 //! before the worker finished waits for it (counted in [`ComputeStats::pca_waits`]).
 
 use std::sync::Arc;
-use zerotick_kernels::dense::{RsvdParams, mat_mut, matrix_ref, rsvd_scratch_bytes};
+use zerotick_kernels::dense::{RsvdParams, mat_mut, mat_ref, rsvd_scratch_bytes};
 use zerotick_mem::{Arena, Matrix, OwnedPoolGuard};
 
 use zerotick_sync::mpmc;
@@ -55,26 +55,7 @@ impl PcaCore {
     /// point the way the matching row of `job.old_t` does (singular vectors are defined up
     /// to sign; the read-out must not flip with every refresh).
     pub(crate) fn refresh(&mut self, job: &mut PcaJob) -> Result<(), ComputeError> {
-        let arena = &mut self.arena;
-        arena.reset();
-        let u = arena
-            .try_alloc_zeroed::<f64>(PCA_ROWS * PROJ)
-            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
-        let sv = arena
-            .try_alloc_zeroed::<f64>(PROJ)
-            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
-        let params = RsvdParams {
-            seed: self.params.seed ^ job.seed,
-            ..self.params
-        };
-        zerotick_kernels::dense::rsvd_into(
-            matrix_ref(&job.matrix),
-            params,
-            mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
-            sv,
-            mat_mut(&mut job.new_t, PROJ, WIDTH, WIDTH)?,
-            arena,
-        )?;
+        self.top_vectors(job.matrix.as_slice(), job.seed, &mut job.new_t)?;
         for (new, old) in job
             .new_t
             .chunks_exact_mut(WIDTH)
@@ -88,6 +69,52 @@ impl PcaCore {
             }
         }
         Ok(())
+    }
+
+    /// `new_t` (`PROJ x WIDTH`) := the top right singular vectors of `rows`
+    /// (`PCA_ROWS x WIDTH`), sketched with `seed` mixed into the stage's seed.
+    fn top_vectors(
+        &mut self,
+        rows: &[f64],
+        seed: u64,
+        new_t: &mut [f64],
+    ) -> Result<(), ComputeError> {
+        let arena = &mut self.arena;
+        arena.reset();
+        let u = arena
+            .try_alloc_zeroed::<f64>(PCA_ROWS * PROJ)
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let sv = arena
+            .try_alloc_zeroed::<f64>(PROJ)
+            .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+        let params = RsvdParams {
+            seed: self.params.seed ^ seed,
+            ..self.params
+        };
+        zerotick_kernels::dense::rsvd_into(
+            mat_ref(rows, PCA_ROWS, WIDTH, WIDTH)?,
+            params,
+            mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
+            sv,
+            mat_mut(new_t, PROJ, WIDTH, WIDTH)?,
+            arena,
+        )?;
+        Ok(())
+    }
+
+    /// Runs one refresh on made-up rows, so the calling thread's GEMM packing buffers (faer
+    /// keeps them per thread, reserved on the first product) exist, at the sizes a refresh
+    /// uses and with their pages touched, before steady state. Allocates the made-up rows
+    /// (freed on return): call before the hot path. Costs one refresh (a few ms), where a
+    /// `PCA_ROWS`-cubed product (the warm-up before 2026-11-30) cost ~0.15 s on the AMD EPYC
+    /// VM, on the critical path of every run's start.
+    pub(crate) fn warm_up(&mut self) -> Result<(), ComputeError> {
+        // Any full-rank rows will do; these are cheap and deterministic.
+        let rows: Vec<f64> = (0..PCA_ROWS * WIDTH)
+            .map(|i| ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f64)
+            .collect();
+        let mut new_t = vec![0.0; PROJ * WIDTH];
+        self.top_vectors(&rows, 0, &mut new_t)
     }
 
     /// Runs `refresh`, recording a failure in the job instead of returning it.
@@ -115,8 +142,11 @@ pub struct PcaWorker {
 impl PcaWorker {
     /// Sizes the calling thread's GEMM buffers (faer keeps them per thread): call first on
     /// the worker's thread.
-    pub fn warm_up_thread(&self) {
-        zerotick_kernels::dense::warm_up_thread(PCA_ROWS);
+    ///
+    /// # Errors
+    /// The warm-up refresh failed (its scratch arena is too small: a bug).
+    pub fn warm_up_thread(&mut self) -> Result<(), ComputeError> {
+        self.core.warm_up()
     }
 
     /// Serves refreshes until every stage made with it is dropped (the job queue closes).

@@ -30,7 +30,9 @@ impl ComputeWorker<'_> {
             f();
         }
         let counted = ReadyOnDrop(&link.ready);
-        self.stage.warm_up_thread();
+        // A failure here (a scratch arena too small) recurs at the first inline refresh,
+        // which reports it.
+        let _ = self.stage.warm_up_thread();
         drop(counted);
         let mut warm = None;
         while let Ok(mut job) = self.jobs.pop_wait(self.wait) {
