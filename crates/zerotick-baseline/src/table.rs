@@ -329,10 +329,11 @@ fn d1_row(d1: &D1Outcome) -> ([Option<f64>; 3], String) {
         } => {
             let side = |name: &str, r: &Result<D1, String>| match r {
                 Ok(d) => format!(
-                    "{name} {} D1 misses in {} data accesses (whole process {}: {} in {}; \
-                     {:.0} s under valgrind)",
+                    "{name} {} D1 misses in {} data accesses ({:.1} misses per tick; whole \
+                     process {}: {} in {}; {:.0} s under valgrind)",
                     d.misses,
                     d.accesses,
+                    d.misses as f64 / (*ticks).max(1) as f64,
                     d.whole_hit_rate()
                         .map_or_else(|| "null".to_owned(), |r| format!("{:.2}%", r * 100.0)),
                     d.whole_misses,
