@@ -4,9 +4,11 @@ mod common;
 
 use common::Rng;
 use faer::Mat;
+use std::time::Duration;
 use zerotick_kernels::dense::{
-    Crossover, DenseError, GemmPath, RsvdParams, gemm_auto, gemm_into, mat_mut, mat_ref,
-    matrix_mut, matrix_ref, rsvd_into, rsvd_scratch_bytes, strassen_into, strassen_scratch_bytes,
+    CALIBRATION_MARGIN, CALIBRATION_REPEATS, CalibrationPoint, Crossover, DenseError, GemmPath,
+    RsvdParams, gemm_auto, gemm_into, mat_mut, mat_ref, matrix_mut, matrix_ref, rsvd_into,
+    rsvd_scratch_bytes, strassen_into, strassen_scratch_bytes,
 };
 use zerotick_mem::{Arena, Matrix};
 
@@ -273,8 +275,56 @@ fn calibration_returns_a_measured_or_extrapolated_crossover() {
     let r = Crossover::calibrate(256);
     let p = r.measured[0].expect("256 measured");
     assert_eq!(p.dim, 256);
+    assert!(r.measured[1].is_none());
     assert!(r.crossover.min_dim() >= 256);
-    assert_eq!(r.extrapolated, p.strassen >= p.classical);
+    // One size only: whatever it measured, nothing confirms it.
+    assert!(r.extrapolated);
+    assert_eq!(Crossover::choose(&r.measured), (r.crossover, true));
+}
+
+fn point(dim: usize, classical_ms: u64, strassen_ms: u64) -> Option<CalibrationPoint> {
+    Some(CalibrationPoint {
+        dim,
+        classical: Duration::from_millis(classical_ms),
+        strassen: Duration::from_millis(strassen_ms),
+    })
+}
+
+#[test]
+fn a_crossover_needs_wins_at_two_consecutive_sizes() {
+    // A lone win at 512 (noise) is not a crossover; 1,024 and 2,048 both win.
+    let m = [
+        point(256, 100, 120),
+        point(512, 100, 90),
+        point(1024, 100, 99),
+        point(2048, 100, 90),
+        point(4096, 100, 80),
+    ];
+    assert_eq!(Crossover::choose(&m), (Crossover::new(2048), false));
+    // A win within the margin (4%) is a tie, not a win.
+    let m = [
+        point(1024, 100, 96),
+        point(2048, 100, 94),
+        point(4096, 100, 94),
+    ];
+    assert_eq!(Crossover::choose(&m), (Crossover::new(2048), false));
+    // A win at the top size alone: that size, flagged.
+    let m = [point(1024, 100, 101), point(2048, 100, 90)];
+    assert_eq!(Crossover::choose(&m), (Crossover::new(2048), true));
+    // No win: twice the largest size, flagged.
+    let m = [point(1024, 100, 101), point(2048, 100, 100)];
+    assert_eq!(Crossover::choose(&m), (Crossover::new(4096), true));
+    assert_eq!(Crossover::choose(&[]), (Crossover::DEFAULT, true));
+    assert_eq!(Crossover::choose(&[None, None]), (Crossover::DEFAULT, true));
+}
+
+#[test]
+fn the_default_crossover_is_a_fixed_rule() {
+    assert_eq!(Crossover::DEFAULT.min_dim(), 2048);
+    assert_eq!(Crossover::DEFAULT.levels(1024, 4096, 4096), 0);
+    assert_eq!(Crossover::DEFAULT.levels(2048, 2048, 2048), 1);
+    assert_eq!(Crossover::DEFAULT.levels(4096, 4096, 4096), 2);
+    const { assert!(CALIBRATION_MARGIN > 0.0 && CALIBRATION_REPEATS % 2 == 1) };
 }
 
 fn orthogonal(rng: &mut Rng, n: usize, cols: usize) -> Mat<f64> {

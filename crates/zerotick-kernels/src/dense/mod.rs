@@ -44,7 +44,7 @@ pub use error::DenseError;
 pub use gemm::{MemoryStatus, WarmUpReport, gemm_into, gemm_par_into, warm_up_thread};
 pub use rsvd::{RsvdParams, rsvd_into, rsvd_scratch_bytes};
 pub use strassen::{
-    CalibrationPoint, CalibrationReport, Crossover, GemmPath, MIN_SPLIT_DIM, gemm_auto,
-    strassen_into, strassen_scratch_bytes,
+    CALIBRATION_MARGIN, CALIBRATION_REPEATS, CalibrationPoint, CalibrationReport, Crossover,
+    GemmPath, MIN_SPLIT_DIM, gemm_auto, strassen_into, strassen_scratch_bytes,
 };
 pub use view::{mat_mut, mat_ref, matrix_mut, matrix_ref};

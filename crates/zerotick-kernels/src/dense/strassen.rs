@@ -62,65 +62,98 @@ impl Crossover {
         levels
     }
 
-    /// Measures on this machine, on the calling thread, the smallest size in
-    /// `256, 512, 1024, ...` up to `max_dim` at which one Strassen level beats classical GEMM
-    /// by at least 3% (best of three runs each). If Strassen never wins in that range the
-    /// crossover is set to twice the largest size measured (an extrapolation;
-    /// [`CalibrationReport::extrapolated`] says so). Allocates its test matrices; takes about
-    /// 4 s for `max_dim = 2048` on a 3 GHz AVX2 core.
+    /// The fixed rule [`cached`](Self::cached) uses unless `ZEROTICK_STRASSEN_MIN_DIM` says
+    /// otherwise: one Strassen level per halving while `min(m, k, n) >= 2048` (so 2,048 takes
+    /// one level, 4,096 two). Measured (`cargo run --release -p zerotick-bench -- dense`):
+    /// on the 2-vCPU AMD EPYC (AVX2) VM Strassen beat faer at 2,048 (0.88 of its time) and at
+    /// 4,096 in every run (1.14-1.16x), and lost at 1,024; on a 2-vCPU Intel Xeon (AVX-512)
+    /// it beat faer at 4,096 (1.17x). A timing calibration on these shared machines gave 512,
+    /// 2,048 or "never" in three runs, so the default is this rule, the same on every run.
+    pub const DEFAULT: Crossover = Crossover { min_dim: 2048 };
+
+    /// Measures on this machine, on the calling thread, sizes `256, 512, 1024, ...` up to
+    /// `max_dim` (one Strassen level against classical GEMM, each the median of
+    /// [`CALIBRATION_REPEATS`] interleaved runs) and returns the smallest size at which
+    /// Strassen wins by at least [`CALIBRATION_MARGIN`] there *and* at the next size: one win
+    /// alone on a noisy machine is not a crossover. See [`choose`](Self::choose) for the
+    /// rule at the top of the range. Allocates its test matrices; takes about 10 s for
+    /// `max_dim = 2048` on a 3 GHz AVX2 core.
     pub fn calibrate(max_dim: usize) -> CalibrationReport {
-        let mut report = CalibrationReport {
-            crossover: Crossover::NEVER,
-            measured: [None; 8],
-            extrapolated: true,
-        };
+        let mut measured = [None; 8];
         let mut d = 256;
         let mut i = 0;
-        while d <= max_dim.max(256) && i < report.measured.len() {
+        while d <= max_dim.max(256) && i < measured.len() {
             let (classical, strassen) = time_one_level(d);
-            report.measured[i] = Some(CalibrationPoint {
+            measured[i] = Some(CalibrationPoint {
                 dim: d,
                 classical,
                 strassen,
             });
             i += 1;
-            // A 3% margin keeps timing noise on a shared machine from picking Strassen
-            // where it merely ties.
-            if strassen.as_secs_f64() < 0.97 * classical.as_secs_f64() {
-                report.crossover = Crossover::new(d);
-                report.extrapolated = false;
-                return report;
-            }
             d *= 2;
         }
-        report.crossover = Crossover::new(d);
-        report
+        let (crossover, extrapolated) = Self::choose(&measured);
+        CalibrationReport {
+            crossover,
+            measured,
+            extrapolated,
+        }
     }
 
-    /// The process-wide crossover, computed once: from `ZEROTICK_STRASSEN_MIN_DIM` if set (a
-    /// number, or `never`), else by [`calibrate(2048)`](Self::calibrate). Cache the value
-    /// across runs by exporting the variable.
+    /// The crossover `measured` (consecutive doubling sizes, smallest first) supports, and
+    /// whether it is extrapolated: the smallest size that wins by [`CALIBRATION_MARGIN`] and
+    /// whose next size wins too. A win at the largest size alone gives that size, flagged as
+    /// extrapolated (nothing above it confirms it); no win at all gives twice the largest
+    /// size, flagged. `measured` with no point gives [`Crossover::DEFAULT`], flagged.
+    pub fn choose(measured: &[Option<CalibrationPoint>]) -> (Crossover, bool) {
+        let points: Vec<&CalibrationPoint> = measured.iter().flatten().collect();
+        let wins = |p: &CalibrationPoint| {
+            p.strassen.as_secs_f64() < (1.0 - CALIBRATION_MARGIN) * p.classical.as_secs_f64()
+        };
+        for (i, p) in points.iter().enumerate() {
+            match points.get(i + 1) {
+                Some(next) if wins(p) && wins(next) => return (Crossover::new(p.dim), false),
+                None if wins(p) => return (Crossover::new(p.dim), true),
+                _ => {}
+            }
+        }
+        match points.last() {
+            Some(p) => (Crossover::new(p.dim.saturating_mul(2)), true),
+            None => (Crossover::DEFAULT, true),
+        }
+    }
+
+    /// The process-wide crossover: from `ZEROTICK_STRASSEN_MIN_DIM` if set (a number, or
+    /// `never`), else [`Crossover::DEFAULT`]. A value that does not parse is ignored (the
+    /// default is used). To use this machine's own measurement, run
+    /// [`calibrate`](Self::calibrate) and export its `min_dim`.
     pub fn cached() -> Crossover {
         static CACHED: OnceLock<Crossover> = OnceLock::new();
         *CACHED.get_or_init(|| match std::env::var("ZEROTICK_STRASSEN_MIN_DIM") {
             Ok(v) if v.trim().eq_ignore_ascii_case("never") => Crossover::NEVER,
-            Ok(v) => match v.trim().parse() {
-                Ok(d) => Crossover::new(d),
-                Err(_) => Crossover::calibrate(2048).crossover,
-            },
-            Err(_) => Crossover::calibrate(2048).crossover,
+            Ok(v) => v.trim().parse().map_or(Crossover::DEFAULT, Crossover::new),
+            Err(_) => Crossover::DEFAULT,
         })
     }
 }
+
+/// Runs of each path per size in [`Crossover::calibrate`] (the median is kept).
+pub const CALIBRATION_REPEATS: usize = 5;
+
+/// How much faster (as a fraction of the classical time) one Strassen level must be for a
+/// size to count as a win in [`Crossover::calibrate`]: 5%, above the run-to-run spread of a
+/// quiet 2-vCPU VM, so a tie does not pick Strassen.
+pub const CALIBRATION_MARGIN: f64 = 0.05;
 
 /// One size measured by [`Crossover::calibrate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CalibrationPoint {
     /// `n` of the `n x n x n` product.
     pub dim: usize,
-    /// Classical GEMM time (best of three).
+    /// Classical GEMM time (median of [`CALIBRATION_REPEATS`]).
     pub classical: Duration,
-    /// One Strassen level over classical half-size products (best of three).
+    /// One Strassen level over classical half-size products (median of
+    /// [`CALIBRATION_REPEATS`]).
     pub strassen: Duration,
 }
 
@@ -131,37 +164,50 @@ pub struct CalibrationReport {
     pub crossover: Crossover,
     /// Sizes measured, smallest first.
     pub measured: [Option<CalibrationPoint>; 8],
-    /// True if Strassen never won in the measured range and the crossover is a guess.
+    /// True if no two consecutive sizes confirmed the crossover (see
+    /// [`Crossover::choose`]): it is a guess.
     pub extrapolated: bool,
 }
 
+/// Median times of classical GEMM and one Strassen level on a `d`-cubed product, the two
+/// interleaved (alternating which goes first) over [`CALIBRATION_REPEATS`] rounds.
 fn time_one_level(d: usize) -> (Duration, Duration) {
     let a = Mat::<f64>::from_fn(d, d, |i, j| ((i * 31 + j * 17) % 97) as f64 / 97.0 - 0.5);
     let b = Mat::<f64>::from_fn(d, d, |i, j| ((i * 13 + j * 29) % 89) as f64 / 89.0 - 0.5);
     let mut c = Mat::<f64>::zeros(d, d);
     let one_level = Crossover::new(d);
     let mut arena = Arena::new(strassen_scratch_bytes(d, d, d, one_level, 0.0));
-    let mut best = (Duration::MAX, Duration::MAX);
-    for _ in 0..3 {
-        arena.reset();
-        let t = Instant::now();
-        gemm_unchecked_shapes(c.as_mut(), a.as_ref(), b.as_ref(), 1.0, 0.0, Par::Seq);
-        best.0 = best.0.min(t.elapsed());
-        let t = Instant::now();
-        let r = strassen_into(
-            c.as_mut(),
-            a.as_ref(),
-            b.as_ref(),
-            1.0,
-            0.0,
-            one_level,
-            &arena,
-        );
-        best.1 = best.1.min(t.elapsed());
-        debug_assert!(r.is_ok());
+    let mut classical = [Duration::ZERO; CALIBRATION_REPEATS];
+    let mut strassen = [Duration::ZERO; CALIBRATION_REPEATS];
+    for round in 0..CALIBRATION_REPEATS {
+        for first in [round % 2 == 0, round % 2 != 0] {
+            arena.reset();
+            let t = Instant::now();
+            if first {
+                gemm_unchecked_shapes(c.as_mut(), a.as_ref(), b.as_ref(), 1.0, 0.0, Par::Seq);
+                classical[round] = t.elapsed();
+            } else {
+                let r = strassen_into(
+                    c.as_mut(),
+                    a.as_ref(),
+                    b.as_ref(),
+                    1.0,
+                    0.0,
+                    one_level,
+                    &arena,
+                );
+                strassen[round] = t.elapsed();
+                debug_assert!(r.is_ok());
+            }
+        }
     }
     std::hint::black_box(&c);
-    best
+    classical.sort_unstable();
+    strassen.sort_unstable();
+    (
+        classical[CALIBRATION_REPEATS / 2],
+        strassen[CALIBRATION_REPEATS / 2],
+    )
 }
 
 /// Which path [`gemm_auto`] took.
