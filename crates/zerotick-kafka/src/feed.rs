@@ -233,7 +233,7 @@ impl KafkaFeed {
             .pop()
             .flatten()
             .filter(|t| !t.leaders.is_empty())
-            .ok_or_else(|| KafkaError::Broker {
+            .ok_or(KafkaError::Broker {
                 what: "Metadata (the topic does not exist: publish to it first)",
                 code: code::UNKNOWN_TOPIC_OR_PARTITION,
             })?;

@@ -157,7 +157,40 @@ impl Group {
         result
     }
 
+    /// JoinGroup then SyncGroup, again from JoinGroup while the group says it rebalances
+    /// (another member joined or left between the two) for up to the rebalance timeout.
     fn try_join(
+        &mut self,
+        client: &mut Client,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<Vec<i32>, KafkaError> {
+        let start = Instant::now();
+        let limit = Duration::from_millis(self.cfg.rebalance_timeout_ms.max(0) as u64);
+        loop {
+            match self.join_and_sync(client, topic, partitions) {
+                Err(e)
+                    if start.elapsed() < limit
+                        && matches!(
+                            e.code(),
+                            Some(
+                                code::REBALANCE_IN_PROGRESS
+                                    | code::ILLEGAL_GENERATION
+                                    | code::UNKNOWN_MEMBER_ID
+                            )
+                        ) =>
+                {
+                    if e.code() == Some(code::UNKNOWN_MEMBER_ID) {
+                        self.member_id.clear();
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn join_and_sync(
         &mut self,
         client: &mut Client,
         topic: &str,

@@ -246,6 +246,25 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value (`None`: null).
     pub value: Option<&'a [u8]>,
+    /// The record's headers, encoded (read them with [`RecordView::header`]).
+    pub headers: &'a [u8],
+    /// How many headers there are.
+    pub header_count: i32,
+}
+
+impl<'a> RecordView<'a> {
+    /// The value of the first header named `name` (`Some(None)`: present with a null value).
+    pub fn header(&self, name: &str) -> Option<Option<&'a [u8]>> {
+        let mut r = Reader::new(self.headers);
+        for _ in 0..self.header_count.max(0) {
+            let k = r.varint_bytes().ok()?;
+            let v = r.varint_bytes().ok()?;
+            if k == Some(name.as_bytes()) {
+                return Some(v);
+            }
+        }
+        None
+    }
 }
 
 /// Calls `f` for every record at or after `from` in the record batches `data` (a fetch's
@@ -306,17 +325,20 @@ pub fn read_batches<'a>(
             if rec_len < 0 {
                 return Err(WireError("record length").into());
             }
-            let mut rec = Reader::new(b.take(rec_len as usize)?);
+            let rec_bytes = b.take(rec_len as usize)?;
+            let mut rec = Reader::new(rec_bytes);
             let _attr = rec.i8()?;
             let ts_delta = rec.varlong()?;
             let offset_delta = rec.varint()?;
             let key = rec.varint_bytes()?;
             let value = rec.varint_bytes()?;
-            let headers = rec.varint()?;
-            for _ in 0..headers.max(0) {
+            let header_count = rec.varint()?;
+            let headers_at = rec.position();
+            for _ in 0..header_count.max(0) {
                 rec.varint_bytes()?;
                 rec.varint_bytes()?;
             }
+            let headers = &rec_bytes[headers_at..rec.position()];
             let offset = base.saturating_add(i64::from(offset_delta));
             if offset >= from {
                 f(RecordView {
@@ -324,6 +346,8 @@ pub fn read_batches<'a>(
                     timestamp_ms: base_ts.saturating_add(ts_delta),
                     key,
                     value,
+                    headers,
+                    header_count,
                 })?;
             }
         }
@@ -371,6 +395,12 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].0, 40);
         assert_eq!(seen[1], (41, 1_002, None, Some(b"junk".to_vec())));
+        read_batches(&data, 41, |r| {
+            assert_eq!(r.header("reason"), Some(Some(&b"bad"[..])));
+            assert_eq!(r.header("nope"), None);
+            Ok(())
+        })
+        .unwrap();
         let mut syms = SymbolTable::new(MAX_SYMBOLS);
         assert_eq!(
             decode_tick(seen[0].2.as_deref(), seen[0].3.as_deref(), &mut syms),
@@ -411,7 +441,9 @@ mod tests {
         let nan = f64::NAN.to_bits().to_be_bytes();
         let neg = (-1.0f64).to_bits().to_be_bytes();
         let zero = 0.0f64.to_bits().to_be_bytes();
-        let cases: &[(Option<&[u8]>, Option<&[u8]>, RejectReason)] = &[
+        /// Key, value, and the reason the record is rejected.
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, RejectReason);
+        let cases: &[Case<'_>] = &[
             (None, Some(&ok), RejectReason::MissingField),
             (Some(b"X"), None, RejectReason::MissingField),
             (Some(b"X"), Some(&ok[..25]), RejectReason::FieldCount),

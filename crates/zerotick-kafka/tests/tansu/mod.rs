@@ -101,3 +101,75 @@ impl Drop for Tansu {
         let _ = self.child.wait();
     }
 }
+
+/// A record read back by [`read_all`]: offset, key, value, headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Every record of `topic`'s partition `partition`, fetched from offset 0 to its end.
+pub fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<Rec> {
+    let info = c
+        .metadata(&[topic])
+        .expect("metadata")
+        .pop()
+        .flatten()
+        .unwrap_or_else(|| panic!("no topic {topic}"));
+    let end = c.end_offsets(topic, &info).expect("end offsets")[partition as usize];
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < end {
+        let conn = c.conn(info.leaders[partition as usize]).expect("conn");
+        conn.request(1, 4)
+            .i32(-1)
+            .i32(100)
+            .i32(1)
+            .i32(16 << 20)
+            .i8(0)
+            .array_len(1)
+            .string(topic)
+            .array_len(1)
+            .i32(partition)
+            .i64(at)
+            .i32(8 << 20);
+        let mut r = conn.call(Duration::from_millis(100)).expect("fetch");
+        r.i32().unwrap();
+        for _ in 0..r.array_len().unwrap() {
+            r.string().unwrap();
+            for _ in 0..r.array_len().unwrap() {
+                r.i32().unwrap();
+                assert_eq!(r.i16().unwrap(), 0, "fetch error");
+                r.i64().unwrap();
+                r.i64().unwrap();
+                let aborted = r.i32().unwrap();
+                r.take(aborted.max(0) as usize * 16).unwrap();
+                let data = r.nullable_bytes().unwrap().unwrap_or(&[]);
+                at = zerotick_kafka::record::read_batches(data, at, |rec| {
+                    let mut headers = Vec::new();
+                    let mut hr = zerotick_kafka::wire::Reader::new(rec.headers);
+                    for _ in 0..rec.header_count {
+                        let k = hr.varint_bytes().unwrap().unwrap_or_default();
+                        let v = hr.varint_bytes().unwrap();
+                        headers.push((
+                            String::from_utf8_lossy(k).into_owned(),
+                            v.map(<[u8]>::to_vec),
+                        ));
+                    }
+                    out.push(Rec {
+                        offset: rec.offset,
+                        key: rec.key.map(<[u8]>::to_vec),
+                        value: rec.value.map(<[u8]>::to_vec),
+                        headers,
+                    });
+                    Ok(())
+                })
+                .expect("record batches");
+            }
+        }
+    }
+    out
+}
