@@ -386,3 +386,46 @@ fn bad_addresses_and_missing_topics_fail_fast_with_a_clear_error() {
     let e = err(&["run", "--feed", &k.url("nothing-here")]);
     assert!(e.contains("does not exist"), "{e}");
 }
+
+#[test]
+fn one_member_killed_the_other_takes_over_its_partitions_and_nothing_is_lost() {
+    let _turn = heavy();
+    let Some(k) = Tansu::start() else { return };
+    const TICKS: u64 = 300_000;
+    publish(&k, &["--ticks", &TICKS.to_string()], "ticks", 4);
+    let ends = end_offsets(&k, "ticks");
+    let short = ["--session-timeout-ms", "3000"];
+    let mut a = consumer(&k, "ticks", &short);
+    let mut b = consumer(&k, "ticks", &short);
+    let wait_for = |what: &str, done: &dyn Fn(&[i64]) -> bool| {
+        let start = Instant::now();
+        loop {
+            let c = committed(&k, "ticks", 4);
+            if done(&c) {
+                return c;
+            }
+            assert!(
+                start.elapsed() < 2 * MINUTE,
+                "{what}: committed {c:?} of {ends:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("progress", &|c| {
+        c.iter().map(|&o| o.max(0)).sum::<i64>() as u64 > TICKS / 4
+    });
+    a.kill(); // SIGKILL: no final commit, no LeaveGroup
+    let at_kill = committed(&k, "ticks", 4);
+    assert_ne!(at_kill, ends, "a and b were done before the kill");
+    // b is told of the rebalance once the coordinator drops a (its session timeout), takes
+    // a's partitions at their committed offsets and reads them to the end. An offset is
+    // committed only once the pipeline acknowledged every tick before it (signals written,
+    // sink flushed), so the ends committed mean no tick was lost.
+    let t = Instant::now();
+    wait_for("take-over", &|c| c == ends.as_slice());
+    eprintln!(
+        "a killed with {at_kill:?} committed of {ends:?}; b committed the rest {:?} later",
+        t.elapsed()
+    );
+    b.kill();
+}
