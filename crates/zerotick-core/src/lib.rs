@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod book;
 pub mod event;
 pub mod feed;

@@ -259,3 +259,86 @@ fn a_paced_feed_computes_inline_and_reports_its_lateness() {
     assert_eq!(unpaced.stages.feed_lateness.count(), 0);
     assert_eq!(unpaced.arrival_latency.sum(), unpaced.latency.sum());
 }
+
+/// A feed with acknowledgements: `ticks` ticks of one symbol, then `Idle` until every tick
+/// was acknowledged (or 10 s passed), then the end. Records the highest figure acknowledged
+/// before the end.
+struct AckedFeed {
+    ticks: u64,
+    sent: u64,
+    acked_before_end: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    idle_since: Option<std::time::Instant>,
+    ended: bool,
+    names: zerotick_core::SymbolTable,
+}
+
+impl zerotick_core::Feed for AckedFeed {
+    fn next_event(&mut self) -> Result<zerotick_core::FeedEvent, zerotick_core::FeedError> {
+        use std::sync::atomic::Ordering;
+        use zerotick_core::FeedEvent;
+        if self.sent < self.ticks {
+            self.sent += 1;
+            return Ok(FeedEvent::Tick(zerotick_core::Tick {
+                ts_ns: self.sent,
+                symbol: 0,
+                price: 100.0 + (self.sent % 7) as f64,
+                size: 1.0,
+                side: zerotick_core::Side::Buy,
+            }));
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        let all = self.acked_before_end.load(Ordering::Relaxed) >= self.ticks;
+        if all || since.elapsed() > std::time::Duration::from_secs(10) {
+            self.ended = true;
+            return Ok(FeedEvent::End);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        Ok(FeedEvent::Idle)
+    }
+
+    fn names(&self) -> zerotick_core::SymbolNames {
+        self.names.names()
+    }
+
+    fn wants_acknowledgements(&self) -> bool {
+        true
+    }
+
+    fn acknowledge(&mut self, processed: u64) -> Result<(), zerotick_core::FeedError> {
+        if !self.ended {
+            self.acked_before_end
+                .fetch_max(processed, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_quiet_feed_has_every_tick_acknowledged_before_it_ends() {
+    // 100 ticks of one symbol make one row (at tick 64); the 36 after it make none. A
+    // consumer group commits only what is acknowledged, so those must be acknowledged while
+    // the stream is quiet, not only when the run ends (or when the next row comes).
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut names = zerotick_core::SymbolTable::new(16);
+    names.intern("ONE");
+    let feed = AckedFeed {
+        ticks: 100,
+        sent: 0,
+        acked_before_end: acked.clone(),
+        idle_since: None,
+        ended: false,
+        names,
+    };
+    let mut config = PipelineConfig {
+        warmup_ticks: 0,
+        ..PipelineConfig::default()
+    };
+    config.features.row_every = 64;
+    let report = run(feed, &mut NullSink, &config, &Hooks::default()).unwrap();
+    assert_eq!(report.ticks_processed, 100);
+    assert_eq!(
+        acked.load(std::sync::atomic::Ordering::Relaxed),
+        100,
+        "ticks after the last row acknowledged while idle"
+    );
+}

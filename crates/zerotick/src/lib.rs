@@ -4,12 +4,13 @@
 //! [`core`] (ticks, feed and sink traits, symbol table), [`feeds`] (CSV and synthetic feeds,
 //! file sinks), [`mem`] (aligned buffers, pools, arenas), [`sync`] (rings, metrics),
 //! [`kernels`] (SIMD, statistics, dense, sparse, FFT), [`pipeline`] (features, compute, the
-//! assembled run) and [`redis`] (Redis Streams transport).
+//! assembled run), [`redis`] (Redis Streams transport) and [`kafka`] (Kafka transport).
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub use zerotick_core as core;
 pub use zerotick_feeds as feeds;
+pub use zerotick_kafka as kafka;
 pub use zerotick_kernels as kernels;
 pub use zerotick_mem as mem;
 pub use zerotick_pipeline as pipeline;

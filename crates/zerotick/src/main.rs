@@ -3,6 +3,7 @@
 
 mod bench;
 mod features;
+mod kafka;
 mod metrics_http;
 mod publish;
 mod report;
@@ -52,7 +53,8 @@ enum Command {
     #[command(disable_help_flag = true)]
     Bench(bench::BenchArgs),
     /// Write a feed (synthetic or CSV) into Redis streams, sharded by symbol, with an end
-    /// marker per stream; prints ticks/s.
+    /// marker per stream, or into a Kafka topic keyed and partitioned by symbol; prints
+    /// ticks/s.
     Publish(publish::PublishArgs),
     /// The feature-spec catalogue: `zerotick features --list` prints every indicator with
     /// its parameters and defaults.
@@ -62,8 +64,9 @@ enum Command {
 #[derive(Parser, Debug)]
 pub(crate) struct RunArgs {
     /// Where ticks come from: `synthetic` (seeded, embedded), a file as `PATH` (or
-    /// `csv:PATH`), or `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see
-    /// --stream-shards). A file's format is told by its content (see --format): trade CSV
+    /// `csv:PATH`), `redis://HOST:PORT/STREAM` (a consumer group over Redis Streams; see
+    /// --stream-shards) or `kafka://HOST:PORT/TOPIC` (a Kafka consumer group; see --group,
+    /// --until-end, --partitions-of). A file's format is told by its content (see --format): trade CSV
     /// (exchange aggTrades/trades dumps or `timestamp,symbol,price,size[,side]`), Binance
     /// websocket JSON lines, or Tardis CSV. Files may be plain, gzip (`cat a.gz b.gz` too),
     /// zstd or zip (its CSV members in turn), told by their first bytes, whatever their name;
@@ -110,8 +113,9 @@ pub(crate) struct RunArgs {
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where signals go: `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`
-    /// (XADD of `ts`, `symbol`, `value`). Feature rows (--emit features|both) go to `null`,
+    /// Where signals go: `null`, `stdout`, `csv:PATH`, `redis://HOST:PORT/STREAM`
+    /// (XADD of `ts`, `symbol`, `value`) or `kafka://HOST:PORT/TOPIC` (records keyed by
+    /// symbol name, value `ts` and `value`; docs/transports.md has the layout). Feature rows (--emit features|both) go to `null`,
     /// `stdout` or `csv:PATH`, with a header naming every column.
     #[arg(long, default_value = "null")]
     sink: String,
@@ -178,11 +182,12 @@ pub(crate) struct RunArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
-    /// Redis feed: consumer group.
+    /// Redis or Kafka feed: consumer group.
     #[arg(long, default_value = "zerotick")]
     group: String,
     /// Redis feed: this consumer's name in the group (a restart under the same name re-reads
-    /// its pending entries first).
+    /// its pending entries first). Kafka feed: a name for the report (the broker gives the
+    /// member id).
     #[arg(long, default_value = "zerotick-1")]
     consumer: String,
     /// Redis feed: stream shards to consume, e.g. `0,1` for `STREAM.0` and `STREAM.1`
@@ -193,7 +198,18 @@ pub(crate) struct RunArgs {
     /// Redis feed: entries per XREADGROUP.
     #[arg(long, default_value_t = 512)]
     redis_count: usize,
-    /// Redis feed: XREADGROUP BLOCK, ms.
+    /// Kafka feed: end once every partition held has reached the end offset it had when the
+    /// run started (a bounded run: tests, batch jobs).
+    #[arg(long)]
+    until_end: bool,
+    /// Kafka feed: no group membership; read the partitions p with p % N == I (`I/N`, e.g.
+    /// `0/2`), still committing offsets to --group. Default: membership, the group assigns.
+    #[arg(long, value_name = "I/N")]
+    partitions_of: Option<String>,
+    /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms.
+    #[arg(long, default_value_t = 10_000)]
+    session_timeout_ms: u64,
+    /// Redis feed: XREADGROUP BLOCK, ms. Kafka feed: how long a fetch waits for data, ms.
     #[arg(long, default_value_t = 100)]
     block_ms: u64,
     /// Redis feed: claim entries pending longer than this for another consumer (XAUTOCLAIM),
@@ -352,6 +368,7 @@ fn check_flags(args: &RunArgs) -> Result<()> {
         ("--claim-idle-ms", args.claim_idle_ms),
         ("--reconnect-give-up-ms", args.reconnect_give_up_ms),
         ("--metrics-linger-ms", args.metrics_linger_ms),
+        ("--session-timeout-ms", args.session_timeout_ms),
     ] {
         if v > MAX_MS {
             bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
@@ -401,6 +418,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         eprintln!("zerotick: metrics at http://{}/metrics", s.addr());
     }
     let mut redis_counters = None;
+    let mut kafka_counters = None;
     let rss_start = MemoryStatus::read();
     let steady = SteadyRss::default();
     let files = file_paths(&args.feed)?;
@@ -460,25 +478,24 @@ fn run_command(args: &RunArgs) -> Result<()> {
             run_with(feed, args, &config, ticks, &registry, &steady)?,
             "synthetic".to_owned(),
         )
+    } else if feed.starts_with("kafka://") {
+        let feed = kafka::feed(feed, args)?;
+        kafka_counters = Some(feed.counters());
+        let mut mirror = kafka::KafkaMetrics::register(&registry, feed.counters())?;
+        let sync = move || mirror.sync();
+        (
+            run_mirrored(feed, sync, args, &config, &registry, &steady)?,
+            args.feed[0].clone(),
+        )
     } else {
         let feed = transport::feed(feed, args)?;
         redis_counters = Some(feed.counters());
         let mut mirror = transport::RedisMetrics::register(&registry, feed.counters())?;
-        let stop = AtomicBool::new(false);
-        // The feed's counters reach the metrics registry every 100 ms, and once at the end.
-        let report = std::thread::scope(|s| {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    mirror.sync();
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                mirror.sync();
-            });
-            let report = run_with(feed, args, &config, None, &registry, &steady);
-            stop.store(true, Ordering::Relaxed);
-            report
-        });
-        (report?, args.feed[0].clone())
+        let sync = move || mirror.sync();
+        (
+            run_mirrored(feed, sync, args, &config, &registry, &steady)?,
+            args.feed[0].clone(),
+        )
     };
     let now = MemoryStatus::read();
     let rss = report::Rss {
@@ -499,11 +516,17 @@ fn run_command(args: &RunArgs) -> Result<()> {
         if let Some(c) = &redis_counters {
             v["redis"] = transport::counters_json(c);
         }
+        if let Some(c) = &kafka_counters {
+            v["kafka"] = kafka::counters_json(c, &args.consumer);
+        }
         writeln!(out, "{v}")?;
     } else {
         out.write_all(report::table(&report, &rss, &feed_name).as_bytes())?;
         if let Some(c) = &redis_counters {
             out.write_all(transport::counters_table(c).as_bytes())?;
+        }
+        if let Some(c) = &kafka_counters {
+            out.write_all(kafka::counters_table(c).as_bytes())?;
         }
     }
     out.flush()?;
@@ -512,6 +535,31 @@ fn run_command(args: &RunArgs) -> Result<()> {
         server.stop(Duration::from_millis(args.metrics_linger_ms));
     }
     Ok(())
+}
+
+/// Runs a network feed while a thread of its own mirrors the feed's counters into the
+/// metrics registry every 100 ms, and once at the end.
+fn run_mirrored<F: Feed + 'static>(
+    feed: F,
+    mut sync: impl FnMut() + Send,
+    args: &RunArgs,
+    config: &PipelineConfig,
+    registry: &Registry,
+    steady: &SteadyRss,
+) -> Result<RunReport> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                sync();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            sync();
+        });
+        let report = run_with(feed, args, config, None, registry, steady);
+        stop.store(true, Ordering::Relaxed);
+        report
+    })
 }
 
 /// Reads and checks the `--features` spec; every error is one line naming the file and line.
@@ -557,10 +605,13 @@ fn csv_sink<W: Write>(
 }
 
 /// The paths of `--feed` values naming files (`csv:PATH` or a bare `PATH`), or `None` for a
-/// single `synthetic` or `redis://` feed; those two cannot be repeated or mixed with files.
+/// single `synthetic`, `redis://` or `kafka://` feed; those cannot be repeated or mixed
+/// with files.
 pub(crate) fn file_paths(feeds: &[String]) -> Result<Option<Vec<PathBuf>>> {
+    let single =
+        |f: &str| f == "synthetic" || f.starts_with("redis://") || f.starts_with("kafka://");
     if let [one] = feeds
-        && (one == "synthetic" || one.starts_with("redis://"))
+        && single(one)
     {
         return Ok(None);
     }
@@ -568,11 +619,11 @@ pub(crate) fn file_paths(feeds: &[String]) -> Result<Option<Vec<PathBuf>>> {
     for feed in feeds {
         let path = match feed.strip_prefix("csv:") {
             Some(path) => path,
-            None if feed == "synthetic" || feed.starts_with("redis://") => {
+            None if single(feed) => {
                 bail!("--feed {feed:?} cannot be combined with other feeds: only files merge")
             }
             None if feed.contains("://") || feed.is_empty() => bail!(
-                "unknown --feed {feed:?}: use `synthetic`, `csv:PATH`, `PATH` or `redis://HOST:PORT/STREAM`"
+                "unknown --feed {feed:?}: use `synthetic`, `csv:PATH`, `PATH`, `redis://HOST:PORT/STREAM` or `kafka://HOST:PORT/TOPIC`"
             ),
             None => feed.as_str(),
         };
@@ -638,6 +689,15 @@ fn run_with<F: Feed + 'static>(
             }
             Box::new(transport::sink(other, args, names)?)
         }
+        other if other.starts_with("kafka://") => {
+            if config.emit.features() {
+                bail!(
+                    "--emit features|both writes feature rows, which the Kafka sink does not \
+                     take: use `null`, `stdout` or `csv:PATH`"
+                );
+            }
+            Box::new(kafka::sink(other, args, names)?)
+        }
         other => match other.strip_prefix("csv:") {
             Some(path) => {
                 let file = File::create(path).with_context(|| format!("cannot create {path}"))?;
@@ -648,7 +708,7 @@ fn run_with<F: Feed + 'static>(
                 )?)
             }
             None => bail!(
-                "unknown --sink {other:?}: use `null`, `stdout`, `csv:PATH` or `redis://HOST:PORT/STREAM`"
+                "unknown --sink {other:?}: use `null`, `stdout`, `csv:PATH`, `redis://HOST:PORT/STREAM` or `kafka://HOST:PORT/TOPIC`"
             ),
         },
     };

@@ -1,4 +1,5 @@
-//! `zerotick publish`: a feed (synthetic or CSV) written into sharded Redis streams.
+//! `zerotick publish`: a feed (synthetic or CSV) written into sharded Redis streams or a
+//! partitioned Kafka topic.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -7,9 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::json;
-use zerotick_core::{Feed, FeedEvent};
+use zerotick_core::{Feed, FeedEvent, Tick};
 use zerotick_feeds::{FileFeed, SyntheticConfig, SyntheticFeed};
 use zerotick_redis::{Endpoint, Publisher};
+
+use zerotick_kafka::{Endpoint as KafkaEndpoint, Publisher as KafkaPublisher};
 
 use crate::{Format, Layout};
 
@@ -27,9 +30,13 @@ pub struct PublishArgs {
     /// Column layout of a CSV feed.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
-    /// Where ticks go: `redis://HOST:PORT/STREAM`.
+    /// Where ticks go: `redis://HOST:PORT/STREAM` or `kafka://HOST:PORT/TOPIC`.
     #[arg(long)]
     to: String,
+    /// Kafka: partitions of the topic when it is created (an existing topic keeps its own).
+    /// A symbol goes to partition FNV-1a 64 of its name mod N, keyed by its name.
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
     /// Shard the symbols over the stream shards `STREAM.0 .. STREAM.{N-1}` by FNV-1a 64 of
     /// the name mod N (`--shards-total` is the old spelling). Absent: the single stream
     /// `STREAM`.
@@ -50,7 +57,7 @@ pub struct PublishArgs {
     /// Trim every stream to about this many entries (`XADD MAXLEN ~ N`).
     #[arg(long)]
     maxlen: Option<u64>,
-    /// Commands per pipelined write.
+    /// Commands per pipelined write (Redis); records per Produce round (Kafka).
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
     /// Do not append the end marker to every stream (consumers then end on --seconds).
@@ -65,13 +72,12 @@ pub struct PublishArgs {
 }
 
 struct Published {
-    ticks: u64,
     rejected: u64,
     /// Quotes and book events: not published (the streams carry trades).
     skipped: u64,
 }
 
-fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
+fn pump<F: Feed>(mut feed: F, mut out: impl FnMut(&Tick, &str) -> Result<()>) -> Result<Published> {
     let shared = feed.names();
     let mut names = Vec::with_capacity(zerotick_feeds::sink::NAMES_RESERVED);
     let mut rejected = 0;
@@ -85,7 +91,7 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
                 let name = names
                     .get(t.symbol as usize)
                     .with_context(|| format!("feed gave symbol {} without a name", t.symbol))?;
-                out.publish(&t, name)?;
+                out(&t, name)?;
             }
             FeedEvent::Rejected(_) => rejected += 1,
             // Redis streams carry trades only: other market events are counted and skipped.
@@ -96,19 +102,44 @@ fn pump<F: Feed>(mut feed: F, out: &mut Publisher) -> Result<Published> {
             FeedEvent::End => break,
         }
     }
-    Ok(Published {
-        ticks: out.published(),
-        rejected,
-        skipped,
-    })
+    Ok(Published { rejected, skipped })
+}
+
+/// The feed `--feed` names, pumped into `out`.
+fn pump_feed(args: &PublishArgs, out: impl FnMut(&Tick, &str) -> Result<()>) -> Result<Published> {
+    if args.feed == "synthetic" {
+        pump(
+            SyntheticFeed::try_new(SyntheticConfig {
+                symbols: args.symbols,
+                seed: args.seed,
+                ticks: Some(args.ticks),
+                rate_per_s: args.rate,
+                ..SyntheticConfig::default()
+            })?,
+            out,
+        )
+    } else if let Some(path) = args.feed.strip_prefix("csv:") {
+        let path = PathBuf::from(path);
+        let feed = FileFeed::open_as(&path, args.format.into(), args.layout.into(), false)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        pump(feed, out)
+    } else {
+        bail!(
+            "unknown --feed {:?}: use `synthetic` or `csv:PATH`",
+            args.feed
+        );
+    }
 }
 
 /// Runs `zerotick publish`.
 pub fn run(args: &PublishArgs) -> Result<()> {
-    let ep = Endpoint::parse(&args.to)?;
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate must be a positive number, got {}", args.rate);
     }
+    if args.to.starts_with("kafka://") {
+        return run_kafka(args);
+    }
+    let ep = Endpoint::parse(&args.to)?;
     let mut out = Publisher::connect(
         &ep.host,
         ep.port,
@@ -120,40 +151,20 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     .with_context(|| format!("cannot publish to {ep}"))?
     .with_give_up(Duration::from_millis(args.reconnect_give_up_ms));
     let start = Instant::now();
-    let done = if args.feed == "synthetic" {
-        pump(
-            SyntheticFeed::try_new(SyntheticConfig {
-                symbols: args.symbols,
-                seed: args.seed,
-                ticks: Some(args.ticks),
-                rate_per_s: args.rate,
-                ..SyntheticConfig::default()
-            })?,
-            &mut out,
-        )?
-    } else if let Some(path) = args.feed.strip_prefix("csv:") {
-        let path = PathBuf::from(path);
-        let feed = FileFeed::open_as(&path, args.format.into(), args.layout.into(), false)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        pump(feed, &mut out)?
-    } else {
-        bail!(
-            "unknown --feed {:?}: use `synthetic` or `csv:PATH`",
-            args.feed
-        );
-    };
+    let done = pump_feed(args, |t, name| Ok(out.publish(t, name)?))?;
     if args.no_end_marker {
         out.flush()?;
     } else {
         out.finish()?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    let rate = done.ticks as f64 / seconds.max(1e-9);
+    let ticks = out.published();
+    let rate = ticks as f64 / seconds.max(1e-9);
     let streams = args.shards_total.unwrap_or(1);
     let mut stdout = io::stdout().lock();
     if args.json {
         let v = json!({
-            "to": ep.to_string(), "streams": streams, "published": done.ticks,
+            "to": ep.to_string(), "streams": streams, "published": ticks,
             "rejected": done.rejected, "skipped_non_trades": done.skipped, "seconds": seconds, "ticks_per_s": rate,
             "reconnects": out.reconnects(), "resent": out.resent(),
         });
@@ -162,7 +173,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         writeln!(
             stdout,
             "published {} ticks ({} rejected) to {} stream(s) of {ep} in {seconds:.3} s: {rate:.0} ticks/s",
-            done.ticks, done.rejected, streams
+            ticks, done.rejected, streams
         )?;
         if done.skipped > 0 {
             writeln!(
@@ -177,6 +188,59 @@ pub fn run(args: &PublishArgs) -> Result<()> {
                 "reconnected {} time(s), {} command(s) sent again (at-least-once)",
                 out.reconnects(),
                 out.resent()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `zerotick publish --to kafka://HOST:PORT/TOPIC --partitions N`.
+fn run_kafka(args: &PublishArgs) -> Result<()> {
+    let ep = KafkaEndpoint::parse(&args.to)?;
+    if args.shards_total.is_some() || args.maxlen.is_some() {
+        bail!("--stream-shards and --maxlen are Redis options: a Kafka topic takes --partitions");
+    }
+    let mut out = KafkaPublisher::connect(
+        &ep.host,
+        ep.port,
+        &ep.topic,
+        args.partitions,
+        args.batch.max(1),
+        Duration::from_millis(args.reconnect_give_up_ms),
+    )
+    .with_context(|| format!("cannot publish to {ep}"))?;
+    let start = Instant::now();
+    let done = pump_feed(args, |t, name| Ok(out.publish(t, name)?))?;
+    out.flush()?;
+    let seconds = start.elapsed().as_secs_f64();
+    let ticks = out.published();
+    let rate = ticks as f64 / seconds.max(1e-9);
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        let v = json!({
+            "to": ep.to_string(), "partitions": out.partitions(), "published": ticks,
+            "rejected": done.rejected, "skipped_non_trades": done.skipped, "seconds": seconds,
+            "ticks_per_s": rate, "idempotent": out.idempotent(), "retries": out.retries(),
+        });
+        writeln!(stdout, "{v}")?;
+    } else {
+        writeln!(
+            stdout,
+            "published {ticks} ticks ({} rejected) to {} partition(s) of {ep} in {seconds:.3} s: {rate:.0} ticks/s",
+            done.rejected,
+            out.partitions()
+        )?;
+        if done.skipped > 0 {
+            writeln!(
+                stdout,
+                "skipped {} quotes and book events (the topic carries trades)",
+                done.skipped
+            )?;
+        }
+        if !out.idempotent() {
+            writeln!(
+                stdout,
+                "the broker granted no producer id: batches retried after a failure may be written twice"
             )?;
         }
     }

@@ -143,7 +143,16 @@ impl<'p> FeatureThread<'_, 'p> {
             }
             let in_flight = self.in_flight.iter().any(|&n| n > 0);
             if !in_flight {
-                // Every shard is home, so nothing is pending: block for a tick.
+                // Every shard is home, so nothing is pending: every tick read so far is
+                // done, those that made no row too. Published now, a feed that acknowledges
+                // (a consumer group) commits them while the stream is quiet (or while it
+                // gives a partition up in a rebalance) instead of at the next row. Then
+                // block for a tick.
+                // Release: pairs with the feed thread's Acquire load before it acknowledges.
+                self.link
+                    .done
+                    .0
+                    .fetch_max(self.watermark(), Ordering::Release);
                 return Ok(self.wait_for_tick(rx, wait));
             }
             self.poll_results()?;

@@ -1,0 +1,769 @@
+//! [`KafkaFeed`]: ticks read from a topic as a member of a consumer group (or from a static
+//! set of partitions), offsets committed only up to what the pipeline acknowledged.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use zerotick_core::backoff::Backoff;
+use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
+
+use crate::client::{Client, EARLIEST, TopicInfo, api};
+use crate::conn::{KafkaError, code};
+use crate::group::{Beat, Group, GroupConfig};
+use crate::produce::{Producer, now_ms};
+use crate::record::{Decoded, MAX_SYMBOLS, decode_tick, read_batches};
+
+/// Which partitions a feed reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// As a member of the consumer group: the group's range assignor decides, and
+    /// rebalances move partitions between members.
+    Group,
+    /// No membership: the partitions `p` with `p % count == index` (offsets are still
+    /// committed to the group, as generation -1). Two static consumers of one partition
+    /// are not prevented: give each instance its own `index`.
+    Static {
+        /// This instance's index, `0..count`.
+        index: u32,
+        /// Instances sharing the topic.
+        count: u32,
+    },
+}
+
+/// How a [`KafkaFeed`] connects and reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaFeedConfig {
+    /// Bootstrap broker host.
+    pub host: String,
+    /// Bootstrap broker port.
+    pub port: u16,
+    /// Topic of ticks (records that do not decode go to `TOPIC.dead`).
+    pub topic: String,
+    /// Group membership, session and heartbeat settings.
+    pub group: GroupConfig,
+    /// Group membership, or a static set of partitions.
+    pub assignment: Assignment,
+    /// End once every partition held has reached the end offset it had when the feed
+    /// started.
+    pub until_end: bool,
+    /// How long a fetch waits for data before the feed reports `Idle`, ms.
+    pub max_wait_ms: u64,
+    /// Most bytes a fetch returns per partition.
+    pub partition_max_bytes: i32,
+    /// Timeout of connecting and of every request.
+    pub io_timeout: Duration,
+    /// How long to keep trying to reconnect before the run fails.
+    pub give_up: Duration,
+}
+
+impl KafkaFeedConfig {
+    /// Defaults for everything but the address, topic and group.
+    pub fn new(host: &str, port: u16, topic: &str, group: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            topic: topic.to_owned(),
+            group: GroupConfig::new(group),
+            assignment: Assignment::Group,
+            until_end: false,
+            max_wait_ms: 100,
+            partition_max_bytes: 1 << 20,
+            io_timeout: Duration::from_secs(10),
+            give_up: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One partition's figures, readable during and after the run.
+#[derive(Debug)]
+pub struct PartitionCounters {
+    /// Whether this feed holds the partition now.
+    pub assigned: AtomicBool,
+    /// Records read from it (ticks and bad records).
+    pub records: AtomicU64,
+    /// Last offset committed by this feed (-1: none).
+    pub committed: AtomicI64,
+    /// High watermark seen in the last fetch (-1: not fetched).
+    pub high_watermark: AtomicI64,
+    /// End offset when the feed started.
+    pub end_at_start: AtomicI64,
+}
+
+impl PartitionCounters {
+    fn new(end: i64) -> Self {
+        Self {
+            assigned: AtomicBool::new(false),
+            records: AtomicU64::new(0),
+            committed: AtomicI64::new(-1),
+            high_watermark: AtomicI64::new(-1),
+            end_at_start: AtomicI64::new(end),
+        }
+    }
+
+    /// Records between the committed offset and the high watermark (0 when unknown).
+    pub fn lag(&self) -> u64 {
+        let hw = self.high_watermark.load(Ordering::Relaxed);
+        let c = self.committed.load(Ordering::Relaxed);
+        if hw < 0 || c < 0 {
+            return 0;
+        }
+        (hw - c).max(0) as u64
+    }
+}
+
+/// What a feed did at the boundary; shared so the caller can read it after the run.
+#[derive(Debug)]
+pub struct FeedCounters {
+    /// Records read (ticks and bad records).
+    pub records: AtomicU64,
+    /// Bad records written to `TOPIC.dead`.
+    pub dead_lettered: AtomicU64,
+    /// Successful reconnections after a connection was lost.
+    pub reconnects: AtomicU64,
+    /// Assignments received after the first (rebalances this member went through).
+    pub rebalances: AtomicU64,
+    /// OffsetCommit requests that succeeded.
+    pub commits: AtomicU64,
+    /// Ticks handed to the pipeline whose partition was given up before they were
+    /// acknowledged (another member may process them again: at-least-once).
+    pub revoked_in_flight: AtomicU64,
+    /// Per partition of the topic.
+    pub partitions: Vec<PartitionCounters>,
+}
+
+/// A decoded record waiting to be handed to the pipeline.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    partition: i32,
+    offset: i64,
+    event: FeedEvent,
+}
+
+/// A partition of the topic as this feed sees it.
+#[derive(Debug, Default)]
+struct Part {
+    assigned: bool,
+    /// Next offset to fetch.
+    position: i64,
+    /// Offset after the last record handed to the pipeline (or skipped).
+    handed: i64,
+    /// Records of this partition in `ready`.
+    ready: usize,
+    /// Offsets of ticks handed and not yet acknowledged, in order.
+    inflight: VecDeque<i64>,
+    /// Last offset committed (-1: none by this feed).
+    committed: i64,
+    /// End offset at start: with `until_end`, nothing at or after it is read.
+    end: i64,
+}
+
+impl Part {
+    /// Offset up to which every record is done: the first tick in flight, else what was
+    /// handed (or, with nothing waiting, everything fetched).
+    fn committable(&self) -> i64 {
+        match self.inflight.front() {
+            Some(&o) => o,
+            None if self.ready == 0 => self.position,
+            None => self.handed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not a member yet (or dropped): join before fetching.
+    Joining,
+    /// Reading the assigned partitions.
+    Active,
+    /// The group rebalances: hand out nothing more, wait (up to a limit) for the ticks in
+    /// flight to be acknowledged, commit, then rejoin.
+    Revoking { since: Instant },
+}
+
+/// Ticks from a Kafka topic. See the crate docs for the record layout, the group protocol,
+/// commits and what happens on faults.
+///
+/// Allocates at the boundary only: when a fetch response is larger than any before, when
+/// a symbol is new, and on the cold paths (joins, commits, dead letters, reconnects).
+#[derive(Debug)]
+pub struct KafkaFeed {
+    cfg: KafkaFeedConfig,
+    client: Client,
+    group: Group,
+    info: TopicInfo,
+    parts: Vec<Part>,
+    state: State,
+    ready: VecDeque<Ready>,
+    /// Partition of every tick handed and not yet acknowledged, in delivery order.
+    inflight: VecDeque<i32>,
+    /// Ticks acknowledged so far (the pipeline's figure).
+    acked: u64,
+    symbols: SymbolTable,
+    dead: Producer,
+    /// Set while the connection is down.
+    down: bool,
+    backoff: Backoff,
+    counters: Arc<FeedCounters>,
+    /// Scratch of the commit list.
+    commit_list: Vec<(i32, i64)>,
+}
+
+impl KafkaFeed {
+    /// Connects, reads the topic's partitions and end offsets, and joins the group (or
+    /// takes the static partitions); reading starts at the committed offsets (the earliest
+    /// offset where the group has none).
+    ///
+    /// # Errors
+    /// [`KafkaError`] if the broker cannot be reached, the topic does not exist, or the
+    /// first join fails (no retry here: a bad address should fail fast).
+    pub fn connect(cfg: KafkaFeedConfig) -> Result<Self, KafkaError> {
+        if let Assignment::Static { index, count } = cfg.assignment
+            && index >= count
+        {
+            return Err(KafkaError::BadUrl(format!(
+                "--partitions-of {index}/{count}: the index must be below the count"
+            )));
+        }
+        let mut client = Client::connect(&cfg.host, cfg.port, cfg.io_timeout)?;
+        let info = client
+            .metadata(&[&cfg.topic])?
+            .pop()
+            .flatten()
+            .filter(|t| !t.leaders.is_empty())
+            .ok_or(KafkaError::Broker {
+                what: "Metadata (the topic does not exist: publish to it first)",
+                code: code::UNKNOWN_TOPIC_OR_PARTITION,
+            })?;
+        let ends = client.end_offsets(&cfg.topic, &info)?;
+        let dead_topic = format!("{}.dead", cfg.topic);
+        let dead = Producer::new(&mut client, &dead_topic, 1, cfg.give_up)?;
+        let counters = Arc::new(FeedCounters {
+            records: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            rebalances: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            revoked_in_flight: AtomicU64::new(0),
+            partitions: ends.iter().map(|&e| PartitionCounters::new(e)).collect(),
+        });
+        let parts = ends
+            .iter()
+            .map(|&end| Part {
+                end,
+                committed: -1,
+                inflight: VecDeque::with_capacity(1 << 14),
+                ..Part::default()
+            })
+            .collect();
+        let mut feed = Self {
+            group: Group::new(cfg.group.clone()),
+            client,
+            info,
+            parts,
+            state: State::Joining,
+            ready: VecDeque::with_capacity(1 << 14),
+            inflight: VecDeque::with_capacity(1 << 16),
+            acked: 0,
+            symbols: SymbolTable::new(MAX_SYMBOLS),
+            dead,
+            down: false,
+            backoff: Backoff::new(cfg.give_up),
+            counters,
+            commit_list: Vec::new(),
+            cfg,
+        };
+        feed.join()?;
+        Ok(feed)
+    }
+
+    /// Boundary counters (records, commits, lag, rebalances, dead letters, reconnects),
+    /// readable during and after the run.
+    pub fn counters(&self) -> Arc<FeedCounters> {
+        self.counters.clone()
+    }
+
+    /// The partitions held now.
+    pub fn assigned(&self) -> Vec<i32> {
+        (0..self.parts.len() as i32)
+            .filter(|&p| self.parts[p as usize].assigned)
+            .collect()
+    }
+
+    /// Joins the group (or takes the static partitions) and positions every newly assigned
+    /// partition at its committed offset.
+    #[cold]
+    #[inline(never)]
+    fn join(&mut self) -> Result<(), KafkaError> {
+        let n = self.parts.len() as i32;
+        let mine: Vec<i32> = match self.cfg.assignment {
+            Assignment::Group => self.group.join(&mut self.client, &self.cfg.topic, n)?,
+            Assignment::Static { index, count } => {
+                (0..n).filter(|&p| p as u32 % count == index).collect()
+            }
+        };
+        if self.group.joins() > 1 {
+            self.counters.rebalances.fetch_add(1, Ordering::Relaxed);
+        }
+        let fresh: Vec<i32> = mine
+            .iter()
+            .copied()
+            .filter(|&p| !self.parts[p as usize].assigned)
+            .collect();
+        let committed = self
+            .group
+            .committed(&mut self.client, &self.cfg.topic, &fresh)?;
+        let needs_start: Vec<i32> = fresh
+            .iter()
+            .zip(&committed)
+            .filter(|(_, c)| **c < 0)
+            .map(|(p, _)| *p)
+            .collect();
+        let earliest = if needs_start.is_empty() {
+            Vec::new()
+        } else {
+            self.client
+                .list_offsets(&self.cfg.topic, &self.info, EARLIEST)?
+        };
+        for (p, part) in self.parts.iter_mut().enumerate() {
+            let keep = mine.contains(&(p as i32));
+            if part.assigned && !keep {
+                // Given up: ticks still in flight may be processed again by the new owner.
+                self.counters
+                    .revoked_in_flight
+                    .fetch_add(part.inflight.len() as u64, Ordering::Relaxed);
+            }
+            part.assigned = keep;
+            self.counters.partitions[p]
+                .assigned
+                .store(keep, Ordering::Relaxed);
+        }
+        for (p, c) in fresh.iter().zip(&committed) {
+            let part = &mut self.parts[*p as usize];
+            let start = if *c >= 0 { *c } else { earliest[*p as usize] };
+            part.position = start;
+            part.handed = start;
+            part.committed = *c;
+            self.counters.partitions[*p as usize]
+                .committed
+                .store(*c, Ordering::Relaxed);
+        }
+        self.state = State::Active;
+        Ok(())
+    }
+
+    /// Whether every held partition reached its end offset at start (`--until-end`).
+    fn at_end(&self) -> bool {
+        self.cfg.until_end
+            && self
+                .parts
+                .iter()
+                .all(|p| !p.assigned || p.position >= p.end)
+    }
+
+    /// After a connection error: drops the connections and waits out the backoff; fails if
+    /// the outage lasted past `give_up` or `e` is not a connection problem.
+    #[cold]
+    #[inline(never)]
+    fn lost(&mut self, e: KafkaError) -> Result<(), KafkaError> {
+        if !e.is_transient() {
+            return Err(e);
+        }
+        self.client.reset();
+        self.group.reset();
+        self.down = true;
+        self.backoff.failed(e)?;
+        std::thread::sleep(
+            self.backoff
+                .until_next()
+                .min(Duration::from_millis(self.cfg.max_wait_ms.max(1))),
+        );
+        Ok(())
+    }
+
+    /// A request succeeded after an outage.
+    fn up(&mut self) {
+        if self.down {
+            self.down = false;
+            self.backoff.succeeded();
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One round: heartbeat, join or revoke as the group says, else one fetch into `ready`.
+    /// `Ok(false)` when nothing came.
+    fn fill(&mut self) -> Result<bool, KafkaError> {
+        if !self.backoff.until_next().is_zero() {
+            std::thread::sleep(Duration::from_millis(self.cfg.max_wait_ms.clamp(1, 100)));
+            return Ok(false);
+        }
+        let result = match self.state {
+            State::Joining => self.join().map(|()| false),
+            State::Revoking { since } => self.revoke(since),
+            State::Active => match self.group.heartbeat_if_due(&mut self.client) {
+                Ok(Beat::Rejoin) => {
+                    self.begin_revoke();
+                    Ok(false)
+                }
+                Ok(Beat::Member) => self.fetch(),
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(got) => {
+                self.up();
+                Ok(got)
+            }
+            Err(e) if is_membership(&e) => {
+                self.begin_revoke();
+                Ok(false)
+            }
+            Err(e) => {
+                self.lost(e)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The group rebalances: drop what was fetched and not handed out (the next owner
+    /// fetches it again), then wait for the ticks in flight.
+    #[cold]
+    #[inline(never)]
+    fn begin_revoke(&mut self) {
+        for r in self.ready.drain(..) {
+            let part = &mut self.parts[r.partition as usize];
+            part.ready = 0;
+            part.position = part.position.min(r.offset);
+        }
+        self.state = State::Revoking {
+            since: Instant::now(),
+        };
+    }
+
+    /// Waits (up to half the rebalance timeout) for the ticks in flight, commits, rejoins.
+    #[cold]
+    #[inline(never)]
+    fn revoke(&mut self, since: Instant) -> Result<bool, KafkaError> {
+        let limit = Duration::from_millis(self.cfg.group.rebalance_timeout_ms as u64 / 2);
+        if !self.inflight.is_empty() && since.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(1));
+            return Ok(false);
+        }
+        // A commit refused because the generation moved on is lost work only for ticks
+        // the next owner reads again (at-least-once), so it does not stop the rejoin.
+        match self.commit() {
+            Ok(()) => {}
+            Err(e) if is_membership(&e) => {}
+            Err(e) => return Err(e),
+        }
+        self.state = State::Joining;
+        self.join()?;
+        Ok(false)
+    }
+
+    /// One `Fetch` per leader of the held partitions (not yet at their end with
+    /// `until_end`); records decoded into `ready`, bad ones dead-lettered first.
+    fn fetch(&mut self) -> Result<bool, KafkaError> {
+        let until_end = self.cfg.until_end;
+        let mut leaders: Vec<i32> = Vec::new();
+        for (p, part) in self.parts.iter().enumerate() {
+            if part.assigned && !(until_end && part.position >= part.end) {
+                let l = self.info.leaders[p];
+                if !leaders.contains(&l) {
+                    leaders.push(l);
+                }
+            }
+        }
+        if leaders.is_empty() {
+            // Nothing to read (no partitions, or all at their end): wait like a fetch would.
+            std::thread::sleep(Duration::from_millis(self.cfg.max_wait_ms.clamp(1, 100)));
+            return Ok(false);
+        }
+        let before = self.ready.len();
+        for leader in leaders {
+            self.fetch_from(leader)?;
+        }
+        if self.dead.queued() > 0 {
+            self.dead.flush(&mut self.client)?;
+        }
+        Ok(self.ready.len() > before)
+    }
+
+    fn fetch_from(&mut self, leader: i32) -> Result<(), KafkaError> {
+        let until_end = self.cfg.until_end;
+        let wait_ms = self.cfg.max_wait_ms;
+        let conn = self.client.conn(leader)?;
+        let w = conn.request(api::FETCH, 4);
+        w.i32(-1) // replica id: a consumer
+            .i32(wait_ms as i32)
+            .i32(1) // min bytes
+            .i32(64 << 20) // max bytes
+            .i8(0) // read uncommitted
+            .array_len(1)
+            .string(&self.cfg.topic);
+        let wanted: Vec<usize> = (0..self.parts.len())
+            .filter(|&p| {
+                let part = &self.parts[p];
+                part.assigned
+                    && self.info.leaders[p] == leader
+                    && !(until_end && part.position >= part.end)
+            })
+            .collect();
+        w.array_len(wanted.len());
+        for &p in &wanted {
+            w.i32(p as i32)
+                .i64(self.parts[p].position)
+                .i32(self.cfg.partition_max_bytes);
+        }
+        let mut r = conn.call(Duration::from_millis(wait_ms))?;
+        let _throttle = r.i32()?;
+        let mut out_of_range = Vec::new();
+        for _ in 0..r.array_len()? {
+            let _topic = r.string()?;
+            for _ in 0..r.array_len()? {
+                let p = r.i32()?;
+                let err = r.i16()?;
+                let high_watermark = r.i64()?;
+                let _last_stable = r.i64()?;
+                let aborted = r.i32()?;
+                r.take((aborted.max(0) as usize).saturating_mul(16))?;
+                let records = r.nullable_bytes()?.unwrap_or(&[]);
+                let Some(part) = self.parts.get_mut(p as usize) else {
+                    return Err(KafkaError::Unexpected("Fetch (partition)"));
+                };
+                match err {
+                    0 => {}
+                    code::OFFSET_OUT_OF_RANGE => {
+                        out_of_range.push(p);
+                        continue;
+                    }
+                    e => {
+                        return Err(KafkaError::Broker {
+                            what: "Fetch",
+                            code: e,
+                        });
+                    }
+                }
+                let pc = &self.counters.partitions[p as usize];
+                pc.high_watermark.store(high_watermark, Ordering::Relaxed);
+                let mut ctx = Decode {
+                    partition: p,
+                    part,
+                    ready: &mut self.ready,
+                    symbols: &mut self.symbols,
+                    dead: &mut self.dead,
+                    topic: &self.cfg.topic,
+                    counters: &self.counters,
+                    until_end,
+                };
+                let from = ctx.part.position;
+                let next = read_batches(records, from, |rec| {
+                    ctx.record(rec.offset, rec.key, rec.value);
+                    Ok(())
+                })?;
+                let part = ctx.part;
+                part.position = if until_end {
+                    next.min(part.end).max(from)
+                } else {
+                    next
+                };
+            }
+        }
+        if !out_of_range.is_empty() {
+            self.reset_out_of_range(&out_of_range)?;
+        }
+        Ok(())
+    }
+
+    /// Partitions whose position fell out of the log (retention deleted it): restart at
+    /// the earliest offset still there, as `auto.offset.reset=earliest` does.
+    #[cold]
+    #[inline(never)]
+    fn reset_out_of_range(&mut self, parts: &[i32]) -> Result<(), KafkaError> {
+        let earliest = self
+            .client
+            .list_offsets(&self.cfg.topic, &self.info, EARLIEST)?;
+        for &p in parts {
+            let part = &mut self.parts[p as usize];
+            if part.ready == 0 && part.inflight.is_empty() {
+                part.position = earliest[p as usize];
+                part.handed = part.position;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits, for every held partition, the offset below which every record is done.
+    fn commit(&mut self) -> Result<(), KafkaError> {
+        self.commit_list.clear();
+        for (p, part) in self.parts.iter().enumerate() {
+            let c = part.committable();
+            if part.assigned && c > part.committed {
+                self.commit_list.push((p as i32, c));
+            }
+        }
+        if self.commit_list.is_empty() {
+            return Ok(());
+        }
+        self.group
+            .commit(&mut self.client, &self.cfg.topic, &self.commit_list)?;
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        for &(p, c) in &self.commit_list {
+            self.parts[p as usize].committed = c;
+            self.counters.partitions[p as usize]
+                .committed
+                .store(c, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `e` says this member's generation is over (rejoin, do not reconnect).
+fn is_membership(e: &KafkaError) -> bool {
+    matches!(
+        e.code(),
+        Some(code::REBALANCE_IN_PROGRESS | code::ILLEGAL_GENERATION | code::UNKNOWN_MEMBER_ID)
+    )
+}
+
+/// What decoding one partition's records needs, borrowed apart from the connection that
+/// holds the response.
+struct Decode<'a> {
+    partition: i32,
+    part: &'a mut Part,
+    ready: &'a mut VecDeque<Ready>,
+    symbols: &'a mut SymbolTable,
+    dead: &'a mut Producer,
+    topic: &'a str,
+    counters: &'a FeedCounters,
+    until_end: bool,
+}
+
+impl Decode<'_> {
+    #[inline]
+    fn record(&mut self, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        if self.until_end && offset >= self.part.end {
+            return;
+        }
+        let event = match decode_tick(key, value, self.symbols) {
+            Decoded::Tick(t) => FeedEvent::Tick(t),
+            Decoded::Rejected(reason) => {
+                self.dead_letter(offset, key, value, reason);
+                FeedEvent::Rejected(reason)
+            }
+        };
+        self.counters.records.fetch_add(1, Ordering::Relaxed);
+        self.counters.partitions[self.partition as usize]
+            .records
+            .fetch_add(1, Ordering::Relaxed);
+        self.part.ready += 1;
+        self.ready.push_back(Ready {
+            partition: self.partition,
+            offset,
+            event,
+        });
+    }
+
+    /// Queues the record, unchanged, for `TOPIC.dead` with headers `reason`, `topic`,
+    /// `partition` and `offset` (written before the rejection is handed on).
+    #[cold]
+    #[inline(never)]
+    fn dead_letter(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        reason: RejectReason,
+    ) {
+        let partition = self.partition.to_string();
+        let offset_text = offset.to_string();
+        self.dead.push(
+            0,
+            now_ms(),
+            key,
+            value,
+            &[
+                ("reason", reason.name().as_bytes()),
+                ("topic", self.topic.as_bytes()),
+                ("partition", partition.as_bytes()),
+                ("offset", offset_text.as_bytes()),
+            ],
+        );
+        self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Feed for KafkaFeed {
+    fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                let part = &mut self.parts[r.partition as usize];
+                part.ready -= 1;
+                part.handed = r.offset + 1;
+                if let FeedEvent::Tick(_) = r.event {
+                    part.inflight.push_back(r.offset);
+                    self.inflight.push_back(r.partition);
+                }
+                return Ok(r.event);
+            }
+            if self.state == State::Active && self.at_end() {
+                return Ok(FeedEvent::End);
+            }
+            if !self.fill()? {
+                return Ok(FeedEvent::Idle);
+            }
+        }
+    }
+
+    fn names(&self) -> SymbolNames {
+        self.symbols.names()
+    }
+
+    fn wants_acknowledgements(&self) -> bool {
+        true
+    }
+
+    /// Commits up to the new watermark, retrying through reconnects (up to `give_up`): the
+    /// last call of a run must not be lost. A commit refused because the group rebalances
+    /// starts the rejoin instead (the partitions may have moved).
+    fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
+        let n = processed
+            .saturating_sub(self.acked)
+            .min(self.inflight.len() as u64);
+        for _ in 0..n {
+            if let Some(p) = self.inflight.pop_front() {
+                self.parts[p as usize].inflight.pop_front();
+            }
+        }
+        self.acked += n;
+        if matches!(self.state, State::Revoking { .. }) {
+            return Ok(()); // committed once the ticks in flight are in, before the rejoin
+        }
+        loop {
+            match self.commit() {
+                Ok(()) => {
+                    self.up();
+                    return Ok(());
+                }
+                Err(e) if is_membership(&e) => {
+                    self.begin_revoke();
+                    return Ok(());
+                }
+                Err(e) => self.lost(e)?,
+            }
+        }
+    }
+}
+
+impl Drop for KafkaFeed {
+    /// Commits what is done and leaves the group, so the partitions move at once instead
+    /// of after the session timeout (best effort).
+    fn drop(&mut self) {
+        if self.state == State::Active {
+            let _ = self.commit();
+        }
+        self.group.leave(&mut self.client);
+    }
+}

@@ -1,0 +1,478 @@
+//! Record batches (magic 2: the format every Kafka since 0.11 writes), and the tick layout of
+//! a record: key = symbol name, value = 26 fixed bytes.
+//!
+//! | value bytes | field |
+//! |---|---|
+//! | 0 | layout version, `1` |
+//! | 1..9 | exchange timestamp, ns since the Unix epoch, `u64` big-endian |
+//! | 9..17 | price, `f64` big-endian (IEEE 754 bits), finite, > 0 |
+//! | 17..25 | size, `f64` big-endian, finite, >= 0 |
+//! | 25 | side: `0` unknown, `1` buy, `2` sell |
+
+use zerotick_core::hash::fnv1a64;
+use zerotick_core::symbols::SymbolTable;
+use zerotick_core::{RejectReason, Side, Tick};
+
+use crate::conn::KafkaError;
+use crate::wire::{Reader, WireError, Writer, crc32c, varint_len, varlong_len};
+
+/// Bytes of a tick's value.
+pub const TICK_VALUE_LEN: usize = 26;
+/// The layout version byte of a tick's value.
+pub const TICK_LAYOUT: u8 = 1;
+/// Longest symbol name (the key) accepted, bytes.
+pub const MAX_SYMBOL_LEN: usize = 64;
+/// Most distinct symbols one feed accepts.
+pub const MAX_SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
+
+/// The partition of symbol `name` among `partitions`: FNV-1a 64 of its UTF-8 bytes modulo
+/// the partition count, the same function as the Redis stream shards, so a symbol always
+/// lives in one partition (and keeps its order). Stable across runs, machines and versions.
+///
+/// ```
+/// // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (the published test vector).
+/// assert_eq!(zerotick_kafka::partition_of("a", 4), (0xaf63_dc4c_8601_ec8c_u64 % 4) as i32);
+/// assert_eq!(zerotick_kafka::partition_of("anything", 1), 0);
+/// ```
+pub fn partition_of(symbol: &str, partitions: i32) -> i32 {
+    (fnv1a64(symbol.as_bytes()) % partitions.max(1) as u64) as i32
+}
+
+/// A tick's 26-byte value.
+pub fn tick_value(t: &Tick) -> [u8; TICK_VALUE_LEN] {
+    let mut v = [0u8; TICK_VALUE_LEN];
+    v[0] = TICK_LAYOUT;
+    v[1..9].copy_from_slice(&t.ts_ns.to_be_bytes());
+    v[9..17].copy_from_slice(&t.price.to_bits().to_be_bytes());
+    v[17..25].copy_from_slice(&t.size.to_bits().to_be_bytes());
+    v[25] = match t.side {
+        Side::Unknown => 0,
+        Side::Buy => 1,
+        Side::Sell => 2,
+    };
+    v
+}
+
+/// What one record of a tick topic holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decoded {
+    /// A valid tick (its symbol interned in the table given to [`decode_tick`]).
+    Tick(Tick),
+    /// A record that is not a valid tick, and why.
+    Rejected(RejectReason),
+}
+
+/// Decodes a record of a tick topic: the key is the symbol name, the value the layout in the
+/// module docs. A null key or value is [`RejectReason::MissingField`], a value of another
+/// length [`RejectReason::FieldCount`], another layout version [`RejectReason::UnknownEvent`].
+pub fn decode_tick(key: Option<&[u8]>, value: Option<&[u8]>, symbols: &mut SymbolTable) -> Decoded {
+    use RejectReason as R;
+    let (Some(key), Some(v)) = (key, value) else {
+        return Decoded::Rejected(R::MissingField);
+    };
+    let Ok(v) = <&[u8; TICK_VALUE_LEN]>::try_from(v) else {
+        return Decoded::Rejected(R::FieldCount);
+    };
+    if v[0] != TICK_LAYOUT {
+        return Decoded::Rejected(R::UnknownEvent);
+    }
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&v[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let price = f64::from_bits(word(9));
+    if !(price.is_finite() && price > 0.0) {
+        return Decoded::Rejected(R::BadPrice);
+    }
+    let size = f64::from_bits(word(17));
+    if !(size.is_finite() && size >= 0.0) {
+        return Decoded::Rejected(R::BadSize);
+    }
+    let side = match v[25] {
+        0 => Side::Unknown,
+        1 => Side::Buy,
+        2 => Side::Sell,
+        _ => return Decoded::Rejected(R::BadSide),
+    };
+    let Ok(name) = std::str::from_utf8(key) else {
+        return Decoded::Rejected(R::BadUtf8);
+    };
+    if name.is_empty() || name.len() > MAX_SYMBOL_LEN {
+        return Decoded::Rejected(R::TooLong);
+    }
+    let Some(symbol) = symbols.intern(name) else {
+        return Decoded::Rejected(R::TooManySymbols);
+    };
+    Decoded::Tick(Tick {
+        ts_ns: word(1),
+        symbol,
+        price,
+        size,
+        side,
+    })
+}
+
+/// The idempotent producer's identity written into a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    /// Producer id (from InitProducerId).
+    pub id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+    /// Sequence number of the batch's first record in its partition.
+    pub base_sequence: i32,
+}
+
+/// A record batch being written into a [`Writer`] (see [`BatchBuilder::begin`]).
+#[derive(Debug)]
+pub struct BatchBuilder {
+    /// Where the batch starts in the writer.
+    at: usize,
+    base_ts: i64,
+    max_ts: i64,
+    count: i32,
+}
+
+/// Offsets of the batch header's fields from the batch's start.
+const LENGTH_AT: usize = 8;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_DELTA_AT: usize = 23;
+const MAX_TS_AT: usize = 35;
+const COUNT_AT: usize = 57;
+/// Bytes of a batch header.
+const HEADER_LEN: usize = 61;
+
+impl BatchBuilder {
+    /// Writes a batch header into `w` (fields filled in by [`BatchBuilder::finish`]).
+    pub fn begin(w: &mut Writer, base_ts_ms: i64, producer: Option<ProducerIdentity>) -> Self {
+        let at = w.len_bytes();
+        let p = producer.unwrap_or(ProducerIdentity {
+            id: -1,
+            epoch: -1,
+            base_sequence: -1,
+        });
+        w.i64(0) // base offset: the broker assigns it
+            .i32(0) // length
+            .i32(-1) // partition leader epoch
+            .i8(2) // magic
+            .i32(0) // crc
+            .i16(0) // attributes: no compression, create time, not transactional
+            .i32(0) // last offset delta
+            .i64(base_ts_ms)
+            .i64(base_ts_ms)
+            .i64(p.id)
+            .i16(p.epoch)
+            .i32(p.base_sequence)
+            .i32(0); // record count
+        Self {
+            at,
+            base_ts: base_ts_ms,
+            max_ts: base_ts_ms,
+            count: 0,
+        }
+    }
+
+    /// Records written so far.
+    pub fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// Appends a record with `key`, `value` and `headers` (name, value), timestamp `ts_ms`.
+    pub fn push(
+        &mut self,
+        w: &mut Writer,
+        ts_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) {
+        let ts_delta = ts_ms.saturating_sub(self.base_ts);
+        let opt_len = |b: Option<&[u8]>| match b {
+            Some(b) => varint_len(b.len() as i32) + b.len(),
+            None => varint_len(-1),
+        };
+        let mut body = 1
+            + varlong_len(ts_delta)
+            + varint_len(self.count)
+            + opt_len(key)
+            + opt_len(value)
+            + varint_len(headers.len() as i32);
+        for (k, v) in headers {
+            body += varint_len(k.len() as i32) + k.len() + varint_len(v.len() as i32) + v.len();
+        }
+        w.varint(body as i32)
+            .i8(0)
+            .varlong(ts_delta)
+            .varint(self.count);
+        for b in [key, value] {
+            match b {
+                Some(b) => w.varint(b.len() as i32).raw(b),
+                None => w.varint(-1),
+            };
+        }
+        w.varint(headers.len() as i32);
+        for (k, v) in headers {
+            w.varint(k.len() as i32)
+                .raw(k.as_bytes())
+                .varint(v.len() as i32)
+                .raw(v);
+        }
+        self.max_ts = self.max_ts.max(ts_ms);
+        self.count += 1;
+    }
+
+    /// Fills in the length, last offset delta, max timestamp, count and CRC.
+    pub fn finish(self, w: &mut Writer) {
+        let len = w.len_bytes() - self.at - 12;
+        w.put_i32_at(self.at + LENGTH_AT, len as i32);
+        w.put_i32_at(self.at + LAST_DELTA_AT, (self.count - 1).max(0));
+        w.put_i64_at(self.at + MAX_TS_AT, self.max_ts);
+        w.put_i32_at(self.at + COUNT_AT, self.count);
+        let crc = crc32c(&w.as_bytes()[self.at + ATTRIBUTES_AT..]);
+        w.put_i32_at(self.at + CRC_AT, crc as i32);
+    }
+}
+
+/// One record read from a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its timestamp, ms.
+    pub timestamp_ms: i64,
+    /// Key (`None`: null).
+    pub key: Option<&'a [u8]>,
+    /// Value (`None`: null).
+    pub value: Option<&'a [u8]>,
+    /// The record's headers, encoded (read them with [`RecordView::header`]).
+    pub headers: &'a [u8],
+    /// How many headers there are.
+    pub header_count: i32,
+}
+
+impl<'a> RecordView<'a> {
+    /// The value of the first header named `name` (`Some(None)`: present with a null value).
+    pub fn header(&self, name: &str) -> Option<Option<&'a [u8]>> {
+        let mut r = Reader::new(self.headers);
+        for _ in 0..self.header_count.max(0) {
+            let k = r.varint_bytes().ok()?;
+            let v = r.varint_bytes().ok()?;
+            if k == Some(name.as_bytes()) {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// Calls `f` for every record at or after `from` in the record batches `data` (a fetch's
+/// records of one partition), in offset order; returns the offset after the last complete
+/// batch (control batches and gaps included), or `from` if there was none. A batch cut off
+/// at the end of `data` (the fetch's byte limit) is left for the next fetch.
+///
+/// # Errors
+/// [`KafkaError::Wire`] for a malformed batch or a CRC mismatch, [`KafkaError::Unsupported`]
+/// for a compressed batch or an old message format (magic 0 or 1).
+pub fn read_batches<'a>(
+    data: &'a [u8],
+    from: i64,
+    mut f: impl FnMut(RecordView<'a>) -> Result<(), KafkaError>,
+) -> Result<i64, KafkaError> {
+    let mut next = from;
+    let mut r = Reader::new(data);
+    while r.remaining() >= HEADER_LEN {
+        let base = r.i64()?;
+        let len = r.i32()?;
+        if len < (HEADER_LEN - 12) as i32 {
+            return Err(WireError("record batch length").into());
+        }
+        if (len as usize) > r.remaining() {
+            break; // cut off by the fetch's byte limit
+        }
+        let body = r.take(len as usize)?;
+        let mut b = Reader::new(body);
+        let _leader_epoch = b.i32()?;
+        let magic = b.i8()?;
+        if magic != 2 {
+            return Err(KafkaError::Unsupported(format!(
+                "record batch of magic {magic} (message format before Kafka 0.11)"
+            )));
+        }
+        let crc = b.u32()?;
+        if crc32c(&body[9..]) != crc {
+            return Err(WireError("record batch CRC mismatch").into());
+        }
+        let attributes = b.i16()?;
+        let last_delta = b.i32()?;
+        let base_ts = b.i64()?;
+        let _max_ts = b.i64()?;
+        b.take(8 + 2 + 4)?; // producer id, epoch, base sequence
+        let count = b.i32()?;
+        next = next.max(base.saturating_add(i64::from(last_delta)) + 1);
+        if attributes & 0x07 != 0 {
+            return Err(KafkaError::Unsupported(format!(
+                "compressed record batch (codec {}): produce without compression",
+                attributes & 0x07
+            )));
+        }
+        if attributes & 0x20 != 0 {
+            continue; // a control batch (transaction marker): no data
+        }
+        for _ in 0..count.max(0) {
+            let rec_len = b.varint()?;
+            if rec_len < 0 {
+                return Err(WireError("record length").into());
+            }
+            let rec_bytes = b.take(rec_len as usize)?;
+            let mut rec = Reader::new(rec_bytes);
+            let _attr = rec.i8()?;
+            let ts_delta = rec.varlong()?;
+            let offset_delta = rec.varint()?;
+            let key = rec.varint_bytes()?;
+            let value = rec.varint_bytes()?;
+            let header_count = rec.varint()?;
+            let headers_at = rec.position();
+            for _ in 0..header_count.max(0) {
+                rec.varint_bytes()?;
+                rec.varint_bytes()?;
+            }
+            let headers = &rec_bytes[headers_at..rec.position()];
+            let offset = base.saturating_add(i64::from(offset_delta));
+            if offset >= from {
+                f(RecordView {
+                    offset,
+                    timestamp_ms: base_ts.saturating_add(ts_delta),
+                    key,
+                    value,
+                    headers,
+                    header_count,
+                })?;
+            }
+        }
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(ts_ns: u64, price: f64, size: f64, side: Side) -> Tick {
+        Tick {
+            ts_ns,
+            symbol: 0,
+            price,
+            size,
+            side,
+        }
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_its_crc_is_checked() {
+        let mut w = Writer::new();
+        let mut b = BatchBuilder::begin(&mut w, 1_000, None);
+        let t = tick(1_700_000_000_123_456_789, 0.1 + 0.2, 1e-9, Side::Sell);
+        b.push(&mut w, 1_000, Some(b"ETH"), Some(&tick_value(&t)), &[]);
+        b.push(&mut w, 1_002, None, Some(b"junk"), &[("reason", b"bad")]);
+        b.finish(&mut w);
+        let mut data = w.as_bytes().to_vec();
+        // Pretend the broker assigned base offset 40.
+        data[..8].copy_from_slice(&40i64.to_be_bytes());
+        let mut seen = Vec::new();
+        let next = read_batches(&data, 0, |r| {
+            seen.push((
+                r.offset,
+                r.timestamp_ms,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(next, 42);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].0, 40);
+        assert_eq!(seen[1], (41, 1_002, None, Some(b"junk".to_vec())));
+        read_batches(&data, 41, |r| {
+            assert_eq!(r.header("reason"), Some(Some(&b"bad"[..])));
+            assert_eq!(r.header("nope"), None);
+            Ok(())
+        })
+        .unwrap();
+        let mut syms = SymbolTable::new(MAX_SYMBOLS);
+        assert_eq!(
+            decode_tick(seen[0].2.as_deref(), seen[0].3.as_deref(), &mut syms),
+            Decoded::Tick(t)
+        );
+        // From offset 41 on: the first record is skipped.
+        let mut n = 0;
+        read_batches(&data, 41, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+        // A flipped bit fails the CRC; a cut-off batch is left for later.
+        let mut bad = data.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(read_batches(&bad, 0, |_| Ok(())).is_err());
+        assert_eq!(
+            read_batches(&data[..data.len() - 1], 7, |_| Ok(())).unwrap(),
+            7
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_a_reason() {
+        let mut s = SymbolTable::new(MAX_SYMBOLS);
+        let ok = tick_value(&tick(5, 1.5, 2.0, Side::Buy));
+        assert!(matches!(
+            decode_tick(Some(b"X"), Some(&ok), &mut s),
+            Decoded::Tick(_)
+        ));
+        let with = |i: usize, bytes: &[u8]| {
+            let mut v = ok;
+            v[i..i + bytes.len()].copy_from_slice(bytes);
+            v
+        };
+        let nan = f64::NAN.to_bits().to_be_bytes();
+        let neg = (-1.0f64).to_bits().to_be_bytes();
+        let zero = 0.0f64.to_bits().to_be_bytes();
+        /// Key, value, and the reason the record is rejected.
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, RejectReason);
+        let cases: &[Case<'_>] = &[
+            (None, Some(&ok), RejectReason::MissingField),
+            (Some(b"X"), None, RejectReason::MissingField),
+            (Some(b"X"), Some(&ok[..25]), RejectReason::FieldCount),
+            (Some(b"X"), Some(b""), RejectReason::FieldCount),
+            (Some(b"X"), Some(&with(0, &[2])), RejectReason::UnknownEvent),
+            (Some(b"X"), Some(&with(9, &nan)), RejectReason::BadPrice),
+            (Some(b"X"), Some(&with(9, &zero)), RejectReason::BadPrice),
+            (Some(b"X"), Some(&with(17, &neg)), RejectReason::BadSize),
+            (Some(b"X"), Some(&with(25, &[3])), RejectReason::BadSide),
+            (Some(b"\xff"), Some(&ok), RejectReason::BadUtf8),
+            (Some(b""), Some(&ok), RejectReason::TooLong),
+        ];
+        for (k, v, want) in cases {
+            assert_eq!(
+                decode_tick(*k, *v, &mut s),
+                Decoded::Rejected(*want),
+                "{want}"
+            );
+        }
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn partitions_are_the_redis_shards() {
+        for name in ["BTCUSDT", "ETH", "SYN0001", ""] {
+            for n in [1, 3, 4, 64] {
+                let want = (fnv1a64(name.as_bytes()) % n as u64) as i32;
+                assert_eq!(partition_of(name, n), want);
+            }
+        }
+    }
+}
