@@ -310,7 +310,7 @@ pub fn read_batches<'a>(
         let _max_ts = b.i64()?;
         b.take(8 + 2 + 4)?; // producer id, epoch, base sequence
         let count = b.i32()?;
-        next = next.max(base.saturating_add(i64::from(last_delta)) + 1);
+        next = next.max(base.saturating_add(i64::from(last_delta)).saturating_add(1));
         if attributes & 0x07 != 0 {
             return Err(KafkaError::Unsupported(format!(
                 "compressed record batch (codec {}): produce without compression",
