@@ -365,7 +365,7 @@ impl ComputeStage {
         batch_rows: usize,
         owns: impl Fn(usize) -> bool,
     ) -> Result<Self, ComputeError> {
-        let core = PcaCore::new(pca_params(&config))?;
+        let core = PcaCore::new(pca_params(&config), config.pca_every > 0)?;
         Self::build(
             config,
             kernels,
@@ -419,7 +419,7 @@ impl ComputeStage {
                 (service, Some(worker), results)
             }
             None => (
-                PcaService::Inline(Box::new(PcaCore::new(params)?)),
+                PcaService::Inline(Box::new(PcaCore::new(params, config.pca_every > 0)?)),
                 None,
                 Vec::new(),
             ),
@@ -488,13 +488,20 @@ impl ComputeStage {
             ));
         }
         let owned = (0..config.shards).filter(|&i| owns(i)).count();
+        // With refreshes off no shard keeps its recent rows: no 8 MiB matrix per shard.
+        let pca_on = config.pca_every > 0;
         let matrices = Arc::new(
-            Pool::try_new(owned, MissPolicy::FailFast, ResetPolicy::Keep, || {
-                let mut m = Matrix::try_zeroed(PCA_ROWS, WIDTH)?;
-                // Touch every page now: the resident set must not grow in steady state.
-                m.as_mut_slice().fill(0.0);
-                Ok::<_, zerotick_mem::AllocError>(m)
-            })
+            Pool::try_new(
+                if pca_on { owned } else { 0 },
+                MissPolicy::FailFast,
+                ResetPolicy::Keep,
+                || {
+                    let mut m = Matrix::try_zeroed(PCA_ROWS, WIDTH)?;
+                    // Touch every page now: the resident set must not grow in steady state.
+                    m.as_mut_slice().fill(0.0);
+                    Ok::<_, zerotick_mem::AllocError>(m)
+                },
+            )
             .map_err(|e| ComputeError::Alloc(e.to_string()))?,
         );
         let mut shards = Vec::with_capacity(config.shards);
@@ -508,9 +515,15 @@ impl ComputeStage {
             let sparse = sparse_projection(&mut rng)?;
             let mut proj_t = vec![0.0; PROJ * WIDTH].into_boxed_slice();
             sparse.to_dense_into(&mut proj_t)?;
-            let recent = matrices
-                .acquire_owned()
-                .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+            let recent = if pca_on {
+                Some(
+                    matrices
+                        .acquire_owned()
+                        .map_err(|e| ComputeError::Alloc(e.to_string()))?,
+                )
+            } else {
+                None
+            };
             let spare = (proj_t.clone(), proj_t.clone());
             let path = SPARSE_COST
                 .choose_matmul(PROJ, WIDTH, sparse.nnz(), batch_rows)
@@ -531,7 +544,7 @@ impl ComputeStage {
                 spare: Some(spare),
                 sparse: Some(sparse),
                 path,
-                recent: Some(recent),
+                recent,
                 seen: 0,
                 apply_at: None,
                 ready: None,
@@ -1024,6 +1037,26 @@ mod tests {
 
     fn stage(config: ComputeConfig, rows: usize) -> ComputeStage {
         ComputeStage::new(config, Kernels::active(), rows).unwrap()
+    }
+
+    #[test]
+    fn with_refreshes_off_no_pca_matrix_is_built_and_rows_still_project() {
+        let off = ComputeConfig {
+            pca_every: 0,
+            ..ComputeConfig::default()
+        };
+        let mut st = stage(off, 4);
+        assert_eq!(st.matrix_pool().capacity(), 0, "no 8 MiB matrix per shard");
+        let on = stage(ComputeConfig::default(), 4);
+        assert_eq!(on.matrix_pool().capacity(), ComputeConfig::default().shards);
+        let mut rng = Rng::new(11);
+        let rows: Vec<f64> = (0..4 * WIDTH).map(|_| rng.next_f64() * 2.0 - 1.0).collect();
+        let mut signals = [0.0; 4];
+        for _ in 0..3 {
+            st.project_and_read_out(0, &rows, 4, &mut signals).unwrap();
+        }
+        assert!(signals.iter().all(|v| v.is_finite() && *v != 0.0));
+        assert_eq!(st.stats().pca_refreshes, 0);
     }
 
     #[test]

@@ -40,15 +40,26 @@ pub(crate) struct PcaJob {
 pub(crate) struct PcaCore {
     arena: Arena,
     params: RsvdParams,
+    /// Whether refreshes run at all (`pca_every > 0`); a disabled core holds no scratch.
+    enabled: bool,
 }
 
 impl PcaCore {
-    pub(crate) fn new(params: RsvdParams) -> Result<Self, ComputeError> {
-        let bytes =
-            rsvd_scratch_bytes(PCA_ROWS, WIDTH, params) + (PCA_ROWS * PROJ + PROJ) * 8 + 4096;
+    /// A core with its refresh scratch allocated and touched; with `enabled` false (refreshes
+    /// off) none: a refresh on it fails with [`ComputeError::Alloc`], and none is submitted.
+    pub(crate) fn new(params: RsvdParams, enabled: bool) -> Result<Self, ComputeError> {
+        let bytes = if enabled {
+            rsvd_scratch_bytes(PCA_ROWS, WIDTH, params) + (PCA_ROWS * PROJ + PROJ) * 8 + 4096
+        } else {
+            64
+        };
         let mut arena = Arena::try_new(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
         arena.prefault();
-        Ok(Self { arena, params })
+        Ok(Self {
+            arena,
+            params,
+            enabled,
+        })
     }
 
     /// Fills `job.new_t` with the top right singular vectors of `job.matrix`, each signed to
@@ -227,7 +238,7 @@ impl PcaService {
                 wait,
             },
             PcaWorker {
-                core: PcaCore::new(params)?,
+                core: PcaCore::new(params, true)?,
                 jobs,
                 done,
                 wait,
@@ -239,7 +250,9 @@ impl PcaService {
     /// Another handle on the same worker (threaded), or a core of its own (inline).
     pub(crate) fn share(&self, params: RsvdParams) -> Result<Self, ComputeError> {
         Ok(match self {
-            PcaService::Inline(_) => PcaService::Inline(Box::new(PcaCore::new(params)?)),
+            PcaService::Inline(core) => {
+                PcaService::Inline(Box::new(PcaCore::new(params, core.enabled)?))
+            }
             PcaService::Thread { jobs, wait } => PcaService::Thread {
                 jobs: Arc::clone(jobs),
                 wait: *wait,
