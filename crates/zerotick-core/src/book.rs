@@ -677,22 +677,29 @@ impl Book {
 /// table hands them out).
 ///
 /// Allocation: [`BookSet::with_symbols`] builds the first books up front; a symbol seen
-/// later gets its book (and the books of any lower id not yet built) on its first
-/// [`BookSet::book_mut`], which allocates once per new symbol, during warm-up, like the
-/// symbol table. Ids at or above `max_symbols` are refused and counted.
+/// later gets its book on its first [`BookSet::book_mut`], which allocates once per new
+/// symbol (the book's levels, and a slot per id up to it), during warm-up, like the symbol
+/// table. Only symbols that were asked for get a book: a feed whose ids are shared by
+/// trade-only symbols pays nothing for them. Ids at or above `max_symbols` are refused and
+/// counted.
 ///
 /// ```
 /// use zerotick_core::{BookSet, BookSide};
 ///
-/// let mut books = BookSet::with_symbols(50, 2, 2);
+/// let mut books = BookSet::with_symbols(50, 3, 0);
 /// books.book_mut(1).unwrap().apply(BookSide::Bid, 10.0, 1.0);
-/// assert!(books.book_mut(2).is_none(), "beyond max_symbols");
+/// assert!(books.book_mut(3).is_none(), "beyond max_symbols");
 /// assert_eq!(books.unknown_symbols(), 1);
 /// assert_eq!(books.get(1).and_then(|b| b.best_bid()).map(|l| l.size), Some(1.0));
+/// assert!(books.get(0).is_none(), "symbol 0 never asked for a book");
+/// assert_eq!(books.len(), 1);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct BookSet {
-    books: Vec<Book>,
+    /// Slot per symbol id; `Some` once that symbol's book is built.
+    books: Vec<Option<Book>>,
+    /// Books built (the `Some` slots).
+    built: usize,
     depth: usize,
     max_symbols: usize,
     unknown_symbols: u64,
@@ -709,35 +716,36 @@ impl BookSet {
     pub fn with_symbols(depth: usize, max_symbols: usize, symbols: usize) -> Self {
         let symbols = symbols.min(max_symbols);
         let mut books = Vec::with_capacity(symbols);
-        books.resize_with(symbols, || Book::new(depth));
+        books.resize_with(symbols, || Some(Book::new(depth)));
         Self {
             books,
+            built: symbols,
             depth,
             max_symbols,
             unknown_symbols: 0,
         }
     }
 
-    /// Books built so far (ids `0..len`).
+    /// Books built so far.
     pub fn len(&self) -> usize {
-        self.books.len()
+        self.built
     }
 
     /// Whether no book is built.
     pub fn is_empty(&self) -> bool {
-        self.books.is_empty()
+        self.built == 0
     }
 
     /// The book of `symbol`, if built.
     #[inline]
     pub fn get(&self, symbol: u32) -> Option<&Book> {
-        self.books.get(symbol as usize)
+        self.books.get(symbol as usize)?.as_ref()
     }
 
     /// The book of `symbol`, if built; never allocates.
     #[inline]
     pub fn get_mut(&mut self, symbol: u32) -> Option<&mut Book> {
-        self.books.get_mut(symbol as usize)
+        self.books.get_mut(symbol as usize)?.as_mut()
     }
 
     /// The book of `symbol`, built on first use (allocates then, once). `None`, counted in
@@ -745,21 +753,24 @@ impl BookSet {
     #[inline]
     pub fn book_mut(&mut self, symbol: u32) -> Option<&mut Book> {
         let i = symbol as usize;
-        if i >= self.books.len() {
-            self.grow(i)?;
+        if !matches!(self.books.get(i), Some(Some(_))) {
+            self.build(i)?;
         }
-        self.books.get_mut(i)
+        self.books.get_mut(i)?.as_mut()
     }
 
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, i: usize) -> Option<()> {
+    fn build(&mut self, i: usize) -> Option<()> {
         if i >= self.max_symbols {
             self.unknown_symbols += 1;
             return None;
         }
-        let depth = self.depth;
-        self.books.resize_with(i + 1, || Book::new(depth));
+        if i >= self.books.len() {
+            self.books.resize_with(i + 1, || None);
+        }
+        self.books[i] = Some(Book::new(self.depth));
+        self.built += 1;
         Some(())
     }
 
@@ -768,15 +779,17 @@ impl BookSet {
         self.unknown_symbols
     }
 
-    /// `(symbol, book)` for every built book.
+    /// `(symbol, book)` for every built book, by symbol id.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Book)> {
-        (0u32..).zip(self.books.iter())
+        (0u32..)
+            .zip(self.books.iter())
+            .filter_map(|(s, b)| Some((s, b.as_ref()?)))
     }
 
     /// The counts of every book, summed.
     pub fn stats(&self) -> BookStats {
         let mut total = BookStats::default();
-        for b in &self.books {
+        for (_, b) in self.iter() {
             total.merge(&b.stats);
         }
         total

@@ -676,9 +676,11 @@ fn book_set_grows_in_warm_up_and_refuses_beyond_its_bound() {
     assert!(set.is_empty());
     assert!(set.get_mut(0).is_none(), "get_mut never builds");
     set.book_mut(2).unwrap().apply(BookSide::Bid, 1.0, 1.0);
-    assert_eq!(set.len(), 3, "lower ids are built too");
+    assert_eq!(set.len(), 1, "lower ids are not built");
+    assert!(set.get(1).is_none());
     assert_eq!(set.get(2).unwrap().depth(), 8);
     set.book_mut(0).unwrap().apply(BookSide::Bid, f64::NAN, 1.0);
+    assert_eq!(set.len(), 2);
     assert!(set.book_mut(4).is_none());
     assert!(set.book_mut(u32::MAX).is_none());
     assert_eq!(set.unknown_symbols(), 2);

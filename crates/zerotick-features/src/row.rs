@@ -5,8 +5,10 @@
 //! [`write_into`](FeatureRow::write_into) allocate nothing. Dispatch is a `match` over an
 //! enum of the indicator types, not trait objects.
 //!
+//! Trade inputs are fed by [`update`](FeatureRow::update), book inputs by
+//! [`update_book`](FeatureRow::update_book) at the end of each of the symbol's book events.
 //! Columns hold each indicator's latest output; an indicator that is not warm yet (or whose
-//! input never arrived: the book inputs until book events are wired in) writes 0, and
+//! input never arrived, e.g. a book input on a feed without book events) writes 0, and
 //! [`is_warm`](FeatureRow::is_warm) says whether every column holds a real value.
 //!
 //! ```
@@ -205,8 +207,8 @@ impl FeatureRow {
         self.values.len()
     }
 
-    /// Feeds one trade to every indicator on a trade input (book inputs wait for book
-    /// events). A trade with a price that is not finite and positive, or a size that is not
+    /// Feeds one trade to every indicator on a trade input (book inputs are fed by
+    /// [`update_book`](Self::update_book)). A trade with a price that is not finite and positive, or a size that is not
     /// finite and non-negative, is refused whole (each indicator would refuse it anyway) and
     /// `false` returned.
     #[inline]
@@ -225,7 +227,7 @@ impl FeatureRow {
                     Some(r) => r,
                     None => continue,
                 },
-                Input::Spread | Input::Mid | Input::Microprice | Input::BookImbalance => continue,
+                _ => continue, // book inputs: `update_book`
             };
             let (a, b) = self.cols[k];
             if node.update(Sample::at(t.ts_ns, value), t, &mut self.values[a..b]) {
@@ -233,6 +235,48 @@ impl FeatureRow {
             }
         }
         true
+    }
+
+    /// Feeds the symbol's order book, at the end of one of its book events (a quote, a depth
+    /// message, a snapshot) stamped `ts_ns`, to every indicator on a book input; `ofi` is
+    /// that event's order-flow imbalance ([`Input::Ofi`]). An input with no value (a side of
+    /// the book is empty) feeds its indicator nothing. Allocates nothing.
+    ///
+    /// ```
+    /// use zerotick_core::{Book, BookSide};
+    /// use zerotick_features::{FeatureRow, FeatureSpec};
+    /// let spec = FeatureSpec::parse(
+    ///     "[[feature]]\nname = \"imb5\"\nindicator = \"lags\"\ncount = 1\ninput = \"book_imbalance\"\nlevels = 5\n\n\
+    ///      [[feature]]\nname = \"d\"\nindicator = \"lags\"\ncount = 1\ninput = \"depth_bid\"\nbps = 100\n",
+    /// )?;
+    /// let mut row = FeatureRow::new(&spec);
+    /// let mut book = Book::new(10);
+    /// book.update(BookSide::Bid, 99.0, 3.0);
+    /// book.update(BookSide::Bid, 98.0, 1.0); // 2% below the mid of 100: beyond 100 bps
+    /// book.update(BookSide::Ask, 101.0, 2.0);
+    /// book.end_event();
+    /// let ofi = book.take_ofi();
+    /// row.update_book(1, &book, ofi);
+    /// let mut out = [0.0; 2];
+    /// row.write_into(&mut out);
+    /// assert_eq!(out, [(4.0 - 2.0) / 6.0, 3.0]);
+    /// # Ok::<(), zerotick_features::SpecError>(())
+    /// ```
+    #[inline]
+    pub fn update_book(&mut self, ts_ns: u64, book: &zerotick_core::Book, ofi: f64) {
+        for (k, (input, node)) in self.nodes.iter_mut().enumerate() {
+            let Some(value) = input.book_value(book, ofi) else {
+                continue;
+            };
+            let (a, b) = self.cols[k];
+            let tick = Tick {
+                ts_ns,
+                ..Tick::default()
+            };
+            if node.update(Sample::at(ts_ns, value), &tick, &mut self.values[a..b]) {
+                self.warm[k] = true;
+            }
+        }
     }
 
     /// True when every indicator has produced an output.

@@ -293,3 +293,58 @@ fn width_limit() {
     err_at(&wide, "# b", zerotick_features::spec::DEFAULT_MAX_WIDTH);
     assert!(FeatureSpec::parse(&wide).is_err());
 }
+
+#[test]
+fn book_inputs_take_their_own_keys_and_refuse_bad_ones_naming_the_line() {
+    let spec = FeatureSpec::parse(&format!(
+        "{}\n[[feature]]\nname = \"d\"\nindicator = \"lags\"\ncount = 1\ninput = \"depth_ask\"\nbps = 2.5\n\n\
+         [[feature]]\nname = \"i1\"\nindicator = \"ema\"\nperiod = 3\ninput = \"book_imbalance\"\n\n\
+         [[feature]]\nname = \"o\"\nindicator = \"mean\"\nwindow = \"1s\"\ninput = \"ofi\"\n",
+        feature("indicator = \"ema\"\nperiod = 3\ninput = \"book_imbalance\"\nlevels = 10")
+    ))
+    .unwrap();
+    let inputs: Vec<Input> = spec.features.iter().map(|f| f.input).collect();
+    assert_eq!(
+        inputs,
+        [
+            Input::BookImbalance { levels: 10 },
+            Input::DepthAsk { bps: 2.5 },
+            Input::BookImbalance { levels: 1 },
+            Input::Ofi
+        ]
+    );
+    assert!(spec.reads_book() && inputs.iter().all(|i| i.is_book()));
+    let trades = FeatureSpec::parse(&feature("indicator = \"ema\"\nperiod = 3")).unwrap();
+    assert!(!trades.reads_book());
+    // Mistakes: each a one-line error naming its line.
+    let e = err_at(
+        &feature("indicator = \"ema\"\nperiod = 3\ninput = \"depth_bid\""),
+        "[[feature]]",
+        usize::MAX,
+    );
+    assert!(e.message.contains("needs bps"), "{e}");
+    for bad in ["0", "-1", "10001", "\"x\""] {
+        let text = feature(&format!(
+            "indicator = \"ema\"\nperiod = 3\ninput = \"depth_bid\"\nbps = {bad}"
+        ));
+        err_at(&text, "bps =", usize::MAX);
+    }
+    let e = err_at(
+        &feature("indicator = \"ema\"\nperiod = 3\ninput = \"book_imbalance\"\nlevels = 0"),
+        "levels =",
+        usize::MAX,
+    );
+    assert!(e.message.contains("levels"), "{e}");
+    let e = err_at(
+        &feature("indicator = \"ema\"\nperiod = 3\ninput = \"mid\"\nlevels = 5"),
+        "levels =",
+        usize::MAX,
+    );
+    assert!(e.message.contains("unknown key \"levels\""), "{e}");
+    let e = err_at(
+        &feature("indicator = \"vwap\"\nwindow = 5\ninput = \"ofi\""),
+        "input =",
+        usize::MAX,
+    );
+    assert!(e.message.contains("vwap does not read \"ofi\""), "{e}");
+}

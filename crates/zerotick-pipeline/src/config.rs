@@ -26,6 +26,8 @@ pub mod limits {
     pub const WORKERS: usize = 64;
     /// Most symbols (the symbol table's bound; feature state is ~16 KiB a symbol).
     pub const SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
+    /// Most levels per side of an order book.
+    pub const BOOK_DEPTH: usize = zerotick_core::book::MAX_DEPTH;
     /// Most memory a configuration may preallocate, bytes (before the first tick).
     pub const PREALLOCATED_BYTES: u64 = 8 << 30;
 }
@@ -49,7 +51,8 @@ pub struct PipelineConfig {
     pub pool_batches: usize,
     /// Capacity of the tick ring (1 ..= [`limits::RING_CAPACITY`]).
     pub ring_capacity: usize,
-    /// Ticks processed before steady state is declared (allocations are counted after it).
+    /// Events (trades and book events) processed before steady state is declared
+    /// (allocations are counted after it).
     pub warmup_ticks: u64,
     /// Stop reading the feed after this much wall time. The run ends within about 100 ms of
     /// it whatever the feed does (a feed blocked in a read is left behind).
@@ -65,6 +68,12 @@ pub struct PipelineConfig {
     pub live_wait: WaitStrategy,
     /// Symbols to preallocate feature state for (0 ..= [`limits::SYMBOLS`]).
     pub symbols_hint: usize,
+    /// Levels per side of each symbol's order book (1 ..= [`limits::BOOK_DEPTH`]; default
+    /// [`DEFAULT_DEPTH`](zerotick_core::book::DEFAULT_DEPTH), 1,000): 64 bytes per level of
+    /// depth (both sides, each in storage of twice the depth), so 64 KiB a symbol at the
+    /// default, allocated on the symbol's first book event (none for a trade-only feed). See
+    /// [`crate::books`].
+    pub book_depth: usize,
     /// Ticks with a symbol index at or above this are rejected at the pipeline's entry
     /// (`too_many_symbols`); at most [`limits::SYMBOLS`].
     pub max_symbols: usize,
@@ -113,6 +122,7 @@ impl Default for PipelineConfig {
             wait: WaitStrategy::default(),
             live_wait: LIVE_WAIT,
             symbols_hint: 64,
+            book_depth: zerotick_core::book::DEFAULT_DEPTH,
             max_symbols: limits::SYMBOLS,
             workers: None,
             pca_thread: true,
@@ -222,6 +232,7 @@ impl PipelineConfig {
         )?;
         range("symbols", self.symbols_hint, 0, limits::SYMBOLS)?;
         range("max symbols", self.max_symbols, 1, limits::SYMBOLS)?;
+        range("book depth", self.book_depth, 1, limits::BOOK_DEPTH)?;
         if let Some(w) = self.workers {
             range("workers", w, 0, limits::WORKERS.min(shards))?;
         }

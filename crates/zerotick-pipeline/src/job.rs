@@ -1,24 +1,64 @@
-//! What travels between the pipeline's threads: [`Stamped`] ticks on the feed ring, pooled
-//! [`Job`]s (a shard's batch of rows) between the feature thread and the compute stage.
+//! What travels between the pipeline's threads: [`Stamped`] market events on the feed ring,
+//! pooled [`Job`]s (a shard's batch of rows) between the feature thread and the compute stage.
 
-use zerotick_core::Tick;
+use zerotick_core::{BookSide, Tick};
 use zerotick_mem::{Batch, PoolError, Reusable};
 
 use crate::compute::{ComputeError, ShardState};
 use crate::features::WIDTH;
 
-/// A tick stamped with the monotonic time (ns since the run's start) the feed thread read it.
+/// A market event as the feature thread needs it: a trade whole, a quote and a book level
+/// without the times and ids only the feed thread reads (the local receive time, exchange
+/// update ids: it has already used them to find message boundaries, and the feed counts
+/// sequence gaps). 48 bytes: the quote's fields sit inline so its symbol packs beside the
+/// tag (a `Quote` struct inside the variant would make the enum 56).
 #[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    /// A trade.
+    Trade(Tick),
+    /// A best bid/ask.
+    Quote {
+        ts_ns: u64,
+        symbol: u32,
+        bid_price: f64,
+        bid_size: f64,
+        ask_price: f64,
+        ask_size: f64,
+    },
+    /// A level of a depth message (`snapshot` false) or of a snapshot (`snapshot` true,
+    /// `clear_side` on its first level of a side), see [`zerotick_core::event`].
+    Level {
+        ts_ns: u64,
+        symbol: u32,
+        side: BookSide,
+        price: f64,
+        size: f64,
+        snapshot: bool,
+        clear_side: bool,
+        /// Part of the same book event (depth message or snapshot) as the event before it
+        /// on the ring (see [`crate::books::Boundaries`]).
+        continues: bool,
+    },
+}
+
+/// A market event stamped with the monotonic time (ns since the run's start) the feed thread
+/// read it. One cache line: `align(64)` makes the ring's slots line-aligned, so the feed
+/// thread writes and the feature thread reads one line per event (an unaligned 64-byte slot
+/// straddles two).
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub(crate) struct Stamped {
-    pub(crate) tick: Tick,
+    pub(crate) event: Event,
     pub(crate) read_ns: u64,
-    /// How long before its read the tick arrived, where the feed knows it
+    /// How long before its read the event arrived, where the feed knows it
     /// ([`Feed::lateness_ns`](zerotick_core::Feed::lateness_ns)), else 0.
     pub(crate) late_ns: u64,
 }
 
-// A `u64` lateness costs the ring nothing: the stamped tick is 48 bytes either way.
-const _: () = assert!(size_of::<Stamped>() == 48);
+// A quote or a book level rides the ring beside trades at one cache line per event (a
+// trade alone took 48 bytes before book events were carried).
+const _: () = assert!(size_of::<Event>() == 48);
+const _: () = assert!(size_of::<Stamped>() == 64);
 
 /// Where a row came from, for its signal and its latency records.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,7 +67,7 @@ pub(crate) struct RowMeta {
     pub(crate) symbol: u32,
     pub(crate) read_ns: u64,
     pub(crate) made_ns: u64,
-    /// The row's last tick's [`Stamped::late_ns`].
+    /// The row's last event's [`Stamped::late_ns`].
     pub(crate) late_ns: u64,
 }
 
@@ -41,7 +81,8 @@ pub(crate) struct Job {
     /// (empty unless feature values are emitted: the compute stage overwrites the batch).
     pub(crate) features: Box<[f64]>,
     pub(crate) shard: usize,
-    /// Number (1-based) of the tick that made the first row.
+    /// Ticks (trades) processed before the first row, plus one: a row made by a trade holds
+    /// that trade's number (1-based), one made by a book event the next trade's.
     pub(crate) first_seq: u64,
     pub(crate) compute_start_ns: u64,
     pub(crate) compute_end_ns: u64,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod books;
 pub mod compute;
 pub mod config;
 mod error;
@@ -12,6 +13,7 @@ pub mod rows;
 mod run;
 mod stage;
 
+pub use books::BookReport;
 pub use config::{Hooks, PipelineConfig, limits};
 pub use error::PipelineError;
 pub use report::{EventCounts, Layout, RunReport, StageLatency};

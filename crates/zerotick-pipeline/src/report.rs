@@ -4,6 +4,7 @@ use zerotick_core::RejectCounts;
 use zerotick_mem::PoolStats;
 use zerotick_sync::metrics::HistogramSnapshot;
 
+use crate::books::BookReport;
 use crate::compute::ComputeStats;
 
 /// What a run did.
@@ -17,9 +18,12 @@ pub struct RunReport {
     pub ticks_rejected: u64,
     /// Rejections by reason.
     pub rejects: RejectCounts,
-    /// Market events other than trades the feed read, by kind (counted, not consumed yet;
-    /// not part of `ticks_in`).
+    /// Market events other than trades the feed handed on, by kind (not part of
+    /// `ticks_in`): they feed the order books.
     pub events: EventCounts,
+    /// What the order books counted (symbols with a book, crossed and locked books, deltas
+    /// of unknown levels, ...).
+    pub books: BookReport,
     /// Gaps in the exchange's sequence numbers the feed found
     /// ([`Feed::sequence_gaps`](zerotick_core::Feed::sequence_gaps); 0 when the feed
     /// thread did not return).

@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use zerotick_core::Tick;
+use zerotick_core::{Book, Tick};
 use zerotick_features::spec::{Cadence, Projection};
 use zerotick_features::{FeatureRow, FeatureSpec, SpecError};
 
@@ -209,15 +209,40 @@ pub fn spec_state_bytes(spec: &FeatureSpec) -> u64 {
 #[derive(Debug, Clone)]
 struct SymbolRow {
     row: FeatureRow,
-    /// Valid events of the symbol.
+    /// Valid events of the symbol (trades, and book events when the spec reads the book).
     events: u64,
     /// Time cadence: the interval (`ts_ns / every_ns`) of the last row or of the symbol's
     /// first event.
     interval: u64,
 }
 
+impl SymbolRow {
+    /// Counts one event at `ts_ns`; whether a row is due after it.
+    #[inline]
+    fn due(&mut self, cadence: Cadence, ts_ns: u64) -> bool {
+        self.events += 1;
+        match cadence {
+            Cadence::Events(n) => self.events.is_multiple_of(n),
+            Cadence::Time { every_ns } => {
+                let interval = ts_ns / every_ns.max(1);
+                if self.events == 1 {
+                    self.interval = interval;
+                    false
+                } else if interval > self.interval {
+                    self.interval = interval;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}
+
 /// The feature stage of a spec: one [`FeatureRow`] per symbol, a row every N events of the
-/// symbol or at its first event in each new interval of event time.
+/// symbol or at its first event in each new interval of event time. A symbol's events are
+/// its trades, and, when the spec reads the book, its book events (a quote, a depth
+/// message, a snapshot: [`update_book`](Self::update_book)).
 ///
 /// Time cadence: intervals are aligned to the epoch (`ts_ns / every_ns`); a symbol writes a
 /// row at its first event in an interval later than the one of its previous row (or of its
@@ -230,6 +255,8 @@ struct SymbolRow {
 #[derive(Debug, Clone)]
 pub struct SpecStage {
     spec: Arc<FeatureSpec>,
+    /// `spec.reads_book()`, read per book event.
+    reads_book: bool,
     symbols: Vec<SymbolRow>,
     skipped: u64,
 }
@@ -238,6 +265,7 @@ impl SpecStage {
     /// A stage for `spec` with state for `symbols` symbols.
     pub fn new(spec: Arc<FeatureSpec>, symbols: usize) -> SpecStage {
         let mut s = SpecStage {
+            reads_book: spec.reads_book(),
             spec,
             symbols: Vec::with_capacity(symbols),
             skipped: 0,
@@ -277,22 +305,31 @@ impl SpecStage {
             self.skipped += 1;
             return false;
         }
-        s.events += 1;
-        match self.spec.row {
-            Cadence::Events(n) => s.events.is_multiple_of(n),
-            Cadence::Time { every_ns } => {
-                let interval = tick.ts_ns / every_ns.max(1);
-                if s.events == 1 {
-                    s.interval = interval;
-                    false
-                } else if interval > s.interval {
-                    s.interval = interval;
-                    true
-                } else {
-                    false
-                }
-            }
+        s.due(self.spec.row, tick.ts_ns)
+    }
+
+    /// Whether the spec reads the order book: then book events feed its rows and count
+    /// towards its cadence ([`FeatureSpec::reads_book`]).
+    pub fn reads_book(&self) -> bool {
+        self.reads_book
+    }
+
+    /// Feeds `symbol`'s order book at the end of one of its book events (stamped `ts_ns`,
+    /// with order-flow imbalance `ofi`) to its book inputs
+    /// ([`FeatureRow::update_book`]); returns whether a row is due now. A spec that reads no
+    /// book input ignores book events: `false`, nothing counted.
+    #[inline]
+    pub fn update_book(&mut self, symbol: u32, ts_ns: u64, book: &Book, ofi: f64) -> bool {
+        if !self.reads_book {
+            return false;
         }
+        let i = symbol as usize;
+        if i >= self.symbols.len() {
+            self.grow(i);
+        }
+        let s = &mut self.symbols[i];
+        s.row.update_book(ts_ns, book, ofi);
+        s.due(self.spec.row, ts_ns)
     }
 
     #[cold]
@@ -333,6 +370,16 @@ impl RowStage {
         match self {
             RowStage::Builtin(s) => s.update(tick),
             RowStage::Spec(s) => s.update(tick),
+        }
+    }
+
+    /// A book event of `symbol` ended: whether a row is due (never for the built-in row,
+    /// which reads trades only).
+    #[inline]
+    pub(crate) fn update_book(&mut self, symbol: u32, ts_ns: u64, book: &Book, ofi: f64) -> bool {
+        match self {
+            RowStage::Builtin(_) => false,
+            RowStage::Spec(s) => s.update_book(symbol, ts_ns, book, ofi),
         }
     }
 

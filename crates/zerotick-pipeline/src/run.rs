@@ -38,6 +38,7 @@ use zerotick_sync::metrics::Registry;
 use zerotick_sync::spsc;
 
 use crate::PipelineError;
+use crate::books::BookStage;
 use crate::compute::{ComputeStage, PcaWorker};
 use crate::config::{Hooks, PipelineConfig};
 use crate::features::FeatureStage;
@@ -46,7 +47,7 @@ use crate::metrics::Metrics;
 use crate::report::{EventCounts, Layout, RunReport, StageLatency};
 use crate::rows::{RowStage, SpecStage};
 use crate::stage::emit::Emitter;
-use crate::stage::feature::{FeatureThread, RunLoop};
+use crate::stage::feature::{FeatureThread, RowStamp, RunLoop};
 use crate::stage::feed::FeedStage;
 use crate::stage::worker::ComputeWorker;
 use crate::stage::{Link, ReadyOnDrop, allocations_since};
@@ -95,6 +96,8 @@ pub fn run<F: Feed + 'static>(
         None => RowStage::Builtin(FeatureStage::new(config.features, config.symbols_hint)),
         Some(s) => RowStage::Spec(SpecStage::new(Arc::clone(&s.spec), config.symbols_hint)),
     };
+    // Books are built per symbol on its first book event (none for a trade-only feed).
+    let mut books = BookStage::new(config.book_depth, config.max_symbols);
     let feature_width = if config.emit.features() {
         features.width()
     } else {
@@ -221,6 +224,8 @@ pub fn run<F: Feed + 'static>(
         }
         let mut thread = FeatureThread {
             features: &mut features,
+            books: &mut books,
+            open_stamp: RowStamp::default(),
             pool: &pool,
             // Never more than the pool's jobs: no queue grows in steady state.
             pending: (0..config.compute.shards)
@@ -243,6 +248,7 @@ pub fn run<F: Feed + 'static>(
                 link: link_ref,
             },
             processed: 0,
+            events: 0,
             m: m_ref,
             link: link_ref,
         };
@@ -341,6 +347,7 @@ pub fn run<F: Feed + 'static>(
             book_deltas: link.other_events[1].load(Ordering::Relaxed),
             snapshot_levels: link.other_events[2].load(Ordering::Relaxed),
         },
+        books: books.report(),
         sequence_gaps,
         vectors,
         batches,

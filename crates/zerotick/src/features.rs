@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use zerotick_features::spec::{self, INPUTS};
+use zerotick_features::spec;
 
 #[derive(Parser, Debug)]
 pub(crate) struct FeaturesArgs {
@@ -26,13 +26,24 @@ pub(crate) fn command(args: &FeaturesArgs) -> Result<()> {
     if args.json {
         writeln!(out, "{}", catalogue_json())?;
     } else {
-        let inputs: Vec<&str> = INPUTS.iter().map(|i| i.name()).collect();
+        let inputs: Vec<&str> = spec::describe_inputs().iter().map(|i| i.name).collect();
         writeln!(
             out,
             "Indicators of a feature spec (`[[feature]]` with `indicator = \"NAME\"`); every \
              feature also takes `name` and `input` (one of: {}).\n",
             inputs.join(", ")
         )?;
+        writeln!(
+            out,
+            "Inputs (`input = \"NAME\"`, with the input's own keys in the same table). Book \
+             inputs are read from the symbol's order book at the end of each of its book \
+             events (a quote, a depth message, a snapshot); a spec that reads one also counts \
+             book events towards its row cadence.\n"
+        )?;
+        for info in spec::describe_inputs() {
+            writeln!(out, "{info}")?;
+        }
+        writeln!(out, "\nIndicators:\n")?;
         for info in spec::describe() {
             writeln!(out, "{info}")?;
         }

@@ -53,6 +53,16 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "snapshot": r.events.snapshot_levels,
         },
         "sequence_gaps": r.sequence_gaps,
+        "book": {
+            "symbols": r.books.symbols,
+            "crossed": r.books.crossed,
+            "locked": r.books.locked,
+            "gaps": r.sequence_gaps,
+            "unknown_level_deltas": r.books.unknown_level_deltas,
+            "dropped": r.books.dropped,
+            "events": r.books.events,
+            "quotes_on_depth_books": r.books.quotes_on_depth_books,
+        },
         "seconds": r.seconds,
         "ticks_per_s": per_s(r.ticks_processed, r.seconds),
         "vectors": r.vectors,
@@ -182,17 +192,34 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
         line(&format!("  rejected: {reason}"), n.to_string());
     }
     let e = &r.events;
-    if e.quotes + e.book_deltas + e.snapshot_levels > 0 {
+    line(
+        "events",
+        format!(
+            "{} trades, {} quotes, {} depth updates (levels), {} snapshot levels",
+            r.ticks_in - r.ticks_rejected,
+            e.quotes,
+            e.book_deltas,
+            e.snapshot_levels
+        ),
+    );
+    let b = &r.books;
+    if b.symbols > 0 || r.sequence_gaps > 0 {
         line(
-            "other events",
+            "books",
             format!(
-                "{} quotes, {} book deltas, {} snapshot levels (counted, not consumed)",
-                e.quotes, e.book_deltas, e.snapshot_levels
+                "{} symbol(s), {} book events: {} crossed, {} locked, {} sequence gaps, {} unknown-level deltas",
+                b.symbols, b.events, b.crossed, b.locked, r.sequence_gaps, b.unknown_level_deltas
             ),
         );
-    }
-    if r.sequence_gaps > 0 {
-        line("sequence gaps", r.sequence_gaps.to_string());
+        if b.dropped + b.quotes_on_depth_books > 0 {
+            line(
+                "  book depth / quotes",
+                format!(
+                    "{} levels dropped at the depth bound, {} quotes on depth books (not applied)",
+                    b.dropped, b.quotes_on_depth_books
+                ),
+            );
+        }
     }
     line("wall time", format!("{:.3} s", r.seconds));
     line(

@@ -364,16 +364,31 @@ fn format_flag_and_glob_feeds_read_json_lines_and_tardis() {
     assert_eq!(r["events"]["snapshot"], 0, "{r}");
     // One gap: at i = 201, and again coming back at i = 203.
     assert_eq!(r["sequence_gaps"], 2, "{r}");
+    // One book (AAA): its first quote, then depth; every depth message removes the ask
+    // level 101, which the depth book never held (the first depth level drops the quote's
+    // levels); the 199 later quotes are shadowed by depth.
+    let b = &r["book"];
+    assert_eq!(b["symbols"], 1, "{r}");
+    assert_eq!(b["gaps"], 2, "{r}");
+    assert_eq!(b["events"], 201, "{r}");
+    assert_eq!(b["crossed"], 0, "{r}");
+    assert_eq!(b["unknown_level_deltas"], 200, "{r}");
+    assert_eq!(b["quotes_on_depth_books"], 199, "{r}");
     let feed = r["feed"].as_str().unwrap();
     assert!(feed.starts_with("binance-json+tardis:"), "{feed}");
-    // The human report shows the other events and the gaps.
+    // The human report shows the events by kind and the books.
     let out = zerotick(&["run", "--feed", &glob]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("200 quotes, 400 book deltas, 0 snapshot levels"),
+        table.contains("700 trades, 200 quotes, 400 depth updates (levels), 0 snapshot levels"),
         "{table}"
     );
-    assert!(table.contains("sequence gaps"), "{table}");
+    assert!(
+        table.contains(
+            "1 symbol(s), 201 book events: 0 crossed, 0 locked, 2 sequence gaps, 200 unknown-level deltas"
+        ),
+        "{table}"
+    );
     // --format forces a reader: the Tardis file as JSON lines is all bad_json rejects...
     let tardis_path = dir.join("BBB-tardis.csv").display().to_string();
     let forced = json(&zerotick(&[

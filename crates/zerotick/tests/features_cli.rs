@@ -34,6 +34,16 @@ fn features_list_prints_every_indicator_with_its_parameters() {
     }
     assert!(text.contains("columns: line, signal, histogram"), "{text}");
     assert!(text.contains("signed_volume"), "inputs are listed: {text}");
+    // Every input with its own keys: the book inputs' levels and bps.
+    for info in zerotick_features::spec::describe_inputs() {
+        let head = format!("{}: {}", info.name, info.summary);
+        assert!(text.contains(&head), "missing {head:?} in\n{text}");
+    }
+    assert!(text.contains("    levels = 1 (default): "), "{text}");
+    assert!(text.contains("    bps (required): "), "{text}");
+    for book in ["depth_bid", "depth_ask", "ofi", "microprice"] {
+        assert!(text.contains(&format!("{book}: ")), "{book}: {text}");
+    }
 
     let json: serde_json::Value =
         serde_json::from_slice(&zerotick(&["features", "--list", "--json"]).stdout).expect("json");

@@ -68,7 +68,7 @@ const BAR: ParamInfo = ParamInfo {
     default: None,
     doc: "{ time = \"1s\" } | { ticks = 100 } | { volume = 5000.0 }",
 };
-const SCALAR: &str = "price, size, signed_volume, returns, spread, mid, microprice, book_imbalance";
+const SCALAR: &str = "price, size, signed_volume, returns, spread, mid, microprice, book_imbalance, depth_bid, depth_ask, ofi";
 
 pub(super) const CATALOGUE: &[IndicatorInfo] = &[
     IndicatorInfo {
@@ -221,6 +221,120 @@ pub(super) const CATALOGUE: &[IndicatorInfo] = &[
         outputs: &["0", "1", "..."],
     },
 ];
+
+/// One input of the catalogue, for [`describe_inputs`] and `zerotick features --list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputInfo {
+    /// Its `input = "..."` name.
+    pub name: &'static str,
+    /// What it reads.
+    pub summary: &'static str,
+    /// Its parameters (keys of the `[[feature]]` table that names it).
+    pub params: &'static [ParamInfo],
+}
+
+impl fmt::Display for InputInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.summary)?;
+        for p in self.params {
+            match p.default {
+                Some(d) => write!(f, "\n    {} = {} (default): {}", p.name, d, p.doc)?,
+                None => write!(f, "\n    {} (required): {}", p.name, p.doc)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `levels` key of `book_imbalance`.
+pub(super) const LEVELS: ParamInfo = ParamInfo {
+    name: "levels",
+    default: Some("1"),
+    doc: "levels per side summed (1: the top of book; e.g. 5, 10), at most 65536",
+};
+/// The `bps` key of `depth_bid` / `depth_ask`.
+pub(super) const BPS: ParamInfo = ParamInfo {
+    name: "bps",
+    default: None,
+    doc: "distance from the mid in basis points (above 0, at most 10000; e.g. 10 or 2.5)",
+};
+
+pub(super) const INPUT_CATALOGUE: &[InputInfo] = &[
+    InputInfo {
+        name: "price",
+        summary: "trade price (the default input)",
+        params: &[],
+    },
+    InputInfo {
+        name: "size",
+        summary: "trade size",
+        params: &[],
+    },
+    InputInfo {
+        name: "signed_volume",
+        summary: "trade size, + for buys, - for sells, 0 when the side is unknown",
+        params: &[],
+    },
+    InputInfo {
+        name: "returns",
+        summary: "log return of the trade price",
+        params: &[],
+    },
+    InputInfo {
+        name: "trades",
+        summary: "whole trades (vwap, flow_imbalance, bar indicators)",
+        params: &[],
+    },
+    InputInfo {
+        name: "spread",
+        summary: "best ask - best bid; book",
+        params: &[],
+    },
+    InputInfo {
+        name: "mid",
+        summary: "(best bid + best ask) / 2; book",
+        params: &[],
+    },
+    InputInfo {
+        name: "microprice",
+        summary: "(bid * ask_size + ask * bid_size) / (bid_size + ask_size) at the best levels; book",
+        params: &[],
+    },
+    InputInfo {
+        name: "book_imbalance",
+        summary: "(B - A) / (B + A), B and A the quantity of the top `levels` levels per side, -1..1; book",
+        params: &[LEVELS],
+    },
+    InputInfo {
+        name: "depth_bid",
+        summary: "bid quantity priced at or above mid * (1 - bps / 10000); book",
+        params: &[BPS],
+    },
+    InputInfo {
+        name: "depth_ask",
+        summary: "ask quantity priced at or below mid * (1 + bps / 10000); book",
+        params: &[BPS],
+    },
+    InputInfo {
+        name: "ofi",
+        summary: "order-flow imbalance of the event (Cont-Kukanov-Stoikov): best-level changes since the symbol's previous book event, + for buying pressure; book",
+        params: &[],
+    },
+];
+
+/// Every input a feature can read, with its parameters: what `zerotick features --list`
+/// prints above the indicators. Book inputs are read from the symbol's order book at the end
+/// of each of its book events (a quote, a depth message, a snapshot).
+///
+/// ```
+/// let inputs = zerotick_features::spec::describe_inputs();
+/// let imb = inputs.iter().find(|i| i.name == "book_imbalance").unwrap();
+/// assert_eq!(imb.params[0].name, "levels");
+/// assert_eq!(inputs.len(), zerotick_features::spec::INPUTS.len());
+/// ```
+pub fn describe_inputs() -> &'static [InputInfo] {
+    INPUT_CATALOGUE
+}
 
 /// Every indicator a spec can name, with its parameters: what `zerotick features --list`
 /// prints.

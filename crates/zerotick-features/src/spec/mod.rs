@@ -7,12 +7,13 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | top level | `version` | optional, `1` |
-//! | `[row]` | `every` | `64` (events of the symbol, 1 ..= 2^20) or a duration `"250ms"`; default 64 |
+//! | `[row]` | `every` | `64` (events of the symbol, 1 ..= 2^20) or a duration `"250ms"`; default 64. A symbol's events are its trades, and its book events when a feature reads the book ([`FeatureSpec::reads_book`]) |
 //! | `[compute]` | `normalise`, `filter_bank`, `squash`, `readout` | booleans, default `true` |
 //! | `[compute]` | `projection` | `"none"`, `"fixed"` (the initial random projection) or `"pca"` (default) |
 //! | `[[feature]]` | `name` | unique column name (letters, digits, `_`, `.`, `-`) |
 //! | `[[feature]]` | `indicator` | one of [`describe`]'s names |
 //! | `[[feature]]` | `input` | see [`Input`]; default `price` (`trades` for trade indicators) |
+//! | `[[feature]]` | `levels`, `bps` | the input's parameters (`book_imbalance`: `levels`, default 1; `depth_bid`, `depth_ask`: `bps`, required), see [`describe_inputs`] |
 //! | `[[feature]]` | other keys | the indicator's parameters, see [`describe`] |
 //!
 //! Every error is one line naming the line of the offending key or table
@@ -25,7 +26,7 @@ use crate::window::Window;
 mod catalogue;
 mod parse;
 
-pub use catalogue::{IndicatorInfo, ParamInfo, describe};
+pub use catalogue::{IndicatorInfo, InputInfo, ParamInfo, describe, describe_inputs};
 
 /// Width of a row when no other limit is given: the pipeline's 1,024-column batch rows.
 pub const DEFAULT_MAX_WIDTH: usize = 1024;
@@ -105,7 +106,12 @@ impl Default for ComputeSteps {
 }
 
 /// What an indicator reads from each event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Trade inputs are read from each trade of the symbol; book inputs from the symbol's order
+/// book at the end of each of its book events (a quote, a depth message, a snapshot: see
+/// [`FeatureRow::update_book`](crate::FeatureRow::update_book)). A book input with no value
+/// at an event (a side of the book is empty) feeds its indicator nothing at that event.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Input {
     /// Trade price.
     Price,
@@ -123,12 +129,34 @@ pub enum Input {
     Mid,
     /// Book: size-weighted mid (microprice).
     Microprice,
-    /// Book: top-of-book size imbalance.
-    BookImbalance,
+    /// Book: `(B - A) / (B + A)` over the quantity `B`, `A` of the top `levels` levels of
+    /// each side (fewer where a side holds fewer); `levels = 1` is the top of book.
+    BookImbalance {
+        /// Levels per side, 1 ..= [`MAX_BOOK_LEVELS`].
+        levels: u32,
+    },
+    /// Book: bid quantity priced within `bps` basis points of the mid.
+    DepthBid {
+        /// Distance from the mid in basis points, above 0 and at most 10,000.
+        bps: f64,
+    },
+    /// Book: ask quantity priced within `bps` basis points of the mid.
+    DepthAsk {
+        /// Distance from the mid in basis points, above 0 and at most 10,000.
+        bps: f64,
+    },
+    /// Book: order-flow imbalance of the event (Cont, Kukanov and Stoikov 2014): the change
+    /// of the best levels since the symbol's previous book event, signed towards buying
+    /// pressure ([`zerotick_core::Ofi`]).
+    Ofi,
 }
 
-/// Every input, in [`Input::name`] order.
-pub const INPUTS: [Input; 9] = [
+/// Most levels per side a `book_imbalance` input sums (the order book's largest depth).
+pub const MAX_BOOK_LEVELS: u32 = zerotick_core::book::MAX_DEPTH as u32;
+
+/// Every input, in [`Input::name`] order, with its parameters at their defaults (`levels =
+/// 1`; `bps` has none: 10 stands in here).
+pub const INPUTS: [Input; 12] = [
     Input::Price,
     Input::Size,
     Input::SignedVolume,
@@ -137,11 +165,14 @@ pub const INPUTS: [Input; 9] = [
     Input::Spread,
     Input::Mid,
     Input::Microprice,
-    Input::BookImbalance,
+    Input::BookImbalance { levels: 1 },
+    Input::DepthBid { bps: 10.0 },
+    Input::DepthAsk { bps: 10.0 },
+    Input::Ofi,
 ];
 
 impl Input {
-    /// The spec's name for this input.
+    /// The spec's name for this input (`input = "..."`).
     pub fn name(self) -> &'static str {
         match self {
             Input::Price => "price",
@@ -152,11 +183,14 @@ impl Input {
             Input::Spread => "spread",
             Input::Mid => "mid",
             Input::Microprice => "microprice",
-            Input::BookImbalance => "book_imbalance",
+            Input::BookImbalance { .. } => "book_imbalance",
+            Input::DepthBid { .. } => "depth_bid",
+            Input::DepthAsk { .. } => "depth_ask",
+            Input::Ofi => "ofi",
         }
     }
 
-    /// The input named `name`.
+    /// The input named `name`, its parameters at their defaults (see [`INPUTS`]).
     pub fn from_name(name: &str) -> Option<Input> {
         INPUTS.into_iter().find(|i| i.name() == name)
     }
@@ -165,7 +199,13 @@ impl Input {
     pub fn is_book(self) -> bool {
         matches!(
             self,
-            Input::Spread | Input::Mid | Input::Microprice | Input::BookImbalance
+            Input::Spread
+                | Input::Mid
+                | Input::Microprice
+                | Input::BookImbalance { .. }
+                | Input::DepthBid { .. }
+                | Input::DepthAsk { .. }
+                | Input::Ofi
         )
     }
 
@@ -177,6 +217,24 @@ impl Input {
     /// True for inputs that are prices (finite and positive): what log returns need.
     pub fn is_price(self) -> bool {
         matches!(self, Input::Price | Input::Mid | Input::Microprice)
+    }
+
+    /// The input's value for `book` at the end of a book event whose order-flow imbalance
+    /// was `ofi`; `None` for trade inputs and where the book has no value (a side empty).
+    #[inline]
+    pub fn book_value(self, book: &zerotick_core::Book, ofi: f64) -> Option<f64> {
+        match self {
+            Input::Spread => book.spread(),
+            Input::Mid => book.mid(),
+            Input::Microprice => book.microprice(),
+            Input::BookImbalance { levels } => book.imbalance(levels as usize),
+            Input::DepthBid { bps } => book.depth_within_bps(bps).map(|d| d.bid),
+            Input::DepthAsk { bps } => book.depth_within_bps(bps).map(|d| d.ask),
+            Input::Ofi => Some(ofi),
+            Input::Price | Input::Size | Input::SignedVolume | Input::Returns | Input::Trades => {
+                None
+            }
+        }
     }
 }
 
@@ -389,6 +447,12 @@ impl FeatureSpec {
     /// Total number of columns of a row.
     pub fn width(&self) -> usize {
         self.features.iter().map(Feature::width).sum()
+    }
+
+    /// Whether any feature reads the order book ([`Input::is_book`]): then the symbol's book
+    /// events feed the row and count towards an event cadence.
+    pub fn reads_book(&self) -> bool {
+        self.features.iter().any(|f| f.input.is_book())
     }
 
     /// Every column name, in row order.

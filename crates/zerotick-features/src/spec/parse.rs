@@ -6,10 +6,10 @@ use core::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::catalogue::{CATALOGUE, IndicatorInfo};
+use super::catalogue::{CATALOGUE, INPUT_CATALOGUE, IndicatorInfo};
 use super::{
     BarSpec, Cadence, ComputeSteps, DEFAULT_TIME_CAPACITY, Feature, FeatureSpec, INPUTS,
-    IndicatorSpec, Input, MAX_EVERY, MAX_WINDOW, Projection, SpecError,
+    IndicatorSpec, Input, MAX_BOOK_LEVELS, MAX_EVERY, MAX_WINDOW, Projection, SpecError,
 };
 use crate::window::{Window, parse_duration_ns};
 
@@ -282,10 +282,20 @@ impl Parser<'_> {
                 format!("unknown indicator {ind:?} (known: {})", known.join(", ")),
             ));
         };
+        let input = self.input(t, info, line)?;
         let mut keys = vec!["name", "indicator", "input"];
         keys.extend(info.params.iter().map(|p| p.name));
-        self.known_keys(t, &keys, &format!("a {ind} feature"))?;
-        let input = self.input(t, info, line)?;
+        let input_params = INPUT_CATALOGUE
+            .iter()
+            .find(|i| i.name == input.name())
+            .map_or(&[][..], |i| i.params);
+        keys.extend(input_params.iter().map(|p| p.name));
+        self.known_keys(
+            t,
+            &keys,
+            &format!("a {ind} feature on input {}", input.name()),
+        )?;
+        let input = self.input_params(t, input, line)?;
         let indicator = self.params(t, info, line)?;
         if let IndicatorSpec::RealizedVol {
             annualise: true,
@@ -337,6 +347,40 @@ impl Parser<'_> {
             });
         }
         Ok(input)
+    }
+
+    /// The input's own keys (`levels`, `bps`), checked; the input with them set.
+    fn input_params(&self, t: &Table<'_>, input: Input, line: usize) -> Result<Input, SpecError> {
+        Ok(match input {
+            Input::BookImbalance { .. } => Input::BookImbalance {
+                levels: match t.get("levels") {
+                    Some(v) => self.count(v, "levels", u64::from(MAX_BOOK_LEVELS))? as u32,
+                    None => 1,
+                },
+            },
+            Input::DepthBid { .. } | Input::DepthAsk { .. } => {
+                let v = t.get("bps").ok_or_else(|| SpecError {
+                    line,
+                    message: format!(
+                        "input {} needs bps (basis points from the mid)",
+                        input.name()
+                    ),
+                })?;
+                let bps = self.float(v, "bps")?;
+                if !(bps > 0.0 && bps <= 10_000.0) {
+                    return Err(self.err(
+                        v.span(),
+                        format!("bps is {bps}; it must be above 0 and at most 10000"),
+                    ));
+                }
+                if matches!(input, Input::DepthBid { .. }) {
+                    Input::DepthBid { bps }
+                } else {
+                    Input::DepthAsk { bps }
+                }
+            }
+            other => other,
+        })
     }
 
     fn params(

@@ -1,6 +1,10 @@
-//! [`FeatureThread`]: the calling thread of a run. Takes ticks off the ring, runs the
-//! feature stage, writes each due row into its compute shard's pooled batch, sends batches
-//! to the compute stage and emits the results.
+//! [`FeatureThread`]: the calling thread of a run. Takes market events off the ring, keeps
+//! the order books ([`BookStage`]), runs the feature stage, writes each due row into its
+//! compute shard's pooled batch, sends batches to the compute stage and emits the results.
+//!
+//! A row is due after a trade, or, when a spec reads the book, after a book event (a
+//! quote, or a depth message or snapshot once its last level is in: when the next event
+//! arrives that does not continue it, see [`crate::books`]).
 //!
 //! Work sharing, not a fixed split: this thread's compute stage holds every shard's state.
 //! A due row goes, with its shard's state, to a compute worker that is idle; with none idle,
@@ -17,6 +21,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use zerotick_core::{Level, Tick};
 use zerotick_mem::{Pool, PoolError, PoolGuard};
 use zerotick_sync::spsc::{Consumer, PopError, Producer};
 use zerotick_sync::wait::WaitStrategy;
@@ -25,17 +30,30 @@ use super::emit::Emitter;
 use super::worker::compute_job;
 use super::{Link, allocations_since};
 use crate::PipelineError;
+use crate::books::BookStage;
 use crate::compute::ComputeStage;
-use crate::job::{Job, RowMeta, Stamped};
+use crate::job::{Event, Job, RowMeta, Stamped};
 use crate::metrics::Metrics;
 use crate::rows::RowStage;
 
-/// Most ticks read from the ring at a time.
+/// Most events read from the ring at a time.
 const TICK_CHUNK: usize = 64;
+
+/// Where a row's time and stamps come from: the event that completed it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RowStamp {
+    ts_ns: u64,
+    read_ns: u64,
+    late_ns: u64,
+}
 
 /// The feature thread's state.
 pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) features: &'a mut RowStage,
+    /// The order books of the symbols with book events.
+    pub(crate) books: &'a mut BookStage,
+    /// The last level's stamps of the open book event ([`BookStage::is_open`]).
+    pub(crate) open_stamp: RowStamp,
     pub(crate) pool: &'p Pool<Job>,
     /// The batch being filled, per shard.
     pub(crate) pending: Vec<VecDeque<PoolGuard<'p, Job>>>,
@@ -48,7 +66,10 @@ pub(crate) struct FeatureThread<'a, 'p> {
     /// Jobs in flight, per worker (0 or 1: only idle workers get one).
     pub(crate) in_flight: Vec<usize>,
     pub(crate) emitter: Emitter<'a>,
+    /// Trades processed.
     pub(crate) processed: u64,
+    /// Events taken off the ring (trades and book events): warm-up and polling go by it.
+    pub(crate) events: u64,
     pub(crate) m: &'a Metrics,
     pub(crate) link: &'a Link,
 }
@@ -62,12 +83,12 @@ pub(crate) struct RunLoop<'a> {
 }
 
 impl<'p> FeatureThread<'_, 'p> {
-    /// Processes ticks until the ring closes (or the deadline passes), then computes and
+    /// Processes events until the ring closes (or the deadline passes), then computes and
     /// emits everything pending. Returns this thread's steady-state allocations.
     ///
-    /// Ticks are read in place from the ring, up to [`TICK_CHUNK`] at a time, and the slots
-    /// given back once per chunk: one store the feed thread sees per chunk, not per tick, and
-    /// no copy of a tick out of the ring.
+    /// Events are read in place from the ring, up to [`TICK_CHUNK`] at a time, and the slots
+    /// given back once per chunk: one store the feed thread sees per chunk, not per event,
+    /// and no copy of an event out of the ring.
     pub(crate) fn run(
         &mut self,
         rx: &mut Consumer<Stamped>,
@@ -80,17 +101,17 @@ impl<'p> FeatureThread<'_, 'p> {
             if n > 0 {
                 let (a, b) = chunk.as_slices();
                 for t in a.iter().chain(b) {
-                    self.tick(t, lp, &mut warm)?;
+                    self.event(t, lp, &mut warm)?;
                 }
                 chunk.commit_all();
             } else {
                 match self.idle(rx, lp.wait)? {
-                    Some(t) => self.tick(&t, lp, &mut warm)?,
+                    Some(t) => self.event(&t, lp, &mut warm)?,
                     None => break,
                 }
             }
-            if self.processed - gauged >= 1024 {
-                gauged = self.processed;
+            if self.events - gauged >= 1024 {
+                gauged = self.events;
                 self.m.ring_occupancy.set(rx.len() as f64);
             }
         }
@@ -98,17 +119,26 @@ impl<'p> FeatureThread<'_, 'p> {
         Ok(allocations_since(warm, lp.allocations))
     }
 
-    /// One tick, and the bookkeeping that goes by tick counts.
+    /// One event, and the bookkeeping that goes by event counts.
     #[inline(always)]
-    fn tick(
+    fn event(
         &mut self,
         t: &Stamped,
         lp: &RunLoop<'_>,
         warm: &mut Option<u64>,
     ) -> Result<(), PipelineError> {
-        self.on_tick(t)?;
-        self.m.ticks.inc();
-        let n = self.processed;
+        match &t.event {
+            Event::Trade(tick) => {
+                if self.books.is_open() {
+                    self.end_book_event()?;
+                }
+                self.on_tick(tick, t)?;
+                self.m.ticks.inc();
+            }
+            Event::Quote { .. } | Event::Level { .. } => self.on_book(t)?,
+        }
+        self.events += 1;
+        let n = self.events;
         if n == lp.warmup_ticks {
             *warm = lp.allocations.map(|f| f());
             self.link.steady.store(true, Ordering::Relaxed);
@@ -119,10 +149,90 @@ impl<'p> FeatureThread<'_, 'p> {
         if n.is_multiple_of(65_536) {
             self.m.pool(&self.pool.stats());
             if let Some(p) = lp.progress {
-                p(n);
+                p(self.processed);
             }
         }
         Ok(())
+    }
+
+    /// A quote or a book level: applied to its symbol's book; a book event that ends makes
+    /// a row when the spec reads the book and its cadence says so.
+    #[inline(never)]
+    fn on_book(&mut self, t: &Stamped) -> Result<(), PipelineError> {
+        let stamp = |ts_ns| RowStamp {
+            ts_ns,
+            read_ns: t.read_ns,
+            late_ns: t.late_ns,
+        };
+        match t.event {
+            Event::Quote {
+                ts_ns,
+                symbol,
+                bid_price,
+                bid_size,
+                ask_price,
+                ask_size,
+            } => {
+                if self.books.is_open() {
+                    self.end_book_event()?;
+                }
+                let bid = Level {
+                    price: bid_price,
+                    size: bid_size,
+                };
+                let ask = Level {
+                    price: ask_price,
+                    size: ask_size,
+                };
+                if let Some(ofi) = self.books.quote(symbol, bid, ask) {
+                    self.book_row(symbol, ofi, stamp(ts_ns))?;
+                }
+            }
+            Event::Level {
+                ts_ns,
+                symbol,
+                side,
+                price,
+                size,
+                snapshot,
+                clear_side,
+                continues,
+            } => {
+                if self.books.is_open() && !continues {
+                    self.end_book_event()?;
+                }
+                if self
+                    .books
+                    .level(symbol, side, price, size, snapshot, clear_side)
+                {
+                    self.open_stamp = stamp(ts_ns);
+                }
+            }
+            Event::Trade(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Ends the open book event (its last level is in): counts, order-flow imbalance, and
+    /// the row it may make.
+    fn end_book_event(&mut self) -> Result<(), PipelineError> {
+        match self.books.end_event() {
+            Some((symbol, ofi)) => self.book_row(symbol, ofi, self.open_stamp),
+            None => Ok(()),
+        }
+    }
+
+    /// Feeds a book event's end to the feature stage; writes the row it makes due.
+    #[inline]
+    fn book_row(&mut self, symbol: u32, ofi: f64, at: RowStamp) -> Result<(), PipelineError> {
+        let Some(book) = self.books.book(symbol) else {
+            return Ok(());
+        };
+        if !self.features.update_book(symbol, at.ts_ns, book, ofi) {
+            return Ok(());
+        }
+        // Every trade so far is before this row: its job's first trade is the next one.
+        self.write_row(symbol, at, self.processed + 1)
     }
 
     /// The ring is dry: returns the next tick, `None` at the end of the feed (or past the
@@ -193,20 +303,31 @@ impl<'p> FeatureThread<'_, 'p> {
     }
 
     #[inline]
-    fn on_tick(&mut self, t: &Stamped) -> Result<(), PipelineError> {
+    fn on_tick(&mut self, tick: &Tick, t: &Stamped) -> Result<(), PipelineError> {
         self.processed += 1;
-        if !self.features.update(&t.tick) {
+        if !self.features.update(tick) {
             return Ok(());
         }
+        let at = RowStamp {
+            ts_ns: tick.ts_ns,
+            read_ns: t.read_ns,
+            late_ns: t.late_ns,
+        };
+        self.write_row(tick.symbol, at, self.processed)
+    }
+
+    /// Writes `symbol`'s due row, completed by the event stamped `at`, into its shard's
+    /// batch (a new job's first trade number is `seq`), and dispatches the shard.
+    #[inline]
+    fn write_row(&mut self, symbol: u32, at: RowStamp, seq: u64) -> Result<(), PipelineError> {
         let now = self.link.now_ns();
-        self.m.queue.record(now.saturating_sub(t.read_ns).max(1));
-        let symbol = t.tick.symbol;
+        self.m.queue.record(now.saturating_sub(at.read_ns).max(1));
         let h = self.stage.shard_of(symbol);
         if self.pending[h].back().is_none_or(|j| j.batch.is_full()) {
             // A shard away at a worker queues its batches (in order) instead of waiting.
             let mut job = self.acquire()?;
             job.shard = h;
-            job.first_seq = self.processed;
+            job.first_seq = seq;
             self.pending[h].push_back(job);
         }
         let Some(job) = self.pending[h].back_mut() else {
@@ -225,10 +346,10 @@ impl<'p> FeatureThread<'_, 'p> {
             job.features[i * w..(i + 1) * w].copy_from_slice(&row[..w]);
         }
         job.metas[i] = RowMeta {
-            ts_ns: t.tick.ts_ns,
+            ts_ns: at.ts_ns,
             symbol,
-            read_ns: t.read_ns,
-            late_ns: t.late_ns,
+            read_ns: at.read_ns,
+            late_ns: at.late_ns,
             made_ns: now,
         };
         self.dispatch(h)
@@ -353,8 +474,10 @@ impl<'p> FeatureThread<'_, 'p> {
         oldest.map_or(self.processed, |s| s - 1)
     }
 
-    /// End of the feed: computes and emits everything still pending or in flight.
+    /// End of the feed: ends the open book event, computes and emits everything still
+    /// pending or in flight.
     fn finish(&mut self) -> Result<(), PipelineError> {
+        self.end_book_event()?;
         self.dispatch_all()?;
         while self.in_flight.iter().any(|&n| n > 0) {
             if self.poll_results()? == 0 {

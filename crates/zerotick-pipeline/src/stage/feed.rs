@@ -1,6 +1,6 @@
-//! [`FeedStage`]: the feed's thread. Pulls events, validates each tick at the pipeline's
-//! entry, stamps it with the time it was read and pushes it on the tick ring (waiting while
-//! the ring is full: backpressure, not loss). A full ring is waited on until a quarter of it
+//! [`FeedStage`]: the feed's thread. Pulls events, validates each at the pipeline's entry,
+//! stamps it with the time it was read and pushes it on the event ring (waiting while the
+//! ring is full: backpressure, not loss). A full ring is waited on until a quarter of it
 //! is free again, so a feed faster than the pipeline wakes once per quarter ring, not once
 //! per tick; a feed that is not [`live`](zerotick_core::Feed::live) shares one clock read
 //! among a few consecutive ticks.
@@ -8,8 +8,10 @@
 //! The thread is not scoped: a feed blocked in a read (a slow FIFO, a stalled socket) past
 //! the deadline is left behind, and the run ends on time without it.
 //!
-//! Market events other than trades (quotes, book deltas, snapshot levels) are counted by
-//! kind for the report and not handed on.
+//! Quotes, book deltas and snapshot levels travel the ring beside trades, in feed order, as
+//! compact [`Event`]s: the feed thread marks each book level that continues the book event
+//! before it ([`Boundaries`]), the one thing the feature thread needs of the update ids and
+//! receive times it does not get. They are counted by kind for the report.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,13 +19,14 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use zerotick_core::feed::STAMP_EVERY;
-use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Tick};
+use zerotick_core::{Feed, FeedError, FeedEvent, Quote, RejectReason, SnapshotLevel, Tick};
 use zerotick_sync::spsc::{Producer, PushError};
 use zerotick_sync::wait::WaitStrategy;
 
 use super::{Link, allocations_since};
 use crate::PipelineError;
-use crate::job::Stamped;
+use crate::books::Boundaries;
+use crate::job::{Event, Stamped};
 use crate::metrics::Metrics;
 
 /// A live feed thread's timer slack.
@@ -72,12 +75,74 @@ pub(crate) fn entry_check(t: &Tick, max_symbols: usize) -> Result<(), RejectReas
     }
 }
 
-/// Counts a market event that is not a trade (kind `k`: quote, book delta, snapshot level):
-/// the pipeline reports them and does not consume them yet.
+/// Checks a quote at the pipeline's entry, as [`entry_check`] a tick: prices finite and
+/// above 0, sizes finite and at or above 0, a symbol below the bound.
 #[inline]
-fn count_other(link: &Link, counts: &mut [u64; 3], k: usize) {
-    counts[k] += 1;
-    link.other_events[k].store(counts[k], Ordering::Relaxed);
+fn quote_check(q: &Quote, max_symbols: usize) -> Result<(), RejectReason> {
+    let price = |p: f64| p.is_finite() && p > 0.0;
+    let size = |s: f64| s.is_finite() && s >= 0.0;
+    if !(price(q.bid_price) && price(q.ask_price)) {
+        Err(RejectReason::BadPrice)
+    } else if !(size(q.bid_size) && size(q.ask_size)) {
+        Err(RejectReason::BadSize)
+    } else if q.symbol as usize >= max_symbols {
+        Err(RejectReason::TooManySymbols)
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a book level at the entry: as a tick, except that a snapshot level of size 0 (an
+/// empty side) needs no price.
+#[inline]
+fn level_check(s: &SnapshotLevel, snapshot: bool, max_symbols: usize) -> Result<(), RejectReason> {
+    let l = &s.level;
+    if !(l.size.is_finite() && l.size >= 0.0) {
+        Err(RejectReason::BadSize)
+    } else if !(l.price.is_finite() && l.price > 0.0) && !(snapshot && l.size == 0.0) {
+        Err(RejectReason::BadPrice)
+    } else if l.symbol as usize >= max_symbols {
+        Err(RejectReason::TooManySymbols)
+    } else {
+        Ok(())
+    }
+}
+
+/// The ring's form of a quote, checked at the entry.
+#[inline]
+fn quote_event(q: &Quote, max_symbols: usize) -> Result<Event, RejectReason> {
+    quote_check(q, max_symbols)?;
+    Ok(Event::Quote {
+        ts_ns: q.ts_ns,
+        symbol: q.symbol,
+        bid_price: q.bid_price,
+        bid_size: q.bid_size,
+        ask_price: q.ask_price,
+        ask_size: q.ask_size,
+    })
+}
+
+/// The ring's form of a book level (a delta: `snapshot` false, `clear_side` false), checked
+/// at the entry; `continues` tells whether it continues the book event before it.
+#[inline]
+fn level_event(
+    s: &SnapshotLevel,
+    snapshot: bool,
+    max_symbols: usize,
+    continues: impl FnOnce() -> bool,
+) -> Result<Event, RejectReason> {
+    level_check(s, snapshot, max_symbols)?;
+    let l = &s.level;
+    Ok(Event::Level {
+        ts_ns: l.ts_ns,
+        symbol: l.symbol,
+        side: l.side,
+        price: l.price,
+        size: l.size,
+        snapshot,
+        clear_side: s.clear_side,
+        continues: continues(),
+    })
 }
 
 impl<F: Feed + 'static> FeedStage<F> {
@@ -153,8 +218,9 @@ impl<F: Feed + 'static> FeedStage<F> {
         let mut stamped = restamp_after;
         let mut ticks = 0u64;
         let mut rejects = [0u64; RejectReason::ALL.len()];
-        // Quotes, book deltas, snapshot levels: counted, not yet consumed.
+        // Quotes, book deltas, snapshot levels handed on.
         let mut other = [0u64; 3];
+        let mut bounds = Boundaries::default();
         let mut acked = 0u64;
         let mut events = 0u64;
         loop {
@@ -170,57 +236,34 @@ impl<F: Feed + 'static> FeedStage<F> {
                     acked = upto;
                 }
             }
-            let reason = match self.feed.next_event()? {
+            let e = self.feed.next_event()?;
+            // The event for the ring and its kind (`None`: a trade; 0 quote, 1 book delta, 2
+            // snapshot level), or why it is rejected.
+            let checked = match e {
                 FeedEvent::Tick(tick) => match entry_check(&tick, self.max_symbols) {
                     Ok(()) => {
-                        if stamped >= restamp_after {
-                            // The read, and how long before it the tick arrived where the
-                            // feed knows (a paced replay released late): arrival-to-signal
-                            // latency counts the feed thread's own delays.
-                            stamp = link.now_ns();
-                            late_ns = self.feed.lateness_ns();
-                            if late_ns > 0 {
-                                self.metrics.feed_lateness.record(late_ns);
-                            }
-                            stamped = 0;
-                        }
-                        stamped += 1;
-                        let item = Stamped {
-                            tick,
-                            read_ns: stamp,
-                            late_ns,
-                        };
-                        match self.ring.push(item) {
-                            Ok(()) => {}
-                            Err(PushError::Full(item)) => {
-                                // Waited: the next tick gets a fresh stamp.
-                                stamped = restamp_after;
-                                if self.ring.push_wait_refill(item, self.wait, refill).is_err() {
-                                    return Ok(()); // closed: the feature thread stopped the run
-                                }
-                            }
-                            Err(PushError::Closed(_)) => return Ok(()),
-                        }
-                        ticks += 1;
-                        link.ticks.0.store(ticks, Ordering::Relaxed);
-                        self.metrics.ticks_in.inc();
-                        continue;
+                        bounds.continues(&e);
+                        Ok((Event::Trade(tick), None))
                     }
-                    Err(reason) => reason,
+                    Err(reason) => Err(reason),
                 },
-                FeedEvent::Quote(_) => {
-                    count_other(link, &mut other, 0);
-                    continue;
+                FeedEvent::Quote(q) => quote_event(&q, self.max_symbols).map(|ev| {
+                    bounds.continues(&e);
+                    (ev, Some(0))
+                }),
+                FeedEvent::BookDelta(level) => {
+                    let s = SnapshotLevel {
+                        level,
+                        clear_side: false,
+                    };
+                    level_event(&s, false, self.max_symbols, || bounds.continues(&e))
+                        .map(|ev| (ev, Some(1)))
                 }
-                FeedEvent::BookDelta(_) => {
-                    count_other(link, &mut other, 1);
-                    continue;
+                FeedEvent::SnapshotLevel(s) => {
+                    level_event(&s, true, self.max_symbols, || bounds.continues(&e))
+                        .map(|ev| (ev, Some(2)))
                 }
-                FeedEvent::SnapshotLevel(_) => {
-                    count_other(link, &mut other, 2);
-                    continue;
-                }
-                FeedEvent::Rejected(reason) => reason,
+                FeedEvent::Rejected(reason) => Err(reason),
                 FeedEvent::Idle => {
                     stamped = restamp_after;
                     if self.should_stop(link, deadline, warm) {
@@ -230,11 +273,56 @@ impl<F: Feed + 'static> FeedStage<F> {
                 }
                 FeedEvent::End => return Ok(()),
             };
-            let i = reason as usize;
-            rejects[i] += 1;
-            link.rejects[i].store(rejects[i], Ordering::Relaxed);
-            self.metrics.ticks_in.inc();
-            self.metrics.rejects[i].inc();
+            let (event, kind) = match checked {
+                Ok(x) => x,
+                Err(reason) => {
+                    let i = reason as usize;
+                    rejects[i] += 1;
+                    link.rejects[i].store(rejects[i], Ordering::Relaxed);
+                    self.metrics.ticks_in.inc();
+                    self.metrics.rejects[i].inc();
+                    continue;
+                }
+            };
+            if stamped >= restamp_after {
+                // The read, and how long before it the event arrived where the feed knows (a
+                // paced replay released late): arrival-to-signal latency counts the feed
+                // thread's own delays.
+                stamp = link.now_ns();
+                late_ns = self.feed.lateness_ns();
+                if late_ns > 0 {
+                    self.metrics.feed_lateness.record(late_ns);
+                }
+                stamped = 0;
+            }
+            stamped += 1;
+            let item = Stamped {
+                event,
+                read_ns: stamp,
+                late_ns,
+            };
+            match self.ring.push(item) {
+                Ok(()) => {}
+                Err(PushError::Full(item)) => {
+                    // Waited: the next event gets a fresh stamp.
+                    stamped = restamp_after;
+                    if self.ring.push_wait_refill(item, self.wait, refill).is_err() {
+                        return Ok(()); // closed: the feature thread stopped the run
+                    }
+                }
+                Err(PushError::Closed(_)) => return Ok(()),
+            }
+            match kind {
+                None => {
+                    ticks += 1;
+                    link.ticks.0.store(ticks, Ordering::Relaxed);
+                    self.metrics.ticks_in.inc();
+                }
+                Some(k) => {
+                    other[k] += 1;
+                    link.other_events[k].store(other[k], Ordering::Relaxed);
+                }
+            }
         }
     }
 
