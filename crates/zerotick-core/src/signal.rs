@@ -120,6 +120,18 @@ pub trait Sink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// The run is over: writes out everything buffered and completes the output (a file
+    /// format with a footer writes it here). The pipeline calls it once, at the end of a run,
+    /// also one stopped early by its deadline; [`flush`](Sink::flush) may come after every
+    /// batch (a feed that acknowledges what was emitted) and must leave the sink usable. A
+    /// sink may refuse rows after `finish`. The default flushes.
+    ///
+    /// # Errors
+    /// The underlying writer failed.
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()
+    }
 }
 
 /// Discards signals.

@@ -64,7 +64,8 @@ const PCA_NICE: i32 = 10;
 const PCA_NICE_LIVE: i32 = 19;
 
 /// Runs the pipeline until the feed ends (or `config.duration` passes), sending signals to
-/// `sink`.
+/// `sink`, and then [finishes](Sink::finish) the sink (a run that fails does not: a sink that
+/// must complete its output, such as a file with a footer, does so when dropped too).
 ///
 /// # Errors
 /// [`PipelineError`] for what stopped the run: a bad configuration (checked before anything
@@ -319,7 +320,7 @@ pub fn run<F: Feed + 'static>(
         Some(s) => {
             sequence_gaps = s.feed.sequence_gaps();
             s.result.map_err(PipelineError::Feed)?;
-            sink.flush().map_err(PipelineError::Sink)?;
+            sink.finish().map_err(PipelineError::Sink)?;
             let mut feed = s.feed;
             if acks {
                 feed.acknowledge(processed).map_err(PipelineError::Feed)?;
@@ -327,7 +328,7 @@ pub fn run<F: Feed + 'static>(
             s.allocations
         }
         None => {
-            sink.flush().map_err(PipelineError::Sink)?;
+            sink.finish().map_err(PipelineError::Sink)?;
             None
         }
     };
