@@ -442,11 +442,14 @@ impl KafkaFeed {
         };
     }
 
-    /// Waits (up to half the rebalance timeout) for the ticks in flight, commits, rejoins.
+    /// Waits (up to half the session or rebalance timeout, whichever is shorter: no
+    /// heartbeat goes out meanwhile) for the ticks in flight, commits, rejoins.
     #[cold]
     #[inline(never)]
     fn revoke(&mut self, since: Instant) -> Result<bool, KafkaError> {
-        let limit = Duration::from_millis(self.cfg.group.rebalance_timeout_ms as u64 / 2);
+        let g = &self.cfg.group;
+        let limit_ms = g.rebalance_timeout_ms.min(g.session_timeout_ms).max(0) as u64 / 2;
+        let limit = Duration::from_millis(limit_ms);
         if !self.inflight.is_empty() && since.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(1));
             return Ok(false);
