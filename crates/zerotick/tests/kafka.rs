@@ -468,3 +468,33 @@ fn static_members_read_their_partitions_and_commit_to_the_group() {
     assert_eq!(n(&ja["kafka"], "rebalances"), 0);
     assert_eq!(committed(&k, "ticks", 3), ends);
 }
+
+#[test]
+fn a_cut_connection_is_reconnected_and_the_run_goes_on_without_loss() {
+    let _turn = heavy();
+    let Some((k, proxy)) = Tansu::start_behind_proxy() else {
+        return;
+    };
+    const TICKS: u64 = 200_000;
+    publish(&k, &["--ticks", &TICKS.to_string()], "ticks", 2);
+    let ends = end_offsets(&k, "ticks");
+    let a = consumer(&k, "ticks", &["--until-end"]);
+    let start = Instant::now();
+    for fraction in [0.2, 0.5] {
+        loop {
+            let c = committed(&k, "ticks", 2);
+            if c.iter().map(|&o| o.max(0)).sum::<i64>() as f64 > fraction * TICKS as f64 {
+                break;
+            }
+            assert!(start.elapsed() < MINUTE, "no progress: {c:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        proxy.cut(); // every connection: fetch, coordinator, dead-letter producer
+    }
+    let j = json_of(a, 2 * MINUTE);
+    eprintln!("{}", j["kafka"]);
+    assert!(n(&j["kafka"], "reconnects") >= 1, "{j}");
+    // Within one run, positions survive the reconnect: every tick once.
+    assert_eq!(n(&j, "ticks_processed"), TICKS, "{j}");
+    assert_eq!(committed(&k, "ticks", 2), ends);
+}
