@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod book;
+pub mod endpoint;
 pub mod event;
 pub mod feed;
 pub mod hash;

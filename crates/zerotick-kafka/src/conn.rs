@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use zerotick_core::endpoint::split_url;
+
 use crate::wire::{Reader, WireError, Writer};
 
 /// Largest response buffered, bytes; a larger one is an error, not an out-of-memory.
@@ -210,8 +212,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `kafka://HOST[:PORT]/TOPIC`. A topic name is 1 to 249 characters of
-    /// `[A-Za-z0-9._-]`, as Kafka requires.
+    /// Parses `kafka://HOST[:PORT]/TOPIC`. A topic name is 1 to 244 characters of
+    /// `[A-Za-z0-9._-]`, as Kafka requires (249 at most, less room for `.dead`).
     ///
     /// ```
     /// let ep = zerotick_kafka::Endpoint::parse("kafka://127.0.0.1:9092/ticks").unwrap();
@@ -223,26 +225,12 @@ impl Endpoint {
     /// [`KafkaError::BadUrl`] when the scheme, port or topic is missing or invalid.
     pub fn parse(url: &str) -> Result<Self, KafkaError> {
         let bad = |why: &str| KafkaError::BadUrl(format!("{url:?}: {why}"));
-        let rest = url
-            .strip_prefix("kafka://")
-            .ok_or_else(|| bad("must start with kafka://"))?;
-        let (authority, topic) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("no /TOPIC after the host"))?;
+        let (host, port, topic) =
+            split_url(url, "kafka", 9092, "TOPIC").map_err(|why| bad(&why))?;
         if !valid_topic(topic) {
             return Err(bad(
-                "the topic must be 1 to 249 characters of letters, digits, '.', '_' and '-'",
+                "the topic must be 1 to 244 characters of letters, digits, '.', '_' and '-'",
             ));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
-            None => (authority, 9092),
-        };
-        if host.is_empty() {
-            return Err(bad("empty host"));
-        }
-        if port == 0 {
-            return Err(bad("port 0"));
         }
         Ok(Self {
             host: host.to_owned(),

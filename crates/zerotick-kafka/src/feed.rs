@@ -209,6 +209,9 @@ pub struct KafkaFeed {
     counters: Arc<FeedCounters>,
     /// Scratch of the commit list.
     commit_list: Vec<(i32, i64)>,
+    /// Scratch of a fetch round: the leaders to ask, and one leader's partitions.
+    fetch_leaders: Vec<i32>,
+    fetch_parts: Vec<usize>,
 }
 
 impl KafkaFeed {
@@ -273,6 +276,8 @@ impl KafkaFeed {
             backoff: Backoff::new(cfg.give_up),
             counters,
             commit_list: Vec::new(),
+            fetch_leaders: Vec::new(),
+            fetch_parts: Vec::new(),
             cfg,
         };
         feed.join()?;
@@ -442,11 +447,14 @@ impl KafkaFeed {
         };
     }
 
-    /// Waits (up to half the rebalance timeout) for the ticks in flight, commits, rejoins.
+    /// Waits (up to half the session or rebalance timeout, whichever is shorter: no
+    /// heartbeat goes out meanwhile) for the ticks in flight, commits, rejoins.
     #[cold]
     #[inline(never)]
     fn revoke(&mut self, since: Instant) -> Result<bool, KafkaError> {
-        let limit = Duration::from_millis(self.cfg.group.rebalance_timeout_ms as u64 / 2);
+        let g = &self.cfg.group;
+        let limit_ms = g.rebalance_timeout_ms.min(g.session_timeout_ms).max(0) as u64 / 2;
+        let limit = Duration::from_millis(limit_ms);
         if !self.inflight.is_empty() && since.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(1));
             return Ok(false);
@@ -467,7 +475,9 @@ impl KafkaFeed {
     /// `until_end`); records decoded into `ready`, bad ones dead-lettered first.
     fn fetch(&mut self) -> Result<bool, KafkaError> {
         let until_end = self.cfg.until_end;
-        let mut leaders: Vec<i32> = Vec::new();
+        // Scratch vectors reused across fetches: a fetch round allocates nothing.
+        let mut leaders = std::mem::take(&mut self.fetch_leaders);
+        leaders.clear();
         for (p, part) in self.parts.iter().enumerate() {
             if part.assigned && !(until_end && part.position >= part.end) {
                 let l = self.info.leaders[p];
@@ -477,14 +487,15 @@ impl KafkaFeed {
             }
         }
         if leaders.is_empty() {
+            self.fetch_leaders = leaders;
             // Nothing to read (no partitions, or all at their end): wait like a fetch would.
             std::thread::sleep(Duration::from_millis(self.cfg.max_wait_ms.clamp(1, 100)));
             return Ok(false);
         }
         let before = self.ready.len();
-        for leader in leaders {
-            self.fetch_from(leader)?;
-        }
+        let fetched = leaders.iter().try_for_each(|&l| self.fetch_from(l));
+        self.fetch_leaders = leaders;
+        fetched?;
         if self.dead.queued() > 0 {
             self.dead.flush(&mut self.client)?;
         }
@@ -503,16 +514,16 @@ impl KafkaFeed {
             .i8(0) // read uncommitted
             .array_len(1)
             .string(&self.cfg.topic);
-        let wanted: Vec<usize> = (0..self.parts.len())
-            .filter(|&p| {
-                let part = &self.parts[p];
-                part.assigned
-                    && self.info.leaders[p] == leader
-                    && !(until_end && part.position >= part.end)
-            })
-            .collect();
+        let wanted = &mut self.fetch_parts;
+        wanted.clear();
+        wanted.extend((0..self.parts.len()).filter(|&p| {
+            let part = &self.parts[p];
+            part.assigned
+                && self.info.leaders[p] == leader
+                && !(until_end && part.position >= part.end)
+        }));
         w.array_len(wanted.len());
-        for &p in &wanted {
+        for &p in wanted.iter() {
             w.i32(p as i32)
                 .i64(self.parts[p].position)
                 .i32(self.cfg.partition_max_bytes);

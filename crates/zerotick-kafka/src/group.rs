@@ -105,23 +105,7 @@ impl Group {
     }
 
     fn coordinator(&mut self, client: &mut Client) -> Result<&mut Connection, KafkaError> {
-        if self.coordinator.is_none() {
-            let conn = client.any_conn()?;
-            conn.request(api::FIND_COORDINATOR, 1)
-                .string(&self.cfg.group)
-                .i8(0);
-            let mut r = conn.call(Duration::ZERO)?;
-            let _throttle = r.i32()?;
-            let err = r.i16()?;
-            let _msg = r.nullable_string()?;
-            check("FindCoordinator", err)?;
-            let _node = r.i32()?;
-            let host = r.string()?.to_owned();
-            let port = u16::try_from(r.i32()?)
-                .map_err(|_| KafkaError::Unexpected("FindCoordinator port"))?;
-            self.coordinator = Some(Connection::connect(&host, port, client.timeout())?);
-        }
-        self.coordinator.as_mut().ok_or(KafkaError::Closed)
+        coordinator(&mut self.coordinator, &self.cfg.group, client)
     }
 
     /// Drops the coordinator connection when `result` says it moved or broke.
@@ -293,16 +277,12 @@ impl Group {
     }
 
     fn try_heartbeat(&mut self, client: &mut Client) -> Result<Beat, KafkaError> {
-        let (group, generation, member) = (
-            self.cfg.group.clone(),
-            self.generation,
-            self.member_id.clone(),
-        );
-        let conn = self.coordinator(client)?;
+        // Fields borrowed apart: no copy of the names per heartbeat.
+        let conn = coordinator(&mut self.coordinator, &self.cfg.group, client)?;
         conn.request(api::HEARTBEAT, 1)
-            .string(&group)
-            .i32(generation)
-            .string(&member);
+            .string(&self.cfg.group)
+            .i32(self.generation)
+            .string(&self.member_id);
         let mut r = conn.call(Duration::ZERO)?;
         let _throttle = r.i32()?;
         let err = r.i16()?;
@@ -347,16 +327,12 @@ impl Group {
         topic: &str,
         offsets: &[(i32, i64)],
     ) -> Result<(), KafkaError> {
-        let (group, generation, member) = (
-            self.cfg.group.clone(),
-            self.generation,
-            self.member_id.clone(),
-        );
-        let conn = self.coordinator(client)?;
+        // Fields borrowed apart: no copy of the names per commit.
+        let conn = coordinator(&mut self.coordinator, &self.cfg.group, client)?;
         let w = conn.request(api::OFFSET_COMMIT, 2);
-        w.string(&group)
-            .i32(generation)
-            .string(&member)
+        w.string(&self.cfg.group)
+            .i32(self.generation)
+            .string(&self.member_id)
             .i64(-1) // retention: the broker's
             .array_len(1)
             .string(topic)
@@ -436,6 +412,30 @@ impl Group {
         }
         self.generation = -1;
     }
+}
+
+/// The connection to `group`'s coordinator in `slot`, found (FindCoordinator) and opened if
+/// there is none. A free function so callers borrow the slot apart from the other fields.
+fn coordinator<'a>(
+    slot: &'a mut Option<Connection>,
+    group: &str,
+    client: &mut Client,
+) -> Result<&'a mut Connection, KafkaError> {
+    if slot.is_none() {
+        let conn = client.any_conn()?;
+        conn.request(api::FIND_COORDINATOR, 1).string(group).i8(0);
+        let mut r = conn.call(Duration::ZERO)?;
+        let _throttle = r.i32()?;
+        let err = r.i16()?;
+        let _msg = r.nullable_string()?;
+        check("FindCoordinator", err)?;
+        let _node = r.i32()?;
+        let host = r.string()?.to_owned();
+        let port =
+            u16::try_from(r.i32()?).map_err(|_| KafkaError::Unexpected("FindCoordinator port"))?;
+        *slot = Some(Connection::connect(&host, port, client.timeout())?);
+    }
+    slot.as_mut().ok_or(KafkaError::Closed)
 }
 
 /// Kafka's range assignor for one topic: member `i` (in member id order) of `members` gets

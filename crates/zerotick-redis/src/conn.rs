@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use zerotick_core::endpoint::split_url;
+
 use crate::resp::{Encoder, Parser, RespError, Value};
 
 /// Largest reply buffered, bytes; a larger reply is an error, not an out-of-memory.
@@ -113,21 +115,10 @@ impl Endpoint {
     /// [`RedisError::BadUrl`] when the scheme, port or stream name is missing or invalid.
     pub fn parse(url: &str) -> Result<Self, RedisError> {
         let bad = |why: &str| RedisError::BadUrl(format!("{url:?}: {why}"));
-        let rest = url
-            .strip_prefix("redis://")
-            .ok_or_else(|| bad("must start with redis://"))?;
-        let (authority, stream) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("no /STREAM after the host"))?;
+        let (host, port, stream) =
+            split_url(url, "redis", 6379, "STREAM").map_err(|why| bad(&why))?;
         if stream.is_empty() || stream.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(bad("empty stream name or one with whitespace"));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
-            None => (authority, 6379),
-        };
-        if host.is_empty() {
-            return Err(bad("empty host"));
         }
         Ok(Self {
             host: host.to_owned(),

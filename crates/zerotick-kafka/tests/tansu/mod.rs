@@ -173,3 +173,108 @@ pub fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<Rec> {
     }
     out
 }
+
+/// A TCP proxy on a free port in front of `target` that can cut every open connection at
+/// once ([`Proxy::cut`]) while it keeps accepting new ones: a network fault between the
+/// client and a broker that stays up.
+pub struct Proxy {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    pub fn start(listener: TcpListener, target: u16) -> Self {
+        use std::sync::{Arc, Mutex};
+        let port = listener.local_addr().expect("local addr").port();
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let registry = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut list = registry.lock().unwrap_or_else(|e| e.into_inner());
+                for s in [&client, &server] {
+                    if let Ok(c) = s.try_clone() {
+                        list.push(c);
+                    }
+                }
+                drop(list);
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            open,
+            cuts: Arc::default(),
+        }
+    }
+
+    /// Shuts every connection open now (both directions): the client sees its reads fail.
+    pub fn cut(&self) {
+        let mut list = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for s in list.drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        self.cuts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Tansu {
+    /// A broker that advertises a [`Proxy`] in front of it, so every client connection
+    /// (bootstrap, leaders, coordinator) goes through the proxy.
+    pub fn start_behind_proxy() -> Option<(Self, Proxy)> {
+        let bin = find_tansu()?;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let proxy_port = listener.local_addr().expect("addr").port();
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+            ])
+            .args([
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{proxy_port}"),
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        if let Some(dir) = std::env::var_os("ZEROTICK_PID_DIR") {
+            let _ = std::fs::write(
+                Path::new(&dir).join(format!("tansu-{}", child.id())),
+                child.id().to_string(),
+            );
+        }
+        let proxy = Proxy::start(listener, port);
+        let t = Self {
+            port: proxy_port,
+            child,
+        };
+        let start = Instant::now();
+        while Client::connect("127.0.0.1", proxy_port, Duration::from_secs(1)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "tansu did not answer within 20 s behind the proxy"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some((t, proxy))
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# CPU time of the tansu broker against zerotick's own for publishing and consuming a feed
+# through Kafka: the command behind the Kafka figures in docs/transports.md.
+#
+# Starts a throwaway tansu broker (memory storage, 127.0.0.1:$PORT), then
+#   1. `zerotick publish` of $TICKS synthetic ticks into a topic of $PARTITIONS partitions,
+#   2. one `zerotick run --until-end` of group g1 consuming every partition (--sink null),
+#   3. two `zerotick run --until-end` of group g2 started together (wall time of both),
+# and for each step prints the broker's CPU seconds (utime + stime from /proc/PID/stat, read
+# before and after the step) beside zerotick's user + sys seconds and the step's wall time.
+# The broker is stopped (by its pid) at exit.
+#
+# Usage: scripts/kafka-cpu.sh
+# Environment (defaults): ZEROTICK (target/release/zerotick, built if missing), TANSU
+# ($ZEROTICK_TANSU, else tansu on PATH), PORT (9093), TICKS (1000000), PARTITIONS (4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ZEROTICK=${ZEROTICK:-target/release/zerotick}
+TANSU=${TANSU:-${ZEROTICK_TANSU:-$(command -v tansu || true)}}
+PORT=${PORT:-9093}
+TICKS=${TICKS:-1000000}
+PARTITIONS=${PARTITIONS:-4}
+URL="kafka://127.0.0.1:${PORT}/ticks"
+
+[ -x "$TANSU" ] || { echo "tansu is missing: set TANSU or ZEROTICK_TANSU (docs/transports.md says how to get it)" >&2; exit 1; }
+if [ ! -x "$ZEROTICK" ]; then
+    echo "building $ZEROTICK (cargo build --release -p zerotick)" >&2
+    cargo build --release -p zerotick
+fi
+
+DIR=$(mktemp -d -t zerotick-kafka-cpu.XXXXXX)
+BROKER_PID=
+cleanup() {
+    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+    --storage-engine memory://tansu/ >"$DIR/tansu.log" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.05
+done
+
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() {
+    local rest
+    rest=$(sed 's/^.*) //' "/proc/$1/stat")
+    awk '{ print $12 + $13 }' <<<"$rest"
+}
+
+# step NAME COMMAND...: run COMMAND under GNU time, print the CPU figures of both sides.
+step() {
+    local name=$1
+    shift
+    local before after tfile
+    tfile="$DIR/time.$name"
+    before=$(cpu_ticks "$BROKER_PID")
+    /usr/bin/time -f '%U %S %e' -o "$tfile" "$@" >"$DIR/out.$name"
+    after=$(cpu_ticks "$BROKER_PID")
+    read -r user sys wall <"$tfile"
+    awk -v n="$name" -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
+        -v w="$wall" -v t="$TICKS" 'BEGIN {
+            r = (a - b) / hz
+            printf "%-10s wall %6.2f s (%4.0f k ticks/s)  broker CPU %6.2f s (%.2f us/tick)  zerotick CPU %6.2f s (user %.2f + sys %.2f)\n",
+                n, w, t / w / 1e3, r, r / t * 1e6, u + s, u, s
+        }'
+}
+
+two() {
+    "$ZEROTICK" run --feed "$URL" --group g2 --consumer a --until-end --sink null --json >"$DIR/a.json" &
+    local a=$!
+    "$ZEROTICK" run --feed "$URL" --group g2 --consumer b --until-end --sink null --json >"$DIR/b.json"
+    wait "$a"
+}
+
+scripts/machine.sh
+echo "$("$TANSU" --version), memory storage, 127.0.0.1:$PORT; $TICKS ticks over $PARTITIONS partitions"
+echo
+
+step publish "$ZEROTICK" publish --to "$URL" --partitions "$PARTITIONS" --ticks "$TICKS"
+step consume-1 "$ZEROTICK" run --feed "$URL" --group g1 --consumer a --until-end --sink null --json
+step consume-2 two
+echo
+python3 - "$DIR" <<'PY'
+import json, sys
+d = sys.argv[1]
+one = json.load(open(d + "/out.consume-1"))
+print("consume-1: %d ticks, lag %d, committed %s" % (one["ticks_processed"], one["kafka"]["lag"],
+      [p["committed"] for p in one["kafka"]["partitions"]]))
+for m in "ab":
+    j = json.load(open("%s/%s.json" % (d, m)))
+    print("consume-2 %s: %d ticks, rebalances %d, partitions %s" % (m, j["ticks_processed"],
+          j["kafka"]["rebalances"], [p["partition"] for p in j["kafka"]["partitions"] if p["records"] > 0]))
+PY
