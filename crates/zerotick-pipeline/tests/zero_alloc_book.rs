@@ -93,7 +93,7 @@ fn recording(lines: usize) -> String {
                     r#"{{"stream":"{sym}@trade","data":{{"e":"trade","E":{t},"s":"{sym}","t":{i},"p":"{}","q":"{}","T":{t},"m":{}}}}}"#,
                     px(m),
                     q(&mut rng),
-                    i % 2 == 0
+                    i.is_multiple_of(2)
                 );
             }
             3..=5 => {
@@ -112,7 +112,7 @@ fn recording(lines: usize) -> String {
                     (0..1 + rng.next_u64() % 8)
                         .map(|_| {
                             let p = px(m + sign * (1 + (rng.next_u64() % 60) as i64));
-                            let size = if rng.next_u64() % 3 == 0 {
+                            let size = if rng.next_u64().is_multiple_of(3) {
                                 "0".to_owned()
                             } else {
                                 q(&mut rng)
