@@ -8,6 +8,9 @@
 //!
 //! The note gives the median as ticks per second (issue 14's target: >= 20 M ticks/s on one
 //! core, so the feed is never the pipeline's bottleneck).
+//!
+//! Then the parse cases, one per input format, beside serde-based peers: `parse_ws_json`
+//! (messages) and `parse_trades_csv` (rows), see [`super::parse`].
 
 use super::GroupResult;
 use crate::harness::{Harness, Impl, Row};
@@ -15,7 +18,7 @@ use std::hint::black_box;
 use zerotick_core::{Feed, FeedEvent};
 use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
 
-/// Runs `feed_synthetic` and `feed_synthetic_4096sym`.
+/// Runs `feed_synthetic`, `feed_synthetic_4096sym`, `parse_ws_json` and `parse_trades_csv`.
 ///
 /// # Errors
 /// If a feed cannot be built from its config, or ends although it is endless.
@@ -35,6 +38,7 @@ pub fn run(h: &mut Harness) -> GroupResult {
         note_rate(h, &case_rows);
         rows.extend(case_rows);
     }
+    rows.extend(super::parse::run(h));
     Ok(rows)
 }
 

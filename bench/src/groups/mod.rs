@@ -11,6 +11,7 @@ pub mod dense;
 pub mod feed;
 pub mod fft;
 pub mod metrics;
+pub mod parse;
 pub mod pool;
 pub mod ring;
 pub mod simd;

@@ -295,7 +295,9 @@ pub fn run<F: Feed + 'static>(
         let (c, allocs) = w.map_err(|panic| PipelineError::died("compute worker", &*panic))?;
         worker_rows += c.rows;
         compute = compute.merge(&c);
-        steady = steady.zip(allocs).map(|(a, b)| a + b);
+        // A worker that got no job after warm-up has no sample: it allocated nothing in
+        // steady state (a book feed's rows can be few enough for one worker to take them all).
+        steady = steady.map(|a| a + allocs.unwrap_or(0));
     }
     for p in pca_results {
         let allocs = p.map_err(|panic| PipelineError::died("pca", &*panic))?;

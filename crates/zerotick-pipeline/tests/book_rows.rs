@@ -172,7 +172,7 @@ fn recording() -> Vec<Msg> {
                 (0..n)
                     .map(|_| {
                         let d = 1 + (rng.next_u64() % 40) as i64;
-                        let size = if rng.next_u64() % 4 == 0 {
+                        let size = if rng.next_u64().is_multiple_of(4) {
                             0
                         } else {
                             q(&mut rng)
@@ -223,7 +223,7 @@ fn render(msgs: &[Msg]) -> String {
                 SYMBOLS[*sym],
                 px(*price),
                 qty(*q),
-                i % 3 == 0
+                i.is_multiple_of(3)
             ),
             Msg::Quote {
                 sym,
@@ -276,13 +276,16 @@ fn render(msgs: &[Msg]) -> String {
     s
 }
 
+/// A best level: price, size.
+type Best = (f64, f64);
+
 /// A plain book: price bits (positive `f64`s order as their bits) to size, per side.
 #[derive(Default)]
 struct RefBook {
     bids: BTreeMap<u64, f64>,
     asks: BTreeMap<u64, f64>,
     depth_fed: bool,
-    prev: (Option<(f64, f64)>, Option<(f64, f64)>),
+    prev: (Option<Best>, Option<Best>),
     /// The latest value of each column (0 before any).
     cols: [f64; WIDTH],
     events: u64,
@@ -585,7 +588,7 @@ fn a_book_rebuilt_from_deltas_equals_the_snapshot_that_follows() {
             let s = (rng.next_u64() % 2) as usize;
             let d = 1 + (rng.next_u64() % 30) as i64;
             let price = if s == 0 { 10_000 - d } else { 10_000 + d };
-            let size = if rng.next_u64() % 3 == 0 {
+            let size = if rng.next_u64().is_multiple_of(3) {
                 if !book[s].contains_key(&price) {
                     continue; // only removals of levels the book holds: none unknown
                 }

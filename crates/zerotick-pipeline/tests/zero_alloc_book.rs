@@ -10,12 +10,14 @@ mod support;
 use std::fmt::Write as _;
 
 use zerotick_core::rng::Rng;
-use zerotick_core::{FeatureRecord, Signal, Sink};
 use zerotick_feeds::FileFeed;
 use zerotick_feeds::csv::CsvLayout;
 use zerotick_mem::counting::{thread_total, watch_this_thread};
 use zerotick_pipeline::rows::{Emit, SpecSettings};
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
+
+mod fold;
+use fold::Fold;
 
 #[global_allocator]
 static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
@@ -93,7 +95,7 @@ fn recording(lines: usize) -> String {
                     r#"{{"stream":"{sym}@trade","data":{{"e":"trade","E":{t},"s":"{sym}","t":{i},"p":"{}","q":"{}","T":{t},"m":{}}}}}"#,
                     px(m),
                     q(&mut rng),
-                    i % 2 == 0
+                    i.is_multiple_of(2)
                 );
             }
             3..=5 => {
@@ -112,7 +114,7 @@ fn recording(lines: usize) -> String {
                     (0..1 + rng.next_u64() % 8)
                         .map(|_| {
                             let p = px(m + sign * (1 + (rng.next_u64() % 60) as i64));
-                            let size = if rng.next_u64() % 3 == 0 {
+                            let size = if rng.next_u64().is_multiple_of(3) {
                                 "0".to_owned()
                             } else {
                                 q(&mut rng)
@@ -134,23 +136,6 @@ fn recording(lines: usize) -> String {
         }
     }
     s
-}
-
-/// Touches every value it gets without allocating.
-#[derive(Default)]
-struct Fold(f64, u64);
-
-impl Sink for Fold {
-    fn emit(&mut self, s: &Signal) -> std::io::Result<()> {
-        self.0 += s.value;
-        self.1 += 1;
-        Ok(())
-    }
-    fn emit_row(&mut self, r: &FeatureRecord<'_>) -> std::io::Result<()> {
-        self.0 += r.values.iter().sum::<f64>() + r.signal.unwrap_or(0.0);
-        self.1 += 1;
-        Ok(())
-    }
 }
 
 /// One test in this binary, so no other test's allocations land in the window.

@@ -2,11 +2,13 @@
 //! cadence; trade, rolling-window, bar and lag indicators; every compute-step combination
 //! the specs allow), emitting signals, features and both, inline and with compute workers.
 
-use zerotick_core::{FeatureRecord, Signal, Sink};
 use zerotick_feeds::{SyntheticConfig, SyntheticFeed};
 use zerotick_mem::counting::{thread_total, watch_this_thread};
 use zerotick_pipeline::rows::{Emit, SpecSettings};
 use zerotick_pipeline::{Hooks, PipelineConfig, run};
+
+mod fold;
+use fold::Fold;
 
 #[global_allocator]
 static GLOBAL: zerotick_mem::counting::CountingAlloc = zerotick_mem::counting::CountingAlloc;
@@ -111,23 +113,6 @@ indicator = "ema"
 input = "returns"
 period = 5
 "#;
-
-/// Touches every value it gets (so nothing is optimised away) without allocating.
-#[derive(Default)]
-struct Fold(f64, u64);
-
-impl Sink for Fold {
-    fn emit(&mut self, s: &Signal) -> std::io::Result<()> {
-        self.0 += s.value;
-        self.1 += 1;
-        Ok(())
-    }
-    fn emit_row(&mut self, r: &FeatureRecord<'_>) -> std::io::Result<()> {
-        self.0 += r.values.iter().sum::<f64>() + r.signal.unwrap_or(0.0);
-        self.1 += 1;
-        Ok(())
-    }
-}
 
 /// One test in this binary, so no other test's allocations land in the window.
 #[test]

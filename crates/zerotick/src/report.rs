@@ -32,6 +32,11 @@ fn per_s(n: u64, seconds: f64) -> f64 {
     }
 }
 
+/// Market events through the pipeline: trades, quotes, book levels.
+fn events(r: &RunReport) -> u64 {
+    r.ticks_processed + r.events.quotes + r.events.book_deltas + r.events.snapshot_levels
+}
+
 /// The JSON object of a run.
 pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
     let l = &r.latency;
@@ -65,6 +70,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         },
         "seconds": r.seconds,
         "ticks_per_s": per_s(r.ticks_processed, r.seconds),
+        "events_per_s": per_s(events(r), r.seconds),
         "vectors": r.vectors,
         "vectors_per_s": per_s(r.vectors, r.seconds),
         "batches": r.batches,
@@ -224,7 +230,11 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     line("wall time", format!("{:.3} s", r.seconds));
     line(
         "throughput",
-        format!("{:.0} ticks/s", per_s(r.ticks_processed, r.seconds)),
+        format!(
+            "{:.0} ticks/s ({:.0} events/s, book events included)",
+            per_s(r.ticks_processed, r.seconds),
+            per_s(events(r), r.seconds)
+        ),
     );
     line(
         "feature vectors",

@@ -99,7 +99,7 @@ fn level_check(s: &SnapshotLevel, snapshot: bool, max_symbols: usize) -> Result<
     let l = &s.level;
     if !(l.size.is_finite() && l.size >= 0.0) {
         Err(RejectReason::BadSize)
-    } else if !(l.price.is_finite() && l.price > 0.0) && !(snapshot && l.size == 0.0) {
+    } else if !((l.price.is_finite() && l.price > 0.0) || (snapshot && l.size == 0.0)) {
         Err(RejectReason::BadPrice)
     } else if l.symbol as usize >= max_symbols {
         Err(RejectReason::TooManySymbols)
