@@ -3,6 +3,7 @@
 
 mod bench;
 mod features;
+mod interrupt;
 mod kafka;
 mod metrics_http;
 mod publish;
@@ -27,9 +28,12 @@ use zerotick_feeds::{
 };
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
+use zerotick_parquet::{ParquetOptions, ParquetSink};
 use zerotick_pipeline::features::FeatureConfig;
 use zerotick_pipeline::rows::{Emit, SpecSettings, builtin_column_names};
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
+
+use crate::interrupt::{Interruptible, interrupted};
 use zerotick_sync::metrics::Registry;
 
 #[derive(Parser, Debug)]
@@ -97,7 +101,8 @@ pub(crate) struct RunArgs {
     /// Ticks to produce (synthetic feed). Default: 5,000,000, unless --seconds is given.
     #[arg(long)]
     ticks: Option<u64>,
-    /// Stop reading the feed after this many seconds of wall time.
+    /// Stop reading the feed after this many seconds of wall time (Ctrl-C stops it the same
+    /// way: the report and the sink's file are complete; a second Ctrl-C exits at once).
     #[arg(long)]
     seconds: Option<f64>,
     /// Event-time rate of the synthetic market, ticks per second. The feed runs as fast as
@@ -114,10 +119,15 @@ pub(crate) struct RunArgs {
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where signals go: `null`, `stdout`, `csv:PATH`, `redis://HOST:PORT/STREAM`
-    /// (XADD of `ts`, `symbol`, `value`) or `kafka://HOST:PORT/TOPIC` (records keyed by
-    /// symbol name, value `ts` and `value`; docs/transports.md has the layout). Feature rows (--emit features|both) go to `null`,
-    /// `stdout` or `csv:PATH`, with a header naming every column.
+    /// Where signals go: `null`, `stdout`, `csv:PATH`, `parquet:PATH`,
+    /// `redis://HOST:PORT/STREAM` (XADD of `ts`, `symbol`, `value`) or
+    /// `kafka://HOST:PORT/TOPIC` (records keyed by symbol name, value `ts` and `value`;
+    /// docs/transports.md has the layout). Feature rows (--emit features|both) go to `null`,
+    /// `stdout` or `csv:PATH` (with a header naming every column) or `parquet:PATH`. A
+    /// Parquet file has the columns ts_ns (a ns timestamp), symbol (the name,
+    /// dictionary-encoded), one DOUBLE per feature named as the spec names it, and signal; its
+    /// row groups are written by a thread of their own. A run stopped by --seconds or Ctrl-C
+    /// still completes the file.
     #[arg(long, default_value = "null")]
     sink: String,
     /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the
@@ -131,8 +141,8 @@ pub(crate) struct RunArgs {
     /// What goes to the sink: `signals` (one per row: ts_ns,symbol,value), `features` (each
     /// row's feature values before the compute stage, one column per feature named from the
     /// spec, or the built-in row's 1,024 names: ret.K, sq.K, ema.hH.STAT) or `both` (the
-    /// features and a last `signal` column). Rows need a `null`, `stdout` or `csv:PATH`
-    /// sink. The checksum digests what went to the sink.
+    /// features and a last `signal` column). Rows need a `null`, `stdout`, `csv:PATH` or
+    /// `parquet:PATH` sink. The checksum digests what went to the sink.
     #[arg(long, value_enum, default_value_t = EmitArg::Signals)]
     emit: EmitArg,
     /// A symbol writes a feature row every this many of its ticks (built-in row; a spec
@@ -380,6 +390,7 @@ fn check_flags(args: &RunArgs) -> Result<()> {
 
 fn run_command(args: &RunArgs) -> Result<()> {
     check_flags(args)?;
+    interrupt::install()?;
     let mut config = PipelineConfig {
         features: FeatureConfig {
             row_every: args.row_every,
@@ -498,6 +509,11 @@ fn run_command(args: &RunArgs) -> Result<()> {
             args.feed[0].clone(),
         )
     };
+    if interrupted() {
+        eprintln!(
+            "zerotick: interrupted: stopped reading the feed; the report covers what was read"
+        );
+    }
     let now = MemoryStatus::read();
     let rss = report::Rss {
         start: rss_start.vm_rss_bytes,
@@ -605,6 +621,30 @@ fn csv_sink<W: Write>(
     })
 }
 
+/// A Parquet sink for the run's `--emit` mode: feature columns named as in
+/// [`feature_columns`] for rows, and a `signal` column when signals are emitted.
+fn parquet_sink(
+    path: &str,
+    names: zerotick_core::SymbolNames,
+    config: &PipelineConfig,
+) -> Result<ParquetSink> {
+    if path.is_empty() {
+        bail!("--sink parquet:PATH needs a file path, e.g. parquet:features.parquet");
+    }
+    let features = if config.emit.features() {
+        feature_columns(config)
+    } else {
+        Vec::new()
+    };
+    Ok(ParquetSink::create(
+        path,
+        names,
+        &features,
+        config.emit.signals(),
+        ParquetOptions::default(),
+    )?)
+}
+
 /// The paths of `--feed` values naming files (`csv:PATH` or a bare `PATH`), or `None` for a
 /// single `synthetic`, `redis://` or `kafka://` feed; those cannot be repeated or mixed
 /// with files.
@@ -673,6 +713,7 @@ fn run_with<F: Feed + 'static>(
     registry: &Registry,
     steady: &SteadyRss,
 ) -> Result<RunReport> {
+    let feed = Interruptible(feed);
     let names = feed.names();
     let mut sink: Box<dyn Sink> = match args.sink.as_str() {
         "null" => Box::new(NullSink),
@@ -685,7 +726,7 @@ fn run_with<F: Feed + 'static>(
             if config.emit.features() {
                 bail!(
                     "--emit features|both writes feature rows, which the Redis sink does not \
-                     take: use `null`, `stdout` or `csv:PATH` (Parquet is not supported yet)"
+                     take: use `null`, `stdout`, `csv:PATH` or `parquet:PATH`"
                 );
             }
             Box::new(transport::sink(other, args, names)?)
@@ -694,10 +735,13 @@ fn run_with<F: Feed + 'static>(
             if config.emit.features() {
                 bail!(
                     "--emit features|both writes feature rows, which the Kafka sink does not \
-                     take: use `null`, `stdout` or `csv:PATH`"
+                     take: use `null`, `stdout`, `csv:PATH` or `parquet:PATH`"
                 );
             }
             Box::new(kafka::sink(other, args, names)?)
+        }
+        other if other.starts_with("parquet:") => {
+            Box::new(parquet_sink(&other["parquet:".len()..], names, config)?)
         }
         other => match other.strip_prefix("csv:") {
             Some(path) => {
@@ -709,7 +753,7 @@ fn run_with<F: Feed + 'static>(
                 )?)
             }
             None => bail!(
-                "unknown --sink {other:?}: use `null`, `stdout`, `csv:PATH`, `redis://HOST:PORT/STREAM` or `kafka://HOST:PORT/TOPIC`"
+                "unknown --sink {other:?}: use `null`, `stdout`, `csv:PATH`, `parquet:PATH`, `redis://HOST:PORT/STREAM` or `kafka://HOST:PORT/TOPIC`"
             ),
         },
     };
