@@ -53,6 +53,9 @@ pub struct KafkaFeedConfig {
     pub max_wait_ms: u64,
     /// Most bytes a fetch returns per partition.
     pub partition_max_bytes: i32,
+    /// Offsets are committed at most this often while reading (each commit is a round trip
+    /// to the coordinator), and always before a rebalance and once the feed ended.
+    pub commit_interval: Duration,
     /// Timeout of connecting and of every request.
     pub io_timeout: Duration,
     /// How long to keep trying to reconnect before the run fails.
@@ -71,6 +74,7 @@ impl KafkaFeedConfig {
             until_end: false,
             max_wait_ms: 100,
             partition_max_bytes: 1 << 20,
+            commit_interval: Duration::from_millis(100),
             io_timeout: Duration::from_secs(10),
             give_up: Duration::from_secs(30),
         }
@@ -209,6 +213,10 @@ pub struct KafkaFeed {
     counters: Arc<FeedCounters>,
     /// Scratch of the commit list.
     commit_list: Vec<(i32, i64)>,
+    /// When offsets were last committed (or tried).
+    last_commit: Instant,
+    /// The feed returned `End`: every acknowledgement is committed at once.
+    ended: bool,
     /// Scratch of a fetch round: the leaders to ask, and one leader's partitions.
     fetch_leaders: Vec<i32>,
     fetch_parts: Vec<usize>,
@@ -276,6 +284,8 @@ impl KafkaFeed {
             backoff: Backoff::new(cfg.give_up),
             counters,
             commit_list: Vec::new(),
+            last_commit: Instant::now(),
+            ended: false,
             fetch_leaders: Vec::new(),
             fetch_parts: Vec::new(),
             cfg,
@@ -412,7 +422,9 @@ impl KafkaFeed {
                     self.begin_revoke();
                     Ok(false)
                 }
-                Ok(Beat::Member) => self.fetch(),
+                // A commit held back by the interval goes out here, also when the stream is
+                // quiet and no acknowledgement comes.
+                Ok(Beat::Member) => self.commit_if_due().and_then(|()| self.fetch()),
                 Err(e) => Err(e),
             },
         };
@@ -606,8 +618,17 @@ impl KafkaFeed {
         Ok(())
     }
 
+    /// [`KafkaFeed::commit`] if `commit_interval` passed since the last one.
+    fn commit_if_due(&mut self) -> Result<(), KafkaError> {
+        if self.last_commit.elapsed() < self.cfg.commit_interval {
+            return Ok(());
+        }
+        self.commit()
+    }
+
     /// Commits, for every held partition, the offset below which every record is done.
     fn commit(&mut self) -> Result<(), KafkaError> {
+        self.last_commit = Instant::now();
         self.commit_list.clear();
         for (p, part) in self.parts.iter().enumerate() {
             let c = part.committable();
@@ -720,6 +741,7 @@ impl Feed for KafkaFeed {
                 return Ok(r.event);
             }
             if self.state == State::Active && self.at_end() {
+                self.ended = true;
                 return Ok(FeedEvent::End);
             }
             if !self.fill()? {
@@ -736,8 +758,9 @@ impl Feed for KafkaFeed {
         true
     }
 
-    /// Commits up to the new watermark, retrying through reconnects (up to `give_up`): the
-    /// last call of a run must not be lost. A commit refused because the group rebalances
+    /// Commits up to the new watermark (at most every `commit_interval` while reading; at
+    /// once after the end), retrying through reconnects (up to `give_up`): the last call of
+    /// a run must not be lost. A commit refused because the group rebalances
     /// starts the rejoin instead (the partitions may have moved).
     fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
         let n = processed
@@ -751,6 +774,9 @@ impl Feed for KafkaFeed {
         self.acked += n;
         if matches!(self.state, State::Revoking { .. }) {
             return Ok(()); // committed once the ticks in flight are in, before the rejoin
+        }
+        if !self.ended && self.last_commit.elapsed() < self.cfg.commit_interval {
+            return Ok(()); // committed by a later acknowledgement or fetch round
         }
         loop {
             match self.commit() {

@@ -38,6 +38,7 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<KafkaFeed> {
     cfg.group.session_timeout_ms =
         i32::try_from(args.session_timeout_ms).context("--session-timeout-ms is too large")?;
     cfg.group.heartbeat = Duration::from_millis((args.session_timeout_ms / 10).max(10));
+    cfg.commit_interval = Duration::from_millis(args.commit_interval_ms);
     cfg.give_up = Duration::from_millis(args.reconnect_give_up_ms);
     KafkaFeed::connect(cfg).with_context(|| format!("cannot read {ep}"))
 }

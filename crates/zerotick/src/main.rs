@@ -220,6 +220,11 @@ pub(crate) struct RunArgs {
     /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
+    /// Kafka feed: commit offsets at most this often while reading, ms (each commit is a
+    /// round trip to the coordinator; a crash reprocesses at most about this much), and
+    /// always before a rebalance and at the end of the run.
+    #[arg(long, default_value_t = 100)]
+    commit_interval_ms: u64,
     /// Redis feed: XREADGROUP BLOCK, ms. Kafka feed: how long a fetch waits for data, ms.
     #[arg(long, default_value_t = 100)]
     block_ms: u64,
@@ -380,6 +385,7 @@ fn check_flags(args: &RunArgs) -> Result<()> {
         ("--reconnect-give-up-ms", args.reconnect_give_up_ms),
         ("--metrics-linger-ms", args.metrics_linger_ms),
         ("--session-timeout-ms", args.session_timeout_ms),
+        ("--commit-interval-ms", args.commit_interval_ms),
     ] {
         if v > MAX_MS {
             bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
