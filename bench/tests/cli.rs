@@ -97,7 +97,7 @@ fn arena_table_has_both_cases_and_impls() {
 }
 
 #[test]
-fn feed_json_has_the_synthetic_case() {
+fn feed_json_has_the_synthetic_and_parse_cases() {
     let out = bench(&["feed", "--quick", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
@@ -111,7 +111,12 @@ fn feed_json_has_the_synthetic_case() {
         cases,
         [
             ("feed_synthetic", "zerotick"),
-            ("feed_synthetic_4096sym", "zerotick")
+            ("feed_synthetic_4096sym", "zerotick"),
+            ("parse_ws_json", "zerotick"),
+            ("parse_ws_json", "serde_json"),
+            ("parse_ws_json", "serde_json-flat"),
+            ("parse_trades_csv", "zerotick"),
+            ("parse_trades_csv", "csv+serde"),
         ]
     );
     assert!(rows.iter().all(|r| r["median_ns"].as_f64().unwrap() > 0.0));
