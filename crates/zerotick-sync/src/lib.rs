@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod affinity;
+pub mod jitter;
 pub mod metrics;
 pub mod mpmc;
 pub mod spsc;

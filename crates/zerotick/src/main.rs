@@ -4,6 +4,7 @@
 mod bench;
 mod features;
 mod interrupt;
+mod jitter;
 mod kafka;
 mod metrics_http;
 mod publish;
@@ -63,6 +64,10 @@ enum Command {
     /// The feature-spec catalogue: `zerotick features --list` prints every indicator with
     /// its parameters and defaults.
     Features(features::FeaturesArgs),
+    /// Measure how often and for how long this machine takes a CPU away from a busy thread
+    /// (a spinning clock reader per CPU, like sysjitter): the floor under any latency figure
+    /// measured here.
+    Jitter(jitter::JitterArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -325,6 +330,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::command(args),
         Command::Publish(args) => publish::run(args),
         Command::Features(args) => features::command(args),
+        Command::Jitter(args) => jitter::command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -420,3 +420,33 @@ fn format_flag_and_glob_feeds_read_json_lines_and_tardis() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn jitter_probes_every_cpu_and_refuses_bad_durations() {
+    let j = json(&zerotick(&["jitter", "--seconds", "0.05", "--json"]));
+    let cpus = j["cpus"].as_array().expect("cpus");
+    assert!(!cpus.is_empty());
+    for c in cpus {
+        assert!(c["clock_reads"].as_u64().unwrap() > 0, "{c}");
+        let lost = c["lost_fraction"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&lost), "{c}");
+        let sum: u64 = c["buckets"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, c["interruptions"].as_u64().unwrap(), "{c}");
+    }
+    for bad in [
+        &["jitter", "--seconds", "0"][..],
+        &["jitter", "--seconds", "nan"],
+        &["jitter", "--threshold-ns", "0"],
+        &["jitter", "--cpus", "100000"],
+    ] {
+        let out = zerotick(bad);
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{bad:?}: {err}");
+    }
+}
