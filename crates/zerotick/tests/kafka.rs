@@ -68,9 +68,14 @@ fn publish(k: &Tansu, feed: &[&str], topic: &str, partitions: u32) -> Value {
 }
 
 fn consumer(k: &Tansu, topic: &str, extra: &[&str]) -> Proc {
+    consumer_rows(k, topic, ROW_EVERY, extra)
+}
+
+/// A consumer making a row (a signal) every `row_every` ticks of a symbol.
+fn consumer_rows(k: &Tansu, topic: &str, row_every: &str, extra: &[&str]) -> Proc {
     let url = k.url(topic);
     let mut args = vec!["run", "--feed", url.as_str(), "--group", "g"];
-    args.extend(["--row-every", ROW_EVERY, "--json"]);
+    args.extend(["--row-every", row_every, "--json"]);
     args.extend(extra);
     Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
 }
@@ -100,6 +105,10 @@ fn end_offsets(k: &Tansu, topic: &str) -> Vec<i64> {
 /// checks that each symbol's signals are in time order.
 fn signal_rows(path: &std::path::Path) -> (BTreeSet<(String, u64)>, usize) {
     let text = std::fs::read_to_string(path).expect("signal csv");
+    signal_rows_of(path, &text)
+}
+
+fn signal_rows_of(path: &std::path::Path, text: &str) -> (BTreeSet<(String, u64)>, usize) {
     let mut lines = 0;
     let mut last = std::collections::HashMap::new();
     let set = text
@@ -160,7 +169,7 @@ fn one_partition_read_to_the_end_has_the_checksum_of_a_direct_run() {
 fn two_members_split_four_partitions_and_process_every_tick_once() {
     let _turn = heavy();
     let Some(k) = Tansu::start() else { return };
-    const TICKS: u64 = 200_000;
+    const TICKS: u64 = 1_000_000;
     let p = publish(&k, &["--ticks", &TICKS.to_string()], "ticks", 4);
     assert_eq!(n(&p, "published"), TICKS, "{p}");
     let dir = TempDir::new("kafka-two");
@@ -400,12 +409,24 @@ fn bad_addresses_and_missing_topics_fail_fast_with_a_clear_error() {
 fn one_member_killed_the_other_takes_over_its_partitions_and_nothing_is_lost() {
     let _turn = heavy();
     let Some(k) = Tansu::start() else { return };
-    const TICKS: u64 = 300_000;
+    // A signal per tick (`--row-every 1`), so the sinks show which ticks were processed: the
+    // union of both members' signals is every tick (nothing lost), and signals written twice
+    // are the duplicates of at-least-once delivery.
+    const TICKS: u64 = 80_000;
     publish(&k, &["--ticks", &TICKS.to_string()], "ticks", 4);
     let ends = end_offsets(&k, "ticks");
+    let dir = TempDir::new("kafka-kill");
+    let (sa, sb) = (dir.0.join("a.csv"), dir.0.join("b.csv"));
+    let sink = |p: &std::path::Path| format!("csv:{}", path_str(p));
+    let (sink_a, sink_b) = (sink(&sa), sink(&sb));
     let short = ["--session-timeout-ms", "3000"];
-    let mut a = consumer(&k, "ticks", &short);
-    let mut b = consumer(&k, "ticks", &short);
+    let member = |name: &str, sink: &str| {
+        let mut args = vec!["--consumer", name, "--sink", sink];
+        args.extend(short);
+        consumer_rows(&k, "ticks", "1", &args)
+    };
+    let mut a = member("a", &sink_a);
+    let mut b = member("b", &sink_b);
     let wait_for = |what: &str, done: &dyn Fn(&[i64]) -> bool| {
         let start = Instant::now();
         loop {
@@ -420,8 +441,11 @@ fn one_member_killed_the_other_takes_over_its_partitions_and_nothing_is_lost() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
+    // Killed once a has flushed signals of its own (it holds partitions and has done work on
+    // them) and the group is a quarter through.
+    let a_wrote = || std::fs::metadata(&sa).is_ok_and(|m| m.len() > 4096);
     wait_for("progress", &|c| {
-        c.iter().map(|&o| o.max(0)).sum::<i64>() as u64 > TICKS / 4
+        a_wrote() && c.iter().map(|&o| o.max(0)).sum::<i64>() as u64 > TICKS / 4
     });
     a.kill(); // SIGKILL: no final commit, no LeaveGroup
     let at_kill = committed(&k, "ticks", 4);
@@ -432,11 +456,48 @@ fn one_member_killed_the_other_takes_over_its_partitions_and_nothing_is_lost() {
     // sink flushed), so the ends committed mean no tick was lost.
     let t = Instant::now();
     wait_for("take-over", &|c| c == ends.as_slice());
-    eprintln!(
-        "a killed with {at_kill:?} committed of {ends:?}; b committed the rest {:?} later",
-        t.elapsed()
-    );
+    let took = t.elapsed();
     b.kill();
+
+    // Every tick's signal, from the in-process run of the same feed.
+    let reference = dir.0.join("ref.csv");
+    let r = run_json(
+        &[
+            "run",
+            "--ticks",
+            &TICKS.to_string(),
+            "--row-every",
+            "1",
+            "--json",
+            "--sink",
+            &sink(&reference),
+        ],
+        2 * MINUTE,
+    );
+    let (want, _) = signal_rows(&reference);
+    assert_eq!(want.len() as u64, TICKS, "{r}");
+    // a was killed mid-write: its file may end in a partial line, which is not a signal.
+    let complete = |p: &std::path::Path| {
+        let text = std::fs::read_to_string(p).expect("signal csv");
+        let end = text.rfind('\n').map_or(0, |i| i + 1);
+        signal_rows_of(p, &text[..end])
+    };
+    let (got_a, lines_a) = complete(&sa);
+    let (got_b, lines_b) = complete(&sb);
+    let got: BTreeSet<_> = got_a.union(&got_b).cloned().collect();
+    let duplicates = lines_a + lines_b - got.len();
+    eprintln!(
+        "a killed with {at_kill:?} committed of {ends:?}; b committed the rest {took:?} later; \
+         signals: a {lines_a}, b {lines_b}, distinct {}, duplicates {duplicates}",
+        got.len()
+    );
+    assert_eq!(got, want, "a tick's signal is missing (lost) or unknown");
+    // At-least-once: b re-reads at most what a processed after its last commit.
+    let uncommitted: i64 = ends.iter().zip(&at_kill).map(|(e, c)| e - c.max(&0)).sum();
+    assert!(
+        duplicates as i64 <= uncommitted,
+        "{duplicates} > {uncommitted}"
+    );
 }
 
 #[test]
