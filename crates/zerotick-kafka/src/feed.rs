@@ -14,7 +14,7 @@ use crate::client::{Client, EARLIEST, TopicInfo, api};
 use crate::conn::{KafkaError, code};
 use crate::group::{Beat, Group, GroupConfig};
 use crate::produce::{Producer, now_ms};
-use crate::record::{Decoded, MAX_SYMBOLS, decode_tick, read_batches};
+use crate::record::{BatchReader, Decoded, MAX_SYMBOLS, decode_tick};
 
 /// Which partitions a feed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +206,8 @@ pub struct KafkaFeed {
     /// Ticks acknowledged so far (the pipeline's figure).
     acked: u64,
     symbols: SymbolTable,
+    /// Reads fetched record batches; keeps the decompression buffer of compressed ones.
+    batches: BatchReader,
     dead: Producer,
     /// Set while the connection is down.
     down: bool,
@@ -279,6 +281,7 @@ impl KafkaFeed {
             inflight: VecDeque::with_capacity(1 << 16),
             acked: 0,
             symbols: SymbolTable::new(MAX_SYMBOLS),
+            batches: BatchReader::default(),
             dead,
             down: false,
             backoff: Backoff::new(cfg.give_up),
@@ -582,7 +585,7 @@ impl KafkaFeed {
                     until_end,
                 };
                 let from = ctx.part.position;
-                let next = read_batches(records, from, |rec| {
+                let next = self.batches.read(records, from, |rec| {
                     ctx.record(rec.offset, rec.key, rec.value);
                     Ok(())
                 })?;

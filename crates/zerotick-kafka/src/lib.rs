@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod codec;
 pub mod conn;
 pub mod feed;
 pub mod group;

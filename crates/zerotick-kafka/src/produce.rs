@@ -34,6 +34,8 @@ pub struct Producer {
     give_up: Duration,
     /// Produce requests sent again after a failure.
     retries: u64,
+    /// Codec of the batches written ([`crate::codec`]).
+    compression: i16,
 }
 
 /// Now as ms since the Unix epoch (a record's timestamp: when it was produced).
@@ -68,7 +70,23 @@ impl Producer {
             ack_timeout_ms: 30_000,
             give_up,
             retries: 0,
+            compression: 0,
         })
+    }
+
+    /// Compresses every batch written from now on with codec `codec` (`1` gzip, `2`
+    /// snappy, `3` lz4, `4` zstd; `0` none), as Kafka's `compression.type` does.
+    ///
+    /// # Errors
+    /// [`KafkaError::Unsupported`] for a codec outside 0-4.
+    pub fn set_compression(&mut self, codec: i16) -> Result<(), KafkaError> {
+        if !(0..=4).contains(&codec) {
+            return Err(KafkaError::Unsupported(format!(
+                "compression codec {codec} (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)"
+            )));
+        }
+        self.compression = codec;
+        Ok(())
     }
 
     /// Partitions of the topic.
@@ -125,7 +143,7 @@ impl Producer {
         }
         for p in &mut self.pending {
             if let Some(b) = p.batch.take() {
-                b.finish(&mut p.w);
+                b.finish_compressed(&mut p.w, self.compression)?;
             }
         }
         let mut backoff = Backoff::new(self.give_up);

@@ -55,6 +55,15 @@ impl Publisher {
         })
     }
 
+    /// Compresses the batches written from now on with codec `codec` (see
+    /// [`Producer::set_compression`]).
+    ///
+    /// # Errors
+    /// [`KafkaError::Unsupported`] for a codec outside 0-4.
+    pub fn set_compression(&mut self, codec: i16) -> Result<(), KafkaError> {
+        self.producer.set_compression(codec)
+    }
+
     /// Partitions of the topic (those it had if it existed).
     pub fn partitions(&self) -> i32 {
         self.producer.partitions()

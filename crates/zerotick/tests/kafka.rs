@@ -166,6 +166,46 @@ fn one_partition_read_to_the_end_has_the_checksum_of_a_direct_run() {
 }
 
 #[test]
+fn compressed_batches_of_every_codec_read_as_uncompressed_ones() {
+    let _turn = heavy();
+    let Some(k) = Tansu::start() else { return };
+    let dir = TempDir::new("kafka-codecs");
+    const TICKS: u64 = 20_000;
+    let csv = write_csv(&dir.0, TICKS);
+    let feed = format!("csv:{}", path_str(&csv));
+    let direct = run_json(
+        &["run", "--feed", &feed, "--row-every", ROW_EVERY, "--json"],
+        MINUTE,
+    );
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("z-{codec}");
+        let p = publish(&k, &["--feed", &feed, "--compression", codec], &topic, 1);
+        assert_eq!(n(&p, "published"), TICKS, "{p}");
+        assert_eq!(p["compression"], codec, "{p}");
+        let j = json_of(
+            consumer(&k, &topic, &["--until-end", "--session-timeout-ms", "2000"]),
+            MINUTE,
+        );
+        assert_eq!(n(&j, "ticks_processed"), TICKS, "{codec}: {j}");
+        assert_eq!(j["checksum"], direct["checksum"], "{codec}: {j}");
+        assert_eq!(n(&j["kafka"], "dead_lettered"), 0, "{codec}: {j}");
+    }
+    // Redis stream entries are not compressed: the flag is refused there, in one line.
+    let out = zerotick()
+        .args([
+            "publish",
+            "--to",
+            "redis://127.0.0.1:1/s",
+            "--compression",
+            "gzip",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Kafka option"));
+}
+
+#[test]
 fn two_members_split_four_partitions_and_process_every_tick_once() {
     let _turn = heavy();
     let Some(k) = Tansu::start() else { return };
