@@ -25,14 +25,26 @@ tiers="native"
 grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && tiers="native avx2"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), tiers: $tiers, $runs runs each, load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
+layouts=(default "--workers 0" "--workers 0 --pin" "--no-pin" "--workers 1" \
+    "--ring-capacity 65536" "--ring-capacity 4096" "--ring-capacity 1024" \
+    "--batch-rows 8" "--batch-rows 128" "--pool-batches 32")
+# Runs are interleaved (round r runs every layout once, in a rotated order) so that a slow
+# spell of a shared machine lands on every layout alike instead of on one layout's runs.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 for tier in $tiers; do
-  for layout in default "--workers 0" "--workers 0 --pin" "--no-pin" "--workers 2" \
-      "--ring-capacity 65536" "--ring-capacity 4096" "--ring-capacity 1024" \
-      "--batch-rows 8" "--batch-rows 128" "--pool-batches 32"; do
-    flags=""; [ "$layout" = default ] || flags=$layout
-    env_=""; [ "$tier" = native ] || env_="ZEROTICK_SIMD=$tier"
-    out=$(for _ in $(seq "$runs"); do env $env_ "$bin" run --json $flags "$@" 2>/dev/null; done)
-    read -r tps p50 p99 sum <<<"$(printf '%s\n' "$out" | python3 -c "$median")"
-    printf '%-8s %-26s %10s %9s %9s  %s\n' "$tier" "$layout" "$tps" "$p50" "$p99" "$sum"
+  env_=""; [ "$tier" = native ] || env_="ZEROTICK_SIMD=$tier"
+  n=${#layouts[@]}
+  for r in $(seq "$runs"); do
+    for k in $(seq 0 $((n - 1))); do
+      i=$(( (k + r) % n ))
+      layout=${layouts[$i]}
+      flags=""; [ "$layout" = default ] || flags=$layout
+      env $env_ "$bin" run --json $flags "$@" 2>/dev/null >>"$tmp/$tier.$i" || true
+    done
+  done
+  for i in $(seq 0 $((n - 1))); do
+    read -r tps p50 p99 sum <<<"$(python3 -c "$median" <"$tmp/$tier.$i" 2>/dev/null || echo "failed - - -")"
+    printf '%-8s %-26s %10s %9s %9s  %s\n' "$tier" "${layouts[$i]}" "$tps" "$p50" "$p99" "$sum"
   done
 done
