@@ -58,7 +58,7 @@ pub struct Input {
     pub symbols: usize,
     /// Seed of the synthetic market.
     pub seed: u64,
-    /// Ticks before steady state (allocations and blocked time are counted after it).
+    /// Ticks before steady state (allocations, blocked time and the steady rate are counted after it).
     pub warmup_ticks: u64,
 }
 
@@ -100,6 +100,8 @@ pub struct Measured {
     pub steady_allocations_per_s: Option<f64>,
     /// Fraction of the pipeline threads' time spent blocked in steady state ([`Steady`]).
     pub blocked_fraction: Option<f64>,
+    /// Ticks per second in steady state ([`Steady::ticks_per_s`]).
+    pub steady_ticks_per_s: Option<f64>,
     /// Lock acquisitions on the pipeline's hot path (origin-style only; the others take none).
     pub lock_acquisitions: u64,
     /// Batch pool (zerotick) or free-list (idiomatic) hit rate (`None`: no pool).
@@ -121,6 +123,7 @@ impl Measured {
             "allocations": self.allocations,
             "steady_allocations_per_s": self.steady_allocations_per_s,
             "blocked_fraction": self.blocked_fraction,
+            "steady_ticks_per_s": self.steady_ticks_per_s,
             "lock_acquisitions": self.lock_acquisitions,
             "pool_hit_rate": self.pool_hit_rate,
             "rss_growth_bytes": self.rss_growth_bytes,
@@ -147,6 +150,7 @@ impl Measured {
             allocations: u("allocations")?,
             steady_allocations_per_s: v["steady_allocations_per_s"].as_f64(),
             blocked_fraction: v["blocked_fraction"].as_f64(),
+            steady_ticks_per_s: v["steady_ticks_per_s"].as_f64(),
             lock_acquisitions: u("lock_acquisitions")?,
             pool_hit_rate: v["pool_hit_rate"].as_f64(),
             rss_growth_bytes: v["rss_growth_bytes"].as_u64(),
@@ -176,6 +180,7 @@ pub fn measure(which: Which, input: &Input) -> Result<Measured> {
     Ok(Measured {
         steady_allocations_per_s: steady.allocations_per_s(),
         blocked_fraction: blocked,
+        steady_ticks_per_s: steady.ticks_per_s(),
         ..m?
     })
 }
@@ -210,6 +215,7 @@ fn run_one(which: Which, input: &Input, steady: &Steady) -> Result<Measured> {
         allocations: 0,
         steady_allocations_per_s: None,
         blocked_fraction: None,
+        steady_ticks_per_s: None,
         lock_acquisitions: 0,
         pool_hit_rate: None,
         rss_growth_bytes: None,

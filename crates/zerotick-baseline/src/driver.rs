@@ -43,8 +43,8 @@ pub struct BenchArgs {
     /// Seed of the synthetic market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Ticks before steady state: allocations/s and the blocked fraction are measured from
-    /// the first progress mark (every 65,536 ticks) at or after it.
+    /// Ticks before steady state: allocations/s, the blocked fraction and the steady-state
+    /// vectors/s are measured from the first progress mark (every 65,536 ticks) at or after it.
     #[arg(long, default_value_t = 100_000)]
     warmup_ticks: u64,
     /// Symbols of the synthetic market.

@@ -24,6 +24,8 @@ pub struct Steady {
     /// `(allocations, ns since epoch)` at the first mark at or after the warm-up; `u64::MAX`
     /// until then.
     first: [AtomicU64; 2],
+    /// Ticks at the first mark and at the latest one.
+    ticks: [AtomicU64; 2],
     /// The same at the latest mark.
     last: [AtomicU64; 2],
     tids: Mutex<Vec<String>>,
@@ -47,14 +49,15 @@ impl Steady {
             warmup_ticks,
             epoch: Instant::now(),
             first: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            ticks: [AtomicU64::new(0), AtomicU64::new(0)],
             last: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
             tids: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
         }
     }
 
-    /// The progress hook: `n` ticks processed so far. Two atomic loads, a clock read and four
-    /// stores; no allocation.
+    /// The progress hook: `n` ticks processed so far. Two atomic loads, a clock read and up to
+    /// six stores; no allocation.
     pub fn progress(&self, n: u64) {
         if n < self.warmup_ticks {
             return;
@@ -62,11 +65,25 @@ impl Steady {
         let mark = [watched_total(), self.epoch.elapsed().as_nanos() as u64];
         if self.first[1].load(Ordering::Relaxed) == u64::MAX {
             self.first[0].store(mark[0], Ordering::Relaxed);
+            self.ticks[0].store(n, Ordering::Relaxed);
             // Release: pairs with the sampler's Acquire load of `first[1]`.
             self.first[1].store(mark[1], Ordering::Release);
         }
         self.last[0].store(mark[0], Ordering::Relaxed);
         self.last[1].store(mark[1], Ordering::Relaxed);
+        self.ticks[1].store(n, Ordering::Relaxed);
+    }
+
+    /// Ticks per second between the first and the last mark (`None`: fewer than two): the
+    /// pipeline's rate with its start-up and teardown left out.
+    pub fn ticks_per_s(&self) -> Option<f64> {
+        let t0 = self.first[1].load(Ordering::Acquire);
+        let t1 = self.last[1].load(Ordering::Relaxed);
+        let (n0, n1) = (
+            self.ticks[0].load(Ordering::Relaxed),
+            self.ticks[1].load(Ordering::Relaxed),
+        );
+        (t0 != u64::MAX && t1 > t0 && n1 > n0).then(|| (n1 - n0) as f64 / ((t1 - t0) as f64 / 1e9))
     }
 
     /// The thread-start hook: registers the calling thread for the blocked-time figure.
@@ -150,6 +167,20 @@ impl Steady {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_steady_rate_counts_ticks_between_the_first_and_last_mark_after_warm_up() {
+        let steady = Steady::new(1_000);
+        steady.progress(500); // before the warm-up: not a mark
+        assert_eq!(steady.ticks_per_s(), None);
+        steady.progress(1_000);
+        assert_eq!(steady.ticks_per_s(), None, "one mark is no window");
+        std::thread::sleep(Duration::from_millis(20));
+        steady.progress(5_000);
+        let rate = steady.ticks_per_s().expect("two marks");
+        // 4,000 ticks in at least 20 ms: at most 200,000 ticks/s, and not absurdly low.
+        assert!(rate <= 200_000.0 && rate > 1_000.0, "{rate}");
+    }
 
     #[test]
     fn a_sleeping_thread_is_blocked_and_a_spinning_one_is_not() {

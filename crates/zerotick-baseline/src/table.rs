@@ -216,6 +216,21 @@ fn rows(o: &Outcome) -> Vec<Row> {
                 .to_owned(),
         ),
         row(
+            "pipeline_vectors_per_s_steady",
+            Better::Higher,
+            Unit::PerSecond,
+            (None, None),
+            each(&|m| {
+                let share = m.vectors as f64 / m.ticks.max(1) as f64;
+                m.steady_ticks_per_s.map(|t| t * share)
+            }),
+            format!(
+                "the same pipelines in steady state: ticks processed per second {window}, \
+                 times the run's vectors per tick (start-up and teardown left out; the row \
+                 above counts them)"
+            ),
+        ),
+        row(
             "rss_bytes",
             Better::Lower,
             Unit::Bytes,

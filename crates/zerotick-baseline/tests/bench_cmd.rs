@@ -21,11 +21,12 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-const METRICS: [&str; 10] = [
+const METRICS: [&str; 11] = [
     "allocations_per_s",
     "pool_hit_rate",
     "lock_wait_fraction",
     "pipeline_vectors_per_s",
+    "pipeline_vectors_per_s_steady",
     "rss_bytes",
     "d1_hit_rate",
     "with_allocation_ns",
@@ -119,7 +120,11 @@ fn quick_json_has_every_row_and_all_pipelines_emit_the_same_signals() {
     }
     assert!(num(&origin["lock_acquisitions"]) >= 80_000.0, "{origin}");
     assert_eq!(num(&zerotick["lock_acquisitions"]), 0.0);
-    for metric in ["pipeline_vectors_per_s", "rss_bytes"] {
+    for metric in [
+        "pipeline_vectors_per_s",
+        "pipeline_vectors_per_s_steady",
+        "rss_bytes",
+    ] {
         let r = row(&v, metric);
         for side in ["measured_before", "measured_idiomatic", "measured_after"] {
             assert!(num(&r[side]) > 0.0, "{r}");

@@ -578,15 +578,16 @@ fn run_mirrored<F: Feed + 'static>(
 ) -> Result<RunReport> {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let mirror = s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 sync();
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::park_timeout(Duration::from_millis(100));
             }
             sync();
         });
         let report = run_with(feed, args, config, None, registry, steady);
         stop.store(true, Ordering::Relaxed);
+        mirror.thread().unpark();
         report
     })
 }
@@ -781,16 +782,17 @@ fn run_with<F: Feed + 'static>(
         thread_start: Some(watch_this_thread),
         registry: Some(registry),
     };
-    /// Sets `done` when dropped: the progress thread ends even if the run panics.
-    struct Done<'a>(&'a AtomicBool);
+    /// Sets `done` and wakes the progress thread when dropped: the thread ends as soon as the
+    /// run does (not up to a poll interval later), and even if the run panics.
+    struct Done<'a>(&'a AtomicBool, std::thread::Thread);
     impl Drop for Done<'_> {
         fn drop(&mut self) {
             self.0.store(true, Ordering::Relaxed);
+            self.1.unpark();
         }
     }
     let report = std::thread::scope(|s| {
-        let _done = Done(&done);
-        s.spawn(|| {
+        let poller = s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 let n = processed.load(Ordering::Relaxed);
                 bar.set_position(n);
@@ -804,9 +806,10 @@ fn run_with<F: Feed + 'static>(
                     }
                     steady.max_after.fetch_max(rss, Ordering::Relaxed);
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::park_timeout(Duration::from_millis(100));
             }
         });
+        let _done = Done(&done, poller.thread().clone());
         run(feed, sink.as_mut(), config, &hooks)
     });
     bar.finish_and_clear();

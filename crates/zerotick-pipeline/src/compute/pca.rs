@@ -116,16 +116,22 @@ impl PcaCore {
     /// Runs one refresh on made-up rows, so the calling thread's GEMM packing buffers (faer
     /// keeps them per thread, reserved on the first product) exist, at the sizes a refresh
     /// uses and with their pages touched, before steady state. Allocates the made-up rows
-    /// (freed on return): call before the hot path. Costs one refresh (a few ms), where a
-    /// `PCA_ROWS`-cubed product (the warm-up before 2026-11-30) cost ~0.15 s on the AMD EPYC
-    /// VM, on the critical path of every run's start.
+    /// (freed on return): call before the hot path. Costs one refresh without power
+    /// iterations (a few ms), where a `PCA_ROWS`-cubed product (the warm-up before
+    /// 2026-11-30) cost ~0.15 s on the AMD EPYC VM, on the critical path of every run's start.
     pub(crate) fn warm_up(&mut self) -> Result<(), ComputeError> {
         // Any full-rank rows will do; these are cheap and deterministic.
         let rows: Vec<f64> = (0..PCA_ROWS * WIDTH)
             .map(|i| ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f64)
             .collect();
         let mut new_t = vec![0.0; PROJ * WIDTH];
-        self.top_vectors(&rows, 0, &mut new_t)
+        // Without power iterations: those repeat the same two product shapes (A Omega and
+        // A^T Q) the range finder and the final step already run, so the buffers come out
+        // the same at a third of the products.
+        let power_iters = std::mem::replace(&mut self.params.power_iters, 0);
+        let r = self.top_vectors(&rows, 0, &mut new_t);
+        self.params.power_iters = power_iters;
+        r
     }
 
     /// Runs `refresh`, recording a failure in the job instead of returning it.
