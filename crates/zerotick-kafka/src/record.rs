@@ -428,6 +428,26 @@ fn each_record(
 mod tests {
     use super::*;
 
+    /// A record as the tests compare it: offset, timestamp, key, value.
+    type Seen = (i64, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+    /// Every record `reader` reads from `data` at or after `from`, and the next offset.
+    fn collect(reader: &mut BatchReader, data: &[u8], from: i64) -> (i64, Vec<Seen>) {
+        let mut seen = Vec::new();
+        let next = reader
+            .read(data, from, |r| {
+                seen.push((
+                    r.offset,
+                    r.timestamp_ms,
+                    r.key.map(<[u8]>::to_vec),
+                    r.value.map(<[u8]>::to_vec),
+                ));
+                Ok(())
+            })
+            .unwrap();
+        (next, seen)
+    }
+
     fn tick(ts_ns: u64, price: f64, size: f64, side: Side) -> Tick {
         Tick {
             ts_ns,
@@ -460,21 +480,6 @@ mod tests {
             }
             b.finish_compressed(&mut w, codec).unwrap();
             w.as_bytes().to_vec()
-        };
-        let collect = |reader: &mut BatchReader, data: &[u8], from: i64| {
-            let mut seen = Vec::new();
-            let next = reader
-                .read(data, from, |r| {
-                    seen.push((
-                        r.offset,
-                        r.timestamp_ms,
-                        r.key.map(<[u8]>::to_vec),
-                        r.value.map(<[u8]>::to_vec),
-                    ));
-                    Ok(())
-                })
-                .unwrap();
-            (next, seen)
         };
         let plain = build(0);
         let mut reader = BatchReader::default();
@@ -513,17 +518,7 @@ mod tests {
         let mut data = w.as_bytes().to_vec();
         // Pretend the broker assigned base offset 40.
         data[..8].copy_from_slice(&40i64.to_be_bytes());
-        let mut seen = Vec::new();
-        let next = read_batches(&data, 0, |r| {
-            seen.push((
-                r.offset,
-                r.timestamp_ms,
-                r.key.map(<[u8]>::to_vec),
-                r.value.map(<[u8]>::to_vec),
-            ));
-            Ok(())
-        })
-        .unwrap();
+        let (next, seen) = collect(&mut BatchReader::default(), &data, 0);
         assert_eq!(next, 42);
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].0, 40);

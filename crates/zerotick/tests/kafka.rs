@@ -58,6 +58,18 @@ fn write_csv(dir: &std::path::Path, rows: u64) -> std::path::PathBuf {
     path
 }
 
+/// A trade CSV of `ticks` rows in `dir` ([`write_csv`]) as a `--feed` argument, and the report
+/// of a direct (in-process) run of it, to compare a consumer's checksum with.
+fn csv_and_direct_run(dir: &TempDir, ticks: u64) -> (String, Value) {
+    let csv = write_csv(&dir.0, ticks);
+    let feed = format!("csv:{}", path_str(&csv));
+    let direct = run_json(
+        &["run", "--feed", &feed, "--row-every", ROW_EVERY, "--json"],
+        MINUTE,
+    );
+    (feed, direct)
+}
+
 fn publish(k: &Tansu, feed: &[&str], topic: &str, partitions: u32) -> Value {
     let mut args = vec!["publish", "--to"];
     let url = k.url(topic);
@@ -137,12 +149,7 @@ fn one_partition_read_to_the_end_has_the_checksum_of_a_direct_run() {
     let Some(k) = Tansu::start() else { return };
     let dir = TempDir::new("kafka-csv");
     const TICKS: u64 = 60_000;
-    let csv = write_csv(&dir.0, TICKS);
-    let feed = format!("csv:{}", path_str(&csv));
-    let direct = run_json(
-        &["run", "--feed", &feed, "--row-every", ROW_EVERY, "--json"],
-        MINUTE,
-    );
+    let (feed, direct) = csv_and_direct_run(&dir, TICKS);
     let p = publish(&k, &["--feed", &feed], "t1", 1);
     assert_eq!(n(&p, "published"), TICKS, "{p}");
     // One partition keeps the file's order, so the symbols are met (and numbered) in the
@@ -171,12 +178,7 @@ fn compressed_batches_of_every_codec_read_as_uncompressed_ones() {
     let Some(k) = Tansu::start() else { return };
     let dir = TempDir::new("kafka-codecs");
     const TICKS: u64 = 20_000;
-    let csv = write_csv(&dir.0, TICKS);
-    let feed = format!("csv:{}", path_str(&csv));
-    let direct = run_json(
-        &["run", "--feed", &feed, "--row-every", ROW_EVERY, "--json"],
-        MINUTE,
-    );
+    let (feed, direct) = csv_and_direct_run(&dir, TICKS);
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("z-{codec}");
         let p = publish(&k, &["--feed", &feed, "--compression", codec], &topic, 1);
