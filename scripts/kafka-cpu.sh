@@ -48,31 +48,10 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 
-CLK_TCK=$(getconf CLK_TCK)
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
-cpu_ticks() {
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat")
-    awk '{ print $12 + $13 }' <<<"$rest"
-}
-
-# step NAME COMMAND...: run COMMAND under GNU time, print the CPU figures of both sides.
-step() {
-    local name=$1
-    shift
-    local before after tfile
-    tfile="$DIR/time.$name"
-    before=$(cpu_ticks "$BROKER_PID")
-    /usr/bin/time -f '%U %S %e' -o "$tfile" "$@" >"$DIR/out.$name"
-    after=$(cpu_ticks "$BROKER_PID")
-    read -r user sys wall <"$tfile"
-    awk -v n="$name" -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
-        -v w="$wall" -v t="$TICKS" 'BEGIN {
-            r = (a - b) / hz
-            printf "%-10s wall %6.2f s (%4.0f k ticks/s)  broker CPU %6.2f s (%.2f us/tick)  zerotick CPU %6.2f s (user %.2f + sys %.2f)\n",
-                n, w, t / w / 1e3, r, r / t * 1e6, u + s, u, s
-        }'
-}
+SERVER_PID="$BROKER_PID"
+SERVER_NAME=broker
+# shellcheck source=lib/server-cpu.sh
+. scripts/lib/server-cpu.sh
 
 # Two members of group g2 started together; the step ends when both did.
 TWO='"$0" run --feed "$1" --group g2 --consumer a --until-end --sink null --json >"$2/a.json" &

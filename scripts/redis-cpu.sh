@@ -50,33 +50,10 @@ for _ in $(seq 100); do
 done
 redis-cli -p "$PORT" ping >/dev/null || { echo "redis-server did not start on port $PORT" >&2; exit 1; }
 
-CLK_TCK=$(getconf CLK_TCK)
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the fields
-# are counted after the command name, which is in parentheses and may contain spaces).
-cpu_ticks() {
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat")
-    # After ") ", field 3 (state) is word 1, so utime (field 14) is word 12, stime word 13.
-    awk '{ print $12 + $13 }' <<<"$rest"
-}
-
-# step NAME COMMAND...: run COMMAND under GNU time, print the CPU figures of both sides.
-step() {
-    local name=$1
-    shift
-    local before after tfile
-    tfile="$DIR/time.$name"
-    before=$(cpu_ticks "$REDIS_PID")
-    /usr/bin/time -f '%U %S %e' -o "$tfile" "$@" >"$DIR/out.$name"
-    after=$(cpu_ticks "$REDIS_PID")
-    read -r user sys wall <"$tfile"
-    awk -v n="$name" -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
-        -v w="$wall" -v t="$TICKS" 'BEGIN {
-            r = (a - b) / hz
-            printf "%-8s wall %6.2f s  redis-server CPU %6.2f s (%.2f us/tick)  zerotick CPU %6.2f s (user %.2f + sys %.2f)\n",
-                n, w, r, r / t * 1e6, u + s, u, s
-        }'
-}
+SERVER_PID="$REDIS_PID"
+SERVER_NAME=redis-server
+# shellcheck source=lib/server-cpu.sh
+. scripts/lib/server-cpu.sh
 
 scripts/machine.sh
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), no persistence, 127.0.0.1:$PORT; $TICKS ticks over $SHARDS shards"
