@@ -45,7 +45,9 @@ pub(crate) fn command(args: &JitterArgs) -> Result<()> {
         if let Some(cpu) = args.cpus.iter().find(|c| !allowed.contains(c)) {
             bail!("--cpus {cpu}: this process may run on CPUs {allowed:?} only");
         }
+        // One probe per CPU: two on one CPU would take it from each other.
         let mut c = args.cpus.clone();
+        c.sort_unstable();
         c.dedup();
         c
     };
