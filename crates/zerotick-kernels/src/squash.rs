@@ -150,12 +150,8 @@ const LOG2_E: f64 = core::f64::consts::LOG2_E;
 /// `1.5 * 2^52`: adding it rounds a value below 2^51 to an integer, left in the low bits.
 const ROUNDER: f64 = 6_755_399_441_055_744.0;
 
-/// `scale * tanh(x[i])` for `N` lanes, step by step across the lanes: every step is one
-/// short loop that LLVM turns into `N / lanes` independent vector instructions, so the
-/// vectors of one chunk advance together through the dependent chain (an explicit
-/// interleave; the core's window no longer has to hold `N / lanes` whole chains). `x[i]` is
-/// given as `pre[i] * mul` (the fused pass passes the centred value and `1 / std`; plain
-/// `tanh` passes `x` and 1).
+/// `scale * tanh(pre[i] * mul)` for `N` lanes, portable: the scalar tier's kernel and the
+/// reference the AVX2 kernel (`x86::tanh4`, the same operations in the same order) follows.
 ///
 /// `tanh(z)` within [`TANH_RATIONAL_MAX_REL_ERR`], `z = pre * mul` (rounded once); see the
 /// module docs.
