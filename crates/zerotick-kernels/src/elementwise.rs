@@ -100,6 +100,37 @@ pub(crate) fn reduce(
     acc[0]
 }
 
+/// Two [`reduce`]s in one pass over `x`: `step(a, b, value)` updates the partial
+/// accumulators of both. Each result is bit for bit what `reduce` with its half of `step`
+/// gives (same partials, same combination order); one load per element instead of two.
+#[inline(always)]
+pub(crate) fn reduce_pair(
+    x: &[f64],
+    step: impl Fn(f64, f64, f64) -> (f64, f64),
+    combine: impl Fn(f64, f64) -> f64,
+) -> (f64, f64) {
+    let mut acc_a = [0.0; CHUNK];
+    let mut acc_b = [0.0; CHUNK];
+    let mut chunks = x.chunks_exact(CHUNK);
+    for c in &mut chunks {
+        for i in 0..CHUNK {
+            (acc_a[i], acc_b[i]) = step(acc_a[i], acc_b[i], c[i]);
+        }
+    }
+    for (i, v) in chunks.remainder().iter().enumerate() {
+        (acc_a[i], acc_b[i]) = step(acc_a[i], acc_b[i], *v);
+    }
+    let mut width = CHUNK;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc_a[i] = combine(acc_a[i], acc_a[i + width]);
+            acc_b[i] = combine(acc_b[i], acc_b[i + width]);
+        }
+    }
+    (acc_a[0], acc_b[0])
+}
+
 multiversion! {
     fn add_in_place_v(x: &mut [f64], y: &[f64]) -> () { zip_in_place(x, y, |a, b| a + b) }
 }

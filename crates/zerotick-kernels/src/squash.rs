@@ -1,4 +1,10 @@
-//! A cheaper `tanh` for squashing features, with a derived error bound.
+//! Cheaper `tanh`s for squashing features, with derived error bounds: `tanh_fast` (an `expm1`
+//! polynomial and a division, [`TANH_FAST_MAX_REL_ERR`]) and `tanh_rational` (a rational
+//! function of the reduced argument, [`TANH_RATIONAL_MAX_REL_ERR`]), and [`Squash`], the
+//! choice among them and the accurate 4-ULP `tanh` that the fused normalise + squash + scale
+//! pass takes.
+//!
+//! # `tanh_fast`
 //!
 //! `tanh_fast(x) = sign(x) * e / (e + 2)` with `e = expm1(2a)`, `a = min(|x|, SAT)`:
 //!
@@ -26,11 +32,56 @@
 //! the clamp), this one is 3 multiply-adds shorter, and the clamp, sign and NaN handling are
 //! one compare-and-select and one bitwise OR (NaN propagates through the arithmetic itself).
 //! One division per vector remains.
+//!
+//! # `tanh_rational`
+//!
+//! Same reduction, `2a = k ln 2 + r` (`a = min(|x|, SAT)`, one fused multiply-add with ln 2
+//! rounded to `f64`), but `e^r` is the [5/5] Padé approximant `P(r) / P(-r)`,
+//! `P(r) = E(r^2) + r O(r^2)`, `E(s) = 30240 + 3360 s + 30 s^2`, `O(s) = 15120 + 420 s + s^2`.
+//! With `u = 2^k P(r) / P(-r)`, `tanh a = (u - 1) / (u + 1)`, and multiplying through by
+//! `P(-r)`, with `w = r O(r^2)`:
+//!
+//! ```text
+//! tanh a = ((2^k - 1) E + (2^k + 1) w) / ((2^k + 1) E + (2^k - 1) w)
+//! ```
+//!
+//! No `expm1` and no cancellation near 0 (for `k = 0` it is `w / E`, the Padé form of
+//! `tanh(r / 2)`), one division, no polynomial longer than degree 2 in `r^2`: the chain of
+//! dependent steps is about half of `tanh_fast`'s, which on an out-of-order core with a
+//! limited window is what bounds the throughput (see `docs/kernels.md`).
+//!
+//! 1. Approximation. `P(r) / P(-r) = e^r (1 + d)` with `|d| <= 8.64e-16` on
+//!    `|r| <= ln(2) / 2 (1 + 2^-20)` (the reduction can overshoot `ln(2) / 2` by a rounding;
+//!    maximum over 4,001 points in 50-digit arithmetic, `mpmath`). `d` in `u` is `d` in
+//!    `e^2a`, i.e. an error `ln(1 + d) / 2` in `a`, relative error `|d| / sinh(2a)` in `tanh a`.
+//!    For `k >= 1`, `2a >= ln(2) / 2` and `sinh(2a) >= 0.3536`: at most `2.45e-15`; for `k = 0`
+//!    the relative error of `w / E` against `tanh(r / 2)` is at most `2.44e-15` (same
+//!    computation).
+//! 2. The reduced argument. `r` is one rounding of `2a - k LN2` (at most `2^-55` absolute,
+//!    exact for `k = 0`) plus `k |LN2 - ln 2| <= 55 * 2.32e-17`; an absolute error in `r` is a
+//!    relative error in `u`, damped by `2u / (u^2 - 1) <= 2^(1.5 - k) * 1.05`: below `2e-16`
+//!    on every tier (without FMA `k LN2` rounds too: still below `2e-16`).
+//! 3. Rounding of the evaluation, in `v = 2^-53`: `E` within `1.04v`, `O` within `2.0v`
+//!    (two roundings of a value near 15,120), `w` within `3.0v`. The numerator cancels most
+//!    at `k = 1` (`E + 3w`, `E >= 30240`, `|w| <= 5258`: terms at most 3.21 times the sum):
+//!    `7.6v`; the denominator `2.4v`; the division `v`: `11v` with fused multiply-adds,
+//!    `14.6v` without (the products `(2^k -+ 1) E` round too). For `k = 0` the numerator is
+//!    `2w` and the denominator `2E` (exact doublings): `5.1v`. The sign is exact (a bitwise
+//!    OR); the fused pass's `* scale` adds `v`.
+//! 4. Saturation. For `a = SAT`, `k = 55`: `2^55 -+ 1` both round to `2^55`, numerator and
+//!    denominator are the same computation and the result is exactly 1, the correctly rounded
+//!    value (step 1 of `tanh_fast`).
+//!
+//! Bound: `2.45e-15 + 2e-16 + 15.6v = 4.38e-15`; [`TANH_RATIONAL_MAX_REL_ERR`] is 4.5e-15
+//! (about 20 ULP), over all finite `x`, every tier, with or without the fused scale.
+//! `tests/squash.rs` measures it against `f64::tanh` on every tier the CPU runs. Specials as
+//! `tanh_fast`: NaN -> NaN, `+-inf -> +-1`, `-0 -> -0`; subnormal `x -> x` exactly (every
+//! product of a subnormal with the integer coefficients is exact).
 
 use crate::elementwise::map_in_place;
 use crate::error::KernelError;
 use crate::math::{pow2i, reduce_ln2};
-use crate::simd::{Kernels, madd, multiversion};
+use crate::simd::{Kernels, Tier, madd, multiversion};
 
 /// Degree of the Taylor polynomial of `expm1` on the reduced interval.
 pub const DEGREE: usize = 10;
@@ -39,6 +90,25 @@ pub const DEGREE: usize = 10;
 /// (derived in the module docs; the tests check it against `f64::tanh` with its own 1 ULP
 /// added). Also the largest absolute error.
 pub const TANH_FAST_MAX_REL_ERR: f64 = 1.3e-12;
+
+/// The largest relative error of [`Kernels::tanh_rational_in_place`] (and of the squash in
+/// [`Kernels::normalize_squash_scale_in_place`] with [`Squash::TanhRational`]) against the
+/// exact `tanh` (derived in the module docs: 4.38e-15; the tests check it against `f64::tanh`
+/// with its own error added). Also the largest absolute error.
+pub const TANH_RATIONAL_MAX_REL_ERR: f64 = 4.5e-15;
+
+/// Which `tanh` a squashing pass uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Squash {
+    /// The accurate `tanh` ([`Kernels::tanh_in_place`]): within 5.5 ULP (measured 2.5).
+    #[default]
+    Tanh,
+    /// [`Kernels::tanh_fast_in_place`]: relative error at most [`TANH_FAST_MAX_REL_ERR`].
+    TanhFast,
+    /// [`Kernels::tanh_rational_in_place`]: relative error at most
+    /// [`TANH_RATIONAL_MAX_REL_ERR`]; the fastest of the three.
+    TanhRational,
+}
 
 /// `|x|` beyond which `tanh` rounds to `+-1`.
 const SAT: f64 = 19.0625;
@@ -74,6 +144,248 @@ pub(crate) fn tanh_fast<const FMA: bool>(x: f64) -> f64 {
     f64::from_bits(m.to_bits() | (x.to_bits() & SIGN))
 }
 
+/// ln 2 rounded to `f64` (`tanh_rational` reduces with one fused multiply-add).
+const LN_2: f64 = core::f64::consts::LN_2;
+const LOG2_E: f64 = core::f64::consts::LOG2_E;
+/// `1.5 * 2^52`: adding it rounds a value below 2^51 to an integer, left in the low bits.
+const ROUNDER: f64 = 6_755_399_441_055_744.0;
+
+/// `scale * tanh(pre[i] * mul)` for `N` lanes, portable: the scalar tier's kernel and the
+/// reference the AVX2 kernel (`x86::tanh4`, the same operations in the same order) follows.
+///
+/// `tanh(z)` within [`TANH_RATIONAL_MAX_REL_ERR`], `z = pre * mul` (rounded once); see the
+/// module docs.
+#[inline(always)]
+pub(crate) fn tanh_rational_lanes<const FMA: bool, const SCALED: bool, const N: usize>(
+    pre: &[f64; N],
+    mul: f64,
+    scale: f64,
+) -> [f64; N] {
+    // z = pre * mul; 2|z| clamped at 2 SAT (an overflowed product clamps too, NaN stays NaN:
+    // it fails the compare).
+    let mut z = [0.0; N];
+    let mut y = [0.0; N];
+    for i in 0..N {
+        z[i] = pre[i] * mul;
+        let a = f64::from_bits(z[i].to_bits() & !SIGN);
+        let a = if a > SAT { SAT } else { a };
+        y[i] = a + a;
+    }
+    // 2|z| = k ln 2 + r: k = round(y / ln 2) in the low bits of t, 2^k built from them.
+    let mut t = [0.0; N];
+    for i in 0..N {
+        t[i] = madd::<FMA>(y[i], LOG2_E, ROUNDER);
+    }
+    let mut r = [0.0; N];
+    let mut p2 = [0.0; N];
+    for i in 0..N {
+        r[i] = madd::<FMA>(-(t[i] - ROUNDER), LN_2, y[i]);
+        p2[i] = f64::from_bits(t[i].to_bits().wrapping_add(1023) << 52);
+    }
+    let mut e = [0.0; N];
+    let mut w = [0.0; N];
+    for i in 0..N {
+        let s = r[i] * r[i];
+        e[i] = madd::<FMA>(madd::<FMA>(30.0, s, 3360.0), s, 30240.0);
+        // O = s^2 + 420 s + 15120 as two multiply-adds (`(s + 420) s + 15120` is one
+        // operation shorter, but LLVM's SLP vectoriser splits that form into scalars).
+        w[i] = r[i] * madd::<FMA>(s, s, madd::<FMA>(420.0, s, 15120.0));
+    }
+    let mut out = [0.0; N];
+    for i in 0..N {
+        let (cm, cp) = (p2[i] - 1.0, p2[i] + 1.0);
+        let num = madd::<FMA>(cm, e[i], cp * w[i]);
+        let den = madd::<FMA>(cp, e[i], cm * w[i]);
+        let m = f64::from_bits((num / den).to_bits() | (z[i].to_bits() & SIGN));
+        out[i] = if SCALED { m * scale } else { m };
+    }
+    out
+}
+
+/// What the rational squash pass does to each value before `tanh` and after it:
+/// `scale * tanh(((v * pre_scale - shift) - mean) * inv_std)`. Plain `tanh` is
+/// `pre_scale = inv_std = scale = 1`, `shift = mean = 0` (every step then returns `v`
+/// exactly, `-0` and NaN included), and skips them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RationalPass {
+    pub(crate) pre_scale: f64,
+    pub(crate) shift: f64,
+    pub(crate) mean: f64,
+    pub(crate) inv_std: f64,
+    pub(crate) scale: f64,
+}
+
+impl RationalPass {
+    /// Plain `tanh`.
+    pub(crate) const TANH: RationalPass = RationalPass {
+        pre_scale: 1.0,
+        shift: 0.0,
+        mean: 0.0,
+        inv_std: 1.0,
+        scale: 1.0,
+    };
+
+    /// The pass on one value, portable (the scalar tier, and every tier's last few values).
+    #[inline(always)]
+    fn one<const FMA: bool>(&self, v: f64) -> f64 {
+        let d = (v * self.pre_scale - self.shift) - self.mean;
+        tanh_rational_lanes::<FMA, true, 1>(&[d], self.inv_std, self.scale)[0]
+    }
+}
+
+multiversion! {
+    fn rational_pass_portable_v(x: &mut [f64], p: RationalPass) -> () {
+        map_in_place(x, |v| p.one::<FMA>(v))
+    }
+}
+
+/// The AVX2+FMA kernel of the rational squash, written with intrinsics: the portable lane
+/// code left LLVM free to vectorise across chunks instead (strided loads, shuffles), which
+/// made it slower than `tanh_fast`.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{LN_2, LOG2_E, ROUNDER, RationalPass, SAT};
+    use core::arch::x86_64::{
+        __m256d, _mm256_add_epi64, _mm256_add_pd, _mm256_and_pd, _mm256_andnot_pd,
+        _mm256_castpd_si256, _mm256_castsi256_pd, _mm256_div_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
+        _mm256_loadu_pd, _mm256_min_pd, _mm256_mul_pd, _mm256_or_pd, _mm256_set1_epi64x,
+        _mm256_set1_pd, _mm256_slli_epi64, _mm256_storeu_pd, _mm256_sub_pd,
+    };
+
+    /// `tanh_rational_lanes` on 4 lanes, the same operations in the same order (so the same
+    /// results as the portable code with FMA).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tanh4(z: __m256d) -> __m256d {
+        let sign = _mm256_set1_pd(-0.0);
+        // min(SAT, a) returns its second operand when either is NaN: NaN stays NaN.
+        let a = _mm256_min_pd(_mm256_set1_pd(SAT), _mm256_andnot_pd(sign, z));
+        let y = _mm256_add_pd(a, a);
+        let t = _mm256_fmadd_pd(y, _mm256_set1_pd(LOG2_E), _mm256_set1_pd(ROUNDER));
+        let kf = _mm256_sub_pd(t, _mm256_set1_pd(ROUNDER));
+        let r = _mm256_fnmadd_pd(kf, _mm256_set1_pd(LN_2), y);
+        let bits = _mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023));
+        let p2 = _mm256_castsi256_pd(_mm256_slli_epi64::<52>(bits));
+        let s = _mm256_mul_pd(r, r);
+        let e = _mm256_fmadd_pd(
+            _mm256_fmadd_pd(_mm256_set1_pd(30.0), s, _mm256_set1_pd(3360.0)),
+            s,
+            _mm256_set1_pd(30240.0),
+        );
+        let o = _mm256_fmadd_pd(
+            s,
+            s,
+            _mm256_fmadd_pd(_mm256_set1_pd(420.0), s, _mm256_set1_pd(15120.0)),
+        );
+        let w = _mm256_mul_pd(r, o);
+        let cm = _mm256_sub_pd(p2, _mm256_set1_pd(1.0));
+        let cp = _mm256_add_pd(p2, _mm256_set1_pd(1.0));
+        let num = _mm256_fmadd_pd(cm, e, _mm256_mul_pd(cp, w));
+        let den = _mm256_fmadd_pd(cp, e, _mm256_mul_pd(cm, w));
+        _mm256_or_pd(_mm256_div_pd(num, den), _mm256_and_pd(z, sign))
+    }
+
+    /// The pass on 4 values; `AFFINE` / `UNIT_PRE` / `SCALED` drop the steps that are
+    /// identities for plain `tanh` or an unscaled input.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn pass4<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        v: __m256d,
+        p: &RationalPass,
+    ) -> __m256d {
+        let z = if AFFINE {
+            let v = if UNIT_PRE {
+                v
+            } else {
+                _mm256_mul_pd(v, _mm256_set1_pd(p.pre_scale))
+            };
+            let d = _mm256_sub_pd(
+                _mm256_sub_pd(v, _mm256_set1_pd(p.shift)),
+                _mm256_set1_pd(p.mean),
+            );
+            _mm256_mul_pd(d, _mm256_set1_pd(p.inv_std))
+        } else {
+            v
+        };
+        let m = tanh4(z);
+        if SCALED {
+            _mm256_mul_pd(m, _mm256_set1_pd(p.scale))
+        } else {
+            m
+        }
+    }
+
+    /// The pass over `x`, 16 values (4 independent vectors) per step, then 4 at a time, then
+    /// the portable code for the last `len % 4`.
+    #[target_feature(enable = "avx2,fma")]
+    fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        x: &mut [f64],
+        p: &RationalPass,
+    ) {
+        let mut chunks = x.chunks_exact_mut(16);
+        for c in &mut chunks {
+            let q = c.as_mut_ptr();
+            // SAFETY: `c` has 16 elements: offsets 0, 4, 8 and 12 each start 4 in bounds.
+            let (v0, v1, v2, v3) = unsafe {
+                (
+                    _mm256_loadu_pd(q),
+                    _mm256_loadu_pd(q.add(4)),
+                    _mm256_loadu_pd(q.add(8)),
+                    _mm256_loadu_pd(q.add(12)),
+                )
+            };
+            let f = |v| pass4::<AFFINE, UNIT_PRE, SCALED>(v, p);
+            let (y0, y1, y2, y3) = (f(v0), f(v1), f(v2), f(v3));
+            // SAFETY: as for the loads.
+            unsafe {
+                _mm256_storeu_pd(q, y0);
+                _mm256_storeu_pd(q.add(4), y1);
+                _mm256_storeu_pd(q.add(8), y2);
+                _mm256_storeu_pd(q.add(12), y3);
+            }
+        }
+        let mut quads = chunks.into_remainder().chunks_exact_mut(4);
+        for c in &mut quads {
+            let q = c.as_mut_ptr();
+            // SAFETY: `c` has 4 elements.
+            unsafe {
+                _mm256_storeu_pd(q, pass4::<AFFINE, UNIT_PRE, SCALED>(_mm256_loadu_pd(q), p))
+            };
+        }
+        for v in quads.into_remainder() {
+            *v = p.one::<true>(*v);
+        }
+    }
+
+    /// Runs the pass with the AVX2+FMA kernel.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
+        if plain {
+            run::<false, true, false>(x, p);
+        } else if p.pre_scale == 1.0 {
+            // `v * 1.0 == v` for every `v`: skipping it changes no result.
+            run::<true, true, true>(x, p);
+        } else {
+            run::<true, false, true>(x, p);
+        }
+    }
+}
+
+/// `scale * tanh(((x * pre_scale - shift) - mean) * inv_std)` in place with the rational
+/// `tanh`, on `k`'s tier (the AVX2 kernel on the AVX2 and AVX-512 tiers).
+pub(crate) fn rational_pass(k: Kernels, x: &mut [f64], p: RationalPass, plain: bool) {
+    match k.tier() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: its tier is supported by this CPU, and both the
+        // AVX2 and the AVX-512 tier require avx2 and fma (`Tier::is_supported`).
+        Tier::Avx2 | Tier::Avx512 => unsafe { x86::pass(x, &p, plain) },
+        _ => rational_pass_portable_v(k, x, p),
+    }
+}
+
 multiversion! {
     fn tanh_fast_in_place_v(x: &mut [f64]) -> () { map_in_place(x, tanh_fast::<FMA>) }
 }
@@ -106,6 +418,55 @@ impl Kernels {
     }
 }
 
+impl Kernels {
+    /// `x[i] = tanh x[i]` within a relative (and absolute) error of
+    /// [`TANH_RATIONAL_MAX_REL_ERR`] (4.5e-15): a rational function of the reduced argument
+    /// and one division, the fastest `tanh` here, for squashing. NaN stays NaN, `+-inf` gives
+    /// `+-1`, `-0` stays `-0`, subnormals are returned unchanged.
+    ///
+    /// ```
+    /// use zerotick_kernels::{Kernels, TANH_RATIONAL_MAX_REL_ERR};
+    ///
+    /// let mut x = [-3.0, -0.5, 0.0, 1e-3, 2.0, 40.0];
+    /// let want = x.map(f64::tanh);
+    /// Kernels::active().tanh_rational_in_place(&mut x);
+    /// for (y, t) in x.iter().zip(want) {
+    ///     assert!((y - t).abs() <= 2.0 * TANH_RATIONAL_MAX_REL_ERR * t.abs());
+    /// }
+    /// ```
+    #[inline]
+    pub fn tanh_rational_in_place(&self, x: &mut [f64]) {
+        rational_pass(*self, x, RationalPass::TANH, true);
+    }
+
+    /// As [`tanh_rational_in_place`](Self::tanh_rational_in_place), writing into `out`.
+    ///
+    /// # Errors
+    /// [`KernelError::LengthMismatch`] if the slices differ in length; nothing is written.
+    #[inline]
+    pub fn tanh_rational_into(&self, out: &mut [f64], x: &[f64]) -> Result<(), KernelError> {
+        if out.len() != x.len() {
+            return Err(KernelError::LengthMismatch {
+                expected: out.len(),
+                got: x.len(),
+            });
+        }
+        out.copy_from_slice(x);
+        self.tanh_rational_in_place(out);
+        Ok(())
+    }
+
+    /// `x[i] = tanh x[i]` with the chosen [`Squash`].
+    #[inline]
+    pub fn squash_in_place(&self, x: &mut [f64], squash: Squash) {
+        match squash {
+            Squash::Tanh => self.tanh_in_place(x),
+            Squash::TanhFast => self.tanh_fast_in_place(x),
+            Squash::TanhRational => self.tanh_rational_in_place(x),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +477,21 @@ mod tests {
         assert_eq!(SAT.tanh(), 1.0);
         assert_eq!(tanh_fast::<false>(SAT), 1.0);
         assert_eq!(tanh_fast::<false>(-1e300), -1.0);
+    }
+
+    #[test]
+    fn rational_saturates_and_keeps_subnormals() {
+        let f = |x: f64| tanh_rational_lanes::<false, false, 1>(&[x], 1.0, 1.0)[0];
+        assert_eq!(f(SAT), 1.0);
+        assert_eq!(f(-1e300), -1.0);
+        assert_eq!(f(5e-324), 5e-324);
+        assert_eq!(f(-3e-310), -3e-310);
+        // The [5/5] coefficients: P(r) / P(-r) matches e^r to the derived 8.64e-16 at the
+        // interval's end (std's exp is within 1 ULP).
+        let r = LN_2 / 2.0;
+        let p = |r: f64| 30240.0 + r * (15120.0 + r * (3360.0 + r * (420.0 + r * (30.0 + r))));
+        let d = (p(r) / p(-r) / r.exp() - 1.0).abs();
+        assert!(d < 8.64e-16 + 4.5e-16 && d > 1e-16, "pade error {d:e}");
     }
 
     #[test]

@@ -28,10 +28,11 @@
 //! * Infinities are data: they make the mean or variance infinite or NaN, which then flows
 //!   through like NaN under `Propagate`.
 
-use crate::elementwise::{add, map_in_place, reduce};
+use crate::elementwise::{add, map_in_place, reduce, reduce_pair};
 use crate::error::KernelError;
 use crate::math;
 use crate::simd::{Kernels, multiversion};
+use crate::squash::{RationalPass, Squash, rational_pass, tanh_fast};
 
 /// Values per block of the two-pass step.
 pub const BLOCK: usize = 256;
@@ -154,7 +155,8 @@ pub(crate) const M2_TINY: f64 = f64::from_bits(((1023 - 900) as u64) << 52); // 
 /// `(moments, nans)`. `f` is the exact shift (or scale and shift) that puts the data near 0,
 /// so the block mean is rounded at the scale of the deviations, not of the data.
 #[inline(always)]
-fn block_moments(x: &[f64], skip_nan: bool, f: impl Fn(f64) -> f64 + Copy) -> (Moments, u64) {
+fn block_moments<const SKIP_NAN: bool>(x: &[f64], f: impl Fn(f64) -> f64 + Copy) -> (Moments, u64) {
+    let skip_nan = SKIP_NAN;
     let valid = |v: f64| !skip_nan || !v.is_nan();
     let n = if skip_nan {
         reduce(x, 0.0, |a, v| a + if valid(v) { 1.0 } else { 0.0 }, add)
@@ -168,16 +170,15 @@ fn block_moments(x: &[f64], skip_nan: bool, f: impl Fn(f64) -> f64 + Copy) -> (M
     let sum = reduce(x, 0.0, |a, v| a + if valid(v) { f(v) } else { 0.0 }, add);
     let mean = sum / n;
     let dev = |v: f64| if valid(v) { f(v) - mean } else { 0.0 };
-    let sq = reduce(
+    // Squared and plain deviations in one pass (each sum as its own `reduce` would give).
+    let (sq, lin) = reduce_pair(
         x,
-        0.0,
-        |a, v| {
+        |s, l, v| {
             let d = dev(v);
-            a + d * d
+            (s + d * d, l + d)
         },
         add,
     );
-    let lin = reduce(x, 0.0, |a, v| a + dev(v), add);
     // The mean's own rounding shows as a non-zero `lin`; this removes its effect on `m2`.
     // An overflowed `sq` stays +inf (never `inf - inf`); NaN data keeps `m2` NaN.
     let m2 = if sq.is_finite() {
@@ -206,10 +207,16 @@ multiversion! {
         // and the merges between blocks work on deviations, never rounded at the data's
         // magnitude (which costs 1e-9 relative at an offset of 1e9: issue 12), and a
         // constant input gives exactly 0 whatever its magnitude.
+        // The policy as a constant: each loop is compiled without the other policy's
+        // selects (a runtime flag inside left the AVX2 loops half scalar).
         let mut total = Moments::EMPTY;
         let mut nans = 0;
         for block in x.chunks(BLOCK) {
-            let (m, n) = block_moments(block, skip_nan, |v| v - shift);
+            let (m, n) = if skip_nan {
+                block_moments::<true>(block, |v| v - shift)
+            } else {
+                block_moments::<false>(block, |v| v - shift)
+            };
             nans += n;
             total = total.merge(&m);
         }
@@ -222,7 +229,11 @@ multiversion! {
         let mut total = Moments::EMPTY;
         let mut nans = 0;
         for block in x.chunks(BLOCK) {
-            let (m, n) = block_moments(block, skip_nan, |v| v * scale - shift_scaled);
+            let (m, n) = if skip_nan {
+                block_moments::<true>(block, |v| v * scale - shift_scaled)
+            } else {
+                block_moments::<false>(block, |v| v * scale - shift_scaled)
+            };
             nans += n;
             total = total.merge(&m);
         }
@@ -251,6 +262,12 @@ multiversion! {
 multiversion! {
     fn affine_tanh_scale_v(x: &mut [f64], a: Affine, scale: f64) -> () {
         map_in_place(x, |v| math::tanh::<FMA>(((v * a.scale - a.shift) - a.mean) * a.inv_std) * scale)
+    }
+}
+
+multiversion! {
+    fn affine_tanh_fast_scale_v(x: &mut [f64], a: Affine, scale: f64) -> () {
+        map_in_place(x, |v| tanh_fast::<FMA>(((v * a.scale - a.shift) - a.mean) * a.inv_std) * scale)
     }
 }
 
@@ -345,8 +362,53 @@ impl Kernels {
         policy: NormalizePolicy,
         scale: f64,
     ) -> Result<NormalizeReport, KernelError> {
+        self.normalize_squash_scale_in_place(x, policy, Squash::Tanh, scale)
+    }
+
+    /// The fused pass with a choice of `tanh`: statistics of `x`, then in one pass
+    /// `x[i] = scale * tanh((x[i] - mean) / std)` with the [`Squash`] given.
+    /// [`Squash::Tanh`] is [`normalize_tanh_scale_in_place`](Self::normalize_tanh_scale_in_place);
+    /// the others are cheaper, within a relative error of
+    /// [`TANH_FAST_MAX_REL_ERR`](crate::TANH_FAST_MAX_REL_ERR) or
+    /// [`TANH_RATIONAL_MAX_REL_ERR`](crate::TANH_RATIONAL_MAX_REL_ERR) of
+    /// `scale * tanh(z)` for the z-score `z` as computed (the scaling included).
+    ///
+    /// ```
+    /// use zerotick_kernels::{Kernels, NormalizePolicy, Squash};
+    ///
+    /// let x: Vec<f64> = (0..1024).map(|i| (i as f64).sin()).collect();
+    /// let k = Kernels::active();
+    /// let (mut a, mut b) = (x.clone(), x);
+    /// k.normalize_squash_scale_in_place(&mut a, NormalizePolicy::default(), Squash::Tanh, 2.0)?;
+    /// k.normalize_squash_scale_in_place(&mut b, NormalizePolicy::default(), Squash::TanhRational, 2.0)?;
+    /// assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() <= 2e-14));
+    /// # Ok::<(), zerotick_kernels::KernelError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`normalize_in_place`](Self::normalize_in_place).
+    pub fn normalize_squash_scale_in_place(
+        &self,
+        x: &mut [f64],
+        policy: NormalizePolicy,
+        squash: Squash,
+        scale: f64,
+    ) -> Result<NormalizeReport, KernelError> {
         let (report, a) = self.plan(x, policy)?;
-        affine_tanh_scale_v(*self, x, a, scale);
+        match squash {
+            Squash::Tanh => affine_tanh_scale_v(*self, x, a, scale),
+            Squash::TanhFast => affine_tanh_fast_scale_v(*self, x, a, scale),
+            Squash::TanhRational => {
+                let p = RationalPass {
+                    pre_scale: a.scale,
+                    shift: a.shift,
+                    mean: a.mean,
+                    inv_std: a.inv_std,
+                    scale,
+                };
+                rational_pass(*self, x, p, false);
+            }
+        }
         Ok(report)
     }
 

@@ -1,19 +1,29 @@
-//! `tanh_fast` against `f64::tanh` on every tier this CPU runs: the documented error bound
-//! over millions of random bit patterns (every magnitude, subnormals, NaN, infinities) and
-//! the special values.
+//! `tanh_fast` and `tanh_rational` against `f64::tanh` on every tier this CPU runs: the
+//! documented error bounds over millions of random bit patterns (every magnitude,
+//! subnormals, NaN, infinities), dense samples where tanh bends, and the special values.
 
 mod common;
 use common::{Rng, SPECIALS, tiers};
-use zerotick_kernels::{KernelError, Kernels, TANH_FAST_MAX_REL_ERR};
+use zerotick_kernels::{
+    KernelError, Kernels, Squash, TANH_FAST_MAX_REL_ERR, TANH_RATIONAL_MAX_REL_ERR, Tier,
+};
 
 /// std's `tanh` is within about 1 ULP of the exact value: allow that on top of the bound.
 const TOL: f64 = TANH_FAST_MAX_REL_ERR + 2.0 * f64::EPSILON;
+/// The same for `tanh_rational`.
+const TOL_RATIONAL: f64 = TANH_RATIONAL_MAX_REL_ERR + 2.0 * f64::EPSILON;
 
-/// Largest relative error of `k.tanh_fast_in_place` over `inputs` (NaN, infinities and the
-/// sign of zero are checked exactly) and the input where it occurs.
-fn worst(k: &Kernels, inputs: &[f64]) -> (f64, f64) {
+/// The two cheaper squashes, with their tolerances.
+const CHEAP: [(Squash, f64); 2] = [
+    (Squash::TanhFast, TOL),
+    (Squash::TanhRational, TOL_RATIONAL),
+];
+
+/// Largest relative error of `k.squash_in_place(.., squash)` over `inputs` (NaN,
+/// infinities and the sign of zero are checked exactly) and the input where it occurs.
+fn worst_of(k: &Kernels, squash: Squash, inputs: &[f64]) -> (f64, f64) {
     let mut out = inputs.to_vec();
-    k.tanh_fast_in_place(&mut out);
+    k.squash_in_place(&mut out, squash);
     let mut worst = (0.0, 0.0);
     for (x, y) in inputs.iter().zip(&out) {
         let want = x.tanh();
@@ -49,12 +59,18 @@ fn random_bit_patterns_within_the_bound_on_every_tier() {
             .map(|_| f64::from_bits(rng.next_u64()))
             .collect();
         v.extend_from_slice(&SPECIALS);
-        let (rel, at) = worst(&k, &v);
-        eprintln!(
-            "{}: bit patterns: max rel err {rel:e} at x = {at:e}",
-            k.tier()
-        );
-        assert!(rel <= TOL, "{}: rel err {rel:e} at {at:e}", k.tier());
+        for (squash, tol) in CHEAP {
+            let (rel, at) = worst_of(&k, squash, &v);
+            eprintln!(
+                "{} {squash:?}: bit patterns: max rel err {rel:e} at x = {at:e}",
+                k.tier()
+            );
+            assert!(
+                rel <= tol,
+                "{} {squash:?}: rel err {rel:e} at {at:e}",
+                k.tier()
+            );
+        }
     }
 }
 
@@ -70,16 +86,28 @@ fn dense_sampling_where_tanh_bends_within_the_bound() {
             v.extend((0..2_000).map(|_| b * rng.uniform(0.999, 1.001)));
         }
         v.extend((0..2_000).map(|_| rng.uniform(18.0, 20.0)));
-        let (rel, at) = worst(&k, &v);
-        eprintln!("{}: |x| <= 20: max rel err {rel:e} at x = {at:e}", k.tier());
-        assert!(rel <= TOL, "{}: rel err {rel:e} at {at:e}", k.tier());
+        // Tiny and subnormal magnitudes, where tanh x = x.
+        v.extend((0..100_000).map(|_| rng.uniform(-1.0, 1.0) * 1e-300));
+        v.extend((0..100_000).map(|_| f64::from_bits(rng.next_u64() >> 12)));
+        for (squash, tol) in CHEAP {
+            let (rel, at) = worst_of(&k, squash, &v);
+            eprintln!(
+                "{} {squash:?}: |x| <= 20: max rel err {rel:e} at x = {at:e}",
+                k.tier()
+            );
+            assert!(
+                rel <= tol,
+                "{} {squash:?}: rel err {rel:e} at {at:e}",
+                k.tier()
+            );
+        }
     }
 }
 
 #[test]
 fn special_values() {
     for k in tiers() {
-        let mut v = [
+        let v = [
             f64::NAN,
             -f64::NAN,
             f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN payload
@@ -96,45 +124,56 @@ fn special_values() {
             19.0625,
             -1e20,
         ];
-        k.tanh_fast_in_place(&mut v);
-        let t = k.tier();
-        assert!(v[0].is_nan() && v[1].is_nan() && v[2].is_nan(), "{t}");
-        assert_eq!(v[3], 1.0, "{t}");
-        assert_eq!(v[4], -1.0, "{t}");
-        assert!(v[5] == 0.0 && v[5].is_sign_positive(), "{t}");
-        assert!(v[6] == 0.0 && v[6].is_sign_negative(), "{t}");
-        assert_eq!(v[7], 5e-324, "{t}");
-        assert_eq!(v[8], -5e-324, "{t}");
-        assert_eq!(v[9], 2.2250738585072014e-308, "{t}");
-        assert_eq!(v[10], 1e-300, "{t}");
-        assert_eq!(v[11], 1.0, "{t}");
-        assert_eq!(v[12], -1.0, "{t}");
-        assert_eq!(v[13], 1.0, "{t}");
-        assert_eq!(v[14], -1.0, "{t}");
+        for squash in [Squash::TanhFast, Squash::TanhRational] {
+            let mut v = v;
+            k.squash_in_place(&mut v, squash);
+            let t = format!("{} {squash:?}", k.tier());
+            assert!(v[0].is_nan() && v[1].is_nan() && v[2].is_nan(), "{t}");
+            assert_eq!(v[3], 1.0, "{t}");
+            assert_eq!(v[4], -1.0, "{t}");
+            assert!(v[5] == 0.0 && v[5].is_sign_positive(), "{t}");
+            assert!(v[6] == 0.0 && v[6].is_sign_negative(), "{t}");
+            assert_eq!(v[7], 5e-324, "{t}");
+            assert_eq!(v[8], -5e-324, "{t}");
+            assert_eq!(v[9], 2.2250738585072014e-308, "{t}");
+            assert_eq!(v[10], 1e-300, "{t}");
+            assert_eq!(v[11], 1.0, "{t}");
+            assert_eq!(v[12], -1.0, "{t}");
+            assert_eq!(v[13], 1.0, "{t}");
+            assert_eq!(v[14], -1.0, "{t}");
+        }
     }
 }
 
 #[test]
 fn tiers_agree_at_awkward_lengths() {
-    let scalar = Kernels::new(zerotick_kernels::Tier::Scalar).unwrap();
+    let scalar = Kernels::new(Tier::Scalar).unwrap();
     let mut rng = Rng::new(3);
     for k in tiers() {
-        for len in [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 1023, 4099] {
+        for len in [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 1023, 4099] {
             let x: Vec<f64> = (0..len).map(|_| rng.uniform(-25.0, 25.0)).collect();
-            let mut a = x.clone();
-            k.tanh_fast_in_place(&mut a);
-            let mut b = vec![0.0; len];
-            k.tanh_fast_into(&mut b, &x).unwrap();
-            assert_eq!(a, b, "{}: in place and into differ at len {len}", k.tier());
-            let mut s = x.clone();
-            scalar.tanh_fast_in_place(&mut s);
-            for (i, (p, q)) in a.iter().zip(&s).enumerate() {
-                // Both within TOL of tanh, so within 2 TOL of each other.
-                assert!(
-                    (p - q).abs() <= 2.0 * TOL * q.abs(),
-                    "{}: len {len} [{i}]: {p:e} vs scalar {q:e}",
-                    k.tier()
+            for (squash, tol) in CHEAP {
+                let mut a = x.clone();
+                k.squash_in_place(&mut a, squash);
+                let mut b = vec![0.0; len];
+                match squash {
+                    Squash::TanhRational => k.tanh_rational_into(&mut b, &x).unwrap(),
+                    _ => k.tanh_fast_into(&mut b, &x).unwrap(),
+                }
+                let t = k.tier();
+                assert_eq!(
+                    a, b,
+                    "{t} {squash:?}: in place and into differ at len {len}"
                 );
+                let mut s = x.clone();
+                scalar.squash_in_place(&mut s, squash);
+                for (i, (p, q)) in a.iter().zip(&s).enumerate() {
+                    // Both within `tol` of tanh, so within 2 `tol` of each other.
+                    assert!(
+                        (p - q).abs() <= 2.0 * tol * q.abs(),
+                        "{t} {squash:?}: len {len} [{i}]: {p:e} vs scalar {q:e}"
+                    );
+                }
             }
         }
     }
@@ -152,4 +191,81 @@ fn into_checks_lengths() {
         })
     );
     assert_eq!(out, [0.0; 3], "nothing written");
+    assert_eq!(
+        k.tanh_rational_into(&mut out, &[1.0; 2]),
+        Err(KernelError::LengthMismatch {
+            expected: 3,
+            got: 2
+        })
+    );
+    assert_eq!(out, [0.0; 3], "nothing written");
+}
+
+/// The fused normalise + squash + scale pass is, bit for bit, the three steps with the same
+/// squash, on every tier, at awkward lengths (the rational squash pads its last chunk).
+#[test]
+fn fused_squash_equals_the_three_steps() {
+    let mut rng = Rng::new(21);
+    for k in tiers() {
+        for len in [1, 2, 15, 16, 17, 1000, 1024] {
+            let x: Vec<f64> = (0..len).map(|_| 1e6 + rng.uniform(-3.0, 5.0)).collect();
+            for squash in [Squash::Tanh, Squash::TanhFast, Squash::TanhRational] {
+                let policy = zerotick_kernels::NormalizePolicy {
+                    zero_variance: zerotick_kernels::ZeroVariance::Zero,
+                    ..Default::default()
+                };
+                let mut fused = x.clone();
+                k.normalize_squash_scale_in_place(&mut fused, policy, squash, -1.5)
+                    .unwrap();
+                let mut steps = x.clone();
+                k.normalize_in_place(&mut steps, policy).unwrap();
+                k.squash_in_place(&mut steps, squash);
+                k.scale_in_place(&mut steps, -1.5);
+                assert_eq!(fused, steps, "{} {squash:?} len {len}", k.tier());
+            }
+        }
+    }
+}
+
+/// The fused rational pass against `f64::tanh` of the z-scores computed in `f64` (the
+/// normalisation is tested elsewhere): within the bound, NaN and zero variance as the other
+/// squashes, huge data through the rescaled (edge) path.
+#[test]
+fn fused_rational_within_the_bound_and_at_the_edges() {
+    let mut rng = Rng::new(22);
+    let policy = zerotick_kernels::NormalizePolicy::default();
+    for k in tiers() {
+        for magnitude in [1e-300, 1.0, 1e12, 1e300] {
+            let x: Vec<f64> = (0..1024)
+                .map(|_| rng.uniform(-2.0, 3.0) * magnitude)
+                .collect();
+            let mut z = x.clone();
+            k.normalize_in_place(&mut z, policy).unwrap();
+            let mut y = x.clone();
+            k.normalize_squash_scale_in_place(&mut y, policy, Squash::TanhRational, 3.0)
+                .unwrap();
+            for (i, (got, zi)) in y.iter().zip(&z).enumerate() {
+                let want = 3.0 * zi.tanh();
+                assert!(
+                    (got - want).abs() <= TOL_RATIONAL * want.abs() + 1e-300,
+                    "{} magnitude {magnitude:e} [{i}]: {got:e} vs {want:e}",
+                    k.tier()
+                );
+            }
+        }
+        let mut nan = vec![1.0, f64::NAN, 3.0];
+        k.normalize_squash_scale_in_place(&mut nan, policy, Squash::TanhRational, 1.0)
+            .unwrap();
+        assert!(
+            nan.iter().all(|v| v.is_nan()),
+            "{}: NaN propagates",
+            k.tier()
+        );
+        let mut constant = vec![4.0; 40];
+        assert_eq!(
+            k.normalize_squash_scale_in_place(&mut constant, policy, Squash::TanhRational, 1.0),
+            Err(KernelError::ZeroVariance)
+        );
+        assert_eq!(constant, vec![4.0; 40], "nothing written");
+    }
 }
