@@ -743,9 +743,12 @@ impl ComputeStage {
         copy(&self.kernels, &mut row[..RET_WINDOW], &self.filter_out)
     }
 
-    /// Step 3: SIMD `tanh` squashing and scaling, in place.
+    /// Step 3: SIMD `tanh` squashing and scaling, in place. The squash is
+    /// [`Kernels::tanh_rational_in_place`] (relative error at most 4.5e-15, one division per
+    /// vector): faster than the `expm1`-based `tanh_fast` it replaced (1.3e-12) and 300x
+    /// closer to `tanh`.
     pub fn squash_row(&self, row: &mut [f64]) {
-        self.kernels.tanh_fast_in_place(row);
+        self.kernels.tanh_rational_in_place(row);
         // `x * 1.0` is `x`: the default scale costs no pass.
         if self.config.scale != 1.0 {
             self.kernels.scale_in_place(row, self.config.scale);
