@@ -7,6 +7,7 @@ pub mod decode;
 pub mod file;
 mod json;
 mod lines;
+mod num;
 pub mod merge;
 pub mod sink;
 pub mod synthetic;
