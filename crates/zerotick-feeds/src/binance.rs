@@ -54,7 +54,7 @@ use std::io::BufRead;
 use std::num::NonZeroU64;
 
 use zerotick_core::event::nonzero;
-use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{
     BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, Tick,
 };
@@ -62,6 +62,7 @@ use zerotick_core::{
 use crate::csv::{MAX_SYMBOLS, parse_ts};
 use crate::json::{self, Kind, MAX_DEPTH, Malformed, Value};
 use crate::lines::Lines;
+use crate::symbols::Symbols;
 use crate::num;
 
 /// Longest line accepted, in bytes (a diff-depth message of 1,000 levels is ~40 KB).
@@ -180,7 +181,28 @@ fn walk_object(
                 next
             }
             _ => {
-                let (v, next) = json::value(line, i, depth + 1)?;
+                // Strings and numbers (most values) here; the rest the general way.
+                let (v, next) = match first {
+                    Some(b'"') => {
+                        let end = json::string_end(line, i + 1)?;
+                        let v = Value {
+                            kind: Kind::String,
+                            start: i + 1,
+                            end,
+                        };
+                        (v, end + 1)
+                    }
+                    Some(b'-' | b'0'..=b'9') => {
+                        let end = json::number(line, i)?;
+                        let v = Value {
+                            kind: Kind::Number,
+                            start: i,
+                            end,
+                        };
+                        (v, end)
+                    }
+                    _ => json::value(line, i, depth + 1)?,
+                };
                 if let Some(slot) = f.slot(key) {
                     *slot = Some(v);
                 }
@@ -327,7 +349,7 @@ pub struct BinanceJsonFeed<R> {
     reader: R,
     strict: bool,
     lines: Lines,
-    symbols: SymbolTable,
+    symbols: Symbols,
     /// Last `u` of a depth update per symbol index (0: none yet).
     last_update: Vec<u64>,
     gaps: u64,
@@ -345,7 +367,7 @@ impl<R: BufRead> BinanceJsonFeed<R> {
             reader,
             strict,
             lines: Lines::new(MAX_JSON_LINE, RESERVE),
-            symbols: SymbolTable::new(MAX_SYMBOLS),
+            symbols: Symbols::new(MAX_SYMBOLS),
             last_update: Vec::new(),
             gaps: 0,
             depth: None,
@@ -457,10 +479,7 @@ impl<R: BufRead> BinanceJsonFeed<R> {
         if v.kind != Kind::String {
             return Err(bad_json());
         }
-        let name = std::str::from_utf8(v.bytes(line)).map_err(|_| RejectReason::BadUtf8)?;
-        self.symbols
-            .intern(name)
-            .ok_or(RejectReason::TooManySymbols)
+        self.symbols.intern_bytes(v.bytes(line))
     }
 
     fn trade(&mut self, line: &[u8], f: &Fields) -> Result<Step, RejectReason> {

@@ -92,9 +92,31 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Res<usize> {
     }
 }
 
+/// Each byte of a word set to `x`.
+const fn splat(x: u8) -> u64 {
+    u64::from_ne_bytes([x; 8])
+}
+
 /// The index of the closing quote of the string whose content starts at `i`.
+///
+/// Eight bytes at a time while none of them needs a look (a quote, a backslash or a control
+/// byte), then byte by byte.
 #[inline]
 pub(crate) fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
+    const LOW: u64 = splat(0x01);
+    const HIGH: u64 = splat(0x80);
+    while let Some(&chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(chunk);
+        // A lane's high bit is set where the lane is a quote, a backslash or below 0x20
+        // (the "has zero byte" test: exact for the lowest such lane, which is all we use).
+        let zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+        let found = zero(w ^ splat(b'"')) | zero(w ^ splat(b'\\')) | (w.wrapping_sub(splat(0x20)) & !w & HIGH);
+        if found != 0 {
+            i += (found.trailing_zeros() / 8) as usize;
+            break;
+        }
+        i += 8;
+    }
     loop {
         match b.get(i) {
             Some(b'"') => return Ok(i),
@@ -117,7 +139,8 @@ pub(crate) fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
 }
 
 /// The index after the number starting at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn number(b: &[u8], mut i: usize) -> Res<usize> {
+#[inline]
+pub(crate) fn number(b: &[u8], mut i: usize) -> Res<usize> {
     let digits = |b: &[u8], i: usize| {
         let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 { Err(Malformed) } else { Ok(i + n) }
@@ -240,6 +263,42 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
         assert!(!check(&deep));
+    }
+
+    /// `string_end` one byte at a time, as the grammar says.
+    fn string_end_bytewise(b: &[u8], mut i: usize) -> Res<usize> {
+        loop {
+            match b.get(i) {
+                Some(b'"') => return Ok(i),
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') if b.get(i + 2..i + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) => i += 6,
+                    _ => return Err(Malformed),
+                },
+                Some(&c) if c < 0x20 => return Err(Malformed),
+                Some(_) => i += 1,
+                None => return Err(Malformed),
+            }
+        }
+    }
+
+    #[test]
+    fn string_end_finds_what_a_bytewise_scan_finds_at_every_position() {
+        let specials: [&[u8]; 9] = [b"\"", b"\\\"", b"\\n", b"\\u00e9", b"\\x", b"\x01", b"\x1f", b"\xc3\xa9", b"\x7f"];
+        for len in 0..40 {
+            for at in 0..=len {
+                for sp in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(at..at, sp.iter().copied());
+                    text.push(b'"');
+                    text.extend_from_slice(b"tail\"");
+                    for start in 0..3.min(text.len()) {
+                        assert_eq!(string_end(&text, start), string_end_bytewise(&text, start), "{text:?} from {start}");
+                    }
+                }
+            }
+        }
+        assert_eq!(string_end(b"abcdefghijklmnop", 0), Err(Malformed));
     }
 
     #[test]

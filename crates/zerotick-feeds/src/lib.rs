@@ -8,6 +8,7 @@ pub mod file;
 mod json;
 mod lines;
 mod num;
+mod symbols;
 pub mod merge;
 pub mod sink;
 pub mod synthetic;

@@ -61,45 +61,103 @@ fn fast_decimal(bytes: &[u8]) -> Option<f64> {
 /// What follows the decimal is the caller's to check: `b"1.5\""` gives `(1.5, 3)`.
 #[inline]
 pub(crate) fn unsigned_prefix(b: &[u8], start: usize) -> Option<(f64, usize)> {
-    // `m` takes at most FAST_DIGITS digits, checked before each: it never overflows.
-    let mut m = 0u64;
-    let mut i = start;
-    let mut digits = 0;
-    while let Some(&c) = b.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        if digits == FAST_DIGITS {
-            return None;
-        }
-        m = m * 10 + u64::from(d);
-        i += 1;
-        digits += 1;
-    }
-    let mut frac = 0;
+    let (m, mut i, int_digits) = digit_run(b, start, 0, 0)?;
+    let (mut m, mut digits) = (m, int_digits);
     if b.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            if digits == FAST_DIGITS {
-                return None;
-            }
-            m = m * 10 + u64::from(d);
-            i += 1;
-            digits += 1;
-            frac += 1;
-        }
+        (m, i, digits) = digit_run(b, i + 1, m, digits)?;
     }
+    let frac = digits - int_digits;
     // A byte after the decimal that could continue a number std reads (an exponent) is
     // left to the slow path by the callers, which want a delimiter or the end there.
     if digits == 0 || m > EXACT_INT || frac >= POW10.len() {
         return None;
     }
     Some((m as f64 / POW10[frac], i))
+}
+
+/// `10^k` for `k <= 8`.
+const POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Each byte of a word set to `x`.
+const fn splat(x: u8) -> u64 {
+    u64::from_ne_bytes([x; 8])
+}
+
+/// Appends the run of ASCII digits starting at `b[i]` to `m`, which holds `count` digits:
+/// the new `m`, the index after the run and the new count. `None` past [`FAST_DIGITS`]
+/// digits (so `m` never overflows: it stays below 10^19).
+///
+/// Eight bytes at a time (SWAR: the digits of a word found and combined with three
+/// multiplications) while eight are left, then byte by byte.
+#[inline(always)]
+fn digit_run(b: &[u8], mut i: usize, mut m: u64, mut count: usize) -> Option<(u64, usize, usize)> {
+    while let Some(&chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(chunk);
+        let n = leading_digits(w);
+        if n == 0 {
+            return Some((m, i, count));
+        }
+        if count + n > FAST_DIGITS {
+            return None;
+        }
+        m = m * POW10_INT[n] + first_digits(w, n);
+        i += n;
+        count += n;
+        if n < 8 {
+            return Some((m, i, count));
+        }
+    }
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if count == FAST_DIGITS {
+            return None;
+        }
+        m = m * 10 + u64::from(d);
+        i += 1;
+        count += 1;
+    }
+    Some((m, i, count))
+}
+
+/// How many of the word's bytes, from its first (lowest), are ASCII digits (0 to 8).
+#[inline(always)]
+fn leading_digits(w: u64) -> usize {
+    // A digit lane is 0x30..=0x39: its high nibble is 3, and still 3 after adding 6. A carry
+    // out of a lane (from 0xFA..=0xFF, not a digit) only disturbs lanes above a non-digit.
+    let high = w & splat(0xF0);
+    let high_plus6 = w.wrapping_add(splat(0x06)) & splat(0xF0);
+    let not_digit = (high | (high_plus6 >> 4)) ^ splat(0x33);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` bytes of the word (`1..=8`, all ASCII digits), first byte most
+/// significant.
+#[inline(always)]
+fn first_digits(w: u64, n: usize) -> u64 {
+    debug_assert!((1..=8).contains(&n));
+    // The n digits moved to the top lanes, zeros (as digit values) below them.
+    let v = w.wrapping_sub(splat(b'0')) << (8 * (8 - n));
+    // Pairs, then quads, then the eight digits (each lane stays below 100: no carries).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let mask = 0x0000_00FF_0000_00FF;
+    let v = (v & mask)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & mask).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    v & 0xFFFF_FFFF
 }
 
 /// The standard library's parser, for what the fast path does not take.
@@ -205,6 +263,58 @@ mod tests {
         assert_eq!(whole(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
         for bad in [&b""[..], b"10000000000000000000", b"-1", b"+1", b"1.0", b"1a"] {
             assert_eq!(whole(bad), None, "{bad:?}");
+        }
+    }
+
+    /// `unsigned_prefix` one byte at a time.
+    fn prefix_bytewise(b: &[u8], start: usize) -> Option<(f64, usize)> {
+        let int = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut end = start + int;
+        let mut frac = 0;
+        if b.get(end) == Some(&b'.') {
+            frac = b[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            end += 1 + frac;
+        }
+        if int + frac == 0 || int + frac > FAST_DIGITS {
+            return None;
+        }
+        let text = std::str::from_utf8(&b[start..end]).unwrap();
+        let m: u64 = text.replace('.', "").parse().unwrap();
+        if m > EXACT_INT {
+            return None;
+        }
+        Some((text.parse().unwrap(), end))
+    }
+
+    #[test]
+    fn swar_digits() {
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"12345678")), 8);
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"123.5678")), 3);
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"/0123456")), 0);
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"9:\xff\xff\xff\xff\xff\xff")), 1);
+        assert_eq!(first_digits(u64::from_le_bytes(*b"12345678"), 8), 12_345_678);
+        assert_eq!(first_digits(u64::from_le_bytes(*b"90210xyz"), 5), 90_210);
+        assert_eq!(first_digits(u64::from_le_bytes(*b"7\"]abcde"), 1), 7);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// The word-at-a-time prefix reader equals a byte-at-a-time one, whatever follows
+        /// the number and wherever it starts.
+        #[test]
+        fn prefix_equals_bytewise(
+            lead in "[a-z\"\\[]{0,3}",
+            int in "[0-9]{0,21}",
+            point in any::<bool>(),
+            frac in "[0-9]{0,21}",
+            tail in "[\",\\]e0-9.]{0,12}",
+        ) {
+            let s = format!("{lead}{int}{}{frac}{tail}", if point { "." } else { "" });
+            let b = s.as_bytes();
+            let got = unsigned_prefix(b, lead.len()).map(|(v, e)| (v.to_bits(), e));
+            let want = prefix_bytewise(b, lead.len()).map(|(v, e)| (v.to_bits(), e));
+            prop_assert_eq!(got, want, "{:?}", s);
         }
     }
 
