@@ -9,6 +9,7 @@ pub mod arena;
 pub mod book;
 pub mod dense;
 pub mod feed;
+pub mod gunzip;
 pub mod fft;
 pub mod metrics;
 pub mod parse;

@@ -16,8 +16,15 @@
 //! | `bookTicker` (spot: no `e`, fields `u s b B a A`) | [`Quote`] | `T`, else `E`, else the receive time | `u` as the update id |
 //! | `depthUpdate` | one [`BookDelta`] per level, bids then asks | `E` (else `T`), ms | `U`/`u` first/last update id on each; `b`/`a`: `[[price, qty], ...]`, qty 0 removes |
 //!
-//! Numbers are read from their strings (or JSON numbers) exactly: prices and sizes by Rust's
-//! correctly rounded `f64` parser, times and ids as whole numbers. A subscription reply
+//! Numbers are read from their strings (or JSON numbers) exactly: prices and sizes correctly
+//! rounded to `f64`, bit for bit as Rust's `str::parse::<f64>` reads them (a fast path for
+//! plain decimals, the standard parser for the rest), times and ids as whole numbers.
+//!
+//! **One pass.** A line is read once: its grammar is checked (RFC 8259) while the fields read
+//! are noted as spans of the line, and a depth update's levels are parsed into a reused buffer
+//! on the way, each number once (a level written as Binance writes it, `["price","qty"]`,
+//! in one step). The buffer starts at 1,024 levels and grows only for a message with more
+//! levels than any before. A subscription reply
 //! (`{"result":null,"id":1}`: an `id` and no `e`) is not market data and is skipped like a
 //! blank line.
 //!
@@ -26,7 +33,7 @@
 //! [`Feed::sequence_gaps`]; its levels are still handed on.
 //!
 //! **Rejects.** A line yields its events or exactly one rejection, never part of a message:
-//! a depth update is checked whole before its first level is handed on. Reasons:
+//! a depth update is checked whole (every level parsed) before its first level is handed on. Reasons:
 //! `bad_json` (not a JSON object, or a value of the wrong JSON type), `missing_field`,
 //! `unknown_event` (another `e`, or an object that is none of the above), `bad_timestamp`,
 //! `bad_price`, `bad_size`, `bad_side` (`m` not a boolean), `bad_update_id` (not a whole
