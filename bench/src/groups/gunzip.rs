@@ -66,7 +66,11 @@ fn per_pass<'a>(name: &'static str, mut pass: impl FnMut() -> usize + 'a) -> Imp
         let start = Instant::now();
         for _ in 0..iters {
             let n = black_box(pass());
-            assert_eq!(*expected.get_or_insert(n), n, "{name}: a pass gave {n} bytes");
+            assert_eq!(
+                *expected.get_or_insert(n),
+                n,
+                "{name}: a pass gave {n} bytes"
+            );
         }
         start.elapsed()
     })

@@ -69,8 +69,8 @@ use zerotick_core::{
 use crate::csv::{MAX_SYMBOLS, parse_ts};
 use crate::json::{self, Kind, MAX_DEPTH, Malformed, Value};
 use crate::lines::Lines;
-use crate::symbols::Symbols;
 use crate::num;
+use crate::symbols::Symbols;
 
 /// Longest line accepted, in bytes (a diff-depth message of 1,000 levels is ~40 KB).
 pub const MAX_JSON_LINE: usize = 1 << 20;

@@ -43,8 +43,8 @@ use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Side, Tick};
 
 use crate::lines::Lines;
-use crate::symbols::Symbols;
 use crate::num;
+use crate::symbols::Symbols;
 
 /// Longest line accepted, in bytes (without its line end).
 pub const MAX_LINE: usize = 4096;
@@ -469,10 +469,10 @@ fn header_layout(line: &[u8]) -> Option<CsvLayout> {
     let fields = &fields[..n];
     let is = |names: &[&[&str]], min: usize| {
         (min..=names.len()).contains(&n)
-            && fields
-                .iter()
-                .zip(names)
-                .all(|(f, ok)| ok.iter().any(|name| f.eq_ignore_ascii_case(name.as_bytes())))
+            && fields.iter().zip(names).all(|(f, ok)| {
+                ok.iter()
+                    .any(|name| f.eq_ignore_ascii_case(name.as_bytes()))
+            })
     };
     if is(&GENERIC_HEADER, 4) {
         Some(CsvLayout::Generic)

@@ -110,7 +110,9 @@ pub(crate) fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
         // A lane's high bit is set where the lane is a quote, a backslash or below 0x20
         // (the "has zero byte" test: exact for the lowest such lane, which is all we use).
         let zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
-        let found = zero(w ^ splat(b'"')) | zero(w ^ splat(b'\\')) | (w.wrapping_sub(splat(0x20)) & !w & HIGH);
+        let found = zero(w ^ splat(b'"'))
+            | zero(w ^ splat(b'\\'))
+            | (w.wrapping_sub(splat(0x20)) & !w & HIGH);
         if found != 0 {
             i += (found.trailing_zeros() / 8) as usize;
             break;
@@ -272,7 +274,12 @@ mod tests {
                 Some(b'"') => return Ok(i),
                 Some(b'\\') => match b.get(i + 1) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                    Some(b'u') if b.get(i + 2..i + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) => i += 6,
+                    Some(b'u')
+                        if b.get(i + 2..i + 6)
+                            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                    {
+                        i += 6
+                    }
                     _ => return Err(Malformed),
                 },
                 Some(&c) if c < 0x20 => return Err(Malformed),
@@ -284,7 +291,17 @@ mod tests {
 
     #[test]
     fn string_end_finds_what_a_bytewise_scan_finds_at_every_position() {
-        let specials: [&[u8]; 9] = [b"\"", b"\\\"", b"\\n", b"\\u00e9", b"\\x", b"\x01", b"\x1f", b"\xc3\xa9", b"\x7f"];
+        let specials: [&[u8]; 9] = [
+            b"\"",
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\x",
+            b"\x01",
+            b"\x1f",
+            b"\xc3\xa9",
+            b"\x7f",
+        ];
         for len in 0..40 {
             for at in 0..=len {
                 for sp in specials {
@@ -293,7 +310,11 @@ mod tests {
                     text.push(b'"');
                     text.extend_from_slice(b"tail\"");
                     for start in 0..3.min(text.len()) {
-                        assert_eq!(string_end(&text, start), string_end_bytewise(&text, start), "{text:?} from {start}");
+                        assert_eq!(
+                            string_end(&text, start),
+                            string_end_bytewise(&text, start),
+                            "{text:?} from {start}"
+                        );
                     }
                 }
             }

@@ -7,10 +7,10 @@ pub mod decode;
 pub mod file;
 mod json;
 mod lines;
-mod num;
-mod symbols;
 pub mod merge;
+mod num;
 pub mod sink;
+mod symbols;
 pub mod synthetic;
 pub mod tardis;
 

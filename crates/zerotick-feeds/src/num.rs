@@ -240,7 +240,11 @@ mod tests {
             "١",
         ] {
             let got = decimal(s.as_bytes());
-            assert!(same(got, reference(s)), "{s:?}: {got:?} vs {:?}", reference(s));
+            assert!(
+                same(got, reference(s)),
+                "{s:?}: {got:?} vs {:?}",
+                reference(s)
+            );
         }
         assert_eq!(decimal(b"\xff1"), None);
         assert!(decimal(b"-0").unwrap().is_sign_negative());
@@ -260,8 +264,18 @@ mod tests {
     fn whole_numbers() {
         assert_eq!(whole(b"0"), Some(0));
         assert_eq!(whole(b"1700000000000"), Some(1_700_000_000_000));
-        assert_eq!(whole(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
-        for bad in [&b""[..], b"10000000000000000000", b"-1", b"+1", b"1.0", b"1a"] {
+        assert_eq!(
+            whole(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            &b""[..],
+            b"10000000000000000000",
+            b"-1",
+            b"+1",
+            b"1.0",
+            b"1a",
+        ] {
             assert_eq!(whole(bad), None, "{bad:?}");
         }
     }
@@ -272,7 +286,10 @@ mod tests {
         let mut end = start + int;
         let mut frac = 0;
         if b.get(end) == Some(&b'.') {
-            frac = b[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            frac = b[end + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
             end += 1 + frac;
         }
         if int + frac == 0 || int + frac > FAST_DIGITS {
@@ -291,8 +308,14 @@ mod tests {
         assert_eq!(leading_digits(u64::from_le_bytes(*b"12345678")), 8);
         assert_eq!(leading_digits(u64::from_le_bytes(*b"123.5678")), 3);
         assert_eq!(leading_digits(u64::from_le_bytes(*b"/0123456")), 0);
-        assert_eq!(leading_digits(u64::from_le_bytes(*b"9:\xff\xff\xff\xff\xff\xff")), 1);
-        assert_eq!(first_digits(u64::from_le_bytes(*b"12345678"), 8), 12_345_678);
+        assert_eq!(
+            leading_digits(u64::from_le_bytes(*b"9:\xff\xff\xff\xff\xff\xff")),
+            1
+        );
+        assert_eq!(
+            first_digits(u64::from_le_bytes(*b"12345678"), 8),
+            12_345_678
+        );
         assert_eq!(first_digits(u64::from_le_bytes(*b"90210xyz"), 5), 90_210);
         assert_eq!(first_digits(u64::from_le_bytes(*b"7\"]abcde"), 1), 7);
     }
