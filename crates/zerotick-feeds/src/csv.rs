@@ -386,8 +386,8 @@ fn split_fields<'a>(line: &'a [u8], out: &mut Fields<'a>) -> Result<usize, Rejec
 /// carry crosses lanes).
 #[inline(always)]
 fn comma_lanes(w: u64) -> u64 {
-    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
-    let v = w ^ u64::from_ne_bytes([b','; 8]);
+    const LOW7: u64 = num::splat(0x7F);
+    let v = w ^ num::splat(b',');
     // A lane's high bit ends up clear exactly when the lane is 0.
     !(((v & LOW7) + LOW7) | v | LOW7)
 }
@@ -562,20 +562,6 @@ fn unit_exp(whole: u128) -> i64 {
     }
 }
 
-/// `10^k` for the unit exponents.
-const UNIT_SCALE: [u64; 10] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-];
-
 /// A timestamp in s, ms, us or ns (by the magnitude of its integer part) to ns, in integer
 /// arithmetic: `[+]digits[.digits][(e|E)[+|-]digits]` (a digit on one side of the point).
 ///
@@ -587,7 +573,7 @@ pub(crate) fn parse_ts(b: &[u8]) -> Result<u64, RejectReason> {
         let unit = unit_exp(u128::from(whole));
         // `unit` is 0, 3, 6 or 9.
         return whole
-            .checked_mul(UNIT_SCALE[unit as usize])
+            .checked_mul(num::POW10_INT[unit as usize])
             .ok_or(RejectReason::BadTimestamp);
     }
     parse_ts_general(b)

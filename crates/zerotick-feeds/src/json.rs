@@ -3,6 +3,8 @@
 //! content between the quotes (escapes checked, left as written). Nesting deeper than
 //! [`MAX_DEPTH`] is refused, so a hostile line cannot exhaust the stack.
 
+use crate::num::splat;
+
 /// Deepest nesting of objects and arrays accepted.
 pub(crate) const MAX_DEPTH: u32 = 32;
 
@@ -90,11 +92,6 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Res<usize> {
     } else {
         Err(Malformed)
     }
-}
-
-/// Each byte of a word set to `x`.
-const fn splat(x: u8) -> u64 {
-    u64::from_ne_bytes([x; 8])
 }
 
 /// The index of the closing quote of the string whose content starts at `i`.

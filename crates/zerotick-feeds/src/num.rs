@@ -75,8 +75,8 @@ pub(crate) fn unsigned_prefix(b: &[u8], start: usize) -> Option<(f64, usize)> {
     Some((m as f64 / POW10[frac], i))
 }
 
-/// `10^k` for `k <= 8`.
-const POW10_INT: [u64; 9] = [
+/// `10^k` for `k <= 9`.
+pub(crate) const POW10_INT: [u64; 10] = [
     1,
     10,
     100,
@@ -86,10 +86,11 @@ const POW10_INT: [u64; 9] = [
     1_000_000,
     10_000_000,
     100_000_000,
+    1_000_000_000,
 ];
 
-/// Each byte of a word set to `x`.
-const fn splat(x: u8) -> u64 {
+/// Each byte of a word set to `x` (for the word-at-a-time byte tests of the text readers).
+pub(crate) const fn splat(x: u8) -> u64 {
     u64::from_ne_bytes([x; 8])
 }
 
