@@ -10,7 +10,8 @@
 //! core, so the feed is never the pipeline's bottleneck).
 //!
 //! Then the parse cases, one per input format, beside serde-based peers: `parse_ws_json`
-//! (messages) and `parse_trades_csv` (rows), see [`super::parse`].
+//! (messages) and `parse_trades_csv` (rows), see [`super::parse`]; and `gunzip_ws_json`, gzip
+//! decompression by flate2 and its two pure-Rust backends, see [`super::gunzip`].
 
 use super::GroupResult;
 use crate::harness::{Harness, Impl, Row};
@@ -39,6 +40,7 @@ pub fn run(h: &mut Harness) -> GroupResult {
         rows.extend(case_rows);
     }
     rows.extend(super::parse::run(h));
+    rows.extend(super::gunzip::run(h));
     Ok(rows)
 }
 

@@ -10,6 +10,7 @@ pub mod book;
 pub mod dense;
 pub mod feed;
 pub mod fft;
+pub mod gunzip;
 pub mod metrics;
 pub mod parse;
 pub mod pool;

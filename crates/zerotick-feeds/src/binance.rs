@@ -16,8 +16,15 @@
 //! | `bookTicker` (spot: no `e`, fields `u s b B a A`) | [`Quote`] | `T`, else `E`, else the receive time | `u` as the update id |
 //! | `depthUpdate` | one [`BookDelta`] per level, bids then asks | `E` (else `T`), ms | `U`/`u` first/last update id on each; `b`/`a`: `[[price, qty], ...]`, qty 0 removes |
 //!
-//! Numbers are read from their strings (or JSON numbers) exactly: prices and sizes by Rust's
-//! correctly rounded `f64` parser, times and ids as whole numbers. A subscription reply
+//! Numbers are read from their strings (or JSON numbers) exactly: prices and sizes correctly
+//! rounded to `f64`, bit for bit as Rust's `str::parse::<f64>` reads them (a fast path for
+//! plain decimals, the standard parser for the rest), times and ids as whole numbers.
+//!
+//! **One pass.** A line is read once: its grammar is checked (RFC 8259) while the fields read
+//! are noted as spans of the line, and a depth update's levels are parsed into a reused buffer
+//! on the way, each number once (a level written as Binance writes it, `["price","qty"]`,
+//! in one step). The buffer starts at 1,024 levels and grows only for a message with more
+//! levels than any before. A subscription reply
 //! (`{"result":null,"id":1}`: an `id` and no `e`) is not market data and is skipped like a
 //! blank line.
 //!
@@ -26,7 +33,7 @@
 //! [`Feed::sequence_gaps`]; its levels are still handed on.
 //!
 //! **Rejects.** A line yields its events or exactly one rejection, never part of a message:
-//! a depth update is checked whole before its first level is handed on. Reasons:
+//! a depth update is checked whole (every level parsed) before its first level is handed on. Reasons:
 //! `bad_json` (not a JSON object, or a value of the wrong JSON type), `missing_field`,
 //! `unknown_event` (another `e`, or an object that is none of the above), `bad_timestamp`,
 //! `bad_price`, `bad_size`, `bad_side` (`m` not a boolean), `bad_update_id` (not a whole
@@ -54,19 +61,32 @@ use std::io::BufRead;
 use std::num::NonZeroU64;
 
 use zerotick_core::event::nonzero;
-use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{
     BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, Tick,
 };
 
 use crate::csv::{MAX_SYMBOLS, parse_ts};
-use crate::json::{self, Kind, Value};
+use crate::json::{self, Kind, MAX_DEPTH, Malformed, Value};
 use crate::lines::Lines;
+use crate::num;
+use crate::symbols::Symbols;
 
 /// Longest line accepted, in bytes (a diff-depth message of 1,000 levels is ~40 KB).
 pub const MAX_JSON_LINE: usize = 1 << 20;
 /// Bytes of line buffer allocated up front (it grows, once, for a longer line).
 const RESERVE: usize = 64 << 10;
+/// Depth levels of buffer allocated up front (it grows for a message with more).
+const LEVELS_RESERVE: usize = 1 << 10;
+
+/// A depth side's levels, parsed while the line's grammar is checked: where they are in the
+/// feed's level buffer, and the first reason a level is not a valid `[price, qty]`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Levels {
+    start: usize,
+    end: usize,
+    error: Option<RejectReason>,
+}
 
 /// The fields of a payload that are read (spans into the line).
 #[derive(Default)]
@@ -87,11 +107,16 @@ struct Fields {
     big_a: Option<Value>,
     id: Option<Value>,
     data: Option<Value>,
+    /// The levels of `b` and `a` when they are arrays.
+    bid_levels: Levels,
+    ask_levels: Levels,
 }
 
 impl Fields {
-    fn set(&mut self, key: &[u8], v: Value) {
-        let slot = match key {
+    /// The slot of a key that is read, if it is one.
+    #[inline]
+    fn slot(&mut self, key: &[u8]) -> Option<&mut Option<Value>> {
+        Some(match key {
             b"e" => &mut self.e,
             b"E" => &mut self.big_e,
             b"T" => &mut self.big_t,
@@ -108,21 +133,220 @@ impl Fields {
             b"A" => &mut self.big_a,
             b"id" => &mut self.id,
             b"data" => &mut self.data,
-            _ => return,
-        };
-        *slot = Some(v);
+            _ => return None,
+        })
     }
 }
 
-/// The levels of a depth update still to hand out.
+/// One pass over a message: checks the grammar of the object at `i` (RFC 8259, as
+/// [`json::value`] does) and notes the fields read in `f`. The levels of a `b` or `a` array
+/// are parsed into `levels` on the way (each number once), and a `data` object, when `inner`
+/// is given (the top level), is walked into `inner`. Returns the index after the object.
+fn walk_object(
+    line: &[u8],
+    i: usize,
+    depth: u32,
+    f: &mut Fields,
+    levels: &mut Vec<(f64, f64)>,
+    mut inner: Option<&mut Fields>,
+) -> Result<usize, Malformed> {
+    if depth >= MAX_DEPTH || line.get(i) != Some(&b'{') {
+        return Err(Malformed);
+    }
+    let mut i = json::skip_ws(line, i + 1);
+    if line.get(i) == Some(&b'}') {
+        return Ok(i + 1);
+    }
+    loop {
+        if line.get(i) != Some(&b'"') {
+            return Err(Malformed);
+        }
+        let key_end = json::string_end(line, i + 1)?;
+        let key = &line[i + 1..key_end];
+        i = json::skip_ws(line, key_end + 1);
+        if line.get(i) != Some(&b':') {
+            return Err(Malformed);
+        }
+        i = json::skip_ws(line, i + 1);
+        let first = line.get(i).copied();
+        let next = match (key, first) {
+            (b"b" | b"a", Some(b'[')) => {
+                let (parsed, next) = walk_side(line, i, depth + 1, levels)?;
+                if key == b"b" {
+                    f.bid_levels = parsed;
+                } else {
+                    f.ask_levels = parsed;
+                }
+                set(f, key, Kind::Array, i, next);
+                next
+            }
+            (b"data", Some(b'{')) if inner.is_some() => {
+                let data = inner.as_deref_mut().ok_or(Malformed)?;
+                *data = Fields::default();
+                let next = walk_object(line, i, depth + 1, data, levels, None)?;
+                set(f, key, Kind::Object, i, next);
+                next
+            }
+            _ => {
+                // Strings and numbers (most values) here; the rest the general way.
+                let (v, next) = match first {
+                    Some(b'"') => {
+                        let end = json::string_end(line, i + 1)?;
+                        let v = Value {
+                            kind: Kind::String,
+                            start: i + 1,
+                            end,
+                        };
+                        (v, end + 1)
+                    }
+                    Some(b'-' | b'0'..=b'9') => {
+                        let end = json::number(line, i)?;
+                        let v = Value {
+                            kind: Kind::Number,
+                            start: i,
+                            end,
+                        };
+                        (v, end)
+                    }
+                    _ => json::value(line, i, depth + 1)?,
+                };
+                if let Some(slot) = f.slot(key) {
+                    *slot = Some(v);
+                }
+                next
+            }
+        };
+        i = json::skip_ws(line, next);
+        match line.get(i) {
+            Some(b',') => i = json::skip_ws(line, i + 1),
+            Some(b'}') => return Ok(i + 1),
+            _ => return Err(Malformed),
+        }
+    }
+}
+
+/// Notes a value walked by hand (an array or object spanning `start..end`) under `key`.
+fn set(f: &mut Fields, key: &[u8], kind: Kind, start: usize, end: usize) {
+    if let Some(slot) = f.slot(key) {
+        *slot = Some(Value { kind, start, end });
+    }
+}
+
+/// Checks the array at `i` (a depth side) and parses its levels into `levels`, up to the first
+/// that is not a valid `[price, qty]` (whose reason it keeps; the grammar is checked to the
+/// end). Returns the levels and the index after the array.
+fn walk_side(
+    line: &[u8],
+    i: usize,
+    depth: u32,
+    levels: &mut Vec<(f64, f64)>,
+) -> Result<(Levels, usize), Malformed> {
+    if depth >= MAX_DEPTH {
+        return Err(Malformed);
+    }
+    let mut side = Levels {
+        start: levels.len(),
+        end: levels.len(),
+        error: None,
+    };
+    let mut i = json::skip_ws(line, i + 1);
+    if line.get(i) == Some(&b']') {
+        return Ok((side, i + 1));
+    }
+    loop {
+        let (level, next) = if line.get(i) == Some(&b'[') {
+            walk_level(line, i, depth + 1)?
+        } else {
+            let (_, next) = json::value(line, i, depth + 1)?;
+            (Err(bad_json()), next)
+        };
+        if side.error.is_none() {
+            match level {
+                Ok(pq) => {
+                    levels.push(pq);
+                    side.end = levels.len();
+                }
+                Err(reason) => side.error = Some(reason),
+            }
+        }
+        i = json::skip_ws(line, next);
+        match line.get(i) {
+            Some(b',') => i = json::skip_ws(line, i + 1),
+            Some(b']') => return Ok((side, i + 1)),
+            _ => return Err(Malformed),
+        }
+    }
+}
+
+/// Checks the level array at `i` (`[price, qty]`, extra elements ignored) and reads it: the
+/// grammar error, or the level or why it is not one.
+#[allow(clippy::type_complexity)]
+fn walk_level(
+    line: &[u8],
+    i: usize,
+    depth: u32,
+) -> Result<(Result<(f64, f64), RejectReason>, usize), Malformed> {
+    if depth >= MAX_DEPTH {
+        return Err(Malformed);
+    }
+    if let Some((p, q, next)) = plain_level(line, i) {
+        return Ok((valid_price(p).and_then(|p| Ok((p, valid_size(q)?))), next));
+    }
+    let (mut p, mut q) = (None, None);
+    let mut i = json::skip_ws(line, i + 1);
+    if line.get(i) != Some(&b']') {
+        loop {
+            let (v, next) = json::value(line, i, depth + 1)?;
+            if p.is_none() {
+                p = Some(v);
+            } else if q.is_none() {
+                q = Some(v);
+            }
+            i = json::skip_ws(line, next);
+            match line.get(i) {
+                Some(b',') => i = json::skip_ws(line, i + 1),
+                Some(b']') => break,
+                _ => return Err(Malformed),
+            }
+        }
+    }
+    let level = match (p, q) {
+        (Some(p), Some(q)) => price(line, p).and_then(|p| Ok((p, size(line, q)?))),
+        _ => Err(RejectReason::FieldCount),
+    };
+    Ok((level, i + 1))
+}
+
+/// The level at `i` (its `[`) when it is written the way Binance writes levels,
+/// `["price","qty"]` with plain decimals and no whitespace, read in one pass: price, size
+/// and the index after the `]`. `None` for any other form, which [`walk_level`] then reads
+/// the general way (with the same result for this form).
+#[inline]
+fn plain_level(line: &[u8], i: usize) -> Option<(f64, f64, usize)> {
+    if line.get(i + 1) != Some(&b'"') {
+        return None;
+    }
+    let (p, end) = num::unsigned_prefix(line, i + 2)?;
+    if line.get(end..end + 3) != Some(b"\",\"") {
+        return None;
+    }
+    let (q, end) = num::unsigned_prefix(line, end + 3)?;
+    if line.get(end..end + 2) != Some(b"\"]") {
+        return None;
+    }
+    Some((p, q, end + 2))
+}
+
+/// The levels of a depth update still to hand out, in the feed's level buffer.
 #[derive(Debug, Clone, Copy)]
 struct Depth {
     /// The next delta, price and size still to be filled in.
     template: BookDelta,
-    /// Position in the line of the next bid (at `]` when done), and the asks' start.
-    bids: usize,
-    asks: usize,
-    on_asks: bool,
+    /// The next bid and the end of the bids; the next ask and the end of the asks.
+    bid: usize,
+    bids_end: usize,
+    ask: usize,
+    asks_end: usize,
 }
 
 /// Binance websocket messages read from JSON lines (see the module docs). Allocates only
@@ -132,12 +356,15 @@ pub struct BinanceJsonFeed<R> {
     reader: R,
     strict: bool,
     lines: Lines,
-    symbols: SymbolTable,
+    symbols: Symbols,
     /// Last `u` of a depth update per symbol index (0: none yet).
     last_update: Vec<u64>,
     gaps: u64,
-    /// A depth update being handed out level by level (its line stays in `lines`).
+    /// A depth update being handed out level by level from `levels`.
     depth: Option<Depth>,
+    /// The parsed levels of the current line's depth sides (`(price, size)`); it grows only
+    /// for a message with more levels than any before.
+    levels: Vec<(f64, f64)>,
 }
 
 impl<R: BufRead> BinanceJsonFeed<R> {
@@ -147,10 +374,11 @@ impl<R: BufRead> BinanceJsonFeed<R> {
             reader,
             strict,
             lines: Lines::new(MAX_JSON_LINE, RESERVE),
-            symbols: SymbolTable::new(MAX_SYMBOLS),
+            symbols: Symbols::new(MAX_SYMBOLS),
             last_update: Vec::new(),
             gaps: 0,
             depth: None,
+            levels: Vec::with_capacity(LEVELS_RESERVE),
         }
     }
 
@@ -182,41 +410,26 @@ impl<R: BufRead> BinanceJsonFeed<R> {
     }
 
     /// The next level of the depth update being handed out, if any.
+    #[inline]
     fn next_level(&mut self) -> Option<FeedEvent> {
-        let mut d = self.depth?;
-        let line = &self.lines.line;
-        loop {
-            let pos = if d.on_asks { d.asks } else { d.bids };
-            // Checked whole in `parse_depth`: a level that does not parse ends the walk.
-            match json::next_element(line, pos) {
-                Ok(Some((v, next))) => {
-                    let Ok((price, size)) = level(line, v) else {
-                        break;
-                    };
-                    if d.on_asks {
-                        d.asks = next;
-                    } else {
-                        d.bids = next;
-                    }
-                    self.depth = Some(d);
-                    let side = if d.on_asks {
-                        BookSide::Ask
-                    } else {
-                        BookSide::Bid
-                    };
-                    return Some(FeedEvent::BookDelta(BookDelta {
-                        side,
-                        price,
-                        size,
-                        ..d.template
-                    }));
-                }
-                _ if !d.on_asks => d.on_asks = true,
-                _ => break,
-            }
-        }
-        self.depth = None;
-        None
+        let d = self.depth.as_mut()?;
+        let (side, i) = if d.bid < d.bids_end {
+            d.bid += 1;
+            (BookSide::Bid, d.bid - 1)
+        } else if d.ask < d.asks_end {
+            d.ask += 1;
+            (BookSide::Ask, d.ask - 1)
+        } else {
+            self.depth = None;
+            return None;
+        };
+        let (price, size) = self.levels[i];
+        Some(FeedEvent::BookDelta(BookDelta {
+            side,
+            price,
+            size,
+            ..d.template
+        }))
     }
 
     /// The line's first event, `None` for a line that yields none (a subscription reply, a
@@ -235,25 +448,33 @@ impl<R: BufRead> BinanceJsonFeed<R> {
     /// Parses one message.
     fn parse_message(&mut self, line: &[u8]) -> Result<Step, RejectReason> {
         let (local_ns, start) = receive_time(line)?;
-        let mut f = Fields::default();
-        let end = json::object(line, start, 0, &mut |k, v| f.set(k, v)).map_err(|_| bad_json())?;
+        let (mut outer, mut inner) = (Fields::default(), Fields::default());
+        self.levels.clear();
+        let end = walk_object(
+            line,
+            start,
+            0,
+            &mut outer,
+            &mut self.levels,
+            Some(&mut inner),
+        )
+        .map_err(|_| bad_json())?;
         if json::skip_ws(line, end) != line.len() {
             return Err(bad_json());
         }
-        if let Some(data) = f.data {
-            if data.kind != Kind::Object {
-                return Err(bad_json());
-            }
-            f = Fields::default();
-            json::object(line, data.start, 1, &mut |k, v| f.set(k, v)).map_err(|_| bad_json())?;
-        }
+        let f = match outer.data {
+            Some(data) if data.kind != Kind::Object => return Err(bad_json()),
+            Some(_) => inner,
+            None => outer,
+        };
+        let f = &f;
         match f.e.map(|v| (v.kind, v.bytes(line))) {
-            Some((Kind::String, b"trade" | b"aggTrade")) => self.trade(line, &f),
-            Some((Kind::String, b"bookTicker")) => self.quote(line, &f, local_ns),
-            Some((Kind::String, b"depthUpdate")) => self.parse_depth(line, &f, local_ns),
+            Some((Kind::String, b"trade" | b"aggTrade")) => self.trade(line, f),
+            Some((Kind::String, b"bookTicker")) => self.quote(line, f, local_ns),
+            Some((Kind::String, b"depthUpdate")) => self.parse_depth(line, f, local_ns),
             Some(_) => Err(RejectReason::UnknownEvent),
             None if f.u.is_some() && f.big_b.is_some() && f.big_a.is_some() => {
-                self.quote(line, &f, local_ns)
+                self.quote(line, f, local_ns)
             }
             None if f.id.is_some() => Ok(Step::Nothing),
             None => Err(RejectReason::UnknownEvent),
@@ -265,10 +486,7 @@ impl<R: BufRead> BinanceJsonFeed<R> {
         if v.kind != Kind::String {
             return Err(bad_json());
         }
-        let name = std::str::from_utf8(v.bytes(line)).map_err(|_| RejectReason::BadUtf8)?;
-        self.symbols
-            .intern(name)
-            .ok_or(RejectReason::TooManySymbols)
+        self.symbols.intern_bytes(v.bytes(line))
     }
 
     fn trade(&mut self, line: &[u8], f: &Fields) -> Result<Step, RejectReason> {
@@ -340,11 +558,13 @@ impl<R: BufRead> BinanceJsonFeed<R> {
             None => None,
         };
         let (bids, asks) = (f.b.ok_or(missing)?, f.a.ok_or(missing)?);
-        for side in [bids, asks] {
+        for (side, levels) in [(bids, f.bid_levels), (asks, f.ask_levels)] {
             if side.kind != Kind::Array {
                 return Err(bad_json());
             }
-            check_levels(line, side)?;
+            if let Some(reason) = levels.error {
+                return Err(reason);
+            }
         }
         let symbol = self.symbol(line, f)?;
         let s = symbol as usize;
@@ -371,9 +591,10 @@ impl<R: BufRead> BinanceJsonFeed<R> {
                 first_update_id: Some(first),
                 last_update_id: Some(last),
             },
-            bids: bids.start + 1,
-            asks: asks.start + 1,
-            on_asks: false,
+            bid: f.bid_levels.start,
+            bids_end: f.bid_levels.end,
+            ask: f.ask_levels.start,
+            asks_end: f.ask_levels.end,
         });
         Ok(Step::Depth)
     }
@@ -407,17 +628,13 @@ fn receive_time(line: &[u8]) -> Result<(Option<NonZeroU64>, usize), RejectReason
     if !text.bytes().next().is_some_and(|c| c.is_ascii_digit()) {
         return Err(bad_json());
     }
-    let ns = parse_ts(text)?;
+    let ns = parse_ts(text.as_bytes())?;
     Ok((nonzero(ns), json::skip_ws(line, end)))
 }
 
 /// A whole number of at most 19 digits (no sign, fraction or exponent).
 fn whole(line: &[u8], v: Value) -> Option<u64> {
-    let b = v.bytes(line);
-    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(b.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')))
+    num::whole(v.bytes(line))
 }
 
 /// Milliseconds (a JSON number) to ns.
@@ -444,12 +661,20 @@ fn decimal(line: &[u8], v: Value, bad: RejectReason) -> Result<f64, RejectReason
     if !matches!(v.kind, Kind::String | Kind::Number) {
         return Err(bad_json());
     }
-    let text = std::str::from_utf8(v.bytes(line)).map_err(|_| bad)?;
-    text.parse::<f64>().map_err(|_| bad)
+    num::decimal(v.bytes(line)).ok_or(bad)
 }
 
 fn price(line: &[u8], v: Value) -> Result<f64, RejectReason> {
-    let p = decimal(line, v, RejectReason::BadPrice)?;
+    valid_price(decimal(line, v, RejectReason::BadPrice)?)
+}
+
+fn size(line: &[u8], v: Value) -> Result<f64, RejectReason> {
+    valid_size(decimal(line, v, RejectReason::BadSize)?)
+}
+
+/// A price must be finite and above 0.
+#[inline]
+fn valid_price(p: f64) -> Result<f64, RejectReason> {
     if p.is_finite() && p > 0.0 {
         Ok(p)
     } else {
@@ -457,38 +682,14 @@ fn price(line: &[u8], v: Value) -> Result<f64, RejectReason> {
     }
 }
 
-fn size(line: &[u8], v: Value) -> Result<f64, RejectReason> {
-    let s = decimal(line, v, RejectReason::BadSize)?;
-    // `is_sign_positive` also rejects -0, as in CSV.
+/// A size must be finite and at or above +0 (`is_sign_positive` also rejects -0, as in CSV).
+#[inline]
+fn valid_size(s: f64) -> Result<f64, RejectReason> {
     if s.is_finite() && s.is_sign_positive() {
         Ok(s)
     } else {
         Err(RejectReason::BadSize)
     }
-}
-
-/// A depth level `[price, qty]` (extra elements ignored).
-fn level(line: &[u8], v: Value) -> Result<(f64, f64), RejectReason> {
-    if v.kind != Kind::Array {
-        return Err(bad_json());
-    }
-    let (p, next) = json::next_element(line, v.start + 1)
-        .map_err(|_| bad_json())?
-        .ok_or(RejectReason::FieldCount)?;
-    let (q, _) = json::next_element(line, next)
-        .map_err(|_| bad_json())?
-        .ok_or(RejectReason::FieldCount)?;
-    Ok((price(line, p)?, size(line, q)?))
-}
-
-/// Checks every level of a side's array.
-fn check_levels(line: &[u8], side: Value) -> Result<(), RejectReason> {
-    let mut pos = side.start + 1;
-    while let Some((v, next)) = json::next_element(line, pos).map_err(|_| bad_json())? {
-        level(line, v)?;
-        pos = next;
-    }
-    Ok(())
 }
 
 impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {

@@ -98,7 +98,8 @@ pub struct FileReader {
 
 enum Inner {
     Plain(BufReader<File>),
-    Gzip(BufReader<MultiGzDecoder<BufReader<File>>>),
+    /// Boxed: the inflate state (zlib-rs's) is large, and made once per file.
+    Gzip(Box<BufReader<MultiGzDecoder<BufReader<File>>>>),
     /// Boxed: the frame decoder's state is large, and made once per file.
     Zstd(Box<BufReader<ZstdFrames<BufReader<File>>>>),
     Zip(Box<ZipMembers>),
@@ -128,10 +129,10 @@ impl FileReader {
         let compression = Compression::detect(&head[..n]);
         let inner = match compression {
             Compression::None => Inner::Plain(buffered),
-            Compression::Gzip => Inner::Gzip(BufReader::with_capacity(
+            Compression::Gzip => Inner::Gzip(Box::new(BufReader::with_capacity(
                 BUF_BYTES,
                 MultiGzDecoder::new(buffered),
-            )),
+            ))),
             Compression::Zstd => Inner::Zstd(Box::new(BufReader::with_capacity(
                 BUF_BYTES,
                 ZstdFrames::new(buffered),

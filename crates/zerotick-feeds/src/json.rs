@@ -3,6 +3,8 @@
 //! content between the quotes (escapes checked, left as written). Nesting deeper than
 //! [`MAX_DEPTH`] is refused, so a hostile line cannot exhaust the stack.
 
+use crate::num::splat;
+
 /// Deepest nesting of objects and arrays accepted.
 pub(crate) const MAX_DEPTH: u32 = 32;
 
@@ -50,6 +52,7 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The value starting at `i` (no whitespace before it) and the index after it.
+#[inline]
 pub(crate) fn value(b: &[u8], i: usize, depth: u32) -> Res<(Value, usize)> {
     let kind_at = |kind, end| {
         Ok((
@@ -92,7 +95,27 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Res<usize> {
 }
 
 /// The index of the closing quote of the string whose content starts at `i`.
-fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
+///
+/// Eight bytes at a time while none of them needs a look (a quote, a backslash or a control
+/// byte), then byte by byte.
+#[inline]
+pub(crate) fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
+    const LOW: u64 = splat(0x01);
+    const HIGH: u64 = splat(0x80);
+    while let Some(&chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(chunk);
+        // A lane's high bit is set where the lane is a quote, a backslash or below 0x20
+        // (the "has zero byte" test: exact for the lowest such lane, which is all we use).
+        let zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+        let found = zero(w ^ splat(b'"'))
+            | zero(w ^ splat(b'\\'))
+            | (w.wrapping_sub(splat(0x20)) & !w & HIGH);
+        if found != 0 {
+            i += (found.trailing_zeros() / 8) as usize;
+            break;
+        }
+        i += 8;
+    }
     loop {
         match b.get(i) {
             Some(b'"') => return Ok(i),
@@ -115,7 +138,8 @@ fn string_end(b: &[u8], mut i: usize) -> Res<usize> {
 }
 
 /// The index after the number starting at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn number(b: &[u8], mut i: usize) -> Res<usize> {
+#[inline]
+pub(crate) fn number(b: &[u8], mut i: usize) -> Res<usize> {
     let digits = |b: &[u8], i: usize| {
         let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 { Err(Malformed) } else { Ok(i + n) }
@@ -199,23 +223,6 @@ pub(crate) fn array(b: &[u8], i: usize, depth: u32, element: &mut dyn FnMut(Valu
     }
 }
 
-/// The next element of an array being walked: `pos` is at an element or at the closing `]`
-/// (whitespace allowed before either). Returns the element and the position of the next
-/// one, or `None` at the end. For a walk over an array [`array`] already checked.
-pub(crate) fn next_element(b: &[u8], pos: usize) -> Res<Option<(Value, usize)>> {
-    let i = skip_ws(b, pos);
-    if b.get(i) == Some(&b']') {
-        return Ok(None);
-    }
-    let (v, next) = value(b, i, 1)?;
-    let next = skip_ws(b, next);
-    match b.get(next) {
-        Some(b',') => Ok(Some((v, next + 1))),
-        Some(b']') => Ok(Some((v, next))),
-        _ => Err(Malformed),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,8 +264,63 @@ mod tests {
         assert!(!check(&deep));
     }
 
+    /// `string_end` one byte at a time, as the grammar says.
+    fn string_end_bytewise(b: &[u8], mut i: usize) -> Res<usize> {
+        loop {
+            match b.get(i) {
+                Some(b'"') => return Ok(i),
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u')
+                        if b.get(i + 2..i + 6)
+                            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                    {
+                        i += 6
+                    }
+                    _ => return Err(Malformed),
+                },
+                Some(&c) if c < 0x20 => return Err(Malformed),
+                Some(_) => i += 1,
+                None => return Err(Malformed),
+            }
+        }
+    }
+
     #[test]
-    fn members_and_elements_are_borrowed_spans() {
+    fn string_end_finds_what_a_bytewise_scan_finds_at_every_position() {
+        let specials: [&[u8]; 9] = [
+            b"\"",
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\x",
+            b"\x01",
+            b"\x1f",
+            b"\xc3\xa9",
+            b"\x7f",
+        ];
+        for len in 0..40 {
+            for at in 0..=len {
+                for sp in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(at..at, sp.iter().copied());
+                    text.push(b'"');
+                    text.extend_from_slice(b"tail\"");
+                    for start in 0..3.min(text.len()) {
+                        assert_eq!(
+                            string_end(&text, start),
+                            string_end_bytewise(&text, start),
+                            "{text:?} from {start}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(string_end(b"abcdefghijklmnop", 0), Err(Malformed));
+    }
+
+    #[test]
+    fn members_are_borrowed_spans() {
         let line = br#"{"s":"BTC","b":[["1.5","2"],["3","0"]]}"#;
         let mut seen = Vec::new();
         object(line, 0, 0, &mut |k, v| seen.push((k.to_vec(), v))).unwrap();
@@ -266,10 +328,6 @@ mod tests {
         assert_eq!(seen[0].1.bytes(line), b"BTC");
         let arr = seen[1].1;
         assert_eq!(arr.kind, Kind::Array);
-        let (first, pos) = next_element(line, arr.start + 1).unwrap().unwrap();
-        assert_eq!(first.bytes(line), br#"["1.5","2"]"#);
-        let (second, pos) = next_element(line, pos).unwrap().unwrap();
-        assert_eq!(second.bytes(line), br#"["3","0"]"#);
-        assert_eq!(next_element(line, pos).unwrap(), None);
+        assert_eq!(arr.bytes(line), br#"[["1.5","2"],["3","0"]]"#);
     }
 }

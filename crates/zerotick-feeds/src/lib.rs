@@ -8,7 +8,9 @@ pub mod file;
 mod json;
 mod lines;
 pub mod merge;
+mod num;
 pub mod sink;
+mod symbols;
 pub mod synthetic;
 pub mod tardis;
 

@@ -68,7 +68,7 @@ impl Lines {
             // The `\n` of a `\r\n` split across reads.
             let skip = usize::from(std::mem::take(&mut self.after_cr) && buf[0] == b'\n');
             let rest = &buf[skip..];
-            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let end = memchr::memchr2(b'\n', b'\r', rest);
             let chunk = &rest[..end.unwrap_or(rest.len())];
             any |= !chunk.is_empty() || end.is_some();
             if !too_long && self.line.len() + chunk.len() <= self.max {

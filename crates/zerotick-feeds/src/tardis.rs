@@ -47,13 +47,14 @@ use std::io::BufRead;
 use std::num::NonZeroU64;
 
 use zerotick_core::event::nonzero;
-use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{
     BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, SnapshotLevel, Tick,
 };
 
 use crate::csv::{MAX_LINE, MAX_SYMBOLS};
 use crate::lines::Lines;
+use crate::symbols::Symbols;
 
 /// Most levels per side of a `book_snapshot_N` file.
 pub const MAX_SNAPSHOT_LEVELS: usize = 100;
@@ -168,7 +169,7 @@ pub struct TardisFeed<R> {
     /// `(start, end)` of each field of the current row. Capacity [`MAX_FIELDS`], never
     /// exceeded.
     fields: Vec<(u32, u32)>,
-    symbols: SymbolTable,
+    symbols: Symbols,
     /// Per symbol index: its last incremental row was part of a snapshot.
     in_snapshot: Vec<bool>,
     snapshot: Option<SnapshotCursor>,
@@ -188,7 +189,7 @@ impl<R: BufRead> TardisFeed<R> {
             kind: TardisKind::Trades,
             lines: Lines::new(MAX_TARDIS_LINE, MAX_TARDIS_LINE),
             fields: Vec::with_capacity(MAX_FIELDS),
-            symbols: SymbolTable::new(MAX_SYMBOLS),
+            symbols: Symbols::new(MAX_SYMBOLS),
             in_snapshot: Vec::new(),
             snapshot: None,
             pending: None,
@@ -342,11 +343,8 @@ impl<R: BufRead> TardisFeed<R> {
     /// The row's symbol (field 1), interned.
     fn intern_symbol(&mut self) -> Result<u32, RejectReason> {
         let (s, e) = self.fields[1];
-        let name = std::str::from_utf8(&self.lines.line[s as usize..e as usize])
-            .map_err(|_| RejectReason::BadUtf8)?;
         self.symbols
-            .intern(name)
-            .ok_or(RejectReason::TooManySymbols)
+            .intern_bytes(&self.lines.line[s as usize..e as usize])
     }
 
     fn incremental(

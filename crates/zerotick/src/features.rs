@@ -12,7 +12,8 @@ pub(crate) struct FeaturesArgs {
     /// inputs, parameters and defaults, and the columns it writes.
     #[arg(long)]
     list: bool,
-    /// With --list: one JSON array instead of text.
+    /// With --list: one JSON array instead of text: the indicators (`"kind": "indicator"`),
+    /// then the inputs they read, trade and book (`"kind": "input"`).
     #[arg(long)]
     json: bool,
 }
@@ -52,21 +53,38 @@ pub(crate) fn command(args: &FeaturesArgs) -> Result<()> {
     Ok(())
 }
 
+/// The catalogue as one JSON array: every indicator (`"kind": "indicator"`, with its inputs,
+/// parameters and columns), then every input it can read (`"kind": "input"`: the trade
+/// inputs and the book inputs, with their own parameters).
 fn catalogue_json() -> serde_json::Value {
-    spec::describe()
-        .iter()
-        .map(|i| {
-            serde_json::json!({
-                "name": i.name,
-                "summary": i.summary,
-                "inputs": i.inputs,
-                "params": i.params.iter().map(|p| serde_json::json!({
+    let params = |ps: &[spec::ParamInfo]| {
+        ps.iter()
+            .map(|p| {
+                serde_json::json!({
                     "name": p.name,
                     "default": p.default,
                     "doc": p.doc,
-                })).collect::<Vec<_>>(),
-                "columns": i.outputs,
+                })
             })
+            .collect::<Vec<_>>()
+    };
+    let indicators = spec::describe().iter().map(|i| {
+        serde_json::json!({
+            "kind": "indicator",
+            "name": i.name,
+            "summary": i.summary,
+            "inputs": i.inputs,
+            "params": params(i.params),
+            "columns": i.outputs,
         })
-        .collect()
+    });
+    let inputs = spec::describe_inputs().iter().map(|i| {
+        serde_json::json!({
+            "kind": "input",
+            "name": i.name,
+            "summary": i.summary,
+            "params": params(i.params),
+        })
+    });
+    indicators.chain(inputs).collect()
 }

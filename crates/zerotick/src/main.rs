@@ -103,6 +103,12 @@ pub(crate) struct RunArgs {
     /// Symbols of the synthetic market.
     #[arg(long, default_value_t = 64)]
     symbols: usize,
+    /// Levels per side of each symbol's order book (1 to 65,536). A book keeps the best N
+    /// bids and N asks; a level beyond them is dropped (counted in the report) until the
+    /// book thins out. 64 bytes per level of depth, allocated on a symbol's first quote or
+    /// book event (64 KiB a symbol at the default); a trade-only feed allocates none.
+    #[arg(long, value_name = "N", default_value_t = zerotick_core::book::DEFAULT_DEPTH)]
+    book_depth: usize,
     /// Ticks to produce (synthetic feed). Default: 5,000,000, unless --seconds is given.
     #[arg(long)]
     ticks: Option<u64>,
@@ -379,6 +385,13 @@ fn check_flags(args: &RunArgs) -> Result<()> {
             args.symbols
         );
     }
+    let depth = zerotick_pipeline::limits::BOOK_DEPTH;
+    if !(1..=depth).contains(&args.book_depth) {
+        bail!(
+            "--book-depth must be between 1 and {depth} levels per side, got {}",
+            args.book_depth
+        );
+    }
     if !(1..=MAX_REDIS_COUNT).contains(&args.redis_count) {
         bail!(
             "--redis-count must be between 1 and {MAX_REDIS_COUNT}, got {}",
@@ -413,6 +426,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         warmup_ticks: args.warmup_ticks,
         duration: args.seconds.map(Duration::from_secs_f64),
         symbols_hint: args.symbols,
+        book_depth: args.book_depth,
         workers: args.workers,
         pin_threads: if args.pin {
             Some(true)

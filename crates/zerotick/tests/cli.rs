@@ -175,6 +175,11 @@ fn out_of_range_flags_are_one_line_errors_that_name_the_range() {
         (vec!["run", "--paced", "--rate", "1e-300"], "--rate"),
         (vec!["run", "--compute-shards", "100000"], "compute shards"),
         (vec!["run", "--claim-idle-ms", &max], "--claim-idle-ms"),
+        (
+            vec!["run", "--book-depth", "0"],
+            "--book-depth must be between 1 and 65536",
+        ),
+        (vec!["run", "--book-depth", "65537"], "--book-depth"),
     ] {
         let out = zerotick(&args);
         assert!(!out.status.success(), "{args:?}");
@@ -183,6 +188,43 @@ fn out_of_range_flags_are_one_line_errors_that_name_the_range() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn book_depth_bounds_the_levels_kept() {
+    let dir = std::env::temp_dir().join(format!("zerotick-cli-depth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Depth updates of three bid and three ask levels each, ids following on.
+    let mut text = String::new();
+    for i in 0..50u64 {
+        text += &format!(
+            r#"{{"e":"depthUpdate","E":{},"s":"AAA","U":{},"u":{},"b":[["99","1"],["98","1"],["97","1"]],"a":[["101","1"],["102","1"],["103","1"]]}}"#,
+            1_700_000_000_000 + i,
+            i + 1,
+            i + 1
+        );
+        text.push('\n');
+    }
+    let path = dir.join("AAA.jsonl");
+    std::fs::write(&path, text).unwrap();
+    let feed = path.display().to_string();
+    let deep = json(&zerotick(&["run", "--json", "--feed", &feed]));
+    assert_eq!(deep["book"]["dropped"], 0, "{deep}");
+    // Two levels a side: the third level of each side is dropped in every message.
+    let shallow = json(&zerotick(&[
+        "run",
+        "--json",
+        "--book-depth",
+        "2",
+        "--feed",
+        &feed,
+    ]));
+    assert_eq!(shallow["book"]["dropped"], 100, "{shallow}");
+    assert_eq!(shallow["events"]["depth"], 300, "{shallow}");
+    let help = zerotick(&["run", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--book-depth <N>"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

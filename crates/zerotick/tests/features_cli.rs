@@ -48,7 +48,20 @@ fn features_list_prints_every_indicator_with_its_parameters() {
     let json: serde_json::Value =
         serde_json::from_slice(&zerotick(&["features", "--list", "--json"]).stdout).expect("json");
     let all = json.as_array().expect("an array");
-    assert_eq!(all.len(), zerotick_features::spec::describe().len());
+    let kind = |k: &str| all.iter().filter(|i| i["kind"] == k).count();
+    assert_eq!(kind("indicator"), zerotick_features::spec::describe().len());
+    assert_eq!(
+        kind("input"),
+        zerotick_features::spec::describe_inputs().len()
+    );
+    assert_eq!(all.len(), kind("indicator") + kind("input"));
+    // The book inputs are listed with their own keys.
+    let imbalance = all
+        .iter()
+        .find(|i| i["kind"] == "input" && i["name"] == "book_imbalance")
+        .expect("book_imbalance listed");
+    assert_eq!(imbalance["params"][0]["name"], "levels");
+    assert_eq!(imbalance["params"][0]["default"], "1");
     let rsi = all.iter().find(|i| i["name"] == "rsi").expect("rsi listed");
     assert_eq!(rsi["params"][0]["name"], "period");
     assert_eq!(rsi["params"][0]["default"], "14");
