@@ -1,6 +1,8 @@
 //! The kernels allocate nothing: a counting global allocator watches them (per thread).
 
-use zerotick_kernels::{ColumnStats, Kernels, NanPolicy, NormalizePolicy, Tier, ZeroVariance};
+use zerotick_kernels::{
+    ColumnStats, Kernels, NanPolicy, NormalizePolicy, Squash, Tier, ZeroVariance,
+};
 use zerotick_mem::counting::counting;
 
 #[global_allocator]
@@ -32,6 +34,17 @@ fn in_place_kernels_allocate_nothing() {
                 let _ = k.moments(&x, NanPolicy::Skip);
                 k.normalize_tanh_scale_in_place(&mut x, NormalizePolicy::default(), 2.0)
                     .unwrap();
+                for squash in [Squash::TanhFast, Squash::TanhRational] {
+                    k.normalize_squash_scale_in_place(
+                        &mut x,
+                        NormalizePolicy::default(),
+                        squash,
+                        2.0,
+                    )
+                    .unwrap();
+                    k.squash_in_place(&mut out, squash);
+                }
+                k.tanh_rational_into(&mut out, &x).unwrap();
                 cols.update(&k, &batch, 32, 1024, NanPolicy::Skip).unwrap();
                 cols.normalize_rows_in_place(&k, &mut batch, 32, 1024, ZeroVariance::Zero)
                     .unwrap();
