@@ -181,7 +181,7 @@ mod tests {
     use crate::checkpoint::begin;
     use crate::compute::ComputeConfig;
     use zerotick_kernels::Kernels;
-    use zerotick_mem::Batch;
+    use zerotick_mem::{Batch, Reusable};
 
     fn stage(config: ComputeConfig) -> ComputeStage {
         ComputeStage::new(config, Kernels::active(), 32).unwrap()
