@@ -152,10 +152,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn f64(&mut self) -> Result<f64, CheckpointError> {
-        let (&w, rest) = self
-            .words
-            .split_first()
-            .ok_or(CheckpointError::Truncated)?;
+        let (&w, rest) = self.words.split_first().ok_or(CheckpointError::Truncated)?;
         self.words = rest;
         Ok(w)
     }
@@ -220,7 +217,13 @@ mod tests {
 
     #[test]
     fn words_round_trip_bit_for_bit_including_nan_payloads() {
-        let words = [0.0, -0.0, f64::NAN, f64::from_bits(0x7ff8_dead_beef_0001), 1e-310];
+        let words = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::from_bits(0x7ff8_dead_beef_0001),
+            1e-310,
+        ];
         let mut bytes = Vec::new();
         encode_words(&words, &mut bytes);
         let back = decode_words(&bytes).unwrap();
@@ -247,11 +250,17 @@ mod tests {
             Err(CheckpointError::Version { found: 99, .. })
         ));
         w[0] = 1.0;
-        assert!(matches!(Reader::open(&w, 42), Err(CheckpointError::BadMagic)));
+        assert!(matches!(
+            Reader::open(&w, 42),
+            Err(CheckpointError::BadMagic)
+        ));
         assert!(matches!(
             Reader::open(&w[..2], 42),
             Err(CheckpointError::BadMagic)
         ));
-        assert!(matches!(Reader::open(&[], 42), Err(CheckpointError::Truncated)));
+        assert!(matches!(
+            Reader::open(&[], 42),
+            Err(CheckpointError::Truncated)
+        ));
     }
 }

@@ -219,7 +219,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let e = decode(&sample(), 2).unwrap();
-        assert_eq!(e.positions, [StreamId { ms: 5, seq: 7 }, StreamId::default()]);
+        assert_eq!(
+            e.positions,
+            [StreamId { ms: 5, seq: 7 }, StreamId::default()]
+        );
         assert_eq!(e.names, ["BTCUSDT", "ETHUSDT"]);
         assert_eq!(e.state, b"state bytes");
     }

@@ -668,7 +668,11 @@ impl RedisFeed {
 
     /// The checkpoint key of this feed's group and shards.
     fn checkpoint_key(&self) -> String {
-        checkpoint_key(&self.cfg.stream, &self.cfg.group, self.cfg.shards.as_deref())
+        checkpoint_key(
+            &self.cfg.stream,
+            &self.cfg.group,
+            self.cfg.shards.as_deref(),
+        )
     }
 
     /// Resumes from the group's checkpoint for these shards (or from the start of the

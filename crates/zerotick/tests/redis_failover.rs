@@ -133,7 +133,11 @@ fn get(c: &mut Connection, key: &str) -> Option<Vec<u8>> {
 }
 
 fn set(c: &mut Connection, key: &str, value: &[u8]) {
-    c.encoder().begin(3).arg(b"SET").arg(key.as_bytes()).arg(value);
+    c.encoder()
+        .begin(3)
+        .arg(b"SET")
+        .arg(key.as_bytes())
+        .arg(value);
     c.call().expect("SET");
 }
 
@@ -222,10 +226,9 @@ fn a_corrupt_or_foreign_version_checkpoint_is_refused_clearly() {
     let good = get(&mut c, key).expect("a checkpoint was stored");
     let run_err = |c: &mut Connection, value: &[u8]| {
         set(c, key, value);
-        let p = consumer(&r, "g", "b", "signals.g", &[]);
-        let mut child = p;
-        let out = child.0.wait_with_output_ref();
-        out
+        consumer(&r, "g", "b", "signals.g", &[])
+            .0
+            .wait_with_output_ref()
     };
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;

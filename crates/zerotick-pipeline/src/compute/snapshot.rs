@@ -78,9 +78,10 @@ impl ComputeStage {
             out.extend_from_slice(&job.new_t);
         }
         if k > 0 {
-            let recent = s.recent.as_ref().ok_or(ComputeError::Config(
-                "the PCA window is lent to a refresh",
-            ))?;
+            let recent = s
+                .recent
+                .as_ref()
+                .ok_or(ComputeError::Config("the PCA window is lent to a refresh"))?;
             for r in s.seen - k as u64..s.seen {
                 out.extend_from_slice(recent.row((r % PCA_ROWS as u64) as usize));
             }
@@ -277,8 +278,9 @@ mod tests {
         let mut d = stage(config);
         d.restore_shard(0, &mut Reader::open(&words, 1).unwrap())
             .unwrap();
-        assert!(d
-            .restore_shard(0, &mut Reader::open(&words, 1).unwrap())
-            .is_err());
+        assert!(
+            d.restore_shard(0, &mut Reader::open(&words, 1).unwrap())
+                .is_err()
+        );
     }
 }

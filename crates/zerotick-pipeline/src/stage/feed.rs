@@ -406,9 +406,7 @@ impl<F: Feed + 'static> FeedStage<F> {
             Ok(()) => true,
             Err(PushError::Full(item)) => {
                 let refill = (self.ring.capacity() / 4).max(1);
-                self.ring
-                    .push_wait_refill(item, self.wait, refill)
-                    .is_ok()
+                self.ring.push_wait_refill(item, self.wait, refill).is_ok()
             }
             Err(PushError::Closed(_)) => false,
         }
