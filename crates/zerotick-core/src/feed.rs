@@ -136,6 +136,37 @@ pub trait Feed: Send {
     fn sequence_gaps(&self) -> u64 {
         0
     }
+
+    /// Whether this feed stores pipeline checkpoints (state snapshots aligned with its
+    /// input positions, see [`Feed::checkpoint_mark`]). The default, `false`, never takes one.
+    fn checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Records the feed's position after the last event [`Feed::next_event`] returned: the
+    /// pipeline puts a barrier behind that event, and hands the state it has once every
+    /// event before the barrier is processed (and its signals emitted) to
+    /// [`Feed::checkpoint_save`]. Called on the feed thread, only when
+    /// [`Feed::checkpoints`] is true, never again before that save.
+    fn checkpoint_mark(&mut self) {}
+
+    /// Persists a checkpoint: `state`, the pipeline's encoded state after exactly the events
+    /// before the last [`Feed::checkpoint_mark`], with the position recorded then. Called on
+    /// the feed thread (not a compute thread).
+    ///
+    /// # Errors
+    /// [`FeedError`] if the checkpoint could not be stored; it ends the run.
+    fn checkpoint_save(&mut self, state: &[u8]) -> Result<(), FeedError> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// The pipeline state of the checkpoint this feed resumes from, taken once before the
+    /// first event: the feed's first events are then the ones after that checkpoint's
+    /// position. `None`: start from an empty state.
+    fn checkpoint_take(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Why a row was rejected.

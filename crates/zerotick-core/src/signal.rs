@@ -81,6 +81,19 @@ pub trait Sink {
     /// The underlying writer failed.
     fn emit(&mut self, signal: &Signal) -> io::Result<()>;
 
+    /// Takes one signal with its sequence number: `seq` grows with each signal of the
+    /// symbol and is the same for the same input whatever the run (the symbol's tick count
+    /// at the row), so `(symbol, seq)` names a signal across a failover that emits some
+    /// signals again. The default drops `seq` and calls [`emit`](Sink::emit); a sink that
+    /// deduplicates or marks re-emitted signals overrides it.
+    ///
+    /// # Errors
+    /// The underlying writer failed.
+    fn emit_seq(&mut self, signal: &Signal, seq: u64) -> io::Result<()> {
+        let _ = seq;
+        self.emit(signal)
+    }
+
     /// Takes one feature row. The default keeps only the signal (passed to
     /// [`emit`](Sink::emit); a record without one is dropped), so a sink written before
     /// feature rows existed still works; sinks that store rows override it.

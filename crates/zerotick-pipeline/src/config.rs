@@ -94,6 +94,10 @@ pub struct PipelineConfig {
     /// 0.19-1.9 ms unpinned (2026-11-30, docs/pipeline.md). Behind a replay every thread is
     /// busy and pinning cost 5-15% throughput.
     pub pin_threads: Option<bool>,
+    /// Take a checkpoint of the pipeline's state every this many ticks, when the feed
+    /// stores them ([`Feed::checkpoints`](zerotick_core::Feed::checkpoints)); 0 (the
+    /// default): never. See [`crate::checkpoint`]. Built-in rows only (not with a spec).
+    pub checkpoint_every: u64,
 }
 
 /// The feature thread's default wait on a live feed: about 1 ms of spinning (32,768 spin-loop
@@ -127,6 +131,7 @@ impl Default for PipelineConfig {
             workers: None,
             pca_thread: true,
             pin_threads: None,
+            checkpoint_every: 0,
         }
     }
 }
@@ -245,6 +250,11 @@ impl PipelineConfig {
                 self.features.row_every,
                 1 << 20
             )));
+        }
+        if self.checkpoint_every > 0 && self.spec.is_some() {
+            return Err(PipelineError::config(
+                "checkpoints take the built-in feature row only, not a spec's rows",
+            ));
         }
         if self.emit.signals() && !self.compute.steps.read_out {
             return Err(PipelineError::config(match &self.spec {

@@ -26,6 +26,8 @@
 //! allocate nothing.
 
 use zerotick_core::Tick;
+
+use crate::checkpoint::{CheckpointError, Reader, put};
 use zerotick_kernels::{EmaBank, Kernels};
 
 /// Width of a feature row.
@@ -164,6 +166,60 @@ impl FeatureStage {
             Self::fold(self.kernels, &self.bank, &mut self.scratch, s);
         }
         s.ticks.is_multiple_of(u64::from(self.config.row_every))
+    }
+
+    /// Valid ticks of `symbol` so far (0 for a symbol never seen): the sequence number of
+    /// its row, the same for the same input whatever the run (it is part of a checkpoint).
+    #[inline]
+    pub fn ticks_of(&self, symbol: u32) -> u64 {
+        self.states.get(symbol as usize).map_or(0, |s| s.ticks)
+    }
+
+    /// Appends every symbol's state to `out` (see [`crate::checkpoint`] for the layout).
+    /// Allocates only if `out` lacks the room.
+    pub(crate) fn snapshot_into(&self, out: &mut Vec<f64>) {
+        put(out, self.states.len() as u64);
+        put(out, self.block as u64);
+        put(out, u64::from(self.config.row_every));
+        for s in &self.states {
+            out.push(s.last_log_price);
+            put(out, s.head as u64);
+            put(out, s.pending as u64);
+            put(out, s.ticks);
+            out.extend_from_slice(&s.returns);
+            out.extend_from_slice(&s.ema);
+            out.extend_from_slice(&s.prices);
+            out.extend_from_slice(&s.sizes);
+            out.extend_from_slice(&s.signs);
+        }
+    }
+
+    /// Replaces the symbols' state with a checkpoint's (written by
+    /// [`snapshot_into`](Self::snapshot_into) of a stage with the same configuration).
+    ///
+    /// # Errors
+    /// [`CheckpointError`] if the words end early, or a count or index is out of range; the
+    /// stage is then partly restored and must not be used.
+    pub(crate) fn restore(&mut self, r: &mut Reader<'_>) -> Result<(), CheckpointError> {
+        let n = r.usize_at_most(crate::limits::SYMBOLS, "symbol count")?;
+        if r.u64()? != self.block as u64 || r.u64()? != u64::from(self.config.row_every) {
+            return Err(CheckpointError::ConfigMismatch);
+        }
+        if n > self.states.len() {
+            self.grow(n - 1);
+        }
+        for s in &mut self.states[..n] {
+            s.last_log_price = r.f64()?;
+            s.head = r.usize_at_most(RET_WINDOW - 1, "return ring head")?;
+            s.pending = r.usize_at_most(self.block - 1, "pending ticks")?;
+            s.ticks = r.u64()?;
+            r.copy_into(&mut s.returns)?;
+            r.copy_into(&mut s.ema)?;
+            r.copy_into(&mut s.prices)?;
+            r.copy_into(&mut s.sizes)?;
+            r.copy_into(&mut s.signs)?;
+        }
+        Ok(())
     }
 
     #[cold]

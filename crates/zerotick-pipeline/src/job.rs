@@ -39,6 +39,9 @@ pub(crate) enum Event {
         /// on the ring (see [`crate::books::Boundaries`]).
         continues: bool,
     },
+    /// A checkpoint barrier: every event before it is in the checkpoint the feed marked
+    /// (see [`crate::checkpoint`]).
+    Barrier,
 }
 
 /// A market event stamped with the monotonic time (ns since the run's start) the feed thread
@@ -69,6 +72,8 @@ pub(crate) struct RowMeta {
     pub(crate) made_ns: u64,
     /// The row's last event's [`Stamped::late_ns`].
     pub(crate) late_ns: u64,
+    /// The signal's sequence number ([`Sink::emit_seq`](zerotick_core::Sink::emit_seq)).
+    pub(crate) seq: u64,
 }
 
 /// A pooled unit of work: one shard's batch of rows, their metadata and their signals. It

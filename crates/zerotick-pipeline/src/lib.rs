@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod books;
+pub mod checkpoint;
 pub mod compute;
 pub mod config;
 mod error;

@@ -28,6 +28,8 @@ use zerotick_core::{Book, Tick};
 use zerotick_features::spec::{Cadence, Projection};
 use zerotick_features::{FeatureRow, FeatureSpec, SpecError};
 
+use crate::PipelineError;
+use crate::checkpoint::{CheckpointError, Reader};
 use crate::compute::Steps;
 use crate::features::{FeatureStage, WIDTH};
 
@@ -388,6 +390,42 @@ impl RowStage {
         match self {
             RowStage::Builtin(s) => s.write_row(symbol, row),
             RowStage::Spec(s) => s.write_row(symbol, row),
+        }
+    }
+
+    /// The sequence number of `symbol`'s next row's signal: the symbol's tick count for the
+    /// built-in row (restored with a checkpoint, so the same across a failover); 0 for a spec
+    /// row (checkpoints take the built-in row only).
+    #[inline]
+    pub(crate) fn seq(&self, symbol: u32) -> u64 {
+        match self {
+            RowStage::Builtin(s) => s.ticks_of(symbol),
+            RowStage::Spec(_) => 0,
+        }
+    }
+
+    /// Appends the feature state to a checkpoint (built-in row only).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] for a spec's rows (no checkpoints; refused by
+    /// [`PipelineConfig::validate`](crate::PipelineConfig::validate) before a run).
+    pub(crate) fn snapshot_into(&self, out: &mut Vec<f64>) -> Result<(), PipelineError> {
+        match self {
+            RowStage::Builtin(s) => {
+                s.snapshot_into(out);
+                Ok(())
+            }
+            RowStage::Spec(_) => Err(PipelineError::config(
+                "checkpoints take the built-in feature row only, not a spec's rows",
+            )),
+        }
+    }
+
+    /// Restores the feature state from a checkpoint (built-in row only).
+    pub(crate) fn restore(&mut self, r: &mut Reader<'_>) -> Result<(), CheckpointError> {
+        match self {
+            RowStage::Builtin(s) => s.restore(r),
+            RowStage::Spec(_) => Err(CheckpointError::ConfigMismatch),
         }
     }
 

@@ -39,16 +39,18 @@ use zerotick_sync::spsc;
 
 use crate::PipelineError;
 use crate::books::BookStage;
-use crate::compute::{ComputeStage, PcaWorker};
+use crate::checkpoint::{self, CheckpointError, Reader};
+use crate::compute::{ComputeStage, PROJ, PcaWorker};
 use crate::config::{Hooks, PipelineConfig};
 use crate::features::FeatureStage;
+use crate::features::WIDTH;
 use crate::job::{Job, Stamped};
 use crate::metrics::Metrics;
 use crate::report::{EventCounts, Layout, RunReport, StageLatency};
 use crate::rows::{RowStage, SpecStage};
 use crate::stage::emit::Emitter;
-use crate::stage::feature::{FeatureThread, RowStamp, RunLoop};
-use crate::stage::feed::FeedStage;
+use crate::stage::feature::{FeatureThread, RowStamp, RunLoop, SnapshotRings};
+use crate::stage::feed::{FeedCheckpoints, FeedStage};
 use crate::stage::worker::ComputeWorker;
 use crate::stage::{Link, ReadyOnDrop, allocations_since};
 
@@ -77,6 +79,10 @@ pub fn run<F: Feed + 'static>(
     hooks: &Hooks<'_>,
 ) -> Result<RunReport, PipelineError> {
     config.validate()?;
+    let mut feed = feed;
+    // A feed resuming from a checkpoint starts after its position: the state must too.
+    let restored = feed.checkpoint_take();
+    let checkpoints = config.checkpoint_every > 0 && feed.checkpoints();
     let live = feed.live();
     let acks = feed.wants_acknowledgements();
     let (workers, reason) = match config.workers {
@@ -118,6 +124,39 @@ pub fn run<F: Feed + 'static>(
         ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, pca_wait)
             .map_err(PipelineError::Compute)?;
     let pca_workers: Vec<PcaWorker> = pca_worker.into_iter().collect();
+    let fingerprint = checkpoint::fingerprint(&config.compute, &config.features);
+    if let Some(bytes) = restored {
+        restore(&bytes, fingerprint, &mut features, &mut stages[0])?;
+    }
+    let (feed_checkpoints, snapshot_rings) = if checkpoints {
+        let (snap_tx, snap_rx) = spsc::channel::<Vec<f64>>(1)
+            .map_err(|e| PipelineError::config(format_args!("checkpoint ring: {e}")))?;
+        let (mut buf_tx, buf_rx) = spsc::channel::<Vec<f64>>(1)
+            .map_err(|e| PipelineError::config(format_args!("checkpoint ring: {e}")))?;
+        // Room for the state without the PCA windows (which grow it on their first
+        // checkpoint), so most checkpoints allocate nothing.
+        let words = 64
+            + config.symbols_hint.max(1) * 1024
+            + config.compute.shards * (11 * WIDTH + 2 * PROJ * WIDTH);
+        let _ = buf_tx.push(Vec::with_capacity(words));
+        (
+            Some(FeedCheckpoints {
+                every: config.checkpoint_every,
+                snapshots: snap_rx,
+                buffers: buf_tx,
+                bytes: Vec::with_capacity(words * 8),
+                since: 0,
+                outstanding: false,
+            }),
+            Some(SnapshotRings {
+                snapshots: snap_tx,
+                buffers: buf_rx,
+                fingerprint,
+            }),
+        )
+    } else {
+        (None, None)
+    };
     let (tx, mut rx) = spsc::channel::<Stamped>(config.ring_capacity)
         .map_err(|e| PipelineError::config(format_args!("tick ring: {e}")))?;
     let mut job_rings = Vec::with_capacity(workers);
@@ -155,6 +194,7 @@ pub fn run<F: Feed + 'static>(
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
         cpu: pinned.map(|p| p.1),
+        checkpoints: feed_checkpoints,
     };
     let (feed_handle, feed_summary) = feed_stage.spawn()?;
     if let Some((cpu, _)) = pinned {
@@ -252,6 +292,7 @@ pub fn run<F: Feed + 'static>(
             events: 0,
             m: m_ref,
             link: link_ref,
+            checkpoints: snapshot_rings,
         };
         let lp = RunLoop {
             wait: if live { config.live_wait } else { config.wait },
@@ -379,4 +420,34 @@ pub fn run<F: Feed + 'static>(
             worker_rows,
         },
     })
+}
+
+/// Restores the feature state and every compute shard (all held by `stage`) from a
+/// checkpoint's state bytes.
+///
+/// # Errors
+/// [`PipelineError::Config`] naming what is wrong with the checkpoint.
+fn restore(
+    bytes: &[u8],
+    fingerprint: u64,
+    features: &mut RowStage,
+    stage: &mut ComputeStage,
+) -> Result<(), PipelineError> {
+    restore_state(bytes, fingerprint, features, stage)
+        .map_err(|e| PipelineError::config(format_args!("cannot resume: {e}")))
+}
+
+fn restore_state(
+    bytes: &[u8],
+    fingerprint: u64,
+    features: &mut RowStage,
+    stage: &mut ComputeStage,
+) -> Result<(), CheckpointError> {
+    let words = checkpoint::decode_words(bytes)?;
+    let mut r = Reader::open(&words, fingerprint)?;
+    features.restore(&mut r)?;
+    for h in 0..stage.shards() {
+        stage.restore_shard(h, &mut r)?;
+    }
+    r.finish()
 }

@@ -30,6 +30,10 @@ pub enum RedisError {
     Unexpected(&'static str),
     /// A `redis://` address that cannot be used.
     BadUrl(String),
+    /// A stored checkpoint that cannot be resumed from (corrupt, another format version,
+    /// another shard set, a stream trimmed past it): the message names the key. Deleting
+    /// the key (`DEL`) starts the group over from the streams' start.
+    Checkpoint(String),
 }
 
 impl RedisError {
@@ -68,6 +72,7 @@ impl fmt::Display for RedisError {
             RedisError::Server(m) => write!(f, "redis: {m}"),
             RedisError::Unexpected(what) => write!(f, "redis: unexpected reply to {what}"),
             RedisError::BadUrl(u) => write!(f, "bad redis address: {u}"),
+            RedisError::Checkpoint(m) => write!(f, "checkpoint {m}"),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
+use crate::checkpoint::{self, checkpoint_key};
 use crate::codec::{Decoded, MAX_SYMBOLS, StreamId, decode_entry};
 use crate::conn::{Connection, RedisError};
 use crate::resp::{Encoder, Value};
@@ -42,6 +43,10 @@ pub struct RedisFeedConfig {
     pub io_timeout: Duration,
     /// How long to keep trying to reconnect before the run fails.
     pub give_up: Duration,
+    /// Store and resume from pipeline checkpoints (see the crate docs, "Deterministic
+    /// failover"): at connect, load the group's checkpoint for these shards and replay the
+    /// stream from its positions; during the run, store the checkpoints the pipeline takes.
+    pub checkpoints: bool,
 }
 
 impl RedisFeedConfig {
@@ -59,6 +64,7 @@ impl RedisFeedConfig {
             claim_idle_ms: 5_000,
             io_timeout: Duration::from_secs(5),
             give_up: Duration::from_secs(30),
+            checkpoints: false,
         }
     }
 }
@@ -83,6 +89,14 @@ pub struct FeedCounters {
     pub end_wait_ms: AtomicU64,
     /// Of [`FeedCounters::claimed`], entries claimed during that wait.
     pub end_claimed: AtomicU64,
+    /// Checkpoints stored.
+    pub checkpoints: AtomicU64,
+    /// Size of the last checkpoint stored, bytes.
+    pub checkpoint_bytes: AtomicU64,
+    /// 1 if this run resumed from a stored checkpoint.
+    pub resumed: AtomicU64,
+    /// Entries read again from a checkpoint's position up to where the group had got to.
+    pub replayed: AtomicU64,
 }
 
 /// Where a shard is in its read cycle.
@@ -93,6 +107,9 @@ enum Phase {
     Claim { cursor: StreamId, then_own: bool },
     /// Re-reading this consumer's pending entries after `cursor`.
     Own { cursor: StreamId },
+    /// Replaying the stream after `cursor` up to `until` (`XRANGE`): a checkpoint's position
+    /// up to the group's last delivered entry when the feed resumed.
+    Replay { cursor: StreamId, until: StreamId },
     /// Reading new entries (`>`).
     Live,
 }
@@ -149,6 +166,15 @@ pub struct RedisFeed {
     /// alternate, so no `claim_idle_ms` (not even 0) starves the live entries.
     read_since_claim: bool,
     counters: Arc<FeedCounters>,
+    /// Per shard, the last entry handed to the pipeline (a checkpoint's position).
+    handed: Vec<StreamId>,
+    /// `handed` and the symbol count at the last checkpoint mark.
+    mark: Vec<StreamId>,
+    mark_symbols: usize,
+    /// The pipeline state of the checkpoint resumed from, until the pipeline takes it.
+    restored: Option<Vec<u8>>,
+    /// The envelope being stored (reused).
+    envelope: Vec<u8>,
 }
 
 impl RedisFeed {
@@ -179,6 +205,7 @@ impl RedisFeed {
         if names.len() > usize::from(u16::MAX) {
             return Err(RedisError::BadUrl("too many shards".to_owned()));
         }
+        let names_len = names.len();
         let mut feed = Self {
             group: cfg.group.as_bytes().to_vec(),
             consumer: cfg.consumer.as_bytes().to_vec(),
@@ -205,9 +232,17 @@ impl RedisFeed {
             last_claim: Instant::now(),
             read_since_claim: false,
             counters: Arc::default(),
+            handed: vec![StreamId::default(); names_len],
+            mark: vec![StreamId::default(); names_len],
+            mark_symbols: 0,
+            restored: None,
+            envelope: Vec::new(),
             cfg,
         };
         feed.setup()?;
+        if feed.cfg.checkpoints {
+            feed.resume()?;
+        }
         Ok(feed)
     }
 
@@ -240,7 +275,9 @@ impl RedisFeed {
             }
         }
         for s in &mut self.shards {
-            if s.marker.is_none() {
+            // A replay goes on where it was: what it has not read yet is not this
+            // consumer's to claim or re-read.
+            if s.marker.is_none() && !matches!(s.phase, Phase::Replay { .. }) {
                 s.phase = Phase::Claim {
                     cursor: StreamId::default(),
                     then_own: true,
@@ -332,6 +369,7 @@ impl RedisFeed {
             Some(i) => match self.shards[i].phase {
                 Phase::Claim { cursor, then_own } => self.claim(i, cursor, then_own),
                 Phase::Own { cursor } => self.read_own(i, cursor),
+                Phase::Replay { cursor, until } => self.replay(i, cursor, until),
                 Phase::Live => unreachable!("filtered above"),
             },
             None => self.read_live(),
@@ -628,6 +666,210 @@ impl RedisFeed {
         Ok(true)
     }
 
+    /// The checkpoint key of this feed's group and shards.
+    fn checkpoint_key(&self) -> String {
+        checkpoint_key(
+            &self.cfg.stream,
+            &self.cfg.group,
+            self.cfg.shards.as_deref(),
+        )
+    }
+
+    /// Resumes from the group's checkpoint for these shards (or from the start of the
+    /// streams when there is none): restores the symbol table, acknowledges what the group
+    /// still holds pending up to each position (the checkpoint reflects it, and its signals
+    /// were emitted before the checkpoint was taken), and replays each shard from its
+    /// position up to the group's last delivered entry before reading new entries. The
+    /// entries replayed are acknowledged as they are processed, whoever held them.
+    ///
+    /// # Errors
+    /// [`RedisError::Checkpoint`] for a checkpoint that cannot be used (corrupt, another
+    /// version, another shard count) or a stream trimmed past its position.
+    #[cold]
+    fn resume(&mut self) -> Result<(), RedisError> {
+        let key = self.checkpoint_key();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        conn.encoder().begin(2).arg(b"GET").arg(key.as_bytes());
+        let reply = conn.call()?;
+        let stored = reply.bytes().map(<[u8]>::to_vec);
+        if let Some(bytes) = stored {
+            let env = checkpoint::decode(&bytes, self.shards.len())
+                .map_err(|e| RedisError::Checkpoint(format!("{key}: {e}")))?;
+            for (i, name) in env.names.iter().enumerate() {
+                if self.symbols.intern(name) != Some(i as u32) {
+                    return Err(RedisError::Checkpoint(format!(
+                        "{key}: symbol {name:?} listed twice or beyond the symbol limit"
+                    )));
+                }
+            }
+            self.handed.copy_from_slice(&env.positions);
+            self.restored = Some(env.state);
+            self.counters.resumed.store(1, Ordering::Relaxed);
+        }
+        for i in 0..self.shards.len() {
+            let from = self.handed[i];
+            self.ack_through(i, from)?;
+            let until = self.last_delivered(i)?;
+            if until > from {
+                self.check_not_trimmed(i, from, &key)?;
+                self.shards[i].phase = Phase::Replay {
+                    cursor: from,
+                    until,
+                };
+            } else {
+                self.shards[i].phase = Phase::Live;
+            }
+        }
+        Ok(())
+    }
+
+    /// `XACK`s every entry of shard `i` the group holds pending up to `upto` (inclusive).
+    fn ack_through(&mut self, i: usize, upto: StreamId) -> Result<(), RedisError> {
+        if upto == StreamId::default() {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        loop {
+            conn.encoder()
+                .begin(6)
+                .arg(b"XPENDING")
+                .arg(&self.shards[i].name)
+                .arg(&self.group)
+                .arg(b"-")
+                .arg_id(upto)
+                .arg_u64(1000);
+            let reply = conn.call()?;
+            let ids: Vec<StreamId> = reply
+                .iter()
+                .filter_map(|e| e.get(0).and_then(|v| v.bytes()).and_then(StreamId::parse))
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let e = conn.encoder();
+            e.begin(3 + ids.len())
+                .arg(b"XACK")
+                .arg(&self.shards[i].name)
+                .arg(&self.group);
+            for id in &ids {
+                e.arg_id(*id);
+            }
+            let n = conn.call()?.int().ok_or(RedisError::Unexpected("XACK"))?;
+            self.counters
+                .acked
+                .fetch_add(n.max(0) as u64, Ordering::Relaxed);
+            if ids.len() < 1000 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The group's last delivered entry of shard `i` (`XINFO GROUPS`).
+    fn last_delivered(&mut self, i: usize) -> Result<StreamId, RedisError> {
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.encoder()
+            .begin(3)
+            .arg(b"XINFO")
+            .arg(b"GROUPS")
+            .arg(&self.shards[i].name);
+        let reply = conn.call()?;
+        for g in reply.iter() {
+            if field(g, b"name").and_then(|v| v.bytes()) == Some(self.group.as_slice()) {
+                return field(g, b"last-delivered-id")
+                    .and_then(|v| v.bytes())
+                    .and_then(StreamId::parse)
+                    .ok_or(RedisError::Unexpected("XINFO GROUPS"));
+            }
+        }
+        Err(RedisError::Unexpected("XINFO GROUPS (no such group)"))
+    }
+
+    /// Fails if entries of shard `i` after `from` were trimmed or deleted (Redis 7's
+    /// `max-deleted-entry-id`; older servers do not say, and are not checked).
+    fn check_not_trimmed(&mut self, i: usize, from: StreamId, key: &str) -> Result<(), RedisError> {
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.encoder()
+            .begin(3)
+            .arg(b"XINFO")
+            .arg(b"STREAM")
+            .arg(&self.shards[i].name);
+        let reply = conn.call()?;
+        let deleted = field(reply, b"max-deleted-entry-id")
+            .and_then(|v| v.bytes())
+            .and_then(StreamId::parse);
+        match deleted {
+            Some(d) if d > from => Err(RedisError::Checkpoint(format!(
+                "{key}: stream {} was trimmed past the checkpoint's position {}-{} (up to                  {}-{}); the state cannot be rebuilt (keep MAXLEN above the entries between                  checkpoints, see the crate docs)",
+                String::from_utf8_lossy(&self.shards[i].name),
+                from.ms,
+                from.seq,
+                d.ms,
+                d.seq
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `XRANGE s (cursor until COUNT n`: the next entries of a replay.
+    #[cold]
+    #[inline(never)]
+    fn replay(&mut self, i: usize, cursor: StreamId, until: StreamId) -> Result<(), RedisError> {
+        let skip = self.inflight_set();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        let start = format!("({}-{}", cursor.ms, cursor.seq);
+        conn.encoder()
+            .begin(6)
+            .arg(b"XRANGE")
+            .arg(&self.shards[i].name)
+            .arg(start.as_bytes())
+            .arg_id(until)
+            .arg(b"COUNT")
+            .arg_u64(self.cfg.count as u64);
+        let entries = conn.call()?;
+        let got = entries.array_len().unwrap_or(0);
+        let last = entries
+            .iter()
+            .last()
+            .and_then(|e| e.get(0))
+            .and_then(|id| id.bytes())
+            .and_then(StreamId::parse);
+        let mut ctx = Ctx {
+            shards: &mut self.shards,
+            ready: &mut self.ready,
+            symbols: &mut self.symbols,
+            side: &mut self.side,
+            group: &self.group,
+            dead: &self.dead,
+            skip: Some(&skip),
+            counters: &self.counters,
+        };
+        let n = ctx.entries(i as u16, entries)?;
+        self.counters.replayed.fetch_add(n, Ordering::Relaxed);
+        if self.shards[i].marker.is_none() {
+            self.shards[i].phase = match last {
+                Some(c) if got >= self.cfg.count && c < until => Phase::Replay { cursor: c, until },
+                _ => Phase::Live,
+            };
+        }
+        self.flush_side()
+    }
+
+    /// `SET key envelope`.
+    fn store_checkpoint(&mut self) -> Result<(), RedisError> {
+        let key = self.checkpoint_key();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        conn.encoder()
+            .begin(3)
+            .arg(b"SET")
+            .arg(key.as_bytes())
+            .arg(&self.envelope);
+        conn.call()?;
+        Ok(())
+    }
+
     /// Entries already handed to the pipeline and not yet acknowledged (cold path).
     fn inflight_set(&self) -> HashSet<(u16, StreamId)> {
         let mut set: HashSet<(u16, StreamId)> = self.inflight.iter().copied().collect();
@@ -781,6 +1023,18 @@ impl Ctx<'_> {
     }
 }
 
+/// The value after `name` in a flat `[name, value, ..]` reply (RESP2 maps).
+fn field<'a>(map: Value<'a>, name: &[u8]) -> Option<Value<'a>> {
+    let mut it = map.iter();
+    while let Some(k) = it.next() {
+        let v = it.next()?;
+        if k.bytes() == Some(name) {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// `XADD STREAM.dead * stream S id ID reason R <original fields>`.
 #[cold]
 #[inline(never)]
@@ -819,6 +1073,7 @@ impl Feed for RedisFeed {
                 if let FeedEvent::Tick(_) = r.event {
                     self.inflight.push_back((r.shard, r.id));
                 }
+                self.handed[usize::from(r.shard)] = r.id;
                 return Ok(r.event);
             }
             if self.shards.iter().all(|s| s.marker.is_some()) {
@@ -846,6 +1101,41 @@ impl Feed for RedisFeed {
 
     /// Retries through reconnects (up to `give_up`) until the acknowledgement is delivered:
     /// the last call of a run must not be lost.
+    fn checkpoints(&self) -> bool {
+        self.cfg.checkpoints
+    }
+
+    fn checkpoint_mark(&mut self) {
+        self.mark.copy_from_slice(&self.handed);
+        self.mark_symbols = self.symbols.len();
+    }
+
+    /// Stores the checkpoint with one `SET`, retrying through reconnects (up to `give_up`).
+    fn checkpoint_save(&mut self, state: &[u8]) -> Result<(), FeedError> {
+        let names = self.symbols.names();
+        let owned: Vec<_> = (0..self.mark_symbols as u32)
+            .filter_map(|i| names.get(i))
+            .collect();
+        let names: Vec<&str> = owned.iter().map(|n| &**n).collect();
+        checkpoint::encode(&self.mark, &names, state, &mut self.envelope);
+        loop {
+            self.ensure_connected(true)?;
+            match self.store_checkpoint() {
+                Ok(()) => break,
+                Err(e) => self.lost(e)?,
+            }
+        }
+        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .checkpoint_bytes
+            .store(self.envelope.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn checkpoint_take(&mut self) -> Option<Vec<u8>> {
+        self.restored.take()
+    }
+
     fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
         let delivered = self.acked + self.inflight.len() as u64;
         self.target = processed.clamp(self.acked, delivered);

@@ -20,6 +20,24 @@ pub const FLUSH_BYTES: usize = 256 * 1024;
 /// one command is far smaller than the difference).
 const BUF_RESERVED: usize = 2 * FLUSH_BYTES;
 
+/// The deduplicating append ([`RedisSink::with_dedup`]): `KEYS[1]` the signal stream,
+/// `KEYS[2]` the hash of each symbol's last sequence number; `ARGV` symbol, seq, ts, value,
+/// maxlen (empty: none). Appends and records the signal only if `seq` is above the symbol's
+/// last one; answers 1 if appended, 0 if it was a duplicate. Atomic (a script runs alone), so
+/// a batch sent again after a lost reply appends nothing twice.
+const DEDUP_SCRIPT: &[u8] = b"local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') \
+local seq = tonumber(ARGV[2]) \
+if seq <= last then return 0 end \
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) \
+if ARGV[5] ~= '' then \
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'ts', ARGV[3], 'symbol', ARGV[1], \
+'value', ARGV[4], 'seq', ARGV[2]) \
+else \
+redis.call('XADD', KEYS[1], '*', 'ts', ARGV[3], 'symbol', ARGV[1], 'value', ARGV[4], \
+'seq', ARGV[2]) \
+end \
+return 1";
+
 /// Signals to `XADD STREAM [MAXLEN ~ N] * ts <ns> symbol <name> value <f64>`.
 ///
 /// `emit` only encodes into a reused buffer; `flush` (and a full buffer) sends the batch in one
@@ -43,6 +61,10 @@ pub struct RedisSink {
     local: Vec<Arc<str>>,
     backoff: Backoff,
     reconnects: u64,
+    /// The hash of each symbol's last sequence number, when deduplicating.
+    dedup: Option<Vec<u8>>,
+    /// Signals the deduplicating append refused as already in the stream.
+    duplicates: u64,
 }
 
 impl RedisSink {
@@ -76,7 +98,26 @@ impl RedisSink {
             names,
             backoff: Backoff::new(give_up),
             reconnects: 0,
+            dedup: None,
+            duplicates: 0,
         })
+    }
+
+    /// Deduplicates by `(symbol, seq)`: [`Sink::emit_seq`] appends a signal (with a `seq`
+    /// field) only if its sequence number is above the last one appended for its symbol,
+    /// recorded in the hash `key` in the same atomic script. Signals emitted again after a
+    /// failover (the pipeline replays from a checkpoint) are then written once. Use one key
+    /// per stream of sequence numbers (the CLI uses `SINK.seq.GROUP[.SHARDS]`); a new run
+    /// over the same ticks with the same key appends nothing.
+    #[must_use]
+    pub fn with_dedup(mut self, key: &str) -> Self {
+        self.dedup = Some(key.as_bytes().to_vec());
+        self
+    }
+
+    /// Signals not appended because the stream already held them (deduplicating sink).
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
     }
 
     /// Reconnections after a lost connection.
@@ -87,9 +128,14 @@ impl RedisSink {
     fn send_batch(&mut self) -> Result<(), RedisError> {
         let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
         conn.send_encoded(&self.buf)?;
+        let mut duplicates = 0;
         for _ in 0..self.buf.commands() {
-            conn.read_ok()?;
+            // The deduplicating script answers 0 for a duplicate (XADD answers an id).
+            if conn.read_ok()?.int() == Some(0) {
+                duplicates += 1;
+            }
         }
+        self.duplicates += duplicates;
         Ok(())
     }
 
@@ -119,6 +165,38 @@ impl Sink for RedisSink {
             None => e.arg_u64(u64::from(s.symbol)),
         };
         e.arg(b"value").arg_f64(s.value);
+        if e.len_bytes() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn emit_seq(&mut self, s: &Signal, seq: u64) -> io::Result<()> {
+        if self.dedup.is_none() {
+            return self.emit(s);
+        }
+        let i = s.symbol as usize;
+        if i >= self.local.len() {
+            self.refresh_names();
+        }
+        let key = self.dedup.as_deref().unwrap_or_default();
+        let e = &mut self.buf;
+        e.begin(10)
+            .arg(b"EVAL")
+            .arg(DEDUP_SCRIPT)
+            .arg(b"2")
+            .arg(&self.stream)
+            .arg(key);
+        match self.local.get(i) {
+            Some(name) => e.arg(name.as_bytes()),
+            None => e.arg_u64(u64::from(s.symbol)),
+        };
+        e.arg_u64(seq).arg_u64(s.ts_ns).arg_f64(s.value);
+        match self.maxlen {
+            Some(n) => e.arg_u64(n),
+            None => e.arg(b""),
+        };
         if e.len_bytes() >= FLUSH_BYTES {
             self.flush()?;
         }

@@ -65,4 +65,20 @@ impl<F: Feed> Feed for Interruptible<F> {
     fn sequence_gaps(&self) -> u64 {
         self.0.sequence_gaps()
     }
+
+    fn checkpoints(&self) -> bool {
+        self.0.checkpoints()
+    }
+
+    fn checkpoint_mark(&mut self) {
+        self.0.checkpoint_mark();
+    }
+
+    fn checkpoint_save(&mut self, state: &[u8]) -> Result<(), FeedError> {
+        self.0.checkpoint_save(state)
+    }
+
+    fn checkpoint_take(&mut self) -> Option<Vec<u8>> {
+        self.0.checkpoint_take()
+    }
 }

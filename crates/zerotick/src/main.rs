@@ -249,6 +249,16 @@ pub(crate) struct RunArgs {
     /// Redis sink: trim the signal stream to about this many entries (XADD MAXLEN ~ N).
     #[arg(long)]
     maxlen: Option<u64>,
+    /// Redis feed: deterministic failover. Store a checkpoint of the pipeline's state with
+    /// its stream positions (key STREAM.ckpt.GROUP[.SHARDS]) every --checkpoint-every ticks;
+    /// at start, resume from the stored one and replay the stream from its positions. A
+    /// Redis sink then appends each (symbol, seq) once (hash SINK.seq.GROUP[.SHARDS]).
+    /// One live consumer per shard set.
+    #[arg(long)]
+    checkpoints: bool,
+    /// With --checkpoints: ticks between checkpoints.
+    #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY)]
+    checkpoint_every: u64,
     /// Serve the run's metrics at http://ADDR/metrics (Prometheus text format), e.g.
     /// `127.0.0.1:9100`.
     #[arg(long)]
@@ -361,6 +371,9 @@ const MAX_SECONDS: f64 = 365.0 * 86_400.0;
 const MAX_MS: u64 = 86_400_000;
 /// Most entries per XREADGROUP (`--redis-count`).
 const MAX_REDIS_COUNT: usize = 100_000;
+/// Default ticks between checkpoints (`--checkpoint-every`); see the README's Redis section
+/// for what a checkpoint costs.
+const DEFAULT_CHECKPOINT_EVERY: u64 = 262_144;
 
 /// Checks the flags that are not the pipeline's (the pipeline checks its own sizes), so a
 /// typo ends in one line naming the flag and its range, never in a panic or an abort.
@@ -391,6 +404,17 @@ fn check_flags(args: &RunArgs) -> Result<()> {
             "--book-depth must be between 1 and {depth} levels per side, got {}",
             args.book_depth
         );
+    }
+    if args.checkpoints {
+        if args.checkpoint_every == 0 {
+            bail!("--checkpoint-every must be at least 1");
+        }
+        if !args.feed.iter().any(|f| f.starts_with("redis://")) {
+            bail!("--checkpoints needs a Redis feed (--feed redis://HOST:PORT/STREAM)");
+        }
+        if args.features.is_some() {
+            bail!("--checkpoints takes the built-in feature row only, not --features");
+        }
     }
     if !(1..=MAX_REDIS_COUNT).contains(&args.redis_count) {
         bail!(
@@ -438,6 +462,9 @@ fn run_command(args: &RunArgs) -> Result<()> {
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;
+    if args.checkpoints {
+        config.checkpoint_every = args.checkpoint_every;
+    }
     config.compute.pca_every = args.pca_every;
     config.emit = args.emit.into();
     if let Some(path) = &args.features {

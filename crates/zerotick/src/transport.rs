@@ -35,13 +35,26 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<RedisFeed> {
     cfg.block_ms = args.block_ms;
     cfg.claim_idle_ms = args.claim_idle_ms;
     cfg.give_up = Duration::from_millis(args.reconnect_give_up_ms);
+    cfg.checkpoints = args.checkpoints;
     RedisFeed::connect(cfg).with_context(|| format!("cannot read {ep}"))
 }
 
 /// The sink of `--sink redis://HOST:PORT/STREAM`.
+///
+/// With `--checkpoints` and a Redis feed, the sink deduplicates by (symbol, seq) in the hash
+/// `SINK.seq.GROUP[.SHARDS]`: the signals a resumed consumer emits again are appended once.
 pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> {
     let ep = Endpoint::parse(url)?;
-    RedisSink::connect(
+    let dedup = args.checkpoints.then(|| {
+        let shards = args.stream_shards.as_deref().map(|s| format!(".{s}"));
+        format!(
+            "{}.seq.{}{}",
+            ep.stream,
+            args.group,
+            shards.unwrap_or_default()
+        )
+    });
+    let sink = RedisSink::connect(
         &ep.host,
         ep.port,
         &ep.stream,
@@ -49,11 +62,15 @@ pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> 
         names,
         Duration::from_millis(args.reconnect_give_up_ms),
     )
-    .with_context(|| format!("cannot write {ep}"))
+    .with_context(|| format!("cannot write {ep}"))?;
+    Ok(match dedup {
+        Some(key) => sink.with_dedup(&key),
+        None => sink,
+    })
 }
 
 /// The feed's boundary counters: (JSON and metric name, help, counter).
-fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 8] {
+fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 12] {
     [
         ("acked", "Stream entries acknowledged (XACK)", &c.acked),
         (
@@ -86,6 +103,22 @@ fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 8] {
             "end_claimed",
             "Entries claimed while waiting after the end markers",
             &c.end_claimed,
+        ),
+        ("checkpoints", "Checkpoints stored", &c.checkpoints),
+        (
+            "checkpoint_bytes",
+            "Size of the last checkpoint stored, bytes",
+            &c.checkpoint_bytes,
+        ),
+        (
+            "resumed",
+            "1 if the run resumed from a stored checkpoint",
+            &c.resumed,
+        ),
+        (
+            "replayed",
+            "Entries replayed from a checkpoint's position",
+            &c.replayed,
         ),
     ]
 }
@@ -121,6 +154,16 @@ pub fn counters_table(c: &Arc<FeedCounters>) -> String {
             "{} own pending, {} duplicates skipped",
             g(&c.recovered),
             g(&c.duplicates_skipped)
+        ),
+    );
+    line(
+        "redis checkpoints",
+        format!(
+            "{} stored (last {} bytes); resumed {}, {} entries replayed",
+            g(&c.checkpoints),
+            g(&c.checkpoint_bytes),
+            if g(&c.resumed) == 1 { "yes" } else { "no" },
+            g(&c.replayed)
         ),
     );
     line(

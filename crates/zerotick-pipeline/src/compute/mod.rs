@@ -35,6 +35,7 @@
 //! so the same seed and configuration give bit-identical signals on a machine.
 
 mod pca;
+mod snapshot;
 
 use core::fmt;
 use std::sync::Arc;

@@ -82,7 +82,9 @@ impl Emitter<'_> {
                 value: *value,
             };
             if self.emit == Emit::Signals {
-                self.sink.emit(&signal).map_err(PipelineError::Sink)?;
+                self.sink
+                    .emit_seq(&signal, meta.seq)
+                    .map_err(PipelineError::Sink)?;
                 self.digest.add(&signal);
             }
         }

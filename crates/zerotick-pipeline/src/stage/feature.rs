@@ -72,6 +72,19 @@ pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) events: u64,
     pub(crate) m: &'a Metrics,
     pub(crate) link: &'a Link,
+    /// Where checkpoint snapshots go (`None`: checkpoints off).
+    pub(crate) checkpoints: Option<SnapshotRings>,
+}
+
+/// The feature thread's end of the checkpoint rings: one word buffer goes back and forth
+/// between it and the feed thread (see [`crate::checkpoint`]).
+pub(crate) struct SnapshotRings {
+    /// Filled snapshots, to the feed thread.
+    pub(crate) snapshots: Producer<Vec<f64>>,
+    /// Buffers the feed thread is done with.
+    pub(crate) buffers: Consumer<Vec<f64>>,
+    /// The state's configuration fingerprint.
+    pub(crate) fingerprint: u64,
 }
 
 /// What the run loop needs besides the thread's state.
@@ -136,6 +149,7 @@ impl<'p> FeatureThread<'_, 'p> {
                 self.m.ticks.inc();
             }
             Event::Quote { .. } | Event::Level { .. } => self.on_book(t)?,
+            Event::Barrier => return self.checkpoint(),
         }
         self.events += 1;
         let n = self.events;
@@ -208,7 +222,7 @@ impl<'p> FeatureThread<'_, 'p> {
                     self.open_stamp = stamp(ts_ns);
                 }
             }
-            Event::Trade(_) => {}
+            Event::Trade(_) | Event::Barrier => {}
         }
         Ok(())
     }
@@ -351,6 +365,7 @@ impl<'p> FeatureThread<'_, 'p> {
             read_ns: at.read_ns,
             late_ns: at.late_ns,
             made_ns: now,
+            seq: self.features.seq(symbol),
         };
         self.dispatch(h)
     }
@@ -484,6 +499,50 @@ impl<'p> FeatureThread<'_, 'p> {
                 std::thread::yield_now();
             }
         }
+        self.link
+            .done
+            .0
+            .fetch_max(self.processed, Ordering::Release);
+        Ok(())
+    }
+
+    /// A checkpoint barrier: computes and emits every row before it (every shard comes
+    /// home), then copies the feature and compute state into the circulating buffer and
+    /// hands it to the feed thread, which serialises and stores it. Cold: once per
+    /// `checkpoint_every` ticks.
+    #[cold]
+    #[inline(never)]
+    fn checkpoint(&mut self) -> Result<(), PipelineError> {
+        if self.checkpoints.is_none() {
+            return Ok(());
+        }
+        self.end_book_event()?;
+        self.dispatch_all()?;
+        while self.in_flight.iter().any(|&n| n > 0) {
+            if self.poll_results()? == 0 {
+                std::thread::yield_now();
+            }
+        }
+        let Some(rings) = self.checkpoints.as_mut() else {
+            return Ok(());
+        };
+        // The feed thread sends a barrier only after it gave the last buffer back.
+        let mut words = rings
+            .buffers
+            .pop()
+            .map_err(|_| PipelineError::config("checkpoint buffer missing at a barrier"))?;
+        crate::checkpoint::begin(&mut words, rings.fingerprint);
+        self.features.snapshot_into(&mut words)?;
+        for h in 0..self.stage.shards() {
+            self.stage
+                .snapshot_shard(h, &mut words)
+                .map_err(PipelineError::Compute)?;
+        }
+        if rings.snapshots.push(words).is_err() {
+            // The feed thread stopped: the run is ending, the checkpoint is not needed.
+            return Ok(());
+        }
+        // Release: pairs with the feed thread's Acquire load before it acknowledges.
         self.link
             .done
             .0

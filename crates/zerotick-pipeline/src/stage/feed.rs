@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use zerotick_core::feed::STAMP_EVERY;
 use zerotick_core::{Feed, FeedError, FeedEvent, Quote, RejectReason, SnapshotLevel, Tick};
-use zerotick_sync::spsc::{Producer, PushError};
+use zerotick_sync::spsc::{Consumer, Producer, PushError};
 use zerotick_sync::wait::WaitStrategy;
 
 use super::{Link, allocations_since};
@@ -58,6 +58,40 @@ pub(crate) struct FeedStage<F> {
     pub(crate) thread_start: Option<fn()>,
     /// The CPU to pin this thread to.
     pub(crate) cpu: Option<usize>,
+    /// Checkpoint barriers and storage (`None`: checkpoints off).
+    pub(crate) checkpoints: Option<FeedCheckpoints>,
+}
+
+/// The feed thread's end of the checkpoints (see [`crate::checkpoint`]): it puts a barrier
+/// on the ring every `every` ticks, and serialises and stores the snapshots that come back.
+pub(crate) struct FeedCheckpoints {
+    pub(crate) every: u64,
+    /// Filled snapshots from the feature thread.
+    pub(crate) snapshots: Consumer<Vec<f64>>,
+    /// Buffers handed back to it.
+    pub(crate) buffers: Producer<Vec<f64>>,
+    /// The serialised snapshot (reused).
+    pub(crate) bytes: Vec<u8>,
+    /// Ticks pushed since the last barrier.
+    pub(crate) since: u64,
+    /// A barrier is on its way; no other is sent before its snapshot is stored.
+    pub(crate) outstanding: bool,
+}
+
+impl FeedCheckpoints {
+    /// Stores a snapshot that came back, if one did.
+    #[cold]
+    #[inline(never)]
+    fn poll<F: Feed>(&mut self, feed: &mut F) -> Result<(), FeedError> {
+        let Ok(words) = self.snapshots.pop() else {
+            return Ok(());
+        };
+        crate::checkpoint::encode_words(&words, &mut self.bytes);
+        // The ring has a slot for the one buffer there is.
+        let _ = self.buffers.push(words);
+        self.outstanding = false;
+        feed.checkpoint_save(&self.bytes)
+    }
 }
 
 /// Checks a tick at the pipeline's entry: whatever the feed, a NaN price must not poison a
@@ -225,8 +259,13 @@ impl<F: Feed + 'static> FeedStage<F> {
         let mut events = 0u64;
         loop {
             events = events.wrapping_add(1);
-            if events.is_multiple_of(64) && self.should_stop(link, deadline, warm) {
-                return Ok(());
+            if events.is_multiple_of(64) {
+                if self.should_stop(link, deadline, warm) {
+                    return Ok(());
+                }
+                if let Some(c) = self.checkpoints.as_mut().filter(|c| c.outstanding) {
+                    c.poll(&mut self.feed)?;
+                }
             }
             if acks {
                 // Acquire: pairs with the feature thread's Release `fetch_max` of `done`.
@@ -266,12 +305,28 @@ impl<F: Feed + 'static> FeedStage<F> {
                 FeedEvent::Rejected(reason) => Err(reason),
                 FeedEvent::Idle => {
                     stamped = restamp_after;
+                    if let Some(c) = self.checkpoints.as_mut().filter(|c| c.outstanding) {
+                        c.poll(&mut self.feed)?;
+                    }
                     if self.should_stop(link, deadline, warm) {
                         return Ok(());
                     }
                     continue;
                 }
-                FeedEvent::End => return Ok(()),
+                FeedEvent::End => {
+                    // A barrier before the end: store its checkpoint (the feature thread
+                    // reaches the barrier before it can stop, unless the run failed).
+                    while let Some(c) = self.checkpoints.as_mut().filter(|c| c.outstanding) {
+                        if link.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        c.poll(&mut self.feed)?;
+                        if c.outstanding {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                    return Ok(());
+                }
             };
             let (event, kind) = match checked {
                 Ok(x) => x,
@@ -317,12 +372,43 @@ impl<F: Feed + 'static> FeedStage<F> {
                     ticks += 1;
                     link.ticks.0.store(ticks, Ordering::Relaxed);
                     self.metrics.ticks_in.inc();
+                    if let Some(c) = self.checkpoints.as_mut() {
+                        c.since += 1;
+                        if c.since >= c.every && !c.outstanding && !self.barrier(stamp) {
+                            return Ok(()); // closed: the feature thread stopped the run
+                        }
+                    }
                 }
                 Some(k) => {
                     other[k] += 1;
                     link.other_events[k].store(other[k], Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Marks the feed's position and puts a checkpoint barrier on the ring behind the event
+    /// just pushed; `false` if the ring was closed.
+    #[cold]
+    #[inline(never)]
+    fn barrier(&mut self, stamp: u64) -> bool {
+        self.feed.checkpoint_mark();
+        if let Some(c) = self.checkpoints.as_mut() {
+            c.since = 0;
+            c.outstanding = true;
+        }
+        let item = Stamped {
+            event: Event::Barrier,
+            read_ns: stamp,
+            late_ns: 0,
+        };
+        match self.ring.push(item) {
+            Ok(()) => true,
+            Err(PushError::Full(item)) => {
+                let refill = (self.ring.capacity() / 4).max(1);
+                self.ring.push_wait_refill(item, self.wait, refill).is_ok()
+            }
+            Err(PushError::Closed(_)) => false,
         }
     }
 
