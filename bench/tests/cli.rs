@@ -117,6 +117,9 @@ fn feed_json_has_the_synthetic_and_parse_cases() {
             ("parse_ws_json", "serde_json-flat"),
             ("parse_trades_csv", "zerotick"),
             ("parse_trades_csv", "csv+serde"),
+            ("gunzip_ws_json", "flate2"),
+            ("gunzip_ws_json", "zlib-rs"),
+            ("gunzip_ws_json", "miniz_oxide"),
         ]
     );
     assert!(rows.iter().all(|r| r["median_ns"].as_f64().unwrap() > 0.0));
