@@ -15,6 +15,23 @@ use crate::conn::{Connection, RedisError};
 use crate::resp::{Encoder, Value};
 use crate::{Backoff, shard_stream};
 
+/// A [`Ctx`] over `$feed`'s fields, borrowed one by one (so a reply still borrowed from the
+/// feed's connection can be decoded through it).
+macro_rules! ctx {
+    ($feed:ident, $skip:expr) => {
+        Ctx {
+            shards: &mut $feed.shards,
+            ready: &mut $feed.ready,
+            symbols: &mut $feed.symbols,
+            side: &mut $feed.side,
+            group: &$feed.group,
+            dead: &$feed.dead,
+            skip: $skip,
+            counters: &$feed.counters,
+        }
+    };
+}
+
 /// How a [`RedisFeed`] connects and reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisFeedConfig {
@@ -410,16 +427,7 @@ impl RedisFeed {
             e.arg(b">");
         }
         let reply = conn.call()?;
-        let mut ctx = Ctx {
-            shards: &mut self.shards,
-            ready: &mut self.ready,
-            symbols: &mut self.symbols,
-            side: &mut self.side,
-            group: &self.group,
-            dead: &self.dead,
-            skip: None,
-            counters: &self.counters,
-        };
+        let mut ctx = ctx!(self, None);
         if reply.is_null() {
             return Ok(());
         }
@@ -459,16 +467,7 @@ impl RedisFeed {
         let (Some(next), Some(entries)) = (next, reply.get(1)) else {
             return Err(RedisError::Unexpected("XAUTOCLAIM"));
         };
-        let mut ctx = Ctx {
-            shards: &mut self.shards,
-            ready: &mut self.ready,
-            symbols: &mut self.symbols,
-            side: &mut self.side,
-            group: &self.group,
-            dead: &self.dead,
-            skip: Some(&skip),
-            counters: &self.counters,
-        };
+        let mut ctx = ctx!(self, Some(&skip));
         let n = ctx.entries(i as u16, entries)?;
         self.counters.claimed.fetch_add(n, Ordering::Relaxed);
         if self.shards[i].marker.is_none() {
@@ -513,16 +512,7 @@ impl RedisFeed {
             .and_then(|e| e.get(0))
             .and_then(|id| id.bytes())
             .and_then(StreamId::parse);
-        let mut ctx = Ctx {
-            shards: &mut self.shards,
-            ready: &mut self.ready,
-            symbols: &mut self.symbols,
-            side: &mut self.side,
-            group: &self.group,
-            dead: &self.dead,
-            skip: Some(&skip),
-            counters: &self.counters,
-        };
+        let mut ctx = ctx!(self, Some(&skip));
         if let Some(entries) = entries {
             let n = ctx.entries(i as u16, entries)?;
             self.counters.recovered.fetch_add(n, Ordering::Relaxed);
@@ -649,16 +639,7 @@ impl RedisFeed {
             e.arg_id(*id);
         }
         let entries = conn.call()?;
-        let mut ctx = Ctx {
-            shards: &mut self.shards,
-            ready: &mut self.ready,
-            symbols: &mut self.symbols,
-            side: &mut self.side,
-            group: &self.group,
-            dead: &self.dead,
-            skip: Some(&skip),
-            counters: &self.counters,
-        };
+        let mut ctx = ctx!(self, Some(&skip));
         let n = ctx.entries(i as u16, entries)?;
         self.counters.claimed.fetch_add(n, Ordering::Relaxed);
         self.counters.end_claimed.fetch_add(n, Ordering::Relaxed);
@@ -835,16 +816,7 @@ impl RedisFeed {
             .and_then(|e| e.get(0))
             .and_then(|id| id.bytes())
             .and_then(StreamId::parse);
-        let mut ctx = Ctx {
-            shards: &mut self.shards,
-            ready: &mut self.ready,
-            symbols: &mut self.symbols,
-            side: &mut self.side,
-            group: &self.group,
-            dead: &self.dead,
-            skip: Some(&skip),
-            counters: &self.counters,
-        };
+        let mut ctx = ctx!(self, Some(&skip));
         let n = ctx.entries(i as u16, entries)?;
         self.counters.replayed.fetch_add(n, Ordering::Relaxed);
         if self.shards[i].marker.is_none() {
