@@ -10,7 +10,7 @@ mod tansu;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use redis_support::{Proc, TempDir, heavy, path_str, run_json, zerotick};
+use redis_support::{Proc, TempDir, heavy, json_of, path_str, run_json, zerotick};
 use serde_json::Value;
 use tansu::{Tansu, read_all};
 use zerotick_kafka::produce::Producer;
@@ -90,13 +90,6 @@ fn consumer_rows(k: &Tansu, topic: &str, row_every: &str, extra: &[&str]) -> Pro
     args.extend(["--row-every", row_every, "--json"]);
     args.extend(extra);
     Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
-}
-
-fn json_of(p: Proc, timeout: Duration) -> Value {
-    let (ok, out) = p.finish(timeout);
-    assert!(ok, "zerotick run failed: {out}");
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
 /// The group's committed offsets of every partition of `topic`.

@@ -86,13 +86,6 @@ fn consumer(r: &Redis, name: &str, shards: &str, extra: &[&str]) -> Proc {
     Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
 }
 
-fn json_of(p: Proc, timeout: Duration) -> Value {
-    let (ok, out) = p.finish(timeout);
-    assert!(ok, "zerotick run failed: {out}");
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
 /// Waits until `group` has delivered at least `fraction` of `stream`'s entries.
 fn wait_for_progress(r: &Redis, stream: &str, total: u64, fraction: f64) {
     let mut c = r.conn();

@@ -71,11 +71,9 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
     Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
 }
 
-fn json_of(p: Proc) -> Value {
-    let (ok, out) = p.finish(2 * MINUTE);
-    assert!(ok, "zerotick run failed: {out}");
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+/// A consumer's report: its run ends within two minutes.
+fn report(p: Proc) -> Value {
+    json_of(p, 2 * MINUTE)
 }
 
 /// Per symbol, its signals in stream order as (seq, ts, value); panics on a duplicate seq or
@@ -143,7 +141,7 @@ fn set(c: &mut Connection, key: &str, value: &[u8]) {
 
 /// The fault-free run's signals.
 fn reference(r: &Redis) -> BTreeMap<String, Vec<(u64, String, String)>> {
-    let j = json_of(consumer(r, "ref", "r", "signals.ref", &[]));
+    let j = report(consumer(r, "ref", "r", "signals.ref", &[]));
     assert_eq!(j["ticks_processed"].as_u64(), Some(TICKS), "{j}");
     assert!(j["redis"]["checkpoints"].as_u64().unwrap_or(0) >= 5, "{j}");
     let mut c = r.conn();
@@ -168,7 +166,7 @@ fn a_consumer_killed_at_several_points_and_replaced_gives_the_fault_free_signals
         a.kill(); // SIGKILL: no acknowledgement, flush or checkpoint at exit
         let stored = get(&mut c, &format!("ticks.ckpt.{group}.0")).is_some();
         // The replacement starts at once, under another name.
-        let j = json_of(consumer(&r, &group, "b", &sink, &[]));
+        let j = report(consumer(&r, &group, "b", &sink, &[]));
         assert_eq!(
             j["redis"]["resumed"].as_u64(),
             Some(u64::from(stored)),
@@ -207,7 +205,7 @@ fn a_redis_crash_mid_run_still_gives_the_fault_free_signals() {
     wait_for_progress(&mut c, "g", 0.4);
     drop(c);
     r.crash_and_restart(Duration::from_millis(500));
-    let j = json_of(a);
+    let j = report(a);
     assert!(j["redis"]["reconnects"].as_u64().unwrap_or(0) >= 1, "{j}");
     let mut c = r.conn();
     assert_eq!(xpending(&mut c, "ticks.0", "g"), 0);
@@ -219,7 +217,7 @@ fn a_corrupt_or_foreign_version_checkpoint_is_refused_clearly() {
     let _turn = heavy();
     let Some(r) = Redis::start() else { return };
     publish(&r);
-    let j = json_of(consumer(&r, "g", "a", "signals.g", &[]));
+    let j = report(consumer(&r, "g", "a", "signals.g", &[]));
     assert!(j["redis"]["checkpoints"].as_u64().unwrap_or(0) > 0, "{j}");
     let mut c = r.conn();
     let key = "ticks.ckpt.g.0";
@@ -244,7 +242,7 @@ fn a_corrupt_or_foreign_version_checkpoint_is_refused_clearly() {
     // Deleting the key starts the group over: a cold start, not an error.
     c.encoder().begin(2).arg(b"DEL").arg(key.as_bytes());
     c.call().expect("DEL");
-    let j = json_of(consumer(&r, "g", "b", "signals.g", &[]));
+    let j = report(consumer(&r, "g", "b", "signals.g", &[]));
     assert_eq!(j["redis"]["resumed"].as_u64(), Some(0), "{j}");
 }
 

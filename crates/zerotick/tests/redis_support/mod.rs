@@ -302,6 +302,15 @@ pub fn run_json(args: &[&str], timeout: Duration) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("zerotick {args:?}: not JSON ({e}): {out}"))
 }
 
+/// Waits for a spawned `zerotick run --json` (within `timeout`), asserts it succeeded and
+/// parses its last line.
+pub fn json_of(p: Proc, timeout: Duration) -> serde_json::Value {
+    let (ok, out) = p.finish(timeout);
+    assert!(ok, "zerotick run failed: {out}");
+    serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
