@@ -29,23 +29,9 @@ if [ ! -x "$ZEROTICK" ]; then
     cargo build --release -p zerotick
 fi
 
-DIR=$(mktemp -d -t zerotick-ckpt-cost.XXXXXX)
-REDIS_PID=
-cleanup() {
-    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" >/dev/null &
-REDIS_PID=$!
-for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    sleep 0.05
-done
+# shellcheck source=lib/redis-server.sh
+. scripts/lib/redis-server.sh
+start_redis ckpt-cost
 
 "$ZEROTICK" publish --to "$URL" --stream-shards 1 --ticks "$TICKS" --json >/dev/null
 

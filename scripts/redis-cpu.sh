@@ -30,25 +30,9 @@ if [ ! -x "$ZEROTICK" ]; then
     cargo build --release -p zerotick
 fi
 
-DIR=$(mktemp -d -t zerotick-redis-cpu.XXXXXX)
-REDIS_PID=
-cleanup() {
-    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" \
-    --logfile "$DIR/redis.log" &
-REDIS_PID=$!
-for _ in $(seq 100); do
-    redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
-    sleep 0.05
-done
-redis-cli -p "$PORT" ping >/dev/null || { echo "redis-server did not start on port $PORT" >&2; exit 1; }
+# shellcheck source=lib/redis-server.sh
+. scripts/lib/redis-server.sh
+start_redis redis-cpu
 
 SERVER_PID="$REDIS_PID"
 SERVER_NAME=redis-server
