@@ -356,6 +356,14 @@ pub struct BinanceJsonFeed<R> {
     reader: R,
     strict: bool,
     lines: Lines,
+    /// What the messages read so far left (borrowed apart from `lines` and `reader`, so a
+    /// line is parsed in place in the reader's buffer).
+    parser: Parser,
+}
+
+/// The state messages are parsed into.
+#[derive(Debug)]
+struct Parser {
     symbols: Symbols,
     /// Last `u` of a depth update per symbol index (0: none yet).
     last_update: Vec<u64>,
@@ -374,11 +382,13 @@ impl<R: BufRead> BinanceJsonFeed<R> {
             reader,
             strict,
             lines: Lines::new(MAX_JSON_LINE, RESERVE),
-            symbols: Symbols::new(MAX_SYMBOLS),
-            last_update: Vec::new(),
-            gaps: 0,
-            depth: None,
-            levels: Vec::with_capacity(LEVELS_RESERVE),
+            parser: Parser {
+                symbols: Symbols::new(MAX_SYMBOLS),
+                last_update: Vec::new(),
+                gaps: 0,
+                depth: None,
+                levels: Vec::with_capacity(LEVELS_RESERVE),
+            },
         }
     }
 
@@ -402,13 +412,15 @@ impl<R: BufRead> BinanceJsonFeed<R> {
     /// keeping the symbols and each symbol's last update id.
     pub fn restart(&mut self) {
         self.lines.restart();
-        self.depth = None;
+        self.parser.depth = None;
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
         self.lines.reject(self.strict, reason)
     }
+}
 
+impl Parser {
     /// The next level of the depth update being handed out, if any.
     #[inline]
     fn next_level(&mut self) -> Option<FeedEvent> {
@@ -434,11 +446,9 @@ impl<R: BufRead> BinanceJsonFeed<R> {
 
     /// The line's first event, `None` for a line that yields none (a subscription reply, a
     /// depth update without levels).
-    fn parse_line(&mut self) -> Result<Option<FeedEvent>, RejectReason> {
-        let line = std::mem::take(&mut self.lines.line);
-        let result = self.parse_message(&line);
-        self.lines.line = line;
-        match result? {
+    #[inline]
+    fn parse_line(&mut self, line: &[u8]) -> Result<Option<FeedEvent>, RejectReason> {
+        match self.parse_message(line)? {
             Step::Depth => Ok(self.next_level()),
             Step::Nothing => Ok(None),
             Step::Event(e) => Ok(Some(e)),
@@ -694,17 +704,21 @@ fn valid_size(s: f64) -> Result<f64, RejectReason> {
 
 impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
-        if let Some(e) = self.next_level() {
+        if let Some(e) = self.parser.next_level() {
             return Ok(e);
         }
         loop {
-            let Some(too_long) = self.lines.read_row(&mut self.reader)? else {
+            // The line in place in the reader's buffer (nearly always): parsed, then consumed.
+            let Some(row) = self.lines.next_row(&mut self.reader)? else {
                 return Ok(FeedEvent::End);
             };
-            if too_long {
-                return self.reject(RejectReason::TooLong);
-            }
-            match self.parse_line() {
+            let result = if row.too_long {
+                Err(RejectReason::TooLong)
+            } else {
+                self.parser.parse_line(row.text)
+            };
+            self.lines.done(&mut self.reader);
+            match result {
                 Ok(Some(e)) => return Ok(e),
                 Ok(None) => {}
                 Err(reason) => return self.reject(reason),
@@ -713,10 +727,10 @@ impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {
     }
 
     fn names(&self) -> SymbolNames {
-        self.symbols.names()
+        self.parser.symbols.names()
     }
 
     fn sequence_gaps(&self) -> u64 {
-        self.gaps
+        self.parser.gaps
     }
 }

@@ -316,29 +316,39 @@ impl<R: BufRead> CsvFeed<R> {
         self.lines.reject(self.strict, reason)
     }
 
-    fn parse(&mut self) -> Result<Tick, RejectReason> {
-        let line = std::mem::take(&mut self.lines.line);
-        let result = self.parse_line(&line);
-        self.lines.line = line;
-        result
+    /// The event of a row parsed to `result`: its tick, or its rejection.
+    #[inline]
+    fn event(&self, result: Result<Tick, RejectReason>) -> Result<FeedEvent, FeedError> {
+        match result {
+            Ok(tick) => Ok(FeedEvent::Tick(tick)),
+            Err(reason) => self.reject(reason),
+        }
     }
+}
 
-    fn parse_line(&mut self, line: &[u8]) -> Result<Tick, RejectReason> {
-        let mut fields: Fields = [b""; MAX_FIELDS];
-        let n = split_fields(line, &mut fields)?;
-        let row = parse_fields(self.layout, &fields[..n])?;
-        let symbol = match row.symbol {
-            Some(name) => self.symbols.intern_bytes(name)?,
-            None => self.default_symbol,
-        };
-        Ok(Tick {
-            ts_ns: row.ts_ns,
-            symbol,
-            price: row.price,
-            size: row.size,
-            side: row.side,
-        })
-    }
+/// A row (not too long) under `layout` as a tick, its symbol interned in `symbols`
+/// (`default_symbol` for layouts without one).
+#[inline]
+fn parse_row(
+    layout: CsvLayout,
+    symbols: &mut Symbols,
+    default_symbol: u32,
+    line: &[u8],
+) -> Result<Tick, RejectReason> {
+    let mut fields: Fields = [b""; MAX_FIELDS];
+    let n = split_fields(line, &mut fields)?;
+    let row = parse_fields(layout, &fields[..n])?;
+    let symbol = match row.symbol {
+        Some(name) => symbols.intern_bytes(name)?,
+        None => default_symbol,
+    };
+    Ok(Tick {
+        ts_ns: row.ts_ns,
+        symbol,
+        price: row.price,
+        size: row.size,
+        side: row.side,
+    })
 }
 
 /// A row's fields, as bytes of the line.
@@ -636,25 +646,36 @@ impl<R: BufRead + Send> Feed for CsvFeed<R> {
         if self.at_start {
             self.start()?;
         }
-        let too_long = match self.ahead.pop_front() {
-            Some(row) => {
-                self.lines.line.clear();
-                self.lines.line.extend_from_slice(&row.text);
-                self.lines.row_no = row.line_no;
-                row.too_long
-            }
-            None => match self.read_row()? {
-                Some(too_long) => too_long,
-                None => return Ok(FeedEvent::End),
-            },
+        if let Some(row) = self.ahead.pop_front() {
+            self.lines.row_no = row.line_no;
+            let result = if row.too_long {
+                Err(RejectReason::TooLong)
+            } else {
+                parse_row(
+                    self.layout,
+                    &mut self.symbols,
+                    self.default_symbol,
+                    &row.text,
+                )
+            };
+            return self.event(result);
+        }
+        // The row in place in the reader's buffer (nearly always): parsed, then consumed.
+        let Some(row) = self.lines.next_row(&mut self.reader)? else {
+            return Ok(FeedEvent::End);
         };
-        if too_long {
-            return self.reject(RejectReason::TooLong);
-        }
-        match self.parse() {
-            Ok(tick) => Ok(FeedEvent::Tick(tick)),
-            Err(reason) => self.reject(reason),
-        }
+        let result = if row.too_long {
+            Err(RejectReason::TooLong)
+        } else {
+            parse_row(
+                self.layout,
+                &mut self.symbols,
+                self.default_symbol,
+                row.text,
+            )
+        };
+        self.lines.done(&mut self.reader);
+        self.event(result)
     }
 
     fn names(&self) -> SymbolNames {

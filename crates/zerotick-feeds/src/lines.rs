@@ -3,7 +3,14 @@
 //! Lines end at `\n`, `\r\n` or a lone `\r`; the last line needs no line end. A line longer
 //! than the reader's limit is consumed whole but not kept (the caller rejects it as
 //! `too_long`). Rows are the lines that are not blank; a UTF-8 byte order mark starting the
-//! first line is dropped. One buffer, reused: it grows only up to the limit.
+//! first line is dropped.
+//!
+//! [`Lines::next_row`] hands a row out in place, as a slice of the reader's own buffer, when
+//! the row and its line end lie wholly in it (nearly every row: the buffer holds many); the
+//! caller parses it, then [`Lines::done`] consumes it. A row that straddles a refill of the
+//! reader's buffer (or is too long) is assembled in one reused buffer, which grows only up
+//! to the limit. [`Lines::read_row`] always assembles (for readers that keep spans of the
+//! row across calls).
 
 use std::io::{BufRead, ErrorKind};
 
@@ -25,6 +32,37 @@ pub(crate) struct Lines {
     pub(crate) row_no: u64,
     /// The last line ended with `\r`: a `\n` right after it is part of that line end.
     after_cr: bool,
+    /// Bytes of the reader's buffer the row handed out in place still holds (the row and its
+    /// line end), consumed by [`Lines::done`]. Invariant: 0 between two events of a feed.
+    pending: usize,
+}
+
+/// A row handed out by [`Lines::next_row`].
+#[derive(Debug)]
+pub(crate) struct Row<'a> {
+    /// The row, without its line end (empty when too long).
+    pub(crate) text: &'a [u8],
+    /// The row is longer than the limit (its text was not kept).
+    pub(crate) too_long: bool,
+}
+
+/// Where the line [`Lines::scan_line`] found is.
+enum Line {
+    /// In the reader's buffer at `start..end` (its line end and anything before `start`
+    /// counted in `pending`); `blank` when only whitespace.
+    InPlace {
+        start: usize,
+        end: usize,
+        blank: bool,
+    },
+    /// Assembled in `line`: whether it was too long.
+    Assembled(bool),
+}
+
+/// Whether a row is only whitespace (a blank line, skipped).
+#[inline]
+fn is_blank(text: &[u8]) -> bool {
+    text.iter().all(u8::is_ascii_whitespace)
 }
 
 impl Lines {
@@ -37,14 +75,105 @@ impl Lines {
             line_no: 0,
             row_no: 0,
             after_cr: false,
+            pending: 0,
         }
     }
 
     /// Starts over, as on a new file (line numbers from 1).
     pub(crate) fn restart(&mut self) {
+        debug_assert_eq!(self.pending, 0, "a row handed out in place was not done");
         self.line_no = 0;
         self.row_no = 0;
         self.after_cr = false;
+    }
+
+    /// Consumes the row [`Lines::next_row`] handed out in place, if any: call it once the row
+    /// is parsed, before the reader is used otherwise.
+    #[inline]
+    pub(crate) fn done<R: BufRead>(&mut self, reader: &mut R) {
+        if self.pending != 0 {
+            reader.consume(std::mem::take(&mut self.pending));
+        }
+    }
+
+    /// The next row (a line that is not blank), in place in the reader's buffer where it lies
+    /// wholly in it, else assembled; `None` at the end. [`Lines::done`] consumes it.
+    ///
+    /// # Errors
+    /// The reader fails, or hands out a different buffer without being consumed (a broken
+    /// [`BufRead`]).
+    #[inline]
+    pub(crate) fn next_row<'a, R: BufRead>(
+        &'a mut self,
+        reader: &'a mut R,
+    ) -> Result<Option<Row<'a>>, FeedError> {
+        let (start, end) = loop {
+            self.done(reader);
+            let Some(line) = self.scan_line(reader)? else {
+                return Ok(None);
+            };
+            self.line_no += 1;
+            match line {
+                Line::InPlace { blank: true, .. } => {}
+                Line::InPlace { start, end, .. } => break (start, end),
+                Line::Assembled(too_long) => {
+                    if self.line_no == 1 && self.line.starts_with(BOM) {
+                        self.line.drain(..BOM.len());
+                    }
+                    if too_long || !is_blank(&self.line) {
+                        self.row_no = self.line_no;
+                        return Ok(Some(Row {
+                            text: &self.line,
+                            too_long,
+                        }));
+                    }
+                }
+            }
+        };
+        self.row_no = self.line_no;
+        // The buffer is the one `scan_line` looked at: nothing was consumed since, so a
+        // `BufRead` hands the same bytes out again without reading.
+        let text = reader.fill_buf()?.get(start..end).ok_or_else(|| {
+            FeedError::Io(std::io::Error::other(
+                "the reader's buffer changed without being consumed",
+            ))
+        })?;
+        Ok(Some(Row {
+            text,
+            too_long: false,
+        }))
+    }
+
+    /// Finds the next line: in place when it and its line end lie in the reader's buffer and
+    /// it is within the limit (then `pending` covers it), else assembled by
+    /// [`Lines::read_line`]. `None` at the end.
+    #[inline]
+    fn scan_line<R: BufRead>(&mut self, reader: &mut R) -> Result<Option<Line>, FeedError> {
+        let buf = loop {
+            match reader.fill_buf() {
+                Ok(buf) => break buf,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        // The `\n` of a `\r\n` split across lines.
+        let skip = usize::from(self.after_cr && buf[0] == b'\n');
+        let rest = &buf[skip..];
+        match memchr::memchr2(b'\n', b'\r', rest) {
+            Some(i) if i <= self.max => {
+                self.after_cr = rest[i] == b'\r';
+                self.pending = skip + i + 1;
+                let bom = usize::from(self.line_no == 0 && rest[..i].starts_with(BOM));
+                let start = skip + bom * BOM.len();
+                let end = skip + i;
+                let blank = is_blank(&buf[start..end]);
+                Ok(Some(Line::InPlace { start, end, blank }))
+            }
+            _ => Ok(self.read_line(reader)?.map(Line::Assembled)),
+        }
     }
 
     /// Reads the next line into `self.line`, without its line end: `Some(too_long)`, or
@@ -96,6 +225,7 @@ impl Lines {
         &mut self,
         reader: &mut R,
     ) -> Result<Option<bool>, FeedError> {
+        self.done(reader);
         loop {
             let Some(too_long) = self.read_line(reader)? else {
                 return Ok(None);
@@ -104,7 +234,7 @@ impl Lines {
             if self.line_no == 1 && self.line.starts_with(BOM) {
                 self.line.drain(..BOM.len());
             }
-            if too_long || !self.line.iter().all(u8::is_ascii_whitespace) {
+            if too_long || !is_blank(&self.line) {
                 self.row_no = self.line_no;
                 return Ok(Some(too_long));
             }
