@@ -258,3 +258,89 @@ impl Lines {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufReader, Cursor};
+
+    /// Rows with their line numbers; `None` for a too-long one.
+    type Rows = Vec<(u64, Option<Vec<u8>>)>;
+
+    /// Every row `next_row` hands out, and how many lay in place in `input`.
+    fn rows<R: BufRead>(mut reader: R, max: usize, input: &[u8]) -> (Rows, usize) {
+        let mut lines = Lines::new(max, 4);
+        let (mut out, mut in_place) = (Vec::new(), 0);
+        while let Some(row) = lines.next_row(&mut reader).unwrap() {
+            in_place += usize::from(input.as_ptr_range().contains(&row.text.as_ptr()));
+            let text = (!row.too_long).then(|| row.text.to_vec());
+            out.push((lines.row_no, text));
+            lines.done(&mut reader);
+        }
+        (out, in_place)
+    }
+
+    /// The rows the module docs describe, found the plain way (the reference).
+    fn reference(input: &[u8], max: usize) -> Rows {
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut line_no = 0;
+        while !rest.is_empty() {
+            let end = rest.iter().position(|&c| c == b'\n' || c == b'\r');
+            let line = &rest[..end.unwrap_or(rest.len())];
+            let mut next = end.map_or(rest.len(), |i| i + 1);
+            if end.is_some_and(|i| rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n')) {
+                next += 1;
+            }
+            line_no += 1;
+            let line = if line_no == 1 {
+                line.strip_prefix(BOM).unwrap_or(line)
+            } else {
+                line
+            };
+            if line.len() > max {
+                out.push((line_no, None));
+            } else if !line.iter().all(u8::is_ascii_whitespace) {
+                out.push((line_no, Some(line.to_vec())));
+            }
+            rest = &rest[next..];
+        }
+        out
+    }
+
+    #[test]
+    fn rows_in_place_and_straddling_refills_agree_at_every_buffer_size() {
+        let input = b"\xEF\xBB\xBFa,1\r\nb,2\r\rc,\xff3\n \t\n\r\nlong long long line\nd,4\r\ne\r\n\nlast without newline";
+        let max = 12;
+        let want = reference(input, max);
+        assert_eq!(want.len(), 7);
+        // A cursor holds the whole input: every row within the limit and with a line end
+        // lies in place (the last, without one, is assembled: only a refill tells its end).
+        let (got, in_place) = rows(Cursor::new(&input[..]), max, input);
+        assert_eq!(got, want);
+        assert_eq!(in_place, 5);
+        // Tiny buffers: most rows straddle a refill (a `\r\n` split across two as well).
+        for cap in 1..=input.len() + 1 {
+            let (got, _) = rows(BufReader::with_capacity(cap, &input[..]), max, input);
+            assert_eq!(got, want, "buffer of {cap} bytes");
+        }
+    }
+
+    #[test]
+    fn done_consumes_the_row_so_the_reader_is_left_after_it() {
+        let mut reader = Cursor::new(&b"one\r\ntwo\n"[..]);
+        let mut lines = Lines::new(16, 16);
+        let row = lines.next_row(&mut reader).unwrap().unwrap();
+        assert_eq!(row.text, b"one");
+        lines.done(&mut reader);
+        assert_eq!(
+            reader.position(),
+            4,
+            "the \\n of \\r\\n is skipped at the next row"
+        );
+        assert_eq!(lines.next_row(&mut reader).unwrap().unwrap().text, b"two");
+        lines.done(&mut reader);
+        assert!(lines.next_row(&mut reader).unwrap().is_none());
+        assert_eq!(reader.position(), 9);
+    }
+}
