@@ -192,21 +192,11 @@ fn walk_object(
                 let (v, next) = match first {
                     Some(b'"') => {
                         let end = json::string_end(line, i + 1)?;
-                        let v = Value {
-                            kind: Kind::String,
-                            start: i + 1,
-                            end,
-                        };
-                        (v, end + 1)
+                        (Value::new(Kind::String, i + 1, end), end + 1)
                     }
                     Some(b'-' | b'0'..=b'9') => {
                         let end = json::number(line, i)?;
-                        let v = Value {
-                            kind: Kind::Number,
-                            start: i,
-                            end,
-                        };
-                        (v, end)
+                        (Value::new(Kind::Number, i, end), end)
                     }
                     _ => json::value(line, i, depth + 1)?,
                 };
@@ -228,7 +218,7 @@ fn walk_object(
 /// Notes a value walked by hand (an array or object spanning `start..end`) under `key`.
 fn set(f: &mut Fields, key: &[u8], kind: Kind, start: usize, end: usize) {
     if let Some(slot) = f.slot(key) {
-        *slot = Some(Value { kind, start, end });
+        *slot = Some(Value::new(kind, start, end));
     }
 }
 
