@@ -161,9 +161,14 @@ fn walk_object(
         if line.get(i) != Some(&b'"') {
             return Err(Malformed);
         }
-        let key_end = json::string_end(line, i + 1)?;
+        let key_end = key_end(line, i + 1)?;
         let key = &line[i + 1..key_end];
-        i = json::skip_ws(line, key_end + 1);
+        // `":` then the value, as Binance writes it; else whitespace around the colon.
+        i = if line.get(key_end + 1) == Some(&b':') {
+            key_end + 1
+        } else {
+            json::skip_ws(line, key_end + 1)
+        };
         if line.get(i) != Some(&b':') {
             return Err(Malformed);
         }
@@ -212,6 +217,16 @@ fn walk_object(
             Some(b'}') => return Ok(i + 1),
             _ => return Err(Malformed),
         }
+    }
+}
+
+/// The index of the closing quote of the key whose content starts at `i`, as
+/// [`json::string_end`] finds it: one step for a one-byte key (most of Binance's).
+#[inline(always)]
+fn key_end(line: &[u8], i: usize) -> Result<usize, Malformed> {
+    match line.get(i..i + 2) {
+        Some(&[c, b'"']) if c != b'"' && c != b'\\' && c >= 0x20 => Ok(i + 1),
+        _ => json::string_end(line, i),
     }
 }
 
