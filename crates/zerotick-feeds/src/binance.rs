@@ -479,10 +479,9 @@ impl Parser {
         }
         let f = match outer.data {
             Some(data) if data.kind != Kind::Object => return Err(bad_json()),
-            Some(_) => inner,
-            None => outer,
+            Some(_) => &inner,
+            None => &outer,
         };
-        let f = &f;
         match f.e.map(|v| (v.kind, v.bytes(line))) {
             Some((Kind::String, b"trade" | b"aggTrade")) => self.trade(line, f),
             Some((Kind::String, b"bookTicker")) => self.quote(line, f, local_ns),
