@@ -133,11 +133,20 @@ impl Lines {
         self.row_no = self.line_no;
         // The buffer is the one `scan_line` looked at: nothing was consumed since, so a
         // `BufRead` hands the same bytes out again without reading.
-        let text = reader.fill_buf()?.get(start..end).ok_or_else(|| {
-            FeedError::Io(std::io::Error::other(
-                "the reader's buffer changed without being consumed",
-            ))
-        })?;
+        // Should it not (a broken reader), nothing is consumed for this row.
+        let text = match reader.fill_buf() {
+            Ok(buf) if buf.len() >= end => &buf[start..end],
+            Ok(_) => {
+                self.pending = 0;
+                return Err(FeedError::Io(std::io::Error::other(
+                    "the reader's buffer changed without being consumed",
+                )));
+            }
+            Err(e) => {
+                self.pending = 0;
+                return Err(e.into());
+            }
+        };
         Ok(Some(Row {
             text,
             too_long: false,
@@ -324,6 +333,34 @@ mod tests {
             let (got, _) = rows(BufReader::with_capacity(cap, &input[..]), max, input);
             assert_eq!(got, want, "buffer of {cap} bytes");
         }
+    }
+
+    /// A broken `BufRead`: its buffer shrinks after the first look, without a `consume`.
+    struct Shrinking(&'static [u8], usize);
+
+    impl std::io::Read for Shrinking {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            unreachable!("read through fill_buf only")
+        }
+    }
+
+    impl BufRead for Shrinking {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            self.1 += 1;
+            Ok(if self.1 == 1 { self.0 } else { &self.0[..3] })
+        }
+        fn consume(&mut self, _: usize) {
+            panic!("nothing of a broken row is consumed");
+        }
+    }
+
+    #[test]
+    fn a_reader_whose_buffer_changes_unconsumed_is_an_error_not_a_wrong_row() {
+        let mut reader = Shrinking(b"row one\nrow two\n", 0);
+        let mut lines = Lines::new(64, 64);
+        assert!(matches!(lines.next_row(&mut reader), Err(FeedError::Io(_))));
+        assert_eq!(lines.pending, 0);
+        lines.done(&mut reader);
     }
 
     #[test]
