@@ -40,7 +40,7 @@ pub(crate) struct Lines {
 /// A row handed out by [`Lines::next_row`].
 #[derive(Debug)]
 pub(crate) struct Row<'a> {
-    /// The row, without its line end (empty when too long).
+    /// The row, without its line end (meaningless when too long).
     pub(crate) text: &'a [u8],
     /// The row is longer than the limit (its text was not kept).
     pub(crate) too_long: bool,
