@@ -161,9 +161,14 @@ fn walk_object(
         if line.get(i) != Some(&b'"') {
             return Err(Malformed);
         }
-        let key_end = json::string_end(line, i + 1)?;
+        let key_end = key_end(line, i + 1)?;
         let key = &line[i + 1..key_end];
-        i = json::skip_ws(line, key_end + 1);
+        // `":` then the value, as Binance writes it; else whitespace around the colon.
+        i = if line.get(key_end + 1) == Some(&b':') {
+            key_end + 1
+        } else {
+            json::skip_ws(line, key_end + 1)
+        };
         if line.get(i) != Some(&b':') {
             return Err(Malformed);
         }
@@ -192,21 +197,11 @@ fn walk_object(
                 let (v, next) = match first {
                     Some(b'"') => {
                         let end = json::string_end(line, i + 1)?;
-                        let v = Value {
-                            kind: Kind::String,
-                            start: i + 1,
-                            end,
-                        };
-                        (v, end + 1)
+                        (Value::new(Kind::String, i + 1, end), end + 1)
                     }
                     Some(b'-' | b'0'..=b'9') => {
                         let end = json::number(line, i)?;
-                        let v = Value {
-                            kind: Kind::Number,
-                            start: i,
-                            end,
-                        };
-                        (v, end)
+                        (Value::new(Kind::Number, i, end), end)
                     }
                     _ => json::value(line, i, depth + 1)?,
                 };
@@ -225,10 +220,20 @@ fn walk_object(
     }
 }
 
+/// The index of the closing quote of the key whose content starts at `i`, as
+/// [`json::string_end`] finds it: one step for a one-byte key (most of Binance's).
+#[inline(always)]
+fn key_end(line: &[u8], i: usize) -> Result<usize, Malformed> {
+    match line.get(i..i + 2) {
+        Some(&[c, b'"']) if c != b'"' && c != b'\\' && c >= 0x20 => Ok(i + 1),
+        _ => json::string_end(line, i),
+    }
+}
+
 /// Notes a value walked by hand (an array or object spanning `start..end`) under `key`.
 fn set(f: &mut Fields, key: &[u8], kind: Kind, start: usize, end: usize) {
     if let Some(slot) = f.slot(key) {
-        *slot = Some(Value { kind, start, end });
+        *slot = Some(Value::new(kind, start, end));
     }
 }
 
@@ -356,6 +361,14 @@ pub struct BinanceJsonFeed<R> {
     reader: R,
     strict: bool,
     lines: Lines,
+    /// What the messages read so far left (borrowed apart from `lines` and `reader`, so a
+    /// line is parsed in place in the reader's buffer).
+    parser: Parser,
+}
+
+/// The state messages are parsed into.
+#[derive(Debug)]
+struct Parser {
     symbols: Symbols,
     /// Last `u` of a depth update per symbol index (0: none yet).
     last_update: Vec<u64>,
@@ -374,11 +387,13 @@ impl<R: BufRead> BinanceJsonFeed<R> {
             reader,
             strict,
             lines: Lines::new(MAX_JSON_LINE, RESERVE),
-            symbols: Symbols::new(MAX_SYMBOLS),
-            last_update: Vec::new(),
-            gaps: 0,
-            depth: None,
-            levels: Vec::with_capacity(LEVELS_RESERVE),
+            parser: Parser {
+                symbols: Symbols::new(MAX_SYMBOLS),
+                last_update: Vec::new(),
+                gaps: 0,
+                depth: None,
+                levels: Vec::with_capacity(LEVELS_RESERVE),
+            },
         }
     }
 
@@ -402,13 +417,15 @@ impl<R: BufRead> BinanceJsonFeed<R> {
     /// keeping the symbols and each symbol's last update id.
     pub fn restart(&mut self) {
         self.lines.restart();
-        self.depth = None;
+        self.parser.depth = None;
     }
 
     fn reject(&self, reason: RejectReason) -> Result<FeedEvent, FeedError> {
         self.lines.reject(self.strict, reason)
     }
+}
 
+impl Parser {
     /// The next level of the depth update being handed out, if any.
     #[inline]
     fn next_level(&mut self) -> Option<FeedEvent> {
@@ -434,11 +451,9 @@ impl<R: BufRead> BinanceJsonFeed<R> {
 
     /// The line's first event, `None` for a line that yields none (a subscription reply, a
     /// depth update without levels).
-    fn parse_line(&mut self) -> Result<Option<FeedEvent>, RejectReason> {
-        let line = std::mem::take(&mut self.lines.line);
-        let result = self.parse_message(&line);
-        self.lines.line = line;
-        match result? {
+    #[inline]
+    fn parse_line(&mut self, line: &[u8]) -> Result<Option<FeedEvent>, RejectReason> {
+        match self.parse_message(line)? {
             Step::Depth => Ok(self.next_level()),
             Step::Nothing => Ok(None),
             Step::Event(e) => Ok(Some(e)),
@@ -464,10 +479,9 @@ impl<R: BufRead> BinanceJsonFeed<R> {
         }
         let f = match outer.data {
             Some(data) if data.kind != Kind::Object => return Err(bad_json()),
-            Some(_) => inner,
-            None => outer,
+            Some(_) => &inner,
+            None => &outer,
         };
-        let f = &f;
         match f.e.map(|v| (v.kind, v.bytes(line))) {
             Some((Kind::String, b"trade" | b"aggTrade")) => self.trade(line, f),
             Some((Kind::String, b"bookTicker")) => self.quote(line, f, local_ns),
@@ -694,17 +708,21 @@ fn valid_size(s: f64) -> Result<f64, RejectReason> {
 
 impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
-        if let Some(e) = self.next_level() {
+        if let Some(e) = self.parser.next_level() {
             return Ok(e);
         }
         loop {
-            let Some(too_long) = self.lines.read_row(&mut self.reader)? else {
+            // The line in place in the reader's buffer (nearly always): parsed, then consumed.
+            let Some(row) = self.lines.next_row(&mut self.reader)? else {
                 return Ok(FeedEvent::End);
             };
-            if too_long {
-                return self.reject(RejectReason::TooLong);
-            }
-            match self.parse_line() {
+            let result = if row.too_long {
+                Err(RejectReason::TooLong)
+            } else {
+                self.parser.parse_line(row.text)
+            };
+            self.lines.done(&mut self.reader);
+            match result {
                 Ok(Some(e)) => return Ok(e),
                 Ok(None) => {}
                 Err(reason) => return self.reject(reason),
@@ -713,10 +731,10 @@ impl<R: BufRead + Send> Feed for BinanceJsonFeed<R> {
     }
 
     fn names(&self) -> SymbolNames {
-        self.symbols.names()
+        self.parser.symbols.names()
     }
 
     fn sequence_gaps(&self) -> u64 {
-        self.gaps
+        self.parser.gaps
     }
 }

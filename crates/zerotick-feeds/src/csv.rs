@@ -316,29 +316,39 @@ impl<R: BufRead> CsvFeed<R> {
         self.lines.reject(self.strict, reason)
     }
 
-    fn parse(&mut self) -> Result<Tick, RejectReason> {
-        let line = std::mem::take(&mut self.lines.line);
-        let result = self.parse_line(&line);
-        self.lines.line = line;
-        result
+    /// The event of a row parsed to `result`: its tick, or its rejection.
+    #[inline]
+    fn event(&self, result: Result<Tick, RejectReason>) -> Result<FeedEvent, FeedError> {
+        match result {
+            Ok(tick) => Ok(FeedEvent::Tick(tick)),
+            Err(reason) => self.reject(reason),
+        }
     }
+}
 
-    fn parse_line(&mut self, line: &[u8]) -> Result<Tick, RejectReason> {
-        let mut fields: Fields = [b""; MAX_FIELDS];
-        let n = split_fields(line, &mut fields)?;
-        let row = parse_fields(self.layout, &fields[..n])?;
-        let symbol = match row.symbol {
-            Some(name) => self.symbols.intern_bytes(name)?,
-            None => self.default_symbol,
-        };
-        Ok(Tick {
-            ts_ns: row.ts_ns,
-            symbol,
-            price: row.price,
-            size: row.size,
-            side: row.side,
-        })
-    }
+/// A row (not too long) under `layout` as a tick, its symbol interned in `symbols`
+/// (`default_symbol` for layouts without one).
+#[inline]
+fn parse_row(
+    layout: CsvLayout,
+    symbols: &mut Symbols,
+    default_symbol: u32,
+    line: &[u8],
+) -> Result<Tick, RejectReason> {
+    let mut fields: Fields = [b""; MAX_FIELDS];
+    let n = split_fields(line, &mut fields)?;
+    let row = parse_fields(layout, &fields[..n])?;
+    let symbol = match row.symbol {
+        Some(name) => symbols.intern_bytes(name)?,
+        None => default_symbol,
+    };
+    Ok(Tick {
+        ts_ns: row.ts_ns,
+        symbol,
+        price: row.price,
+        size: row.size,
+        side: row.side,
+    })
 }
 
 /// A row's fields, as bytes of the line.
@@ -348,38 +358,67 @@ type Fields<'a> = [&'a [u8]; MAX_FIELDS];
 /// `str::trim` trims it; returns how many.
 ///
 /// An ASCII row (the usual one) is split and trimmed byte by byte; any other is checked as
-/// UTF-8 and trimmed of Unicode whitespace by `str::trim`.
+/// UTF-8 and trimmed of Unicode whitespace by `str::trim`. One pass, eight bytes at a time,
+/// finds the commas, whether the row is ASCII (a comma is the same byte in any UTF-8 row)
+/// and whether it has any byte at or below a space (the only ASCII bytes `str::trim` trims):
+/// a row with none (the usual one) needs no trimming.
 #[inline]
 fn split_fields<'a>(line: &'a [u8], out: &mut Fields<'a>) -> Result<usize, RejectReason> {
-    if !line.is_ascii() {
-        return split_unicode(line, out);
-    }
     let mut n = 0;
     let mut start = 0;
     let mut push = |end: usize, start: &mut usize| {
-        let slot = out.get_mut(n).ok_or(RejectReason::FieldCount)?;
-        *slot = trim_ascii(&line[*start..end]);
+        let slot = out.get_mut(n).ok_or(())?;
+        *slot = &line[*start..end];
         n += 1;
         *start = end + 1;
         Ok(())
     };
-    // The commas of each eight bytes at once, then of the last few byte by byte.
+    // Every byte's high bit gathered in `high`; `low` nonzero when a byte is below 0x21.
+    let (mut high, mut low) = (0u64, 0u64);
+    let mut chunks = line.chunks_exact(8);
     let mut i = 0;
-    while let Some(&chunk) = line.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-        let mut commas = comma_lanes(u64::from_le_bytes(chunk));
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        high |= w;
+        // The "has a byte below n" test (n = 0x21): nonzero exactly when some lane is.
+        low |= w.wrapping_sub(num::splat(0x21)) & !w;
+        let mut commas = comma_lanes(w);
         while commas != 0 {
-            push(i + (commas.trailing_zeros() / 8) as usize, &mut start)?;
+            push(i + (commas.trailing_zeros() / 8) as usize, &mut start)
+                .map_err(|()| too_many_fields(line))?;
             commas &= commas - 1;
         }
         i += 8;
     }
-    for (j, &c) in line.iter().enumerate().skip(i) {
+    for (j, &c) in chunks.remainder().iter().enumerate() {
+        high |= u64::from(c);
+        low |= u64::from(c <= b' ') << 7;
         if c == b',' {
-            push(j, &mut start)?;
+            push(i + j, &mut start).map_err(|()| too_many_fields(line))?;
         }
     }
-    push(line.len(), &mut start)?;
+    if high & num::splat(0x80) != 0 {
+        return split_unicode(line, out);
+    }
+    push(line.len(), &mut start).map_err(|()| RejectReason::FieldCount)?;
+    if low & num::splat(0x80) != 0 {
+        for f in &mut out[..n] {
+            *f = trim_ascii(f);
+        }
+    }
     Ok(n)
+}
+
+/// Why a row with more than [`MAX_FIELDS`] fields is rejected: `bad_utf8` first, as
+/// [`split_unicode`] checks it first.
+#[cold]
+#[inline(never)]
+fn too_many_fields(line: &[u8]) -> RejectReason {
+    if std::str::from_utf8(line).is_ok() {
+        RejectReason::FieldCount
+    } else {
+        RejectReason::BadUtf8
+    }
 }
 
 /// The high bit of each byte of `w` that is a comma, and no other bit (exact per lane: no
@@ -424,6 +463,7 @@ fn trim_ascii(f: &[u8]) -> &[u8] {
 }
 
 /// Checks a row's fields under `layout` (never `Auto`: that finds no fields).
+#[inline(always)]
 fn parse_fields<'a>(layout: CsvLayout, fields: &[&'a [u8]]) -> Result<Row<'a>, RejectReason> {
     let (ts, symbol, price, size, side) = match (layout, fields.len()) {
         (CsvLayout::Generic, n @ (4 | 5)) => {
@@ -519,7 +559,29 @@ fn parse_side(s: &[u8]) -> Result<Side, RejectReason> {
     })
 }
 
+#[inline]
 fn maker_side(s: &[u8]) -> Result<Side, RejectReason> {
+    // Each byte of `true` and `false` is a letter: a byte OR 0x20 is the lower-case letter
+    // exactly when the byte is that letter in either case, so one word compare is
+    // `eq_ignore_ascii_case`.
+    if let Ok(&w) = <&[u8; 4]>::try_from(s) {
+        if u32::from_le_bytes(w) | 0x2020_2020 == u32::from_le_bytes(*b"true") {
+            return Ok(Side::Sell);
+        }
+    } else if let Some((&first, rest)) = s.split_first()
+        && let Ok(&w) = <&[u8; 4]>::try_from(rest)
+        && first | 0x20 == b'f'
+        && u32::from_le_bytes(w) | 0x2020_2020 == u32::from_le_bytes(*b"alse")
+    {
+        return Ok(Side::Buy);
+    }
+    maker_side_slow(s)
+}
+
+/// [`maker_side`] the plain way (the fast test found neither word).
+#[cold]
+#[inline(never)]
+fn maker_side_slow(s: &[u8]) -> Result<Side, RejectReason> {
     if s.eq_ignore_ascii_case(b"true") {
         Ok(Side::Sell)
     } else if s.eq_ignore_ascii_case(b"false") {
@@ -636,25 +698,36 @@ impl<R: BufRead + Send> Feed for CsvFeed<R> {
         if self.at_start {
             self.start()?;
         }
-        let too_long = match self.ahead.pop_front() {
-            Some(row) => {
-                self.lines.line.clear();
-                self.lines.line.extend_from_slice(&row.text);
-                self.lines.row_no = row.line_no;
-                row.too_long
-            }
-            None => match self.read_row()? {
-                Some(too_long) => too_long,
-                None => return Ok(FeedEvent::End),
-            },
+        if let Some(row) = self.ahead.pop_front() {
+            self.lines.row_no = row.line_no;
+            let result = if row.too_long {
+                Err(RejectReason::TooLong)
+            } else {
+                parse_row(
+                    self.layout,
+                    &mut self.symbols,
+                    self.default_symbol,
+                    &row.text,
+                )
+            };
+            return self.event(result);
+        }
+        // The row in place in the reader's buffer (nearly always): parsed, then consumed.
+        let Some(row) = self.lines.next_row(&mut self.reader)? else {
+            return Ok(FeedEvent::End);
         };
-        if too_long {
-            return self.reject(RejectReason::TooLong);
-        }
-        match self.parse() {
-            Ok(tick) => Ok(FeedEvent::Tick(tick)),
-            Err(reason) => self.reject(reason),
-        }
+        let result = if row.too_long {
+            Err(RejectReason::TooLong)
+        } else {
+            parse_row(
+                self.layout,
+                &mut self.symbols,
+                self.default_symbol,
+                row.text,
+            )
+        };
+        self.lines.done(&mut self.reader);
+        self.event(result)
     }
 
     fn names(&self) -> SymbolNames {
@@ -684,7 +757,7 @@ mod tests {
     proptest::proptest! {
         /// Splitting eight bytes at a time gives the fields `str::split` and `str::trim` give.
         #[test]
-        fn split_fields_equals_str_split(line in "[a-z0-9 ,\t\x0b.-]{0,40}") {
+        fn split_fields_equals_str_split(line in "[a-z0-9 ,\t\n\x0b\x0c\r\x01\x1f!.-]{0,40}") {
             let mut fields: Fields = [b""; MAX_FIELDS];
             let want: Vec<&str> = line.split(',').map(str::trim).collect();
             match split_fields(line.as_bytes(), &mut fields) {

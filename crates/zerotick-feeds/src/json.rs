@@ -21,18 +21,31 @@ pub(crate) enum Kind {
 }
 
 /// A value's place in the line: for a string its content without the quotes, for anything
-/// else all of it.
+/// else all of it. Offsets are `u32` (a line is at most a few MB: the readers cap it), so a
+/// message's table of fields stays small (it is cleared for every message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Value {
     pub(crate) kind: Kind,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Value {
+    /// The value of `kind` at `start..end` of a line. Invariant: `end <= u32::MAX`.
+    #[inline]
+    pub(crate) fn new(kind: Kind, start: usize, end: usize) -> Self {
+        debug_assert!(start <= end && u32::try_from(end).is_ok());
+        Self {
+            kind,
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
     /// The value's bytes in `line`.
+    #[inline]
     pub(crate) fn bytes<'a>(&self, line: &'a [u8]) -> &'a [u8] {
-        &line[self.start..self.end]
+        &line[self.start as usize..self.end as usize]
     }
 }
 
@@ -54,27 +67,11 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// The value starting at `i` (no whitespace before it) and the index after it.
 #[inline]
 pub(crate) fn value(b: &[u8], i: usize, depth: u32) -> Res<(Value, usize)> {
-    let kind_at = |kind, end| {
-        Ok((
-            Value {
-                kind,
-                start: i,
-                end,
-            },
-            end,
-        ))
-    };
+    let kind_at = |kind, end| Ok((Value::new(kind, i, end), end));
     match b.get(i) {
         Some(b'"') => {
             let end = string_end(b, i + 1)?;
-            Ok((
-                Value {
-                    kind: Kind::String,
-                    start: i + 1,
-                    end,
-                },
-                end + 1,
-            ))
+            Ok((Value::new(Kind::String, i + 1, end), end + 1))
         }
         Some(b'{') => kind_at(Kind::Object, object(b, i, depth, &mut |_, _| {})?),
         Some(b'[') => kind_at(Kind::Array, array(b, i, depth, &mut |_| {})?),

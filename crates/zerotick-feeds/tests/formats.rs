@@ -289,6 +289,88 @@ fn binance_truncated_at_every_byte() {
     });
 }
 
+/// The events of `text` read through a buffer of `cap` bytes (rows straddling refills are
+/// assembled) equal those read in place from the whole text.
+fn same_at_every_buffer_size(
+    text: &[u8],
+    events: impl Fn(&mut (dyn std::io::BufRead + Send)) -> Result<Vec<FeedEvent>, String>,
+) {
+    let whole = events(&mut &text[..]);
+    for cap in (1..=text.len() + 1).step_by(1 + text.len() / 300) {
+        let mut reader = std::io::BufReader::with_capacity(cap, text);
+        assert_eq!(events(&mut reader), whole, "buffer of {cap} bytes");
+    }
+}
+
+#[test]
+fn binance_lines_straddling_buffer_refills() {
+    let text = format!(
+        "{BINANCE}\r\n{}\n{}",
+        r#"{"e":"trade","E":1,"s":"A","p":"1.5","q":"x","T":1}"#,
+        r#"{"e":"trade","s":"\u00ff","p":"1","q":"1","T":1}"#
+    );
+    for strict in [false, true] {
+        same_at_every_buffer_size(text.as_bytes(), |r| {
+            drain(&mut BinanceJsonFeed::new(r, strict))
+        });
+    }
+    let got = drain(&mut BinanceJsonFeed::new(text.as_bytes(), false)).unwrap();
+    // BINANCE's seven events, then the two lines added.
+    assert_eq!(got.len(), 9);
+    assert_eq!(got[7], FeedEvent::Rejected(RejectReason::BadSize));
+    assert!(matches!(got[8], FeedEvent::Tick(t) if t.price == 1.0));
+}
+
+#[test]
+fn csv_rows_straddling_buffer_refills_with_crlf_bad_utf8_and_no_final_newline() {
+    let text = b"\xEF\xBB\xBFid,price,qty,quote_qty,time,is_buyer_maker\r\n\
+        1,42000.5,0.01,420,1700000000000,true\r\n\
+        2,42000.5,0.01,4\xff20,1700000000001,false\r\n\
+        \r\n\
+        3, 42000.25 ,0.5,1,1700000000002,TRUE,True\n\
+        4,1,\xc3\xa9,1,1700000000003,false\r\
+        5,1,1,1,1700000000004,false";
+    for strict in [false, true] {
+        same_at_every_buffer_size(text, |r| {
+            drain(&mut zerotick_feeds::CsvFeed::new(
+                r,
+                CsvLayout::Auto,
+                strict,
+                "BTCUSDT",
+            ))
+        });
+    }
+    let csv = |strict| {
+        drain(&mut zerotick_feeds::CsvFeed::new(
+            &text[..],
+            CsvLayout::Auto,
+            strict,
+            "X",
+        ))
+    };
+    let kinds: Vec<_> = csv(false)
+        .unwrap()
+        .iter()
+        .map(|e| match e {
+            FeedEvent::Tick(t) => Ok(t.price),
+            FeedEvent::Rejected(r) => Err(*r),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    use RejectReason::*;
+    assert_eq!(
+        kinds,
+        [
+            Ok(42000.5),
+            Err(BadUtf8),
+            Ok(42000.25),
+            Err(BadSize),
+            Ok(1.0)
+        ]
+    );
+    assert_eq!(csv(true), Err("line 3: rejected (bad_utf8)".to_owned()));
+}
+
 const TARDIS_TRADES: &str = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
     binance,BTCUSDT,1700000000000001,1700000000000501,t1,buy,42000.5,0.25\n\
     binance,ETHUSDT,1700000000000002,1700000000000502,,unknown,2000,1\n\
