@@ -189,13 +189,7 @@ pub fn run<F: Feed + 'static>(
         link: Arc::clone(&link),
         metrics: m.clone(),
         wait: config.wait,
-        // Behind a file or synthetic feed not the PCA thread: its warm-up (faer's GEMM
-        // buffers, ~8 ms of CPU) overlaps the first ticks instead of delaying them. Its
-        // first refresh comes thousands of rows later, and a refresh not ready at its row
-        // count is waited for, so output stays the same; its allocations are counted from
-        // after the warm-up. Behind a live feed it is waited for: there the first ticks'
-        // latency counts, and the warm-up would share the feed thread's CPU.
-        wait_for_ready: workers + if live { pca_workers.len() } else { 0 },
+        wait_for_ready: workers + pca_workers.len(),
         max_symbols: config.max_symbols,
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
@@ -220,22 +214,19 @@ pub fn run<F: Feed + 'static>(
                     if let Some((_, cpu)) = pinned {
                         let _ = zerotick_sync::affinity::pin_current_thread(cpu);
                     }
-                    // The warm-up runs at the default priority: it is short, and the hot
-                    // threads are still starting.
+                    // Background work with a publish delay of thousands of rows: it yields
+                    // its core to the feed and compute threads (best effort). Behind a live
+                    // feed, whose thread sleeps between bursts on the core this one uses, at
+                    // the lowest nice: a waking feed then preempts it. Not `SCHED_IDLE`: that
+                    // starved it behind other background load (855 of 1,140 refreshes waited
+                    // for, stalls up to 0.86 s, in a 10-minute paced run beside a build).
+                    let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
+                    let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
                     let counted = ReadyOnDrop(&link_ref.ready);
                     // A failure here (a scratch arena too small) recurs at the first refresh,
                     // which reports it through the stage.
                     let _ = pca.warm_up_thread();
                     drop(counted);
-                    // The refreshes are background work with a publish delay of thousands of
-                    // rows: they yield the core to the feed and compute threads (best
-                    // effort). Behind a live feed, whose thread sleeps between bursts on the
-                    // core this one uses, at the lowest nice: a waking feed then preempts it.
-                    // Not `SCHED_IDLE`: that starved it behind other background load (855 of
-                    // 1,140 refreshes waited for, stalls up to 0.86 s, in a 10-minute paced
-                    // run beside a build).
-                    let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
-                    let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
                     let mut warm = None;
                     pca.run_with(|| {
                         if warm.is_none() && link_ref.steady.load(Ordering::Relaxed) {
