@@ -151,7 +151,8 @@ const LOG2_E: f64 = core::f64::consts::LOG2_E;
 const ROUNDER: f64 = 6_755_399_441_055_744.0;
 
 /// `scale * tanh(pre[i] * mul)` for `N` lanes, portable: the scalar tier's kernel and the
-/// reference the AVX2 kernel (`x86::tanh4`, the same operations in the same order) follows.
+/// reference the AVX2 and AVX-512 kernels (`x86::tanh4`, `avx512::tanh8`: the same operations
+/// in the same order) follow.
 ///
 /// `tanh(z)` within [`TANH_RATIONAL_MAX_REL_ERR`], `z = pre * mul` (rounded once); see the
 /// module docs.
