@@ -11,12 +11,16 @@
 //!   `zerotick-tanh-fast` and `zerotick-tanh-rational` are the same fused pass with the
 //!   cheaper squashes (`Kernels::normalize_squash_scale_in_place` with `Squash::TanhFast`,
 //!   relative error <= 1.3e-12, or `Squash::TanhRational`, <= 4.5e-15), on the active tier.
+//!   On an AVX-512 machine `zerotick-tanh-rational-avx2-tier` runs the rational pass on the
+//!   AVX2 tier in the same run (its squash is the AVX2 kernel the AVX-512 tier ran before it
+//!   had its own; its statistics are the 4-lane copies), for the ratio.
 //! - `tanh_1k`: one op = tanh of 1,024 values in place; `scalar` is `f64::tanh` in a loop.
 //! - `tanh_fast_1k`: one op = `Kernels::tanh_fast_in_place` (relative error <= 1.3e-12
 //!   instead of 4 ULP) of 1,024 values, on the active and the scalar tier.
 //! - `tanh_rational_1k`: one op = `Kernels::tanh_rational_in_place` (relative error
 //!   <= 4.5e-15: a [5/5] Padé form of the reduced argument, 4 vectors in step) of 1,024
-//!   values, on the active and the scalar tier.
+//!   values, on the active and the scalar tier, and on an AVX-512 machine on the AVX2 tier
+//!   too (`zerotick-avx2-tier`: the kernel the AVX-512 tier ran before 2026-12-01).
 //! - `pipeline_row_1k`: one op = the pipeline's normalise/squash/scale stage on one 1,024-wide
 //!   feature row: `zerotick` is `ComputeStage::normalize_row` + `squash_row` (column
 //!   statistics folded per 32-row block, one fused multiply-add per value, SIMD tanh, scale);
@@ -66,28 +70,36 @@ pub fn run(h: &mut Harness) -> GroupResult {
             black_box(&mut buf);
         }
     };
+    // The AVX2 tier next to a wider active tier (the AVX-512 kernel's ratio to it).
+    let avx2_below = (active.tier() > Tier::Avx2)
+        .then(|| Kernels::new(Tier::Avx2).ok())
+        .flatten();
     let mut plain = input.clone();
     let mut welford = input.clone();
-    rows.extend(h.case(
-        "normalize_1k",
-        vec![
-            Impl::per_op("zerotick", fused(active, Squash::Tanh)),
-            Impl::per_op("zerotick-tanh-fast", fused(active, Squash::TanhFast)),
-            Impl::per_op(
-                "zerotick-tanh-rational",
-                fused(active, Squash::TanhRational),
-            ),
-            Impl::per_op("zerotick-scalar-tier", fused(scalar_tier, Squash::Tanh)),
-            Impl::per_op("scalar", || {
-                two_pass_normalize_tanh_scale(&mut plain, 0.5);
-                black_box(&mut plain);
-            }),
-            Impl::per_op("scalar-welford", || {
-                welford_normalize_tanh_scale(&mut welford, 0.5);
-                black_box(&mut welford);
-            }),
-        ],
-    ));
+    let mut normalize = vec![
+        Impl::per_op("zerotick", fused(active, Squash::Tanh)),
+        Impl::per_op("zerotick-tanh-fast", fused(active, Squash::TanhFast)),
+        Impl::per_op(
+            "zerotick-tanh-rational",
+            fused(active, Squash::TanhRational),
+        ),
+        Impl::per_op("zerotick-scalar-tier", fused(scalar_tier, Squash::Tanh)),
+        Impl::per_op("scalar", || {
+            two_pass_normalize_tanh_scale(&mut plain, 0.5);
+            black_box(&mut plain);
+        }),
+        Impl::per_op("scalar-welford", || {
+            welford_normalize_tanh_scale(&mut welford, 0.5);
+            black_box(&mut welford);
+        }),
+    ];
+    if let Some(k) = avx2_below {
+        normalize.push(Impl::per_op(
+            "zerotick-tanh-rational-avx2-tier",
+            fused(k, Squash::TanhRational),
+        ));
+    }
+    rows.extend(h.case("normalize_1k", normalize));
 
     let map = |k: Kernels| {
         let mut buf = input.clone();
@@ -128,16 +140,20 @@ pub fn run(h: &mut Harness) -> GroupResult {
             ),
         ],
     ));
-    rows.extend(h.case(
-        "tanh_rational_1k",
-        vec![
-            Impl::per_op("zerotick", map_cheap(active, Squash::TanhRational)),
-            Impl::per_op(
-                "zerotick-scalar-tier",
-                map_cheap(scalar_tier, Squash::TanhRational),
-            ),
-        ],
-    ));
+    let mut rational = vec![
+        Impl::per_op("zerotick", map_cheap(active, Squash::TanhRational)),
+        Impl::per_op(
+            "zerotick-scalar-tier",
+            map_cheap(scalar_tier, Squash::TanhRational),
+        ),
+    ];
+    if let Some(k) = avx2_below {
+        rational.push(Impl::per_op(
+            "zerotick-avx2-tier",
+            map_cheap(k, Squash::TanhRational),
+        ));
+    }
+    rows.extend(h.case("tanh_rational_1k", rational));
 
     let mut stage = ComputeStage::new(ComputeConfig::default(), active, 32)
         .map_err(|e| format!("compute stage: {e}"))?;

@@ -151,7 +151,8 @@ const LOG2_E: f64 = core::f64::consts::LOG2_E;
 const ROUNDER: f64 = 6_755_399_441_055_744.0;
 
 /// `scale * tanh(pre[i] * mul)` for `N` lanes, portable: the scalar tier's kernel and the
-/// reference the AVX2 kernel (`x86::tanh4`, the same operations in the same order) follows.
+/// reference the AVX2 and AVX-512 kernels (`x86::tanh4`, `avx512::tanh8`: the same operations
+/// in the same order) follow.
 ///
 /// `tanh(z)` within [`TANH_RATIONAL_MAX_REL_ERR`], `z = pre * mul` (rounded once); see the
 /// module docs.
@@ -374,14 +375,21 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// `scale * tanh(((x * pre_scale - shift) - mean) * inv_std)` in place with the rational
-/// `tanh`, on `k`'s tier (the AVX2 kernel on the AVX2 and AVX-512 tiers).
+/// `tanh`, on `k`'s tier; every tier gives the same bits.
 pub(crate) fn rational_pass(k: Kernels, x: &mut [f64], p: RationalPass, plain: bool) {
     match k.tier() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernels`' invariant: its tier is supported by this CPU, and both the
-        // AVX2 and the AVX-512 tier require avx2 and fma (`Tier::is_supported`).
-        Tier::Avx2 | Tier::Avx512 => unsafe { x86::pass(x, &p, plain) },
+        // SAFETY: `Kernels`' invariant: its tier is supported by this CPU, and the AVX2
+        // tier requires avx2 and fma (`Tier::is_supported`).
+        Tier::Avx2 => unsafe { x86::pass(x, &p, plain) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: the AVX-512 tier requires avx512f and avx512dq
+        // (`Tier::is_supported`), the features `avx512::pass` enables.
+        Tier::Avx512 => unsafe { avx512::pass(x, &p, plain) },
         _ => rational_pass_portable_v(k, x, p),
     }
 }
