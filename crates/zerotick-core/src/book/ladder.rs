@@ -25,6 +25,8 @@ pub(super) struct Ladder {
     /// `blocks * BLOCK` levels. Invariant: each live block's levels are sorted by key, every
     /// size is > 0, and every key of a block is below every key of the next block in `dir`.
     slab: Box<[Level]>,
+    /// `keys[i] == sign * slab[i].price` for every live level: searches read these.
+    keys: Box<[f64]>,
     /// The live blocks, worst first, in `dir[..nb]` (`blocks` entries). Invariants:
     /// `dir[j].min` is the key of the block's first level; `dir[j].len >= 1`; two adjacent
     /// blocks hold more than `BLOCK` levels together (so `nb <= 2 * len / (BLOCK + 1) + 1`,
@@ -78,6 +80,7 @@ impl Ladder {
         let blocks = Self::blocks(cap);
         Self {
             slab: vec![Level::default(); blocks * BLOCK].into_boxed_slice(),
+            keys: vec![0.0; blocks * BLOCK].into_boxed_slice(),
             dir: vec![Entry::default(); blocks].into_boxed_slice(),
             nb: 0,
             free: vec![0; blocks].into_boxed_slice(),
@@ -98,6 +101,20 @@ impl Ladder {
     #[inline]
     fn key(&self, l: Level) -> f64 {
         self.sign * l.price
+    }
+
+    /// Moves the levels (and their keys) of `from` to start at `to` (overlap allowed).
+    #[inline]
+    fn move_levels(&mut self, from: core::ops::Range<usize>, to: usize) {
+        self.slab.copy_within(from.clone(), to);
+        self.keys.copy_within(from, to);
+    }
+
+    /// Writes `level` at slab index `at`.
+    #[inline]
+    fn put(&mut self, at: usize, level: Level) {
+        self.slab[at] = level;
+        self.keys[at] = self.sign * level.price;
     }
 
     #[inline]
@@ -162,14 +179,15 @@ impl Ladder {
             return Err((0, 0));
         }
         let j = self.block_of(key);
-        let levels = self.block(&self.dir[j]);
-        let n = levels.len();
+        let e = self.dir[j];
+        let keys = &self.keys[e.block as usize * BLOCK..][..e.len as usize];
+        let n = keys.len();
         let mut scan = 0;
         if j == self.nb - 1 {
             // The top block: most updates land among its best levels.
             scan = n.min(TOP_SCAN);
             for i in (n - scan..n).rev() {
-                let k = self.key(levels[i]);
+                let k = keys[i];
                 if k <= key {
                     return if k == key {
                         Ok((j, i))
@@ -179,10 +197,12 @@ impl Ladder {
                 }
             }
         }
-        let rest = &levels[..n - scan];
-        let p = rest.partition_point(|l| self.key(*l) < key);
+        let rest = &keys[..n - scan];
+        // The keys are sorted: the count of those below `key` is its position. A count
+        // compiles to SIMD compares, no chain of dependent loads as in a binary search.
+        let p = rest.iter().filter(|&&k| k < key).count();
         match rest.get(p) {
-            Some(l) if self.key(*l) == key => Ok((j, p)),
+            Some(&k) if k == key => Ok((j, p)),
             _ => Err((j, p)),
         }
     }
@@ -233,7 +253,7 @@ impl Ladder {
     fn insert_at(&mut self, j: usize, i: usize, level: Level) {
         if self.nb == 0 {
             let b = self.alloc_block();
-            self.slab[b as usize * BLOCK] = level;
+            self.put(b as usize * BLOCK, level);
             self.dir[0] = Entry {
                 min: self.key(level),
                 block: b,
@@ -251,15 +271,14 @@ impl Ladder {
     /// Inserts into a block with room, moving the levels above `i`.
     #[inline]
     fn insert_in_block(&mut self, j: usize, i: usize, level: Level) {
-        let key = self.key(level);
-        let e = &mut self.dir[j];
+        let e = self.dir[j];
         let (base, len) = (e.block as usize * BLOCK, e.len as usize);
         debug_assert!(len < BLOCK && i <= len);
-        self.slab.copy_within(base + i..base + len, base + i + 1);
-        self.slab[base + i] = level;
-        e.len += 1;
+        self.move_levels(base + i..base + len, base + i + 1);
+        self.put(base + i, level);
+        self.dir[j].len += 1;
         if i == 0 {
-            e.min = key;
+            self.dir[j].min = self.keys[base];
         }
     }
 
@@ -275,9 +294,9 @@ impl Ladder {
             let first = self.slab[base];
             let end = self.dir[j - 1].len as usize;
             self.insert_in_block(j - 1, end, first);
-            self.slab.copy_within(base + 1..base + i, base);
-            self.slab[base + i - 1] = level;
-            self.dir[j].min = self.key(self.slab[base]);
+            self.move_levels(base + 1..base + i, base);
+            self.put(base + i - 1, level);
+            self.dir[j].min = self.keys[base];
             return;
         }
         if j + 1 < self.nb && (self.dir[j + 1].len as usize) < BLOCK {
@@ -287,10 +306,9 @@ impl Ladder {
             }
             let last = self.slab[base + BLOCK - 1];
             self.insert_in_block(j + 1, 0, last);
-            self.slab
-                .copy_within(base + i..base + BLOCK - 1, base + i + 1);
-            self.slab[base + i] = level;
-            self.dir[j].min = self.key(self.slab[base]);
+            self.move_levels(base + i..base + BLOCK - 1, base + i + 1);
+            self.put(base + i, level);
+            self.dir[j].min = self.keys[base];
             return;
         }
         // Both neighbours full (or absent): split; each half and its neighbour hold more
@@ -298,10 +316,10 @@ impl Ladder {
         let half = BLOCK / 2;
         let b = self.alloc_block();
         let new_base = b as usize * BLOCK;
-        self.slab.copy_within(base + half..base + BLOCK, new_base);
+        self.move_levels(base + half..base + BLOCK, new_base);
         self.dir.copy_within(j + 1..self.nb, j + 2);
         self.dir[j + 1] = Entry {
-            min: self.key(self.slab[new_base]),
+            min: self.keys[new_base],
             block: b,
             len: half as u32,
         };
@@ -320,7 +338,7 @@ impl Ladder {
     fn remove(&mut self, j: usize, i: usize) {
         let base = self.base(j);
         let len = self.dir[j].len as usize;
-        self.slab.copy_within(base + i + 1..base + len, base + i);
+        self.move_levels(base + i + 1..base + len, base + i);
         self.len -= 1;
         let len = len - 1;
         self.dir[j].len = len as u32;
@@ -329,7 +347,7 @@ impl Ladder {
             return;
         }
         if i == 0 {
-            self.dir[j].min = self.key(self.slab[base]);
+            self.dir[j].min = self.keys[base];
         }
         if j > 0 && self.dir[j - 1].len as usize + len <= BLOCK {
             self.merge(j - 1);
@@ -346,7 +364,7 @@ impl Ladder {
         debug_assert!((a.len + b.len) as usize <= BLOCK);
         let from = b.block as usize * BLOCK;
         let to = a.block as usize * BLOCK + a.len as usize;
-        self.slab.copy_within(from..from + b.len as usize, to);
+        self.move_levels(from..from + b.len as usize, to);
         self.dir[j].len += b.len;
         self.unlink(j + 1);
     }
@@ -395,6 +413,11 @@ mod tests {
                 );
             }
             assert!(levels.iter().all(|x| x.size > 0.0));
+            let keys_of = &l.keys[e.block as usize * BLOCK..][..levels.len()];
+            assert!(
+                levels.iter().zip(keys_of).all(|(x, k)| l.key(*x) == *k),
+                "keys"
+            );
             keys.extend(levels.iter().map(|x| l.key(*x)));
             used.push(e.block);
         }

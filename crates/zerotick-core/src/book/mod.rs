@@ -42,9 +42,10 @@
 //! most `2n / 65 + 1` blocks and the slab (about `2 * depth` levels, as many as the blocks
 //! this bound needs at `depth + 1` levels; at least 2 blocks for any depth above 0) never runs
 //! out. An update at the level of rank `k` (0 = the best) of a side holding `n` levels costs:
-//! * the search: the top block first (a linear scan of its top [`TOP_SCAN`] levels, then a
-//!   binary search of the block), otherwise a binary search of the directory and of one
-//!   block: `O(log n)` comparisons;
+//! * the search: the directory (the top block first, else a binary search), then the block's
+//!   keys (`sign * price`, kept in an array beside the levels): a linear scan of the top
+//!   block's top [`TOP_SCAN`] keys, then a count of the block's keys below the searched one
+//!   (branch-free SIMD compares over at most 64 keys);
 //! * a size change: nothing more;
 //! * an insertion or removal: a `memmove` of the block's levels above it (at most 63);
 //! * when the block is full: its worst level moves to the previous block or its best to the
@@ -90,10 +91,10 @@ mod ladder;
 
 /// Depth per side of [`Book::default`] and a reasonable default for [`Book::new`]: Binance
 /// futures' largest REST snapshot, and several times the 20 bps of a liquid pair's book.
-/// 64 KB of levels per book.
+/// About 96 KiB of levels and keys per book.
 pub const DEFAULT_DEPTH: usize = 1000;
 
-/// The largest depth per side a book accepts (larger requests are clamped): 4 MB of levels
+/// The largest depth per side a book accepts (larger requests are clamped): about 6 MB of levels
 /// per book.
 pub const MAX_DEPTH: usize = 1 << 16;
 
