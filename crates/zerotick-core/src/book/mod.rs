@@ -35,23 +35,30 @@
 //! [`LevelChange::Rejected`] and counted in [`BookStats::rejected`].
 //!
 //! # Layout and cost
-//! Each side keeps its levels sorted from worst to best in one contiguous slice
-//! (`price, size` pairs, 16 bytes), the best level at the high end, inside storage of twice the
-//! depth so the live window can grow at either end. An update at the level of rank `k` (0 = the
-//! best) of a side holding `n` levels costs:
-//! * the search: a linear scan of the top [`TOP_SCAN`] levels, then a binary search of the
-//!   rest: `min(k, 8) + O(log n)` comparisons;
+//! Each side keeps its levels sorted from worst to best in blocks of at most 64 levels
+//! (`price, size` pairs, 16 bytes; 1 KiB a block) inside one slab allocated at construction,
+//! with a directory listing the blocks in price order and each block's lowest key. Two
+//! adjacent blocks always hold more than 64 levels together, so a side of `n` levels uses at
+//! most `2n / 65 + 1` blocks and the slab (about `2 * depth` levels, as many as the blocks
+//! this bound needs at `depth + 1` levels; at least 2 blocks for any depth above 0) never runs
+//! out. An update at the level of rank `k` (0 = the best) of a side holding `n` levels costs:
+//! * the search: the directory (the top block first, else a binary search), then the block's
+//!   keys (`sign * price`, kept in an array beside the levels): a linear scan of the top
+//!   block's top [`TOP_SCAN`] keys, then a count of the block's keys below the searched one
+//!   (branch-free SIMD compares over at most 64 keys);
 //! * a size change: nothing more;
-//! * an insertion or removal: a `memmove` of `min(k, n - k)` levels (the smaller of the parts
-//!   above and below it), 16 bytes each;
-//! * when the window reaches an end of its storage, one recentring `memmove` of the `n` levels,
-//!   which leaves at least `depth / 2` free slots at each end: amortised `O(1)` per update.
+//! * an insertion or removal: a `memmove` of the block's levels above it (at most 63);
+//! * when the block is full: its worst level moves to the previous block or its best to the
+//!   next one if that has room, otherwise it splits in two halves (a copy of 32 levels and a
+//!   `memmove` of the directory, 16 bytes an entry); when a removal leaves a block that fits
+//!   with a neighbour in one block, the two merge (a copy of at most 63 levels).
 //!
-//! So updates are `O(log n)` comparisons and `O(min(k, n - k))` moved bytes; for the realistic
-//! stream, where most updates touch the top few levels, that is a handful of comparisons and a
-//! move of a few dozen bytes (no pointer chasing, the touched levels share cache lines). The
-//! worst case, an insertion in the middle of a full book of depth 1,000, moves 500 levels
-//! (8 KB). Level `i` and the best level are `O(1)`.
+//! So every update is `O(log n)` comparisons and moves at most a block's worth of bytes
+//! (1 KiB), plus, on a split or merge, the directory (`n / 32` entries at most); for the
+//! realistic stream, where most updates touch the top few levels, that is a handful of
+//! comparisons and a move of a few dozen bytes in the top block. The best level is `O(1)`
+//! and level `i` walks the blocks from the top, `O(1 + i / 32)`: the top-N reads of the
+//! features stay within one or two blocks.
 //!
 //! # Bounded depth
 //! A side holds at most `depth` levels (set by [`Book::new`], clamped to [`MAX_DEPTH`]). When a
@@ -78,13 +85,16 @@
 //! [`Book::clear_side`], its levels through [`Book::update`], then [`Book::end_event`].
 
 use crate::tick::BookSide;
+use ladder::Ladder;
+
+mod ladder;
 
 /// Depth per side of [`Book::default`] and a reasonable default for [`Book::new`]: Binance
 /// futures' largest REST snapshot, and several times the 20 bps of a liquid pair's book.
-/// 64 KB of levels per book.
+/// About 96 KiB of levels and keys per book.
 pub const DEFAULT_DEPTH: usize = 1000;
 
-/// The largest depth per side a book accepts (larger requests are clamped): 4 MB of levels
+/// The largest depth per side a book accepts (larger requests are clamped): about 6 MB of levels
 /// per book.
 pub const MAX_DEPTH: usize = 1 << 16;
 
@@ -173,180 +183,6 @@ pub struct SideSums {
     pub bid: f64,
     /// Sum over ask levels.
     pub ask: f64,
-}
-
-/// One side's levels, sorted worst to best in `levels[lo..hi]`.
-#[derive(Clone)]
-struct Ladder {
-    /// Storage of `2 * cap` levels. Invariant: `lo <= hi <= levels.len()`, `hi - lo <= cap`,
-    /// and `key(levels[i]) < key(levels[i + 1])` for `lo <= i < hi - 1`; every size is > 0.
-    levels: Box<[Level]>,
-    lo: usize,
-    hi: usize,
-    cap: usize,
-    /// +1 for bids, -1 for asks: `key = sign * price` grows towards the best level (exact).
-    sign: f64,
-    /// The largest key dropped since the last clear (`-inf` when none).
-    horizon: f64,
-}
-
-impl core::fmt::Debug for Ladder {
-    /// The live levels only (best last), not the whole storage.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Ladder")
-            .field("cap", &self.cap)
-            .field("horizon_key", &self.horizon)
-            .field("levels", &self.live())
-            .finish()
-    }
-}
-
-impl Ladder {
-    fn new(cap: usize, sign: f64) -> Self {
-        Self {
-            levels: vec![Level::default(); 2 * cap].into_boxed_slice(),
-            lo: cap,
-            hi: cap,
-            cap,
-            sign,
-            horizon: f64::NEG_INFINITY,
-        }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.hi - self.lo
-    }
-
-    #[inline]
-    fn live(&self) -> &[Level] {
-        &self.levels[self.lo..self.hi]
-    }
-
-    #[inline]
-    fn level(&self, rank: usize) -> Option<Level> {
-        let live = self.live();
-        live.len()
-            .checked_sub(1 + rank)
-            .and_then(|i| live.get(i).copied())
-    }
-
-    fn clear(&mut self) {
-        self.lo = self.cap;
-        self.hi = self.cap;
-        self.horizon = f64::NEG_INFINITY;
-    }
-
-    /// `Ok(i)`: the level of `key` is at `i` (relative to `lo`); `Err(i)`: it would be
-    /// inserted before relative position `i`.
-    #[inline]
-    fn find(&self, key: f64) -> Result<usize, usize> {
-        let live = self.live();
-        let n = live.len();
-        let scan = n.min(TOP_SCAN);
-        for j in 0..scan {
-            let i = n - 1 - j;
-            let k = self.sign * live[i].price;
-            if k <= key {
-                return if k == key { Ok(i) } else { Err(i + 1) };
-            }
-        }
-        let rest = &live[..n - scan];
-        let p = rest.partition_point(|l| self.sign * l.price < key);
-        match rest.get(p) {
-            Some(l) if self.sign * l.price == key => Ok(p),
-            _ => Err(p),
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, price: f64, size: f64) -> LevelChange {
-        let key = self.sign * price;
-        match self.find(key) {
-            Ok(r) if size == 0.0 => {
-                self.remove(r);
-                LevelChange::Removed
-            }
-            Ok(r) => {
-                self.levels[self.lo + r].size = size;
-                LevelChange::Changed
-            }
-            Err(_) if size == 0.0 => {
-                if key > self.horizon {
-                    LevelChange::UnknownRemoval
-                } else {
-                    LevelChange::RemovedBeyondHorizon
-                }
-            }
-            Err(r) => self.insert(r, key, Level { price, size }),
-        }
-    }
-
-    #[inline]
-    fn insert(&mut self, r: usize, key: f64, level: Level) -> LevelChange {
-        if self.len() < self.cap {
-            self.insert_with_room(r, level);
-            return LevelChange::Inserted;
-        }
-        if r == 0 {
-            // Worse than every kept level (or a side of depth 0).
-            self.horizon = self.horizon.max(key);
-            return LevelChange::Dropped;
-        }
-        let worst = self.sign * self.levels[self.lo].price;
-        self.horizon = self.horizon.max(worst);
-        self.lo += 1;
-        self.insert_with_room(r - 1, level);
-        LevelChange::InsertedDroppingWorst
-    }
-
-    /// Inserts at relative position `r`, moving the smaller part. Needs `len < cap`.
-    #[inline]
-    fn insert_with_room(&mut self, r: usize, level: Level) {
-        debug_assert!(self.len() < self.cap && r <= self.len());
-        let above = self.len() - r;
-        if above <= r {
-            if self.hi == self.levels.len() {
-                self.recenter();
-            }
-            let i = self.lo + r;
-            self.levels.copy_within(i..self.hi, i + 1);
-            self.hi += 1;
-            self.levels[i] = level;
-        } else {
-            if self.lo == 0 {
-                self.recenter();
-            }
-            let i = self.lo + r;
-            self.levels.copy_within(self.lo..i, self.lo - 1);
-            self.lo -= 1;
-            self.levels[i - 1] = level;
-        }
-    }
-
-    /// Moves the live window to the middle of the storage: at least `cap / 2 + 1` free slots
-    /// at each end when `len < cap`.
-    #[cold]
-    #[inline(never)]
-    fn recenter(&mut self) {
-        let n = self.len();
-        let lo = (self.levels.len() - n) / 2;
-        self.levels.copy_within(self.lo..self.hi, lo);
-        self.lo = lo;
-        self.hi = lo + n;
-    }
-
-    #[inline]
-    fn remove(&mut self, r: usize) {
-        let i = self.lo + r;
-        if self.len() - 1 - r <= r {
-            self.levels.copy_within(i + 1..self.hi, i);
-            self.hi -= 1;
-        } else {
-            self.levels.copy_within(self.lo..i, self.lo + 1);
-            self.lo += 1;
-        }
-    }
 }
 
 /// Order-flow imbalance at the best levels (Cont, Kukanov and Stoikov, "The price impact of
@@ -440,7 +276,8 @@ impl Default for Book {
 
 impl Book {
     /// An empty book holding at most `depth` levels per side (clamped to [`MAX_DEPTH`]); its
-    /// storage (`2 * depth` levels of 16 bytes per side) is allocated here, once.
+    /// storage (about `2 * depth` levels of 16 bytes per side, at least 2 blocks of 64 levels
+    /// for a depth above 0) is allocated here, once.
     pub fn new(depth: usize) -> Self {
         let depth = depth.min(MAX_DEPTH);
         Self {
@@ -575,7 +412,7 @@ impl Book {
 
     /// `side`'s levels, best first.
     pub fn levels(&self, side: BookSide) -> impl DoubleEndedIterator<Item = Level> + '_ {
-        self.side(side).live().iter().rev().copied()
+        self.side(side).iter()
     }
 
     /// The best price `side` dropped for lack of room since it was last cleared: levels
@@ -793,54 +630,5 @@ impl BookSet {
             total.merge(&b.stats);
         }
         total
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys_sorted(l: &Ladder) -> bool {
-        l.live()
-            .windows(2)
-            .all(|w| l.sign * w[0].price < l.sign * w[1].price)
-    }
-
-    #[test]
-    fn the_window_recenters_and_keeps_order() {
-        // Insert at the top forever with a full side: the window drifts right and recenters.
-        let mut l = Ladder::new(4, 1.0);
-        for i in 1..200 {
-            l.set(f64::from(i), 1.0);
-            assert!(keys_sorted(&l));
-            assert!(l.len() <= 4 && l.hi <= l.levels.len());
-        }
-        assert_eq!(l.level(0).map(|x| x.price), Some(199.0));
-        assert_eq!(l.horizon, 195.0);
-        // And at the bottom (asks: key = -price, worse = higher price) with room.
-        let mut l = Ladder::new(4, -1.0);
-        for i in 1..200 {
-            l.set(f64::from(i), 1.0);
-            l.set(f64::from(i), 0.0);
-            l.set(f64::from(1000 - i), 1.0);
-            assert!(keys_sorted(&l));
-        }
-    }
-
-    #[test]
-    fn find_agrees_with_a_linear_search() {
-        let mut l = Ladder::new(64, 1.0);
-        for i in 0..40 {
-            l.set(f64::from(i * 2 + 1), 1.0);
-        }
-        for k in 0..90 {
-            let key = f64::from(k);
-            let live = l.live();
-            let expect = match live.iter().position(|x| x.price == key) {
-                Some(i) => Ok(i),
-                None => Err(live.iter().filter(|x| x.price < key).count()),
-            };
-            assert_eq!(l.find(key), expect, "key {key}");
-        }
     }
 }
