@@ -105,8 +105,8 @@ pub(crate) struct RunArgs {
     symbols: usize,
     /// Levels per side of each symbol's order book (1 to 65,536). A book keeps the best N
     /// bids and N asks; a level beyond them is dropped (counted in the report) until the
-    /// book thins out. 64 bytes per level of depth, allocated on a symbol's first quote or
-    /// book event (64 KiB a symbol at the default); a trade-only feed allocates none.
+    /// book thins out. About 96 bytes per level of depth, allocated on a symbol's first quote
+    /// or book event (96 KiB a symbol at the default); a trade-only feed allocates none.
     #[arg(long, value_name = "N", default_value_t = zerotick_core::book::DEFAULT_DEPTH)]
     book_depth: usize,
     /// Ticks to produce (synthetic feed). Default: 5,000,000, unless --seconds is given.
