@@ -326,15 +326,19 @@ impl<R: BufRead> CsvFeed<R> {
     }
 }
 
-/// A row (not too long) under `layout` as a tick, its symbol interned in `symbols`
-/// (`default_symbol` for layouts without one).
+/// A row under `layout` as a tick, its symbol interned in `symbols` (`default_symbol` for
+/// layouts without one); a row the line reader cut short (`too_long`) is rejected whole.
 #[inline]
 fn parse_row(
     layout: CsvLayout,
     symbols: &mut Symbols,
     default_symbol: u32,
+    too_long: bool,
     line: &[u8],
 ) -> Result<Tick, RejectReason> {
+    if too_long {
+        return Err(RejectReason::TooLong);
+    }
     let mut fields: Fields = [b""; MAX_FIELDS];
     let n = split_fields(line, &mut fields)?;
     let row = parse_fields(layout, &fields[..n])?;
@@ -700,32 +704,26 @@ impl<R: BufRead + Send> Feed for CsvFeed<R> {
         }
         if let Some(row) = self.ahead.pop_front() {
             self.lines.row_no = row.line_no;
-            let result = if row.too_long {
-                Err(RejectReason::TooLong)
-            } else {
-                parse_row(
-                    self.layout,
-                    &mut self.symbols,
-                    self.default_symbol,
-                    &row.text,
-                )
-            };
+            let result = parse_row(
+                self.layout,
+                &mut self.symbols,
+                self.default_symbol,
+                row.too_long,
+                &row.text,
+            );
             return self.event(result);
         }
         // The row in place in the reader's buffer (nearly always): parsed, then consumed.
         let Some(row) = self.lines.next_row(&mut self.reader)? else {
             return Ok(FeedEvent::End);
         };
-        let result = if row.too_long {
-            Err(RejectReason::TooLong)
-        } else {
-            parse_row(
-                self.layout,
-                &mut self.symbols,
-                self.default_symbol,
-                row.text,
-            )
-        };
+        let result = parse_row(
+            self.layout,
+            &mut self.symbols,
+            self.default_symbol,
+            row.too_long,
+            row.text,
+        );
         self.lines.done(&mut self.reader);
         self.event(result)
     }
