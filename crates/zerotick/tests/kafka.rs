@@ -10,7 +10,7 @@ mod tansu;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use redis_support::{Proc, TempDir, heavy, json_of, path_str, run_json, zerotick};
+use redis_support::{Proc, TempDir, heavy, json_of, path_str, run_json, spawn_zerotick, zerotick};
 use serde_json::Value;
 use tansu::{Tansu, read_all};
 use zerotick_kafka::produce::Producer;
@@ -88,8 +88,7 @@ fn consumer_rows(k: &Tansu, topic: &str, row_every: &str, extra: &[&str]) -> Pro
     let url = k.url(topic);
     let mut args = vec!["run", "--feed", url.as_str(), "--group", "g"];
     args.extend(["--row-every", row_every, "--json"]);
-    args.extend(extra);
-    Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
+    spawn_zerotick(&args, extra)
 }
 
 /// The group's committed offsets of every partition of `topic`.

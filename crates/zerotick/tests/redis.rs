@@ -63,10 +63,11 @@ fn try_group_info(c: &mut Connection, stream: &str, group: &str) -> Option<(u64,
 }
 
 fn consumer(r: &Redis, name: &str, shards: &str, extra: &[&str]) -> Proc {
-    let mut args: Vec<String> = [
+    let (feed, sink) = (r.url("ticks"), r.url("signals"));
+    let args = [
         "run",
         "--feed",
-        &r.url("ticks"),
+        &feed,
         "--group",
         "g",
         "--consumer",
@@ -74,16 +75,12 @@ fn consumer(r: &Redis, name: &str, shards: &str, extra: &[&str]) -> Proc {
         "--stream-shards",
         shards,
         "--sink",
-        &r.url("signals"),
+        &sink,
         "--row-every",
         ROW_EVERY,
         "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
+    ];
+    spawn_zerotick(&args, extra)
 }
 
 /// Waits until `group` has delivered at least `fraction` of `stream`'s entries.

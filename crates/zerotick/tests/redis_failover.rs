@@ -41,10 +41,11 @@ fn publish(r: &Redis) {
 }
 
 fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> Proc {
-    let mut args: Vec<String> = [
+    let (feed, sink) = (r.url("ticks"), r.url(sink));
+    let args = [
         "run",
         "--feed",
-        &r.url("ticks"),
+        &feed,
         "--group",
         group,
         "--consumer",
@@ -52,7 +53,7 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
         "--stream-shards",
         "0",
         "--sink",
-        &r.url(sink),
+        &sink,
         "--row-every",
         ROW_EVERY,
         "--pca-every",
@@ -63,12 +64,8 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
         "--checkpoint-every",
         EVERY,
         "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Proc(zerotick().args(&args).spawn().expect("spawn zerotick run"))
+    ];
+    spawn_zerotick(&args, extra)
 }
 
 /// A consumer's report: its run ends within two minutes.

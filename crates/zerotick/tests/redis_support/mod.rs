@@ -293,9 +293,20 @@ pub fn zerotick() -> Command {
     c
 }
 
+/// Starts `zerotick ARGS EXTRA` (output piped), for a test to finish or kill.
+pub fn spawn_zerotick(args: &[&str], extra: &[&str]) -> Proc {
+    Proc(
+        zerotick()
+            .args(args)
+            .args(extra)
+            .spawn()
+            .expect("spawn zerotick"),
+    )
+}
+
 /// Runs `zerotick ARGS` to the end (within `timeout`) and parses its JSON line.
 pub fn run_json(args: &[&str], timeout: Duration) -> serde_json::Value {
-    let p = Proc(zerotick().args(args).spawn().expect("spawn zerotick"));
+    let p = spawn_zerotick(args, &[]);
     let (ok, out) = p.finish(timeout);
     assert!(ok, "zerotick {args:?} failed: {out}");
     serde_json::from_str(out.lines().last().unwrap_or_default())
