@@ -71,8 +71,8 @@ pub struct PipelineConfig {
     /// Levels per side of each symbol's order book (1 ..= [`limits::BOOK_DEPTH`]; default
     /// [`DEFAULT_DEPTH`](zerotick_core::book::DEFAULT_DEPTH), 1,000): 96 bytes per level of
     /// depth (both sides, each in a slab of twice the depth, with a key beside each level),
-    /// so about 96 KiB a symbol at the default, allocated on the symbol's first book event (none for a trade-only feed). See
-    /// [`crate::books`].
+    /// so about 96 KiB a symbol at the default, allocated on the symbol's first book event
+    /// (none for a trade-only feed). See [`crate::books`].
     pub book_depth: usize,
     /// Ticks with a symbol index at or above this are rejected at the pipeline's entry
     /// (`too_many_symbols`); at most [`limits::SYMBOLS`].
