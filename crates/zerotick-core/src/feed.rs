@@ -167,6 +167,13 @@ pub trait Feed: Send {
     fn checkpoint_take(&mut self) -> Option<Vec<u8>> {
         None
     }
+
+    /// Names the incarnation of the feed's source, for state kept outside the process about
+    /// it (a deduplicating sink's sequence numbers start over when it changes): for a Redis
+    /// consumer group, the group's epoch. `None` (the default): no such identity.
+    fn source_epoch(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a row was rejected.

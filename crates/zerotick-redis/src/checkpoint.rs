@@ -8,13 +8,17 @@
 //!
 //! # Layout (version [`ENVELOPE_VERSION`], little-endian)
 //! ```text
-//! magic "ZTCKPT\0\0" (8) | version u32 | shards u32 | per shard: ms u64, seq u64
+//! magic "ZTCKPT\0\0" (8) | version u32 | shards u32
+//! | per shard: ms u64, seq u64, epoch length u16, epoch bytes
 //! | symbols u32 | per symbol: length u16, UTF-8 name | state length u64, state
 //! | FNV-1a 64 of every byte before it (u64)
 //! ```
 //! Positions are the last entry of each shard (in the feed's shard order) that the state
 //! reflects; names let a resumed feed give every symbol the index it had, so compute-shard
-//! assignment (`symbol % shards`) and the state line up.
+//! assignment (`symbol % shards`) and the state line up. The epoch of a shard names the
+//! incarnation of the consumer group on it (a token stored when the group is created,
+//! [`group_key`] with `"epoch"`): a checkpoint whose epochs are not the group's current ones
+//! was taken before the stream or the group was deleted and created again, and is stale.
 
 use core::fmt;
 
@@ -23,17 +27,25 @@ use zerotick_core::hash::fnv1a64;
 use crate::StreamId;
 
 /// The envelope version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 1;
+pub const ENVELOPE_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"ZTCKPT\0\0";
 
 /// The key of the checkpoint of `group` reading `shards` of `stream` (`None`: unsharded).
 pub fn checkpoint_key(stream: &str, group: &str, shards: Option<&[u32]>) -> String {
+    group_key(stream, "ckpt", group, shards)
+}
+
+/// The key `STREAM.KIND.GROUP[.I,J]` of what `group` keeps about `shards` of `stream`
+/// (`None`: unsharded): `ckpt` the checkpoint, `owner` the lease of the consumer that holds
+/// the shard set. For one shard stream's group epoch, `group_key(shard_stream, "epoch",
+/// group, None)`.
+pub fn group_key(stream: &str, kind: &str, group: &str, shards: Option<&[u32]>) -> String {
     match shards {
-        None => format!("{stream}.ckpt.{group}"),
+        None => format!("{stream}.{kind}.{group}"),
         Some(list) => {
             let list: Vec<String> = list.iter().map(u32::to_string).collect();
-            format!("{stream}.ckpt.{group}.{}", list.join(","))
+            format!("{stream}.{kind}.{group}.{}", list.join(","))
         }
     }
 }
@@ -43,6 +55,8 @@ pub fn checkpoint_key(stream: &str, group: &str, shards: Option<&[u32]>) -> Stri
 pub struct Envelope {
     /// Per shard, the last entry the state reflects (`0-0`: none).
     pub positions: Vec<StreamId>,
+    /// Per shard, the epoch of the group when the checkpoint was taken.
+    pub epochs: Vec<Vec<u8>>,
     /// Symbol names, by index.
     pub names: Vec<String>,
     /// The pipeline's state bytes.
@@ -86,16 +100,27 @@ impl fmt::Display for EnvelopeError {
 
 impl std::error::Error for EnvelopeError {}
 
-/// Writes an envelope into `out` (cleared first). Names longer than `u16::MAX` bytes cannot
-/// occur (the feed accepts at most 64).
-pub fn encode(positions: &[StreamId], names: &[&str], state: &[u8], out: &mut Vec<u8>) {
+/// Writes an envelope into `out` (cleared first): `positions` and `epochs` per shard (the
+/// same length). Names and epochs longer than `u16::MAX` bytes cannot occur (the feed
+/// accepts at most 64 symbols of at most 64 bytes, and makes its epochs short).
+pub fn encode(
+    positions: &[StreamId],
+    epochs: &[Vec<u8>],
+    names: &[&str],
+    state: &[u8],
+    out: &mut Vec<u8>,
+) {
+    debug_assert_eq!(positions.len(), epochs.len());
     out.clear();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
     out.extend_from_slice(&(positions.len() as u32).to_le_bytes());
-    for p in positions {
+    for (p, e) in positions.iter().zip(epochs) {
         out.extend_from_slice(&p.ms.to_le_bytes());
         out.extend_from_slice(&p.seq.to_le_bytes());
+        let e = &e[..e.len().min(usize::from(u16::MAX))];
+        out.extend_from_slice(&(e.len() as u16).to_le_bytes());
+        out.extend_from_slice(e);
     }
     out.extend_from_slice(&(names.len() as u32).to_le_bytes());
     for n in names {
@@ -141,12 +166,15 @@ pub fn decode(bytes: &[u8], shards: usize) -> Result<Envelope, EnvelopeError> {
             expected: shards,
         });
     }
-    let mut positions = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n.min(r.b.len() / 18));
+    let mut epochs = Vec::with_capacity(positions.capacity());
     for _ in 0..n {
         positions.push(StreamId {
             ms: r.u64()?,
             seq: r.u64()?,
         });
+        let len = usize::from(r.u16()?);
+        epochs.push(r.take(len)?.to_vec());
     }
     let count = r.u32()? as usize;
     let mut names = Vec::with_capacity(count.min(r.b.len() / 2));
@@ -163,6 +191,7 @@ pub fn decode(bytes: &[u8], shards: usize) -> Result<Envelope, EnvelopeError> {
     }
     Ok(Envelope {
         positions,
+        epochs,
         names,
         state,
     })
@@ -209,6 +238,7 @@ mod tests {
         let mut out = Vec::new();
         encode(
             &[StreamId { ms: 5, seq: 7 }, StreamId::default()],
+            &[b"e0".to_vec(), b"epoch-1".to_vec()],
             &["BTCUSDT", "ETHUSDT"],
             b"state bytes",
             &mut out,
@@ -223,6 +253,7 @@ mod tests {
             e.positions,
             [StreamId { ms: 5, seq: 7 }, StreamId::default()]
         );
+        assert_eq!(e.epochs, [b"e0".to_vec(), b"epoch-1".to_vec()]);
         assert_eq!(e.names, ["BTCUSDT", "ETHUSDT"]);
         assert_eq!(e.state, b"state bytes");
     }
@@ -248,13 +279,14 @@ mod tests {
     #[test]
     fn another_version_is_named() {
         let mut bad = sample();
-        bad[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert_eq!(decode(&bad, 2), Err(EnvelopeError::Version(2)));
+        bad[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(decode(&bad, 2), Err(EnvelopeError::Version(1)));
     }
 
     #[test]
     fn keys_name_the_group_and_shards() {
         assert_eq!(checkpoint_key("t", "g", None), "t.ckpt.g");
         assert_eq!(checkpoint_key("t", "g", Some(&[0, 2])), "t.ckpt.g.0,2");
+        assert_eq!(group_key("t.3", "epoch", "g", None), "t.3.epoch.g");
     }
 }

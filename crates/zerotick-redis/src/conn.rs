@@ -34,6 +34,9 @@ pub enum RedisError {
     /// another shard set, a stream trimmed past it): the message names the key. Deleting
     /// the key (`DEL`) starts the group over from the streams' start.
     Checkpoint(String),
+    /// A consumer standing by for another consumer's lease of its shards was told to stop
+    /// waiting (for example by Ctrl-C).
+    Standby(String),
 }
 
 impl RedisError {
@@ -73,6 +76,7 @@ impl fmt::Display for RedisError {
             RedisError::Unexpected(what) => write!(f, "redis: unexpected reply to {what}"),
             RedisError::BadUrl(u) => write!(f, "bad redis address: {u}"),
             RedisError::Checkpoint(m) => write!(f, "checkpoint {m}"),
+            RedisError::Standby(m) => write!(f, "redis feed: {m}"),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
-use crate::checkpoint::{self, checkpoint_key};
+use crate::checkpoint::{self, checkpoint_key, group_key};
 use crate::codec::{Decoded, MAX_SYMBOLS, StreamId, decode_entry};
 use crate::conn::{Connection, RedisError};
 use crate::resp::{Encoder, Value};
@@ -30,6 +30,45 @@ macro_rules! ctx {
             counters: &$feed.counters,
         }
     };
+}
+
+/// Creates the group on a shard stream if missing and answers the group's epoch: `KEYS[1]`
+/// the stream, `KEYS[2]` its epoch key (`SHARD.epoch.GROUP`); `ARGV` group, a fresh token.
+/// A group created here (or found without an epoch) gets the fresh token. Atomic, so the
+/// epoch names exactly one incarnation of the group: deleting the stream or the group and
+/// creating it again gives a new one.
+const GROUP_SCRIPT: &[u8] =
+    b"local r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM') \
+if type(r) == 'table' and r.err then \
+if string.find(r.err, 'BUSYGROUP', 1, true) == nil then return r end \
+local e = redis.call('GET', KEYS[2]) \
+if e then return e end \
+end \
+redis.call('SET', KEYS[2], ARGV[2]) \
+return ARGV[2]";
+
+/// Takes or renews the lease of a shard set: `KEYS[1]` the lease key; `ARGV` consumer, time
+/// to live in ms. Answers 1 if this consumer holds it now, else the holder's name.
+const LEASE_SCRIPT: &[u8] = b"local cur = redis.call('GET', KEYS[1]) \
+if cur and cur ~= ARGV[1] then return cur end \
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+return 1";
+
+/// Gives the lease up if this consumer holds it: `KEYS[1]` the lease key; `ARGV` consumer.
+const RELEASE_SCRIPT: &[u8] = b"if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('DEL', KEYS[1]) end \
+return 0";
+
+/// What a consumer waiting for another one's lease is told on every poll
+/// ([`RedisFeed::connect_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Standby<'a> {
+    /// The consumer holding the lease of this shard set.
+    pub holder: &'a str,
+    /// The lease key.
+    pub key: &'a str,
+    /// How long this consumer has waited so far.
+    pub waited: Duration,
 }
 
 /// How a [`RedisFeed`] connects and reads.
@@ -61,8 +100,10 @@ pub struct RedisFeedConfig {
     /// How long to keep trying to reconnect before the run fails.
     pub give_up: Duration,
     /// Store and resume from pipeline checkpoints (see the crate docs, "Deterministic
-    /// failover"): at connect, load the group's checkpoint for these shards and replay the
-    /// stream from its positions; during the run, store the checkpoints the pipeline takes.
+    /// failover"): at connect, wait for the lease of these shards (one consumer holds a
+    /// shard set at a time; others stand by), load the group's checkpoint for them and replay
+    /// the stream from its positions; during the run, store the checkpoints the pipeline
+    /// takes and renew the lease.
     pub checkpoints: bool,
 }
 
@@ -114,6 +155,11 @@ pub struct FeedCounters {
     pub resumed: AtomicU64,
     /// Entries read again from a checkpoint's position up to where the group had got to.
     pub replayed: AtomicU64,
+    /// 1 if a stored checkpoint was set aside because the group was created again since it
+    /// was taken (the stream or the group had been deleted): the run started afresh.
+    pub stale_checkpoints: AtomicU64,
+    /// Time spent standing by for another consumer's lease of these shards, ms.
+    pub standby_ms: AtomicU64,
 }
 
 /// Where a shard is in its read cycle.
@@ -192,6 +238,14 @@ pub struct RedisFeed {
     restored: Option<Vec<u8>>,
     /// The envelope being stored (reused).
     envelope: Vec<u8>,
+    /// Per shard, the epoch of the group (see [`GROUP_SCRIPT`]); empty before the first
+    /// setup.
+    epochs: Vec<Vec<u8>>,
+    /// With checkpoints, the lease key of this shard set, whether this consumer holds it,
+    /// and when it was last renewed.
+    lease_key: Option<String>,
+    lease_held: bool,
+    lease_renewed: Instant,
 }
 
 impl RedisFeed {
@@ -202,6 +256,19 @@ impl RedisFeed {
     /// [`RedisError`] if the first connection or group creation fails (no retry here: a bad
     /// address should fail fast).
     pub fn connect(cfg: RedisFeedConfig) -> Result<Self, RedisError> {
+        Self::connect_with(cfg, &mut |_| true)
+    }
+
+    /// [`RedisFeed::connect`], told while it stands by for another consumer's lease of these
+    /// shards (checkpoints on): `standby` is called on every poll (about every 100 ms) and
+    /// ends the wait with [`RedisError::Standby`] when it answers `false`.
+    ///
+    /// # Errors
+    /// As [`RedisFeed::connect`], and [`RedisError::Standby`].
+    pub fn connect_with(
+        cfg: RedisFeedConfig,
+        standby: &mut dyn FnMut(Standby<'_>) -> bool,
+    ) -> Result<Self, RedisError> {
         let names: Vec<Vec<u8>> = match &cfg.shards {
             None => vec![cfg.stream.as_bytes().to_vec()],
             Some(list) => {
@@ -254,13 +321,153 @@ impl RedisFeed {
             mark_symbols: 0,
             restored: None,
             envelope: Vec::new(),
+            epochs: Vec::new(),
+            lease_key: cfg
+                .checkpoints
+                .then(|| group_key(&cfg.stream, "owner", &cfg.group, cfg.shards.as_deref())),
+            lease_held: false,
+            lease_renewed: Instant::now(),
             cfg,
         };
         feed.setup()?;
         if feed.cfg.checkpoints {
+            feed.stand_by(standby)?;
             feed.resume()?;
         }
         Ok(feed)
+    }
+
+    /// The epoch of the group on every shard, joined by `,`: names this incarnation of the
+    /// group (state kept outside the process about it, such as a deduplicating sink's, must
+    /// start over when it changes).
+    pub fn epoch(&self) -> String {
+        let parts: Vec<_> = self
+            .epochs
+            .iter()
+            .map(|e| String::from_utf8_lossy(e))
+            .collect();
+        parts.join(",")
+    }
+
+    /// How long the lease of a shard set lives without renewal: `claim_idle_ms`, the time
+    /// after which a consumer's entries count as abandoned, at least a second.
+    fn lease_ms(&self) -> u64 {
+        self.cfg.claim_idle_ms.max(1_000)
+    }
+
+    /// Takes or renews the lease; `Ok(None)` if this consumer holds it now, else the holder.
+    fn try_lease(&mut self) -> Result<Option<String>, RedisError> {
+        let Some(key) = &self.lease_key else {
+            return Ok(None);
+        };
+        let ttl = self.lease_ms();
+        let conn = self.conn.as_mut().ok_or(RedisError::Closed)?;
+        conn.set_read_timeout(self.cfg.io_timeout)?;
+        conn.encoder()
+            .begin(6)
+            .arg(b"EVAL")
+            .arg(LEASE_SCRIPT)
+            .arg(b"1")
+            .arg(key.as_bytes())
+            .arg(&self.consumer)
+            .arg_u64(ttl);
+        let reply = conn.call()?;
+        if reply.int() == Some(1) {
+            self.lease_held = true;
+            self.lease_renewed = Instant::now();
+            return Ok(None);
+        }
+        let holder = reply
+            .bytes()
+            .ok_or(RedisError::Unexpected("lease script"))?;
+        Ok(Some(String::from_utf8_lossy(holder).into_owned()))
+    }
+
+    /// Waits until this consumer holds the lease of its shard set: another consumer that
+    /// holds it is alive (it renews it) or died less than [`RedisFeed::lease_ms`] ago.
+    #[cold]
+    fn stand_by(&mut self, standby: &mut dyn FnMut(Standby<'_>) -> bool) -> Result<(), RedisError> {
+        let since = Instant::now();
+        loop {
+            let holder = match self.try_lease() {
+                Ok(None) => break,
+                Ok(Some(h)) => h,
+                Err(e) if e.is_transient() => {
+                    self.conn = None;
+                    self.backoff.failed(e)?;
+                    std::thread::sleep(self.backoff.until_next());
+                    self.setup()?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let waited = since.elapsed();
+            let key = self.lease_key.clone().unwrap_or_default();
+            self.counters.standby_ms.store(
+                u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            if !standby(Standby {
+                holder: &holder,
+                key: &key,
+                waited,
+            }) {
+                return Err(RedisError::Standby(format!(
+                    "stopped standing by for {key} (held by consumer {holder})"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.backoff.succeeded();
+        Ok(())
+    }
+
+    /// Renews the lease when a third of its life has passed. Fails if another consumer took
+    /// it (this one stalled longer than the lease lives): its state is no longer this
+    /// consumer's to write.
+    fn renew_lease(&mut self) -> Result<(), RedisError> {
+        if !self.lease_held
+            || self.lease_renewed.elapsed() < Duration::from_millis(self.lease_ms() / 3)
+        {
+            return Ok(());
+        }
+        match self.try_lease()? {
+            None => Ok(()),
+            Some(holder) => Err(self.lease_lost(&holder)),
+        }
+    }
+
+    #[cold]
+    fn lease_lost(&mut self, holder: &str) -> RedisError {
+        self.lease_held = false;
+        RedisError::Checkpoint(format!(
+            "{}: consumer {holder} took this shard set over (this consumer did not renew the \
+             lease for {} ms); stopping so that only one consumer writes its state",
+            self.lease_key.as_deref().unwrap_or_default(),
+            self.lease_ms()
+        ))
+    }
+
+    /// Gives the lease up at the end of the run, so a standby takes over at once (best
+    /// effort: otherwise it expires).
+    fn release_lease(&mut self) {
+        if !self.lease_held {
+            return;
+        }
+        self.lease_held = false;
+        let (Some(key), Some(conn)) = (&self.lease_key, self.conn.as_mut()) else {
+            return;
+        };
+        conn.encoder()
+            .begin(5)
+            .arg(b"EVAL")
+            .arg(RELEASE_SCRIPT)
+            .arg(b"1")
+            .arg(key.as_bytes())
+            .arg(&self.consumer);
+        if conn.call().is_err() {
+            self.conn = None;
+        }
     }
 
     /// Boundary counters (reconnects, claims, dead letters, ...), readable during and after
@@ -273,23 +480,42 @@ impl RedisFeed {
     /// claim and own-pending phases again.
     fn setup(&mut self) -> Result<(), RedisError> {
         let mut conn = Connection::connect(&self.cfg.host, self.cfg.port, self.cfg.io_timeout)?;
+        let token = fresh_epoch(&self.consumer);
         for s in &self.shards {
+            let name = String::from_utf8_lossy(&s.name);
+            let group = String::from_utf8_lossy(&self.group);
+            let key = group_key(&name, "epoch", &group, None);
             conn.encoder()
-                .begin(6)
-                .arg(b"XGROUP")
-                .arg(b"CREATE")
+                .begin(7)
+                .arg(b"EVAL")
+                .arg(GROUP_SCRIPT)
+                .arg(b"2")
                 .arg(&s.name)
+                .arg(key.as_bytes())
                 .arg(&self.group)
-                .arg(b"0")
-                .arg(b"MKSTREAM");
+                .arg(token.as_bytes());
         }
         conn.send()?;
+        let mut epochs = Vec::with_capacity(self.shards.len());
         for _ in 0..self.shards.len() {
-            match conn.read_ok() {
-                Ok(_) => {}
-                Err(e) if e.is_server("BUSYGROUP") => {}
-                Err(e) => return Err(e),
+            let reply = conn.read_ok()?;
+            let epoch = reply
+                .bytes()
+                .ok_or(RedisError::Unexpected("group script"))?;
+            epochs.push(epoch.to_vec());
+        }
+        if self.epochs.is_empty() {
+            self.epochs = epochs;
+        } else if self.epochs != epochs {
+            if self.cfg.checkpoints {
+                return Err(RedisError::Checkpoint(format!(
+                    "the group {} was created again during the run (the server lost it, or it \
+                     or its stream was deleted): the positions and state of this run no \
+                     longer apply",
+                    String::from_utf8_lossy(&self.group)
+                )));
             }
+            self.epochs = epochs;
         }
         for s in &mut self.shards {
             // A replay goes on where it was: what it has not read yet is not this
@@ -303,6 +529,13 @@ impl RedisFeed {
         }
         self.last_claim = Instant::now();
         self.conn = Some(conn);
+        if self.lease_held {
+            // A reconnect: still this consumer's shard set, unless another took it over.
+            self.lease_held = false;
+            if let Some(holder) = self.try_lease()? {
+                return Err(self.lease_lost(&holder));
+            }
+        }
         Ok(())
     }
 
@@ -361,6 +594,10 @@ impl RedisFeed {
     /// waiting to reconnect).
     fn fill(&mut self) -> Result<bool, RedisError> {
         if !self.ensure_connected(false)? {
+            return Ok(false);
+        }
+        if let Err(e) = self.renew_lease() {
+            self.lost(e)?;
             return Ok(false);
         }
         if self.read_since_claim
@@ -538,6 +775,10 @@ impl RedisFeed {
         if !self.ensure_connected(false)? {
             return Ok(false);
         }
+        if let Err(e) = self.renew_lease() {
+            self.lost(e)?;
+            return Ok(false);
+        }
         let before = self.ready.len();
         let mut waiting = false;
         for i in 0..self.shards.len() {
@@ -677,6 +918,11 @@ impl RedisFeed {
         if let Some(bytes) = stored {
             let env = checkpoint::decode(&bytes, self.shards.len())
                 .map_err(|e| RedisError::Checkpoint(format!("{key}: {e}")))?;
+            if env.epochs != self.epochs {
+                // Taken before the group was created again: not this group's state.
+                self.counters.stale_checkpoints.store(1, Ordering::Relaxed);
+                return self.start_afresh(&key);
+            }
             for (i, name) in env.names.iter().enumerate() {
                 if self.symbols.intern(name) != Some(i as u32) {
                     return Err(RedisError::Checkpoint(format!(
@@ -688,12 +934,20 @@ impl RedisFeed {
             self.restored = Some(env.state);
             self.counters.resumed.store(1, Ordering::Relaxed);
         }
+        self.start_afresh(&key)
+    }
+
+    /// The end of [`RedisFeed::resume`]: from the positions in `handed` (the checkpoint's,
+    /// or the start of the streams), acknowledges what the group holds up to them and
+    /// replays each shard up to the group's last delivered entry.
+    #[cold]
+    fn start_afresh(&mut self, key: &str) -> Result<(), RedisError> {
         for i in 0..self.shards.len() {
             let from = self.handed[i];
             self.ack_through(i, from)?;
             let until = self.last_delivered(i)?;
             if until > from {
-                self.check_not_trimmed(i, from, &key)?;
+                self.check_not_trimmed(i, from, key)?;
                 self.shards[i].phase = Phase::Replay {
                     cursor: from,
                     until,
@@ -1050,6 +1304,7 @@ impl Feed for RedisFeed {
             }
             if self.shards.iter().all(|s| s.marker.is_some()) {
                 if self.settled {
+                    self.release_lease();
                     return Ok(FeedEvent::End);
                 }
                 if !self.settle()? {
@@ -1089,7 +1344,7 @@ impl Feed for RedisFeed {
             .filter_map(|i| names.get(i))
             .collect();
         let names: Vec<&str> = owned.iter().map(|n| &**n).collect();
-        checkpoint::encode(&self.mark, &names, state, &mut self.envelope);
+        checkpoint::encode(&self.mark, &self.epochs, &names, state, &mut self.envelope);
         loop {
             self.ensure_connected(true)?;
             match self.store_checkpoint() {
@@ -1108,6 +1363,10 @@ impl Feed for RedisFeed {
         self.restored.take()
     }
 
+    fn source_epoch(&self) -> Option<String> {
+        Some(self.epoch())
+    }
+
     fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {
         let delivered = self.acked + self.inflight.len() as u64;
         self.target = processed.clamp(self.acked, delivered);
@@ -1119,6 +1378,16 @@ impl Feed for RedisFeed {
             }
         }
     }
+}
+
+/// A new epoch token: unique enough across processes and time (nanoseconds since the Unix
+/// epoch, the process id and the consumer's name).
+fn fresh_epoch(consumer: &[u8]) -> String {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name: String = String::from_utf8_lossy(consumer).chars().take(32).collect();
+    format!("{ns:x}.{:x}.{name}", std::process::id())
 }
 
 impl From<RedisError> for FeedError {

@@ -21,11 +21,15 @@ pub const FLUSH_BYTES: usize = 256 * 1024;
 const BUF_RESERVED: usize = 2 * FLUSH_BYTES;
 
 /// The deduplicating append ([`RedisSink::with_dedup`]): `KEYS[1]` the signal stream,
-/// `KEYS[2]` the hash of each symbol's last sequence number; `ARGV` symbol, seq, ts, value,
-/// maxlen (empty: none). Appends and records the signal only if `seq` is above the symbol's
-/// last one; answers 1 if appended, 0 if it was a duplicate. Atomic (a script runs alone), so
-/// a batch sent again after a lost reply appends nothing twice.
-const DEDUP_SCRIPT: &[u8] = b"local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') \
+/// `KEYS[2]` the hash of each symbol's last sequence number, `KEYS[3]` the epoch the hash
+/// belongs to; `ARGV` symbol, seq, ts, value, maxlen (empty: none), epoch. A hash of another
+/// epoch is emptied first (its sequence numbers count another incarnation of the feed).
+/// Appends and records the signal only if `seq` is above the symbol's last one; answers 1 if
+/// appended, 0 if it was a duplicate. Atomic (a script runs alone), so a batch sent again
+/// after a lost reply appends nothing twice.
+const DEDUP_SCRIPT: &[u8] = b"if redis.call('GET', KEYS[3]) ~= ARGV[6] then \
+redis.call('DEL', KEYS[2]) redis.call('SET', KEYS[3], ARGV[6]) end \
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') \
 local seq = tonumber(ARGV[2]) \
 if seq <= last then return 0 end \
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) \
@@ -37,6 +41,14 @@ redis.call('XADD', KEYS[1], '*', 'ts', ARGV[3], 'symbol', ARGV[1], 'value', ARGV
 'seq', ARGV[2]) \
 end \
 return 1";
+
+/// The keys and epoch of a deduplicating sink.
+#[derive(Debug)]
+struct Dedup {
+    hash: Vec<u8>,
+    epoch_key: Vec<u8>,
+    epoch: Vec<u8>,
+}
 
 /// Signals to `XADD STREAM [MAXLEN ~ N] * ts <ns> symbol <name> value <f64>`.
 ///
@@ -61,8 +73,9 @@ pub struct RedisSink {
     local: Vec<Arc<str>>,
     backoff: Backoff,
     reconnects: u64,
-    /// The hash of each symbol's last sequence number, when deduplicating.
-    dedup: Option<Vec<u8>>,
+    /// The hash of each symbol's last sequence number, its epoch key and the epoch, when
+    /// deduplicating.
+    dedup: Option<Dedup>,
     /// Signals the deduplicating append refused as already in the stream.
     duplicates: u64,
 }
@@ -107,11 +120,18 @@ impl RedisSink {
     /// field) only if its sequence number is above the last one appended for its symbol,
     /// recorded in the hash `key` in the same atomic script. Signals emitted again after a
     /// failover (the pipeline replays from a checkpoint) are then written once. Use one key
-    /// per stream of sequence numbers (the CLI uses `SINK.seq.GROUP[.SHARDS]`); a new run
-    /// over the same ticks with the same key appends nothing.
+    /// per stream of sequence numbers (the CLI uses `SINK.seq.GROUP[.SHARDS]`) and name the
+    /// incarnation of that stream of sequence numbers by `epoch` (the CLI: the consumer
+    /// group's epoch, [`RedisFeed::epoch`](crate::RedisFeed::epoch)): the first signal of
+    /// another epoch empties the hash (kept in `KEY.epoch`), so a new run over the same
+    /// ticks, after the group was created again, is appended in full.
     #[must_use]
-    pub fn with_dedup(mut self, key: &str) -> Self {
-        self.dedup = Some(key.as_bytes().to_vec());
+    pub fn with_dedup(mut self, key: &str, epoch: &str) -> Self {
+        self.dedup = Some(Dedup {
+            hash: key.as_bytes().to_vec(),
+            epoch_key: format!("{key}.epoch").into_bytes(),
+            epoch: epoch.as_bytes().to_vec(),
+        });
         self
     }
 
@@ -180,14 +200,17 @@ impl Sink for RedisSink {
         if i >= self.local.len() {
             self.refresh_names();
         }
-        let key = self.dedup.as_deref().unwrap_or_default();
+        let Some(d) = &self.dedup else {
+            return self.emit(s);
+        };
         let e = &mut self.buf;
-        e.begin(10)
+        e.begin(12)
             .arg(b"EVAL")
             .arg(DEDUP_SCRIPT)
-            .arg(b"2")
+            .arg(b"3")
             .arg(&self.stream)
-            .arg(key);
+            .arg(&d.hash)
+            .arg(&d.epoch_key);
         match self.local.get(i) {
             Some(name) => e.arg(name.as_bytes()),
             None => e.arg_u64(u64::from(s.symbol)),
@@ -197,6 +220,7 @@ impl Sink for RedisSink {
             Some(n) => e.arg_u64(n),
             None => e.arg(b""),
         };
+        e.arg(&d.epoch);
         if e.len_bytes() >= FLUSH_BYTES {
             self.flush()?;
         }

@@ -81,4 +81,8 @@ impl<F: Feed> Feed for Interruptible<F> {
     fn checkpoint_take(&mut self) -> Option<Vec<u8>> {
         self.0.checkpoint_take()
     }
+
+    fn source_epoch(&self) -> Option<String> {
+        self.0.source_epoch()
+    }
 }

@@ -249,14 +249,20 @@ pub(crate) struct RunArgs {
     /// Redis sink: trim the signal stream to about this many entries (XADD MAXLEN ~ N).
     #[arg(long)]
     maxlen: Option<u64>,
-    /// Redis feed: deterministic failover. Store a checkpoint of the pipeline's state with
-    /// its stream positions (key STREAM.ckpt.GROUP[.SHARDS]) every --checkpoint-every ticks;
-    /// at start, resume from the stored one and replay the stream from its positions. A
-    /// Redis sink then appends each (symbol, seq) once (hash SINK.seq.GROUP[.SHARDS]).
-    /// One live consumer per shard set.
-    #[arg(long)]
+    /// Redis feed: deterministic failover, on by default with the built-in feature row (this
+    /// flag makes it an error when that cannot be). Store a checkpoint of the pipeline's
+    /// state with its stream positions (key STREAM.ckpt.GROUP[.SHARDS]) every
+    /// --checkpoint-every ticks; at start, resume from the stored one and replay the stream
+    /// from its positions. A Redis sink then appends each (symbol, seq) once (hash
+    /// SINK.seq.GROUP[.SHARDS]). One consumer holds a shard set at a time (a lease,
+    /// STREAM.owner.GROUP[.SHARDS]); another started on the same shards stands by.
+    #[arg(long, conflicts_with = "no_checkpoints")]
     checkpoints: bool,
-    /// With --checkpoints: ticks between checkpoints.
+    /// Redis feed: no checkpoints, no lease and no deduplication: consumers of the same
+    /// shards share their entries, and one that takes over starts from empty state.
+    #[arg(long)]
+    no_checkpoints: bool,
+    /// With checkpoints: ticks between checkpoints.
     #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY)]
     checkpoint_every: u64,
     /// Serve the run's metrics at http://ADDR/metrics (Prometheus text format), e.g.
@@ -405,10 +411,10 @@ fn check_flags(args: &RunArgs) -> Result<()> {
             args.book_depth
         );
     }
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
     if args.checkpoints {
-        if args.checkpoint_every == 0 {
-            bail!("--checkpoint-every must be at least 1");
-        }
         if !args.feed.iter().any(|f| f.starts_with("redis://")) {
             bail!("--checkpoints needs a Redis feed (--feed redis://HOST:PORT/STREAM)");
         }
@@ -437,6 +443,14 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether the run stores checkpoints: `--checkpoints`, or by default a Redis feed with the
+/// built-in feature row (custom rows are not checkpointed); never with `--no-checkpoints`.
+pub(crate) fn checkpoints_on(args: &RunArgs) -> bool {
+    !args.no_checkpoints
+        && (args.checkpoints
+            || (args.features.is_none() && args.feed.iter().any(|f| f.starts_with("redis://"))))
+}
+
 fn run_command(args: &RunArgs) -> Result<()> {
     check_flags(args)?;
     interrupt::install()?;
@@ -462,7 +476,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;
-    if args.checkpoints {
+    if checkpoints_on(args) {
         config.checkpoint_every = args.checkpoint_every;
     }
     config.compute.pca_every = args.pca_every;
@@ -783,7 +797,7 @@ fn run_with<F: Feed + 'static>(
                      take: use `null`, `stdout`, `csv:PATH` or `parquet:PATH`"
                 );
             }
-            Box::new(transport::sink(other, args, names)?)
+            Box::new(transport::sink(other, args, names, feed.source_epoch())?)
         }
         other if other.starts_with("kafka://") => {
             if config.emit.features() {

@@ -10,7 +10,8 @@ use zerotick_core::SymbolNames;
 use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink};
 use zerotick_sync::metrics::{Counter, Registry};
 
-use crate::RunArgs;
+use crate::interrupt::interrupted;
+use crate::{RunArgs, checkpoints_on};
 
 /// Parses `--stream-shards 0,2,3`.
 fn shards(list: &str) -> Result<Vec<u32>> {
@@ -35,17 +36,37 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<RedisFeed> {
     cfg.block_ms = args.block_ms;
     cfg.claim_idle_ms = args.claim_idle_ms;
     cfg.give_up = Duration::from_millis(args.reconnect_give_up_ms);
-    cfg.checkpoints = args.checkpoints;
-    RedisFeed::connect(cfg).with_context(|| format!("cannot read {ep}"))
+    cfg.checkpoints = checkpoints_on(args);
+    let mut told = false;
+    let mut standby = |s: zerotick_redis::Standby<'_>| {
+        if !told {
+            told = true;
+            eprintln!(
+                "zerotick: standing by: consumer {} holds these shards ({}); taking over when \
+                 it ends or stops renewing its lease (--claim-idle-ms, at least 1 s). To \
+                 scale out, give each consumer its own --stream-shards.",
+                s.holder, s.key
+            );
+        }
+        !interrupted()
+    };
+    RedisFeed::connect_with(cfg, &mut standby).with_context(|| format!("cannot read {ep}"))
 }
 
 /// The sink of `--sink redis://HOST:PORT/STREAM`.
 ///
-/// With `--checkpoints` and a Redis feed, the sink deduplicates by (symbol, seq) in the hash
-/// `SINK.seq.GROUP[.SHARDS]`: the signals a resumed consumer emits again are appended once.
-pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> {
+/// With checkpoints (a Redis feed), the sink deduplicates by (symbol, seq) in the hash
+/// `SINK.seq.GROUP[.SHARDS]` of the feed's `epoch` (the consumer group's incarnation): the
+/// signals a resumed consumer emits again are appended once.
+pub fn sink(
+    url: &str,
+    args: &RunArgs,
+    names: SymbolNames,
+    epoch: Option<String>,
+) -> Result<RedisSink> {
     let ep = Endpoint::parse(url)?;
-    let dedup = args.checkpoints.then(|| {
+    let epoch = epoch.filter(|_| checkpoints_on(args));
+    let dedup = epoch.is_some().then(|| {
         let shards = args.stream_shards.as_deref().map(|s| format!(".{s}"));
         format!(
             "{}.seq.{}{}",
@@ -64,13 +85,13 @@ pub fn sink(url: &str, args: &RunArgs, names: SymbolNames) -> Result<RedisSink> 
     )
     .with_context(|| format!("cannot write {ep}"))?;
     Ok(match dedup {
-        Some(key) => sink.with_dedup(&key),
+        Some(key) => sink.with_dedup(&key, epoch.as_deref().unwrap_or_default()),
         None => sink,
     })
 }
 
 /// The feed's boundary counters: (JSON and metric name, help, counter).
-fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 12] {
+fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 14] {
     [
         ("acked", "Stream entries acknowledged (XACK)", &c.acked),
         (
@@ -120,6 +141,16 @@ fn counters(c: &FeedCounters) -> [(&'static str, &'static str, &AtomicU64); 12] 
             "Entries replayed from a checkpoint's position",
             &c.replayed,
         ),
+        (
+            "stale_checkpoints",
+            "1 if a checkpoint of an earlier incarnation of the group was set aside",
+            &c.stale_checkpoints,
+        ),
+        (
+            "standby_ms",
+            "Time spent standing by for another consumer's lease of these shards, ms",
+            &c.standby_ms,
+        ),
     ]
 }
 
@@ -159,12 +190,21 @@ pub fn counters_table(c: &Arc<FeedCounters>) -> String {
     line(
         "redis checkpoints",
         format!(
-            "{} stored (last {} bytes); resumed {}, {} entries replayed",
+            "{} stored (last {} bytes); resumed {}, {} entries replayed{}",
             g(&c.checkpoints),
             g(&c.checkpoint_bytes),
             if g(&c.resumed) == 1 { "yes" } else { "no" },
-            g(&c.replayed)
+            g(&c.replayed),
+            if g(&c.stale_checkpoints) == 1 {
+                "; a stale one (group created again) set aside"
+            } else {
+                ""
+            }
         ),
+    );
+    line(
+        "redis standby",
+        format!("{} ms waiting for these shards' lease", g(&c.standby_ms)),
     );
     line(
         "redis end wait",

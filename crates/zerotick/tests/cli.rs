@@ -180,6 +180,15 @@ fn out_of_range_flags_are_one_line_errors_that_name_the_range() {
             "--book-depth must be between 1 and 65536",
         ),
         (vec!["run", "--book-depth", "65537"], "--book-depth"),
+        (
+            vec!["run", "--checkpoints"],
+            "--checkpoints needs a Redis feed",
+        ),
+        (
+            vec!["run", "--checkpoints", "--no-checkpoints"],
+            "cannot be used with",
+        ),
+        (vec!["run", "--checkpoint-every", "0"], "--checkpoint-every"),
     ] {
         let out = zerotick(&args);
         assert!(!out.status.success(), "{args:?}");

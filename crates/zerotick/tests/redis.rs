@@ -62,10 +62,14 @@ fn try_group_info(c: &mut Connection, stream: &str, group: &str) -> Option<(u64,
     None
 }
 
+/// A consumer of group `g` without checkpoints: these tests cover competing consumers and the
+/// claim path (entries of a dead consumer taken over by `XAUTOCLAIM`/`XCLAIM`); the default,
+/// with checkpoints and a lease per shard set, is covered in `redis_failover.rs`.
 fn consumer(r: &Redis, name: &str, shards: &str, extra: &[&str]) -> Proc {
     let (feed, sink) = (r.url("ticks"), r.url("signals"));
     let args = [
         "run",
+        "--no-checkpoints",
         "--feed",
         &feed,
         "--group",

@@ -1,8 +1,11 @@
-//! Deterministic failover against a real `redis-server` (issue 18, part 2): a consumer with
-//! `--checkpoints` SIGKILLed mid-run and replaced at once, or Redis itself crashed and
-//! restarted, leaves in the signal stream exactly the signals of a run without a fault (each
-//! `(symbol, seq)` once, the same values bit for bit), and nothing pending. A corrupt or
-//! foreign-version checkpoint is refused with a clear error.
+//! Deterministic failover against a real `redis-server` (issue 18, part 2), with the default
+//! flags (checkpoints are on for a Redis feed): a consumer SIGKILLed mid-run and replaced at
+//! once, or Redis itself crashed and restarted, leaves in the signal stream exactly the
+//! signals of a run without a fault (each `(symbol, seq)` once, the same values bit for bit),
+//! and nothing pending. A second consumer on the same shards stands by until the first one
+//! ends. A stream deleted and published again starts afresh (the stale checkpoint and the
+//! sink's sequence numbers set aside). A corrupt or foreign-version checkpoint is refused
+//! with a clear error.
 
 mod redis_support;
 
@@ -60,7 +63,6 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
         PCA_EVERY,
         "--compute-shards",
         "1",
-        "--checkpoints",
         "--checkpoint-every",
         EVERY,
         "--json",
@@ -181,6 +183,55 @@ fn a_consumer_killed_at_several_points_and_replaced_gives_the_fault_free_signals
             );
         }
     }
+}
+
+#[test]
+fn a_second_consumer_on_the_same_shards_stands_by_and_nothing_is_doubled() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    publish(&r);
+    let want = reference(&r);
+    let a = consumer(&r, "g", "a", "signals.g", &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let b = consumer(&r, "g", "b", "signals.g", &[]);
+    let (ja, jb) = (report(a), report(b));
+    let waited = |j: &Value| j["redis"]["standby_ms"].as_u64().unwrap_or(0);
+    assert!(waited(&ja) + waited(&jb) > 0, "nobody stood by: {ja} {jb}");
+    let mut c = r.conn();
+    assert_eq!(xpending(&mut c, "ticks.0", "g"), 0);
+    assert_eq!(
+        get(&mut c, "ticks.owner.g.0"),
+        None,
+        "the lease was not given up"
+    );
+    assert_eq!(signals(&mut c, "signals.g"), want);
+}
+
+#[test]
+fn a_stream_published_again_under_the_same_group_starts_afresh() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    publish(&r);
+    let first = report(consumer(&r, "g", "a", "signals.g", &[]));
+    let mut c = r.conn();
+    let stored = get(&mut c, "ticks.ckpt.g.0").expect("a checkpoint was stored");
+    // The same ticks again, in a new stream: the group and its epoch are new.
+    c.encoder().begin(2).arg(b"DEL").arg(b"ticks.0");
+    c.call().expect("DEL");
+    publish(&r);
+    let again = report(consumer(&r, "g", "a", "signals.g", &[]));
+    assert_eq!(
+        again["redis"]["stale_checkpoints"].as_u64(),
+        Some(1),
+        "{again}"
+    );
+    assert_eq!(again["redis"]["resumed"].as_u64(), Some(0), "{again}");
+    assert_eq!(again["ticks_processed"].as_u64(), Some(TICKS), "{again}");
+    assert_eq!(again["checksum"], first["checksum"], "{first} {again}");
+    assert_ne!(get(&mut c, "ticks.ckpt.g.0"), Some(stored), "not replaced");
+    // The sink's sequence numbers started over: every signal of the new run was appended.
+    let vectors = first["vectors"].as_u64().unwrap();
+    assert_eq!(xlen(&mut c, "signals.g"), 2 * vectors, "{first} {again}");
 }
 
 #[test]
