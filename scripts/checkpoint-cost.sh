@@ -12,7 +12,9 @@
 #
 # Usage: scripts/checkpoint-cost.sh
 # Environment (defaults): ZEROTICK (target/release/zerotick, built if missing), PORT (6391),
-# TICKS (1000000), RUNS (5), EVERY (262144, the default of --checkpoint-every).
+# TICKS (1000000), RUNS (5), EVERY (262144, the default of --checkpoint-every), ORDER
+# ("plain ckpt": the order within a pair; "ckpt plain" to check that the order is not the
+# difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,7 @@ field() { python3 -c "import json,sys; j=json.loads(sys.stdin.read().splitlines(
 plain=()
 ckpt=()
 for i in $(seq "$RUNS"); do
-    for mode in plain ckpt; do
+    for mode in ${ORDER:-plain ckpt}; do
         extra=(--no-checkpoints)
         if [ "$mode" = ckpt ]; then extra=(--checkpoint-every "$EVERY"); fi
         out=$("$ZEROTICK" run --feed "$URL" --stream-shards 0 --group "g-$mode-$i" --consumer c \
