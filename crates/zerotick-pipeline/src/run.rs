@@ -65,6 +65,52 @@ const PCA_NICE: i32 = 10;
 /// The PCA thread's nice value behind a live feed (see where it is set).
 const PCA_NICE_LIVE: i32 = 19;
 
+/// Starts the PCA thread: it warms up (faer's packing buffers, see
+/// [`PcaWorker::warm_up_thread`]), counts itself ready for the feed, then serves refreshes until
+/// the stages are dropped. A plain thread, not a scoped one, so it can start before the rest of
+/// the run is set up; a run that fails before its scope drops the stages, which ends it.
+fn spawn_pca(
+    mut pca: PcaWorker,
+    link: &Arc<Link>,
+    hooks: &Hooks<'_>,
+    cpu: Option<usize>,
+    live: bool,
+) -> Result<std::thread::JoinHandle<Option<u64>>, PipelineError> {
+    let link = Arc::clone(link);
+    let (thread_start, allocations) = (hooks.thread_start, hooks.allocations);
+    std::thread::Builder::new()
+        .name("zerotick-pca".to_owned())
+        .spawn(move || {
+            if let Some(f) = thread_start {
+                f();
+            }
+            if let Some(cpu) = cpu {
+                let _ = zerotick_sync::affinity::pin_current_thread(cpu);
+            }
+            // Background work with a publish delay of thousands of rows: it yields its core to
+            // the feed and compute threads (best effort). Behind a live feed, whose thread
+            // sleeps between bursts on the core this one uses, at the lowest nice: a waking
+            // feed then preempts it. Not `SCHED_IDLE`: that starved it behind other background
+            // load (855 of 1,140 refreshes waited for, stalls up to 0.86 s, in a 10-minute
+            // paced run beside a build).
+            let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
+            let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
+            let counted = ReadyOnDrop(&link.ready);
+            // A failure here (a scratch arena too small) recurs at the first refresh, which
+            // reports it through the stage.
+            let _ = pca.warm_up_thread();
+            drop(counted);
+            let mut warm = None;
+            pca.run_with(|| {
+                if warm.is_none() && link.steady.load(Ordering::Relaxed) {
+                    warm = allocations.map(|f| f());
+                }
+            });
+            allocations_since(warm, allocations)
+        })
+        .map_err(|e| PipelineError::config(format_args!("cannot start the PCA thread: {e}")))
+}
+
 /// Runs the pipeline until the feed ends (or `config.duration` passes), sending signals to
 /// `sink`, and then [finishes](Sink::finish) the sink (a run that fails does not: a sink that
 /// must complete its output, such as a file with a footer, does so when dropped too).
@@ -89,6 +135,33 @@ pub fn run<F: Feed + 'static>(
         Some(w) => (w, "set by the caller (--workers)"),
         None => config.default_workers(live),
     };
+    let rows = config.batch_rows;
+    // The PCA thread first: its warm-up (one refresh on made-up rows, ~15 ms on the Xeon VM)
+    // then overlaps the rest of the set-up (the shards' 8 MiB row windows, pools, rings and
+    // the metrics registry: mostly page faults, on the other core) instead of following it.
+    // The feed starts only when every thread is ready, as before.
+    // The feature thread's stage holds every shard and lends them to the workers' stages
+    // (work sharing, see `stage::feature`); one PCA thread serves them all.
+    let pca_wait = (config.pca_thread && config.compute.pca_every > 0).then_some(config.wait);
+    let (shared_pca, pca_worker) =
+        ComputeStage::sharing_pca(&config.compute, pca_wait).map_err(PipelineError::Compute)?;
+    // Two CPUs, compute inline: the feature thread gets one to itself.
+    let caller_mask = zerotick_sync::affinity::thread_affinity().ok();
+    let pinned = match caller_mask.as_deref() {
+        Some([a, b, ..]) if config.pin_threads.unwrap_or(live && !acks) && workers == 0 => {
+            Some((*b, *a))
+        }
+        _ => None,
+    };
+    let link = Arc::new(Link::new(config.duration));
+    let pca_threads = pca_worker.is_some() as usize;
+    let pca_handles = match pca_worker {
+        Some(pca) => vec![spawn_pca(pca, &link, hooks, pinned.map(|p| p.1), live)?],
+        None => Vec::new(),
+    };
+    let mut stages =
+        ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, shared_pca)
+            .map_err(PipelineError::Compute)?;
     let own_registry;
     let registry = match hooks.registry {
         Some(r) => r,
@@ -98,7 +171,6 @@ pub fn run<F: Feed + 'static>(
         }
     };
     let m = Metrics::register(registry).map_err(PipelineError::Metrics)?;
-    let rows = config.batch_rows;
     let mut features = match &config.spec {
         None => RowStage::Builtin(FeatureStage::new(config.features, config.symbols_hint)),
         Some(s) => RowStage::Spec(SpecStage::new(Arc::clone(&s.spec), config.symbols_hint)),
@@ -117,13 +189,6 @@ pub fn run<F: Feed + 'static>(
         move || Job::new(rows, feature_width),
     )
     .map_err(PipelineError::Pool)?;
-    // The feature thread's stage holds every shard and lends them to the workers' stages
-    // (work sharing, see `stage::feature`); one PCA thread serves them all.
-    let pca_wait = (config.pca_thread && config.compute.pca_every > 0).then_some(config.wait);
-    let (mut stages, pca_worker) =
-        ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, pca_wait)
-            .map_err(PipelineError::Compute)?;
-    let pca_workers: Vec<PcaWorker> = pca_worker.into_iter().collect();
     let fingerprint = checkpoint::fingerprint(&config.compute, &config.features);
     if let Some(bytes) = restored {
         restore(&bytes, fingerprint, &mut features, &mut stages[0])?;
@@ -173,15 +238,6 @@ pub fn run<F: Feed + 'static>(
         );
     }
 
-    // Two CPUs, compute inline: the feature thread gets one to itself.
-    let caller_mask = zerotick_sync::affinity::thread_affinity().ok();
-    let pinned = match caller_mask.as_deref() {
-        Some([a, b, ..]) if config.pin_threads.unwrap_or(live && !acks) && workers == 0 => {
-            Some((*b, *a))
-        }
-        _ => None,
-    };
-    let link = Arc::new(Link::new(config.duration));
     stages[0].warm_up_thread().map_err(PipelineError::Compute)?;
     let feed_stage = FeedStage {
         feed,
@@ -189,7 +245,7 @@ pub fn run<F: Feed + 'static>(
         link: Arc::clone(&link),
         metrics: m.clone(),
         wait: config.wait,
-        wait_for_ready: workers + pca_workers.len(),
+        wait_for_ready: workers + pca_threads,
         max_symbols: config.max_symbols,
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
@@ -203,40 +259,7 @@ pub fn run<F: Feed + 'static>(
     let link_ref = &*link;
     let m_ref = &m;
 
-    let (front, worker_results, pca_results) = std::thread::scope(|scope| {
-        let pca_handles: Vec<_> = pca_workers
-            .into_iter()
-            .map(|mut pca| {
-                scope.spawn(move || {
-                    if let Some(f) = hooks.thread_start {
-                        f();
-                    }
-                    if let Some((_, cpu)) = pinned {
-                        let _ = zerotick_sync::affinity::pin_current_thread(cpu);
-                    }
-                    // Background work with a publish delay of thousands of rows: it yields
-                    // its core to the feed and compute threads (best effort). Behind a live
-                    // feed, whose thread sleeps between bursts on the core this one uses, at
-                    // the lowest nice: a waking feed then preempts it. Not `SCHED_IDLE`: that
-                    // starved it behind other background load (855 of 1,140 refreshes waited
-                    // for, stalls up to 0.86 s, in a 10-minute paced run beside a build).
-                    let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
-                    let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
-                    let counted = ReadyOnDrop(&link_ref.ready);
-                    // A failure here (a scratch arena too small) recurs at the first refresh,
-                    // which reports it through the stage.
-                    let _ = pca.warm_up_thread();
-                    drop(counted);
-                    let mut warm = None;
-                    pca.run_with(|| {
-                        if warm.is_none() && link_ref.steady.load(Ordering::Relaxed) {
-                            warm = hooks.allocations.map(|f| f());
-                        }
-                    });
-                    allocations_since(warm, hooks.allocations)
-                })
-            })
-            .collect();
+    let (front, worker_results) = std::thread::scope(|scope| {
         let mut stages = stages.into_iter();
         let Some(mut main_stage) = stages.next() else {
             unreachable!("`sharing` makes the feature thread's stage first")
@@ -320,9 +343,10 @@ pub fn run<F: Feed + 'static>(
         let inline_stats = (main_stage.stats(), main_stage.matrix_pool().stats());
         drop(main_stage); // with the workers' stages, closes the PCA queue: its thread returns
         let workers: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-        let pca: Vec<_> = pca_handles.into_iter().map(|h| h.join()).collect();
-        (front.map(|f| (f, inline_stats)), workers, pca)
+        (front.map(|f| (f, inline_stats)), workers)
     });
+    // The stages are gone, so the PCA queue is closed: the PCA thread returns.
+    let pca_results: Vec<_> = pca_handles.into_iter().map(|h| h.join()).collect();
 
     if let (Some(_), Some(mask)) = (pinned, &caller_mask) {
         let _ = zerotick_sync::affinity::set_thread_affinity(mask);

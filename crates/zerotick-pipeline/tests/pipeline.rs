@@ -51,7 +51,15 @@ fn every_tick_is_accounted_for_and_runs_are_deterministic() {
         "same seed, same signals"
     );
     assert_ne!(a.checksum, c.checksum, "another seed, other signals");
-    assert!(a.pool.hits > 0 && a.pool.misses == 0);
+    // Misses are not checked: with every job in flight (a compute worker descheduled on a
+    // loaded machine) an acquire misses and the feature thread completes results until a job
+    // returns. That is backpressure, and timing-dependent; the pool never grows (fail-fast).
+    assert!(
+        a.pool.hits >= a.batches,
+        "{:?} for {} batches",
+        a.pool,
+        a.batches
+    );
     assert!(
         a.prometheus
             .contains("zerotick_ticks_processed_total 200000"),

@@ -284,6 +284,13 @@ pub(crate) struct Shard {
 /// A shard's whole state, lent by one stage to another (see [`ComputeStage::lend_shard`]).
 pub(crate) type ShardState = Box<Shard>;
 
+/// The refresh service of a [`ComputeStage::sharing`] set and, for a threaded one, the
+/// per-shard rings its results come back on.
+pub(crate) struct SharedPca {
+    service: PcaService,
+    results: Vec<Consumer<PcaJob>>,
+}
+
 /// The compute stage. All state is allocated at construction.
 pub struct ComputeStage {
     kernels: Kernels,
@@ -411,20 +418,10 @@ impl ComputeStage {
         kernels: Kernels,
         batch_rows: usize,
         helpers: usize,
-        pca_wait: Option<WaitStrategy>,
-    ) -> Result<(Vec<Self>, Option<PcaWorker>), ComputeError> {
+        pca: SharedPca,
+    ) -> Result<Vec<Self>, ComputeError> {
         let params = pca_params(&config);
-        let (service, worker, results) = match pca_wait {
-            Some(wait) => {
-                let (service, worker, results) = PcaService::threaded(params, config.shards, wait)?;
-                (service, Some(worker), results)
-            }
-            None => (
-                PcaService::Inline(Box::new(PcaCore::new(params, config.pca_every > 0)?)),
-                None,
-                Vec::new(),
-            ),
-        };
+        let SharedPca { service, results } = pca;
         let mut stages = Vec::with_capacity(helpers + 1);
         for _ in 0..helpers {
             let pca = service.share(params)?;
@@ -439,7 +436,37 @@ impl ComputeStage {
         }
         let main = Self::build(config, kernels, batch_rows, |_| true, service, results)?;
         stages.insert(0, main);
-        Ok((stages, worker))
+        Ok(stages)
+    }
+
+    /// The refresh service for a [`sharing`](Self::sharing) set, made before its stages so
+    /// that the returned [`PcaWorker`] (with `pca_wait`) can start its warm-up on its thread
+    /// while the stages are built. Without `pca_wait`, each stage computes the refreshes it
+    /// meets inline and there is no worker.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn sharing_pca(
+        config: &ComputeConfig,
+        pca_wait: Option<WaitStrategy>,
+    ) -> Result<(SharedPca, Option<PcaWorker>), ComputeError> {
+        let params = pca_params(config);
+        Ok(match pca_wait {
+            Some(wait) => {
+                let (service, worker, results) = PcaService::threaded(params, config.shards, wait)?;
+                (SharedPca { service, results }, Some(worker))
+            }
+            None => (
+                SharedPca {
+                    service: PcaService::Inline(Box::new(PcaCore::new(
+                        params,
+                        config.pca_every > 0,
+                    )?)),
+                    results: Vec::new(),
+                },
+                None,
+            ),
+        })
     }
 
     /// Whether this stage holds shard `shard` now.
