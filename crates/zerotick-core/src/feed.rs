@@ -174,6 +174,14 @@ pub trait Feed: Send {
     fn source_epoch(&self) -> Option<String> {
         None
     }
+
+    /// The partition each symbol comes from, when the feed reads several partitions whose
+    /// relative order depends on timing (a Redis consumer of several stream shards): the
+    /// pipeline then keeps each compute shard's symbols within one partition, so that its
+    /// output does not depend on that timing. `None` (the default): one ordered source.
+    fn partitions(&self) -> Option<crate::SymbolPartitions> {
+        None
+    }
 }
 
 /// Why a row was rejected.

@@ -16,5 +16,5 @@ pub use book::{Book, BookSet, BookState, BookStats, Level, LevelChange, Ofi, Sid
 pub use event::{BookDelta, Quote, SnapshotLevel};
 pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
 pub use signal::{FeatureRecord, NullSink, Signal, SignalDigest, Sink};
-pub use symbols::{SymbolNames, SymbolTable};
+pub use symbols::{SymbolNames, SymbolPartitions, SymbolTable};
 pub use tick::{BookSide, Side, Tick};

@@ -93,6 +93,68 @@ impl SymbolNames {
     }
 }
 
+/// Which of a feed's partitions (for example the stream shards a Redis consumer reads) each
+/// symbol comes from, shared between the feed that learns it and the pipeline that routes by
+/// it: a pipeline that keeps each compute shard's symbols within one partition computes every
+/// shard's rows in that partition's order, whatever the interleaving of partitions (which
+/// depends on timing). Each symbol belongs to one partition (the publisher shards by name).
+/// Clones share one table; lookups take a lock, so readers cache what they learn.
+///
+/// ```
+/// use zerotick_core::symbols::SymbolPartitions;
+///
+/// let parts = SymbolPartitions::new(2);
+/// parts.set(3, 1);
+/// assert_eq!(parts.get(3), Some(1));
+/// assert_eq!(parts.get(0), None);
+/// assert_eq!(parts.count(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SymbolPartitions {
+    count: usize,
+    map: Arc<RwLock<Vec<u32>>>,
+}
+
+impl SymbolPartitions {
+    /// No symbol of `count` partitions known yet.
+    pub fn new(count: usize) -> Self {
+        Self {
+            count,
+            map: Arc::default(),
+        }
+    }
+
+    /// The number of partitions.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The partition of `symbol`, if the feed has said.
+    pub fn get(&self, symbol: u32) -> Option<u32> {
+        let guard = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard
+            .get(symbol as usize)
+            .copied()
+            .filter(|&p| p != u32::MAX)
+    }
+
+    /// Records that `symbol` comes from `partition` (a feed's cold path: once per symbol).
+    pub fn set(&self, symbol: u32, partition: u32) {
+        let mut guard = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = symbol as usize;
+        if guard.len() <= i {
+            guard.resize(i + 1, u32::MAX);
+        }
+        guard[i] = partition;
+    }
+}
+
 /// Name -> index interning with a bound, publishing new names to its [`SymbolNames`].
 #[derive(Debug)]
 pub struct SymbolTable {

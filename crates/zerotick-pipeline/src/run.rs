@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use crate::report::{EventCounts, Layout, RunReport, StageLatency};
 use crate::rows::{RowStage, SpecStage};
 use crate::stage::emit::Emitter;
-use crate::stage::feature::{FeatureThread, RowStamp, RunLoop, SnapshotRings};
+use crate::stage::feature::{FeatureThread, Routing, RowStamp, RunLoop, SnapshotRings};
 use crate::stage::feed::{FeedCheckpoints, FeedStage};
 use crate::stage::worker::ComputeWorker;
 use crate::stage::{Link, ReadyOnDrop, allocations_since};
@@ -131,6 +131,10 @@ pub fn run<F: Feed + 'static>(
     let checkpoints = config.checkpoint_every > 0 && feed.checkpoints();
     let live = feed.live();
     let acks = feed.wants_acknowledgements();
+    let routing = Routing {
+        partitions: feed.partitions(),
+        names: feed.names(),
+    };
     let (workers, reason) = match config.workers {
         Some(w) => (w, "set by the caller (--workers)"),
         None => config.default_workers(live),
@@ -316,6 +320,8 @@ pub fn run<F: Feed + 'static>(
             m: m_ref,
             link: link_ref,
             checkpoints: snapshot_rings,
+            route: vec![u32::MAX; config.symbols_hint.max(1)],
+            routing,
         };
         let lp = RunLoop {
             wait: if live { config.live_wait } else { config.wait },

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use zerotick_core::symbols::{SymbolNames, SymbolTable};
+use zerotick_core::symbols::{SymbolNames, SymbolPartitions, SymbolTable};
 use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
 use crate::checkpoint::{self, checkpoint_key, group_key};
@@ -246,6 +246,35 @@ pub struct RedisFeed {
     lease_key: Option<String>,
     lease_held: bool,
     lease_renewed: Instant,
+    /// With several shards, the shard (by position) each symbol comes from, for the
+    /// pipeline ([`Feed::partitions`]).
+    partitions: Option<Partitions>,
+}
+
+/// The feed's side of [`SymbolPartitions`]: what it has already published.
+#[derive(Debug)]
+struct Partitions {
+    shared: SymbolPartitions,
+    known: Vec<bool>,
+}
+
+impl Partitions {
+    #[inline]
+    fn note(&mut self, symbol: u32, shard: u16) {
+        if !self.known.get(symbol as usize).copied().unwrap_or(false) {
+            self.learn(symbol, shard);
+        }
+    }
+
+    #[cold]
+    fn learn(&mut self, symbol: u32, shard: u16) {
+        let i = symbol as usize;
+        if self.known.len() <= i {
+            self.known.resize(i + 1, false);
+        }
+        self.known[i] = true;
+        self.shared.set(symbol, u32::from(shard));
+    }
 }
 
 impl RedisFeed {
@@ -327,6 +356,10 @@ impl RedisFeed {
                 .then(|| group_key(&cfg.stream, "owner", &cfg.group, cfg.shards.as_deref())),
             lease_held: false,
             lease_renewed: Instant::now(),
+            partitions: (names_len > 1).then(|| Partitions {
+                shared: SymbolPartitions::new(names_len),
+                known: Vec::with_capacity(MAX_SYMBOLS),
+            }),
             cfg,
         };
         feed.setup()?;
@@ -1296,8 +1329,11 @@ impl Feed for RedisFeed {
     fn next_event(&mut self) -> Result<FeedEvent, FeedError> {
         loop {
             if let Some(r) = self.ready.pop_front() {
-                if let FeedEvent::Tick(_) = r.event {
+                if let FeedEvent::Tick(t) = r.event {
                     self.inflight.push_back((r.shard, r.id));
+                    if let Some(p) = &mut self.partitions {
+                        p.note(t.symbol, r.shard);
+                    }
                 }
                 self.handed[usize::from(r.shard)] = r.id;
                 return Ok(r.event);
@@ -1365,6 +1401,11 @@ impl Feed for RedisFeed {
 
     fn source_epoch(&self) -> Option<String> {
         Some(self.epoch())
+    }
+
+    /// With several shards: each symbol's shard, by its position in this feed's shard list.
+    fn partitions(&self) -> Option<SymbolPartitions> {
+        self.partitions.as_ref().map(|p| p.shared.clone())
     }
 
     fn acknowledge(&mut self, processed: u64) -> Result<(), FeedError> {

@@ -85,4 +85,8 @@ impl<F: Feed> Feed for Interruptible<F> {
     fn source_epoch(&self) -> Option<String> {
         self.0.source_epoch()
     }
+
+    fn partitions(&self) -> Option<zerotick_core::SymbolPartitions> {
+        self.0.partitions()
+    }
 }

@@ -191,7 +191,8 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     no_pin: bool,
     /// Compute shards: independent normalisation statistics, projection and PCA state
-    /// (symbol s belongs to shard s % shards). Part of the result.
+    /// (symbol s belongs to shard s % shards; with a Redis feed of several stream shards, a
+    /// compute shard takes the symbols of one stream shard). Part of the result.
     #[arg(long, default_value_t = 4)]
     compute_shards: usize,
     /// A shard refreshes its projection by randomized SVD every this many of its rows
@@ -476,6 +477,19 @@ fn run_command(args: &RunArgs) -> Result<()> {
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;
+    let stream_shards = args
+        .stream_shards
+        .as_deref()
+        .map_or(1, |s| s.split(',').count());
+    if checkpoints_on(args) && stream_shards > args.compute_shards {
+        eprintln!(
+            "zerotick: note: {stream_shards} stream shards share {} compute shards: the \
+             signals after a failover can differ from a run without one (their order depends \
+             on how the shards' reads interleave); --compute-shards {stream_shards} or more \
+             keeps them exact",
+            args.compute_shards
+        );
+    }
     if checkpoints_on(args) {
         config.checkpoint_every = args.checkpoint_every;
     }

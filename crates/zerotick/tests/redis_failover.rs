@@ -27,13 +27,18 @@ const PCA_EVERY: &str = "5120";
 const EVERY: &str = "4000";
 
 fn publish(r: &Redis) {
+    publish_into(r, 1);
+}
+
+/// Publishes the ticks into `shards` stream shards (`ticks.0`, ..).
+fn publish_into(r: &Redis, shards: u32) {
     let out = run_json(
         &[
             "publish",
             "--to",
             &r.url("ticks"),
             "--stream-shards",
-            "1",
+            &shards.to_string(),
             "--ticks",
             &TICKS.to_string(),
             "--json",
@@ -44,6 +49,19 @@ fn publish(r: &Redis) {
 }
 
 fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> Proc {
+    consumer_on(r, group, name, sink, "0", "1", extra)
+}
+
+/// A consumer of the stream shards `shards` (`0` or `0,1`) with `compute` compute shards.
+fn consumer_on(
+    r: &Redis,
+    group: &str,
+    name: &str,
+    sink: &str,
+    shards: &str,
+    compute: &str,
+    extra: &[&str],
+) -> Proc {
     let (feed, sink) = (r.url("ticks"), r.url(sink));
     let args = [
         "run",
@@ -54,7 +72,7 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
         "--consumer",
         name,
         "--stream-shards",
-        "0",
+        shards,
         "--sink",
         &sink,
         "--row-every",
@@ -62,7 +80,7 @@ fn consumer(r: &Redis, group: &str, name: &str, sink: &str, extra: &[&str]) -> P
         "--pca-every",
         PCA_EVERY,
         "--compute-shards",
-        "1",
+        compute,
         "--checkpoint-every",
         EVERY,
         "--json",
@@ -98,13 +116,18 @@ fn signals(c: &mut Connection, stream: &str) -> BTreeMap<String, Vec<(u64, Strin
 
 /// Waits until `group` has delivered at least `fraction` of the stream.
 fn wait_for_progress(c: &mut Connection, group: &str, fraction: f64) {
+    wait_for_progress_on(c, "ticks.0", TICKS, group, fraction);
+}
+
+/// Waits until `group` has delivered at least `fraction` of `total` entries of `stream`.
+fn wait_for_progress_on(c: &mut Connection, stream: &str, total: u64, group: &str, fraction: f64) {
     let start = Instant::now();
     loop {
         c.encoder()
             .begin(3)
             .arg(b"XINFO")
             .arg(b"GROUPS")
-            .arg(b"ticks.0");
+            .arg(stream.as_bytes());
         let v = c.call().expect("XINFO GROUPS");
         let mut lag = None;
         for g in v.iter() {
@@ -115,7 +138,7 @@ fn wait_for_progress(c: &mut Connection, group: &str, fraction: f64) {
             }
         }
         if let Some(lag) = lag
-            && (TICKS as f64 - lag as f64) >= fraction * TICKS as f64
+            && (total as f64 - lag as f64) >= fraction * total as f64
         {
             return;
         }
@@ -232,6 +255,55 @@ fn a_stream_published_again_under_the_same_group_starts_afresh() {
     // The sink's sequence numbers started over: every signal of the new run was appended.
     let vectors = first["vectors"].as_u64().unwrap();
     assert_eq!(xlen(&mut c, "signals.g"), 2 * vectors, "{first} {again}");
+}
+
+#[test]
+fn a_consumer_of_two_stream_shards_killed_and_replaced_gives_the_fault_free_signals() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    publish_into(&r, 2);
+    let shards = "0,1";
+    // Two fault-free runs agree, even when they read in batches of different sizes (so the
+    // two shards' entries interleave differently): each of the two compute shards takes the
+    // symbols of one stream shard.
+    let mut c = r.conn();
+    let mut runs = Vec::new();
+    for (group, count) in [("ref", "512"), ("ref2", "37")] {
+        let sink = format!("signals.{group}");
+        let extra = ["--redis-count", count];
+        let j = report(consumer_on(&r, group, "r", &sink, shards, "2", &extra));
+        assert_eq!(j["ticks_processed"].as_u64(), Some(TICKS), "{j}");
+        runs.push(signals(&mut c, &sink));
+    }
+    assert_eq!(runs[0], runs[1], "two fault-free runs differ");
+    let want = &runs[0];
+    let len0 = xlen(&mut c, "ticks.0") - 1; // without the end marker
+    for (k, fraction) in [0.3, 0.75].into_iter().enumerate() {
+        let group = format!("s{k}");
+        let sink = format!("signals.{group}");
+        let mut a = consumer_on(&r, &group, "a", &sink, shards, "2", &[]);
+        wait_for_progress_on(&mut c, "ticks.0", len0, &group, fraction);
+        a.kill();
+        let j = report(consumer_on(&r, &group, "b", &sink, shards, "2", &[]));
+        for s in ["ticks.0", "ticks.1"] {
+            assert_eq!(xpending(&mut c, s, &group), 0, "{group}: {s}: {j}");
+        }
+        let got = signals(&mut c, &sink);
+        assert_eq!(got.len(), want.len(), "{group}: symbols");
+        for (symbol, list) in want {
+            let mine = got.get(symbol).map(Vec::as_slice).unwrap_or_default();
+            let first = list.iter().zip(mine).position(|(a, b)| a != b);
+            assert!(
+                first.is_none() && mine.len() == list.len(),
+                "{group} (killed at {fraction}): signals of {symbol} differ: {} against {} \
+                 signals, first difference at {first:?}: {:?} against {:?}; {j}",
+                mine.len(),
+                list.len(),
+                first.map(|i| &mine[i]),
+                first.map(|i| &list[i]),
+            );
+        }
+    }
 }
 
 #[test]

@@ -621,7 +621,9 @@ impl ComputeStage {
         }
     }
 
-    /// The shard of `symbol`.
+    /// The shard of `symbol` by its index, as the pipeline routes the symbols of a feed
+    /// without partitions (a feed of several partitions is routed by partition, see
+    /// `Feed::partitions`).
     #[inline]
     pub fn shard_of(&self, symbol: u32) -> usize {
         symbol as usize % self.shards.len()

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use zerotick_core::{Level, Tick};
+use zerotick_core::{Level, SymbolNames, SymbolPartitions, Tick};
 use zerotick_mem::{Pool, PoolError, PoolGuard};
 use zerotick_sync::spsc::{Consumer, PopError, Producer};
 use zerotick_sync::wait::WaitStrategy;
@@ -74,6 +74,45 @@ pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) link: &'a Link,
     /// Where checkpoint snapshots go (`None`: checkpoints off).
     pub(crate) checkpoints: Option<SnapshotRings>,
+    /// Per symbol, its compute shard (`u32::MAX`: not routed yet), see [`Routing`].
+    pub(crate) route: Vec<u32>,
+    pub(crate) routing: Routing,
+}
+
+/// How a symbol gets its compute shard. Without partitions, `symbol % shards`. With a feed of
+/// several partitions (a Redis consumer of several stream shards, whose interleaving depends
+/// on timing), each compute shard takes symbols of one partition only, so its rows come in
+/// that partition's order and the signals do not depend on the interleaving (deterministic
+/// failover across several stream shards): the shards `p, p + k, p + 2k, ..` (of `k`
+/// partitions) take partition `p`'s symbols, picked by a hash of the name (not the index,
+/// which the interleaving assigns). Exact when there are at least as many compute shards as
+/// partitions; with fewer, partition `p` shares shard `p % shards`.
+pub(crate) struct Routing {
+    pub(crate) partitions: Option<SymbolPartitions>,
+    pub(crate) names: SymbolNames,
+}
+
+impl Routing {
+    /// The compute shard of `symbol` among `shards`.
+    fn shard(&self, symbol: u32, shards: usize) -> usize {
+        let by_index = symbol as usize % shards;
+        let Some(parts) = self.partitions.as_ref().filter(|p| p.count() > 1) else {
+            return by_index;
+        };
+        let (Some(p), Some(name)) = (parts.get(symbol), self.names.get(symbol)) else {
+            return by_index;
+        };
+        let (k, p) = (parts.count(), p as usize);
+        if p >= shards {
+            return p % shards;
+        }
+        let members = (shards - p).div_ceil(k);
+        // Mixed first: the publisher shards by `fnv1a64(name) % stream shards`, so the low
+        // bits of the plain hash are the same for every symbol of a partition.
+        let h = zerotick_core::hash::fnv1a64(name.as_bytes());
+        let mixed = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 32;
+        p + k * (mixed as usize % members)
+    }
 }
 
 /// The feature thread's end of the checkpoint rings: one word buffer goes back and forth
@@ -336,7 +375,10 @@ impl<'p> FeatureThread<'_, 'p> {
     fn write_row(&mut self, symbol: u32, at: RowStamp, seq: u64) -> Result<(), PipelineError> {
         let now = self.link.now_ns();
         self.m.queue.record(now.saturating_sub(at.read_ns).max(1));
-        let h = self.stage.shard_of(symbol);
+        let h = match self.route.get(symbol as usize) {
+            Some(&h) if h != u32::MAX => h as usize,
+            _ => self.route_new(symbol),
+        };
         if self.pending[h].back().is_none_or(|j| j.batch.is_full()) {
             // A shard away at a worker queues its batches (in order) instead of waiting.
             let mut job = self.acquire()?;
@@ -368,6 +410,19 @@ impl<'p> FeatureThread<'_, 'p> {
             seq: self.features.seq(symbol),
         };
         self.dispatch(h)
+    }
+
+    /// Routes a symbol seen for the first time (cold: once per symbol).
+    #[cold]
+    #[inline(never)]
+    fn route_new(&mut self, symbol: u32) -> usize {
+        let h = self.routing.shard(symbol, self.stage.shards());
+        let i = symbol as usize;
+        if self.route.len() <= i {
+            self.route.resize(i + 1, u32::MAX);
+        }
+        self.route[i] = h as u32;
+        h
     }
 
     /// A worker with nothing to do.
