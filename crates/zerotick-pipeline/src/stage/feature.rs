@@ -431,12 +431,14 @@ impl<'p> FeatureThread<'_, 'p> {
     }
 
     /// A job from the pool; when every job is out, completes results until one returns.
+    /// The pool is asked again only after a result came back, so one wait counts as one
+    /// miss in the pool's statistics (not one per poll while waiting).
     fn acquire(&mut self) -> Result<PoolGuard<'p, Job>, PipelineError> {
         loop {
             match self.pool.acquire() {
                 Ok(job) => return Ok(job),
                 Err(PoolError::Exhausted { .. }) if self.in_flight.iter().any(|&n| n > 0) => {
-                    if self.poll_results()? == 0 {
+                    while self.poll_results()? == 0 && self.in_flight.iter().any(|&n| n > 0) {
                         std::thread::yield_now();
                     }
                 }
