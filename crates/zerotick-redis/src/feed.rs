@@ -426,10 +426,16 @@ impl RedisFeed {
                 Ok(None) => break,
                 Ok(Some(h)) => h,
                 Err(e) if e.is_transient() => {
+                    // The server went away while standing by: reconnect with backoff, up to
+                    // `give_up` in all.
                     self.conn = None;
                     self.backoff.failed(e)?;
                     std::thread::sleep(self.backoff.until_next());
-                    self.setup()?;
+                    if let Err(e) = self.setup()
+                        && !e.is_transient()
+                    {
+                        return Err(e);
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
