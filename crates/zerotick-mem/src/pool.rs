@@ -25,6 +25,12 @@
 //! returns the current head and the release proceeds as a plain Treiber push. The guess is
 //! safe because `head` never takes a value twice (see `Guard::hint`): a stale hint only fails
 //! the compare-exchange.
+//!
+//! # Acquire without a dependent load
+//! Next to `head`, on its cache line, `top_link` keeps a copy of a slot's link tagged with
+//! the slot, written by every push that writes links. An acquirer loads both words together;
+//! when the tag names the head's top it pops with the copied link instead of loading the top
+//! slot's link after `head` (see `Stack::top_link` for why the copy is then the real link).
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -190,6 +196,38 @@ fn link(next: u64, depth: u64) -> u64 {
     (depth << 32) | next
 }
 
+/// The [`Stack::top_link`] word for slot `top - 1` with link `link`:
+/// `depth << 40 | next << 20 | top` (each below `2^20`).
+#[inline(always)]
+fn top_link(top: u64, link: u64) -> u64 {
+    ((link >> 32) << 40) | ((link & TOP_MASK) << TOP_BITS) | top
+}
+
+/// The link stored in a [`Stack::top_link`] word.
+#[inline(always)]
+fn link_of(top_link: u64) -> u64 {
+    link((top_link >> TOP_BITS) & TOP_MASK, top_link >> 40)
+}
+
+/// The free stack's shared words.
+struct Stack {
+    /// Top of the free stack: `pops << 20 | (index + 1)`. All writes are compare-exchanges.
+    head: AtomicU64,
+    /// A copy of a slot's link tagged with the slot (see [`top_link`]), so an acquirer reads
+    /// the top's link together with `head`, from the same line, instead of after it.
+    /// Written (Relaxed) by every push that writes links (`put_chain_from`, the only writer
+    /// of links) for its new top, before its Release compare-exchange on `head`; `put`'s
+    /// fast path leaves the slot's link, and so this word, as they are.
+    ///
+    /// Invariant: when an acquirer's Acquire load of `head` reads a push of slot `x`, its
+    /// later load of this word reads the write of the latest link-writing push of `x` (whose
+    /// link `x` still has) or a later write. A later write tagged `x` comes from a later
+    /// holder of `x`, so `x` was popped since and that acquirer's compare-exchange fails. So
+    /// when the tag matches the head's top and the compare-exchange succeeds, the copied link
+    /// is the top's real one; when the tag differs, the acquirer reads the slot's own link.
+    top_link: AtomicU64,
+}
+
 pub(crate) struct Slot<T> {
     /// Free-list link, meaningful while the slot is free: `next` (low 32 bits, slot index + 1,
     /// 0 = bottom) and `depth` (high 32 bits, free slots from this one to the bottom,
@@ -247,8 +285,8 @@ pub(crate) struct Counters {
 /// # Ok::<(), PoolError>(())
 /// ```
 pub struct Pool<T> {
-    /// Top of the free stack: `pops << 20 | (index + 1)`. All writes are compare-exchanges.
-    head: CachePadded<AtomicU64>,
+    /// The free stack's top and a copy of the top slot's link, on one cache line.
+    stack: CachePadded<Stack>,
     /// Objects built so far. Invariant: `constructed <= slots.len()`; slots below it hold an
     /// initialised value.
     constructed: CachePadded<AtomicUsize>,
@@ -336,7 +374,14 @@ impl<T: Reusable> Pool<T> {
             }));
         }
         Ok(Self {
-            head: CachePadded::new(AtomicU64::new(u64::from(initial > 0))),
+            stack: CachePadded::new(Stack {
+                head: AtomicU64::new(u64::from(initial > 0)),
+                top_link: AtomicU64::new(if initial > 0 {
+                    top_link(1, link(u64::from(initial > 1) * 2, initial as u64))
+                } else {
+                    0
+                }),
+            }),
             constructed: CachePadded::new(AtomicUsize::new(initial)),
             high_water: CachePadded::new(AtomicUsize::new(0)),
             counters: CachePadded::new(Counters {
@@ -385,7 +430,7 @@ impl<T: Reusable> Pool<T> {
     pub fn stats(&self) -> PoolStats {
         // Acquire: pairs with the Release compare-exchange in `put`, so the top slot's link
         // read below is the one written before it was pushed.
-        let head = self.head.load(Ordering::Acquire);
+        let head = self.stack.head.load(Ordering::Acquire);
         let top = head & TOP_MASK;
         let free = if top == 0 {
             0
@@ -464,7 +509,7 @@ impl<T: Reusable> Pool<T> {
     #[inline]
     pub(crate) fn put(&self, index: usize, hint: u64) {
         if hint == NO_HINT {
-            return self.put_slow(self.head.load(Ordering::Acquire), index);
+            return self.put_slow(self.stack.head.load(Ordering::Acquire), index);
         }
         // If `head == hint`, the stack is exactly as the acquire of this slot left it
         // (invariant on `Guard::hint`), and the slot's link, unchanged since that acquire
@@ -476,9 +521,11 @@ impl<T: Reusable> Pool<T> {
         // this exchange.
         // Acquire on failure: the current head goes on to `put_slow`, which reads the
         // top's link (as `put_chain`'s own Acquire load).
-        match self.head.compare_exchange(
+        // The link is left as is, so `Stack::top_link` needs no write either.
+        let top = index as u64 + 1;
+        match self.stack.head.compare_exchange(
             hint,
-            (hint & !TOP_MASK) | (index as u64 + 1),
+            (hint & !TOP_MASK) | top,
             Ordering::Release,
             Ordering::Acquire,
         ) {
@@ -512,7 +559,7 @@ impl<T: Reusable> Pool<T> {
         // Acquire: pairs with the Release compare-exchange in `put_chain` (and, through the
         // release sequence of RMWs on `head`, with every earlier push), so the links read
         // below and the popped objects' contents are visible.
-        let mut head = self.head.load(Ordering::Acquire);
+        let mut head = self.stack.head.load(Ordering::Acquire);
         'retry: loop {
             let top = (head & TOP_MASK) as usize;
             if top == 0 {
@@ -522,7 +569,13 @@ impl<T: Reusable> Pool<T> {
             // unchanged when it succeeds, no slot was pushed or popped in between (every pop
             // bumps `pops`, every push changes `top`), so the chain read is the real one.
             // A stale read only costs a retry; every link ever stored names a real slot.
-            let mut link = self.slot(top - 1).link.load(Ordering::Relaxed);
+            // After the Acquire load of `head` (see `Stack::top_link`).
+            let cached = self.stack.top_link.load(Ordering::Relaxed);
+            let mut link = if cached & TOP_MASK == top as u64 {
+                link_of(cached)
+            } else {
+                self.slot(top - 1).link.load(Ordering::Relaxed)
+            };
             let free = (link >> 32) as usize;
             let n = want.min(free).max(1);
             sink(0, top - 1);
@@ -530,7 +583,7 @@ impl<T: Reusable> Pool<T> {
                 let next = (link & TOP_MASK) as usize;
                 if next == 0 {
                     // Inconsistent snapshot: the stack changed under us.
-                    head = self.head.load(Ordering::Acquire);
+                    head = self.stack.head.load(Ordering::Acquire);
                     continue 'retry;
                 }
                 sink(position, next - 1);
@@ -538,10 +591,12 @@ impl<T: Reusable> Pool<T> {
             }
             let new = (head & !TOP_MASK).wrapping_add(POP_ONE * n as u64) | (link & TOP_MASK);
             // Acquire on both outcomes: same pairing as the load above.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
-            {
+            match self.stack.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     let free_after = free.saturating_sub(n);
                     let constructed = self.constructed.load(Ordering::Relaxed);
@@ -559,7 +614,7 @@ impl<T: Reusable> Pool<T> {
     pub(crate) fn put_chain(&self, n: usize, index: impl Fn(usize) -> usize) {
         // Acquire: pairs with the Release compare-exchange that pushed the current top, so its
         // depth read in `put_chain_from` is current.
-        self.put_chain_from(self.head.load(Ordering::Acquire), n, index);
+        self.put_chain_from(self.stack.head.load(Ordering::Acquire), n, index);
     }
 
     /// As [`put_chain`](Self::put_chain), starting from `head`, a value of `head` loaded (or
@@ -574,6 +629,7 @@ impl<T: Reusable> Pool<T> {
             } else {
                 self.slot(top as usize - 1).link.load(Ordering::Relaxed) >> 32
             };
+            let mut first = 0;
             for position in 0..n {
                 let next = if position + 1 < n {
                     index(position + 1) as u64 + 1
@@ -581,18 +637,26 @@ impl<T: Reusable> Pool<T> {
                     top
                 };
                 let depth = depth_below + (n - position) as u64;
-                self.slot(index(position))
-                    .link
-                    .store(link(next, depth), Ordering::Relaxed);
+                let l = link(next, depth);
+                if position == 0 {
+                    first = l;
+                }
+                self.slot(index(position)).link.store(l, Ordering::Relaxed);
             }
             let new = (head & !TOP_MASK) | (index(0) as u64 + 1);
+            // Before the exchange (see `Stack::top_link`).
+            self.stack
+                .top_link
+                .store(top_link(index(0) as u64 + 1, first), Ordering::Relaxed);
             // Release: publishes the links and the objects' contents to the next acquirer
             // (its Acquire load or compare-exchange in `take_chain`). Acquire on failure: as
             // above.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Acquire)
-            {
+            match self.stack.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return,
                 Err(actual) => head = actual,
             }
