@@ -12,7 +12,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use crate::pool::{Guard, Pool, PoolError, PoolHandle, Reusable, sealed};
+use crate::pool::{Guard, NO_HINT, Pool, PoolError, PoolHandle, Reusable, sealed};
 use crate::sync::Ordering;
 
 /// Counters of one [`PoolCache`].
@@ -162,7 +162,8 @@ impl<T: Reusable, R: PoolRef<T>> PoolCache<T, R> {
         self.acquired.set(self.acquired.get() + 1);
         // SAFETY: `index` left the idle stock (or came fresh from the pool) for this caller
         // alone (field invariant).
-        Ok(unsafe { Guard::new(self, index) })
+        // The cache keeps its own stock: no head hint (`put` is never reached from here).
+        Ok(unsafe { Guard::new(self, index, NO_HINT) })
     }
 
     /// The pool behind the cache.
@@ -194,7 +195,7 @@ impl<T: Reusable, R: PoolRef<T>> PoolCache<T, R> {
         let idle = &self.idle;
         // The chain comes top first; store it reversed so the pool's most recently returned
         // object is handed out first.
-        let got = self
+        let (got, _) = self
             .pool
             .take_chain(want, |position, index| idle[want - 1 - position].set(index));
         let mut s = self.stats.get();
@@ -314,7 +315,7 @@ impl<T: Reusable, R: PoolRef<T>> PoolHandle<T> for &PoolCache<T, R> {
         &self.pool
     }
     #[inline]
-    fn give_back(&self, index: usize) {
+    fn give_back(&self, index: usize, _hint: u64) {
         PoolCache::put_back(self, index);
     }
     #[inline]

@@ -14,6 +14,23 @@
 //! can only change after the slot is popped, which changes `pops`, so a stale compare-exchange
 //! always fails) and the hit counter, for free. `depth` lets an acquirer compute the number of
 //! objects in use, hence an exact high-water mark, from the slot it popped.
+//!
+//! # Release without reading the stack
+//! A pool guard keeps the head word its acquire installed (its `hint`). The release
+//! compare-exchanges `head` against that word first: if nobody acquired or released since
+//! (the common case for a thread that takes an object and gives it back), `head` still holds
+//! it, and the slot's link, unchanged since the acquire read it, already names the top and
+//! the depth below. The release then reads nothing from the pool and writes nothing but
+//! `head`: one compare-exchange with no load before it. Otherwise the failed compare-exchange
+//! returns the current head and the release proceeds as a plain Treiber push. The guess is
+//! safe because `head` never takes a value twice (see `Guard::hint`): a stale hint only fails
+//! the compare-exchange.
+//!
+//! # Acquire without a dependent load
+//! Next to `head`, on its cache line, `top_link` keeps a copy of a slot's link tagged with
+//! the slot, written by every push that writes links. An acquirer loads both words together;
+//! when the tag names the head's top it pops with the copied link instead of loading the top
+//! slot's link after `head` (see `Stack::top_link` for why the copy is then the real link).
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -170,10 +187,45 @@ impl PoolStats {
 const TOP_BITS: u32 = 20;
 const TOP_MASK: u64 = (1 << TOP_BITS) - 1;
 const POP_ONE: u64 = 1 << TOP_BITS;
+/// A `hint` that `head` never holds: `top == TOP_MASK` would name slot `2^20 - 2`, one past
+/// the last slot of the largest pool ([`Pool::MAX_CAPACITY`] is `2^20 - 2`).
+pub(crate) const NO_HINT: u64 = TOP_MASK;
 
 #[inline(always)]
 fn link(next: u64, depth: u64) -> u64 {
     (depth << 32) | next
+}
+
+/// The [`Stack::top_link`] word for slot `top - 1` with link `link`:
+/// `depth << 40 | next << 20 | top` (each below `2^20`).
+#[inline(always)]
+fn top_link(top: u64, link: u64) -> u64 {
+    ((link >> 32) << 40) | ((link & TOP_MASK) << TOP_BITS) | top
+}
+
+/// The link stored in a [`Stack::top_link`] word.
+#[inline(always)]
+fn link_of(top_link: u64) -> u64 {
+    link((top_link >> TOP_BITS) & TOP_MASK, top_link >> 40)
+}
+
+/// The free stack's shared words.
+struct Stack {
+    /// Top of the free stack: `pops << 20 | (index + 1)`. All writes are compare-exchanges.
+    head: AtomicU64,
+    /// A copy of a slot's link tagged with the slot (see [`top_link`]), so an acquirer reads
+    /// the top's link together with `head`, from the same line, instead of after it.
+    /// Written (Relaxed) by every push that writes links (`put_chain_from`, the only writer
+    /// of links) for its new top, before its Release compare-exchange on `head`; `put`'s
+    /// fast path leaves the slot's link, and so this word, as they are.
+    ///
+    /// Invariant: when an acquirer's Acquire load of `head` reads a push of slot `x`, its
+    /// later load of this word reads the write of the latest link-writing push of `x` (whose
+    /// link `x` still has) or a later write. A later write tagged `x` comes from a later
+    /// holder of `x`, so `x` was popped since and that acquirer's compare-exchange fails. So
+    /// when the tag matches the head's top and the compare-exchange succeeds, the copied link
+    /// is the top's real one; when the tag differs, the acquirer reads the slot's own link.
+    top_link: AtomicU64,
 }
 
 pub(crate) struct Slot<T> {
@@ -233,8 +285,8 @@ pub(crate) struct Counters {
 /// # Ok::<(), PoolError>(())
 /// ```
 pub struct Pool<T> {
-    /// Top of the free stack: `pops << 20 | (index + 1)`. All writes are compare-exchanges.
-    head: CachePadded<AtomicU64>,
+    /// The free stack's top and a copy of the top slot's link, on one cache line.
+    stack: CachePadded<Stack>,
     /// Objects built so far. Invariant: `constructed <= slots.len()`; slots below it hold an
     /// initialised value.
     constructed: CachePadded<AtomicUsize>,
@@ -256,8 +308,9 @@ unsafe impl<T: Send> Sync for Pool<T> {}
 unsafe impl<T: Send> Send for Pool<T> {}
 
 impl<T: Reusable> Pool<T> {
-    /// The most objects one pool can hold (`2^20 - 1`), a limit of the packed stack word.
-    pub const MAX_CAPACITY: usize = (1 << TOP_BITS) - 1;
+    /// The most objects one pool can hold (`2^20 - 2`), a limit of the packed stack word
+    /// (its `top` field, with one value kept free as a marker no head word holds).
+    pub const MAX_CAPACITY: usize = (1 << TOP_BITS) - 2;
 
     /// Builds a pool holding `initial` objects made by `factory`.
     ///
@@ -321,7 +374,14 @@ impl<T: Reusable> Pool<T> {
             }));
         }
         Ok(Self {
-            head: CachePadded::new(AtomicU64::new(u64::from(initial > 0))),
+            stack: CachePadded::new(Stack {
+                head: AtomicU64::new(u64::from(initial > 0)),
+                top_link: AtomicU64::new(if initial > 0 {
+                    top_link(1, link(u64::from(initial > 1) * 2, initial as u64))
+                } else {
+                    0
+                }),
+            }),
             constructed: CachePadded::new(AtomicUsize::new(initial)),
             high_water: CachePadded::new(AtomicUsize::new(0)),
             counters: CachePadded::new(Counters {
@@ -347,9 +407,10 @@ impl<T: Reusable> Pool<T> {
     /// [`PoolError::Exhausted`] if no object is free and the pool may not grow.
     #[inline]
     pub fn acquire(&self) -> Result<PoolGuard<'_, T>, PoolError> {
-        let index = self.take()?;
-        // SAFETY: `take` popped (or built) slot `index` for this caller alone.
-        Ok(unsafe { Guard::new(self, index) })
+        let (index, hint) = self.take()?;
+        // SAFETY: `take` popped (or built) slot `index` for this caller alone, and `hint` is
+        // the head it installed (or `NO_HINT`).
+        Ok(unsafe { Guard::new(self, index, hint) })
     }
 
     /// As [`acquire`](Self::acquire), returning a guard that keeps the pool alive through its
@@ -359,9 +420,9 @@ impl<T: Reusable> Pool<T> {
     /// [`PoolError::Exhausted`] if no object is free and the pool may not grow.
     #[inline]
     pub fn acquire_owned(self: &Arc<Self>) -> Result<OwnedPoolGuard<T>, PoolError> {
-        let index = self.take()?;
-        // SAFETY: `take` popped (or built) slot `index` for this caller alone.
-        Ok(unsafe { Guard::new(Arc::clone(self), index) })
+        let (index, hint) = self.take()?;
+        // SAFETY: as in `acquire`.
+        Ok(unsafe { Guard::new(Arc::clone(self), index, hint) })
     }
 
     /// Counters, read without blocking anyone. Under concurrent use each field is exact at
@@ -369,7 +430,7 @@ impl<T: Reusable> Pool<T> {
     pub fn stats(&self) -> PoolStats {
         // Acquire: pairs with the Release compare-exchange in `put`, so the top slot's link
         // read below is the one written before it was pushed.
-        let head = self.head.load(Ordering::Acquire);
+        let head = self.stack.head.load(Ordering::Acquire);
         let top = head & TOP_MASK;
         let free = if top == 0 {
             0
@@ -432,44 +493,89 @@ impl<T: Reusable> Pool<T> {
         self.reset
     }
 
-    /// Pops a free slot index, or handles a miss.
+    /// Pops a free slot index, or handles a miss; with the index, the `head` word the pop
+    /// installed ([`NO_HINT`] after a miss), for [`put`](Self::put).
     #[inline]
-    pub(crate) fn take(&self) -> Result<usize, PoolError> {
+    pub(crate) fn take(&self) -> Result<(usize, u64), PoolError> {
         let mut index = 0;
         match self.take_chain(1, |_, i| index = i) {
-            0 => self.miss(),
-            _ => Ok(index),
+            (0, _) => Ok((self.miss()?, NO_HINT)),
+            (_, installed) => Ok((index, installed)),
         }
     }
 
-    /// Pushes slot `index` back on the free stack.
+    /// Pushes slot `index` back on the free stack: first against `hint`, the head its acquire
+    /// installed (see the module docs), else as [`put_chain`](Self::put_chain).
     #[inline]
-    pub(crate) fn put(&self, index: usize) {
-        self.put_chain(1, |_| index);
+    pub(crate) fn put(&self, index: usize, hint: u64) {
+        if hint == NO_HINT {
+            return self.put_slow(self.stack.head.load(Ordering::Acquire), index);
+        }
+        // If `head == hint`, the stack is exactly as the acquire of this slot left it
+        // (invariant on `Guard::hint`), and the slot's link, unchanged since that acquire
+        // read it, still names the top (`next`) and the depth from this slot down: pushing
+        // the slot back needs no write but `head`. A stale `hint` fails the exchange.
+        // Release on success: publishes the object's contents to the next acquirer (its
+        // Acquire load or compare-exchange in `take_chain`), and with them the link: its store
+        // by the slot's previous pusher happens-before this slot's acquire, which precedes
+        // this exchange.
+        // Acquire on failure: the current head goes on to `put_slow`, which reads the
+        // top's link (as `put_chain`'s own Acquire load).
+        // The link is left as is, so `Stack::top_link` needs no write either.
+        let top = index as u64 + 1;
+        match self.stack.head.compare_exchange(
+            hint,
+            (hint & !TOP_MASK) | top,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(head) => self.put_slow(head, index),
+        }
+    }
+
+    /// `put` when the hint did not hold: a Treiber push from `head` (loaded, or returned by a
+    /// failed compare-exchange, with Acquire). Out of line so `put` stays small enough for
+    /// the guard's drop to inline.
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, head: u64, index: usize) {
+        self.put_chain_from(head, 1, |_| index);
     }
 
     /// Pops up to `want` free slots with one compare-exchange, handing each index to
     /// `sink(position, index)`, top first; returns how many were popped (0 if the stack is
-    /// empty or `want` is 0). The caller then holds those slots exclusively.
+    /// empty or `want` is 0) and the `head` word installed (meaningless when none were). The
+    /// caller then holds those slots exclusively.
     #[inline]
-    pub(crate) fn take_chain(&self, want: usize, mut sink: impl FnMut(usize, usize)) -> usize {
+    pub(crate) fn take_chain(
+        &self,
+        want: usize,
+        mut sink: impl FnMut(usize, usize),
+    ) -> (usize, u64) {
         if want == 0 {
-            return 0;
+            return (0, NO_HINT);
         }
         // Acquire: pairs with the Release compare-exchange in `put_chain` (and, through the
         // release sequence of RMWs on `head`, with every earlier push), so the links read
         // below and the popped objects' contents are visible.
-        let mut head = self.head.load(Ordering::Acquire);
+        let mut head = self.stack.head.load(Ordering::Acquire);
         'retry: loop {
             let top = (head & TOP_MASK) as usize;
             if top == 0 {
-                return 0;
+                return (0, NO_HINT);
             }
             // Links are read before the compare-exchange validates them: if `head` is
             // unchanged when it succeeds, no slot was pushed or popped in between (every pop
             // bumps `pops`, every push changes `top`), so the chain read is the real one.
             // A stale read only costs a retry; every link ever stored names a real slot.
-            let mut link = self.slot(top - 1).link.load(Ordering::Relaxed);
+            // After the Acquire load of `head` (see `Stack::top_link`).
+            let cached = self.stack.top_link.load(Ordering::Relaxed);
+            let mut link = if cached & TOP_MASK == top as u64 {
+                link_of(cached)
+            } else {
+                self.slot(top - 1).link.load(Ordering::Relaxed)
+            };
             let free = (link >> 32) as usize;
             let n = want.min(free).max(1);
             sink(0, top - 1);
@@ -477,7 +583,7 @@ impl<T: Reusable> Pool<T> {
                 let next = (link & TOP_MASK) as usize;
                 if next == 0 {
                     // Inconsistent snapshot: the stack changed under us.
-                    head = self.head.load(Ordering::Acquire);
+                    head = self.stack.head.load(Ordering::Acquire);
                     continue 'retry;
                 }
                 sink(position, next - 1);
@@ -485,15 +591,17 @@ impl<T: Reusable> Pool<T> {
             }
             let new = (head & !TOP_MASK).wrapping_add(POP_ONE * n as u64) | (link & TOP_MASK);
             // Acquire on both outcomes: same pairing as the load above.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
-            {
+            match self.stack.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     let free_after = free.saturating_sub(n);
                     let constructed = self.constructed.load(Ordering::Relaxed);
                     self.note_in_use(constructed.saturating_sub(free_after));
-                    return n;
+                    return (n, new);
                 }
                 Err(actual) => head = actual,
             }
@@ -504,10 +612,16 @@ impl<T: Reusable> Pool<T> {
     /// with one compare-exchange; `index(0)` ends on top.
     #[inline]
     pub(crate) fn put_chain(&self, n: usize, index: impl Fn(usize) -> usize) {
-        debug_assert!(n >= 1);
         // Acquire: pairs with the Release compare-exchange that pushed the current top, so its
-        // depth read below is current.
-        let mut head = self.head.load(Ordering::Acquire);
+        // depth read in `put_chain_from` is current.
+        self.put_chain_from(self.stack.head.load(Ordering::Acquire), n, index);
+    }
+
+    /// As [`put_chain`](Self::put_chain), starting from `head`, a value of `head` loaded (or
+    /// returned by a failed compare-exchange) with Acquire.
+    #[inline]
+    fn put_chain_from(&self, mut head: u64, n: usize, index: impl Fn(usize) -> usize) {
+        debug_assert!(n >= 1);
         loop {
             let top = head & TOP_MASK;
             let depth_below = if top == 0 {
@@ -515,6 +629,7 @@ impl<T: Reusable> Pool<T> {
             } else {
                 self.slot(top as usize - 1).link.load(Ordering::Relaxed) >> 32
             };
+            let mut first = 0;
             for position in 0..n {
                 let next = if position + 1 < n {
                     index(position + 1) as u64 + 1
@@ -522,18 +637,26 @@ impl<T: Reusable> Pool<T> {
                     top
                 };
                 let depth = depth_below + (n - position) as u64;
-                self.slot(index(position))
-                    .link
-                    .store(link(next, depth), Ordering::Relaxed);
+                let l = link(next, depth);
+                if position == 0 {
+                    first = l;
+                }
+                self.slot(index(position)).link.store(l, Ordering::Relaxed);
             }
             let new = (head & !TOP_MASK) | (index(0) as u64 + 1);
+            // Before the exchange (see `Stack::top_link`).
+            self.stack
+                .top_link
+                .store(top_link(index(0) as u64 + 1, first), Ordering::Relaxed);
             // Release: publishes the links and the objects' contents to the next acquirer
             // (its Acquire load or compare-exchange in `take_chain`). Acquire on failure: as
             // above.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Acquire)
-            {
+            match self.stack.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return,
                 Err(actual) => head = actual,
             }
@@ -667,9 +790,10 @@ impl<T> fmt::Debug for Pool<T> {
 pub trait PoolHandle<T: Reusable>: sealed::Sealed {
     /// The pool the object belongs to.
     fn pool(&self) -> &Pool<T>;
-    /// Takes back slot `index`, which the caller held exclusively.
+    /// Takes back slot `index`, which the caller held exclusively; `hint` is the guard's
+    /// (see [`Guard`]'s field).
     #[doc(hidden)]
-    fn give_back(&self, index: usize);
+    fn give_back(&self, index: usize, hint: u64);
     /// The reset policy applied before `give_back`.
     #[doc(hidden)]
     #[inline]
@@ -689,8 +813,8 @@ impl<T: Reusable> PoolHandle<T> for &Pool<T> {
         self
     }
     #[inline]
-    fn give_back(&self, index: usize) {
-        self.put(index);
+    fn give_back(&self, index: usize, hint: u64) {
+        self.put(index, hint);
     }
 }
 
@@ -701,8 +825,8 @@ impl<T: Reusable> PoolHandle<T> for Arc<Pool<T>> {
         self
     }
     #[inline]
-    fn give_back(&self, index: usize) {
-        self.put(index);
+    fn give_back(&self, index: usize, hint: u64) {
+        self.put(index, hint);
     }
 }
 
@@ -716,6 +840,14 @@ pub struct Guard<T: Reusable, H: PoolHandle<T>> {
     /// `drop` hands the slot back.
     value: ManuallyDrop<MutPtr<MaybeUninit<T>>>,
     index: usize,
+    /// For a guard of the pool itself: the `head` word installed by the acquire that took
+    /// slot `index` off the stack, or [`NO_HINT`] (a slot built by a miss; a cache's guard).
+    /// Invariant: `head` equals it only while the stack is exactly as that acquire left it.
+    /// `head` never repeats a value (each acquire adds to `pops`; each release sets `top` to a
+    /// slot that was not on the stack, so `top` goes back to an earlier value only through an
+    /// acquire; `pops` wraps after 2^44 acquisitions, as for the ABA tag) and never holds
+    /// `NO_HINT`.
+    hint: u64,
     home: H,
 }
 
@@ -732,11 +864,17 @@ unsafe impl<T: Reusable + Sync, H: PoolHandle<T> + Sync> Sync for Guard<T, H> {}
 
 impl<T: Reusable, H: PoolHandle<T>> Guard<T, H> {
     /// # Safety
-    /// The caller holds slot `index` of `home.pool()` exclusively and hands that over.
+    /// The caller holds slot `index` of `home.pool()` exclusively and hands that over;
+    /// `hint` is as the field says.
     #[inline]
-    pub(crate) unsafe fn new(home: H, index: usize) -> Self {
+    pub(crate) unsafe fn new(home: H, index: usize, hint: u64) -> Self {
         let value = ManuallyDrop::new(home.pool().slot(index).value.get_mut());
-        Self { value, index, home }
+        Self {
+            value,
+            index,
+            hint,
+            home,
+        }
     }
 
     /// The pool this object belongs to.
@@ -784,6 +922,7 @@ impl<T: Reusable, H: PoolHandle<T>> Drop for Guard<T, H> {
             value: &mut self.value,
             home: &self.home,
             index: self.index,
+            hint: self.hint,
             _object: PhantomData,
         };
         match back.home.reset_policy() {
@@ -802,6 +941,7 @@ struct GiveBack<'g, T: Reusable, H: PoolHandle<T>> {
     value: &'g mut ManuallyDrop<MutPtr<MaybeUninit<T>>>,
     home: &'g H,
     index: usize,
+    hint: u64,
     _object: PhantomData<T>,
 }
 
@@ -811,7 +951,7 @@ impl<T: Reusable, H: PoolHandle<T>> Drop for GiveBack<'_, T, H> {
         // SAFETY: made only in `Guard::drop`: the guard's `value` is not used again, and the
         // slot is handed back just below.
         unsafe { ManuallyDrop::drop(self.value) };
-        self.home.give_back(self.index);
+        self.home.give_back(self.index, self.hint);
     }
 }
 

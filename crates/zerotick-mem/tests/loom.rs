@@ -116,3 +116,23 @@ fn cache_chains_against_a_shared_acquirer() {
         assert_eq!(total(&p), mine + theirs);
     });
 }
+
+#[test]
+fn releases_race_acquires_on_the_head_hint() {
+    // Every release first compare-exchanges against the head its acquire installed; the other
+    // thread's acquires and releases move the head in between, in every order, so that guess
+    // fails or holds. The stack must stay exact: all acquires of a pool of 2 by two threads
+    // holding one object each succeed, and the depths give `in_use == 0` at the end.
+    model(|| {
+        let p = pool(2, MissPolicy::FailFast);
+        let q = p.clone();
+        let t = thread::spawn(move || u64::from(use_once(&q)) + u64::from(use_once(&q)));
+        let mine = u64::from(use_once(&p));
+        let theirs = t.join().unwrap();
+        assert_eq!(mine + theirs, 3);
+        let s = p.stats();
+        assert_eq!((s.in_use, s.hits, s.misses), (0, 3, 0));
+        assert!(s.high_water <= 2);
+        assert_eq!(total(&p), 3);
+    });
+}

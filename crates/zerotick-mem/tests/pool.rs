@@ -313,3 +313,64 @@ fn growing_from_many_threads_respects_the_cap() {
         "losing builders' objects are dropped too"
     );
 }
+
+/// Releases in every order against the acquires (the release's first compare-exchange, against
+/// the head its acquire installed, holds only when nothing moved in between): the free stack
+/// stays exact, so `in_use`, the high-water mark and LIFO reuse are right after each step, and
+/// grown objects (released before any acquire from the stack) go back too.
+#[test]
+fn release_in_any_order_keeps_the_stack_exact() {
+    let pool = Pool::new(3, MissPolicy::Grow { max: 5 }, ResetPolicy::Keep, || {
+        AlignedBuf::<u64>::zeroed(1)
+    })
+    .unwrap();
+    let tag = |g: &mut AlignedBuf<u64>, v: u64| {
+        g[0] = v;
+        v
+    };
+    // Nested: each release finds the head its acquire left.
+    for round in 0..3 {
+        let mut a = pool.acquire().unwrap();
+        let mut b = pool.acquire().unwrap();
+        tag(&mut a, 10 + round);
+        tag(&mut b, 20 + round);
+        assert_eq!(pool.stats().in_use, 2);
+        drop(b);
+        assert_eq!(pool.stats().in_use, 1);
+        drop(a);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+    // Crossed: `a`'s head moved (b was taken after it), then `b`'s moved (a went back).
+    let mut a = pool.acquire().unwrap();
+    let mut b = pool.acquire().unwrap();
+    let (ta, tb) = (tag(&mut a, 1), tag(&mut b, 2));
+    drop(a);
+    assert_eq!(pool.stats().in_use, 1);
+    drop(b);
+    assert_eq!(pool.stats().in_use, 0);
+    // LIFO: `b` went back last, so it comes out first, then `a`, then the untouched third.
+    let x = pool.acquire().unwrap();
+    let y = pool.acquire().unwrap();
+    let z = pool.acquire().unwrap();
+    assert_eq!((x[0], y[0]), (tb, ta));
+    assert_eq!(pool.stats().in_use, 3);
+    // Two grown objects, released in crossed order with a stack object.
+    let g1 = pool.acquire().unwrap();
+    let g2 = pool.acquire().unwrap();
+    assert!(pool.acquire().is_err());
+    drop(g1);
+    drop(y);
+    drop(g2);
+    let s = pool.stats();
+    assert_eq!((s.in_use, s.capacity, s.high_water, s.grown), (2, 5, 5, 2));
+    drop((x, z));
+    assert_eq!(pool.stats().in_use, 0);
+    // All five come out again, distinct, and the pool is then empty.
+    let all: Vec<_> = (0..5).map(|_| pool.acquire().unwrap()).collect();
+    let mut ptrs: Vec<_> = all.iter().map(|g| g.as_ptr()).collect();
+    ptrs.sort();
+    ptrs.dedup();
+    assert_eq!(ptrs.len(), 5);
+    assert!(pool.acquire().is_err());
+    assert_eq!(pool.stats().high_water, 5);
+}
