@@ -122,18 +122,21 @@ impl RowAccumulator {
     /// for them: at most `min(products, cols)`), sets `prefix` for the touched words, clears
     /// the summary, and leaves `touched[..nt]` sorted. Returns the count of columns.
     ///
-    /// `AVX512`: list the touched words with `vpcompressd` (the caller guarantees avx512f).
+    /// `LIST` picks how the touched words are listed: [`LIST_AVX512`] (`vpcompressd`; the
+    /// caller guarantees avx512f), [`LIST_AVX2`] (a byte table; the caller guarantees avx2),
+    /// else one set bit at a time.
     #[inline(always)]
-    fn emit<const AVX512: bool>(&mut self, nt: usize, out: &mut [MaybeUninit<u32>]) -> usize {
+    fn emit<const LIST: u8>(&mut self, nt: usize, out: &mut [MaybeUninit<u32>]) -> usize {
         let nsw = self.summary.len();
         // Scanning costs a pass over the summary words; sorting, ~`nt log nt` steps.
         if nsw <= nt * (1 + nt.max(1).ilog2() as usize) {
             #[cfg(target_arch = "x86_64")]
-            let listed = if AVX512 {
+            let listed = match LIST {
                 // SAFETY: the caller guarantees avx512f.
-                unsafe { list_words_avx512(&mut self.summary, &mut self.touched) }
-            } else {
-                list_words(&mut self.summary, &mut self.touched)
+                LIST_AVX512 => unsafe { list_words_avx512(&mut self.summary, &mut self.touched) },
+                // SAFETY: the caller guarantees avx2.
+                LIST_AVX2 => unsafe { list_words_avx2(&mut self.summary, &mut self.touched) },
+                _ => list_words(&mut self.summary, &mut self.touched),
             };
             #[cfg(not(target_arch = "x86_64"))]
             let listed = list_words(&mut self.summary, &mut self.touched);
@@ -195,6 +198,32 @@ impl RowAccumulator {
     }
 }
 
+/// `emit`'s ways of listing the touched words (a `u8` const parameter).
+const LIST_SCALAR: u8 = 0;
+/// See [`LIST_SCALAR`].
+const LIST_AVX2: u8 = 1;
+/// See [`LIST_SCALAR`].
+const LIST_AVX512: u8 = 2;
+
+/// For each byte value, the positions of its set bits, lowest first, one per byte.
+const BYTE_BITS: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let (mut bit, mut k, mut packed) = (0, 0, 0u64);
+        while bit < 8 {
+            if byte & (1 << bit) != 0 {
+                packed |= (bit as u64) << (8 * k);
+                k += 1;
+            }
+            bit += 1;
+        }
+        table[byte] = packed;
+        byte += 1;
+    }
+    table
+};
+
 /// Writes the words whose summary bit is set, in increasing order, to `touched`, clearing
 /// the summary; returns their count. One loop exit per summary word (it mispredicts about
 /// once per word when the words hold a few bits each).
@@ -241,6 +270,35 @@ fn list_words_avx512(summary: &mut [u64], touched: &mut [u32]) -> usize {
     t
 }
 
+/// [`list_words`] without a data-dependent branch on AVX2: each byte of a summary word
+/// looks up the positions of its set bits ([`BYTE_BITS`]), widened to 8 word numbers and
+/// stored whole (`touched` has 16 slots of slack; the lanes past the count are overwritten
+/// by the next store or ignored).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn list_words_avx2(summary: &mut [u64], touched: &mut [u32]) -> usize {
+    use core::arch::x86_64::{
+        _mm_cvtsi64_si128, _mm256_add_epi32, _mm256_cvtepu8_epi32, _mm256_set1_epi32,
+        _mm256_storeu_si256,
+    };
+    let mut t = 0;
+    for (sw, s) in summary.iter_mut().enumerate() {
+        let s = core::mem::take(s);
+        for q in 0..8 {
+            let byte = (s >> (8 * q)) as u8;
+            let bits = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(BYTE_BITS[byte as usize] as i64));
+            // Word numbers are `< 2^26` (columns `< 2^32`), so they fit an `i32`.
+            let words = _mm256_add_epi32(bits, _mm256_set1_epi32((sw * 64 + 8 * q) as i32));
+            let dst = &mut touched[t..t + 8];
+            // SAFETY: `dst` is 8 `u32` (32 bytes) of `touched`, bounds-checked just above;
+            // `storeu` has no alignment requirement.
+            unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), words) };
+            t += byte.count_ones() as usize;
+        }
+    }
+    t
+}
+
 /// Upper bound of `A * B`'s entries: `sum over rows of min(products, B.cols)` (O(A.nnz)).
 fn entry_bound(a: &Csr, b: &Csr) -> usize {
     let (ap, ai, bp) = (a.indptr(), a.indices(), b.indptr());
@@ -256,9 +314,9 @@ fn entry_bound(a: &Csr, b: &Csr) -> usize {
 }
 
 /// Appends one row's sorted columns to `indices` (reserving `min(products, cols)`), returns
-/// their count. `AVX512`: the caller guarantees avx512f.
+/// their count. `LIST`: as in `RowAccumulator::emit`.
 #[inline(always)]
-fn emit_row<const AVX512: bool>(
+fn emit_row<const LIST: u8>(
     acc: &mut RowAccumulator,
     nt: usize,
     bound: usize,
@@ -266,7 +324,7 @@ fn emit_row<const AVX512: bool>(
 ) -> usize {
     indices.reserve(bound);
     let base = indices.len();
-    let cnt = acc.emit::<AVX512>(nt, indices.spare_capacity_mut());
+    let cnt = acc.emit::<LIST>(nt, indices.spare_capacity_mut());
     // SAFETY: `emit` initialised the first `cnt` spare slots (`out[..cnt]`, panicking on a
     // bounds check rather than writing past the spare capacity).
     unsafe { indices.set_len(base + cnt) };
@@ -276,30 +334,38 @@ fn emit_row<const AVX512: bool>(
 /// `(indptr, indices)` of `A * B`, rows sorted, on `tier` (every tier gives the same
 /// structure). The caller checked `A.cols == B.rows`.
 pub(super) fn structure(tier: Tier, a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
-    #[cfg(target_arch = "x86_64")]
-    if tier == Tier::Avx512 {
+    match tier {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernels`' invariant for the AVX-512 tier: this CPU has avx512f.
-        return unsafe { structure_avx512(a, b) };
+        Tier::Avx512 => unsafe { structure_avx512(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant for the AVX2 tier: this CPU has avx2.
+        Tier::Avx2 => unsafe { structure_avx2(a, b) },
+        _ => structure_body::<LIST_SCALAR>(a, b),
     }
-    let _ = tier;
-    structure_body::<false>(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn structure_avx512(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
-    structure_body::<true>(a, b)
+    structure_body::<LIST_AVX512>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn structure_avx2(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
+    structure_body::<LIST_AVX2>(a, b)
 }
 
 #[inline(always)]
-fn structure_body<const AVX512: bool>(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
+fn structure_body<const LIST: u8>(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
     let mut acc = RowAccumulator::new(b.cols());
     let mut indptr = Vec::with_capacity(a.rows() + 1);
     indptr.push(0);
     let mut indices = Vec::with_capacity(entry_bound(a, b).min(INITIAL_CAPACITY_LIMIT));
     for w in a.indptr().windows(2) {
         let (nt, products) = acc.mark(a, b, w[0], w[1], false);
-        emit_row::<AVX512>(&mut acc, nt, products.min(b.cols()), &mut indices);
+        emit_row::<LIST>(&mut acc, nt, products.min(b.cols()), &mut indices);
         acc.clear(nt);
         indptr.push(indices.len());
     }
@@ -326,30 +392,30 @@ pub(super) fn product(tier: Tier, a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>, Ve
         return unsafe { product_fma_popcnt(a, b) };
     }
     let _ = tier;
-    product_body::<false, false>(a, b)
+    product_body::<false, LIST_SCALAR>(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,popcnt")]
 fn product_avx512(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
-    product_body::<true, true>(a, b)
+    product_body::<true, LIST_AVX512>(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]
 fn product_fma_popcnt(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
-    product_body::<true, false>(a, b)
+    product_body::<true, LIST_AVX2>(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn product_fma(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
-    product_body::<true, false>(a, b)
+    product_body::<true, LIST_AVX2>(a, b)
 }
 
-/// The one-pass product; `AVX512`: the caller guarantees avx512f.
+/// The one-pass product; `LIST`: as in `RowAccumulator::emit`.
 #[inline(always)]
-fn product_body<const FMA: bool, const AVX512: bool>(
+fn product_body<const FMA: bool, const LIST: u8>(
     a: &Csr,
     b: &Csr,
 ) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
@@ -361,7 +427,7 @@ fn product_body<const FMA: bool, const AVX512: bool>(
     let mut values = Vec::with_capacity(cap);
     for w in a.indptr().windows(2) {
         let (nt, products) = acc.mark(a, b, w[0], w[1], true);
-        let cnt = emit_row::<AVX512>(&mut acc, nt, products.min(b.cols()), &mut indices);
+        let cnt = emit_row::<LIST>(&mut acc, nt, products.min(b.cols()), &mut indices);
         let base = values.len();
         values.resize(base + cnt, 0.0);
         acc.accumulate::<FMA>(a, b, w[0], w[1], &mut values[base..]);
