@@ -1,12 +1,14 @@
 //! Sparse matrices: [`Csr`] built from triplets, dense data or raw arrays (validated), SpMV
-//! and sparse x dense products into caller buffers, sparse x sparse products in two phases
-//! ([`SpgemmPlan`]: symbolic once, numeric allocation-free), and a [`CostModel`] calibrated on
+//! and sparse x dense products into caller buffers, sparse x sparse products in one pass
+//! ([`Csr::try_matmul`]) or in two phases ([`SpgemmPlan`]: symbolic once, numeric
+//! allocation-free), and a [`CostModel`] calibrated on
 //! the running machine that picks the sparse or dense path from measured density.
 //!
 //! **Promise.** SpMV, SpMM and SpGEMM's numeric phase allocate nothing, lock nothing and do not
 //! panic on data (NaN and infinities are data); bad shapes and malformed structures are a
-//! [`SparseError`] decided before anything is written. Construction, transposition and
-//! SpGEMM's symbolic phase allocate (exactly what they return).
+//! [`SparseError`] decided before anything is written. Construction, transposition,
+//! `try_matmul` and SpGEMM's symbolic phase allocate (what they return, and a bitset of
+//! `B.cols` bits while they run).
 //!
 //! ```
 //! use zerotick_kernels::Kernels;
@@ -35,8 +37,11 @@
 mod auto;
 mod csr;
 mod error;
+mod gustavson;
 mod spgemm;
 mod spmv;
+#[cfg(target_arch = "x86_64")]
+mod spmv_x86;
 
 pub use auto::{CostModel, Decision, Operation, Path};
 pub use csr::{Csr, density};

@@ -1,37 +1,14 @@
-//! SpGEMM `C = A * B` (both CSR), Gustavson's row-by-row algorithm in two phases: a symbolic
-//! phase that builds the exact output structure once ([`SpgemmPlan::try_new`], allocates), and
-//! a numeric phase that fills the values into the plan's buffers
-//! ([`SpgemmPlan::numeric`], allocates nothing), for repeated products of the same structure.
+//! SpGEMM `C = A * B` (both CSR), Gustavson's row-by-row algorithm: in one pass
+//! ([`Csr::try_matmul`]: structure and values together), or in two phases for repeated
+//! products of the same structure: a symbolic phase that builds the exact output structure
+//! once ([`SpgemmPlan::try_new`], allocates), and a numeric phase that fills the values into
+//! the plan's buffers ([`SpgemmPlan::numeric`], allocates nothing). The row kernels of the
+//! one-pass product and of the symbolic phase are in `gustavson`.
 
 use super::csr::Csr;
 use super::error::{SparseError, check_dim};
-use super::spmv::prefetch;
+use super::gustavson::{self, prefetch_b_rows};
 use crate::simd::{madd, multiversion};
-
-/// Entries of `A` ahead of the current one whose `B` row is prefetched; the row pointers of
-/// the entry twice as far ahead are prefetched too. Uniformly scattered products are bound
-/// by the latency of these random row fetches (profiled with perf: 2/3 of the numeric time
-/// sat on the loads of `B.indptr` and `B.indices` before prefetching; with it the numeric
-/// phase of the 100k x 100k, 1M-nonzero A*A runs 2x faster). SpMV does not prefetch: there
-/// it measured 1.6x slower (the `x` gathers already saturate the outstanding-miss slots).
-const PREFETCH_AHEAD: usize = 8;
-
-/// Prefetches for the `A` entry at `p`: `B.indptr` of entry `p + 2D`, the start of the `B`
-/// row of entry `p + D` (columns and values).
-#[inline(always)]
-fn prefetch_b_rows(ai: &[u32], bp: &[usize], bi: &[u32], bv: Option<&[f64]>, p: usize) {
-    if let Some(&far) = ai.get(p + 2 * PREFETCH_AHEAD) {
-        prefetch(bp.as_ptr().wrapping_add(far as usize));
-    }
-    if let Some(&near) = ai.get(p + PREFETCH_AHEAD) {
-        let s = bp[near as usize];
-        prefetch(bi.as_ptr().wrapping_add(s));
-        if let Some(bv) = bv {
-            prefetch(bv.as_ptr().wrapping_add(s));
-            prefetch(bv.as_ptr().wrapping_add(s + 8));
-        }
-    }
-}
 
 /// The structure of `A * B` for one pair of sparsity patterns, with room for its values.
 ///
@@ -83,50 +60,21 @@ pub(crate) fn count_products(a: &Csr, b: &Csr) -> usize {
 
 impl SpgemmPlan {
     /// The symbolic phase: the exact structure of `A * B` (rows sorted), with zeroed values.
-    /// Allocates the output (sized exactly) and a `B.cols`-slot accumulator.
+    /// Allocates the output and a `B.cols`-slot accumulator for the numeric phase (and,
+    /// while it runs, a bitset of `B.cols` bits).
     ///
     /// # Errors
     /// [`DimensionMismatch`](SparseError::DimensionMismatch) if `A.cols != B.rows`.
     pub fn try_new(a: &Csr, b: &Csr) -> Result<Self, SparseError> {
         check_dim("a.cols vs b.rows", a.cols(), b.rows())?;
-        let (rows, n) = (a.rows(), b.cols());
-        let mut marks = vec![0u64; n];
-        let mut indptr = Vec::with_capacity(rows + 1);
-        indptr.push(0);
-        let mut indices: Vec<u32> = Vec::with_capacity(a.nnz().max(b.nnz()));
-        let (bp, bi) = (b.indptr(), b.indices());
-        let (ap, ai) = (a.indptr(), a.indices());
-        for r in 0..rows {
-            let stamp = r as u64 + 1;
-            let start = indices.len();
-            for p in ap[r]..ap[r + 1] {
-                prefetch_b_rows(ai, bp, bi, None, p);
-                let k = ai[p] as usize;
-                for &j in &bi[bp[k]..bp[k + 1]] {
-                    let m = &mut marks[j as usize];
-                    if *m != stamp {
-                        *m = stamp;
-                        indices.push(j);
-                    }
-                }
-            }
-            let row = &mut indices[start..];
-            if row.len() > 1 {
-                row.sort_unstable();
-            }
-            indptr.push(indices.len());
-        }
-        indices.shrink_to_fit();
+        let (indptr, indices) = gustavson::structure(crate::Kernels::active().tier(), a, b);
         let values = vec![0.0; indices.len()];
-        // The numeric phase stamps `(row + 1) << 32`; clear the symbolic stamps so none can
-        // be mistaken for one (they are `<= u32::MAX`, below every numeric stamp anyway).
-        marks.fill(0);
         Ok(Self {
-            shape: [rows, a.cols(), n, a.nnz(), b.nnz()],
+            shape: [a.rows(), a.cols(), b.cols(), a.nnz(), b.nnz()],
             indptr,
             indices,
             values,
-            marks,
+            marks: vec![0; b.cols()],
         })
     }
 
@@ -192,7 +140,8 @@ impl SpgemmPlan {
     pub fn into_csr(self) -> Csr {
         // SAFETY: `indptr` and `indices` are private, written only by `try_new` (the symbolic
         // phase: rows `0..A.rows`, each row's columns collected from B's rows, so `< B.cols`,
-        // deduplicated by the stamps and sorted, `indptr` the running lengths from 0) and
+        // each once per row (the bitset) in increasing order (`gustavson::structure`),
+        // `indptr` the running lengths from 0) and
         // never changed after; `values` has `indices.len()` entries (made so by `try_new`,
         // only written in place by `numeric`); `shape[0] = A.rows` and `shape[2] = B.cols`
         // are each `< u32::MAX` (checked when A and B were built), so their product fits a
@@ -267,16 +216,22 @@ fn numeric_body<const FMA: bool>(
 }
 
 impl Csr {
-    /// `A * B` in one call: [`SpgemmPlan::try_new`] then [`SpgemmPlan::numeric`] (allocates
-    /// the result). Keep the plan instead when the product is repeated with the same
-    /// structure.
+    /// `A * B` in one call: structure and values in a single pass over the rows (allocates
+    /// the result). The values are the same bits as [`SpgemmPlan::try_new`] followed by
+    /// [`SpgemmPlan::numeric`] on the same tier; keep a plan instead when the product is
+    /// repeated with the same structure.
     ///
     /// # Errors
     /// [`DimensionMismatch`](SparseError::DimensionMismatch) if `A.cols != B.rows`.
     pub fn try_matmul(&self, k: &crate::Kernels, b: &Csr) -> Result<Csr, SparseError> {
-        let mut plan = SpgemmPlan::try_new(self, b)?;
-        plan.numeric(k, self, b)?;
-        Ok(plan.into_csr())
+        check_dim("a.cols vs b.rows", self.cols(), b.rows())?;
+        let (indptr, indices, values) = gustavson::product(k.tier(), self, b);
+        // SAFETY: `gustavson::product` builds a valid CSR for `self.rows x b.cols`: `indptr`
+        // the running row lengths from 0 (one push per row of `self`), columns taken from
+        // B's rows (`< b.cols`), each once per row (the bitset) in increasing order (the
+        // emit step), one value per column; `self.rows` and `b.cols` are within
+        // `check_shape` (they are sides of valid `Csr`s).
+        Ok(unsafe { Csr::from_parts_trusted(self.rows(), b.cols(), indptr, indices, values) })
     }
 
     /// Exact count of scalar products in `self * b` (what SpGEMM's cost scales with).

@@ -1,8 +1,11 @@
-//! SpMV (`y = alpha A x + beta y`) and SpMM (sparse times row-major dense), per SIMD tier.
+//! SpMV (`y = alpha A x + beta y`) and SpMM (sparse times row-major dense), per SIMD tier
+//! (the AVX2 and AVX-512 SpMV kernels, with hardware gathers, are in `spmv_x86`).
 
 use super::csr::Csr;
 use super::error::{SparseError, check_dim};
-use crate::simd::{Kernels, madd, multiversion};
+#[cfg(target_arch = "x86_64")]
+use super::spmv_x86;
+use crate::simd::{Kernels, Tier, madd, multiversion};
 
 /// Entries of a row summed per step, into as many independent accumulators.
 const LANES: usize = 4;
@@ -91,9 +94,11 @@ impl Csr {
     /// `y = alpha * A * x + beta * y` on `k`'s tier. Allocates nothing.
     ///
     /// When `beta == 0`, `y` is overwritten without being read (as in BLAS: NaN in `y` does
-    /// not propagate). NaN and infinities in `A` or `x` are data and propagate. Tiers with
-    /// FMA round differently from the scalar tier (each row is summed in 4 interleaved
-    /// partial sums, fused where the tier has FMA).
+    /// not propagate). NaN and infinities in `A` or `x` are data and propagate. The tiers
+    /// round differently: the scalar tier sums each row in 4 interleaved partial sums; the
+    /// AVX2 and AVX-512 tiers gather `x` with hardware gathers and sum each row in 8 or 16
+    /// fused partial sums (8 or 16 lanes, entry `i` of the row in lane `i` mod 8 or 16),
+    /// reduced pairwise (matrices with `cols > i32::MAX` take the 4-sum loop with FMA).
     ///
     /// ```
     /// use zerotick_kernels::{Kernels, sparse::Csr};
@@ -119,7 +124,20 @@ impl Csr {
     ) -> Result<(), SparseError> {
         check_dim("x", self.cols(), x.len())?;
         check_dim("y", self.rows(), y.len())?;
-        spmv_v(*k, self, alpha, x, beta, y);
+        match k.tier() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernels`' invariant: the AVX-512 tier passed `Tier::is_supported`
+            // (avx512f, avx512dq, avx512vl, avx2, fma), a superset of what the kernel enables.
+            Tier::Avx512 if spmv_x86::gathers_fit(self) => unsafe {
+                spmv_x86::spmv_avx512(self, alpha, x, beta, y)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernels`' invariant: the AVX2 tier passed `Tier::is_supported` (avx2, fma).
+            Tier::Avx2 if spmv_x86::gathers_fit(self) => unsafe {
+                spmv_x86::spmv_avx2(self, alpha, x, beta, y)
+            },
+            _ => spmv_v(*k, self, alpha, x, beta, y),
+        }
         Ok(())
     }
 
