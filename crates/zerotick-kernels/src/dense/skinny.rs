@@ -130,10 +130,18 @@ pub(crate) const fn pack_len(p: usize) -> usize {
 
 /// Values of a `p x l` product in 8-row tiles (the layout [`mul_into`] writes).
 pub(crate) const fn tiles_len(p: usize, l: usize) -> usize {
-    p.div_ceil(8) * 8 * l
+    p.div_ceil(8) * 8 * tile_width(l)
 }
 
-/// `Y = B X` in 8-row tiles: `Y[8 t + r, c]` at `y[(t * l + c) * 8 + r]` for `8 t + r < p`,
+/// Columns stored per tile: `l` rounded up to a multiple of 6, so every column chunk of the
+/// kernels (30 or a multiple of 6; 6 on AVX2) loads and stores whole (a chunk of
+/// run-time width made LLVM copy the accumulators through `memcpy` calls).
+const fn tile_width(l: usize) -> usize {
+    l.div_ceil(6) * 6
+}
+
+/// `Y = B X` in 8-row tiles: `Y[8 t + r, c]` at `y[(t * w + c) * 8 + r]`, `w = tile_width(l)`,
+/// for `8 t + r < p`,
 /// `c < l` (the rows past `p` in the last tile are scratch). [`unpack_tiles`] turns it into
 /// a plain matrix.
 ///
@@ -180,9 +188,10 @@ pub(crate) fn mul_into(
 pub(crate) fn unpack_tiles(y: &[f64], l: usize, mut dst: faer::MatMut<'_, f64>) {
     let p = dst.nrows();
     assert!(dst.ncols() == l && y.len() >= tiles_len(p, l));
+    let w = tile_width(l);
     for c in 0..l {
         for (i, v) in dst.rb_mut().col_mut(c).iter_mut().enumerate() {
-            *v = y[((i / 8) * l + c) * 8 + i % 8];
+            *v = y[((i / 8) * w + c) * 8 + i % 8];
         }
     }
 }
@@ -192,7 +201,8 @@ fn mul_scalar_tile(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, y: &mut [f64
     let i0 = 8 * t;
     let rows = (b.rows - i0).min(8);
     for c in 0..l {
-        let yc = &mut y[(t * l + c) * 8..(t * l + c) * 8 + 8];
+        let w = tile_width(l);
+        let yc = &mut y[(t * w + c) * 8..(t * w + c) * 8 + 8];
         yc.fill(0.0);
         for j in 0..b.cols {
             let w = x[j * ld + c];
@@ -402,13 +412,13 @@ mod x86 {
     impl Tile {
         /// `Y`'s values of this tile start here (`(t * l + c0) * 8`).
         fn y_offset(&self) -> usize {
-            (self.t * self.l + self.c0) * 8
+            (self.t * super::tile_width(self.l) + self.c0) * 8
         }
 
         /// # Safety
         /// AVX-512 present; `pack` holds tile `t` of a panel of `kc` columns
         /// (`(t + 1) * kc * 8` values); `x` holds rows `j0..j0 + kc` with `c0 + NR <= ld`;
-        /// `y` holds the tile (`y_offset() + 8 * ncols` values).
+        /// `y` holds the tile (`y_offset() + 8 * NR` values, `c0 + NR <= tile_width(l)`).
         #[inline]
         #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
         unsafe fn run512<const NR: usize>(
@@ -420,13 +430,13 @@ mod x86 {
             pf: &mut Prefetch<'_>,
         ) {
             debug_assert!(self.c0 + NR <= ld && self.ncols <= NR);
-            debug_assert!(y.len() >= self.y_offset() + 8 * self.ncols);
+            debug_assert!(y.len() >= self.y_offset() + 8 * NR);
             debug_assert!(x.len() >= (self.j0 + self.kc) * ld);
             debug_assert!(pack.len() >= (self.t + 1) * self.kc * 8);
             let yp = y.as_mut_ptr().wrapping_add(self.y_offset());
             let mut acc = [_mm512_setzero_pd(); NR];
             if !self.first {
-                for (c, a) in acc.iter_mut().enumerate().take(self.ncols) {
+                for (c, a) in acc.iter_mut().enumerate() {
                     // SAFETY: the tile's column `c0 + c`, 8 values (above).
                     *a = unsafe { _mm512_loadu_pd(yp.add(8 * c)) };
                 }
@@ -445,7 +455,7 @@ mod x86 {
                     *acc = _mm512_fmadd_pd(a, w, *acc);
                 }
             }
-            for (c, a) in acc.iter().enumerate().take(self.ncols) {
+            for (c, a) in acc.iter().enumerate() {
                 // SAFETY: as for the load of the partial sums.
                 unsafe { _mm512_storeu_pd(yp.add(8 * c), *a) };
             }
@@ -467,14 +477,14 @@ mod x86 {
         ) {
             const NR: usize = 6;
             debug_assert!(self.c0 + NR <= ld && self.ncols <= NR);
-            debug_assert!(y.len() >= self.y_offset() + 8 * self.ncols);
+            debug_assert!(y.len() >= self.y_offset() + 8 * NR);
             debug_assert!(x.len() >= (self.j0 + self.kc) * ld);
             debug_assert!(pack.len() >= (self.t + 1) * self.kc * 8);
             let yp = y.as_mut_ptr().wrapping_add(self.y_offset());
             let mut lo = [_mm256_setzero_pd(); NR];
             let mut hi = [_mm256_setzero_pd(); NR];
             if !self.first {
-                for c in 0..self.ncols {
+                for c in 0..NR {
                     // SAFETY: the tile's column `c0 + c`, 8 values.
                     unsafe {
                         lo[c] = _mm256_loadu_pd(yp.add(8 * c));
@@ -502,7 +512,7 @@ mod x86 {
                     hi[c] = _mm256_fmadd_pd(a1, w, hi[c]);
                 }
             }
-            for c in 0..self.ncols {
+            for c in 0..NR {
                 // SAFETY: as for the load of the partial sums.
                 unsafe {
                     _mm256_storeu_pd(yp.add(8 * c), lo[c]);
@@ -700,7 +710,8 @@ mod x86 {
         }
     }
 
-    /// `tmul_into` on AVX2: tiles of `12 / NV` columns of `B` x `NV <= 3` vectors of 4 lanes.
+    /// `tmul_into` on AVX2: tiles of 3 columns of `B` x `NV <= 3` vectors of 4 lanes (9
+    /// accumulators + 3 row vectors + 1 broadcast of the 16 `ymm`; 4 columns spilled).
     ///
     /// # Safety
     /// avx2 and fma present; as `tmul_avx512`.
@@ -708,8 +719,8 @@ mod x86 {
     pub(super) unsafe fn tmul_avx2(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, z: &mut [f64]) {
         let q = b.cols;
         let vecs = l.div_ceil(4);
-        for j0 in (0..q).step_by(4) {
-            let jt = (q - j0).min(4);
+        for j0 in (0..q).step_by(3) {
+            let jt = (q - j0).min(3);
             let mut v0 = 0;
             while v0 < vecs {
                 let nv = (vecs - v0).min(3);
@@ -717,9 +728,9 @@ mod x86 {
                 // columns `j0..j0 + jt <= q`.
                 unsafe {
                     match (jt, nv) {
-                        (4, 3) => tmul_tile256::<4, 3>(b, x, ld, z, v0, j0),
-                        (4, 2) => tmul_tile256::<4, 2>(b, x, ld, z, v0, j0),
-                        (4, _) => tmul_tile256::<4, 1>(b, x, ld, z, v0, j0),
+                        (3, 3) => tmul_tile256::<3, 3>(b, x, ld, z, v0, j0),
+                        (3, 2) => tmul_tile256::<3, 2>(b, x, ld, z, v0, j0),
+                        (3, _) => tmul_tile256::<3, 1>(b, x, ld, z, v0, j0),
                         (_, 3) => tmul_cols256::<3>(b, x, ld, z, v0, j0, jt),
                         (_, 2) => tmul_cols256::<2>(b, x, ld, z, v0, j0, jt),
                         _ => tmul_cols256::<1>(b, x, ld, z, v0, j0, jt),
@@ -730,7 +741,7 @@ mod x86 {
         }
     }
 
-    /// The last `jt < 4` columns one at a time.
+    /// The last `jt < 3` columns one at a time.
     ///
     /// # Safety
     /// As `tmul_tile256` for each column `j0..j0 + jt`.
