@@ -15,6 +15,10 @@
 //!   k, p, q, standard normal sketch) written on faer's public API the obvious way, allocating
 //!   per call ([`faer_hmt`]); `faer-thin-svd` runs faer's full thin SVD (`Mat::thin_svd`), the
 //!   exact answer.
+//!
+//! `ZEROTICK_DENSE_CASES=rsvd` (any substring of case names, comma-separated) runs only the
+//! matching cases and skips the Strassen calibration when no GEMM case is selected: for
+//! iterating on one kernel; figures to quote come from the whole group.
 
 use super::GroupResult;
 use crate::harness::{Config, Harness, Impl, Row};
@@ -32,6 +36,10 @@ use zerotick_mem::Arena;
 /// # Errors
 /// If a kernel rejects its (well-formed) input, which would be a bug.
 pub fn run(h: &mut Harness) -> GroupResult {
+    let wanted = |case: &str| match std::env::var("ZEROTICK_DENSE_CASES") {
+        Ok(list) => list.split(',').any(|w| case.contains(w.trim())),
+        Err(_) => true,
+    };
     let warm = warm_up_thread(1024);
     h.note(format!(
         "faer packing buffer (first 1024^3 product on this thread): VmSize +{:.1} MiB, \
@@ -39,13 +47,21 @@ pub fn run(h: &mut Harness) -> GroupResult {
         mib(warm.vm_size_growth_bytes()),
         mib(warm.vm_rss_growth_bytes())
     ));
-    let crossover = crossover(h);
     let mut rows = Vec::new();
-    for (case, n) in [
+    let gemm_cases: Vec<(&'static str, usize)> = [
         ("gemm_1024", 1024),
         ("gemm_2048", 2048),
         ("gemm_4096", 4096),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(case, _)| wanted(case))
+    .collect();
+    let crossover = if gemm_cases.is_empty() {
+        Crossover::cached()
+    } else {
+        crossover(h)
+    };
+    for (case, n) in gemm_cases {
         let heavy = n >= 4096;
         let got = if heavy {
             let mut quick = Harness::new(Config { quick: true });
@@ -68,7 +84,9 @@ pub fn run(h: &mut Harness) -> GroupResult {
         ));
         rows.extend(got);
     }
-    rows.extend(rsvd_case(h)?);
+    if wanted("rsvd_2000x1000_k20") {
+        rows.extend(rsvd_case(h)?);
+    }
     Ok(rows)
 }
 

@@ -94,6 +94,8 @@ pub(crate) fn gemm_unchecked_shapes(
         return;
     }
     matmul(c, accum, a, b, alpha, par);
+    // faer's kernels return with dirty upper vector halves; callers continue with scalar code.
+    super::clear_upper_vector_state();
 }
 
 /// `c *= s`.

@@ -44,6 +44,10 @@ impl Gaussian {
         if let Some(v) = self.spare.take() {
             return v;
         }
+        // Scalar code after a faer product runs many times slower until the vector registers'
+        // upper halves are cleared (see `clear_upper_vector_state`): not this generator's
+        // callers' problem.
+        super::clear_upper_vector_state();
         let r = (-2.0 * self.open_unit().ln()).sqrt();
         let (sin, cos) = (core::f64::consts::TAU * self.open_unit()).sin_cos();
         self.spare = Some(r * sin);

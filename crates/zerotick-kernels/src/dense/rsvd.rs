@@ -18,8 +18,13 @@ use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Conj, MatMut, MatRef, Par, diag::DiagMut};
 use zerotick_mem::Arena;
 
-use super::DenseError;
+use super::cholqr::{Scratch, cholqr2};
 use super::gemm::gemm_unchecked_shapes;
+use super::skinny::{
+    ColMajor, mul_into, pack_len, packed_width, tiles_len, tmul_into, unpack_tiles,
+};
+use super::{DenseError, clear_upper_vector_state};
+use crate::simd::Kernels;
 
 /// Parameters of [`rsvd_into`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +75,8 @@ fn stack_req(m: usize, n: usize, l: usize) -> StackReq {
         ),
     ]);
     StackReq::all_of(&[
-        temp_mat_scratch::<f64>(n, l), // omega, then the orthonormal basis of A^T Q
-        temp_mat_scratch::<f64>(n, l), // z = A^T Q, then B^T
-        temp_mat_scratch::<f64>(m, l), // y = A omega
-        temp_mat_scratch::<f64>(m, l), // q
+        temp_mat_scratch::<f64>(m, l), // q: orthonormal basis of the range
+        temp_mat_scratch::<f64>(n, l), // orthonormal basis of A^T Q
         temp_mat_scratch::<f64>(bs_m, l),
         temp_mat_scratch::<f64>(bs_n, l),
         temp_mat_scratch::<f64>(l, 1), // singular values
@@ -83,11 +86,112 @@ fn stack_req(m: usize, n: usize, l: usize) -> StackReq {
     ])
 }
 
+/// The buffers besides faer's scratch: the sketch / `A^T Q` basis and the range basis
+/// packed row-major (`n x ld`, `m x ld`), the two product outputs (row-major `x ld` or
+/// column-major), the tiles [`mul_into`] writes and its packing buffer, and CholeskyQR2's
+/// two `l x ld` matrices.
+fn packed_lens(m: usize, n: usize, l: usize) -> [usize; 8] {
+    let ld = packed_width(l);
+    [
+        n * ld,
+        m * ld,
+        m * ld,
+        n * ld,
+        tiles_len(m, l).max(tiles_len(n, l)),
+        pack_len(m.max(n)),
+        l * ld,
+        l * ld,
+    ]
+}
+
 /// Arena bytes [`rsvd_into`] needs for an `m x n` input.
 pub fn rsvd_scratch_bytes(m: usize, n: usize, params: RsvdParams) -> usize {
     let l = params.width(m, n).max(1);
     let req = stack_req(m, n, l);
-    req.size_bytes() + req.align_bytes()
+    let packed: usize = packed_lens(m, n, l)
+        .iter()
+        .map(|len| len * size_of::<f64>() + 64)
+        .sum();
+    req.size_bytes() + req.align_bytes() + packed
+}
+
+/// How the products with `A` run.
+#[derive(Clone, Copy)]
+enum Products<'a> {
+    /// `A` column-major: `A X` by [`mul_into`], `A^T X` by [`tmul_into`].
+    Cols(ColMajor<'a>),
+    /// `A` row-major, so `A^T` is column-major: `A X = (A^T)^T X` by [`tmul_into`],
+    /// `A^T X` by [`mul_into`].
+    Rows(ColMajor<'a>),
+    /// Other strides: faer's GEMM.
+    General(MatRef<'a, f64>),
+}
+
+impl<'a> Products<'a> {
+    fn new(a: MatRef<'a, f64>) -> Self {
+        if let Some(b) = ColMajor::new(a) {
+            Products::Cols(b)
+        } else if let Some(b) = ColMajor::new(a.transpose()) {
+            Products::Rows(b)
+        } else {
+            Products::General(a)
+        }
+    }
+
+    /// `A X` (`transpose == false`) or `A^T X`, for `X` packed row-major (`l` columns, row
+    /// length `ld`), written into `out` and returned as a view of it.
+    #[allow(clippy::too_many_arguments)] // the product, its operand and its three buffers
+    fn apply<'o>(
+        self,
+        k: Kernels,
+        transpose: bool,
+        x: &[f64],
+        l: usize,
+        ld: usize,
+        out: &'o mut [f64],
+        bufs: &mut Scratch<'_>,
+    ) -> MatMut<'o, f64> {
+        match (self, transpose) {
+            (Products::Cols(b), false) | (Products::Rows(b), true) => {
+                mul_into(k, b, x, l, ld, bufs.tiles, bufs.panel);
+                let rows = b.rows();
+                let mut y = MatMut::from_column_major_slice_mut(&mut out[..rows * l], rows, l);
+                unpack_tiles(bufs.tiles, l, y.rb_mut());
+                y
+            }
+            (Products::Cols(b), true) | (Products::Rows(b), false) => {
+                tmul_into(k, b, x, l, ld, out);
+                row_major(out, b.cols(), l, ld)
+            }
+            (Products::General(a), t) => {
+                let a = if t { a.transpose() } else { a };
+                let (rows, inner) = a.shape();
+                let xv =
+                    MatRef::from_column_major_slice_with_stride(&x[..inner * ld], l, inner, ld)
+                        .transpose();
+                let mut y = MatMut::from_column_major_slice_mut(&mut out[..rows * l], rows, l);
+                gemm_unchecked_shapes(y.rb_mut(), a, xv, 1.0, 0.0, Par::Seq);
+                y
+            }
+        }
+    }
+}
+
+/// `rows x cols` row-major view of `data` with row length `ld`.
+fn row_major(data: &mut [f64], rows: usize, cols: usize, ld: usize) -> MatMut<'_, f64> {
+    // `from_column_major_slice_with_stride_mut` of the transpose: see `view::mat_mut`.
+    MatMut::from_column_major_slice_with_stride_mut(&mut data[..rows * ld], cols, rows, ld)
+        .transpose_mut()
+}
+
+/// Copies `src` (`rows x l`) into `dst` packed row-major with row length `ld` (the padding is
+/// left as it is: zero from the arena).
+pub(crate) fn pack(src: MatRef<'_, f64>, dst: &mut [f64], ld: usize) {
+    for (c, col) in src.col_iter().enumerate() {
+        for (r, v) in col.iter().enumerate() {
+            dst[r * ld + c] = *v;
+        }
+    }
 }
 
 /// Top-`k` SVD of `a` (`m x n`): `u` (`m x k`), `s` (`k`, non-increasing), `vt` (`k x n`)
@@ -149,18 +253,33 @@ pub fn rsvd_into(
         }
     }
     let l = params.width(m, n);
-    let bytes = arena.try_alloc_bytes(rsvd_scratch_bytes(m, n, params))?;
+    let ld = packed_width(l);
+    let [x_len, q_len, y_len, z_len, t_len, p_len, s_len, g_len] = packed_lens(m, n, l);
+    let xp = arena.try_alloc_zeroed::<f64>(x_len)?;
+    let qp = arena.try_alloc_zeroed::<f64>(q_len)?;
+    let ybuf = arena.try_alloc_zeroed::<f64>(y_len)?;
+    let zbuf = arena.try_alloc_zeroed::<f64>(z_len)?;
+    let tiles = arena.try_alloc_zeroed::<f64>(t_len)?;
+    let panel = arena.try_alloc_zeroed::<f64>(p_len)?;
+    let small = arena.try_alloc_zeroed::<f64>(s_len)?;
+    let gram = arena.try_alloc_zeroed::<f64>(g_len)?;
+    let mut bufs = Scratch {
+        small,
+        gram,
+        tiles,
+        panel,
+    };
+    let req = stack_req(m, n, l);
+    let bytes = arena.try_alloc_bytes(req.size_bytes() + req.align_bytes())?;
     let stack = MemStack::new(bytes);
     let par = Par::Seq;
+    let kern = Kernels::active();
+    let prod = Products::new(a);
 
-    let (mut omega, stack) = temp_mat_zeroed::<f64, _, _>(n, l, stack);
-    let mut omega = omega.as_mat_mut();
-    let (mut z, stack) = temp_mat_zeroed::<f64, _, _>(n, l, stack);
-    let mut z = z.as_mat_mut();
-    let (mut y, stack) = temp_mat_zeroed::<f64, _, _>(m, l, stack);
-    let mut y = y.as_mat_mut();
     let (mut q, stack) = temp_mat_zeroed::<f64, _, _>(m, l, stack);
     let mut q = q.as_mat_mut();
+    let (mut wn, stack) = temp_mat_zeroed::<f64, _, _>(n, l, stack);
+    let mut wn = wn.as_mat_mut();
     let (mut hm, stack) =
         temp_mat_zeroed::<f64, _, _>(recommended_block_size::<f64>(m, l), l, stack);
     let mut hm = hm.as_mat_mut();
@@ -174,22 +293,27 @@ pub fn rsvd_into(
     let (mut zz, stack) = temp_mat_zeroed::<f64, _, _>(l, l, stack);
     let mut zz = zz.as_mat_mut();
 
+    // The sketch, drawn column by column (the order faer's `Mat::from_fn` uses).
     let mut rng = super::rng::Gaussian::new(params.seed);
-    faer::zip!(omega.rb_mut()).for_each(|faer::unzip!(x)| *x = rng.sample());
+    for c in 0..l {
+        for j in 0..n {
+            xp[j * ld + c] = rng.sample();
+        }
+    }
 
     // Range finder: Q = orth(A Omega), then q rounds of Q = orth(A orth(A^T Q)).
-    gemm_unchecked_shapes(y.rb_mut(), a, omega.rb(), 1.0, 0.0, par);
-    orthonormalize(y.rb_mut(), hm.rb_mut(), q.rb_mut(), stack);
+    let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs);
+    orth(kern, y, hm.rb_mut(), q.rb_mut(), qp, &mut bufs, stack);
     for _ in 0..params.power_iters {
-        gemm_unchecked_shapes(z.rb_mut(), a.transpose(), q.rb(), 1.0, 0.0, par);
-        orthonormalize(z.rb_mut(), hn.rb_mut(), omega.rb_mut(), stack);
-        gemm_unchecked_shapes(y.rb_mut(), a, omega.rb(), 1.0, 0.0, par);
-        orthonormalize(y.rb_mut(), hm.rb_mut(), q.rb_mut(), stack);
+        let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs);
+        orth(kern, z, hn.rb_mut(), wn.rb_mut(), xp, &mut bufs, stack);
+        let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs);
+        orth(kern, y, hm.rb_mut(), q.rb_mut(), qp, &mut bufs, stack);
     }
     // B^T = A^T Q (n x l) = W S Z^T, so A ~= Q B = (Q Z) S W^T.
-    gemm_unchecked_shapes(z.rb_mut(), a.transpose(), q.rb(), 1.0, 0.0, par);
+    let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs);
     let sdiag: DiagMut<'_, f64> = sv.rb_mut().col_mut(0).as_diagonal_mut();
-    svd(
+    let ok = svd(
         z.rb(),
         sdiag,
         Some(w.rb_mut()),
@@ -197,14 +321,33 @@ pub fn rsvd_into(
         par,
         stack,
         Default::default(),
-    )
-    .map_err(|_| DenseError::NoConvergence)?;
+    );
+    clear_upper_vector_state();
+    ok.map_err(|_| DenseError::NoConvergence)?;
     gemm_unchecked_shapes(u.rb_mut(), q.rb(), zz.rb().get(.., ..k), 1.0, 0.0, par);
     for (i, s) in s.iter_mut().enumerate() {
         *s = sv[(i, 0)];
     }
     vt.copy_from(w.rb().get(.., ..k).transpose());
     Ok(())
+}
+
+/// Orthonormal basis of the columns of `y` into `out` (column-major) and `packed`
+/// (row-major, row length `packed_width(l)`): CholeskyQR2 when `y` is well enough conditioned
+/// for it, else Householder QR (`y` is then overwritten).
+fn orth(
+    kern: Kernels,
+    y: MatMut<'_, f64>,
+    h: MatMut<'_, f64>,
+    mut out: MatMut<'_, f64>,
+    packed: &mut [f64],
+    scratch: &mut Scratch<'_>,
+    stack: &mut MemStack,
+) {
+    if !cholqr2(kern, y.rb(), out.rb_mut(), packed, scratch) {
+        orthonormalize(y, h, out.rb_mut(), stack);
+        pack(out.rb(), packed, packed_width(out.ncols()));
+    }
 }
 
 /// `out = Q` of the thin QR of `y` (`y` is overwritten by the factorisation).
@@ -225,4 +368,7 @@ fn orthonormalize(
         Par::Seq,
         stack,
     );
+    // faer's GEMM kernels (inside the QR) leave the upper vector halves dirty; the packing
+    // loops that follow are baseline (SSE) code.
+    clear_upper_vector_state();
 }

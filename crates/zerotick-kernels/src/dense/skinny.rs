@@ -1,0 +1,975 @@
+//! The randomized SVD's skinny products, `B X` and `B^T X`, for a column-major `B` (`p x q`,
+//! unit row stride) and a narrow `X` (a few dozen columns) packed row-major by the caller.
+//!
+//! Both kernels read `B` exactly once from memory per product (faer's GEMM runs its
+//! micro-kernel on 30-column panels at well under half its square-matrix rate; measured on
+//! the Xeon, 2026-12-01: ~20 GFLOP/s for `A X`, `A` 2000 x 1000 column-major, `X` 30 wide):
+//!
+//! * [`tmul_into`] (`Z = B^T X`, `Z` row-major): `JT` columns of `B` times up to 32 columns of
+//!   `X` (4 `zmm` per row) in `JT * 4 <= 24` accumulators; each row `i` of `X` is loaded once
+//!   per tile and `B[i, j]` broadcast, so `B`'s columns stream contiguously (a handful of
+//!   sequential streams the hardware prefetchers follow) and `X` comes from L2. Measured
+//!   ~51 GFLOP/s on the Xeon, above faer's large square GEMM (~47).
+//! * [`mul_into`] (`Y = B X`): here the sum runs along `B`'s rows, across columns, so a
+//!   register tile (8 rows of `B`, one `zmm`, times up to 30 columns of `X` in 30
+//!   accumulators) needs one cache line from each column. Taken straight from `B` that is
+//!   one memory stream per column and the loads stall (measured 5.9-20 GFLOP/s whatever the
+//!   software prefetch distance). So `B` is copied in panels of [`KC`] columns into 8-row
+//!   tiles (`KC x 8` values contiguous, in L2), and while one panel is multiplied the next is
+//!   prefetched into L2 line by line in memory order. `Y` is written in the same 8-row tiles
+//!   ([`unpack_tiles`] makes a matrix of it). Measured ~20-24 GFLOP/s on the loaded machine:
+//!   the copy and the stalls still cost half the time; see `docs/kernels.md`.
+//!
+//! The AVX2 versions use the same loops on 4-lane `ymm` registers with tiles that fit 16
+//! registers (8 rows x 6 columns; 4 columns of `B` x 12 lanes). The scalar tier is the plain
+//! triple loop, the reference the tests compare the other tiers with.
+//!
+//! Layout contract of the packed operands: row `r` of an `X` with `l` columns starts at
+//! `x[r * ld]`, `ld = packed_width(l)`, and the `ld - l` padding values of every row are zero
+//! (the kernels multiply them and drop the results).
+
+use core::marker::PhantomData;
+
+use faer::MatRef;
+use faer::reborrow::ReborrowMut;
+
+use crate::simd::{Kernels, Tier};
+
+/// Columns of `B` per block of [`mul_into`]: each is one memory stream while the block's
+/// tiles run down the rows, and the hardware prefetchers follow a few dozen streams (128
+/// columns with software prefetch one tile ahead measured 2.5x slower than `tmul_into`).
+const KC: usize = 32;
+
+/// Row length of a packed narrow operand of `l` columns: `l` rounded up to a multiple of 6
+/// (the AVX-512 column chunks of [`mul_into`]) and then of 8 (the vector width of
+/// [`tmul_into`]).
+pub(crate) const fn packed_width(l: usize) -> usize {
+    (l.div_ceil(6) * 6).div_ceil(8) * 8
+}
+
+/// A column-major matrix by raw parts: element `(i, j)` at `ptr + i + j * cs`.
+///
+/// Invariant: for every `i < rows` and `j < cols`, `ptr + i + j * cs` points to an `f64`
+/// readable for `'a` and not written during `'a` (it comes from a `MatRef<'a, f64>` with unit
+/// row stride); `cs >= rows` when `cols > 1`. Nothing else between the columns is assumed
+/// readable: the kernels only dereference in-matrix elements (masked-off lanes and prefetches
+/// are not accesses).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ColMajor<'a> {
+    ptr: *const f64,
+    rows: usize,
+    cols: usize,
+    cs: usize,
+    _life: PhantomData<&'a f64>,
+}
+
+impl<'a> ColMajor<'a> {
+    /// `a` itself when its row stride is 1 and its column stride positive and at least its
+    /// row count.
+    pub(crate) fn new(a: MatRef<'a, f64>) -> Option<Self> {
+        let (rows, cols) = a.shape();
+        let cs = usize::try_from(a.col_stride()).ok()?;
+        let unit_rows = a.row_stride() == 1 || rows <= 1;
+        if !unit_rows || (cols > 1 && cs < rows.max(1)) {
+            return None;
+        }
+        Some(Self {
+            ptr: a.as_ptr(),
+            rows,
+            cols,
+            cs: cs.max(rows),
+            _life: PhantomData,
+        })
+    }
+
+    /// Rows `p`.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns `q`.
+    pub(crate) fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `B[i, j]`.
+    ///
+    /// # Safety
+    /// `i < rows` and `j < cols`.
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, j: usize) -> f64 {
+        debug_assert!(i < self.rows && j < self.cols);
+        // SAFETY: the caller keeps `(i, j)` inside the matrix; the type's invariant makes that
+        // element readable.
+        unsafe { *self.ptr.add(i + j * self.cs) }
+    }
+
+    /// Pointer to `B[i, j]` (inside the matrix by the caller's contract, or one past a
+    /// column's rows for an empty range).
+    #[inline(always)]
+    fn col_ptr(&self, i: usize, j: usize) -> *const f64 {
+        self.ptr.wrapping_add(i + j * self.cs)
+    }
+}
+
+/// Checks the packed operand `x` (`rows x l`, row stride `ld`) and the output length.
+fn check(x: &[f64], rows: usize, l: usize, ld: usize, out: &[f64], out_len: usize) {
+    assert!(
+        ld >= packed_width(l),
+        "packed row length {ld} below {l} columns' width"
+    );
+    assert!(x.len() >= rows * ld, "packed operand too short");
+    assert!(out.len() >= out_len, "output too short");
+}
+
+/// Length of [`mul_into`]'s packing buffer for `B` with `p` rows: one panel of [`KC`]
+/// columns in 8-row tiles.
+pub(crate) const fn pack_len(p: usize) -> usize {
+    p.div_ceil(8) * 8 * KC
+}
+
+/// Values of a `p x l` product in 8-row tiles (the layout [`mul_into`] writes).
+pub(crate) const fn tiles_len(p: usize, l: usize) -> usize {
+    p.div_ceil(8) * 8 * tile_width(l)
+}
+
+/// Columns stored per tile: `l` rounded up to a multiple of 6, so every column chunk of the
+/// kernels (30 or a multiple of 6; 6 on AVX2) loads and stores whole (a chunk of
+/// run-time width made LLVM copy the accumulators through `memcpy` calls).
+const fn tile_width(l: usize) -> usize {
+    l.div_ceil(6) * 6
+}
+
+/// `Y = B X` in 8-row tiles: `Y[8 t + r, c]` at `y[(t * w + c) * 8 + r]`, `w = tile_width(l)`,
+/// for `8 t + r < p`,
+/// `c < l` (the rows past `p` in the last tile are scratch). [`unpack_tiles`] turns it into
+/// a plain matrix.
+///
+/// The tiles keep every output tile in one contiguous 8-row block, so the kernel's memory
+/// streams are the columns of a block of `B` plus one: few enough for the hardware
+/// prefetchers.
+///
+/// # Panics
+/// If `ld < packed_width(l)`, `x` holds fewer than `q * ld` values or `y` fewer than
+/// `tiles_len(p, l)` (internal callers size them; a panic here is a bug).
+pub(crate) fn mul_into(
+    k: Kernels,
+    b: ColMajor<'_>,
+    x: &[f64],
+    l: usize,
+    ld: usize,
+    y: &mut [f64],
+    pack: &mut [f64],
+) {
+    let (p, q) = (b.rows, b.cols);
+    check(x, q, l, ld, y, tiles_len(p, l));
+    assert!(pack.len() >= pack_len(p), "packing buffer too short");
+    if q == 0 {
+        y[..tiles_len(p, l)].fill(0.0);
+        return;
+    }
+    match k.tier() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: its tier passed `Tier::is_supported` on this CPU, so
+        // avx512f, avx512dq, avx512vl, avx2 and fma are present; shapes checked above.
+        Tier::Avx512 => unsafe { x86::mul_avx512(b, x, l, ld, y, pack) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: avx2 and fma are present; shapes checked above.
+        Tier::Avx2 => unsafe { x86::mul_avx2(b, x, l, ld, y, pack) },
+        _ => {
+            for t in 0..p.div_ceil(8) {
+                mul_scalar_tile(b, x, l, ld, y, t);
+            }
+        }
+    }
+}
+
+/// Copies the tiled `p x l` product `y` (see [`mul_into`]) into `dst`.
+pub(crate) fn unpack_tiles(y: &[f64], l: usize, mut dst: faer::MatMut<'_, f64>) {
+    let p = dst.nrows();
+    assert!(dst.ncols() == l && y.len() >= tiles_len(p, l));
+    let w = tile_width(l);
+    for c in 0..l {
+        for (i, v) in dst.rb_mut().col_mut(c).iter_mut().enumerate() {
+            *v = y[((i / 8) * w + c) * 8 + i % 8];
+        }
+    }
+}
+
+/// Tile `t` (rows `8 t..min(8 t + 8, p)`) of `Y = B X`, plain loops: the scalar tier.
+fn mul_scalar_tile(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, y: &mut [f64], t: usize) {
+    let i0 = 8 * t;
+    let rows = (b.rows - i0).min(8);
+    for c in 0..l {
+        let w = tile_width(l);
+        let yc = &mut y[(t * w + c) * 8..(t * w + c) * 8 + 8];
+        yc.fill(0.0);
+        for j in 0..b.cols {
+            let w = x[j * ld + c];
+            for (r, yv) in yc.iter_mut().enumerate().take(rows) {
+                // SAFETY: `i0 + r < i0 + rows <= p` and `j < q`.
+                *yv += unsafe { b.at(i0 + r, j) } * w;
+            }
+        }
+    }
+}
+
+/// `Z = B^T X`: `z[j * ld + c] = sum_i B[i, j] * x[i * ld + c]` for `j < q`, `c < l`
+/// (`Z` row-major with the packed row length `ld`; its padding values are unspecified).
+///
+/// # Panics
+/// If `ld < packed_width(l)`, `x` holds fewer than `p * ld` values or `z` fewer than
+/// `q * ld` (internal callers size them; a panic here is a bug).
+pub(crate) fn tmul_into(
+    k: Kernels,
+    b: ColMajor<'_>,
+    x: &[f64],
+    l: usize,
+    ld: usize,
+    z: &mut [f64],
+) {
+    let (p, q) = (b.rows, b.cols);
+    check(x, p, l, ld, z, q * ld);
+    match k.tier() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul_into`: the tier's features are present; shapes checked above.
+        Tier::Avx512 => unsafe { x86::tmul_avx512(b, x, l, ld, z) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul_into`: avx2 and fma are present; shapes checked above.
+        Tier::Avx2 => unsafe { x86::tmul_avx2(b, x, l, ld, z) },
+        _ => tmul_scalar(b, x, l, ld, z),
+    }
+}
+
+/// `Z = B^T X`, plain loops (the scalar tier).
+fn tmul_scalar(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, z: &mut [f64]) {
+    for j in 0..b.cols {
+        let zj = &mut z[j * ld..j * ld + l];
+        zj.fill(0.0);
+        for i in 0..b.rows {
+            // SAFETY: `i < p` and `j < q`.
+            let a = unsafe { b.at(i, j) };
+            for (zv, xv) in zj.iter_mut().zip(&x[i * ld..i * ld + l]) {
+                *zv += a * xv;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{ColMajor, KC};
+    use core::arch::x86_64::{
+        __m256d, _MM_HINT_T2, _mm_prefetch, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd,
+        _mm256_setzero_pd, _mm256_storeu_pd, _mm512_fmadd_pd, _mm512_loadu_pd,
+        _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_storeu_pd,
+    };
+
+    /// `mul_into` on AVX-512: panels of [`KC`] columns of `B`, each copied into `pack` in
+    /// 8-row tiles (reading `B` down its columns, one memory stream) and then multiplied tile
+    /// by tile (each tile's `KC x 8` values contiguous) with column chunks of up to 30; while
+    /// a panel is multiplied, the next one is prefetched line by line, in memory order.
+    ///
+    /// # Safety
+    /// avx512f, avx512dq, avx512vl, avx2 and fma are present; `ld >= packed_width(l)`,
+    /// `x.len() >= q * ld`, `y.len() >= tiles_len(p, l)`, `pack.len() >= pack_len(p)`.
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(super) unsafe fn mul_avx512(
+        b: ColMajor<'_>,
+        x: &[f64],
+        l: usize,
+        ld: usize,
+        y: &mut [f64],
+        pack: &mut [f64],
+    ) {
+        let (p, q) = (b.rows, b.cols);
+        let tiles = p.div_ceil(8);
+        let kcb = KC;
+        let mut pf = Prefetch::new(b, kcb.min(q));
+        for j0 in (0..q).step_by(kcb) {
+            let kc = kcb.min(q - j0);
+            // SAFETY: `j0 + kc <= q`; `pack` sized by the caller.
+            unsafe { pack_panel512(b, j0, kc, pack) };
+            pf.set_end((j0 + 2 * kcb).min(q));
+            for t in 0..tiles {
+                let mut c0 = 0;
+                while c0 < l {
+                    let w = (l - c0).min(30);
+                    let tile = Tile {
+                        l,
+                        t,
+                        j0,
+                        kc,
+                        c0,
+                        ncols: w,
+                        first: j0 == 0,
+                    };
+                    // SAFETY: tile `t < tiles` of the packed panel (`kc` columns), `X` rows
+                    // `j0..j0 + kc <= q` with `c0 + chunk <= packed_width(l) <= ld` for the
+                    // chunk width chosen below (`w` rounded up to a multiple of 6), `Y`'s tile.
+                    unsafe {
+                        match w.div_ceil(6) {
+                            1 => tile.run512::<6>(x, ld, y, pack, &mut pf),
+                            2 => tile.run512::<12>(x, ld, y, pack, &mut pf),
+                            3 => tile.run512::<18>(x, ld, y, pack, &mut pf),
+                            4 => tile.run512::<24>(x, ld, y, pack, &mut pf),
+                            _ => tile.run512::<30>(x, ld, y, pack, &mut pf),
+                        }
+                    }
+                    c0 += w;
+                }
+            }
+        }
+    }
+
+    /// Copies columns `j0..j0 + kc` of `B` into `pack`: tile `t`'s column `j` at
+    /// `pack[(t * kc + j) * 8..][..8]`, rows past `p` zero.
+    ///
+    /// # Safety
+    /// AVX-512 present; `j0 + kc <= q`; `pack.len() >= p.div_ceil(8) * 8 * kc`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    unsafe fn pack_panel512(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [f64]) {
+        let p = b.rows;
+        let tiles = p.div_ceil(8);
+        debug_assert!(j0 + kc <= b.cols && pack.len() >= tiles * 8 * kc);
+        let dst = pack.as_mut_ptr();
+        // Tile by tile: the writes run through `pack` in order; the reads take one line of
+        // each of the panel's columns per tile (measured faster than column by column).
+        for t in 0..tiles {
+            let rows = (p - 8 * t).min(8);
+            let mask = (((1u16 << rows) - 1) & 0xff) as u8;
+            for j in 0..kc {
+                let col = b.col_ptr(0, j0 + j);
+                // SAFETY: rows `8 t..8 t + rows <= p` of column `j0 + j < q` (the mask), and
+                // slot `(t * kc + j) * 8 + 8 <= tiles * kc * 8 <= pack.len()`.
+                unsafe {
+                    let v = _mm512_maskz_loadu_pd(mask, col.add(8 * t));
+                    _mm512_storeu_pd(dst.add((t * kc + j) * 8), v);
+                }
+            }
+        }
+    }
+
+    /// A cursor over `B`'s cache lines in memory order (down each column, column after
+    /// column), prefetching two lines into L2 per step up to a column limit: the multiply of
+    /// one panel fetches the next (a panel has `tiles * KC` lines and its multiply
+    /// `tiles * KC` steps).
+    struct Prefetch<'a> {
+        b: ColMajor<'a>,
+        row: usize,
+        col: usize,
+        end: usize,
+    }
+
+    impl<'a> Prefetch<'a> {
+        fn new(b: ColMajor<'a>, col: usize) -> Self {
+            Self {
+                b,
+                row: 0,
+                col,
+                end: col,
+            }
+        }
+
+        fn set_end(&mut self, end: usize) {
+            self.end = end;
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn step(&mut self) {
+            for _ in 0..2 {
+                if self.col >= self.end {
+                    return;
+                }
+                // A hint: never faults, not an access.
+                _mm_prefetch::<_MM_HINT_T2>(self.b.col_ptr(self.row, self.col).cast());
+                self.row += 8;
+                if self.row >= self.b.rows {
+                    self.row = 0;
+                    self.col += 1;
+                }
+            }
+        }
+    }
+
+    /// Columns `c0..c0 + ncols` of the 8-row tile `t` of `Y` over a packed panel of `kc`
+    /// columns of `B` starting at `j0`.
+    struct Tile {
+        /// Columns of `Y`.
+        l: usize,
+        t: usize,
+        j0: usize,
+        kc: usize,
+        c0: usize,
+        /// Columns of the chunk that exist in `Y` (`<=` the kernel's `NR`).
+        ncols: usize,
+        /// First panel: start from zero instead of the stored partial sums.
+        first: bool,
+    }
+
+    impl Tile {
+        /// `Y`'s values of this tile start here (`(t * l + c0) * 8`).
+        fn y_offset(&self) -> usize {
+            (self.t * super::tile_width(self.l) + self.c0) * 8
+        }
+
+        /// # Safety
+        /// AVX-512 present; `pack` holds tile `t` of a panel of `kc` columns
+        /// (`(t + 1) * kc * 8` values); `x` holds rows `j0..j0 + kc` with `c0 + NR <= ld`;
+        /// `y` holds the tile (`y_offset() + 8 * NR` values, `c0 + NR <= tile_width(l)`).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+        unsafe fn run512<const NR: usize>(
+            &self,
+            x: &[f64],
+            ld: usize,
+            y: &mut [f64],
+            pack: &[f64],
+            pf: &mut Prefetch<'_>,
+        ) {
+            debug_assert!(self.c0 + NR <= ld && self.ncols <= NR);
+            debug_assert!(y.len() >= self.y_offset() + 8 * NR);
+            debug_assert!(x.len() >= (self.j0 + self.kc) * ld);
+            debug_assert!(pack.len() >= (self.t + 1) * self.kc * 8);
+            let yp = y.as_mut_ptr().wrapping_add(self.y_offset());
+            let mut acc = [_mm512_setzero_pd(); NR];
+            if !self.first {
+                for (c, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: the tile's column `c0 + c`, 8 values (above).
+                    *a = unsafe { _mm512_loadu_pd(yp.add(8 * c)) };
+                }
+            }
+            let xp = x.as_ptr().wrapping_add(self.j0 * ld + self.c0);
+            let ap = pack.as_ptr().wrapping_add(self.t * self.kc * 8);
+            for j in 0..self.kc {
+                pf.step();
+                // SAFETY: the tile's packed column `j < kc` (above).
+                let a = unsafe { _mm512_loadu_pd(ap.add(8 * j)) };
+                // SAFETY: row `j0 + j` of `X`, values `c0..c0 + NR` (`<= ld`).
+                let xr = unsafe { xp.add(j * ld) };
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: `c < NR`, inside the row (above).
+                    let w = _mm512_set1_pd(unsafe { *xr.add(c) });
+                    *acc = _mm512_fmadd_pd(a, w, *acc);
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                // SAFETY: as for the load of the partial sums.
+                unsafe { _mm512_storeu_pd(yp.add(8 * c), *a) };
+            }
+        }
+
+        /// The AVX2 tile: 8 rows (two `ymm`) x 6 columns.
+        ///
+        /// # Safety
+        /// AVX2 and FMA present; as `run512` with `NR = 6`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn run256(
+            &self,
+            x: &[f64],
+            ld: usize,
+            y: &mut [f64],
+            pack: &[f64],
+            pf: &mut Prefetch<'_>,
+        ) {
+            const NR: usize = 6;
+            debug_assert!(self.c0 + NR <= ld && self.ncols <= NR);
+            debug_assert!(y.len() >= self.y_offset() + 8 * NR);
+            debug_assert!(x.len() >= (self.j0 + self.kc) * ld);
+            debug_assert!(pack.len() >= (self.t + 1) * self.kc * 8);
+            let yp = y.as_mut_ptr().wrapping_add(self.y_offset());
+            let mut lo = [_mm256_setzero_pd(); NR];
+            let mut hi = [_mm256_setzero_pd(); NR];
+            if !self.first {
+                for c in 0..NR {
+                    // SAFETY: the tile's column `c0 + c`, 8 values.
+                    unsafe {
+                        lo[c] = _mm256_loadu_pd(yp.add(8 * c));
+                        hi[c] = _mm256_loadu_pd(yp.add(8 * c + 4));
+                    }
+                }
+            }
+            let xp = x.as_ptr().wrapping_add(self.j0 * ld + self.c0);
+            let ap = pack.as_ptr().wrapping_add(self.t * self.kc * 8);
+            for j in 0..self.kc {
+                pf.step();
+                // SAFETY: the tile's packed column `j < kc`, 8 values.
+                let (a0, a1) = unsafe {
+                    (
+                        _mm256_loadu_pd(ap.add(8 * j)),
+                        _mm256_loadu_pd(ap.add(8 * j + 4)),
+                    )
+                };
+                // SAFETY: row `j0 + j` of `X`, values `c0..c0 + 6` (`<= ld`).
+                let xr = unsafe { xp.add(j * ld) };
+                for c in 0..NR {
+                    // SAFETY: `c < 6`, inside the row (above).
+                    let w = unsafe { _mm256_broadcast_sd(&*xr.add(c)) };
+                    lo[c] = _mm256_fmadd_pd(a0, w, lo[c]);
+                    hi[c] = _mm256_fmadd_pd(a1, w, hi[c]);
+                }
+            }
+            for c in 0..NR {
+                // SAFETY: as for the load of the partial sums.
+                unsafe {
+                    _mm256_storeu_pd(yp.add(8 * c), lo[c]);
+                    _mm256_storeu_pd(yp.add(8 * c + 4), hi[c]);
+                }
+            }
+        }
+    }
+
+    /// Copies columns `j0..j0 + kc` of `B` into `pack` as `pack_panel512` does, with `ymm`
+    /// registers for the full tiles and scalar copies for the last, partial one.
+    ///
+    /// # Safety
+    /// AVX2 present; as `pack_panel512`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pack_panel256(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [f64]) {
+        let p = b.rows;
+        let (full, tiles) = (p / 8, p.div_ceil(8));
+        debug_assert!(j0 + kc <= b.cols && pack.len() >= tiles * 8 * kc);
+        let dst = pack.as_mut_ptr();
+        for t in 0..full {
+            for j in 0..kc {
+                let col = b.col_ptr(0, j0 + j);
+                // SAFETY: rows `8 t..8 t + 8 <= p` of column `j0 + j < q`; slot
+                // `(t * kc + j) * 8 + 8 <= tiles * kc * 8 <= pack.len()`.
+                unsafe {
+                    let (lo, hi) = (
+                        _mm256_loadu_pd(col.add(8 * t)),
+                        _mm256_loadu_pd(col.add(8 * t + 4)),
+                    );
+                    _mm256_storeu_pd(dst.add((t * kc + j) * 8), lo);
+                    _mm256_storeu_pd(dst.add((t * kc + j) * 8 + 4), hi);
+                }
+            }
+        }
+        if full < tiles {
+            for j in 0..kc {
+                for r in 0..8 {
+                    let i = 8 * full + r;
+                    // SAFETY: `(i, j0 + j)` is read only when `i < p`; the slot is inside
+                    // `pack` as above.
+                    unsafe {
+                        *dst.add((full * kc + j) * 8 + r) =
+                            if i < p { b.at(i, j0 + j) } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+
+    /// `mul_into` on AVX2: the AVX-512 structure with 8 x 6 tiles.
+    ///
+    /// # Safety
+    /// avx2 and fma present; as `mul_avx512`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn mul_avx2(
+        b: ColMajor<'_>,
+        x: &[f64],
+        l: usize,
+        ld: usize,
+        y: &mut [f64],
+        pack: &mut [f64],
+    ) {
+        let (p, q) = (b.rows, b.cols);
+        let tiles = p.div_ceil(8);
+        let kcb = KC;
+        let mut pf = Prefetch::new(b, kcb.min(q));
+        for j0 in (0..q).step_by(kcb) {
+            let kc = kcb.min(q - j0);
+            // SAFETY: `j0 + kc <= q`; `pack` sized by the caller.
+            unsafe { pack_panel256(b, j0, kc, pack) };
+            pf.set_end((j0 + 2 * kcb).min(q));
+            for t in 0..tiles {
+                let mut c0 = 0;
+                while c0 < l {
+                    let w = (l - c0).min(6);
+                    let tile = Tile {
+                        l,
+                        t,
+                        j0,
+                        kc,
+                        c0,
+                        ncols: w,
+                        first: j0 == 0,
+                    };
+                    // SAFETY: tile `t < tiles` of the packed panel; `c0 + 6 <=
+                    // packed_width(l) <= ld` (`l` rounded up to a multiple of 6); `Y`'s tile.
+                    unsafe { tile.run256(x, ld, y, pack, &mut pf) };
+                    c0 += w;
+                }
+            }
+        }
+    }
+
+    /// `tmul_into` on AVX-512: tiles of `24 / NV` columns of `B` x `NV` vectors of 8 lanes.
+    ///
+    /// # Safety
+    /// avx512f, avx512dq, avx512vl, avx2 and fma present; `ld >= packed_width(l)`,
+    /// `x.len() >= p * ld`, `z.len() >= q * ld`.
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(super) unsafe fn tmul_avx512(
+        b: ColMajor<'_>,
+        x: &[f64],
+        l: usize,
+        ld: usize,
+        z: &mut [f64],
+    ) {
+        let q = b.cols;
+        let vecs = l.div_ceil(8);
+        let mut v0 = 0;
+        while v0 < vecs {
+            let nv = (vecs - v0).min(4);
+            // SAFETY: (all arms) lanes `8 * v0..8 * (v0 + nv) <= 8 * ceil(l / 8) <= ld` of
+            // `X` and `Z` rows; columns `j0..j0 + JT <= q` of `B` (tiles only where they fit).
+            unsafe {
+                match nv {
+                    1 => tmul_run512::<24, 1>(b, x, ld, z, v0, q),
+                    2 => tmul_run512::<12, 2>(b, x, ld, z, v0, q),
+                    3 => tmul_run512::<8, 3>(b, x, ld, z, v0, q),
+                    _ => tmul_run512::<6, 4>(b, x, ld, z, v0, q),
+                }
+            }
+            v0 += nv;
+        }
+    }
+
+    /// All column tiles of `B` for lanes `8 * v0..8 * (v0 + NV)`, then the columns left over
+    /// one by one.
+    ///
+    /// # Safety
+    /// As `tmul_avx512`, with `8 * (v0 + NV) <= ld`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    unsafe fn tmul_run512<const JT: usize, const NV: usize>(
+        b: ColMajor<'_>,
+        x: &[f64],
+        ld: usize,
+        z: &mut [f64],
+        v0: usize,
+        q: usize,
+    ) {
+        let full = q / JT * JT;
+        for j0 in (0..full).step_by(JT) {
+            // SAFETY: columns `j0..j0 + JT <= full <= q`; the lanes per the caller.
+            unsafe { tmul_tile512::<JT, NV>(b, x, ld, z, v0, j0) };
+        }
+        for j0 in full..q {
+            // SAFETY: column `j0 < q`; the lanes per the caller.
+            unsafe { tmul_tile512::<1, NV>(b, x, ld, z, v0, j0) };
+        }
+    }
+
+    /// `Z[j0..j0 + JT, lanes] = B[.., j0..j0 + JT]^T X[.., lanes]`, lanes
+    /// `8 * v0..8 * (v0 + NV)`.
+    ///
+    /// # Safety
+    /// AVX-512 present; `j0 + JT <= q`; `8 * (v0 + NV) <= ld`; `x.len() >= p * ld`,
+    /// `z.len() >= q * ld`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    unsafe fn tmul_tile512<const JT: usize, const NV: usize>(
+        b: ColMajor<'_>,
+        x: &[f64],
+        ld: usize,
+        z: &mut [f64],
+        v0: usize,
+        j0: usize,
+    ) {
+        debug_assert!(j0 + JT <= b.cols && 8 * (v0 + NV) <= ld);
+        debug_assert!(x.len() >= b.rows * ld && z.len() >= b.cols * ld);
+        let mut acc = [[_mm512_setzero_pd(); NV]; JT];
+        let cols: [*const f64; JT] = core::array::from_fn(|t| b.col_ptr(0, j0 + t));
+        let xp = x.as_ptr().wrapping_add(8 * v0);
+        for i in 0..b.rows {
+            let mut xv = [_mm512_setzero_pd(); NV];
+            for (v, xv) in xv.iter_mut().enumerate() {
+                // SAFETY: row `i < p` of `X`, lanes `8 * (v0 + v)..+8 <= ld`.
+                *xv = unsafe { _mm512_loadu_pd(xp.add(i * ld + 8 * v)) };
+            }
+            for (t, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `B[i, j0 + t]`, `i < p`, `j0 + t < q`.
+                let a = _mm512_set1_pd(unsafe { *cols[t].add(i) });
+                for (acc, xv) in acc.iter_mut().zip(&xv) {
+                    *acc = _mm512_fmadd_pd(a, *xv, *acc);
+                }
+            }
+        }
+        let zp = z.as_mut_ptr().wrapping_add(j0 * ld + 8 * v0);
+        for (t, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                // SAFETY: row `j0 + t < q` of `Z`, lanes `8 * (v0 + v)..+8 <= ld`.
+                unsafe { _mm512_storeu_pd(zp.add(t * ld + 8 * v), *acc) };
+            }
+        }
+    }
+
+    /// `tmul_into` on AVX2: tiles of 3 columns of `B` x `NV <= 3` vectors of 4 lanes (9
+    /// accumulators + 3 row vectors + 1 broadcast of the 16 `ymm`; 4 columns spilled).
+    ///
+    /// # Safety
+    /// avx2 and fma present; as `tmul_avx512`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tmul_avx2(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, z: &mut [f64]) {
+        let q = b.cols;
+        let vecs = l.div_ceil(4);
+        for j0 in (0..q).step_by(3) {
+            let jt = (q - j0).min(3);
+            let mut v0 = 0;
+            while v0 < vecs {
+                let nv = (vecs - v0).min(3);
+                // SAFETY: (all arms) lanes `4 * v0..4 * (v0 + nv) <= 4 * ceil(l / 4) <= ld`;
+                // columns `j0..j0 + jt <= q`.
+                unsafe {
+                    match (jt, nv) {
+                        (3, 3) => tmul_tile256::<3, 3>(b, x, ld, z, v0, j0),
+                        (3, 2) => tmul_tile256::<3, 2>(b, x, ld, z, v0, j0),
+                        (3, _) => tmul_tile256::<3, 1>(b, x, ld, z, v0, j0),
+                        (_, 3) => tmul_cols256::<3>(b, x, ld, z, v0, j0, jt),
+                        (_, 2) => tmul_cols256::<2>(b, x, ld, z, v0, j0, jt),
+                        _ => tmul_cols256::<1>(b, x, ld, z, v0, j0, jt),
+                    }
+                }
+                v0 += nv;
+            }
+        }
+    }
+
+    /// The last `jt < 3` columns one at a time.
+    ///
+    /// # Safety
+    /// As `tmul_tile256` for each column `j0..j0 + jt`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tmul_cols256<const NV: usize>(
+        b: ColMajor<'_>,
+        x: &[f64],
+        ld: usize,
+        z: &mut [f64],
+        v0: usize,
+        j0: usize,
+        jt: usize,
+    ) {
+        for j in j0..j0 + jt {
+            // SAFETY: column `j < j0 + jt <= q`; lanes per the caller.
+            unsafe { tmul_tile256::<1, NV>(b, x, ld, z, v0, j) };
+        }
+    }
+
+    /// The AVX2 tile: `JT` columns of `B` x `NV` vectors of 4 lanes.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; `j0 + JT <= q`; `4 * (v0 + NV) <= ld`; `x.len() >= p * ld`,
+    /// `z.len() >= q * ld`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tmul_tile256<const JT: usize, const NV: usize>(
+        b: ColMajor<'_>,
+        x: &[f64],
+        ld: usize,
+        z: &mut [f64],
+        v0: usize,
+        j0: usize,
+    ) {
+        debug_assert!(j0 + JT <= b.cols && 4 * (v0 + NV) <= ld);
+        debug_assert!(x.len() >= b.rows * ld && z.len() >= b.cols * ld);
+        let mut acc: [[__m256d; NV]; JT] = [[_mm256_setzero_pd(); NV]; JT];
+        let cols: [*const f64; JT] = core::array::from_fn(|t| b.col_ptr(0, j0 + t));
+        let xp = x.as_ptr().wrapping_add(4 * v0);
+        for i in 0..b.rows {
+            let mut xv = [_mm256_setzero_pd(); NV];
+            for (v, xv) in xv.iter_mut().enumerate() {
+                // SAFETY: row `i < p` of `X`, lanes `4 * (v0 + v)..+4 <= ld`.
+                *xv = unsafe { _mm256_loadu_pd(xp.add(i * ld + 4 * v)) };
+            }
+            for (t, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `B[i, j0 + t]`, `i < p`, `j0 + t < q`.
+                let a = unsafe { _mm256_broadcast_sd(&*cols[t].add(i)) };
+                for (acc, xv) in acc.iter_mut().zip(&xv) {
+                    *acc = _mm256_fmadd_pd(a, *xv, *acc);
+                }
+            }
+        }
+        let zp = z.as_mut_ptr().wrapping_add(j0 * ld + 4 * v0);
+        for (t, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                // SAFETY: row `j0 + t < q` of `Z`, lanes `4 * (v0 + v)..+4 <= ld`.
+                unsafe { _mm256_storeu_pd(zp.add(t * ld + 4 * v), *acc) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::Mat;
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// Packs `rows x l` values from `f` row-major with row length `packed_width(l)`, zero
+    /// padding.
+    fn packed(rows: usize, l: usize, seed: &mut u64) -> (Vec<f64>, usize) {
+        let ld = packed_width(l);
+        let mut x = vec![0.0; rows * ld];
+        for r in 0..rows {
+            for c in 0..l {
+                x[r * ld + c] = lcg(seed);
+            }
+        }
+        (x, ld)
+    }
+
+    /// Tolerance of one entry: a sum of `terms` products, each rounded, in any order and
+    /// with or without fused multiply-adds: `terms * eps * sum |b x|` (plus the smallest
+    /// normal so exact zeros compare).
+    fn close(got: f64, want: f64, abs_sum: f64, terms: usize) -> bool {
+        (got - want).abs() <= terms as f64 * f64::EPSILON * abs_sum + f64::MIN_POSITIVE
+    }
+
+    /// `B` as a sub-block of a wider buffer (column stride `p + 3`), so the kernels must
+    /// honour the stride.
+    fn strided(p: usize, q: usize, seed: &mut u64) -> Mat<f64> {
+        Mat::from_fn(p + 3, q, |_, _| lcg(seed))
+    }
+
+    #[test]
+    fn packed_width_covers_chunks_and_vectors() {
+        for l in 0..100 {
+            let w = packed_width(l);
+            assert!(
+                w >= l.div_ceil(6) * 6 && w.is_multiple_of(8) && w < l + 14,
+                "{l} -> {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_tier_matches_the_plain_sums_at_awkward_shapes() {
+        let mut seed = 5;
+        for (p, q) in [
+            (1, 1),
+            (7, 5),
+            (8, 33),
+            (9, 32),
+            (17, 64),
+            (130, 70),
+            (0, 3),
+            (5, 0),
+        ] {
+            let full = strided(p, q, &mut seed);
+            let b = full.as_ref().get(..p, ..);
+            let cm = ColMajor::new(b).expect("unit row stride");
+            for l in [1, 5, 6, 7, 12, 13, 24, 29, 30, 31, 40] {
+                let (x, ld) = packed(q, l, &mut seed);
+                let (xt, _) = packed(p, l, &mut seed);
+                for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
+                    let k = Kernels::new(tier).expect("supported");
+                    let mut y = vec![f64::NAN; tiles_len(p, l)];
+                    let mut pack = vec![f64::NAN; pack_len(p)];
+                    mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+                    let mut yy = Mat::<f64>::zeros(p, l);
+                    unpack_tiles(&y, l, yy.as_mut());
+                    for i in 0..p {
+                        for c in 0..l {
+                            let terms = (0..q).map(|j| b[(i, j)] * x[j * ld + c]);
+                            let want: f64 = terms.clone().sum();
+                            let abs: f64 = terms.map(f64::abs).sum();
+                            assert!(
+                                close(yy[(i, c)], want, abs, q),
+                                "{tier} B X p={p} q={q} l={l} ({i}, {c}): {} vs {want}",
+                                yy[(i, c)]
+                            );
+                        }
+                    }
+                    let mut z = vec![f64::NAN; q * ld];
+                    tmul_into(k, cm, &xt, l, ld, &mut z);
+                    for j in 0..q {
+                        for c in 0..l {
+                            let terms = (0..p).map(|i| b[(i, j)] * xt[i * ld + c]);
+                            let want: f64 = terms.clone().sum();
+                            let abs: f64 = terms.map(f64::abs).sum();
+                            assert!(
+                                close(z[j * ld + c], want, abs, p),
+                                "{tier} B^T X p={p} q={q} l={l} ({j}, {c}): {} vs {want}",
+                                z[j * ld + c]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_and_tiny_magnitudes_stay_finite_and_exact_enough() {
+        let mut seed = 9;
+        let (p, q, l) = (19, 40, 30);
+        for scale in [1e-300, 1e-150, 1e150] {
+            let b = Mat::<f64>::from_fn(p, q, |_, _| scale * lcg(&mut seed));
+            let cm = ColMajor::new(b.as_ref()).expect("column-major");
+            let (x, ld) = packed(q, l, &mut seed);
+            for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
+                let k = Kernels::new(tier).expect("supported");
+                let (mut y, mut pack) = (vec![0.0; tiles_len(p, l)], vec![0.0; pack_len(p)]);
+                mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+                let mut yy = Mat::<f64>::zeros(p, l);
+                unpack_tiles(&y, l, yy.as_mut());
+                for i in 0..p {
+                    for c in 0..l {
+                        let terms = (0..q).map(|j| b[(i, j)] * x[j * ld + c]);
+                        let want: f64 = terms.clone().sum();
+                        let abs: f64 = terms.map(f64::abs).sum();
+                        assert!(yy[(i, c)].is_finite());
+                        assert!(close(yy[(i, c)], want, abs, q), "{tier} {scale}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nan_and_infinity_propagate() {
+        let (p, q, l) = (9, 4, 3);
+        let mut b = Mat::<f64>::from_fn(p, q, |i, j| (i + j) as f64);
+        b[(2, 1)] = f64::NAN;
+        b[(8, 3)] = f64::INFINITY;
+        let cm = ColMajor::new(b.as_ref()).expect("column-major");
+        let ld = packed_width(l);
+        let mut x = vec![0.0; q * ld];
+        for j in 0..q {
+            for c in 0..l {
+                x[j * ld + c] = 1.0;
+            }
+        }
+        for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
+            let k = Kernels::new(tier).expect("supported");
+            let (mut y, mut pack) = (vec![0.0; tiles_len(p, l)], vec![0.0; pack_len(p)]);
+            mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+            let mut yy = Mat::<f64>::zeros(p, l);
+            unpack_tiles(&y, l, yy.as_mut());
+            assert!(yy[(2, 0)].is_nan() && yy[(8, 2)] == f64::INFINITY, "{tier}");
+            assert_eq!(yy[(0, 0)], 6.0);
+        }
+    }
+
+    #[test]
+    fn only_unit_row_stride_is_column_major() {
+        let a = Mat::<f64>::zeros(5, 4);
+        assert!(ColMajor::new(a.as_ref()).is_some());
+        assert!(ColMajor::new(a.as_ref().transpose()).is_none());
+        assert!(ColMajor::new(a.as_ref().reverse_cols()).is_none());
+    }
+}
