@@ -229,6 +229,25 @@ pub(crate) fn pack(src: MatRef<'_, f64>, dst: &mut [f64], ld: usize) {
 pub fn rsvd_into(
     a: MatRef<'_, f64>,
     params: RsvdParams,
+    u: MatMut<'_, f64>,
+    s: &mut [f64],
+    vt: MatMut<'_, f64>,
+    arena: &Arena,
+) -> Result<(), DenseError> {
+    rsvd_into_with(Kernels::active(), a, params, u, s, vt, arena)
+}
+
+/// [`rsvd_into`] with the skinny products and CholeskyQR2 on `kernels`' tier instead of the
+/// active one. The tiers sum in different orders, so their results differ in the last bits;
+/// a caller whose output must not depend on the tier (the pipeline's PCA, whose signals are
+/// the same on the AVX2 and AVX-512 tiers) fixes it here.
+///
+/// # Errors
+/// As [`rsvd_into`].
+pub fn rsvd_into_with(
+    kernels: Kernels,
+    a: MatRef<'_, f64>,
+    params: RsvdParams,
     mut u: MatMut<'_, f64>,
     s: &mut [f64],
     mut vt: MatMut<'_, f64>,
@@ -273,7 +292,7 @@ pub fn rsvd_into(
     let bytes = arena.try_alloc_bytes(req.size_bytes() + req.align_bytes())?;
     let stack = MemStack::new(bytes);
     let par = Par::Seq;
-    let kern = Kernels::active();
+    let kern = kernels;
     let prod = Products::new(a);
 
     let (mut q, stack) = temp_mat_zeroed::<f64, _, _>(m, l, stack);

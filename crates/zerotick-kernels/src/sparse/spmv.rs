@@ -91,6 +91,30 @@ multiversion! {
 }
 
 impl Csr {
+    /// [`spmv_into`](Self::spmv_into) with every row summed in 4 interleaved partial sums
+    /// (fused where the tier has FMA), never with the hardware-gather kernels: the AVX2 and
+    /// AVX-512 tiers then give the same bits (the scalar tier, without FMA, rounds
+    /// differently). For callers whose output must not depend on the vector tier, such as
+    /// the pipeline's projection. Allocates nothing.
+    ///
+    /// # Errors
+    /// [`DimensionMismatch`](SparseError::DimensionMismatch) if `x.len() != cols` or
+    /// `y.len() != rows`; nothing is written.
+    #[inline]
+    pub fn spmv_into_fixed_order(
+        &self,
+        k: &Kernels,
+        alpha: f64,
+        x: &[f64],
+        beta: f64,
+        y: &mut [f64],
+    ) -> Result<(), SparseError> {
+        check_dim("x", self.cols(), x.len())?;
+        check_dim("y", self.rows(), y.len())?;
+        spmv_v(*k, self, alpha, x, beta, y);
+        Ok(())
+    }
+
     /// `y = alpha * A * x + beta * y` on `k`'s tier. Allocates nothing.
     ///
     /// When `beta == 0`, `y` is overwritten without being read (as in BLAS: NaN in `y` does
@@ -98,7 +122,9 @@ impl Csr {
     /// round differently: the scalar tier sums each row in 4 interleaved partial sums; the
     /// AVX2 and AVX-512 tiers gather `x` with hardware gathers and sum each row in 8 or 16
     /// fused partial sums (8 or 16 lanes, entry `i` of the row in lane `i` mod 8 or 16),
-    /// reduced pairwise (matrices with `cols > i32::MAX` take the 4-sum loop with FMA).
+    /// reduced pairwise (matrices with `cols > i32::MAX` take the 4-sum loop with FMA; see
+    /// [`spmv_into_fixed_order`](Self::spmv_into_fixed_order) for bits that do not depend on
+    /// the vector tier).
     ///
     /// ```
     /// use zerotick_kernels::{Kernels, sparse::Csr};

@@ -1016,7 +1016,9 @@ fn project(
         let xi = &x[i * WIDTH..(i + 1) * WIDTH];
         let yi = &mut y[i * PROJ..(i + 1) * PROJ];
         match &s.sparse {
-            Some(csr) if sparse => csr.spmv_into(k, 1.0, xi, 0.0, yi)?,
+            // The fixed-order kernel: a run's signals are the same on the AVX2 and
+            // AVX-512 tiers (the gather kernels sum in 8 or 16 lanes by tier).
+            Some(csr) if sparse => csr.spmv_into_fixed_order(k, 1.0, xi, 0.0, yi)?,
             _ => {
                 for (out, w) in yi.iter_mut().zip(s.proj_t.chunks_exact(WIDTH)) {
                     *out = k.dot(xi, w)?;

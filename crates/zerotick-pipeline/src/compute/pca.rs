@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 use zerotick_kernels::dense::{RsvdParams, mat_mut, mat_ref, rsvd_scratch_bytes};
+use zerotick_kernels::simd::{Kernels, Tier};
 use zerotick_mem::{Arena, Matrix, OwnedPoolGuard};
 
 use zerotick_sync::mpmc;
@@ -102,7 +103,8 @@ impl PcaCore {
             seed: self.params.seed ^ seed,
             ..self.params
         };
-        zerotick_kernels::dense::rsvd_into(
+        zerotick_kernels::dense::rsvd_into_with(
+            pca_kernels(),
             mat_ref(rows, PCA_ROWS, WIDTH, WIDTH)?,
             params,
             mat_mut(u, PCA_ROWS, PROJ, PROJ)?,
@@ -140,6 +142,15 @@ impl PcaCore {
             job.failed = Some(e);
         }
     }
+}
+
+/// The tier a refresh's randomized SVD runs on: the active one, but AVX2 in place of
+/// AVX-512. The two tiers' skinny products sum in different orders, and a run's signals must
+/// not depend on which of the two vector tiers it had (the default run's checksum is the same
+/// on both); a refresh runs off the hot path, with thousands of rows of slack.
+fn pca_kernels() -> Kernels {
+    let active = Kernels::active();
+    Kernels::new(active.tier().min(Tier::Avx2)).unwrap_or(active)
 }
 
 /// The thread side of threaded refreshes: run [`PcaWorker::run`] on a thread of its own.
