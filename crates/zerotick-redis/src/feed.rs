@@ -612,6 +612,19 @@ impl RedisFeed {
         }
     }
 
+    /// Connected (without waiting for the next attempt) and the lease renewed if due;
+    /// `Ok(false)` while waiting to reconnect, a lost connection included.
+    fn ready_to_read(&mut self) -> Result<bool, RedisError> {
+        if !self.ensure_connected(false)? {
+            return Ok(false);
+        }
+        if let Err(e) = self.renew_lease() {
+            self.lost(e)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Drops the connection after `e`; fails if the outage lasted past `give_up`, or if `e`
     /// is not a connection problem.
     #[cold]
@@ -632,11 +645,7 @@ impl RedisFeed {
     /// One read from the server into `ready`. `Ok(false)` when nothing came (timeout, or
     /// waiting to reconnect).
     fn fill(&mut self) -> Result<bool, RedisError> {
-        if !self.ensure_connected(false)? {
-            return Ok(false);
-        }
-        if let Err(e) = self.renew_lease() {
-            self.lost(e)?;
+        if !self.ready_to_read()? {
             return Ok(false);
         }
         if self.read_since_claim
@@ -811,11 +820,7 @@ impl RedisFeed {
     #[inline(never)]
     fn settle(&mut self) -> Result<bool, RedisError> {
         let since = *self.settle_since.get_or_insert_with(Instant::now);
-        if !self.ensure_connected(false)? {
-            return Ok(false);
-        }
-        if let Err(e) = self.renew_lease() {
-            self.lost(e)?;
+        if !self.ready_to_read()? {
             return Ok(false);
         }
         let before = self.ready.len();
@@ -960,7 +965,7 @@ impl RedisFeed {
             if env.epochs != self.epochs {
                 // Taken before the group was created again: not this group's state.
                 self.counters.stale_checkpoints.store(1, Ordering::Relaxed);
-                return self.start_afresh(&key);
+                return self.replay_from_positions(&key);
             }
             for (i, name) in env.names.iter().enumerate() {
                 if self.symbols.intern(name) != Some(i as u32) {
@@ -973,14 +978,14 @@ impl RedisFeed {
             self.restored = Some(env.state);
             self.counters.resumed.store(1, Ordering::Relaxed);
         }
-        self.start_afresh(&key)
+        self.replay_from_positions(&key)
     }
 
     /// The end of [`RedisFeed::resume`]: from the positions in `handed` (the checkpoint's,
     /// or the start of the streams), acknowledges what the group holds up to them and
     /// replays each shard up to the group's last delivered entry.
     #[cold]
-    fn start_afresh(&mut self, key: &str) -> Result<(), RedisError> {
+    fn replay_from_positions(&mut self, key: &str) -> Result<(), RedisError> {
         for i in 0..self.shards.len() {
             let from = self.handed[i];
             self.ack_through(i, from)?;
