@@ -158,11 +158,9 @@ pub fn run<F: Feed + 'static>(
         _ => None,
     };
     let link = Arc::new(Link::new(config.duration));
-    let pca_threads = pca_worker.is_some() as usize;
-    let pca_handles = match pca_worker {
-        Some(pca) => vec![spawn_pca(pca, &link, hooks, pinned.map(|p| p.1), live)?],
-        None => Vec::new(),
-    };
+    let pca_handle = pca_worker
+        .map(|pca| spawn_pca(pca, &link, hooks, pinned.map(|p| p.1), live))
+        .transpose()?;
     let mut stages =
         ComputeStage::sharing(config.compute, Kernels::active(), rows, workers, shared_pca)
             .map_err(PipelineError::Compute)?;
@@ -249,7 +247,7 @@ pub fn run<F: Feed + 'static>(
         link: Arc::clone(&link),
         metrics: m.clone(),
         wait: config.wait,
-        wait_for_ready: workers + pca_threads,
+        wait_for_ready: workers + usize::from(pca_handle.is_some()),
         max_symbols: config.max_symbols,
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
@@ -352,7 +350,7 @@ pub fn run<F: Feed + 'static>(
         (front.map(|f| (f, inline_stats)), workers)
     });
     // The stages are gone, so the PCA queue is closed: the PCA thread returns.
-    let pca_results: Vec<_> = pca_handles.into_iter().map(|h| h.join()).collect();
+    let pca_result = pca_handle.map(std::thread::JoinHandle::join);
 
     if let (Some(_), Some(mask)) = (pinned, &caller_mask) {
         let _ = zerotick_sync::affinity::set_thread_affinity(mask);
@@ -370,7 +368,7 @@ pub fn run<F: Feed + 'static>(
         // steady state (a book feed's rows can be few enough for one worker to take them all).
         steady = steady.map(|a| a + allocs.unwrap_or(0));
     }
-    for p in pca_results {
+    if let Some(p) = pca_result {
         let allocs = p.map_err(|panic| PipelineError::died("pca", &*panic))?;
         // A PCA thread that served no refresh after warm-up has no sample: it allocated
         // nothing in steady state.
