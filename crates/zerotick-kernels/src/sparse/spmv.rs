@@ -109,10 +109,7 @@ impl Csr {
         beta: f64,
         y: &mut [f64],
     ) -> Result<(), SparseError> {
-        check_dim("x", self.cols(), x.len())?;
-        check_dim("y", self.rows(), y.len())?;
-        spmv_v(*k, self, alpha, x, beta, y);
-        Ok(())
+        self.spmv_with(k, false, alpha, x, beta, y)
     }
 
     /// `y = alpha * A * x + beta * y` on `k`'s tier. Allocates nothing.
@@ -148,20 +145,35 @@ impl Csr {
         beta: f64,
         y: &mut [f64],
     ) -> Result<(), SparseError> {
+        self.spmv_with(k, true, alpha, x, beta, y)
+    }
+
+    /// [`spmv_into`](Self::spmv_into) (`gathers`) or
+    /// [`spmv_into_fixed_order`](Self::spmv_into_fixed_order).
+    #[inline]
+    fn spmv_with(
+        &self,
+        k: &Kernels,
+        gathers: bool,
+        alpha: f64,
+        x: &[f64],
+        beta: f64,
+        y: &mut [f64],
+    ) -> Result<(), SparseError> {
         check_dim("x", self.cols(), x.len())?;
         check_dim("y", self.rows(), y.len())?;
+        #[cfg(target_arch = "x86_64")]
+        let gathers = gathers && spmv_x86::gathers_fit(self);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = gathers;
         match k.tier() {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernels`' invariant: the AVX-512 tier passed `Tier::is_supported`
             // (avx512f, avx512dq, avx512vl, avx2, fma), a superset of what the kernel enables.
-            Tier::Avx512 if spmv_x86::gathers_fit(self) => unsafe {
-                spmv_x86::spmv_avx512(self, alpha, x, beta, y)
-            },
+            Tier::Avx512 if gathers => unsafe { spmv_x86::spmv_avx512(self, alpha, x, beta, y) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernels`' invariant: the AVX2 tier passed `Tier::is_supported` (avx2, fma).
-            Tier::Avx2 if spmv_x86::gathers_fit(self) => unsafe {
-                spmv_x86::spmv_avx2(self, alpha, x, beta, y)
-            },
+            Tier::Avx2 if gathers => unsafe { spmv_x86::spmv_avx2(self, alpha, x, beta, y) },
             _ => spmv_v(*k, self, alpha, x, beta, y),
         }
         Ok(())
