@@ -93,10 +93,13 @@ fn report(p: Proc) -> Value {
     json_of(p, 2 * MINUTE)
 }
 
+/// Per symbol, its signals in stream order as (seq, ts, value).
+type Signals = BTreeMap<String, Vec<(u64, String, String)>>;
+
 /// Per symbol, its signals in stream order as (seq, ts, value); panics on a duplicate seq or
 /// one out of order.
-fn signals(c: &mut Connection, stream: &str) -> BTreeMap<String, Vec<(u64, String, String)>> {
-    let mut out: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
+fn signals(c: &mut Connection, stream: &str) -> Signals {
+    let mut out = Signals::new();
     for e in xrange_all(c, stream) {
         let get = |k: &str| {
             e.iter()
@@ -112,6 +115,25 @@ fn signals(c: &mut Connection, stream: &str) -> BTreeMap<String, Vec<(u64, Strin
         list.push((seq, get("ts"), get("value")));
     }
     out
+}
+
+/// Asserts that `got` holds `want`'s symbols, each with the same signals, naming the first
+/// difference (`what`: the run, `j`: its report).
+fn assert_same_signals(got: &Signals, want: &Signals, what: &str, j: &Value) {
+    assert_eq!(got.len(), want.len(), "{what}: symbols");
+    for (symbol, list) in want {
+        let mine = got.get(symbol).map(Vec::as_slice).unwrap_or_default();
+        let first = list.iter().zip(mine).position(|(a, b)| a != b);
+        assert!(
+            first.is_none() && mine.len() == list.len(),
+            "{what}: signals of {symbol} differ: {} against {} signals, first difference at \
+             {first:?}: {:?} against {:?}; {j}",
+            mine.len(),
+            list.len(),
+            first.map(|i| &mine[i]),
+            first.map(|i| &list[i]),
+        );
+    }
 }
 
 /// Waits until `group` has delivered at least `fraction` of the stream.
@@ -162,7 +184,7 @@ fn set(c: &mut Connection, key: &str, value: &[u8]) {
 }
 
 /// The fault-free run's signals.
-fn reference(r: &Redis) -> BTreeMap<String, Vec<(u64, String, String)>> {
+fn reference(r: &Redis) -> Signals {
     let j = report(consumer(r, "ref", "r", "signals.ref", &[]));
     assert_eq!(j["ticks_processed"].as_u64(), Some(TICKS), "{j}");
     assert!(j["redis"]["checkpoints"].as_u64().unwrap_or(0) >= 5, "{j}");
@@ -197,14 +219,7 @@ fn a_consumer_killed_at_several_points_and_replaced_gives_the_fault_free_signals
         assert!(j["redis"]["replayed"].as_u64().unwrap_or(0) > 0, "{j}");
         assert_eq!(xpending(&mut c, "ticks.0", &group), 0, "{group}");
         let got = signals(&mut c, &sink);
-        assert_eq!(got.len(), want.len(), "{group}: symbols");
-        for (symbol, list) in &want {
-            assert_eq!(
-                got.get(symbol),
-                Some(list),
-                "{group} (killed at {fraction}): signals of {symbol} differ"
-            );
-        }
+        assert_same_signals(&got, &want, &format!("{group} (killed at {fraction})"), &j);
     }
 }
 
@@ -289,20 +304,7 @@ fn a_consumer_of_two_stream_shards_killed_and_replaced_gives_the_fault_free_sign
             assert_eq!(xpending(&mut c, s, &group), 0, "{group}: {s}: {j}");
         }
         let got = signals(&mut c, &sink);
-        assert_eq!(got.len(), want.len(), "{group}: symbols");
-        for (symbol, list) in want {
-            let mine = got.get(symbol).map(Vec::as_slice).unwrap_or_default();
-            let first = list.iter().zip(mine).position(|(a, b)| a != b);
-            assert!(
-                first.is_none() && mine.len() == list.len(),
-                "{group} (killed at {fraction}): signals of {symbol} differ: {} against {} \
-                 signals, first difference at {first:?}: {:?} against {:?}; {j}",
-                mine.len(),
-                list.len(),
-                first.map(|i| &mine[i]),
-                first.map(|i| &list[i]),
-            );
-        }
+        assert_same_signals(&got, want, &format!("{group} (killed at {fraction})"), &j);
     }
 }
 
