@@ -477,21 +477,24 @@ fn run_command(args: &RunArgs) -> Result<()> {
         ..PipelineConfig::default()
     };
     config.compute.shards = args.compute_shards;
-    let stream_shards = args
-        .stream_shards
-        .as_deref()
-        .map_or(1, |s| s.split(',').count());
-    if checkpoints_on(args) && stream_shards > args.compute_shards {
-        eprintln!(
-            "zerotick: note: {stream_shards} stream shards share {} compute shards: the \
-             signals after a failover can differ from a run without one (their order depends \
-             on how the shards' reads interleave); --compute-shards {stream_shards} or more \
-             keeps them exact",
-            args.compute_shards
-        );
-    }
     if checkpoints_on(args) {
         config.checkpoint_every = args.checkpoint_every;
+        // Parsed again (and checked) when the feed connects.
+        let stream_shards = args
+            .stream_shards
+            .as_deref()
+            .map(transport::shards)
+            .transpose()?
+            .map_or(1, |list| list.len());
+        if stream_shards > args.compute_shards {
+            eprintln!(
+                "zerotick: note: {stream_shards} stream shards share {} compute shards: the \
+                 signals after a failover can differ from a run without one (their order \
+                 depends on how the shards' reads interleave); --compute-shards \
+                 {stream_shards} or more keeps them exact",
+                args.compute_shards
+            );
+        }
     }
     config.compute.pca_every = args.pca_every;
     config.emit = args.emit.into();

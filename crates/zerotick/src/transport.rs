@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use zerotick_core::SymbolNames;
+use zerotick_redis::checkpoint::group_key;
 use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink};
 use zerotick_sync::metrics::{Counter, Registry};
 
@@ -14,7 +15,7 @@ use crate::interrupt::interrupted;
 use crate::{RunArgs, checkpoints_on};
 
 /// Parses `--stream-shards 0,2,3`.
-fn shards(list: &str) -> Result<Vec<u32>> {
+pub(crate) fn shards(list: &str) -> Result<Vec<u32>> {
     list.split(',')
         .map(|s| {
             s.trim()
@@ -65,16 +66,15 @@ pub fn sink(
     epoch: Option<String>,
 ) -> Result<RedisSink> {
     let ep = Endpoint::parse(url)?;
-    let epoch = epoch.filter(|_| checkpoints_on(args));
-    let dedup = epoch.is_some().then(|| {
-        let shards = args.stream_shards.as_deref().map(|s| format!(".{s}"));
-        format!(
-            "{}.seq.{}{}",
-            ep.stream,
-            args.group,
-            shards.unwrap_or_default()
-        )
-    });
+    // The key as the feed names its own (`STREAM.KIND.GROUP[.SHARDS]`), with the sink's stream.
+    let dedup = match epoch.filter(|_| checkpoints_on(args)) {
+        Some(epoch) => {
+            let shards = args.stream_shards.as_deref().map(shards).transpose()?;
+            let key = group_key(&ep.stream, "seq", &args.group, shards.as_deref());
+            Some((key, epoch))
+        }
+        None => None,
+    };
     let sink = RedisSink::connect(
         &ep.host,
         ep.port,
@@ -85,7 +85,7 @@ pub fn sink(
     )
     .with_context(|| format!("cannot write {ep}"))?;
     Ok(match dedup {
-        Some(key) => sink.with_dedup(&key, epoch.as_deref().unwrap_or_default()),
+        Some((key, epoch)) => sink.with_dedup(&key, &epoch),
         None => sink,
     })
 }
