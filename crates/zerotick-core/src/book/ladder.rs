@@ -114,7 +114,7 @@ impl Ladder {
     #[inline]
     fn put(&mut self, at: usize, level: Level) {
         self.slab[at] = level;
-        self.keys[at] = self.sign * level.price;
+        self.keys[at] = self.key(level);
     }
 
     #[inline]
