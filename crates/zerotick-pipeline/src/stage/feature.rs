@@ -93,9 +93,9 @@ pub(crate) struct Routing {
 }
 
 impl Routing {
-    /// The compute shard of `symbol` among `shards`.
-    fn shard(&self, symbol: u32, shards: usize) -> usize {
-        let by_index = symbol as usize % shards;
+    /// The compute shard of `symbol` among `stage`'s.
+    fn shard(&self, symbol: u32, stage: &ComputeStage) -> usize {
+        let (shards, by_index) = (stage.shards(), stage.shard_of(symbol));
         let Some(parts) = self.partitions.as_ref().filter(|p| p.count() > 1) else {
             return by_index;
         };
@@ -416,7 +416,7 @@ impl<'p> FeatureThread<'_, 'p> {
     #[cold]
     #[inline(never)]
     fn route_new(&mut self, symbol: u32) -> usize {
-        let h = self.routing.shard(symbol, self.stage.shards());
+        let h = self.routing.shard(symbol, self.stage);
         let i = symbol as usize;
         if self.route.len() <= i {
             self.route.resize(i + 1, u32::MAX);
