@@ -8,9 +8,11 @@
 //!   squared deviations, then a loop calling `f64::tanh`); `scalar-welford` is a serial
 //!   Welford loop (a division per element, a loop-carried dependency) with the same tanh loop:
 //!   a slower scalar version, kept labelled for comparison with older tables.
-//!   `zerotick-tanh-fast` and `zerotick-tanh-rational` are the same fused pass with the
-//!   cheaper squashes (`Kernels::normalize_squash_scale_in_place` with `Squash::TanhFast`,
-//!   relative error <= 1.3e-12, or `Squash::TanhRational`, <= 4.5e-15), on the active tier.
+//!   `zerotick-tanh-fast`, `zerotick-tanh-rational` and `zerotick-tanh-f32` are the same
+//!   fused pass with the cheaper squashes (`Kernels::normalize_squash_scale_in_place` with
+//!   `Squash::TanhFast`, relative error <= 1.3e-12, `Squash::TanhRational`, <= 4.5e-15, or
+//!   `Squash::TanhF32`, <= 1.2e-6, its rational function evaluated in `f32`), on the active
+//!   tier.
 //!   On an AVX-512 machine `zerotick-tanh-rational-avx2-tier` runs the rational pass on the
 //!   AVX2 tier in the same run (its squash is the AVX2 kernel the AVX-512 tier ran before it
 //!   had its own; its statistics are the 4-lane copies), for the ratio.
@@ -21,6 +23,8 @@
 //!   <= 4.5e-15: a [5/5] Padé form of the reduced argument, 4 vectors in step) of 1,024
 //!   values, on the active and the scalar tier, and on an AVX-512 machine on the AVX2 tier
 //!   too (`zerotick-avx2-tier`: the kernel the AVX-512 tier ran before 2026-12-01).
+//! - `tanh_f32_1k`: one op = `Kernels::tanh_f32_in_place` (relative error <= 1.2e-6) of 1,024
+//!   values, on the active tier, the AVX2 tier below it and the scalar tier.
 //! - `pipeline_row_1k`: one op = the pipeline's normalise/squash/scale stage on one 1,024-wide
 //!   feature row: `zerotick` is `ComputeStage::normalize_row` + `squash_row` (column
 //!   statistics folded per 32-row block, one fused multiply-add per value, SIMD tanh, scale);
@@ -83,6 +87,7 @@ pub fn run(h: &mut Harness) -> GroupResult {
             "zerotick-tanh-rational",
             fused(active, Squash::TanhRational),
         ),
+        Impl::per_op("zerotick-tanh-f32", fused(active, Squash::TanhF32)),
         Impl::per_op("zerotick-scalar-tier", fused(scalar_tier, Squash::Tanh)),
         Impl::per_op("scalar", || {
             two_pass_normalize_tanh_scale(&mut plain, 0.5);
@@ -97,6 +102,10 @@ pub fn run(h: &mut Harness) -> GroupResult {
         normalize.push(Impl::per_op(
             "zerotick-tanh-rational-avx2-tier",
             fused(k, Squash::TanhRational),
+        ));
+        normalize.push(Impl::per_op(
+            "zerotick-tanh-f32-avx2-tier",
+            fused(k, Squash::TanhF32),
         ));
     }
     rows.extend(h.case("normalize_1k", normalize));
@@ -154,6 +163,20 @@ pub fn run(h: &mut Harness) -> GroupResult {
         ));
     }
     rows.extend(h.case("tanh_rational_1k", rational));
+    let mut single = vec![
+        Impl::per_op("zerotick", map_cheap(active, Squash::TanhF32)),
+        Impl::per_op(
+            "zerotick-scalar-tier",
+            map_cheap(scalar_tier, Squash::TanhF32),
+        ),
+    ];
+    if let Some(k) = avx2_below {
+        single.push(Impl::per_op(
+            "zerotick-avx2-tier",
+            map_cheap(k, Squash::TanhF32),
+        ));
+    }
+    rows.extend(h.case("tanh_f32_1k", single));
 
     let mut stage = ComputeStage::new(ComputeConfig::default(), active, 32)
         .map_err(|e| format!("compute stage: {e}"))?;
@@ -204,16 +227,32 @@ fn note(h: &mut Harness, rows: &[Row], tier: Tier) {
             s / z
         ));
     }
-    for (imp, what) in [
-        ("zerotick-tanh-fast", "tanh_fast, rel. err <= 1.3e-12"),
+    let tier = tier.to_string();
+    for (imp, what, on) in [
+        (
+            "zerotick-tanh-fast",
+            "tanh_fast, rel. err <= 1.3e-12",
+            tier.as_str(),
+        ),
         (
             "zerotick-tanh-rational",
             "tanh_rational, rel. err <= 4.5e-15",
+            tier.as_str(),
+        ),
+        (
+            "zerotick-tanh-f32",
+            "tanh_f32, rel. err <= 1.2e-6",
+            tier.as_str(),
+        ),
+        (
+            "zerotick-tanh-f32-avx2-tier",
+            "tanh_f32, rel. err <= 1.2e-6",
+            "avx2",
         ),
     ] {
         if let (Some(f), Some(z)) = (ns("normalize_1k", imp), ns("normalize_1k", "zerotick")) {
             h.note(format!(
-                "normalize_1k with {what}: {:.2} M vectors/s on the {tier} tier (target >= 1 M \
+                "normalize_1k with {what}: {:.2} M vectors/s on the {on} tier (target >= 1 M \
                  on AVX2, >= 2 M on AVX-512); {:.2}x the accurate-tanh pass",
                 1e3 / f,
                 z / f

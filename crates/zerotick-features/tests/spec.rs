@@ -118,6 +118,19 @@ fn defaults_cadence_and_compute() {
     );
     assert_eq!(spec.compute.projection, Projection::None);
     assert!(!spec.compute.squash && !spec.compute.readout && spec.compute.normalise);
+    let with = |v: &str| {
+        FeatureSpec::parse(&format!(
+            "[compute]\nsquash = {v}\n[[feature]]\nname = \"a\"\nindicator = \"ema\"\nperiod = 4\n"
+        ))
+        .unwrap()
+        .compute
+    };
+    let c = with("\"f32\"");
+    assert!(c.squash && c.squash_f32);
+    let c = with("\"rational\"");
+    assert!(c.squash && !c.squash_f32);
+    assert_eq!(with("\"rational\""), with("true"));
+    assert_eq!(with("\"rational\""), ComputeSteps::default());
     assert_eq!(
         spec.features[0].indicator,
         IndicatorSpec::Ema { period: 1000 }
@@ -262,6 +275,8 @@ fn document_level_errors() {
         w,
     );
     err_at(&format!("[compute]\nsquash = \"yes\"\n{ok}"), "squash", w);
+    err_at(&format!("[compute]\nsquash = \"F32\"\n{ok}"), "squash", w);
+    err_at(&format!("[compute]\nsquash = 1\n{ok}"), "squash", w);
     err_at(&format!("[compute]\nfft = true\n{ok}"), "fft", w);
     err_at("[row]\nevery = 3\n", "[row]", w);
     // TOML syntax, and TOML's own duplicate-key rule.

@@ -18,5 +18,5 @@ pub use ema::EmaBank;
 pub use error::KernelError;
 pub use log1p::LN_1P_MAX_ULPS;
 pub use simd::{Kernels, Tier, UnsupportedTier, active_tier, best_supported_tier, force_tier};
-pub use squash::{Squash, TANH_FAST_MAX_REL_ERR, TANH_RATIONAL_MAX_REL_ERR};
+pub use squash::{Squash, TANH_F32_MAX_REL_ERR, TANH_FAST_MAX_REL_ERR, TANH_RATIONAL_MAX_REL_ERR};
 pub use stats::{BLOCK, Moments, NanPolicy, NormalizePolicy, NormalizeReport, ZeroVariance};

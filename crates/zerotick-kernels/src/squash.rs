@@ -97,6 +97,13 @@ pub const TANH_FAST_MAX_REL_ERR: f64 = 1.3e-12;
 /// with its own error added). Also the largest absolute error.
 pub const TANH_RATIONAL_MAX_REL_ERR: f64 = 4.5e-15;
 
+/// The largest relative error of [`Kernels::tanh_f32_in_place`] (and of the squash in
+/// [`Kernels::normalize_squash_scale_in_place`] with [`Squash::TanhF32`]) against the exact
+/// `tanh`, on every tier (derived in `squash/single.rs`: 6.6e-7 with fused multiply-adds,
+/// 1.14e-6 without). Also the largest absolute error; it holds for every finite input,
+/// subnormals included.
+pub const TANH_F32_MAX_REL_ERR: f64 = 1.2e-6;
+
 /// Which `tanh` a squashing pass uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Squash {
@@ -106,8 +113,12 @@ pub enum Squash {
     /// [`Kernels::tanh_fast_in_place`]: relative error at most [`TANH_FAST_MAX_REL_ERR`].
     TanhFast,
     /// [`Kernels::tanh_rational_in_place`]: relative error at most
-    /// [`TANH_RATIONAL_MAX_REL_ERR`]; the fastest of the three.
+    /// [`TANH_RATIONAL_MAX_REL_ERR`]; the fastest at double precision.
     TanhRational,
+    /// [`Kernels::tanh_f32_in_place`]: a rational function evaluated in single precision
+    /// (16 values per AVX-512 vector), relative error at most [`TANH_F32_MAX_REL_ERR`]; the
+    /// fastest of the four, for squashing where ~1e-6 is enough.
+    TanhF32,
 }
 
 /// `|x|` beyond which `tanh` rounds to `+-1`.
@@ -377,6 +388,8 @@ mod x86 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod single;
+pub(crate) use single::single_pass;
 
 /// `scale * tanh(((x * pre_scale - shift) - mean) * inv_std)` in place with the rational
 /// `tanh`, on `k`'s tier; every tier gives the same bits.
@@ -464,6 +477,45 @@ impl Kernels {
         Ok(())
     }
 
+    /// `x[i] = tanh x[i]` within a relative (and absolute) error of
+    /// [`TANH_F32_MAX_REL_ERR`] (1.2e-6): `x * R(x^2)` with the rational function `R`
+    /// evaluated in `f32`, 16 values per AVX-512 vector (method and bound in the
+    /// `squash/single.rs` module docs). NaN stays NaN, `+-inf` gives `+-tanh 9` (within the
+    /// bound of `+-1`), `-0` stays `-0`, subnormals are returned unchanged. The result can
+    /// exceed 1 in magnitude by up to the bound.
+    ///
+    /// ```
+    /// use zerotick_kernels::{Kernels, TANH_F32_MAX_REL_ERR};
+    ///
+    /// let mut x = [-3.0, -0.5, 0.0, 1e-3, 2.0, 40.0];
+    /// let want = x.map(f64::tanh);
+    /// Kernels::active().tanh_f32_in_place(&mut x);
+    /// for (y, t) in x.iter().zip(want) {
+    ///     assert!((y - t).abs() <= TANH_F32_MAX_REL_ERR * t.abs());
+    /// }
+    /// ```
+    #[inline]
+    pub fn tanh_f32_in_place(&self, x: &mut [f64]) {
+        single_pass(*self, x, RationalPass::TANH, true);
+    }
+
+    /// As [`tanh_f32_in_place`](Self::tanh_f32_in_place), writing into `out`.
+    ///
+    /// # Errors
+    /// [`KernelError::LengthMismatch`] if the slices differ in length; nothing is written.
+    #[inline]
+    pub fn tanh_f32_into(&self, out: &mut [f64], x: &[f64]) -> Result<(), KernelError> {
+        if out.len() != x.len() {
+            return Err(KernelError::LengthMismatch {
+                expected: out.len(),
+                got: x.len(),
+            });
+        }
+        out.copy_from_slice(x);
+        self.tanh_f32_in_place(out);
+        Ok(())
+    }
+
     /// `x[i] = tanh x[i]` with the chosen [`Squash`].
     #[inline]
     pub fn squash_in_place(&self, x: &mut [f64], squash: Squash) {
@@ -471,6 +523,7 @@ impl Kernels {
             Squash::Tanh => self.tanh_in_place(x),
             Squash::TanhFast => self.tanh_fast_in_place(x),
             Squash::TanhRational => self.tanh_rational_in_place(x),
+            Squash::TanhF32 => self.tanh_f32_in_place(x),
         }
     }
 }

@@ -1,11 +1,12 @@
-//! `tanh_fast` and `tanh_rational` against `f64::tanh` on every tier this CPU runs: the
+//! `tanh_fast`, `tanh_rational` and `tanh_f32` against `f64::tanh` on every tier this CPU runs: the
 //! documented error bounds over millions of random bit patterns (every magnitude,
 //! subnormals, NaN, infinities), dense samples where tanh bends, and the special values.
 
 mod common;
 use common::{Rng, SPECIALS, tiers};
 use zerotick_kernels::{
-    KernelError, Kernels, Squash, TANH_FAST_MAX_REL_ERR, TANH_RATIONAL_MAX_REL_ERR, Tier,
+    KernelError, Kernels, Squash, TANH_F32_MAX_REL_ERR, TANH_FAST_MAX_REL_ERR,
+    TANH_RATIONAL_MAX_REL_ERR, Tier,
 };
 
 /// std's `tanh` is within about 1 ULP of the exact value: allow that on top of the bound.
@@ -13,10 +14,14 @@ const TOL: f64 = TANH_FAST_MAX_REL_ERR + 2.0 * f64::EPSILON;
 /// The same for `tanh_rational`.
 const TOL_RATIONAL: f64 = TANH_RATIONAL_MAX_REL_ERR + 2.0 * f64::EPSILON;
 
-/// The two cheaper squashes, with their tolerances.
-const CHEAP: [(Squash, f64); 2] = [
+/// The same for `tanh_f32`.
+const TOL_F32: f64 = TANH_F32_MAX_REL_ERR + 2.0 * f64::EPSILON;
+
+/// The three cheaper squashes, with their tolerances.
+const CHEAP: [(Squash, f64); 3] = [
     (Squash::TanhFast, TOL),
     (Squash::TanhRational, TOL_RATIONAL),
+    (Squash::TanhF32, TOL_F32),
 ];
 
 /// Largest relative error of `k.squash_in_place(.., squash)` over `inputs` (NaN,
@@ -142,6 +147,29 @@ fn special_values() {
             assert_eq!(v[13], 1.0, "{t}");
             assert_eq!(v[14], -1.0, "{t}");
         }
+        // `tanh_f32` saturates at `tanh 9` computed in `f32`: within its bound of +-1, not
+        // exactly +-1; everything else as above.
+        let mut w = v;
+        k.squash_in_place(&mut w, Squash::TanhF32);
+        let t = format!("{} TanhF32", k.tier());
+        assert!(w[0].is_nan() && w[1].is_nan() && w[2].is_nan(), "{t}");
+        for (i, sign) in [
+            (3, 1.0),
+            (4, -1.0),
+            (11, 1.0),
+            (12, -1.0),
+            (13, 1.0),
+            (14, -1.0),
+        ] {
+            assert!((w[i] - sign).abs() <= TOL_F32, "{t}: [{i}] = {:e}", w[i]);
+        }
+        assert!(w[5] == 0.0 && w[5].is_sign_positive(), "{t}");
+        assert!(w[6] == 0.0 && w[6].is_sign_negative(), "{t}");
+        assert_eq!(
+            &w[7..11],
+            &v[7..11],
+            "{t}: tiny values are returned unchanged"
+        );
     }
 }
 
@@ -158,6 +186,7 @@ fn tiers_agree_at_awkward_lengths() {
                 let mut b = vec![0.0; len];
                 match squash {
                     Squash::TanhRational => k.tanh_rational_into(&mut b, &x).unwrap(),
+                    Squash::TanhF32 => k.tanh_f32_into(&mut b, &x).unwrap(),
                     _ => k.tanh_fast_into(&mut b, &x).unwrap(),
                 }
                 let t = k.tier();
@@ -199,6 +228,14 @@ fn into_checks_lengths() {
         })
     );
     assert_eq!(out, [0.0; 3], "nothing written");
+    assert_eq!(
+        k.tanh_f32_into(&mut out, &[1.0; 5]),
+        Err(KernelError::LengthMismatch {
+            expected: 3,
+            got: 5
+        })
+    );
+    assert_eq!(out, [0.0; 3], "nothing written");
 }
 
 /// The fused normalise + squash + scale pass is, bit for bit, the three steps with the same
@@ -209,7 +246,12 @@ fn fused_squash_equals_the_three_steps() {
     for k in tiers() {
         for len in [1, 2, 15, 16, 17, 1000, 1024] {
             let x: Vec<f64> = (0..len).map(|_| 1e6 + rng.uniform(-3.0, 5.0)).collect();
-            for squash in [Squash::Tanh, Squash::TanhFast, Squash::TanhRational] {
+            for squash in [
+                Squash::Tanh,
+                Squash::TanhFast,
+                Squash::TanhRational,
+                Squash::TanhF32,
+            ] {
                 let policy = zerotick_kernels::NormalizePolicy {
                     zero_variance: zerotick_kernels::ZeroVariance::Zero,
                     ..Default::default()
@@ -241,16 +283,21 @@ fn fused_rational_within_the_bound_and_at_the_edges() {
                 .collect();
             let mut z = x.clone();
             k.normalize_in_place(&mut z, policy).unwrap();
-            let mut y = x.clone();
-            k.normalize_squash_scale_in_place(&mut y, policy, Squash::TanhRational, 3.0)
-                .unwrap();
-            for (i, (got, zi)) in y.iter().zip(&z).enumerate() {
-                let want = 3.0 * zi.tanh();
-                assert!(
-                    (got - want).abs() <= TOL_RATIONAL * want.abs() + 1e-300,
-                    "{} magnitude {magnitude:e} [{i}]: {got:e} vs {want:e}",
-                    k.tier()
-                );
+            for (squash, tol) in [
+                (Squash::TanhRational, TOL_RATIONAL),
+                (Squash::TanhF32, TOL_F32),
+            ] {
+                let mut y = x.clone();
+                k.normalize_squash_scale_in_place(&mut y, policy, squash, 3.0)
+                    .unwrap();
+                for (i, (got, zi)) in y.iter().zip(&z).enumerate() {
+                    let want = 3.0 * zi.tanh();
+                    assert!(
+                        (got - want).abs() <= tol * want.abs() + 1e-300,
+                        "{} {squash:?} magnitude {magnitude:e} [{i}]: {got:e} vs {want:e}",
+                        k.tier()
+                    );
+                }
             }
         }
         let mut nan = vec![1.0, f64::NAN, 3.0];
@@ -270,8 +317,8 @@ fn fused_rational_within_the_bound_and_at_the_edges() {
     }
 }
 
-/// The AVX-512 kernel of the rational squash (`zmm`, 8 lanes, masked tail) against the AVX2
-/// kernel, bit for bit, NaN payloads and signs of zero included: both do the same
+/// The AVX-512 kernels of the rational and `f32` squashes (`zmm`, masked tails) against the
+/// AVX2 kernels, bit for bit, NaN payloads and signs of zero included: both do the same
 /// operations in the same order with fused multiply-adds, so any difference is a bug, not a
 /// rounding. Lengths around the kernel's 8- and 32-value steps; every kind of value at
 /// every position (NaN with payloads, infinities, `-0`, subnormals, huge, the clamp).
@@ -309,6 +356,10 @@ fn avx512_rational_is_bit_identical_to_avx2() {
             wide.tanh_rational_in_place(&mut a);
             avx2.tanh_rational_in_place(&mut b);
             assert_eq!(bits(&a), bits(&b), "tanh_rational, len {len}, kind {kind}");
+            let (mut a, mut b) = (x.clone(), x.clone());
+            wide.tanh_f32_in_place(&mut a);
+            avx2.tanh_f32_in_place(&mut b);
+            assert_eq!(bits(&a), bits(&b), "tanh_f32, len {len}, kind {kind}");
         }
         // The fused pass: plain data, an offset, NaNs skipped (left NaN in place), and
         // huge data through the rescaled path (`pre_scale != 1`).
@@ -335,17 +386,20 @@ fn avx512_rational_is_bit_identical_to_avx2() {
                 },
                 zero_variance: zerotick_kernels::ZeroVariance::Zero,
             };
-            let (mut a, mut b) = (x.clone(), x.clone());
-            let ra =
-                wide.normalize_squash_scale_in_place(&mut a, policy, Squash::TanhRational, -2.5);
-            let rb =
-                avx2.normalize_squash_scale_in_place(&mut b, policy, Squash::TanhRational, -2.5);
-            assert_eq!(ra, rb, "report, len {len}, magnitude {magnitude:e}");
-            assert_eq!(
-                bits(&a),
-                bits(&b),
-                "fused, len {len}, magnitude {magnitude:e}, nan {nan}"
-            );
+            for squash in [Squash::TanhRational, Squash::TanhF32] {
+                let (mut a, mut b) = (x.clone(), x.clone());
+                let ra = wide.normalize_squash_scale_in_place(&mut a, policy, squash, -2.5);
+                let rb = avx2.normalize_squash_scale_in_place(&mut b, policy, squash, -2.5);
+                assert_eq!(
+                    ra, rb,
+                    "{squash:?} report, len {len}, magnitude {magnitude:e}"
+                );
+                assert_eq!(
+                    bits(&a),
+                    bits(&b),
+                    "{squash:?} fused, len {len}, magnitude {magnitude:e}, nan {nan}"
+                );
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ fn in_place_kernels_allocate_nothing() {
                 let _ = k.moments(&x, NanPolicy::Skip);
                 k.normalize_tanh_scale_in_place(&mut x, NormalizePolicy::default(), 2.0)
                     .unwrap();
-                for squash in [Squash::TanhFast, Squash::TanhRational] {
+                for squash in [Squash::TanhFast, Squash::TanhRational, Squash::TanhF32] {
                     k.normalize_squash_scale_in_place(
                         &mut x,
                         NormalizePolicy::default(),
@@ -45,6 +45,7 @@ fn in_place_kernels_allocate_nothing() {
                     k.squash_in_place(&mut out, squash);
                 }
                 k.tanh_rational_into(&mut out, &x).unwrap();
+                k.tanh_f32_into(&mut out, &x).unwrap();
                 cols.update(&k, &batch, 32, 1024, NanPolicy::Skip).unwrap();
                 cols.normalize_rows_in_place(&k, &mut batch, 32, 1024, ZeroVariance::Zero)
                     .unwrap();

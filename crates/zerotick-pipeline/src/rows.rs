@@ -104,6 +104,7 @@ impl SpecSettings {
                 normalise: c.normalise,
                 filter_bank: c.filter_bank,
                 squash: c.squash,
+                squash_f32: c.squash_f32,
                 read_out: c.readout,
             },
             pca: c.projection == Projection::Pca,

@@ -119,6 +119,17 @@ fn the_same_spec_and_seed_give_the_same_checksum_and_another_spec_another() {
         Emit::Signals,
     );
     assert_ne!(x, checksum(&other, 60_000, 3), "another spec");
+    let single = config(
+        Some(&SPEC_A.replace("[compute]\n", "[compute]\nsquash = \"f32\"\n")),
+        Emit::Signals,
+    );
+    let y = checksum(&single, 60_000, 3);
+    assert_eq!(
+        y,
+        checksum(&single, 60_000, 3),
+        "the f32 squash is deterministic"
+    );
+    assert_ne!(x, y, "the squash's precision is part of the result");
     let builtin = config(None, Emit::Signals);
     assert_ne!(x, checksum(&builtin, 60_000, 3), "the built-in row");
     let time = config(Some(SPEC_TIME), Emit::Features);

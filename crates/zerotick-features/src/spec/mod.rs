@@ -9,6 +9,7 @@
 //! | top level | `version` | optional, `1` |
 //! | `[row]` | `every` | `64` (events of the symbol, 1 ..= 2^20) or a duration `"250ms"`; default 64. A symbol's events are its trades, and its book events when a feature reads the book ([`FeatureSpec::reads_book`]) |
 //! | `[compute]` | `normalise`, `filter_bank`, `squash`, `readout` | booleans, default `true` |
+//! | `[compute]` | `squash` | also `"rational"` (`true`: the `f64` rational `tanh`, relative error <= 4.5e-15) or `"f32"` (the rational function evaluated in single precision, <= 1.2e-6, faster) |
 //! | `[compute]` | `projection` | `"none"`, `"fixed"` (the initial random projection) or `"pca"` (default) |
 //! | `[[feature]]` | `name` | unique column name (letters, digits, `_`, `.`, `-`) |
 //! | `[[feature]]` | `indicator` | one of [`describe`]'s names |
@@ -86,6 +87,9 @@ pub struct ComputeSteps {
     pub filter_bank: bool,
     /// SIMD tanh squashing.
     pub squash: bool,
+    /// Squash with the single-precision `tanh` (`squash = "f32"`) instead of the `f64`
+    /// rational one; only read when `squash` is on.
+    pub squash_f32: bool,
     /// Projection (and PCA refresh).
     pub projection: Projection,
     /// The linear read-out to one signal per row (needs a projection).
@@ -99,6 +103,7 @@ impl Default for ComputeSteps {
             normalise: true,
             filter_bank: true,
             squash: true,
+            squash_f32: false,
             projection: Projection::Pca,
             readout: true,
         }

@@ -225,12 +225,24 @@ impl Parser<'_> {
         for (key, flag) in [
             ("normalise", &mut c.normalise),
             ("filter_bank", &mut c.filter_bank),
-            ("squash", &mut c.squash),
             ("readout", &mut c.readout),
         ] {
             if let Some(v) = t.get(key) {
                 *flag = self.boolean(v, key)?;
             }
+        }
+        if let Some(v) = t.get("squash") {
+            (c.squash, c.squash_f32) = match (v.get_ref().as_bool(), v.get_ref().as_str()) {
+                (Some(on), _) => (on, false),
+                (_, Some("rational")) => (true, false),
+                (_, Some("f32")) => (true, true),
+                _ => {
+                    return Err(self.err(
+                        v.span(),
+                        "squash must be true, false, \"rational\" or \"f32\"",
+                    ));
+                }
+            };
         }
         if let Some(v) = t.get("projection") {
             c.projection = match self.string(v, "projection")? {

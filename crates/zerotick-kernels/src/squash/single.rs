@@ -1,0 +1,500 @@
+//! `tanh_f32`: the squash with its rational function evaluated in single precision, for
+//! passes where ~1e-6 is accurate enough and throughput matters (the fused normalise +
+//! squash + scale pass of a 1,024-value row).
+//!
+//! # Method
+//! `tanh z = z R(z^2)` with `R(s) = P(s) / Q(s)`, `P` and `Q` of degree 4, on `|z| <= C = 9`;
+//! `z` is clamped to `[-C, C]` first:
+//!
+//! 1. Clamp, in `f64`: `zc = max(-C, min(C, z))` (NaN stays NaN).
+//! 2. `s = f32(zc)^2`, `R = P(s) / Q(s)` in `f32` (Horner with fused multiply-adds on the
+//!    vector tiers, one IEEE division: 16 values per `zmm`, 8 per `ymm`). A NaN `zc` is
+//!    replaced by `C` here, so `R` is never NaN and step 3 returns `z`'s own NaN.
+//! 3. `tanh z = zc * f64(R)` in `f64` (then `* scale` in the fused pass).
+//!
+//! Step 3 multiplies in `f64` by the unrounded `zc`, so a tiny or subnormal `z` gives `z`
+//! exactly (`s` rounds to 0 and `R(0) = P(0) / Q(0) = 1`) and the sign of zero is kept: the
+//! relative error bound holds for every finite `z`, not only `f32`'s normal range.
+//!
+//! # Error bound
+//! The coefficients are a near-minimax fit of `tanh(z) / z` on `[0, 9]` for relative error
+//! (Lawson-weighted linearised least squares, 40-digit `mpmath`), then rounded to `f32`; the
+//! fit with the rounded coefficients is within `3.57e-8` of `tanh(z) / z` (maximum over
+//! 20,000 points of `(0, 9]` in 40-digit arithmetic; `scripts/fit-tanh-f32.py` redoes the
+//! fit and the check, a unit test the check in `f64`). In units of `u = 2^-24`:
+//!
+//! - `f32(zc)` and the square: `s` within `3u` relative; `R` approximates `tanh(z) / z`,
+//!   whose logarithmic derivative in `s` lies in `[-1/2, 0]`, so that is at most `1.5u` in
+//!   `R`;
+//! - Horner of `P` and of `Q`: every coefficient and `s` are positive, so no cancellation;
+//!   4 fused multiply-adds each: `4u` each (8 roundings, `8u`, without FMA);
+//! - the division: `u`; the conversion back to `f64` and the `f64` products: exact or
+//!   `2^-53`.
+//!
+//! So `10.5u + 3.57e-8 = 6.6e-7` with fused multiply-adds (AVX2 and AVX-512 tiers) and
+//! `18.5u + 3.57e-8 = 1.14e-6` without (the scalar tier). Beyond the clamp, `tanh |z|` is
+//! within `1 - tanh 9 = 3.05e-8` of `tanh 9`. [`TANH_F32_MAX_REL_ERR`] = `1.2e-6` covers
+//! every tier; `tests/squash.rs` measures each tier against `f64::tanh`. The result is not
+//! clamped to `[-1, 1]`: it can exceed 1 in magnitude by up to the bound.
+//!
+//! The AVX2 and AVX-512 kernels do the same operations in the same order as the portable
+//! code with fused multiply-adds (the conversions round to nearest, the division is IEEE), so
+//! those tiers give the same bits.
+//!
+//! [`TANH_F32_MAX_REL_ERR`]: super::TANH_F32_MAX_REL_ERR
+
+use super::RationalPass;
+use crate::elementwise::map_in_place;
+use crate::simd::{Kernels, Tier, multiversion};
+
+/// The clamp: `tanh 9 = 1 - 3.05e-8`.
+const C: f64 = 9.0;
+
+/// `P`, constant term first: the `f32` roundings of the fit (bit patterns, so no decimal
+/// literal can round to a neighbour): 1, 0.13380975, 0.0034955267, 2.0608046e-5,
+/// 1.3353203e-8.
+const P: [f32; 5] = [
+    f32::from_bits(0x3f80_0000),
+    f32::from_bits(0x3e09_056c),
+    f32::from_bits(0x3b65_1535),
+    f32::from_bits(0x37ac_df71),
+    f32::from_bits(0x3265_6802),
+];
+/// `Q`, constant term first: 1, 0.46714291, 0.025876751, 3.2855332e-4, 7.7759643e-7.
+const Q: [f32; 5] = [
+    f32::from_bits(0x3f80_0000),
+    f32::from_bits(0x3eef_2d5b),
+    f32::from_bits(0x3cd3_fb7b),
+    f32::from_bits(0x39ac_41ae),
+    f32::from_bits(0x3550_bc05),
+];
+
+#[inline(always)]
+fn madd32<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// `R(s) = P(s) / Q(s)` in `f32`, Horner.
+#[inline(always)]
+fn ratio<const FMA: bool>(s: f32) -> f32 {
+    let p = madd32::<FMA>(
+        madd32::<FMA>(
+            madd32::<FMA>(madd32::<FMA>(P[4], s, P[3]), s, P[2]),
+            s,
+            P[1],
+        ),
+        s,
+        P[0],
+    );
+    let q = madd32::<FMA>(
+        madd32::<FMA>(
+            madd32::<FMA>(madd32::<FMA>(Q[4], s, Q[3]), s, Q[2]),
+            s,
+            Q[1],
+        ),
+        s,
+        Q[0],
+    );
+    p / q
+}
+
+/// The clamp of step 1, as `vminpd` / `vmaxpd` do it (each returns its second operand when
+/// either is NaN, so NaN stays NaN; `-0` stays `-0`).
+#[inline(always)]
+fn clamp(z: f64) -> f64 {
+    let w = if C < z { C } else { z };
+    if -C > w { -C } else { w }
+}
+
+/// `zf`, or `C` for NaN, as `vminps(zf, C)` does (its second operand when either is NaN):
+/// `R` is then never NaN, so `zc * R` returns `zc`'s own NaN, the same payload on every tier.
+#[inline(always)]
+fn nan_to_c(zf: f32) -> f32 {
+    if zf < C as f32 { zf } else { C as f32 }
+}
+
+impl RationalPass {
+    /// The pass on one value with the `f32` squash, portable (the scalar tier, and the vector
+    /// tiers' last few values on AVX2).
+    #[inline(always)]
+    fn one_f32<const FMA: bool>(&self, v: f64) -> f64 {
+        let z = ((v * self.pre_scale - self.shift) - self.mean) * self.inv_std;
+        let zc = clamp(z);
+        let zf = nan_to_c(zc as f32);
+        (zc * f64::from(ratio::<FMA>(zf * zf))) * self.scale
+    }
+}
+
+multiversion! {
+    fn single_pass_portable_v(x: &mut [f64], p: RationalPass) -> () {
+        map_in_place(x, |v| p.one_f32::<FMA>(v))
+    }
+}
+
+/// The AVX2+FMA kernel: 8 values per step (two `ymm` of `f64` -> one `ymm` of `f32`).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{C, P, Q, RationalPass};
+    use core::arch::x86_64::{
+        __m256, __m256d, _mm256_castps128_ps256, _mm256_castps256_ps128, _mm256_cvtpd_ps,
+        _mm256_cvtps_pd, _mm256_div_ps, _mm256_extractf128_ps, _mm256_fmadd_ps,
+        _mm256_insertf128_ps, _mm256_loadu_pd, _mm256_max_pd, _mm256_min_pd, _mm256_min_ps,
+        _mm256_mul_pd, _mm256_mul_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_pd,
+        _mm256_sub_pd,
+    };
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn ratio8(s: __m256) -> __m256 {
+        let c = _mm256_set1_ps;
+        let p = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(_mm256_fmadd_ps(c(P[4]), s, c(P[3])), s, c(P[2])),
+                s,
+                c(P[1]),
+            ),
+            s,
+            c(P[0]),
+        );
+        let q = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(_mm256_fmadd_ps(c(Q[4]), s, c(Q[3])), s, c(Q[2])),
+                s,
+                c(Q[1]),
+            ),
+            s,
+            c(Q[0]),
+        );
+        _mm256_div_ps(p, q)
+    }
+
+    /// Steps 1 and the affine map before it on 4 values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn clamped<const AFFINE: bool, const UNIT_PRE: bool>(v: __m256d, p: &RationalPass) -> __m256d {
+        let z = if AFFINE {
+            let v = if UNIT_PRE {
+                v
+            } else {
+                _mm256_mul_pd(v, _mm256_set1_pd(p.pre_scale))
+            };
+            let d = _mm256_sub_pd(
+                _mm256_sub_pd(v, _mm256_set1_pd(p.shift)),
+                _mm256_set1_pd(p.mean),
+            );
+            _mm256_mul_pd(d, _mm256_set1_pd(p.inv_std))
+        } else {
+            v
+        };
+        _mm256_max_pd(_mm256_set1_pd(-C), _mm256_min_pd(_mm256_set1_pd(C), z))
+    }
+
+    /// The pass on 8 values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn pass8<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        lo: __m256d,
+        hi: __m256d,
+        p: &RationalPass,
+    ) -> (__m256d, __m256d) {
+        let (zl, zh) = (
+            clamped::<AFFINE, UNIT_PRE>(lo, p),
+            clamped::<AFFINE, UNIT_PRE>(hi, p),
+        );
+        let f = _mm256_insertf128_ps::<1>(
+            _mm256_castps128_ps256(_mm256_cvtpd_ps(zl)),
+            _mm256_cvtpd_ps(zh),
+        );
+        // NaN -> C (`nan_to_c`).
+        let f = _mm256_min_ps(f, _mm256_set1_ps(C as f32));
+        let r = ratio8(_mm256_mul_ps(f, f));
+        let rl = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
+        let rh = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(r));
+        let (ol, oh) = (_mm256_mul_pd(zl, rl), _mm256_mul_pd(zh, rh));
+        if SCALED {
+            let s = _mm256_set1_pd(p.scale);
+            (_mm256_mul_pd(ol, s), _mm256_mul_pd(oh, s))
+        } else {
+            (ol, oh)
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        x: &mut [f64],
+        p: &RationalPass,
+    ) {
+        let mut chunks = x.chunks_exact_mut(16);
+        for c in &mut chunks {
+            let q = c.as_mut_ptr();
+            // SAFETY: `c` has 16 elements: offsets 0, 4, 8 and 12 each start 4 in bounds.
+            let (v0, v1, v2, v3) = unsafe {
+                (
+                    _mm256_loadu_pd(q),
+                    _mm256_loadu_pd(q.add(4)),
+                    _mm256_loadu_pd(q.add(8)),
+                    _mm256_loadu_pd(q.add(12)),
+                )
+            };
+            let (y0, y1) = pass8::<AFFINE, UNIT_PRE, SCALED>(v0, v1, p);
+            let (y2, y3) = pass8::<AFFINE, UNIT_PRE, SCALED>(v2, v3, p);
+            // SAFETY: as for the loads.
+            unsafe {
+                _mm256_storeu_pd(q, y0);
+                _mm256_storeu_pd(q.add(4), y1);
+                _mm256_storeu_pd(q.add(8), y2);
+                _mm256_storeu_pd(q.add(12), y3);
+            }
+        }
+        let mut octs = chunks.into_remainder().chunks_exact_mut(8);
+        for c in &mut octs {
+            let q = c.as_mut_ptr();
+            // SAFETY: `c` has 8 elements: offsets 0 and 4 each start 4 in bounds.
+            unsafe {
+                let (y0, y1) = pass8::<AFFINE, UNIT_PRE, SCALED>(
+                    _mm256_loadu_pd(q),
+                    _mm256_loadu_pd(q.add(4)),
+                    p,
+                );
+                _mm256_storeu_pd(q, y0);
+                _mm256_storeu_pd(q.add(4), y1);
+            }
+        }
+        for v in octs.into_remainder() {
+            *v = p.one_f32::<true>(*v);
+        }
+    }
+
+    /// Runs the pass with the AVX2+FMA kernel.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
+        if plain {
+            run::<false, true, false>(x, p);
+        } else if p.pre_scale == 1.0 {
+            // `v * 1.0 == v` for every `v`: skipping it changes no result.
+            run::<true, true, true>(x, p);
+        } else {
+            run::<true, false, true>(x, p);
+        }
+    }
+}
+
+/// The AVX-512 kernel: 16 values per step (two `zmm` of `f64` -> one `zmm` of `f32`), a
+/// masked tail.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{C, P, Q, RationalPass};
+    use core::arch::x86_64::{
+        __m512, __m512d, _mm512_castps256_ps512, _mm512_castps512_ps256, _mm512_cvtpd_ps,
+        _mm512_cvtps_pd, _mm512_div_ps, _mm512_extractf32x8_ps, _mm512_fmadd_ps,
+        _mm512_insertf32x8, _mm512_loadu_pd, _mm512_mask_storeu_pd, _mm512_maskz_loadu_pd,
+        _mm512_max_pd, _mm512_min_pd, _mm512_min_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
+        _mm512_set1_ps, _mm512_storeu_pd, _mm512_sub_pd,
+    };
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn ratio16(s: __m512) -> __m512 {
+        let c = _mm512_set1_ps;
+        let p = _mm512_fmadd_ps(
+            _mm512_fmadd_ps(
+                _mm512_fmadd_ps(_mm512_fmadd_ps(c(P[4]), s, c(P[3])), s, c(P[2])),
+                s,
+                c(P[1]),
+            ),
+            s,
+            c(P[0]),
+        );
+        let q = _mm512_fmadd_ps(
+            _mm512_fmadd_ps(
+                _mm512_fmadd_ps(_mm512_fmadd_ps(c(Q[4]), s, c(Q[3])), s, c(Q[2])),
+                s,
+                c(Q[1]),
+            ),
+            s,
+            c(Q[0]),
+        );
+        _mm512_div_ps(p, q)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn clamped<const AFFINE: bool, const UNIT_PRE: bool>(v: __m512d, p: &RationalPass) -> __m512d {
+        let z = if AFFINE {
+            let v = if UNIT_PRE {
+                v
+            } else {
+                _mm512_mul_pd(v, _mm512_set1_pd(p.pre_scale))
+            };
+            let d = _mm512_sub_pd(
+                _mm512_sub_pd(v, _mm512_set1_pd(p.shift)),
+                _mm512_set1_pd(p.mean),
+            );
+            _mm512_mul_pd(d, _mm512_set1_pd(p.inv_std))
+        } else {
+            v
+        };
+        _mm512_max_pd(_mm512_set1_pd(-C), _mm512_min_pd(_mm512_set1_pd(C), z))
+    }
+
+    /// The pass on 16 values.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn pass16<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        lo: __m512d,
+        hi: __m512d,
+        p: &RationalPass,
+    ) -> (__m512d, __m512d) {
+        let (zl, zh) = (
+            clamped::<AFFINE, UNIT_PRE>(lo, p),
+            clamped::<AFFINE, UNIT_PRE>(hi, p),
+        );
+        let f = _mm512_insertf32x8::<1>(
+            _mm512_castps256_ps512(_mm512_cvtpd_ps(zl)),
+            _mm512_cvtpd_ps(zh),
+        );
+        // NaN -> C (`nan_to_c`).
+        let f = _mm512_min_ps(f, _mm512_set1_ps(C as f32));
+        let r = ratio16(_mm512_mul_ps(f, f));
+        let rl = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+        let rh = _mm512_cvtps_pd(_mm512_extractf32x8_ps::<1>(r));
+        let (ol, oh) = (_mm512_mul_pd(zl, rl), _mm512_mul_pd(zh, rh));
+        if SCALED {
+            let s = _mm512_set1_pd(p.scale);
+            (_mm512_mul_pd(ol, s), _mm512_mul_pd(oh, s))
+        } else {
+            (ol, oh)
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        x: &mut [f64],
+        p: &RationalPass,
+    ) {
+        let mut chunks = x.chunks_exact_mut(32);
+        for c in &mut chunks {
+            let q = c.as_mut_ptr();
+            // SAFETY: `c` has 32 elements: offsets 0, 8, 16 and 24 each start 8 in bounds.
+            let (v0, v1, v2, v3) = unsafe {
+                (
+                    _mm512_loadu_pd(q),
+                    _mm512_loadu_pd(q.add(8)),
+                    _mm512_loadu_pd(q.add(16)),
+                    _mm512_loadu_pd(q.add(24)),
+                )
+            };
+            let (y0, y1) = pass16::<AFFINE, UNIT_PRE, SCALED>(v0, v1, p);
+            let (y2, y3) = pass16::<AFFINE, UNIT_PRE, SCALED>(v2, v3, p);
+            // SAFETY: as for the loads.
+            unsafe {
+                _mm512_storeu_pd(q, y0);
+                _mm512_storeu_pd(q.add(8), y1);
+                _mm512_storeu_pd(q.add(16), y2);
+                _mm512_storeu_pd(q.add(24), y3);
+            }
+        }
+        let mut rest = chunks.into_remainder();
+        while !rest.is_empty() {
+            let n = rest.len().min(16);
+            let (lo_n, hi_n) = (n.min(8), n - n.min(8));
+            // Masks of the first `lo_n` and `hi_n` lanes (each at most 8).
+            let lanes = |m: usize| if m >= 8 { u8::MAX } else { (1u8 << m) - 1 };
+            let (ml, mh) = (lanes(lo_n), lanes(hi_n));
+            let q = rest.as_mut_ptr();
+            // SAFETY: lanes `0..lo_n` of `q` and `0..hi_n` of `q + 8` are elements of
+            // `rest` (`lo_n + hi_n = n <= rest.len()`, and `q + 8` is only dereferenced
+            // through lanes that exist); masked-off lanes are neither read nor written
+            // (masked AVX-512 loads and stores do not fault there). The zeros loaded into
+            // them are squashed harmlessly and never stored.
+            unsafe {
+                let lo = _mm512_maskz_loadu_pd(ml, q);
+                let hi = _mm512_maskz_loadu_pd(mh, q.wrapping_add(8));
+                let (yl, yh) = pass16::<AFFINE, UNIT_PRE, SCALED>(lo, hi, p);
+                _mm512_mask_storeu_pd(q, ml, yl);
+                _mm512_mask_storeu_pd(q.wrapping_add(8), mh, yh);
+            }
+            rest = &mut rest[n..];
+        }
+    }
+
+    /// Runs the pass with the AVX-512 kernel.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F and DQ.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
+        if plain {
+            run::<false, true, false>(x, p);
+        } else if p.pre_scale == 1.0 {
+            // `v * 1.0 == v` for every `v`: skipping it changes no result.
+            run::<true, true, true>(x, p);
+        } else {
+            run::<true, false, true>(x, p);
+        }
+    }
+}
+
+/// `scale * tanh(((x * pre_scale - shift) - mean) * inv_std)` in place with the `f32`
+/// squash, on `k`'s tier; the AVX2 and AVX-512 tiers give the same bits.
+pub(crate) fn single_pass(k: Kernels, x: &mut [f64], p: RationalPass, plain: bool) {
+    match k.tier() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: its tier is supported by this CPU, and the AVX2
+        // tier requires avx2 and fma (`Tier::is_supported`).
+        Tier::Avx2 => unsafe { x86::pass(x, &p, plain) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: the AVX-512 tier requires avx512f and avx512dq
+        // (`Tier::is_supported`), the features `avx512::pass` enables.
+        Tier::Avx512 => unsafe { avx512::pass(x, &p, plain) },
+        _ => single_pass_portable_v(k, x, p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_is_one_at_zero_and_tanh_over_z_inside() {
+        assert_eq!(ratio::<true>(0.0), 1.0);
+        assert_eq!(ratio::<false>(0.0), 1.0);
+        // tanh(z) / z at a few points, within the fit's error plus f32 rounding.
+        for z in [0.01f64, 0.5, 1.0, 2.0, 4.0, 8.9] {
+            let zf = z as f32;
+            let r = f64::from(ratio::<true>(zf * zf));
+            let want = z.tanh() / z;
+            assert!(((r - want) / want).abs() < 7e-7, "z {z}: {r} vs {want}");
+        }
+    }
+
+    /// The fit's error with the `f32` coefficients, evaluated in `f64` (rounding ~1e-16):
+    /// the 3.57e-8 the bound starts from, on a grid of `[0, 9]`, and the clamp's 3.05e-8.
+    #[test]
+    fn approximation_error_is_the_derived_one() {
+        let r = |s: f64| {
+            let h = |c: &[f32; 5]| c.iter().rev().fold(0.0, |a, &k| a * s + f64::from(k));
+            h(&P) / h(&Q)
+        };
+        let mut worst = 0.0f64;
+        for i in 1..=90_000 {
+            let z = f64::from(i) * 1e-4;
+            let want = z.tanh() / z;
+            worst = worst.max(((r(z * z) - want) / want).abs());
+        }
+        assert!(worst < 3.58e-8 && worst > 3.4e-8, "fit error {worst:e}");
+        assert!(1.0 - C.tanh() < 3.06e-8);
+    }
+
+    #[test]
+    fn clamp_keeps_nan_and_signed_zero() {
+        assert!(clamp(f64::NAN).is_nan());
+        assert_eq!(clamp(f64::INFINITY), C);
+        assert_eq!(clamp(-1e300), -C);
+        assert!(clamp(-0.0).is_sign_negative());
+        assert_eq!(clamp(3.5), 3.5);
+    }
+}
