@@ -100,7 +100,7 @@ impl<T: Element> AlignedBuf<T> {
                 // SAFETY: `layout` has a non-zero size (checked just above).
                 let raw = unsafe { alloc::alloc(layout) };
                 if !raw.is_null() {
-                    advise_huge_pages(raw, layout.size());
+                    madvise_huge_pages(raw, layout.size());
                     // SAFETY: `raw` is a fresh allocation of `layout.size()` bytes. Zeroed
                     // after the advice, so the first touch of each 2 MiB maps a huge page.
                     unsafe { core::ptr::write_bytes(raw, 0, layout.size()) };
@@ -331,17 +331,56 @@ impl<T: Element> AlignedBuf<T> {
     }
 }
 
-/// Advises the kernel that `[ptr, ptr + len)` (start 2 MiB aligned) may use transparent
-/// huge pages. Best effort: an error (huge pages disabled, an old kernel) changes nothing.
-fn advise_huge_pages(ptr: *mut u8, len: usize) {
+/// Advises the kernel that the whole 2 MiB pages inside `region` may be backed by
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)` on Linux), for memory the caller is
+/// about to fill for the first time, such as the spare capacity of a freshly reserved `Vec`:
+/// the first write to each 2 MiB then maps one huge page instead of faulting 512 small ones.
+/// (A sparse product's fresh 120 MB output spent about a quarter of its time in page faults
+/// on the Xeon VM, 2026-12-01.) Returns whether the advice was given and accepted. Contents
+/// are unchanged and nothing is freed.
+///
+/// Regions below 4 MiB are left alone (they may hold no whole 2 MiB page); the partial pages
+/// at either end of a larger region keep small pages. Best effort: where transparent huge
+/// pages are off, unavailable or not Linux, it does nothing and returns `false`.
+///
+/// ```
+/// let mut v: Vec<f64> = Vec::with_capacity(1 << 20); // 8 MiB
+/// zerotick_mem::advise_huge_pages(v.spare_capacity_mut());
+/// v.extend((0..1 << 20).map(|i| i as f64));
+/// assert_eq!(v[12345], 12345.0);
+/// ```
+pub fn advise_huge_pages<T>(region: &mut [T]) -> bool {
+    let bytes = size_of_val(region);
+    if bytes < 2 * HUGE_PAGE_BYTES {
+        return false;
+    }
+    let addr = region.as_mut_ptr() as usize;
+    let start = addr.next_multiple_of(HUGE_PAGE_BYTES);
+    let end = (addr + bytes) & !(HUGE_PAGE_BYTES - 1);
+    // `bytes >= 4 MiB`, so at least one whole 2 MiB page lies inside: `start < end`.
+    let offset = start - addr;
+    madvise_huge_pages(
+        region.as_mut_ptr().cast::<u8>().wrapping_add(offset),
+        end - start,
+    )
+}
+
+/// Advises the kernel that `[ptr, ptr + len)` (start 2 MiB aligned, inside one live
+/// allocation the caller owns) may use transparent huge pages. Best effort: an error (huge
+/// pages disabled, an old kernel) changes nothing. Returns whether the kernel accepted it.
+fn madvise_huge_pages(ptr: *mut u8, len: usize) -> bool {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `madvise` only reads the range's addresses; the range is one live
-        // allocation, and MADV_HUGEPAGE neither frees nor changes its contents.
-        let _ = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
+        // SAFETY: `madvise` only reads the range's addresses; the range is inside one live
+        // allocation (the caller's contract), and MADV_HUGEPAGE neither frees nor changes
+        // its contents.
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len);
+    {
+        let _ = (ptr, len);
+        false
+    }
 }
 
 impl<T: Element> Drop for AlignedBuf<T> {
@@ -439,6 +478,27 @@ mod tests {
         let small = AlignedBuf::<u8>::zeroed(HUGE_PAGE_BYTES - 1);
         assert_eq!(small.as_ptr() as usize % ALIGN, 0);
         assert!(small.iter().all(|v| *v == 0));
+    }
+
+    #[test]
+    fn huge_page_advice_keeps_contents_and_skips_small_regions() {
+        let mut small = vec![7u8; 2 * HUGE_PAGE_BYTES - 1];
+        assert!(!advise_huge_pages(&mut small));
+        assert!(small.iter().all(|&b| b == 7));
+        // An odd start and length: only the whole 2 MiB pages inside are advised.
+        let mut v: Vec<u32> = (0..(3 * HUGE_PAGE_BYTES / 2 + 5) as u32).collect();
+        let accepted = advise_huge_pages(&mut v[1..]);
+        if cfg!(target_os = "linux")
+            && std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+                .is_ok_and(|s| !s.contains("[never]"))
+        {
+            assert!(accepted);
+        }
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
+        let mut spare: Vec<f64> = Vec::with_capacity(HUGE_PAGE_BYTES);
+        let _ = advise_huge_pages(spare.spare_capacity_mut());
+        spare.extend((0..HUGE_PAGE_BYTES).map(|i| i as f64));
+        assert_eq!(spare[HUGE_PAGE_BYTES - 1], (HUGE_PAGE_BYTES - 1) as f64);
     }
 
     #[test]

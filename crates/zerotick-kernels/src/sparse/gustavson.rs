@@ -47,11 +47,15 @@ pub(super) fn prefetch_b_rows(ai: &[u32], bp: &[usize], bi: &[u32], bv: Option<&
         prefetch(bp.as_ptr().wrapping_add(far as usize));
     }
     if let Some(&near) = ai.get(p + PREFETCH_AHEAD) {
-        let s = bp[near as usize];
+        let (s, e) = (bp[near as usize], bp[near as usize + 1]);
+        // First and last entry of the row: every line of a row of up to 16 columns (an
+        // empty row prefetches the line before it, harmlessly).
         prefetch(bi.as_ptr().wrapping_add(s));
+        prefetch(bi.as_ptr().wrapping_add(e).wrapping_sub(1));
         if let Some(bv) = bv {
             prefetch(bv.as_ptr().wrapping_add(s));
             prefetch(bv.as_ptr().wrapping_add(s + 8));
+            prefetch(bv.as_ptr().wrapping_add(e).wrapping_sub(1));
         }
     }
 }
@@ -94,7 +98,6 @@ impl RowAccumulator {
         let (ai, bp, bi) = (a.indices(), b.indptr(), b.indices());
         let bv = if values { Some(b.values()) } else { None };
         let (mut nt, mut products) = (0usize, 0usize);
-        debug_assert!(bi.iter().all(|&j| (j as usize) < self.bits.len() * 64));
         for p in ps..pe {
             prefetch_b_rows(ai, bp, bi, bv, p);
             let k = ai[p] as usize;
@@ -359,10 +362,12 @@ fn structure_avx2(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
 
 #[inline(always)]
 fn structure_body<const LIST: u8>(a: &Csr, b: &Csr) -> (Vec<usize>, Vec<u32>) {
+    // Once per product (in `mark`, it made debug builds quadratic): `mark`'s guarantee.
+    debug_assert!(b.indices().iter().all(|&j| (j as usize) < b.cols()));
     let mut acc = RowAccumulator::new(b.cols());
     let mut indptr = Vec::with_capacity(a.rows() + 1);
     indptr.push(0);
-    let mut indices = Vec::with_capacity(entry_bound(a, b).min(INITIAL_CAPACITY_LIMIT));
+    let mut indices = fresh_output(entry_bound(a, b).min(INITIAL_CAPACITY_LIMIT));
     for w in a.indptr().windows(2) {
         let (nt, products) = acc.mark(a, b, w[0], w[1], false);
         emit_row::<LIST>(&mut acc, nt, products.min(b.cols()), &mut indices);
@@ -419,12 +424,14 @@ fn product_body<const FMA: bool, const LIST: u8>(
     a: &Csr,
     b: &Csr,
 ) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    // Once per product (in `mark`, it made debug builds quadratic): `mark`'s guarantee.
+    debug_assert!(b.indices().iter().all(|&j| (j as usize) < b.cols()));
     let mut acc = RowAccumulator::new(b.cols());
     let mut indptr = Vec::with_capacity(a.rows() + 1);
     indptr.push(0);
     let cap = entry_bound(a, b).min(INITIAL_CAPACITY_LIMIT);
-    let mut indices = Vec::with_capacity(cap);
-    let mut values = Vec::with_capacity(cap);
+    let mut indices = fresh_output(cap);
+    let mut values = fresh_output(cap);
     for w in a.indptr().windows(2) {
         let (nt, products) = acc.mark(a, b, w[0], w[1], true);
         let cnt = emit_row::<LIST>(&mut acc, nt, products.min(b.cols()), &mut indices);
@@ -437,6 +444,16 @@ fn product_body<const FMA: bool, const LIST: u8>(
     shrink(&mut indices);
     shrink(&mut values);
     (indptr, indices, values)
+}
+
+/// An empty `Vec` with room for `cap` output entries, its whole 2 MiB pages advised as
+/// transparent huge pages: the output is written once, front to back, into fresh memory, so
+/// with small pages it would fault once per 4 KiB (a quarter of the 100k x 100k, 1M-entry
+/// A*A's time went to those faults; sprs pays them as well).
+fn fresh_output<T>(cap: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(cap);
+    zerotick_mem::advise_huge_pages(v.spare_capacity_mut());
+    v
 }
 
 /// Gives back the reserve when more than a quarter of it is unused.

@@ -68,7 +68,10 @@ impl SpgemmPlan {
     pub fn try_new(a: &Csr, b: &Csr) -> Result<Self, SparseError> {
         check_dim("a.cols vs b.rows", a.cols(), b.rows())?;
         let (indptr, indices) = gustavson::structure(crate::Kernels::active().tier(), a, b);
-        let values = vec![0.0; indices.len()];
+        let mut values = vec![0.0; indices.len()];
+        // Fresh zero pages from the allocator (not yet touched): the numeric phase's first
+        // writes then map 2 MiB pages where the kernel allows.
+        zerotick_mem::advise_huge_pages(&mut values);
         Ok(Self {
             shape: [a.rows(), a.cols(), b.cols(), a.nnz(), b.nnz()],
             indptr,
