@@ -13,7 +13,7 @@
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{MatMut, MatRef};
 
-use super::skinny::{ColMajor, mul_into, packed_width, tmul_into, unpack_tiles};
+use super::skinny::{ColMajor, Panels, mul_into, packed_width, tmul_into, unpack_tiles};
 use crate::simd::Kernels;
 
 /// Smallest accepted Cholesky pivot of `G = Y^T Y`, relative to `G`'s largest diagonal value:
@@ -58,7 +58,7 @@ pub(crate) fn cholqr2(
             return false;
         }
         // Q = Q R^-1.
-        mul_into(k, b, s.small, l, ld, s.tiles, s.panel);
+        mul_into(k, b, s.small, l, ld, s.tiles, &mut Panels::scratch(s.panel));
         unpack_tiles(s.tiles, l, q.rb_mut());
     }
     debug_assert_eq!(q.nrows(), rows);

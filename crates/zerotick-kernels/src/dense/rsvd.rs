@@ -21,7 +21,8 @@ use zerotick_mem::Arena;
 use super::cholqr::{Scratch, cholqr2};
 use super::gemm::gemm_unchecked_shapes;
 use super::skinny::{
-    ColMajor, mul_into, pack_len, packed_width, tiles_len, tmul_into, unpack_tiles,
+    ColMajor, Panels, mul_into, pack_len, packed_width, tiles_len, tmul_into, unpack_tiles,
+    whole_len,
 };
 use super::{DenseError, clear_upper_vector_state};
 use crate::simd::Kernels;
@@ -88,9 +89,10 @@ fn stack_req(m: usize, n: usize, l: usize) -> StackReq {
 
 /// The buffers besides faer's scratch: the sketch / `A^T Q` basis and the range basis
 /// packed row-major (`n x ld`, `m x ld`), the two product outputs (row-major `x ld` or
-/// column-major), the tiles [`mul_into`] writes and its packing buffer, and CholeskyQR2's
-/// two `l x ld` matrices.
-fn packed_lens(m: usize, n: usize, l: usize) -> [usize; 8] {
+/// column-major), the tiles [`mul_into`] writes and its packing buffer, CholeskyQR2's
+/// two `l x ld` matrices, and the copy of `A` in [`mul_into`]'s tiles that its three `A X`
+/// products share (`A` or `A^T` column-major; unused for other strides).
+fn packed_lens(m: usize, n: usize, l: usize) -> [usize; 9] {
     let ld = packed_width(l);
     [
         n * ld,
@@ -101,6 +103,7 @@ fn packed_lens(m: usize, n: usize, l: usize) -> [usize; 8] {
         pack_len(m.max(n)),
         l * ld,
         l * ld,
+        whole_len(m, n).max(whole_len(n, m)),
     ]
 }
 
@@ -140,7 +143,7 @@ impl<'a> Products<'a> {
 
     /// `A X` (`transpose == false`) or `A^T X`, for `X` packed row-major (`l` columns, row
     /// length `ld`), written into `out` and returned as a view of it.
-    #[allow(clippy::too_many_arguments)] // the product, its operand and its three buffers
+    #[allow(clippy::too_many_arguments)] // the product, its operand and its four buffers
     fn apply<'o>(
         self,
         k: Kernels,
@@ -150,10 +153,11 @@ impl<'a> Products<'a> {
         ld: usize,
         out: &'o mut [f64],
         bufs: &mut Scratch<'_>,
+        kept: &mut Panels<'_>,
     ) -> MatMut<'o, f64> {
         match (self, transpose) {
             (Products::Cols(b), false) | (Products::Rows(b), true) => {
-                mul_into(k, b, x, l, ld, bufs.tiles, bufs.panel);
+                mul_into(k, b, x, l, ld, bufs.tiles, kept);
                 let rows = b.rows();
                 let mut y = MatMut::from_column_major_slice_mut(&mut out[..rows * l], rows, l);
                 unpack_tiles(bufs.tiles, l, y.rb_mut());
@@ -238,9 +242,10 @@ pub fn rsvd_into(
 }
 
 /// [`rsvd_into`] with the skinny products and CholeskyQR2 on `kernels`' tier instead of the
-/// active one. The tiers sum in different orders, so their results differ in the last bits;
-/// a caller whose output must not depend on the tier (the pipeline's PCA, whose signals are
-/// the same on the AVX2 and AVX-512 tiers) fixes it here.
+/// active one. The AVX2 and AVX-512 kernels sum every output in the same order and agree
+/// bit for bit; the scalar tier (no fused multiply-adds) differs in the last bits. A caller
+/// whose output must not depend on the tier (the pipeline's PCA, whose signals are the same
+/// on the AVX2 and AVX-512 tiers) fixes it here.
 ///
 /// # Errors
 /// As [`rsvd_into`].
@@ -273,7 +278,17 @@ pub fn rsvd_into_with(
     }
     let l = params.width(m, n);
     let ld = packed_width(l);
-    let [x_len, q_len, y_len, z_len, t_len, p_len, s_len, g_len] = packed_lens(m, n, l);
+    let [
+        x_len,
+        q_len,
+        y_len,
+        z_len,
+        t_len,
+        p_len,
+        s_len,
+        g_len,
+        a_len,
+    ] = packed_lens(m, n, l);
     let xp = arena.try_alloc_zeroed::<f64>(x_len)?;
     let qp = arena.try_alloc_zeroed::<f64>(q_len)?;
     let ybuf = arena.try_alloc_zeroed::<f64>(y_len)?;
@@ -282,6 +297,8 @@ pub fn rsvd_into_with(
     let panel = arena.try_alloc_zeroed::<f64>(p_len)?;
     let small = arena.try_alloc_zeroed::<f64>(s_len)?;
     let gram = arena.try_alloc_zeroed::<f64>(g_len)?;
+    // Filled panel by panel by the first `A X` (never read before it is written): not zeroed.
+    let mut kept = Panels::whole(arena.try_alloc_uninit::<f64>(a_len)?);
     let mut bufs = Scratch {
         small,
         gram,
@@ -321,16 +338,16 @@ pub fn rsvd_into_with(
     }
 
     // Range finder: Q = orth(A Omega), then q rounds of Q = orth(A orth(A^T Q)).
-    let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs);
+    let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs, &mut kept);
     orth(kern, y, hm.rb_mut(), q.rb_mut(), qp, &mut bufs, stack);
     for _ in 0..params.power_iters {
-        let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs);
+        let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs, &mut kept);
         orth(kern, z, hn.rb_mut(), wn.rb_mut(), xp, &mut bufs, stack);
-        let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs);
+        let y = prod.apply(kern, false, xp, l, ld, ybuf, &mut bufs, &mut kept);
         orth(kern, y, hm.rb_mut(), q.rb_mut(), qp, &mut bufs, stack);
     }
     // B^T = A^T Q (n x l) = W S Z^T, so A ~= Q B = (Q Z) S W^T.
-    let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs);
+    let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs, &mut kept);
     let sdiag: DiagMut<'_, f64> = sv.rb_mut().col_mut(0).as_diagonal_mut();
     let ok = svd(
         z.rb(),

@@ -18,10 +18,17 @@
 //!   tiles (`KC x 8` values contiguous, in L2), and while one panel is multiplied the next is
 //!   prefetched into L2 line by line in memory order. `Y` is written in the same 8-row tiles
 //!   ([`unpack_tiles`] makes a matrix of it). Measured ~20-24 GFLOP/s on the loaded machine:
-//!   the copy and the stalls still cost half the time; see `docs/kernels.md`.
+//!   the copy and the stalls cost a third of the time. A caller that multiplies the same `B`
+//!   again (the randomized SVD's three `A X`) keeps every panel in a [`Panels::whole`]
+//!   buffer: the later products skip the copy and read the tiles in memory order (~39
+//!   GFLOP/s on AVX-512); see `docs/kernels.md`.
 //!
 //! The AVX2 versions use the same loops on 4-lane `ymm` registers with tiles that fit 16
-//! registers (8 rows x 6 columns; 4 columns of `B` x 12 lanes). The scalar tier is the plain
+//! registers (`mul_into`: 8 rows x 6 columns; `tmul_into`: 6 columns of `B` x 8 lanes in
+//! blocks of 128 rows, the best of the tile shapes measured on the Xeon, 2026-12-01: ~31
+//! GFLOP/s, up from ~17-23). Every tier sums each output
+//! in the same order (one fused multiply-add chain along the inner index, from its first
+//! term), so the AVX2 and AVX-512 tiers give the same bits. The scalar tier is the plain
 //! triple loop, the reference the tests compare the other tiers with.
 //!
 //! Layout contract of the packed operands: row `r` of an `X` with `l` columns starts at
@@ -29,6 +36,7 @@
 //! (the kernels multiply them and drop the results).
 
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 use faer::MatRef;
 use faer::reborrow::ReborrowMut;
@@ -128,6 +136,114 @@ pub(crate) const fn pack_len(p: usize) -> usize {
     p.div_ceil(8) * 8 * KC
 }
 
+/// Length of a buffer that keeps all of a `p x q` `B` packed for [`mul_into`]
+/// ([`Panels::whole`]): its panels one after the other.
+pub(crate) const fn whole_len(p: usize, q: usize) -> usize {
+    p.div_ceil(8) * 8 * q
+}
+
+/// Where [`mul_into`] copies `B`'s panels of [`KC`] columns (8-row tiles).
+pub(crate) struct Panels<'p> {
+    buf: &'p mut [MaybeUninit<f64>],
+    /// `None`: `buf` holds one panel (`pack_len(p)` values), refilled for every panel of
+    /// every product. `Some`: `buf` has a place for every panel of the `B` that [`Kept`] names
+    /// (`whole_len(p, q)` values), so that a later product with the same `B` skips the copy.
+    kept: Option<Kept>,
+}
+
+/// The `B` whose panels a whole [`Panels`] buffer holds.
+///
+/// Invariant: the first `done` columns' panels (`p.div_ceil(8) * 8 * done` values from the
+/// start of the buffer) are initialised with copies of this `B`'s columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Kept {
+    ptr: *const f64,
+    rows: usize,
+    cols: usize,
+    cs: usize,
+    done: usize,
+}
+
+impl<'p> Panels<'p> {
+    /// One panel's buffer (at least `pack_len(p)` values), refilled for each panel: for a
+    /// `B` that changes between products.
+    pub(crate) fn scratch(buf: &'p mut [f64]) -> Self {
+        // SAFETY: `MaybeUninit<f64>` has the layout of `f64`; the kernels only write
+        // initialised values through the view, so `buf` stays initialised.
+        let buf = unsafe { &mut *(buf as *mut [f64] as *mut [MaybeUninit<f64>]) };
+        Self { buf, kept: None }
+    }
+
+    /// A buffer for all of `B` (at least `whole_len(p, q)` values): the first product copies
+    /// each panel once and later products with the same `B` (same address, shape and
+    /// stride, and, as the caller guarantees by keeping it borrowed, same values) read the
+    /// copies. The randomized SVD's three `A X` products pay the copy of `A` once.
+    pub(crate) fn whole(buf: &'p mut [MaybeUninit<f64>]) -> Self {
+        Self {
+            buf,
+            kept: Some(Kept {
+                ptr: core::ptr::null(),
+                rows: 0,
+                cols: 0,
+                cs: 0,
+                done: 0,
+            }),
+        }
+    }
+
+    /// The values [`mul_into`] needs for a `p x q` `B`.
+    fn needed(&self, p: usize, q: usize) -> usize {
+        if self.kept.is_some() {
+            whole_len(p, q)
+        } else {
+            pack_len(p)
+        }
+    }
+
+    /// Panel `j0..j0 + kc` of `b` in 8-row tiles (`p.div_ceil(8) * 8 * kc` values), copied
+    /// by `fill` unless an earlier product with the same `b` left it in place; `true` when it
+    /// was already there.
+    ///
+    /// # Safety
+    /// `fill` initialises every value of the slice it is given; `j0 + kc <= b.cols`, and
+    /// `j0` is a multiple of [`KC`] (panels are asked for in order from column 0);
+    /// `self.buf` holds `self.needed(b.rows, b.cols)` values.
+    unsafe fn panel(
+        &mut self,
+        b: ColMajor<'_>,
+        j0: usize,
+        kc: usize,
+        fill: impl FnOnce(&mut [MaybeUninit<f64>]),
+    ) -> (&[f64], bool) {
+        let per_col = b.rows.div_ceil(8) * 8;
+        let len = per_col * kc;
+        let (start, reuse) = match &mut self.kept {
+            None => (0, false),
+            Some(k) => {
+                let key = (b.ptr, b.rows, b.cols, b.cs);
+                if (k.ptr, k.rows, k.cols, k.cs) != key {
+                    (k.ptr, k.rows, k.cols, k.cs, k.done) = (key.0, key.1, key.2, key.3, 0);
+                }
+                (per_col * j0, j0 + kc <= k.done)
+            }
+        };
+        debug_assert!(start + len <= self.buf.len());
+        let place = &mut self.buf[start..start + len];
+        if !reuse {
+            fill(place);
+            if let Some(k) = &mut self.kept
+                && j0 <= k.done
+            {
+                k.done = k.done.max(j0 + kc);
+            }
+        }
+        // SAFETY: `fill` initialised `place` just now, or (`reuse`) `Kept`'s invariant says an
+        // earlier product with this `B` did; `MaybeUninit<f64>` has the layout of `f64`.
+        let values = unsafe { &*(place as *const [MaybeUninit<f64>] as *const [f64]) };
+        (values, reuse)
+    }
+}
+
 /// Values of a `p x l` product in 8-row tiles (the layout [`mul_into`] writes).
 pub(crate) const fn tiles_len(p: usize, l: usize) -> usize {
     p.div_ceil(8) * 8 * tile_width(l)
@@ -150,8 +266,9 @@ const fn tile_width(l: usize) -> usize {
 /// prefetchers.
 ///
 /// # Panics
-/// If `ld < packed_width(l)`, `x` holds fewer than `q * ld` values or `y` fewer than
-/// `tiles_len(p, l)` (internal callers size them; a panic here is a bug).
+/// If `ld < packed_width(l)`, `x` holds fewer than `q * ld` values, `y` fewer than
+/// `tiles_len(p, l)` or `panels` fewer than `pack_len(p)` (a whole buffer: `whole_len(p, q)`)
+/// (internal callers size them; a panic here is a bug).
 pub(crate) fn mul_into(
     k: Kernels,
     b: ColMajor<'_>,
@@ -159,11 +276,14 @@ pub(crate) fn mul_into(
     l: usize,
     ld: usize,
     y: &mut [f64],
-    pack: &mut [f64],
+    panels: &mut Panels<'_>,
 ) {
     let (p, q) = (b.rows, b.cols);
     check(x, q, l, ld, y, tiles_len(p, l));
-    assert!(pack.len() >= pack_len(p), "packing buffer too short");
+    assert!(
+        panels.buf.len() >= panels.needed(p, q),
+        "packing buffer too short"
+    );
     if q == 0 {
         y[..tiles_len(p, l)].fill(0.0);
         return;
@@ -172,10 +292,10 @@ pub(crate) fn mul_into(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernels`' invariant: its tier passed `Tier::is_supported` on this CPU, so
         // avx512f, avx512dq, avx512vl, avx2 and fma are present; shapes checked above.
-        Tier::Avx512 => unsafe { x86::mul_avx512(b, x, l, ld, y, pack) },
+        Tier::Avx512 => unsafe { x86::mul_avx512(b, x, l, ld, y, panels) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernels`' invariant: avx2 and fma are present; shapes checked above.
-        Tier::Avx2 => unsafe { x86::mul_avx2(b, x, l, ld, y, pack) },
+        Tier::Avx2 => unsafe { x86::mul_avx2(b, x, l, ld, y, panels) },
         _ => {
             for t in 0..p.div_ceil(8) {
                 mul_scalar_tile(b, x, l, ld, y, t);
@@ -258,12 +378,13 @@ fn tmul_scalar(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, z: &mut [f64]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{ColMajor, KC};
+    use super::{ColMajor, KC, Panels};
     use core::arch::x86_64::{
         __m256d, _MM_HINT_T2, _mm_prefetch, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd,
         _mm256_setzero_pd, _mm256_storeu_pd, _mm512_fmadd_pd, _mm512_loadu_pd,
         _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_storeu_pd,
     };
+    use core::mem::MaybeUninit;
 
     /// `mul_into` on AVX-512: panels of [`KC`] columns of `B`, each copied into `pack` in
     /// 8-row tiles (reading `B` down its columns, one memory stream) and then multiplied tile
@@ -272,7 +393,7 @@ mod x86 {
     ///
     /// # Safety
     /// avx512f, avx512dq, avx512vl, avx2 and fma are present; `ld >= packed_width(l)`,
-    /// `x.len() >= q * ld`, `y.len() >= tiles_len(p, l)`, `pack.len() >= pack_len(p)`.
+    /// `x.len() >= q * ld`, `y.len() >= tiles_len(p, l)`, `panels` sized for `B`.
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
     pub(super) unsafe fn mul_avx512(
         b: ColMajor<'_>,
@@ -280,7 +401,7 @@ mod x86 {
         l: usize,
         ld: usize,
         y: &mut [f64],
-        pack: &mut [f64],
+        panels: &mut Panels<'_>,
     ) {
         let (p, q) = (b.rows, b.cols);
         let tiles = p.div_ceil(8);
@@ -288,9 +409,17 @@ mod x86 {
         let mut pf = Prefetch::new(b, kcb.min(q));
         for j0 in (0..q).step_by(kcb) {
             let kc = kcb.min(q - j0);
-            // SAFETY: `j0 + kc <= q`; `pack` sized by the caller.
-            unsafe { pack_panel512(b, j0, kc, pack) };
-            pf.set_end((j0 + 2 * kcb).min(q));
+            let fill = |dst: &mut [MaybeUninit<f64>]| {
+                // SAFETY: AVX-512 present (this function's features); `j0 + kc <= q`; `dst`
+                // holds the panel.
+                unsafe { pack_panel512(b, j0, kc, dst) }
+            };
+            // SAFETY: `fill` writes every value of the panel; `j0 + kc <= q`, `j0` a multiple
+            // of `KC`, in order; `panels` sized by the caller.
+            let (pack, reused) = unsafe { panels.panel(b, j0, kc, fill) };
+            // A kept copy of the next panel is read from the packed buffer: nothing of `B`
+            // to prefetch.
+            pf.set_end(if reused { 0 } else { (j0 + 2 * kcb).min(q) });
             for t in 0..tiles {
                 let mut c0 = 0;
                 while c0 < l {
@@ -329,11 +458,11 @@ mod x86 {
     /// AVX-512 present; `j0 + kc <= q`; `pack.len() >= p.div_ceil(8) * 8 * kc`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    unsafe fn pack_panel512(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [f64]) {
+    unsafe fn pack_panel512(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [MaybeUninit<f64>]) {
         let p = b.rows;
         let tiles = p.div_ceil(8);
         debug_assert!(j0 + kc <= b.cols && pack.len() >= tiles * 8 * kc);
-        let dst = pack.as_mut_ptr();
+        let dst = pack.as_mut_ptr().cast::<f64>();
         // Tile by tile: the writes run through `pack` in order; the reads take one line of
         // each of the panel's columns per tile (measured faster than column by column).
         for t in 0..tiles {
@@ -529,11 +658,11 @@ mod x86 {
     /// AVX2 present; as `pack_panel512`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pack_panel256(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [f64]) {
+    unsafe fn pack_panel256(b: ColMajor<'_>, j0: usize, kc: usize, pack: &mut [MaybeUninit<f64>]) {
         let p = b.rows;
         let (full, tiles) = (p / 8, p.div_ceil(8));
         debug_assert!(j0 + kc <= b.cols && pack.len() >= tiles * 8 * kc);
-        let dst = pack.as_mut_ptr();
+        let dst = pack.as_mut_ptr().cast::<f64>();
         for t in 0..full {
             for j in 0..kc {
                 let col = b.col_ptr(0, j0 + j);
@@ -575,17 +704,26 @@ mod x86 {
         l: usize,
         ld: usize,
         y: &mut [f64],
-        pack: &mut [f64],
+        panels: &mut Panels<'_>,
     ) {
         let (p, q) = (b.rows, b.cols);
         let tiles = p.div_ceil(8);
         let kcb = KC;
         let mut pf = Prefetch::new(b, kcb.min(q));
+        // The column chunks after the first of a tile step this one, which prefetches
+        // nothing: the first chunk's steps cover the next panel.
+        let mut idle = Prefetch::new(b, q);
         for j0 in (0..q).step_by(kcb) {
             let kc = kcb.min(q - j0);
-            // SAFETY: `j0 + kc <= q`; `pack` sized by the caller.
-            unsafe { pack_panel256(b, j0, kc, pack) };
-            pf.set_end((j0 + 2 * kcb).min(q));
+            let fill = |dst: &mut [MaybeUninit<f64>]| {
+                // SAFETY: AVX2 present (this function's features); `j0 + kc <= q`; `dst`
+                // holds the panel.
+                unsafe { pack_panel256(b, j0, kc, dst) }
+            };
+            // SAFETY: `fill` writes every value of the panel; `j0 + kc <= q`, `j0` a multiple
+            // of `KC`, in order; `panels` sized by the caller.
+            let (pack, reused) = unsafe { panels.panel(b, j0, kc, fill) };
+            pf.set_end(if reused { 0 } else { (j0 + 2 * kcb).min(q) });
             for t in 0..tiles {
                 let mut c0 = 0;
                 while c0 < l {
@@ -599,9 +737,10 @@ mod x86 {
                         ncols: w,
                         first: j0 == 0,
                     };
+                    let pf = if c0 == 0 { &mut pf } else { &mut idle };
                     // SAFETY: tile `t < tiles` of the packed panel; `c0 + 6 <=
                     // packed_width(l) <= ld` (`l` rounded up to a multiple of 6); `Y`'s tile.
-                    unsafe { tile.run256(x, ld, y, pack, &mut pf) };
+                    unsafe { tile.run256(x, ld, y, pack, pf) };
                     c0 += w;
                 }
             }
@@ -710,56 +849,62 @@ mod x86 {
         }
     }
 
-    /// `tmul_into` on AVX2: tiles of 3 columns of `B` x `NV <= 3` vectors of 4 lanes (9
-    /// accumulators + 3 row vectors + 1 broadcast of the 16 `ymm`; 4 columns spilled).
+    /// `tmul_into` on AVX2: see [`tmul_avx2_with`] for the tile.
     ///
     /// # Safety
     /// avx2 and fma present; as `tmul_avx512`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn tmul_avx2(b: ColMajor<'_>, x: &[f64], l: usize, ld: usize, z: &mut [f64]) {
-        let q = b.cols;
-        let vecs = l.div_ceil(4);
-        for j0 in (0..q).step_by(3) {
-            let jt = (q - j0).min(3);
-            let mut v0 = 0;
-            while v0 < vecs {
-                let nv = (vecs - v0).min(3);
-                // SAFETY: (all arms) lanes `4 * v0..4 * (v0 + nv) <= 4 * ceil(l / 4) <= ld`;
-                // columns `j0..j0 + jt <= q`.
-                unsafe {
-                    match (jt, nv) {
-                        (3, 3) => tmul_tile256::<3, 3>(b, x, ld, z, v0, j0),
-                        (3, 2) => tmul_tile256::<3, 2>(b, x, ld, z, v0, j0),
-                        (3, _) => tmul_tile256::<3, 1>(b, x, ld, z, v0, j0),
-                        (_, 3) => tmul_cols256::<3>(b, x, ld, z, v0, j0, jt),
-                        (_, 2) => tmul_cols256::<2>(b, x, ld, z, v0, j0, jt),
-                        _ => tmul_cols256::<1>(b, x, ld, z, v0, j0, jt),
-                    }
-                }
-                v0 += nv;
-            }
-        }
+        // SAFETY: as this function's contract.
+        unsafe { tmul_avx2_with::<6, 2, 128>(b, x, l, ld, z) }
     }
 
-    /// The last `jt < 3` columns one at a time.
+    /// `tmul_into` on AVX2 with tiles of `JT` columns of `B` x up to `NV <= 4` vectors of 4
+    /// lanes: for each group of `JT` columns and each block of `RB` rows, the lane chunks one
+    /// after the other (the block of the group's columns stays in L1 for the chunks after the
+    /// first; the sums carry over from block to block through `Z`, in the same order); the
+    /// columns left over one by one.
     ///
     /// # Safety
-    /// As `tmul_tile256` for each column `j0..j0 + jt`.
-    #[inline]
+    /// avx2 and fma present; as `tmul_avx512`.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tmul_cols256<const NV: usize>(
+    pub(super) unsafe fn tmul_avx2_with<const JT: usize, const NV: usize, const RB: usize>(
         b: ColMajor<'_>,
         x: &[f64],
+        l: usize,
         ld: usize,
         z: &mut [f64],
-        v0: usize,
-        j0: usize,
-        jt: usize,
     ) {
-        for j in j0..j0 + jt {
-            // SAFETY: column `j < j0 + jt <= q`; lanes per the caller.
-            unsafe { tmul_tile256::<1, NV>(b, x, ld, z, v0, j) };
+        let q = b.cols;
+        let vecs = l.div_ceil(4);
+        let full = q / JT * JT;
+        let mut j0 = 0;
+        while j0 < q {
+            let group = if j0 < full { JT } else { 1 };
+            // At least one block, so that `p == 0` still writes zero sums.
+            for blk in 0..b.rows.div_ceil(RB).max(1) {
+                let rows = blk * RB..(blk * RB + RB).min(b.rows);
+                let mut v0 = 0;
+                while v0 < vecs {
+                    let nv = (vecs - v0).min(NV);
+                    // SAFETY: (all arms) lanes `4 * v0..4 * (v0 + nv) <= 4 * ceil(l / 4) <= ld`;
+                    // columns `j0..j0 + group <= q` (`JT` only below `full`).
+                    unsafe {
+                        match (group == JT, nv) {
+                            (true, 4) => tmul_tile256::<JT, 4>(b, x, ld, z, v0, j0, rows.clone()),
+                            (true, 3) => tmul_tile256::<JT, 3>(b, x, ld, z, v0, j0, rows.clone()),
+                            (true, 2) => tmul_tile256::<JT, 2>(b, x, ld, z, v0, j0, rows.clone()),
+                            (true, _) => tmul_tile256::<JT, 1>(b, x, ld, z, v0, j0, rows.clone()),
+                            (false, 4) => tmul_tile256::<1, 4>(b, x, ld, z, v0, j0, rows.clone()),
+                            (false, 3) => tmul_tile256::<1, 3>(b, x, ld, z, v0, j0, rows.clone()),
+                            (false, 2) => tmul_tile256::<1, 2>(b, x, ld, z, v0, j0, rows.clone()),
+                            (false, _) => tmul_tile256::<1, 1>(b, x, ld, z, v0, j0, rows.clone()),
+                        }
+                    }
+                    v0 += nv;
+                }
+            }
+            j0 += group;
         }
     }
 
@@ -777,13 +922,25 @@ mod x86 {
         z: &mut [f64],
         v0: usize,
         j0: usize,
+        rows: core::ops::Range<usize>,
     ) {
         debug_assert!(j0 + JT <= b.cols && 4 * (v0 + NV) <= ld);
         debug_assert!(x.len() >= b.rows * ld && z.len() >= b.cols * ld);
+        debug_assert!(rows.start <= rows.end && rows.end <= b.rows);
+        let zp = z.as_mut_ptr().wrapping_add(j0 * ld + 4 * v0);
         let mut acc: [[__m256d; NV]; JT] = [[_mm256_setzero_pd(); NV]; JT];
+        if rows.start > 0 {
+            for (t, acc) in acc.iter_mut().enumerate() {
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: row `j0 + t < q` of `Z`, lanes `4 * (v0 + v)..+4 <= ld`: the
+                    // partial sums of the rows before `rows`.
+                    *acc = unsafe { _mm256_loadu_pd(zp.add(t * ld + 4 * v)) };
+                }
+            }
+        }
         let cols: [*const f64; JT] = core::array::from_fn(|t| b.col_ptr(0, j0 + t));
         let xp = x.as_ptr().wrapping_add(4 * v0);
-        for i in 0..b.rows {
+        for i in rows {
             let mut xv = [_mm256_setzero_pd(); NV];
             for (v, xv) in xv.iter_mut().enumerate() {
                 // SAFETY: row `i < p` of `X`, lanes `4 * (v0 + v)..+4 <= ld`.
@@ -797,7 +954,6 @@ mod x86 {
                 }
             }
         }
-        let zp = z.as_mut_ptr().wrapping_add(j0 * ld + 4 * v0);
         for (t, acc) in acc.iter().enumerate() {
             for (v, acc) in acc.iter().enumerate() {
                 // SAFETY: row `j0 + t < q` of `Z`, lanes `4 * (v0 + v)..+4 <= ld`.
@@ -879,7 +1035,7 @@ mod tests {
                     let k = Kernels::new(tier).expect("supported");
                     let mut y = vec![f64::NAN; tiles_len(p, l)];
                     let mut pack = vec![f64::NAN; pack_len(p)];
-                    mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+                    mul_into(k, cm, &x, l, ld, &mut y, &mut Panels::scratch(&mut pack));
                     let mut yy = Mat::<f64>::zeros(p, l);
                     unpack_tiles(&y, l, yy.as_mut());
                     for i in 0..p {
@@ -913,6 +1069,95 @@ mod tests {
         }
     }
 
+    /// A whole [`Panels`] buffer gives the bits of the per-panel one, on the product that
+    /// fills it and on later ones that reuse it, and refills itself for another `B`.
+    #[test]
+    fn kept_panels_give_the_same_bits_and_follow_their_b() {
+        let mut seed = 13;
+        let (p, q, l) = (131, 70, 30);
+        let f1 = strided(p, q, &mut seed);
+        let f2 = strided(p, q, &mut seed);
+        let (b1, b2) = (f1.as_ref().get(..p, ..), f2.as_ref().get(..p, ..));
+        let (c1, c2) = (
+            ColMajor::new(b1).expect("unit row stride"),
+            ColMajor::new(b2).expect("unit row stride"),
+        );
+        let (x1, ld) = packed(q, l, &mut seed);
+        let (x2, _) = packed(q, l, &mut seed);
+        for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
+            let k = Kernels::new(tier).expect("supported");
+            let mut pack = vec![0.0; pack_len(p)];
+            let mut whole = vec![MaybeUninit::uninit(); whole_len(p, q)];
+            let mut kept = Panels::whole(&mut whole);
+            for (b, x) in [
+                (c1, &x1),
+                (c1, &x2),
+                (c1, &x1),
+                (c2, &x2),
+                (c2, &x1),
+                (c1, &x2),
+            ] {
+                let mut want = vec![0.0; tiles_len(p, l)];
+                mul_into(k, b, x, l, ld, &mut want, &mut Panels::scratch(&mut pack));
+                let mut got = vec![f64::NAN; tiles_len(p, l)];
+                mul_into(k, b, x, l, ld, &mut got, &mut kept);
+                let mut yw = Mat::<f64>::zeros(p, l);
+                let mut yg = Mat::<f64>::zeros(p, l);
+                unpack_tiles(&want, l, yw.as_mut());
+                unpack_tiles(&got, l, yg.as_mut());
+                for i in 0..p {
+                    for c in 0..l {
+                        assert_eq!(yw[(i, c)].to_bits(), yg[(i, c)].to_bits(), "{tier}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The AVX2 and AVX-512 tiers sum every output in the same order (one fused
+    /// multiply-add chain along the inner index), so they agree bit for bit: the pipeline's
+    /// signals do not depend on the vector tier.
+    #[test]
+    fn the_vector_tiers_agree_bit_for_bit() {
+        let tiers = [Tier::Avx2, Tier::Avx512];
+        if !tiers.iter().all(|t| t.is_supported()) {
+            return;
+        }
+        let mut seed = 21;
+        for (p, q) in [(1, 1), (9, 33), (130, 70), (301, 97)] {
+            let full = strided(p, q, &mut seed);
+            let cm = ColMajor::new(full.as_ref().get(..p, ..)).expect("unit row stride");
+            for l in [1, 7, 13, 30, 31] {
+                let (x, ld) = packed(q, l, &mut seed);
+                let (xt, _) = packed(p, l, &mut seed);
+                let [(y0, z0), (y1, z1)] = tiers.map(|tier| {
+                    let k = Kernels::new(tier).expect("supported");
+                    let (mut y, mut pack) = (vec![0.0; tiles_len(p, l)], vec![0.0; pack_len(p)]);
+                    mul_into(k, cm, &x, l, ld, &mut y, &mut Panels::scratch(&mut pack));
+                    let mut yy = Mat::<f64>::zeros(p, l);
+                    unpack_tiles(&y, l, yy.as_mut());
+                    let mut z = vec![0.0; q * ld];
+                    tmul_into(k, cm, &xt, l, ld, &mut z);
+                    let z: Vec<u64> = (0..q * ld)
+                        .filter(|i| i % ld < l)
+                        .map(|i| z[i].to_bits())
+                        .collect();
+                    (yy, z)
+                });
+                assert_eq!(z0, z1, "B^T X p={p} q={q} l={l}");
+                for i in 0..p {
+                    for c in 0..l {
+                        assert_eq!(
+                            y0[(i, c)].to_bits(),
+                            y1[(i, c)].to_bits(),
+                            "B X {p} {q} {l}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn huge_and_tiny_magnitudes_stay_finite_and_exact_enough() {
         let mut seed = 9;
@@ -924,7 +1169,7 @@ mod tests {
             for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
                 let k = Kernels::new(tier).expect("supported");
                 let (mut y, mut pack) = (vec![0.0; tiles_len(p, l)], vec![0.0; pack_len(p)]);
-                mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+                mul_into(k, cm, &x, l, ld, &mut y, &mut Panels::scratch(&mut pack));
                 let mut yy = Mat::<f64>::zeros(p, l);
                 unpack_tiles(&y, l, yy.as_mut());
                 for i in 0..p {
@@ -957,11 +1202,117 @@ mod tests {
         for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
             let k = Kernels::new(tier).expect("supported");
             let (mut y, mut pack) = (vec![0.0; tiles_len(p, l)], vec![0.0; pack_len(p)]);
-            mul_into(k, cm, &x, l, ld, &mut y, &mut pack);
+            mul_into(k, cm, &x, l, ld, &mut y, &mut Panels::scratch(&mut pack));
             let mut yy = Mat::<f64>::zeros(p, l);
             unpack_tiles(&y, l, yy.as_mut());
             assert!(yy[(2, 0)].is_nan() && yy[(8, 2)] == f64::INFINITY, "{tier}");
             assert_eq!(yy[(0, 0)], 6.0);
+        }
+    }
+
+    /// Rates of the two products on the rSVD bench's shape, every tier (a measurement, not a
+    /// check): `cargo test --release -p zerotick-kernels --lib skinny_rates -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore = "timing; run in release by hand"]
+    fn skinny_rates() {
+        let (m, n, l) = (2000, 1000, 30);
+        let mut seed = 1;
+        let a = Mat::<f64>::from_fn(m, n, |_, _| lcg(&mut seed));
+        let cm = ColMajor::new(a.as_ref()).expect("column-major");
+        let (x, ld) = packed(n, l, &mut seed);
+        let (xt, _) = packed(m, l, &mut seed);
+        let flop = 2.0 * (m * n * l) as f64;
+        let best = |f: &mut dyn FnMut()| {
+            (0..15)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        for tier in Tier::ALL.into_iter().filter(|t| t.is_supported()) {
+            let k = Kernels::new(tier).expect("supported");
+            let (mut y, mut pack) = (vec![0.0; tiles_len(m, l)], vec![0.0; pack_len(m)]);
+            let mut z = vec![0.0; n * ld];
+            let mut whole = vec![MaybeUninit::uninit(); whole_len(m, n)];
+            let mut kept = Panels::whole(&mut whole);
+            let tm =
+                best(&mut || mul_into(k, cm, &x, l, ld, &mut y, &mut Panels::scratch(&mut pack)));
+            let tk = best(&mut || mul_into(k, cm, &x, l, ld, &mut y, &mut kept));
+            let tt = best(&mut || tmul_into(k, cm, &xt, l, ld, &mut z));
+            println!(
+                "{tier}: A X {:.1} GFLOP/s, A X kept {:.1} GFLOP/s, A^T X {:.1} GFLOP/s",
+                flop / tm * 1e-9,
+                flop / tk * 1e-9,
+                flop / tt * 1e-9
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        if Tier::Avx2.is_supported() {
+            let mut z = vec![0.0; n * ld];
+            let mut run = |f: unsafe fn(ColMajor<'_>, &[f64], usize, usize, &mut [f64]),
+                           name: &str| {
+                // SAFETY: AVX2 and FMA present (checked above); `xt` holds `m` rows and `z`
+                // `n` rows of row length `ld = packed_width(l)`, as `tmul_into` checks them.
+                let t = best(&mut || unsafe { f(cm, &xt, l, ld, &mut z) });
+                println!("avx2 A^T X {name}: {:.1} GFLOP/s", flop / t * 1e-9);
+            };
+            run(x86::tmul_avx2_with::<6, 2, { usize::MAX }>, "6x2 unblocked");
+            run(x86::tmul_avx2_with::<6, 2, 128>, "6x2 rows 128");
+            run(x86::tmul_avx2_with::<6, 2, 512>, "6x2 rows 512");
+            run(
+                x86::tmul_avx2_with::<3, 3, 128>,
+                "3x3 rows 128 (the tile before 2026-12-01)",
+            );
+            run(x86::tmul_avx2_with::<4, 3, 256>, "4x3 rows 256");
+            run(x86::tmul_avx2_with::<3, 4, 256>, "3x4 rows 256");
+        }
+    }
+
+    /// Time of `rsvd_into_with` on the bench's shape per tier (a measurement, not a check):
+    /// `cargo test --release -p zerotick-kernels --lib rsvd_rates -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; run in release by hand"]
+    fn rsvd_rates() {
+        use crate::dense::{RsvdParams, rsvd_into_with, rsvd_scratch_bytes};
+        let (m, n) = (2000, 1000);
+        let mut seed = 3;
+        let a = Mat::<f64>::from_fn(m, n, |_, _| lcg(&mut seed));
+        let params = RsvdParams::new(20);
+        let mut arena = zerotick_mem::Arena::new(rsvd_scratch_bytes(m, n, params));
+        let (mut u, mut s, mut vt) = (
+            Mat::<f64>::zeros(m, 20),
+            [0.0; 20],
+            Mat::<f64>::zeros(20, n),
+        );
+        let reps: usize = std::env::var("RSVD_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15);
+        for tier in [Tier::Avx2, Tier::Avx512]
+            .into_iter()
+            .filter(|t| t.is_supported())
+        {
+            let k = Kernels::new(tier).expect("supported");
+            let mut best = f64::INFINITY;
+            for _ in 0..reps {
+                arena.reset();
+                let t = std::time::Instant::now();
+                rsvd_into_with(
+                    k,
+                    a.as_ref(),
+                    params,
+                    u.as_mut(),
+                    &mut s,
+                    vt.as_mut(),
+                    &arena,
+                )
+                .expect("rsvd");
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!("{tier}: rsvd_into {:.2} ms (min of {reps})", best * 1e3);
         }
     }
 
