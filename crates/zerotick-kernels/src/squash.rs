@@ -214,6 +214,22 @@ pub(crate) fn tanh_rational_lanes<const FMA: bool, const SCALED: bool, const N: 
     out
 }
 
+/// Calls `$run::<AFFINE, UNIT_PRE, SCALED>($x, $p)` with the shape of the pass: plain `tanh`
+/// (`$plain`: no affine map, no scale), or the affine map and the scale, skipping the
+/// multiplication by `pre_scale` when it is 1 (`v * 1.0 == v` for every `v`: skipping it
+/// changes no result). Every vector kernel of both squashes dispatches through it.
+macro_rules! by_shape {
+    ($run:ident, $x:expr, $p:expr, $plain:expr) => {
+        if $plain {
+            $run::<false, true, false>($x, $p)
+        } else if $p.pre_scale == 1.0 {
+            $run::<true, true, true>($x, $p)
+        } else {
+            $run::<true, false, true>($x, $p)
+        }
+    };
+}
+
 /// What the rational squash pass does to each value before `tanh` and after it:
 /// `scale * tanh(((v * pre_scale - shift) - mean) * inv_std)`. Plain `tanh` is
 /// `pre_scale = inv_std = scale = 1`, `shift = mean = 0` (every step then returns `v`
@@ -237,11 +253,17 @@ impl RationalPass {
         scale: 1.0,
     };
 
+    /// `(v * pre_scale - shift) - mean`: the deviation the vector kernels' affine step
+    /// (`affine4`, `affine8`) multiplies by `inv_std`, in the same operations.
+    #[inline(always)]
+    fn deviation(&self, v: f64) -> f64 {
+        (v * self.pre_scale - self.shift) - self.mean
+    }
+
     /// The pass on one value, portable (the scalar tier, and every tier's last few values).
     #[inline(always)]
     fn one<const FMA: bool>(&self, v: f64) -> f64 {
-        let d = (v * self.pre_scale - self.shift) - self.mean;
-        tanh_rational_lanes::<FMA, true, 1>(&[d], self.inv_std, self.scale)[0]
+        tanh_rational_lanes::<FMA, true, 1>(&[self.deviation(v)], self.inv_std, self.scale)[0]
     }
 }
 
@@ -297,6 +319,30 @@ mod x86 {
         _mm256_or_pd(_mm256_div_pd(num, den), _mm256_and_pd(z, sign))
     }
 
+    /// `((v * pre_scale - shift) - mean) * inv_std` on 4 values, or `v` unchanged without
+    /// `AFFINE`; `UNIT_PRE` skips the multiplication by `pre_scale = 1`. The map before both
+    /// squashes' AVX2 kernels (this one and `single`'s), so both see the same z-scores.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn affine4<const AFFINE: bool, const UNIT_PRE: bool>(
+        v: __m256d,
+        p: &RationalPass,
+    ) -> __m256d {
+        if !AFFINE {
+            return v;
+        }
+        let v = if UNIT_PRE {
+            v
+        } else {
+            _mm256_mul_pd(v, _mm256_set1_pd(p.pre_scale))
+        };
+        let d = _mm256_sub_pd(
+            _mm256_sub_pd(v, _mm256_set1_pd(p.shift)),
+            _mm256_set1_pd(p.mean),
+        );
+        _mm256_mul_pd(d, _mm256_set1_pd(p.inv_std))
+    }
+
     /// The pass on 4 values; `AFFINE` / `UNIT_PRE` / `SCALED` drop the steps that are
     /// identities for plain `tanh` or an unscaled input.
     #[inline]
@@ -305,21 +351,7 @@ mod x86 {
         v: __m256d,
         p: &RationalPass,
     ) -> __m256d {
-        let z = if AFFINE {
-            let v = if UNIT_PRE {
-                v
-            } else {
-                _mm256_mul_pd(v, _mm256_set1_pd(p.pre_scale))
-            };
-            let d = _mm256_sub_pd(
-                _mm256_sub_pd(v, _mm256_set1_pd(p.shift)),
-                _mm256_set1_pd(p.mean),
-            );
-            _mm256_mul_pd(d, _mm256_set1_pd(p.inv_std))
-        } else {
-            v
-        };
-        let m = tanh4(z);
+        let m = tanh4(affine4::<AFFINE, UNIT_PRE>(v, p));
         if SCALED {
             _mm256_mul_pd(m, _mm256_set1_pd(p.scale))
         } else {
@@ -375,14 +407,7 @@ mod x86 {
     /// The CPU supports AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
-        if plain {
-            run::<false, true, false>(x, p);
-        } else if p.pre_scale == 1.0 {
-            // `v * 1.0 == v` for every `v`: skipping it changes no result.
-            run::<true, true, true>(x, p);
-        } else {
-            run::<true, false, true>(x, p);
-        }
+        by_shape!(run, x, p, plain);
     }
 }
 
@@ -411,6 +436,25 @@ multiversion! {
     fn tanh_fast_in_place_v(x: &mut [f64]) -> () { map_in_place(x, tanh_fast::<FMA>) }
 }
 
+/// The `_into` form of an in-place squash: `x` copied to `out`, then `in_place(out)`; a
+/// length mismatch is refused with nothing written.
+#[inline]
+fn copy_then(
+    out: &mut [f64],
+    x: &[f64],
+    in_place: impl FnOnce(&mut [f64]),
+) -> Result<(), KernelError> {
+    if out.len() != x.len() {
+        return Err(KernelError::LengthMismatch {
+            expected: out.len(),
+            got: x.len(),
+        });
+    }
+    out.copy_from_slice(x);
+    in_place(out);
+    Ok(())
+}
+
 impl Kernels {
     /// `x[i] = tanh x[i]` within a relative (and absolute) error of
     /// [`TANH_FAST_MAX_REL_ERR`] (1.3e-12): cheaper than the 4-ULP
@@ -427,15 +471,7 @@ impl Kernels {
     /// [`KernelError::LengthMismatch`] if the slices differ in length; nothing is written.
     #[inline]
     pub fn tanh_fast_into(&self, out: &mut [f64], x: &[f64]) -> Result<(), KernelError> {
-        if out.len() != x.len() {
-            return Err(KernelError::LengthMismatch {
-                expected: out.len(),
-                got: x.len(),
-            });
-        }
-        out.copy_from_slice(x);
-        self.tanh_fast_in_place(out);
-        Ok(())
+        copy_then(out, x, |o| self.tanh_fast_in_place(o))
     }
 }
 
@@ -466,15 +502,7 @@ impl Kernels {
     /// [`KernelError::LengthMismatch`] if the slices differ in length; nothing is written.
     #[inline]
     pub fn tanh_rational_into(&self, out: &mut [f64], x: &[f64]) -> Result<(), KernelError> {
-        if out.len() != x.len() {
-            return Err(KernelError::LengthMismatch {
-                expected: out.len(),
-                got: x.len(),
-            });
-        }
-        out.copy_from_slice(x);
-        self.tanh_rational_in_place(out);
-        Ok(())
+        copy_then(out, x, |o| self.tanh_rational_in_place(o))
     }
 
     /// `x[i] = tanh x[i]` within a relative (and absolute) error of
@@ -505,15 +533,7 @@ impl Kernels {
     /// [`KernelError::LengthMismatch`] if the slices differ in length; nothing is written.
     #[inline]
     pub fn tanh_f32_into(&self, out: &mut [f64], x: &[f64]) -> Result<(), KernelError> {
-        if out.len() != x.len() {
-            return Err(KernelError::LengthMismatch {
-                expected: out.len(),
-                got: x.len(),
-            });
-        }
-        out.copy_from_slice(x);
-        self.tanh_f32_in_place(out);
-        Ok(())
+        copy_then(out, x, |o| self.tanh_f32_in_place(o))
     }
 
     /// `x[i] = tanh x[i]` with the chosen [`Squash`].

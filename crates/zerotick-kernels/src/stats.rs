@@ -254,6 +254,19 @@ struct Affine {
     inv_std: f64,
 }
 
+impl Affine {
+    /// The pass of the rational squashes: this map, the squash, then `* scale`.
+    fn then_scale(self, scale: f64) -> RationalPass {
+        RationalPass {
+            pre_scale: self.scale,
+            shift: self.shift,
+            mean: self.mean,
+            inv_std: self.inv_std,
+            scale,
+        }
+    }
+}
+
 multiversion! {
     fn affine_v(x: &mut [f64], a: Affine) -> () {
         for v in x.iter_mut() {
@@ -401,20 +414,8 @@ impl Kernels {
         match squash {
             Squash::Tanh => affine_tanh_scale_v(*self, x, a, scale),
             Squash::TanhFast => affine_tanh_fast_scale_v(*self, x, a, scale),
-            Squash::TanhRational | Squash::TanhF32 => {
-                let p = RationalPass {
-                    pre_scale: a.scale,
-                    shift: a.shift,
-                    mean: a.mean,
-                    inv_std: a.inv_std,
-                    scale,
-                };
-                if squash == Squash::TanhF32 {
-                    single_pass(*self, x, p, false);
-                } else {
-                    rational_pass(*self, x, p, false);
-                }
-            }
+            Squash::TanhRational => rational_pass(*self, x, a.then_scale(scale), false),
+            Squash::TanhF32 => single_pass(*self, x, a.then_scale(scale), false),
         }
         Ok(report)
     }

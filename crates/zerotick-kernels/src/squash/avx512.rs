@@ -56,6 +56,30 @@ fn tanh8(z: __m512d) -> __m512d {
     _mm512_or_pd(_mm512_div_pd(num, den), _mm512_and_pd(z, sign))
 }
 
+/// `((v * pre_scale - shift) - mean) * inv_std` on 8 values, or `v` unchanged without
+/// `AFFINE`; `UNIT_PRE` skips the multiplication by `pre_scale = 1`. The map before both
+/// squashes' AVX-512 kernels (this one and `single`'s), so both see the same z-scores.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub(super) fn affine8<const AFFINE: bool, const UNIT_PRE: bool>(
+    v: __m512d,
+    p: &RationalPass,
+) -> __m512d {
+    if !AFFINE {
+        return v;
+    }
+    let v = if UNIT_PRE {
+        v
+    } else {
+        _mm512_mul_pd(v, _mm512_set1_pd(p.pre_scale))
+    };
+    let d = _mm512_sub_pd(
+        _mm512_sub_pd(v, _mm512_set1_pd(p.shift)),
+        _mm512_set1_pd(p.mean),
+    );
+    _mm512_mul_pd(d, _mm512_set1_pd(p.inv_std))
+}
+
 /// The pass on 8 values; `AFFINE` / `UNIT_PRE` / `SCALED` drop the steps that are
 /// identities for plain `tanh` or an unscaled input.
 #[inline]
@@ -64,21 +88,7 @@ fn pass8<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
     v: __m512d,
     p: &RationalPass,
 ) -> __m512d {
-    let z = if AFFINE {
-        let v = if UNIT_PRE {
-            v
-        } else {
-            _mm512_mul_pd(v, _mm512_set1_pd(p.pre_scale))
-        };
-        let d = _mm512_sub_pd(
-            _mm512_sub_pd(v, _mm512_set1_pd(p.shift)),
-            _mm512_set1_pd(p.mean),
-        );
-        _mm512_mul_pd(d, _mm512_set1_pd(p.inv_std))
-    } else {
-        v
-    };
-    let m = tanh8(z);
+    let m = tanh8(affine8::<AFFINE, UNIT_PRE>(v, p));
     if SCALED {
         _mm512_mul_pd(m, _mm512_set1_pd(p.scale))
     } else {
@@ -143,12 +153,5 @@ fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
 /// The CPU supports AVX-512 F and DQ.
 #[target_feature(enable = "avx512f,avx512dq")]
 pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
-    if plain {
-        run::<false, true, false>(x, p);
-    } else if p.pre_scale == 1.0 {
-        // `v * 1.0 == v` for every `v`: skipping it changes no result.
-        run::<true, true, true>(x, p);
-    } else {
-        run::<true, false, true>(x, p);
-    }
+    by_shape!(run, x, p, plain);
 }

@@ -118,7 +118,7 @@ impl RationalPass {
     /// tiers' last few values on AVX2).
     #[inline(always)]
     fn one_f32<const FMA: bool>(&self, v: f64) -> f64 {
-        let z = ((v * self.pre_scale - self.shift) - self.mean) * self.inv_std;
+        let z = self.deviation(v) * self.inv_std;
         let zc = clamp(z);
         let zf = nan_to_c(zc as f32);
         (zc * f64::from(ratio::<FMA>(zf * zf))) * self.scale
@@ -134,13 +134,13 @@ multiversion! {
 /// The AVX2+FMA kernel: 8 values per step (two `ymm` of `f64` -> one `ymm` of `f32`).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::x86::affine4;
     use super::{C, P, Q, RationalPass};
     use core::arch::x86_64::{
         __m256, __m256d, _mm256_castps128_ps256, _mm256_castps256_ps128, _mm256_cvtpd_ps,
         _mm256_cvtps_pd, _mm256_div_ps, _mm256_extractf128_ps, _mm256_fmadd_ps,
         _mm256_insertf128_ps, _mm256_loadu_pd, _mm256_max_pd, _mm256_min_pd, _mm256_min_ps,
         _mm256_mul_pd, _mm256_mul_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_pd,
-        _mm256_sub_pd,
     };
 
     #[inline]
@@ -168,24 +168,11 @@ mod x86 {
         _mm256_div_ps(p, q)
     }
 
-    /// Steps 1 and the affine map before it on 4 values.
+    /// The affine map (the rational kernel's own) and step 1 on 4 values.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn clamped<const AFFINE: bool, const UNIT_PRE: bool>(v: __m256d, p: &RationalPass) -> __m256d {
-        let z = if AFFINE {
-            let v = if UNIT_PRE {
-                v
-            } else {
-                _mm256_mul_pd(v, _mm256_set1_pd(p.pre_scale))
-            };
-            let d = _mm256_sub_pd(
-                _mm256_sub_pd(v, _mm256_set1_pd(p.shift)),
-                _mm256_set1_pd(p.mean),
-            );
-            _mm256_mul_pd(d, _mm256_set1_pd(p.inv_std))
-        } else {
-            v
-        };
+        let z = affine4::<AFFINE, UNIT_PRE>(v, p);
         _mm256_max_pd(_mm256_set1_pd(-C), _mm256_min_pd(_mm256_set1_pd(C), z))
     }
 
@@ -271,14 +258,7 @@ mod x86 {
     /// The CPU supports AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
-        if plain {
-            run::<false, true, false>(x, p);
-        } else if p.pre_scale == 1.0 {
-            // `v * 1.0 == v` for every `v`: skipping it changes no result.
-            run::<true, true, true>(x, p);
-        } else {
-            run::<true, false, true>(x, p);
-        }
+        by_shape!(run, x, p, plain);
     }
 }
 
@@ -286,13 +266,14 @@ mod x86 {
 /// masked tail.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::super::avx512::affine8;
     use super::{C, P, Q, RationalPass};
     use core::arch::x86_64::{
         __m512, __m512d, _mm512_castps256_ps512, _mm512_castps512_ps256, _mm512_cvtpd_ps,
         _mm512_cvtps_pd, _mm512_div_ps, _mm512_extractf32x8_ps, _mm512_fmadd_ps,
         _mm512_insertf32x8, _mm512_loadu_pd, _mm512_mask_storeu_pd, _mm512_maskz_loadu_pd,
         _mm512_max_pd, _mm512_min_pd, _mm512_min_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
-        _mm512_set1_ps, _mm512_storeu_pd, _mm512_sub_pd,
+        _mm512_set1_ps, _mm512_storeu_pd,
     };
 
     #[inline]
@@ -320,23 +301,11 @@ mod avx512 {
         _mm512_div_ps(p, q)
     }
 
+    /// The affine map (the rational kernel's own) and step 1 on 8 values.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq")]
     fn clamped<const AFFINE: bool, const UNIT_PRE: bool>(v: __m512d, p: &RationalPass) -> __m512d {
-        let z = if AFFINE {
-            let v = if UNIT_PRE {
-                v
-            } else {
-                _mm512_mul_pd(v, _mm512_set1_pd(p.pre_scale))
-            };
-            let d = _mm512_sub_pd(
-                _mm512_sub_pd(v, _mm512_set1_pd(p.shift)),
-                _mm512_set1_pd(p.mean),
-            );
-            _mm512_mul_pd(d, _mm512_set1_pd(p.inv_std))
-        } else {
-            v
-        };
+        let z = affine8::<AFFINE, UNIT_PRE>(v, p);
         _mm512_max_pd(_mm512_set1_pd(-C), _mm512_min_pd(_mm512_set1_pd(C), z))
     }
 
@@ -427,14 +396,7 @@ mod avx512 {
     /// The CPU supports AVX-512 F and DQ.
     #[target_feature(enable = "avx512f,avx512dq")]
     pub(super) unsafe fn pass(x: &mut [f64], p: &RationalPass, plain: bool) {
-        if plain {
-            run::<false, true, false>(x, p);
-        } else if p.pre_scale == 1.0 {
-            // `v * 1.0 == v` for every `v`: skipping it changes no result.
-            run::<true, true, true>(x, p);
-        } else {
-            run::<true, false, true>(x, p);
-        }
+        by_shape!(run, x, p, plain);
     }
 }
 
