@@ -73,6 +73,21 @@ fn assert_close(got: &[f64], want: &[f64], mag: &[f64], terms: usize, what: &str
     }
 }
 
+/// An `n x n` matrix with `per_row` entries a row (uniform in [-1, 1)) in random columns
+/// (repeats summed by `try_from_triplets`).
+fn random_square(rng: &mut Rng, n: usize, per_row: usize) -> Csr {
+    let t: Vec<(usize, usize, f64)> = (0..n * per_row)
+        .map(|i| {
+            (
+                i / per_row,
+                (rng.next_u64() % n as u64) as usize,
+                rng.uniform(-1.0, 1.0),
+            )
+        })
+        .collect();
+    Csr::try_from_triplets(n, n, &t).unwrap()
+}
+
 fn scalar() -> Kernels {
     Kernels::new(Tier::Scalar).unwrap()
 }
@@ -518,18 +533,8 @@ fn spgemm_nan_and_inf_are_data_and_structural_zeros_stay() {
 
 #[test]
 fn every_tier_matches_scalar_on_a_larger_random_product() {
-    let mut rng = Rng::new(99);
     let (n, per_row) = (300, 6);
-    let t: Vec<(usize, usize, f64)> = (0..n * per_row)
-        .map(|i| {
-            (
-                i / per_row,
-                (rng.next_u64() % n as u64) as usize,
-                rng.uniform(-1.0, 1.0),
-            )
-        })
-        .collect();
-    let a = Csr::try_from_triplets(n, n, &t).unwrap();
+    let a = random_square(&mut Rng::new(99), n, per_row);
     let reference = a.try_matmul(&scalar(), &a).unwrap();
     let mag: Vec<f64> = {
         let abs = Csr::try_from_parts(
@@ -562,18 +567,8 @@ fn every_tier_matches_scalar_on_a_larger_random_product() {
 /// plain reference).
 #[test]
 fn a_product_with_a_huge_page_sized_output_is_right() {
-    let mut rng = Rng::new(7);
     let (n, per_row) = (60_000, 5);
-    let t: Vec<(usize, usize, f64)> = (0..n * per_row)
-        .map(|i| {
-            (
-                i / per_row,
-                (rng.next_u64() % n as u64) as usize,
-                rng.uniform(-1.0, 1.0),
-            )
-        })
-        .collect();
-    let a = Csr::try_from_triplets(n, n, &t).unwrap();
+    let a = random_square(&mut Rng::new(7), n, per_row);
     for k in tiers() {
         let c = a.try_matmul(&k, &a).unwrap();
         assert!(c.nnz() > 1_000_000, "{}", c.nnz());
