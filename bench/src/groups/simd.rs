@@ -16,6 +16,9 @@
 //!   On an AVX-512 machine `zerotick-tanh-rational-avx2-tier` runs the rational pass on the
 //!   AVX2 tier in the same run (its squash is the AVX2 kernel the AVX-512 tier ran before it
 //!   had its own; its statistics are the 4-lane copies), for the ratio.
+//! - `moments_1k`: one op = the statistics half of `normalize_1k` alone (`Kernels::moments`:
+//!   the exact shift, the corrected two-pass mean and `m2`); `scalar` is the plain two-pass
+//!   loop.
 //! - `tanh_1k`: one op = tanh of 1,024 values in place; `scalar` is `f64::tanh` in a loop.
 //! - `tanh_fast_1k`: one op = `Kernels::tanh_fast_in_place` (relative error <= 1.3e-12
 //!   instead of 4 ULP) of 1,024 values, on the active and the scalar tier.
@@ -109,6 +112,28 @@ pub fn run(h: &mut Harness) -> GroupResult {
         ));
     }
     rows.extend(h.case("normalize_1k", normalize));
+
+    // The statistics alone (the first half of every normalize_1k impl).
+    let stats_of = |k: Kernels| {
+        let buf = input.clone();
+        move || {
+            black_box(k.moments(black_box(&buf), NanPolicy::Propagate));
+        }
+    };
+    let plain_stats = input.clone();
+    rows.extend(h.case(
+        "moments_1k",
+        vec![
+            Impl::per_op("zerotick", stats_of(active)),
+            Impl::per_op("zerotick-scalar-tier", stats_of(scalar_tier)),
+            Impl::per_op("scalar", || {
+                let x = black_box(&plain_stats);
+                let mean = x.iter().sum::<f64>() / x.len() as f64;
+                let m2: f64 = x.iter().map(|v| (v - mean) * (v - mean)).sum();
+                black_box((mean, m2));
+            }),
+        ],
+    ));
 
     let map = |k: Kernels| {
         let mut buf = input.clone();

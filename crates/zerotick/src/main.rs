@@ -163,8 +163,8 @@ pub(crate) struct RunArgs {
     /// Rows per pooled batch.
     #[arg(long, default_value_t = 32)]
     batch_rows: usize,
-    /// Batches in the pool.
-    #[arg(long, default_value_t = 8)]
+    /// Batches in the pool: jobs being filled, queued at a compute worker or computed.
+    #[arg(long, default_value_t = zerotick_pipeline::config::DEFAULT_POOL_BATCHES)]
     pool_batches: usize,
     /// Capacity of the tick ring between the feed and the feature thread. When the feed
     /// outruns the pipeline it fills the ring and waits for a quarter of it to drain; a

@@ -528,12 +528,9 @@ impl ComputeStage {
                 if pca_on { owned } else { 0 },
                 MissPolicy::FailFast,
                 ResetPolicy::Keep,
-                || {
-                    let mut m = Matrix::try_zeroed(PCA_ROWS, WIDTH)?;
-                    // Touch every page now: the resident set must not grow in steady state.
-                    m.as_mut_slice().fill(0.0);
-                    Ok::<_, zerotick_mem::AllocError>(m)
-                },
+                // Zeroed and so resident from here on (`try_zeroed` writes every page): the
+                // resident set does not grow in steady state.
+                || Matrix::try_zeroed(PCA_ROWS, WIDTH),
             )
             .map_err(|e| ComputeError::Alloc(e.to_string()))?,
         );
