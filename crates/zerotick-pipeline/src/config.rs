@@ -160,8 +160,8 @@ impl PipelineConfig {
     /// count), sharing the compute with the feature thread; a feed thread beside them and the
     /// PCA refreshes on a mostly idle thread of their own.
     ///
-    /// Why: a worker takes a row only while it is idle (work sharing, see [`run`](crate::run)),
-    /// and parks when there is none, so a worker costs nothing when its core is busy and
+    /// Why: a worker takes a row only while it is idle or about to be (work sharing, one job
+    /// may wait behind a busy worker, see [`run`](crate::run)), and parks when there is none, so a worker costs nothing when its core is busy and
     /// takes what the core has room for when it is not: the split follows the machine
     /// instead of being tuned on one. On the 2-core EPYC (2026-11-30, medians of 10-20 runs
     /// of `zerotick run`): 0 workers 5.2, 1 worker 5.7, 2 workers 6.2, 4 workers 6.1 M
@@ -186,7 +186,9 @@ impl PipelineConfig {
         } else {
             (
                 cores.min(self.compute.shards),
-                "one compute worker per core, taking rows from the feature thread while idle",
+                "one compute worker per core, taking the feature thread's rows: one job may \
+                 wait behind a busy worker, and the feature thread computes a row itself only \
+                 when every worker already has one waiting",
             )
         }
     }

@@ -3,13 +3,13 @@
 //! ```text
 //! feed thread --spsc ring of ticks--> feature thread: feature stage -> pooled batches, one
 //!     per compute shard -> compute: on the feature thread, or lent with the shard's state
-//!     to an idle compute worker over spsc rings (work sharing) -> sink
+//!     to a compute worker over spsc rings (work sharing) -> sink
 //! PCA refreshes: one thread for every stage, parked between refreshes
 //! ```
 //!
 //! * Work sharing: the feature thread's compute stage holds every shard; a due batch goes,
-//!   with its shard's state, to a worker that is idle, else it is computed on the feature
-//!   thread at once. The workers take the compute their cores have room for, whatever the
+//!   with its shard's state, to a worker that is idle or has no job waiting yet, else it is
+//!   computed on the feature thread at once. The workers take the compute their cores have room for, whatever the
 //!   machine (see `stage::feature`).
 //! * The feed, faster than the pipeline, fills the ring and then waits for a quarter of it
 //!   to drain ([`spsc::Producer::push_wait_refill`]): one wake-up per quarter ring, and a

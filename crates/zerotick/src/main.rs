@@ -172,9 +172,10 @@ pub(crate) struct RunArgs {
     /// speed grows with it; a paced or live feed keeps the ring near empty.
     #[arg(long, default_value_t = 16_384)]
     ring_capacity: usize,
-    /// Compute worker threads. The feature thread computes every row no idle worker takes
-    /// (work sharing: a worker gets a shard's batch and state while it is idle), so a
-    /// worker takes the compute its core has room for. 0 computes everything on the
+    /// Compute worker threads. A due batch goes, with its shard's state, to an idle worker
+    /// or queues behind a busy one (one job deep); the feature thread computes it only when
+    /// every worker already has one waiting, so a worker takes the compute its core has
+    /// room for. 0 computes everything on the
     /// feature thread. Default: one per core, at most the shard count, behind a replay; 0
     /// behind a live feed (--paced, a stream), where a parked worker's wake-up costs a row
     /// more than its compute (the report says which and why). The signals are the same for every N.

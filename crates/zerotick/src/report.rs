@@ -179,10 +179,14 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     if r.layout.workers > 0 && r.vectors > 0 {
         line(
             "  work sharing",
-            format!(
-                "{:.1}% of rows computed by the worker(s), the rest on the feature thread",
-                100.0 * r.layout.worker_rows as f64 / r.vectors as f64
-            ),
+            if r.layout.worker_rows >= r.vectors {
+                "every row computed by the worker(s)".to_string()
+            } else {
+                format!(
+                    "{:.1}% of rows computed by the worker(s), the rest on the feature thread",
+                    100.0 * r.layout.worker_rows as f64 / r.vectors as f64
+                )
+            },
         );
     }
     if let Some((f, p)) = r.layout.pinned {

@@ -72,7 +72,7 @@ pub(crate) struct FeatureThread<'a, 'p> {
     pub(crate) stage: &'a mut ComputeStage,
     pub(crate) jobs: Vec<Producer<PoolGuard<'p, Job>>>,
     pub(crate) results: Vec<Consumer<PoolGuard<'p, Job>>>,
-    /// Jobs in flight, per worker (0 or 1: only idle workers get one).
+    /// Jobs in flight, per worker (at most [`WORKER_QUEUE`]).
     pub(crate) in_flight: Vec<usize>,
     pub(crate) emitter: Emitter<'a>,
     /// Trades processed.
@@ -459,7 +459,8 @@ impl<'p> FeatureThread<'_, 'p> {
     }
 
     /// Computes shard `h`'s pending batches in order while the shard is here: each is lent
-    /// with the shard to an idle worker (the rest then wait for the shard's return), or
+    /// with the shard to a worker from [`Self::idle_worker`] (the rest then wait for the
+    /// shard's return), or
     /// computed and emitted on this thread.
     fn dispatch(&mut self, h: usize) -> Result<(), PipelineError> {
         while self.stage.holds(h) {
