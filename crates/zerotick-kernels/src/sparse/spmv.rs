@@ -117,11 +117,13 @@ impl Csr {
     /// When `beta == 0`, `y` is overwritten without being read (as in BLAS: NaN in `y` does
     /// not propagate). NaN and infinities in `A` or `x` are data and propagate. The tiers
     /// round differently: the scalar tier sums each row in 4 interleaved partial sums; the
-    /// AVX2 and AVX-512 tiers gather `x` with hardware gathers and sum each row in 8 or 16
-    /// fused partial sums (8 or 16 lanes, entry `i` of the row in lane `i` mod 8 or 16),
-    /// reduced pairwise (matrices with `cols > i32::MAX` take the 4-sum loop with FMA; see
+    /// AVX2 and AVX-512 tiers on Intel CPUs gather `x` with hardware gathers and sum each
+    /// row in 8 or 16 fused partial sums (8 or 16 lanes, entry `i` of the row in lane `i`
+    /// mod 8 or 16), reduced pairwise. On other CPUs (AMD, whose gathers were measured
+    /// slower than the loop) and for matrices with `cols > i32::MAX` the vector tiers take
+    /// the 4-sum loop with FMA. See
     /// [`spmv_into_fixed_order`](Self::spmv_into_fixed_order) for bits that do not depend on
-    /// the vector tier).
+    /// the vector tier or the CPU.
     ///
     /// ```
     /// use zerotick_kernels::{Kernels, sparse::Csr};
@@ -163,7 +165,7 @@ impl Csr {
         check_dim("x", self.cols(), x.len())?;
         check_dim("y", self.rows(), y.len())?;
         #[cfg(target_arch = "x86_64")]
-        let gathers = gathers && spmv_x86::gathers_fit(self);
+        let gathers = gathers && spmv_x86::gathers_fit(self) && spmv_x86::gathers_pay();
         #[cfg(not(target_arch = "x86_64"))]
         let _ = gathers;
         match k.tier() {

@@ -39,6 +39,35 @@ pub(super) fn gathers_fit(a: &Csr) -> bool {
     a.cols() <= i32::MAX as usize
 }
 
+/// Whether this CPU's hardware gathers beat the portable loop, by vendor (a fixed rule,
+/// read once): yes on Intel, no on AMD. Measured with `zerotick-bench sparse`
+/// (`spmv_100k_1m`, 1 M entries in 100,000 rows): on a 2-vCPU Xeon (Sapphire Rapids class)
+/// the gather kernels took 0.42-0.60x sprs's time and the portable loop 0.81-0.91x; on a
+/// 2-vCPU EPYC (Zen 3) the AVX2 gather kernel took 1.14x the same tier's loop's time
+/// (median of six 15-sample runs with this override, 0.94-1.28x; 2026-12-02,
+/// docs/kernels.md): Zen cores run a `vgatherdpd` as a slow sequence of loads, so there the
+/// loop's occasional mispredicted row exit is the cheaper cost.
+/// Unknown vendors (and Hygon, Zen-based) take the loop too. `ZEROTICK_SPMV_GATHERS=1`
+/// (or `0`) overrides the rule, read once, to measure it on another machine.
+pub(super) fn gathers_pay() -> bool {
+    static PAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAY.get_or_init(|| {
+        match std::env::var("ZEROTICK_SPMV_GATHERS").as_deref() {
+            Ok("1") => return true,
+            Ok("0") => return false,
+            _ => {}
+        }
+        // `__cpuid` is a safe function in recent Rust and `unsafe` in older releases (this
+        // crate's rust-version among them), hence the `allow`.
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID leaf 0 exists on every x86-64 CPU and only reads identification
+        // registers.
+        let r = unsafe { core::arch::x86_64::__cpuid(0) };
+        // The vendor string is EBX, EDX, ECX: "GenuineIntel".
+        (r.ebx, r.edx, r.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+    })
+}
+
 /// `y = alpha A x + beta y` with 8-lane gathers.
 ///
 /// The caller guarantees (checked by `spmv_into`, re-checked here for `x` and `y`):
