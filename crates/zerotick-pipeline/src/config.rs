@@ -161,8 +161,9 @@ impl PipelineConfig {
     /// PCA refreshes on a mostly idle thread of their own.
     ///
     /// Why: a worker takes a row only while it is idle or about to be (work sharing, one job
-    /// may wait behind a busy worker, see [`run`](crate::run)), and parks when there is none, so a worker costs nothing when its core is busy and
-    /// takes what the core has room for when it is not: the split follows the machine
+    /// may wait behind a busy worker, see [`run`](crate::run)), and parks when there is
+    /// none, so a worker costs nothing when its core is busy and takes what the core has
+    /// room for when it is not: the split follows the machine
     /// instead of being tuned on one. On the 2-core EPYC (2026-11-30, medians of 10-20 runs
     /// of `zerotick run`): 0 workers 5.2, 1 worker 5.7, 2 workers 6.2, 4 workers 6.1 M
     /// ticks/s (docs/pipeline.md).

@@ -9,8 +9,8 @@
 //!
 //! * Work sharing: the feature thread's compute stage holds every shard; a due batch goes,
 //!   with its shard's state, to a worker that is idle or has no job waiting yet, else it is
-//!   computed on the feature thread at once. The workers take the compute their cores have room for, whatever the
-//!   machine (see `stage::feature`).
+//!   computed on the feature thread at once. The workers take the compute their cores have
+//!   room for, whatever the machine (see `stage::feature`).
 //! * The feed, faster than the pipeline, fills the ring and then waits for a quarter of it
 //!   to drain ([`spsc::Producer::push_wait_refill`]): one wake-up per quarter ring, and a
 //!   large ring (16,384 ticks by default) rides out the feed sharing its core with a worker.

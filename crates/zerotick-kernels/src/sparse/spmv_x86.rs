@@ -48,14 +48,19 @@ pub(super) fn gathers_fit(a: &Csr) -> bool {
 /// docs/kernels.md): Zen cores run a `vgatherdpd` as a slow sequence of loads, so there the
 /// loop's occasional mispredicted row exit is the cheaper cost.
 /// Unknown vendors (and Hygon, Zen-based) take the loop too. `ZEROTICK_SPMV_GATHERS=1`
-/// (or `0`) overrides the rule, read once, to measure it on another machine.
+/// (or `0`) overrides the rule, read once, to measure it on another machine; any other
+/// value keeps the rule and says so on stderr, once, as `ZEROTICK_SIMD` does.
 pub(super) fn gathers_pay() -> bool {
     static PAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *PAY.get_or_init(|| {
         match std::env::var("ZEROTICK_SPMV_GATHERS").as_deref() {
             Ok("1") => return true,
             Ok("0") => return false,
-            _ => {}
+            Ok(other) => eprintln!(
+                "zerotick-kernels: ZEROTICK_SPMV_GATHERS={other} is not 0 or 1; choosing by \
+                 CPU vendor"
+            ),
+            Err(_) => {}
         }
         // `__cpuid` is a safe function in recent Rust and `unsafe` in older releases (this
         // crate's rust-version among them), hence the `allow`.

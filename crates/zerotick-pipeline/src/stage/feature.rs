@@ -11,11 +11,11 @@
 //! with a single job queued ([`WORKER_QUEUE`]); with none, this thread computes it at once.
 //! So the workers take exactly the compute they have time for (on a machine where the
 //! second core also runs the feed and the PCA refreshes, less; on one with spare cores,
-//! more) and no layout has to be guessed per machine. While a
-//! shard is away at a worker its new rows gather in a batch (batches form under load, not by
-//! a timer), which goes out when the shard comes back: no row waits longer than one job of
-//! its shard, so no batch timer is needed. A shard is in at most one place at a time
-//! and its rows are computed in order, so the signals do not depend on who computed them,
+//! more) and no layout has to be guessed per machine. While a shard is away at a worker
+//! its new rows gather in a batch (batches form under load, not by a timer), which goes
+//! out when the shard comes back: no row waits longer than its shard's job and the one
+//! queued ahead of it at that worker, so no batch timer is needed. A shard is in at most
+//! one place at a time and its rows are computed in order, so the signals do not depend on who computed them,
 //! and per-symbol order holds.
 
 use std::collections::VecDeque;
@@ -460,8 +460,7 @@ impl<'p> FeatureThread<'_, 'p> {
 
     /// Computes shard `h`'s pending batches in order while the shard is here: each is lent
     /// with the shard to a worker from [`Self::idle_worker`] (the rest then wait for the
-    /// shard's return), or
-    /// computed and emitted on this thread.
+    /// shard's return), or computed and emitted on this thread.
     fn dispatch(&mut self, h: usize) -> Result<(), PipelineError> {
         while self.stage.holds(h) {
             let Some(mut job) = self.pending[h].pop_front() else {
