@@ -108,6 +108,53 @@ fn nan_policies() {
     }
 }
 
+/// Skip runs the loops without NaN selects first and falls back to the skipping loops only
+/// when the result is NaN: data without NaN must give Propagate's statistics bit for bit,
+/// and NaNs in any block (the data spans three 2,048-value blocks) must still be left out.
+#[test]
+fn skip_is_propagate_without_nans_and_leaves_nans_out_in_any_block() {
+    let bits = |m: Moments| (m.count, m.mean.to_bits(), m.m2.to_bits());
+    for k in tiers() {
+        let (x, _, _) = offset_data(5000, 11);
+        let (p, pn) = k.moments(&x, NanPolicy::Propagate);
+        let (s, sn) = k.moments(&x, NanPolicy::Skip);
+        assert_eq!((bits(p), pn), (bits(s), sn), "{:?}", k.tier());
+
+        for holes in [&[0usize][..], &[2100, 3000, 4999], &[10, 2047, 2048, 4500]] {
+            let mut y = x.clone();
+            for &i in holes {
+                y[i] = f64::NAN;
+            }
+            let kept: Vec<f64> = y.iter().copied().filter(|v| !v.is_nan()).collect();
+            let (want, _) = k.moments(&kept, NanPolicy::Propagate);
+            let (got, nans) = k.moments(&y, NanPolicy::Skip);
+            assert_eq!((got.count, nans), (want.count, holes.len() as u64));
+            assert!(
+                (got.mean - want.mean).abs() <= 1e-15 * want.mean,
+                "{:?}",
+                k.tier()
+            );
+            assert!(
+                (got.m2 - want.m2).abs() <= 1e-12 * want.m2,
+                "{:?}: {} vs {}",
+                k.tier(),
+                got.m2,
+                want.m2
+            );
+        }
+
+        // An infinity without NaN (the statistics come out NaN, so Skip takes its skipping
+        // loops): Skip and Propagate still agree, with no NaN counted.
+        let mut z = x.clone();
+        z[3000] = f64::INFINITY;
+        let (p, _) = k.moments(&z, NanPolicy::Propagate);
+        let (s, sn) = k.moments(&z, NanPolicy::Skip);
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        assert_eq!((s.count, sn), (p.count, 0));
+        assert!(same(s.mean, p.mean) && same(s.m2, p.m2), "{s:?} vs {p:?}");
+    }
+}
+
 #[test]
 fn zero_variance_is_never_a_silent_division() {
     let k = Kernels::active();
