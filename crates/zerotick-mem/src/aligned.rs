@@ -4,6 +4,7 @@ use core::alloc::Layout;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, Ordering};
 use std::alloc;
 
 use crate::element::Element;
@@ -87,25 +88,39 @@ impl<T: Element> AlignedBuf<T> {
             .expect("alignment is non-zero")
     }
 
-    /// Builds a buffer of `capacity` zeroed elements with length `capacity`.
+    /// Builds a buffer of `capacity` zeroed elements with length `capacity`, its pages
+    /// resident (every page has been written) when this returns.
     ///
     /// # Errors
     /// [`AllocError`] if the size overflows or the allocator refuses.
     pub fn try_zeroed(capacity: usize) -> Result<Self, AllocError> {
+        let mut buf = Self::try_zeroed_unfaulted(capacity)?;
+        if buf.capacity_bytes() >= HUGE_PAGE_BYTES {
+            // Fresh pages from the kernel (or, off Linux, zeroed by the allocator path):
+            // one write per page maps them without a second pass of zeros.
+            buf.prefault();
+        }
+        Ok(buf)
+    }
+
+    /// Builds a buffer of `capacity` zeroed elements with length `capacity` whose pages
+    /// need not be resident yet: a buffer of 2 MiB or more comes straight from the kernel
+    /// (`mmap` on Linux), reads as zeros, and is mapped page by page (2 MiB at a time where
+    /// transparent huge pages are on) on first touch. Build it where errors are handled and
+    /// call [`prefault`](Self::prefault) on the thread that should pay for the page faults
+    /// (the pipeline faults its PCA scratch in on the PCA thread, beside the rest of its
+    /// start-up). Smaller buffers come zeroed from the global allocator, as from
+    /// [`try_zeroed`](Self::try_zeroed).
+    ///
+    /// # Errors
+    /// [`AllocError`] if the size overflows or the allocator (or the kernel) refuses.
+    pub fn try_zeroed_unfaulted(capacity: usize) -> Result<Self, AllocError> {
         let layout = Self::layout(capacity)?;
         let ptr = if layout.size() == 0 {
             Self::dangling()
         } else {
             let raw = if layout.align() >= HUGE_PAGE_BYTES {
-                // SAFETY: `layout` has a non-zero size (checked just above).
-                let raw = unsafe { alloc::alloc(layout) };
-                if !raw.is_null() {
-                    madvise_huge_pages(raw, layout.size());
-                    // SAFETY: `raw` is a fresh allocation of `layout.size()` bytes. Zeroed
-                    // after the advice, so the first touch of each 2 MiB maps a huge page.
-                    unsafe { core::ptr::write_bytes(raw, 0, layout.size()) };
-                }
-                raw
+                huge::alloc_zeroed(layout.size())
             } else {
                 // SAFETY: `layout` has a non-zero size (checked just above).
                 unsafe { alloc::alloc_zeroed(layout) }
@@ -320,12 +335,14 @@ impl<T: Element> AlignedBuf<T> {
         let base = self.ptr.as_ptr().cast::<u8>();
         let mut offset = 0;
         while offset < bytes {
-            // SAFETY: `offset < bytes`, inside the allocation; every byte is initialised.
-            // Writing back the byte just read leaves the contents as they were.
-            unsafe {
-                let p = base.add(offset);
-                core::ptr::write_volatile(p, core::ptr::read_volatile(p));
-            }
+            // SAFETY: `offset < bytes`, inside the allocation; every byte is initialised,
+            // and `&mut self` excludes every other access while the atomic one runs (a
+            // `u8` needs no alignment).
+            let byte = unsafe { AtomicU8::from_ptr(base.add(offset)) };
+            // One read-modify-write that changes nothing: a single write fault maps the
+            // page (a read and then a write would fault twice on a fresh mapping: once for
+            // the shared zero page, once to copy it).
+            byte.fetch_or(0, Ordering::Relaxed);
             offset += PAGE_BYTES;
         }
     }
@@ -383,14 +400,130 @@ fn madvise_huge_pages(ptr: *mut u8, len: usize) -> bool {
     }
 }
 
+/// Storage of 2 MiB or more, 2 MiB aligned, zeroed.
+///
+/// On Linux it is mapped straight from the kernel: fresh anonymous pages read as zero, so
+/// nothing is written here (the global allocator may hand back recycled memory that needs
+/// a pass of zeros, and the page faults of a fresh mapping zero every page again: two
+/// passes where one will do; on the Xeon VM they were half of the pipeline's start-up).
+/// The whole 2 MiB pages are advised as transparent huge pages before anything touches
+/// them. Elsewhere it is the global allocator's, zeroed.
+mod huge {
+    use super::HUGE_PAGE_BYTES;
+
+    /// Bytes mapped for a buffer of `size` bytes: whole 2 MiB pages, so the mapping's ends
+    /// are page aligned whatever the base page size. `None` on overflow.
+    #[cfg(target_os = "linux")]
+    fn mapped_len(size: usize) -> Option<usize> {
+        size.checked_next_multiple_of(HUGE_PAGE_BYTES)
+    }
+
+    /// `size` (> 0) zeroed bytes, 2 MiB aligned; null if the kernel refuses.
+    #[cfg(target_os = "linux")]
+    pub(super) fn alloc_zeroed(size: usize) -> *mut u8 {
+        let Some(len) = mapped_len(size) else {
+            return core::ptr::null_mut();
+        };
+        let Some(total) = len.checked_add(HUGE_PAGE_BYTES) else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: a new private anonymous mapping: no file, no fixed address, so it
+        // aliases nothing.
+        let raw = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return core::ptr::null_mut();
+        }
+        let base = raw.cast::<u8>();
+        let head = (base as usize).next_multiple_of(HUGE_PAGE_BYTES) - base as usize;
+        let tail = total - head - len;
+        // SAFETY: `head + len + tail = total`: the three ranges tile the mapping just made.
+        // `head` and `tail` are multiples of the page size (the mapping's start is page
+        // aligned, `start` and `len` are 2 MiB multiples); unmapping them leaves exactly
+        // `[start, start + len)`, which nothing else refers to.
+        let start = unsafe {
+            let start = base.add(head);
+            if head > 0 {
+                libc::munmap(base.cast(), head);
+            }
+            if tail > 0 {
+                libc::munmap(start.add(len).cast(), tail);
+            }
+            start
+        };
+        // Huge pages only where whole: the partial page at the end keeps small pages, so
+        // touching the buffer's last bytes does not map 2 MiB for them.
+        let whole = size & !(HUGE_PAGE_BYTES - 1);
+        if whole > 0 {
+            super::madvise_huge_pages(start, whole);
+        }
+        start
+    }
+
+    /// Frees what [`alloc_zeroed`] returned.
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc_zeroed(size)` with this `size` and is not used again.
+    #[cfg(target_os = "linux")]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize) {
+        if let Some(len) = mapped_len(size) {
+            // SAFETY: `[ptr, ptr + len)` is the mapping `alloc_zeroed(size)` kept (the
+            // caller's contract); nothing refers to it any more.
+            unsafe { libc::munmap(ptr.cast(), len) };
+        }
+    }
+
+    /// The layout the non-Linux path allocates with.
+    #[cfg(not(target_os = "linux"))]
+    fn layout(size: usize) -> Option<std::alloc::Layout> {
+        std::alloc::Layout::from_size_align(size, HUGE_PAGE_BYTES).ok()
+    }
+
+    /// `size` (> 0) zeroed bytes, 2 MiB aligned; null if the allocator refuses.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn alloc_zeroed(size: usize) -> *mut u8 {
+        match layout(size) {
+            // SAFETY: `size > 0` (the caller's contract).
+            Some(l) => unsafe { std::alloc::alloc_zeroed(l) },
+            None => core::ptr::null_mut(),
+        }
+    }
+
+    /// Frees what [`alloc_zeroed`] returned.
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc_zeroed(size)` with this `size` and is not used again.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize) {
+        if let Some(l) = layout(size) {
+            // SAFETY: allocated with this layout (the caller's contract).
+            unsafe { std::alloc::dealloc(ptr, l) };
+        }
+    }
+}
+
 impl<T: Element> Drop for AlignedBuf<T> {
     fn drop(&mut self) {
         // The layout was valid when the buffer was built and `cap` never changes.
         if let Ok(layout) = Self::layout(self.cap)
             && layout.size() != 0
         {
-            // SAFETY: `ptr` owns an allocation of exactly `layout` (type invariant).
-            unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), layout) };
+            if layout.align() >= HUGE_PAGE_BYTES {
+                // SAFETY: `ptr` came from `huge::alloc_zeroed(layout.size())` (the same
+                // condition chose that path when the buffer was built) and is freed once.
+                unsafe { huge::dealloc(self.ptr.as_ptr().cast(), layout.size()) };
+            } else {
+                // SAFETY: `ptr` owns an allocation of exactly `layout` (type invariant).
+                unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), layout) };
+            }
         }
     }
 }
@@ -478,6 +611,39 @@ mod tests {
         let small = AlignedBuf::<u8>::zeroed(HUGE_PAGE_BYTES - 1);
         assert_eq!(small.as_ptr() as usize % ALIGN, 0);
         assert!(small.iter().all(|v| *v == 0));
+    }
+
+    #[test]
+    fn an_unfaulted_huge_buffer_reads_zeros_and_keeps_what_is_written() {
+        // Sizes that are not multiples of 2 MiB nor of 4 KiB: the mapping is rounded up,
+        // the buffer's own bytes are what it promises.
+        for n in [
+            HUGE_PAGE_BYTES / 8,
+            HUGE_PAGE_BYTES / 8 + 3,
+            5 * HUGE_PAGE_BYTES / 16 + 1,
+        ] {
+            let mut buf = AlignedBuf::<f64>::try_zeroed_unfaulted(n).unwrap();
+            assert_eq!(buf.as_ptr() as usize % HUGE_PAGE_BYTES, 0);
+            assert_eq!((buf.len(), buf.capacity()), (n, n));
+            assert!(buf.iter().all(|v| *v == 0.0));
+            buf[0] = 1.0;
+            buf[n - 1] = 2.0;
+            buf.prefault();
+            assert_eq!((buf[0], buf[n - 1], buf[n / 2]), (1.0, 2.0, 0.0));
+            let copy = buf.clone();
+            assert_eq!(copy, buf);
+        }
+        // Built and dropped over and over: each mapping is returned (a leak of 4 MiB a
+        // round would show as address space far above the 64 rounds' one buffer).
+        let before = crate::process::MemoryStatus::read().vm_size_bytes;
+        for _ in 0..64 {
+            let mut b = AlignedBuf::<u8>::try_zeroed_unfaulted(2 * HUGE_PAGE_BYTES + 1).unwrap();
+            b.prefault();
+        }
+        let after = crate::process::MemoryStatus::read().vm_size_bytes;
+        if let (Some(a), Some(b)) = (before, after) {
+            assert!(b < a + 64 * HUGE_PAGE_BYTES as u64, "VmSize {a} -> {b}");
+        }
     }
 
     #[test]

@@ -126,9 +126,28 @@ impl Arena {
     /// # Errors
     /// [`AllocError`] if the allocator refuses.
     pub fn try_new(capacity_bytes: usize) -> Result<Self, AllocError> {
-        let block = AlignedBuf::<u8>::try_zeroed(capacity_bytes)?;
+        Ok(Self::with_block(AlignedBuf::<u8>::try_zeroed(
+            capacity_bytes,
+        )?))
+    }
+
+    /// As [`try_new`](Self::try_new), with a block of 2 MiB or more not yet mapped in:
+    /// the pages fault in on first use, or all at once on [`prefault`](Self::prefault),
+    /// which can run on another thread than this (see
+    /// [`AlignedBuf::try_zeroed_unfaulted`]).
+    ///
+    /// # Errors
+    /// As [`try_new`](Self::try_new).
+    pub fn try_new_unfaulted(capacity_bytes: usize) -> Result<Self, AllocError> {
+        Ok(Self::with_block(AlignedBuf::<u8>::try_zeroed_unfaulted(
+            capacity_bytes,
+        )?))
+    }
+
+    fn with_block(block: AlignedBuf<u8>) -> Self {
+        let capacity_bytes = block.capacity();
         let base = block.as_ptr().addr();
-        Ok(Self {
+        Self {
             base,
             limit: base + capacity_bytes,
             cursor: Cell::new(base),
@@ -137,7 +156,7 @@ impl Arena {
             resets: 0,
             exhausted: Cell::new(0),
             _not_sync: PhantomData,
-        })
+        }
     }
 
     /// Builds an arena of `capacity_bytes` bytes.

@@ -44,7 +44,7 @@ mod view;
 
 pub use error::DenseError;
 pub use gemm::{MemoryStatus, WarmUpReport, gemm_into, gemm_par_into, warm_up_thread};
-pub use rsvd::{RsvdParams, rsvd_into, rsvd_into_with, rsvd_scratch_bytes};
+pub use rsvd::{RsvdParams, rsvd_into, rsvd_into_with, rsvd_scratch_bytes, rsvd_warm_up};
 pub use strassen::{
     CALIBRATION_MARGIN, CALIBRATION_REPEATS, CalibrationPoint, CalibrationReport, Crossover,
     GemmPath, MIN_SPLIT_DIM, gemm_auto, strassen_into, strassen_scratch_bytes,

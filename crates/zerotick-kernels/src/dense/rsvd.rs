@@ -308,7 +308,6 @@ pub fn rsvd_into_with(
     let req = stack_req(m, n, l);
     let bytes = arena.try_alloc_bytes(req.size_bytes() + req.align_bytes())?;
     let stack = MemStack::new(bytes);
-    let par = Par::Seq;
     let kern = kernels;
     let prod = Products::new(a);
 
@@ -322,12 +321,8 @@ pub fn rsvd_into_with(
     let (mut hn, stack) =
         temp_mat_zeroed::<f64, _, _>(recommended_block_size::<f64>(n, l), l, stack);
     let mut hn = hn.as_mat_mut();
-    let (mut sv, stack) = temp_mat_zeroed::<f64, _, _>(l, 1, stack);
-    let mut sv = sv.as_mat_mut();
-    let (mut w, stack) = temp_mat_zeroed::<f64, _, _>(n, l, stack);
-    let mut w = w.as_mat_mut();
-    let (mut zz, stack) = temp_mat_zeroed::<f64, _, _>(l, l, stack);
-    let mut zz = zz.as_mat_mut();
+    let (mut sv, mut w, mut zz, stack) = svd_outputs(n, l, stack);
+    let (mut sv, mut w, mut zz) = (sv.as_mat_mut(), w.as_mat_mut(), zz.as_mat_mut());
 
     // The sketch, drawn column by column (the order faer's `Mat::from_fn` uses).
     let mut rng = super::rng::Gaussian::new(params.seed);
@@ -348,23 +343,145 @@ pub fn rsvd_into_with(
     }
     // B^T = A^T Q (n x l) = W S Z^T, so A ~= Q B = (Q Z) S W^T.
     let z = prod.apply(kern, true, qp, l, ld, zbuf, &mut bufs, &mut kept);
+    svd_then_u(
+        z.rb(),
+        (sv.rb_mut(), w.rb_mut(), zz.rb_mut()),
+        q.rb(),
+        u.rb_mut(),
+        stack,
+    )?;
+    for (i, s) in s.iter_mut().enumerate() {
+        *s = sv[(i, 0)];
+    }
+    vt.copy_from(w.rb().get(.., ..k).transpose());
+    Ok(())
+}
+
+/// The outputs of the small SVD (singular values `l x 1`, left vectors `n x l`, right
+/// vectors `l x l`), zeroed, carved from `stack` in that order; and the rest of the stack.
+#[allow(clippy::type_complexity)]
+fn svd_outputs(
+    n: usize,
+    l: usize,
+    stack: &mut MemStack,
+) -> (
+    impl AsMatMut<T = f64, Rows = usize, Cols = usize> + '_,
+    impl AsMatMut<T = f64, Rows = usize, Cols = usize> + '_,
+    impl AsMatMut<T = f64, Rows = usize, Cols = usize> + '_,
+    &mut MemStack,
+) {
+    let (sv, stack) = temp_mat_zeroed::<f64, _, _>(l, 1, stack);
+    let (w, stack) = temp_mat_zeroed::<f64, _, _>(n, l, stack);
+    let (zz, stack) = temp_mat_zeroed::<f64, _, _>(l, l, stack);
+    (sv, w, zz, stack)
+}
+
+/// The last step: the thin SVD `z = W S Z^T` of the small `n x l` matrix into
+/// `(S, W, Z)` (as [`svd_outputs`] shapes them), then `u = q Z[.., ..k]` (`k` = `u`'s
+/// columns), single-threaded, scratch from `stack`.
+fn svd_then_u(
+    z: MatRef<'_, f64>,
+    (mut sv, w, mut zz): (MatMut<'_, f64>, MatMut<'_, f64>, MatMut<'_, f64>),
+    q: MatRef<'_, f64>,
+    u: MatMut<'_, f64>,
+    stack: &mut MemStack,
+) -> Result<(), DenseError> {
+    let k = u.ncols();
     let sdiag: DiagMut<'_, f64> = sv.rb_mut().col_mut(0).as_diagonal_mut();
     let ok = svd(
-        z.rb(),
+        z,
         sdiag,
-        Some(w.rb_mut()),
+        Some(w),
         Some(zz.rb_mut()),
-        par,
+        Par::Seq,
         stack,
         Default::default(),
     );
     clear_upper_vector_state();
     ok.map_err(|_| DenseError::NoConvergence)?;
-    gemm_unchecked_shapes(u.rb_mut(), q.rb(), zz.rb().get(.., ..k), 1.0, 0.0, par);
-    for (i, s) in s.iter_mut().enumerate() {
-        *s = sv[(i, 0)];
+    gemm_unchecked_shapes(u, q, zz.rb().get(.., ..k), 1.0, 0.0, Par::Seq);
+    Ok(())
+}
+
+/// Runs on the calling thread the faer routines [`rsvd_into_with`] calls for an `m x n`
+/// input with these parameters (the SVD of the small `n x l` matrix and the `m x l` by
+/// `l x k` product that forms `U`), on made-up data of those shapes, so that faer's
+/// per-thread GEMM packing buffers exist, at their sizes and touched, before the first real
+/// call: a thread that must not allocate in steady state calls this first. Much cheaper
+/// than a whole [`rsvd_into`]: no product with an `m x n` matrix. Scratch comes from
+/// `arena` ([`rsvd_scratch_bytes`]`(m, n, params)` bytes are enough) and is left allocated
+/// until the arena's next reset.
+///
+/// ```
+/// use zerotick_kernels::dense::{RsvdParams, rsvd_scratch_bytes, rsvd_warm_up};
+/// use zerotick_mem::Arena;
+///
+/// let params = RsvdParams::new(3);
+/// let arena = Arena::new(rsvd_scratch_bytes(200, 100, params));
+/// rsvd_warm_up(200, 100, params, &arena)?;
+/// // A rank the input cannot have, or too little scratch, is an error, not a panic.
+/// assert!(rsvd_warm_up(200, 100, RsvdParams::new(101), &arena).is_err());
+/// assert!(rsvd_warm_up(200, 100, params, &Arena::new(64)).is_err());
+/// # Ok::<(), zerotick_kernels::dense::DenseError>(())
+/// ```
+///
+/// # Errors
+/// [`DenseError::BadRank`] for `k` of 0 or above `min(m, n)`; [`DenseError::Arena`] if the
+/// arena is too small.
+pub fn rsvd_warm_up(
+    m: usize,
+    n: usize,
+    params: RsvdParams,
+    arena: &Arena,
+) -> Result<(), DenseError> {
+    let k = params.k;
+    if k == 0 || k > m.min(n) {
+        return Err(DenseError::BadRank { k, max: m.min(n) });
     }
-    vt.copy_from(w.rb().get(.., ..k).transpose());
+    let l = params.width(m, n);
+    let ld = packed_width(l);
+    let req = stack_req(m, n, l);
+    // The small matrix comes out of a product row-major (stride `ld`) or column-major
+    // (which, depends on `A`'s layout), and callers keep `U` either way: both of each, so
+    // the buffers are sized for whichever a real call meets.
+    let zbuf = arena.try_alloc_zeroed::<f64>(n * ld)?;
+    let ubuf = arena.try_alloc_zeroed::<f64>(m * k)?;
+    let qbuf = arena.try_alloc_zeroed::<f64>(m * l)?;
+    let mut q = MatMut::from_column_major_slice_mut(qbuf, m, l);
+    let bytes = arena.try_alloc_bytes(req.size_bytes() + req.align_bytes())?;
+    let stack = MemStack::new(bytes);
+    // The SVD's outputs; the rest of the stack is its scratch, as in `rsvd_into_with`.
+    let (mut sv, mut w, mut zz, stack) = svd_outputs(n, l, stack);
+    let (mut sv, mut w, mut zz) = (sv.as_mat_mut(), w.as_mat_mut(), zz.as_mat_mut());
+    // Gaussian entries: full rank, so the SVD takes its usual path.
+    let mut rng = super::rng::Gaussian::new(0x9e37_79b9_7f4a_7c15);
+    for c in 0..l {
+        for i in 0..m {
+            q[(i, c)] = rng.sample();
+        }
+    }
+    for v in zbuf.iter_mut() {
+        *v = rng.sample();
+    }
+    for rows_major in [false, true] {
+        let z = if rows_major {
+            row_major(zbuf, n, l, ld)
+        } else {
+            MatMut::from_column_major_slice_mut(&mut zbuf[..n * l], n, l)
+        };
+        let u = if rows_major {
+            MatMut::from_row_major_slice_mut(&mut ubuf[..], m, k)
+        } else {
+            MatMut::from_column_major_slice_mut(&mut ubuf[..], m, k)
+        };
+        svd_then_u(
+            z.rb(),
+            (sv.rb_mut(), w.rb_mut(), zz.rb_mut()),
+            q.rb(),
+            u,
+            stack,
+        )?;
+    }
     Ok(())
 }
 

@@ -49,13 +49,24 @@ impl PcaCore {
     /// A core with its refresh scratch allocated and touched; with `enabled` false (refreshes
     /// off) none: a refresh on it fails with [`ComputeError::Alloc`], and none is submitted.
     pub(crate) fn new(params: RsvdParams, enabled: bool) -> Result<Self, ComputeError> {
+        let mut core = Self::new_unfaulted(params, enabled)?;
+        core.arena.prefault();
+        Ok(core)
+    }
+
+    /// As [`new`](Self::new), with the scratch's pages mapped in by
+    /// [`warm_up`](Self::warm_up) instead: for the PCA thread's core, built by the thread
+    /// that builds the pipeline and warmed up on the PCA thread, which then faults its
+    /// 20-odd MiB in while the rest of the pipeline is being built (a third of the
+    /// pipeline's start-up on the Xeon VM, 2026-12-02).
+    pub(crate) fn new_unfaulted(params: RsvdParams, enabled: bool) -> Result<Self, ComputeError> {
         let bytes = if enabled {
             rsvd_scratch_bytes(PCA_ROWS, WIDTH, params) + (PCA_ROWS * PROJ + PROJ) * 8 + 4096
         } else {
             64
         };
-        let mut arena = Arena::try_new(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
-        arena.prefault();
+        let arena =
+            Arena::try_new_unfaulted(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
         Ok(Self {
             arena,
             params,
@@ -115,25 +126,21 @@ impl PcaCore {
         Ok(())
     }
 
-    /// Runs one refresh on made-up rows, so the calling thread's GEMM packing buffers (faer
-    /// keeps them per thread, reserved on the first product) exist, at the sizes a refresh
-    /// uses and with their pages touched, before steady state. Allocates the made-up rows
-    /// (freed on return): call before the hot path. Costs one refresh without power
-    /// iterations (a few ms), where a `PCA_ROWS`-cubed product (the warm-up before
-    /// 2026-11-30) cost ~0.15 s on the AMD EPYC VM, on the critical path of every run's start.
+    /// Maps the refresh scratch in and runs faer's part of a refresh on made-up data
+    /// ([`rsvd_warm_up`](zerotick_kernels::dense::rsvd_warm_up)), so the calling thread's
+    /// GEMM packing buffers (faer keeps them per thread, reserved on first use) exist, at
+    /// the sizes a refresh uses and with their pages touched, before steady state: call it
+    /// on the refreshing thread before the hot path. The products with the rows are
+    /// zerotick's own skinny kernels, which allocate nothing, so no refresh is run: the
+    /// warm-up that did run one (without power iterations, 2026-11-30 to 2026-12-02) was
+    /// most of the PCA thread's start-up, on the critical path of every run's start.
     pub(crate) fn warm_up(&mut self) -> Result<(), ComputeError> {
-        // Any full-rank rows will do; these are cheap and deterministic.
-        let rows: Vec<f64> = (0..PCA_ROWS * WIDTH)
-            .map(|i| ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f64)
-            .collect();
-        let mut new_t = vec![0.0; PROJ * WIDTH];
-        // Without power iterations: those repeat the same two product shapes (A Omega and
-        // A^T Q) the range finder and the final step already run, so the buffers come out
-        // the same at a third of the products.
-        let power_iters = std::mem::replace(&mut self.params.power_iters, 0);
-        let r = self.top_vectors(&rows, 0, &mut new_t);
-        self.params.power_iters = power_iters;
-        r
+        // The scratch's pages, all of them: none faults in later, in steady state.
+        self.arena.prefault();
+        self.arena.reset();
+        let r = zerotick_kernels::dense::rsvd_warm_up(PCA_ROWS, WIDTH, self.params, &self.arena);
+        self.arena.reset();
+        Ok(r?)
     }
 
     /// Runs `refresh`, recording a failure in the job instead of returning it.
@@ -255,7 +262,7 @@ impl PcaService {
                 wait,
             },
             PcaWorker {
-                core: PcaCore::new(params, true)?,
+                core: PcaCore::new_unfaulted(params, true)?,
                 jobs,
                 done,
                 wait,
