@@ -27,7 +27,7 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),
 printf '%-8s %-26s %10s %9s %9s  %s\n' tier layout "Mticks/s" "p50 us" "p99 us" checksum
 layouts=(default "--workers 0" "--workers 0 --pin" "--no-pin" "--workers 1" \
     "--ring-capacity 65536" "--ring-capacity 4096" "--ring-capacity 1024" \
-    "--batch-rows 8" "--batch-rows 128" "--pool-batches 8" "--pool-batches 32")
+    "--batch-rows 8" "--batch-rows 32" "--batch-rows 64" "--batch-rows 128" "--pool-batches 8" "--pool-batches 32")
 # Runs are interleaved (round r runs every layout once, in a rotated order) so that a slow
 # spell of a shared machine lands on every layout alike instead of on one layout's runs.
 tmp=$(mktemp -d)

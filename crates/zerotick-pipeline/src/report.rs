@@ -108,4 +108,8 @@ pub struct Layout {
     pub pinned: Option<(usize, usize)>,
     /// Rows the compute workers computed (the feature thread computed the rest).
     pub worker_rows: u64,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// Why that many ([`crate::config::batch_rows_reason`]).
+    pub batch_reason: String,
 }

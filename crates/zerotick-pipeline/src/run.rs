@@ -93,12 +93,15 @@ fn spawn_pca(
             // feed then preempts it. Not `SCHED_IDLE`: that starved it behind other background
             // load (855 of 1,140 refreshes waited for, stalls up to 0.86 s, in a 10-minute
             // paced run beside a build).
-            let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
-            let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
             let counted = ReadyOnDrop(&link.ready);
             // A failure here (a scratch arena too small) recurs at the first refresh, which
             // reports it through the stage.
             let _ = pca.warm_up_thread();
+            // Niced only after the warm-up: the feed waits for it, and at nice 10 beside
+            // the other threads' start-up it ran up to 10x slower (one-tick runs of
+            // 40-170 ms instead of ~14 on the Xeon VM, 2026-12-02).
+            let nice = if live { PCA_NICE_LIVE } else { PCA_NICE };
+            let _ = zerotick_sync::affinity::set_current_thread_nice(nice);
             drop(counted);
             let mut warm = None;
             pca.run_with(|| {
@@ -446,6 +449,8 @@ pub fn run<F: Feed + 'static>(
             reason: reason.to_owned(),
             pinned,
             worker_rows,
+            batch_rows: rows,
+            batch_reason: crate::config::batch_rows_reason(rows),
         },
     })
 }

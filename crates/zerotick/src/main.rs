@@ -160,9 +160,11 @@ pub(crate) struct RunArgs {
     /// sets its own cadence).
     #[arg(long, default_value_t = 64, conflicts_with = "features")]
     row_every: u32,
-    /// Rows per pooled batch.
-    #[arg(long, default_value_t = 32)]
-    batch_rows: usize,
+    /// Rows per pooled batch (the most a compute job takes; batches form under load). Default:
+    /// 64 where the core's L2 cache holds two such batches (1 MiB or more, as on Intel Xeon),
+    /// else 32 (AMD EPYC Zen 3's 512 KiB); the report says which and why.
+    #[arg(long)]
+    batch_rows: Option<usize>,
     /// Batches in the pool: jobs being filled, queued at a compute worker or computed.
     #[arg(long, default_value_t = zerotick_pipeline::config::DEFAULT_POOL_BATCHES)]
     pool_batches: usize,
@@ -460,7 +462,9 @@ fn run_command(args: &RunArgs) -> Result<()> {
         features: FeatureConfig {
             row_every: args.row_every,
         },
-        batch_rows: args.batch_rows,
+        batch_rows: args
+            .batch_rows
+            .unwrap_or_else(zerotick_pipeline::config::default_batch_rows),
         pool_batches: args.pool_batches,
         ring_capacity: args.ring_capacity,
         warmup_ticks: args.warmup_ticks,

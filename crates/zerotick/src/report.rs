@@ -95,6 +95,8 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "reason": r.layout.reason,
             "pinned": r.layout.pinned.map(|(f, p)| json!({"feature_cpu": f, "feed_and_pca_cpu": p})),
             "worker_rows": r.layout.worker_rows,
+            "batch_rows": r.layout.batch_rows,
+            "batch_reason": r.layout.batch_reason,
         },
         "stages_ns": {
             "queue": pct(&r.stages.queue),
@@ -175,6 +177,10 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             },
             r.layout.reason
         ),
+    );
+    line(
+        "  batch rows",
+        format!("{} ({})", r.layout.batch_rows, r.layout.batch_reason),
     );
     if r.layout.workers > 0 && r.vectors > 0 {
         line(

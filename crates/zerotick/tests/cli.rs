@@ -501,3 +501,23 @@ fn jitter_probes_every_cpu_and_refuses_bad_durations() {
         assert!(!err.contains("panicked"), "{bad:?}: {err}");
     }
 }
+
+/// Everything the hot path touches is resident before steady state: the PCA windows and
+/// scratch (mapped straight from the kernel) are faulted in at start-up, not as rows and
+/// refreshes first write them. (A prefault whose no-op atomic write the compiler turned into
+/// a load left 40 MiB to fault in after the warm-up: +184%.)
+#[test]
+fn rss_does_not_grow_after_the_warm_up() {
+    let a = json(&zerotick(&["run", "--json", "--ticks", "600000"]));
+    let rss = &a["rss_bytes"];
+    let (at, max) = (
+        rss["after_warmup"].as_u64(),
+        rss["max_after_warmup"].as_u64(),
+    );
+    if let (Some(at), Some(max)) = (at, max) {
+        assert!(
+            (max as f64) < at as f64 * 1.05,
+            "RSS {at} at warm-up, {max} after: {a}"
+        );
+    }
+}
