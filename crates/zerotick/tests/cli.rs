@@ -504,8 +504,10 @@ fn jitter_probes_every_cpu_and_refuses_bad_durations() {
 
 /// Everything the hot path touches is resident before steady state: the PCA windows and
 /// scratch (mapped straight from the kernel) are faulted in at start-up, not as rows and
-/// refreshes first write them. (A prefault whose no-op atomic write the compiler turned into
-/// a load left 40 MiB to fault in after the warm-up: +184%.)
+/// refreshes first write them. (A prefault whose no-op atomic write release builds turned
+/// into a load left 40 MiB to fault in after the warm-up, +184%; that one showed only in
+/// release builds, where `zerotick-mem`'s `mincore` test catches it. This test covers the
+/// pipeline's side: what is faulted in, and when.)
 #[test]
 fn rss_does_not_grow_after_the_warm_up() {
     let a = json(&zerotick(&["run", "--json", "--ticks", "600000"]));
