@@ -330,20 +330,11 @@ impl<T: Element> AlignedBuf<T> {
     /// Touches every page of the storage so the operating system maps it now rather than on
     /// first use in a hot loop. Contents are unchanged.
     pub fn prefault(&mut self) {
-        let bytes = self.capacity_bytes();
-        let base = self.ptr.as_ptr().cast::<u8>();
-        let mut offset = 0;
-        while offset < bytes {
-            // SAFETY: `offset < bytes`, inside the allocation; every byte is initialised.
-            // Writing back the byte just read leaves the contents as they were. (Not an
-            // atomic `fetch_or(0)`: x86 code generation turns that no-op into a plain load,
-            // which maps the shared zero page and leaves the page to fault in later.)
-            unsafe {
-                let p = base.add(offset);
-                core::ptr::write_volatile(p, core::ptr::read_volatile(p));
-            }
-            offset += PAGE_BYTES;
-        }
+        // Writing back the byte just read leaves the contents as they were. (Not an atomic
+        // `fetch_or(0)`: x86 code generation turns that no-op into a plain load, which maps
+        // the shared zero page and leaves the page to fault in later.)
+        // SAFETY: `p` is a byte of the storage (`touch_pages`), initialised.
+        self.touch_pages(|p| unsafe { core::ptr::write_volatile(p, core::ptr::read_volatile(p)) });
     }
 
     /// [`prefault`](Self::prefault) for storage known to hold only zeros (fresh from
@@ -351,14 +342,19 @@ impl<T: Element> AlignedBuf<T> {
     /// so each page faults once (a read first would map the shared zero page, then fault
     /// again to copy it).
     fn prefault_zeroed(&mut self) {
+        // SAFETY: `p` is a byte of the storage (`touch_pages`), already 0 (the caller's
+        // contract), so writing 0 changes nothing.
+        self.touch_pages(|p| unsafe { core::ptr::write_volatile(p, 0) });
+    }
+
+    /// Calls `touch` with the first byte of every page of the storage, in order. `&mut self`:
+    /// nothing else reads or writes the storage meanwhile.
+    fn touch_pages(&mut self, touch: impl Fn(*mut u8)) {
         let bytes = self.capacity_bytes();
         let base = self.ptr.as_ptr().cast::<u8>();
-        let mut offset = 0;
-        while offset < bytes {
-            // SAFETY: `offset < bytes`, inside the allocation; the byte is already 0 (the
-            // caller's contract), so writing 0 changes nothing.
-            unsafe { core::ptr::write_volatile(base.add(offset), 0) };
-            offset += PAGE_BYTES;
+        for offset in (0..bytes).step_by(PAGE_BYTES) {
+            // `offset < bytes`: inside the allocation.
+            touch(base.wrapping_add(offset));
         }
     }
 }

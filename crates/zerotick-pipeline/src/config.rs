@@ -141,8 +141,14 @@ pub fn batch_rows_reason(rows: usize) -> String {
 }
 
 /// Size of CPU 0's level-2 data (or unified) cache, from Linux's sysfs; `None` elsewhere or
-/// if it cannot be read. Reads files (allocates): call it outside hot paths.
+/// if it cannot be read. Read once per process (the first call reads files and allocates:
+/// make it outside hot paths); later calls return the same value.
 pub fn l2_cache_bytes() -> Option<usize> {
+    static L2: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *L2.get_or_init(read_l2_cache_bytes)
+}
+
+fn read_l2_cache_bytes() -> Option<usize> {
     let base = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
     for i in 0..8 {
         let dir = base.join(format!("index{i}"));

@@ -52,6 +52,15 @@ impl RsvdParams {
     }
 
     /// Sketch width `l = min(k + p, min(m, n))`.
+    /// `k` is a rank an `m x n` input can have (1 ..= `min(m, n)`).
+    fn check_rank(&self, m: usize, n: usize) -> Result<(), DenseError> {
+        let (k, max) = (self.k, m.min(n));
+        if k == 0 || k > max {
+            return Err(DenseError::BadRank { k, max });
+        }
+        Ok(())
+    }
+
     fn width(&self, m: usize, n: usize) -> usize {
         self.k.saturating_add(self.oversample).min(m.min(n))
     }
@@ -260,9 +269,7 @@ pub fn rsvd_into_with(
 ) -> Result<(), DenseError> {
     let (m, n) = a.shape();
     let k = params.k;
-    if k == 0 || k > m.min(n) {
-        return Err(DenseError::BadRank { k, max: m.min(n) });
-    }
+    params.check_rank(m, n)?;
     for (output, expected, got) in [
         ("u", (m, k), u.shape()),
         ("s", (k, 1), (s.len(), 1)),
@@ -435,9 +442,7 @@ pub fn rsvd_warm_up(
     arena: &Arena,
 ) -> Result<(), DenseError> {
     let k = params.k;
-    if k == 0 || k > m.min(n) {
-        return Err(DenseError::BadRank { k, max: m.min(n) });
-    }
+    params.check_rank(m, n)?;
     let l = params.width(m, n);
     let ld = packed_width(l);
     let req = stack_req(m, n, l);

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use zerotick_kernels::dense::{RsvdParams, mat_mut, mat_ref, rsvd_scratch_bytes};
 use zerotick_kernels::simd::{Kernels, Tier};
-use zerotick_mem::{Arena, Matrix, OwnedPoolGuard};
+use zerotick_mem::{AllocError, Arena, Matrix, OwnedPoolGuard};
 
 use zerotick_sync::mpmc;
 use zerotick_sync::spsc::{Consumer, PopError, Producer};
@@ -49,9 +49,7 @@ impl PcaCore {
     /// A core with its refresh scratch allocated and touched; with `enabled` false (refreshes
     /// off) none: a refresh on it fails with [`ComputeError::Alloc`], and none is submitted.
     pub(crate) fn new(params: RsvdParams, enabled: bool) -> Result<Self, ComputeError> {
-        let mut core = Self::new_unfaulted(params, enabled)?;
-        core.arena.prefault();
-        Ok(core)
+        Self::with_arena(params, enabled, Arena::try_new)
     }
 
     /// As [`new`](Self::new), with the scratch's pages mapped in by
@@ -60,15 +58,21 @@ impl PcaCore {
     /// 20-odd MiB in while the rest of the pipeline is being built (a third of the
     /// pipeline's start-up on the Xeon VM, 2026-12-02).
     pub(crate) fn new_unfaulted(params: RsvdParams, enabled: bool) -> Result<Self, ComputeError> {
+        Self::with_arena(params, enabled, Arena::try_new_unfaulted)
+    }
+
+    fn with_arena(
+        params: RsvdParams,
+        enabled: bool,
+        arena: fn(usize) -> Result<Arena, AllocError>,
+    ) -> Result<Self, ComputeError> {
         let bytes = if enabled {
             rsvd_scratch_bytes(PCA_ROWS, WIDTH, params) + (PCA_ROWS * PROJ + PROJ) * 8 + 4096
         } else {
             64
         };
-        let arena =
-            Arena::try_new_unfaulted(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?;
         Ok(Self {
-            arena,
+            arena: arena(bytes).map_err(|e| ComputeError::Alloc(e.to_string()))?,
             params,
             enabled,
         })
