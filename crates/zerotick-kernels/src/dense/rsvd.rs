@@ -429,12 +429,13 @@ fn svd_then_u(
 /// // A rank the input cannot have, or too little scratch, is an error, not a panic.
 /// assert!(rsvd_warm_up(200, 100, RsvdParams::new(101), &arena).is_err());
 /// assert!(rsvd_warm_up(200, 100, params, &Arena::new(64)).is_err());
+/// assert!(rsvd_warm_up(usize::MAX, 100, params, &arena).is_err());
 /// # Ok::<(), zerotick_kernels::dense::DenseError>(())
 /// ```
 ///
 /// # Errors
 /// [`DenseError::BadRank`] for `k` of 0 or above `min(m, n)`; [`DenseError::Arena`] if the
-/// arena is too small.
+/// arena is too small, or if no `m x n` matrix of `f64` could fit in memory.
 pub fn rsvd_warm_up(
     m: usize,
     n: usize,
@@ -443,6 +444,14 @@ pub fn rsvd_warm_up(
 ) -> Result<(), DenseError> {
     let k = params.k;
     params.check_rank(m, n)?;
+    // A shape no `m x n` matrix of f64 could have in memory: its scratch size cannot even
+    // be computed (faer's scratch queries overflow), so it is refused here.
+    if m.checked_mul(n)
+        .and_then(|e| e.checked_mul(size_of::<f64>()))
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(zerotick_mem::ArenaError::SizeOverflow.into());
+    }
     let l = params.width(m, n);
     let ld = packed_width(l);
     let req = stack_req(m, n, l);
