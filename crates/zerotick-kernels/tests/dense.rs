@@ -189,6 +189,61 @@ fn strassen_matches_classical_at_odd_and_rectangular_shapes() {
     }
 }
 
+/// Row-major operands take the transposed walk of the element-wise passes (and of the fused
+/// update of C's quadrants), an output with a negative row stride the element-by-element
+/// fallback: each layout must give the product.
+#[test]
+fn strassen_matches_classical_in_every_layout() {
+    let mut rng = Rng::new(5);
+    let x = Crossover::new(8);
+    for (m, k, n) in [(64, 64, 64), (65, 129, 77), (40, 17, 33)] {
+        let (a, b) = (random(&mut rng, m, k), random(&mut rng, k, n));
+        let want = reference(&a, &b);
+        let a_rm: Vec<f64> = (0..m * k).map(|i| a[(i / k, i % k)]).collect();
+        let b_rm: Vec<f64> = (0..k * n).map(|i| b[(i / n, i % n)]).collect();
+        let mut arena = Arena::new(strassen_scratch_bytes(m, k, n, x, 0.0));
+        // Column-major (faer's own layout).
+        let mut c = Mat::<f64>::zeros(m, n);
+        strassen_into(c.as_mut(), a.as_ref(), b.as_ref(), 1.0, 0.0, x, &arena).unwrap();
+        assert!((&c - &want).norm_max() < 1e-12, "{m}x{k}x{n} column-major");
+        // Row-major slices.
+        arena.reset();
+        let mut c_rm = vec![f64::NAN; m * n];
+        strassen_into(
+            mat_mut(&mut c_rm, m, n, n).unwrap(),
+            mat_ref(&a_rm, m, k, k).unwrap(),
+            mat_ref(&b_rm, k, n, n).unwrap(),
+            1.0,
+            0.0,
+            x,
+            &arena,
+        )
+        .unwrap();
+        let err = (0..m * n)
+            .map(|i| (c_rm[i] - want[(i / n, i % n)]).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-12, "{m}x{k}x{n} row-major: {err}");
+        // Rows reversed: no contiguous column in C, the element-by-element fallback.
+        arena.reset();
+        let mut c_rev = Mat::<f64>::from_fn(m, n, |_, _| f64::NAN);
+        strassen_into(
+            c_rev.as_mut().reverse_rows_mut(),
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            0.0,
+            x,
+            &arena,
+        )
+        .unwrap();
+        let err = (0..m)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| (c_rev[(m - 1 - i, j)] - want[(i, j)]).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-12, "{m}x{k}x{n} reversed rows: {err}");
+    }
+}
+
 #[test]
 fn strassen_error_bound_random_and_ill_scaled() {
     // Bound stated and checked: max |C_strassen - C_exact| <= 12^levels * k * eps * max|A| max|B|

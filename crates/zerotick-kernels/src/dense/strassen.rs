@@ -17,6 +17,7 @@ use zerotick_mem::Arena;
 
 use super::DenseError;
 use super::gemm::{check_product, gemm_unchecked_shapes};
+use crate::simd::{Kernels, multiversion};
 
 /// Smallest dimension the recursion ever splits (below it a level costs more than it saves
 /// on any machine). [`Crossover::new`] clamps to it.
@@ -289,12 +290,20 @@ pub fn strassen_into(
     }
     let scratch = arena.try_alloc_fill(scratch_len(m, k, n, crossover), 0.0f64)?;
     if beta == 0.0 {
-        winograd(c, a, b, alpha, crossover, scratch);
+        winograd(Kernels::active(), c, a, b, alpha, crossover, scratch);
     } else {
         let tmp = arena.try_alloc_fill(m * n, 0.0f64)?;
         let mut t = MatMut::from_row_major_slice_mut(tmp, m, n);
-        winograd(t.rb_mut(), a, b, alpha, crossover, scratch);
-        map2(c, t.rb(), |c, t| *c = beta * *c + t);
+        winograd(
+            Kernels::active(),
+            t.rb_mut(),
+            a,
+            b,
+            alpha,
+            crossover,
+            scratch,
+        );
+        map_scalar(c, t.rb(), |c, t| *c = beta * *c + t);
     }
     Ok(())
 }
@@ -325,6 +334,7 @@ pub fn gemm_auto(
 /// `C = alpha * A * B` (overwrites `C`); shapes checked by the caller; `scratch` holds at
 /// least `scratch_len(m, k, n, x)` elements.
 fn winograd(
+    k: Kernels,
     mut c: MatMut<'_, f64>,
     a: MatRef<'_, f64>,
     b: MatRef<'_, f64>,
@@ -332,12 +342,12 @@ fn winograd(
     x: Crossover,
     scratch: &mut [f64],
 ) {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if m.min(k).min(n) < x.min_dim {
+    let (m, kd, n) = (a.nrows(), a.ncols(), b.ncols());
+    if m.min(kd).min(n) < x.min_dim {
         gemm_unchecked_shapes(c, a, b, alpha, 0.0, Par::Seq);
         return;
     }
-    let (m2, k2, n2) = (m / 2, k / 2, n / 2);
+    let (m2, k2, n2) = (m / 2, kd / 2, n / 2);
     let (me, ke, ne) = (2 * m2, 2 * k2, 2 * n2);
     let c_col_major = is_col_major(c.rb());
     {
@@ -352,40 +362,40 @@ fn winograd(
         let mut s = temp(&mut xs[..m2 * k2], m2, k2, is_col_major(a));
         let mut t = temp(&mut *ys, k2, n2, is_col_major(b));
         // 1-3: S3 = A11 - A21, T3 = B22 - B12, C21 = P7 = S3 T3.
-        sub(s.rb_mut(), a11, a21);
-        sub(t.rb_mut(), b22, b12);
-        winograd(c21.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        map3(k, s.rb_mut(), a11, a21, Op3::Sub);
+        map3(k, t.rb_mut(), b22, b12, Op3::Sub);
+        winograd(k, c21.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 4-6: S1 = A21 + A22, T1 = B12 - B11, C22 = P5 = S1 T1.
-        add(s.rb_mut(), a21, a22);
-        sub(t.rb_mut(), b12, b11);
-        winograd(c22.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        map3(k, s.rb_mut(), a21, a22, Op3::Add);
+        map3(k, t.rb_mut(), b12, b11, Op3::Sub);
+        winograd(k, c22.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 7-9: S2 = S1 - A11, T2 = B22 - T1, C11 = P6 = S2 T2.
-        map2(s.rb_mut(), a11, |s, a| *s -= a);
-        map2(t.rb_mut(), b22, |t, b| *t = b - *t);
-        winograd(c11.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
+        map2(k, s.rb_mut(), a11, Op2::Sub);
+        map2(k, t.rb_mut(), b22, Op2::SubFrom);
+        winograd(k, c11.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 10-11: S4 = A12 - S2, C12 = P3 = S4 B22.
-        map2(s.rb_mut(), a12, |s, a| *s = a - *s);
-        winograd(c12.rb_mut(), s.rb(), b22, alpha, x, rest);
+        map2(k, s.rb_mut(), a12, Op2::SubFrom);
+        winograd(k, c12.rb_mut(), s.rb(), b22, alpha, x, rest);
         // 12: X = P1 = A11 B11.
         let mut p1 = temp(&mut xs[..m2 * n2], m2, n2, c_col_major);
-        winograd(p1.rb_mut(), a11, b11, alpha, x, rest);
-        // 13-17: U2 = P1 + P6 (C11), U3 = U2 + P7 (C21), U4 = U2 + P5 (C11),
+        winograd(k, p1.rb_mut(), a11, b11, alpha, x, rest);
+        // 13-17 in one pass: U2 = P1 + P6 (C11), U3 = U2 + P7 (C21), U4 = U2 + P5 (C11),
         // U7 = U3 + P5 (C22), U5 = U4 + P3 (C12).
-        map2(c11.rb_mut(), p1.rb(), |c, p| *c += p);
-        map2(c21.rb_mut(), c11.rb(), |c, u| *c += u);
-        map2(c11.rb_mut(), c22.rb(), |c, p| *c += p);
-        map2(c22.rb_mut(), c21.rb(), |c, u| *c += u);
-        map2(c12.rb_mut(), c11.rb(), |c, u| *c += u);
+        combine(
+            k,
+            [c11.rb_mut(), c12.rb_mut(), c21.rb_mut(), c22.rb_mut()],
+            p1.rb(),
+        );
         // 18-20: T4 = T2 - B21, C11 = P4 = A22 T4, U6 = U3 - P4 (C21).
-        map2(t.rb_mut(), b21, |t, b| *t -= b);
-        winograd(c11.rb_mut(), a22, t.rb(), alpha, x, rest);
-        map2(c21.rb_mut(), c11.rb(), |c, p| *c -= p);
+        map2(k, t.rb_mut(), b21, Op2::Sub);
+        winograd(k, c11.rb_mut(), a22, t.rb(), alpha, x, rest);
+        map2(k, c21.rb_mut(), c11.rb(), Op2::Sub);
         // 21-22: C11 = P2 = A12 B21, U1 = P1 + P2 (C11).
-        winograd(c11.rb_mut(), a12, b21, alpha, x, rest);
-        map2(c11.rb_mut(), p1.rb(), |c, p| *c += p);
+        winograd(k, c11.rb_mut(), a12, b21, alpha, x, rest);
+        map2(k, c11.rb_mut(), p1.rb(), Op2::Add);
     }
     // Peeling: the odd inner index, last column, last row.
-    if ke < k {
+    if ke < kd {
         gemm_unchecked_shapes(
             c.rb_mut().get_mut(..me, ..ne),
             a.get(..me, ke..),
@@ -436,9 +446,94 @@ fn temp(buf: &mut [f64], rows: usize, cols: usize, col_major: bool) -> MatMut<'_
 /// `f(d, x)` for every element pair, walking memory in order. faer's `zip!` walks column by
 /// column; on row-major views (the layout of the quadrants here) that strides through memory
 /// and measured 10x slower, so row-major operands are transposed first (element-wise maps do
-/// not care about orientation).
-#[inline]
-fn map2(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64)) {
+/// not care about orientation). Scalar code, for the one pass per product outside the
+/// recursion (`beta != 0`).
+fn map_scalar(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64)) {
+    let (mut dst, mut x) = (dst, x);
+    if dst.col_stride() == 1 && dst.row_stride() != 1 {
+        dst = dst.transpose_mut();
+        x = x.transpose();
+    }
+    for j in 0..dst.ncols() {
+        let mut d = dst.rb_mut().col_mut(j);
+        let xc = x.col(j);
+        for i in 0..d.nrows() {
+            f(&mut d[i], xc[i]);
+        }
+    }
+}
+
+/// The in-place element-wise updates of the schedule: `d = d + x`, `d = d - x`, `d = x - d`.
+#[derive(Clone, Copy, Debug)]
+enum Op2 {
+    Add,
+    Sub,
+    SubFrom,
+}
+
+impl Op2 {
+    #[inline(always)]
+    fn apply(self, d: f64, x: f64) -> f64 {
+        match self {
+            Op2::Add => d + x,
+            Op2::Sub => d - x,
+            Op2::SubFrom => x - d,
+        }
+    }
+}
+
+/// The element-wise sums that form the operands: `d = x + y`, `d = x - y`.
+#[derive(Clone, Copy, Debug)]
+enum Op3 {
+    Add,
+    Sub,
+}
+
+impl Op3 {
+    #[inline(always)]
+    fn apply(self, x: f64, y: f64) -> f64 {
+        match self {
+            Op3::Add => x + y,
+            Op3::Sub => x - y,
+        }
+    }
+}
+
+multiversion! {
+    fn op2_slices(d: &mut [f64], x: &[f64], op: Op2) -> () {
+        // One loop per operation, so each vectorises on the tier's registers (the
+        // operands of the deepest level are L3-resident, where width counts).
+        match op {
+            Op2::Add => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::Add.apply(*d, x)),
+            Op2::Sub => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::Sub.apply(*d, x)),
+            Op2::SubFrom => {
+                d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::SubFrom.apply(*d, x));
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn op3_slices(d: &mut [f64], x: &[f64], y: &[f64], op: Op3) -> () {
+        let (x, y) = (&x[..d.len()], &y[..d.len()]);
+        match op {
+            Op3::Add => {
+                for ((d, &x), &y) in d.iter_mut().zip(x).zip(y) {
+                    *d = Op3::Add.apply(x, y);
+                }
+            }
+            Op3::Sub => {
+                for ((d, &x), &y) in d.iter_mut().zip(x).zip(y) {
+                    *d = Op3::Sub.apply(x, y);
+                }
+            }
+        }
+    }
+}
+
+/// `d = op(d, x)` element-wise, on `k`'s tier where columns are contiguous; see
+/// [`map_scalar`] for the walk order.
+fn map2(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, op: Op2) {
     let (mut dst, mut x) = (dst, x);
     if dst.col_stride() == 1 && dst.row_stride() != 1 {
         dst = dst.transpose_mut();
@@ -448,20 +543,17 @@ fn map2(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64)) {
         let mut d = dst.rb_mut().col_mut(j);
         let xc = x.col(j);
         if let (Some(d), Some(xs)) = (d.rb_mut().try_as_col_major_mut(), xc.try_as_col_major()) {
-            for (d, &x) in d.as_slice_mut().iter_mut().zip(xs.as_slice()) {
-                f(d, x);
-            }
+            op2_slices(k, d.as_slice_mut(), xs.as_slice(), op);
         } else {
             for i in 0..d.nrows() {
-                f(&mut d[i], xc[i]);
+                d[i] = op.apply(d[i], xc[i]);
             }
         }
     }
 }
 
-/// `dst = f(x, y)` element-wise; see [`map2`] for the walk order.
-#[inline]
-fn map3(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, f: impl Fn(f64, f64) -> f64) {
+/// `d = op(x, y)` element-wise; see [`map2`].
+fn map3(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, op: Op3) {
     let (mut dst, mut x, mut y) = (dst, x, y);
     if dst.col_stride() == 1 && dst.row_stride() != 1 {
         dst = dst.transpose_mut();
@@ -476,28 +568,87 @@ fn map3(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, f: impl Fn
             xc.try_as_col_major(),
             yc.try_as_col_major(),
         ) {
-            for ((d, &x), &y) in d
-                .as_slice_mut()
-                .iter_mut()
-                .zip(xs.as_slice())
-                .zip(ys.as_slice())
-            {
-                *d = f(x, y);
-            }
+            op3_slices(k, d.as_slice_mut(), xs.as_slice(), ys.as_slice(), op);
         } else {
             for i in 0..d.nrows() {
-                d[i] = f(xc[i], yc[i]);
+                d[i] = op.apply(xc[i], yc[i]);
             }
         }
     }
 }
 
-fn add(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>) {
-    map3(dst, x, y, |x, y| x + y);
+/// Steps 13-17 of the schedule for one element: from `C11 = P6`, `C12 = P3`, `C21 = P7`,
+/// `C22 = P5` and `P1`, returns the new `[C11, C12, C21, C22]` = `[U4, U5, U3, U7]`. The
+/// same additions in the same order as five separate passes, so the same bits.
+#[inline(always)]
+fn combine_one([c11, c12, c21, c22]: [f64; 4], p1: f64) -> [f64; 4] {
+    let u2 = c11 + p1;
+    let u3 = c21 + u2;
+    let u4 = u2 + c22;
+    let u7 = c22 + u3;
+    let u5 = c12 + u4;
+    [u4, u5, u3, u7]
 }
 
-fn sub(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>) {
-    map3(dst, x, y, |x, y| x - y);
+multiversion! {
+    fn combine_slices(
+        c11: &mut [f64],
+        c12: &mut [f64],
+        c21: &mut [f64],
+        c22: &mut [f64],
+        p1: &[f64],
+    ) -> () {
+        let n = c11.len();
+        let (c12, c21, c22, p1) = (&mut c12[..n], &mut c21[..n], &mut c22[..n], &p1[..n]);
+        for i in 0..n {
+            [c11[i], c12[i], c21[i], c22[i]] = combine_one([c11[i], c12[i], c21[i], c22[i]], p1[i]);
+        }
+    }
+}
+
+/// Steps 13-17 in one pass over the four quadrants of `C` and `P1` (same shapes): reads five
+/// and writes four matrices once, where five separate passes read ten and wrote five.
+fn combine(k: Kernels, c: [MatMut<'_, f64>; 4], p1: MatRef<'_, f64>) {
+    let [mut c11, mut c12, mut c21, mut c22] = c;
+    let mut p1 = p1;
+    // The quadrants share `C`'s layout and `P1` is laid out like `C` (see `temp`).
+    if c11.col_stride() == 1 && c11.row_stride() != 1 {
+        c11 = c11.transpose_mut();
+        c12 = c12.transpose_mut();
+        c21 = c21.transpose_mut();
+        c22 = c22.transpose_mut();
+        p1 = p1.transpose();
+    }
+    for j in 0..c11.ncols() {
+        let (mut d11, mut d12, mut d21, mut d22) = (
+            c11.rb_mut().col_mut(j),
+            c12.rb_mut().col_mut(j),
+            c21.rb_mut().col_mut(j),
+            c22.rb_mut().col_mut(j),
+        );
+        let pc = p1.col(j);
+        if let (Some(s11), Some(s12), Some(s21), Some(s22), Some(ps)) = (
+            d11.rb_mut().try_as_col_major_mut(),
+            d12.rb_mut().try_as_col_major_mut(),
+            d21.rb_mut().try_as_col_major_mut(),
+            d22.rb_mut().try_as_col_major_mut(),
+            pc.try_as_col_major(),
+        ) {
+            combine_slices(
+                k,
+                s11.as_slice_mut(),
+                s12.as_slice_mut(),
+                s21.as_slice_mut(),
+                s22.as_slice_mut(),
+                ps.as_slice(),
+            );
+        } else {
+            for i in 0..d11.nrows() {
+                [d11[i], d12[i], d21[i], d22[i]] =
+                    combine_one([d11[i], d12[i], d21[i], d22[i]], pc[i]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
