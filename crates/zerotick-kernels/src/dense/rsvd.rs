@@ -116,15 +116,39 @@ fn packed_lens(m: usize, n: usize, l: usize) -> [usize; 9] {
     ]
 }
 
-/// Arena bytes [`rsvd_into`] needs for an `m x n` input.
+/// Whether no `m x n` matrix of `f64` could fit in memory (more than `isize::MAX` bytes):
+/// faer's scratch queries overflow on such shapes, so they are refused before asking.
+fn impossible_shape(m: usize, n: usize) -> bool {
+    m.checked_mul(n)
+        .and_then(|e| e.checked_mul(size_of::<f64>()))
+        .is_none_or(|b| b > isize::MAX as usize)
+}
+
+/// Arena bytes [`rsvd_into`] needs for an `m x n` input; `usize::MAX` for a shape no `f64`
+/// matrix could have, which no arena can be built for ([`Arena::try_new`] then returns an
+/// error).
+///
+/// ```
+/// use zerotick_kernels::dense::{RsvdParams, rsvd_scratch_bytes};
+/// use zerotick_mem::Arena;
+///
+/// assert!(rsvd_scratch_bytes(2000, 1000, RsvdParams::new(20)) < 64 << 20);
+/// let impossible = rsvd_scratch_bytes(1 << 40, 1 << 40, RsvdParams::new(20));
+/// assert_eq!(impossible, usize::MAX);
+/// assert!(Arena::try_new(impossible).is_err());
+/// ```
 pub fn rsvd_scratch_bytes(m: usize, n: usize, params: RsvdParams) -> usize {
+    if impossible_shape(m, n) {
+        return usize::MAX;
+    }
     let l = params.width(m, n).max(1);
     let req = stack_req(m, n, l);
-    let packed: usize = packed_lens(m, n, l)
-        .iter()
-        .map(|len| len * size_of::<f64>() + 64)
-        .sum();
-    req.size_bytes() + req.align_bytes() + packed
+    let packed = packed_lens(m, n, l).iter().fold(0usize, |sum, len| {
+        sum.saturating_add(len.saturating_mul(size_of::<f64>()).saturating_add(64))
+    });
+    req.size_bytes()
+        .saturating_add(req.align_bytes())
+        .saturating_add(packed)
 }
 
 /// How the products with `A` run.
@@ -444,12 +468,7 @@ pub fn rsvd_warm_up(
 ) -> Result<(), DenseError> {
     let k = params.k;
     params.check_rank(m, n)?;
-    // A shape no `m x n` matrix of f64 could have in memory: its scratch size cannot even
-    // be computed (faer's scratch queries overflow), so it is refused here.
-    if m.checked_mul(n)
-        .and_then(|e| e.checked_mul(size_of::<f64>()))
-        .is_none_or(|b| b > isize::MAX as usize)
-    {
+    if impossible_shape(m, n) {
         return Err(zerotick_mem::ArenaError::SizeOverflow.into());
     }
     let l = params.width(m, n);

@@ -234,19 +234,25 @@ fn scratch_len(m: usize, k: usize, n: usize, x: Crossover) -> usize {
         return 0;
     }
     let (m2, k2, n2) = (m / 2, k / 2, n / 2);
-    m2 * k2.max(n2) + k2 * n2 + scratch_len(m2, k2, n2, x)
+    // Saturating: a shape no memory could hold asks for `usize::MAX` (which no arena
+    // gives) instead of overflowing.
+    m2.saturating_mul(k2.max(n2))
+        .saturating_add(k2.saturating_mul(n2))
+        .saturating_add(scratch_len(m2, k2, n2, x))
 }
 
 /// Arena bytes [`strassen_into`] and [`gemm_auto`] need for a `m x k x n` product (including
-/// the `m x n` temporary when `beta != 0` and 64 bytes of alignment slack per allocation).
+/// the `m x n` temporary when `beta != 0` and 64 bytes of alignment slack per allocation);
+/// `usize::MAX` when that does not fit a `usize` (no arena can then be built:
+/// [`Arena::try_new`] returns an error).
 pub fn strassen_scratch_bytes(m: usize, k: usize, n: usize, x: Crossover, beta: f64) -> usize {
     let mut elems = scratch_len(m, k, n, x);
     let mut slack = 64;
     if beta != 0.0 && x.levels(m, k, n) > 0 {
-        elems += m * n;
+        elems = elems.saturating_add(m.saturating_mul(n));
         slack += 64;
     }
-    elems * size_of::<f64>() + slack
+    elems.saturating_mul(size_of::<f64>()).saturating_add(slack)
 }
 
 /// `C = alpha * A * B + beta * C` by Strassen-Winograd down to `crossover`, then classical.
@@ -669,5 +675,24 @@ mod tests {
         assert_eq!(Crossover::NEVER.levels(1 << 20, 1 << 20, 1 << 20), 0);
         assert_eq!(scratch_len(64, 64, 64, x), 32 * 32 * 2);
         assert_eq!(Crossover::new(0).min_dim(), MIN_SPLIT_DIM);
+    }
+
+    #[test]
+    fn scratch_of_impossible_shapes_saturates_and_no_arena_holds_it() {
+        let x = Crossover::new(64);
+        for (m, k, n) in [
+            (usize::MAX, usize::MAX, usize::MAX),
+            (1 << 40, 1 << 40, 1 << 40),
+        ] {
+            for beta in [0.0, 1.0] {
+                let bytes = strassen_scratch_bytes(m, k, n, x, beta);
+                assert_eq!(bytes, usize::MAX);
+                assert!(Arena::try_new(bytes).is_err());
+            }
+        }
+        assert_eq!(
+            strassen_scratch_bytes(64, 64, 64, x, 0.0),
+            32 * 32 * 2 * 8 + 64
+        );
     }
 }
