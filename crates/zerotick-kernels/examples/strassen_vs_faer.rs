@@ -27,11 +27,9 @@ fn main() -> ExitCode {
         })
     };
     let (n, rounds) = match (arg(1, 4096), arg(2, 7)) {
-        (Ok(n), Ok(r)) => (n, r),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}\nusage: strassen_vs_faer [N [ROUNDS]]");
-            return ExitCode::from(2);
-        }
+        (Ok(n), Ok(r)) if n <= 1 << 15 => (n, r),
+        (Ok(_), Ok(_)) => return usage("N must be at most 32768"),
+        (Err(e), _) | (_, Err(e)) => return usage(&e),
     };
     let a: Vec<f64> = (0..n * n)
         .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5)
@@ -96,4 +94,9 @@ fn main() -> ExitCode {
         ratios[rounds - 1],
     );
     ExitCode::SUCCESS
+}
+
+fn usage(err: &str) -> ExitCode {
+    eprintln!("error: {err}\nusage: strassen_vs_faer [N [ROUNDS]]");
+    ExitCode::from(2)
 }

@@ -28,11 +28,9 @@ fn main() -> ExitCode {
         })
     };
     let (mib, rounds) = match (num(0, 32), num(1, 5)) {
-        (Ok(m), Ok(r)) => (m, r),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}\nusage: fault_in [MIB [ROUNDS [keep]]]");
-            return ExitCode::from(2);
-        }
+        (Ok(m), Ok(r)) if m <= 1 << 20 => (m, r),
+        (Ok(_), Ok(_)) => return usage("MIB must be at most 1048576 (1 TiB)"),
+        (Err(e), _) | (_, Err(e)) => return usage(&e),
     };
     let keep = args.get(2).is_some_and(|a| a == "keep");
     let bytes = mib << 20;
@@ -54,7 +52,11 @@ fn main() -> ExitCode {
         huge.prefault();
         let huge_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let mut small: Vec<u8> = Vec::with_capacity(bytes);
+        let mut small: Vec<u8> = Vec::new();
+        if let Err(e) = small.try_reserve_exact(bytes) {
+            eprintln!("error: {mib} MiB of small pages: {e}");
+            return ExitCode::FAILURE;
+        }
         for page in small.spare_capacity_mut().chunks_mut(4096) {
             page[0].write(1);
         }
@@ -69,4 +71,9 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn usage(err: &str) -> ExitCode {
+    eprintln!("error: {err}\nusage: fault_in [MIB [ROUNDS [keep]]]");
+    ExitCode::from(2)
 }
