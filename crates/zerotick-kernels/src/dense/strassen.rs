@@ -457,7 +457,7 @@ fn temp(buf: &mut [f64], rows: usize, cols: usize, col_major: bool) -> MatMut<'_
 /// `f(d, x)` for every element pair, walking memory in order. faer's `zip!` walks column by
 /// column; on row-major views (the layout of the quadrants here) that strides through memory
 /// and measured 10x slower, so row-major operands are transposed first (element-wise maps do
-/// not care about orientation). Scalar code, for the one pass per product outside the
+/// not care about orientation). Baseline code, for the one pass per product outside the
 /// recursion (`beta != 0`).
 fn map_scalar(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64)) {
     let (mut dst, mut x) = (dst, x);
@@ -468,8 +468,14 @@ fn map_scalar(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64
     for j in 0..dst.ncols() {
         let mut d = dst.rb_mut().col_mut(j);
         let xc = x.col(j);
-        for i in 0..d.nrows() {
-            f(&mut d[i], xc[i]);
+        if let (Some(d), Some(xs)) = (d.rb_mut().try_as_col_major_mut(), xc.try_as_col_major()) {
+            for (d, &x) in d.as_slice_mut().iter_mut().zip(xs.as_slice()) {
+                f(d, x);
+            }
+        } else {
+            for i in 0..d.nrows() {
+                f(&mut d[i], xc[i]);
+            }
         }
     }
 }
