@@ -51,7 +51,6 @@ impl RsvdParams {
         }
     }
 
-    /// Sketch width `l = min(k + p, min(m, n))`.
     /// `k` is a rank an `m x n` input can have (1 ..= `min(m, n)`).
     fn check_rank(&self, m: usize, n: usize) -> Result<(), DenseError> {
         let (k, max) = (self.k, m.min(n));
@@ -61,6 +60,7 @@ impl RsvdParams {
         Ok(())
     }
 
+    /// Sketch width `l = min(k + p, min(m, n))`.
     fn width(&self, m: usize, n: usize) -> usize {
         self.k.saturating_add(self.oversample).min(m.min(n))
     }
