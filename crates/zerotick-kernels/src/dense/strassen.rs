@@ -373,19 +373,19 @@ fn winograd(
         let mut s = temp(&mut xs[..m2 * k2], m2, k2, is_col_major(a));
         let mut t = temp(&mut *ys, k2, n2, is_col_major(b));
         // 1-3: S3 = A11 - A21, T3 = B22 - B12, C21 = P7 = S3 T3.
-        map3(k, s.rb_mut(), a11, a21, Op3::Sub);
-        map3(k, t.rb_mut(), b22, b12, Op3::Sub);
+        map3(k, s.rb_mut(), a11, a21, Op::Sub);
+        map3(k, t.rb_mut(), b22, b12, Op::Sub);
         winograd(k, c21.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 4-6: S1 = A21 + A22, T1 = B12 - B11, C22 = P5 = S1 T1.
-        map3(k, s.rb_mut(), a21, a22, Op3::Add);
-        map3(k, t.rb_mut(), b12, b11, Op3::Sub);
+        map3(k, s.rb_mut(), a21, a22, Op::Add);
+        map3(k, t.rb_mut(), b12, b11, Op::Sub);
         winograd(k, c22.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 7-9: S2 = S1 - A11, T2 = B22 - T1, C11 = P6 = S2 T2.
-        map2(k, s.rb_mut(), a11, Op2::Sub);
-        map2(k, t.rb_mut(), b22, Op2::SubFrom);
+        map2(k, s.rb_mut(), a11, Op::Sub);
+        map2(k, t.rb_mut(), b22, Op::SubFrom);
         winograd(k, c11.rb_mut(), s.rb(), t.rb(), alpha, x, rest);
         // 10-11: S4 = A12 - S2, C12 = P3 = S4 B22.
-        map2(k, s.rb_mut(), a12, Op2::SubFrom);
+        map2(k, s.rb_mut(), a12, Op::SubFrom);
         winograd(k, c12.rb_mut(), s.rb(), b22, alpha, x, rest);
         // 12: X = P1 = A11 B11.
         let mut p1 = temp(&mut xs[..m2 * n2], m2, n2, c_col_major);
@@ -398,12 +398,12 @@ fn winograd(
             p1.rb(),
         );
         // 18-20: T4 = T2 - B21, C11 = P4 = A22 T4, U6 = U3 - P4 (C21).
-        map2(k, t.rb_mut(), b21, Op2::Sub);
+        map2(k, t.rb_mut(), b21, Op::Sub);
         winograd(k, c11.rb_mut(), a22, t.rb(), alpha, x, rest);
-        map2(k, c21.rb_mut(), c11.rb(), Op2::Sub);
+        map2(k, c21.rb_mut(), c11.rb(), Op::Sub);
         // 21-22: C11 = P2 = A12 B21, U1 = P1 + P2 (C11).
         winograd(k, c11.rb_mut(), a12, b21, alpha, x, rest);
-        map2(k, c11.rb_mut(), p1.rb(), Op2::Add);
+        map2(k, c11.rb_mut(), p1.rb(), Op::Add);
     }
     // Peeling: the odd inner index, last column, last row.
     if ke < kd {
@@ -480,77 +480,57 @@ fn map_scalar(dst: MatMut<'_, f64>, x: MatRef<'_, f64>, f: impl Fn(&mut f64, f64
     }
 }
 
-/// The in-place element-wise updates of the schedule: `d = d + x`, `d = d - x`, `d = x - d`.
+/// The element-wise operations of the schedule, `op(a, b)`: `a + b`, `a - b`, `b - a`. The
+/// operand sums take `d = op(x, y)` ([`map3`], `Add` and `Sub`), the in-place updates
+/// `d = op(d, x)` ([`map2`]).
 #[derive(Clone, Copy, Debug)]
-enum Op2 {
+enum Op {
     Add,
     Sub,
     SubFrom,
 }
 
-impl Op2 {
+impl Op {
     #[inline(always)]
-    fn apply(self, d: f64, x: f64) -> f64 {
+    fn apply(self, a: f64, b: f64) -> f64 {
         match self {
-            Op2::Add => d + x,
-            Op2::Sub => d - x,
-            Op2::SubFrom => x - d,
-        }
-    }
-}
-
-/// The element-wise sums that form the operands: `d = x + y`, `d = x - y`.
-#[derive(Clone, Copy, Debug)]
-enum Op3 {
-    Add,
-    Sub,
-}
-
-impl Op3 {
-    #[inline(always)]
-    fn apply(self, x: f64, y: f64) -> f64 {
-        match self {
-            Op3::Add => x + y,
-            Op3::Sub => x - y,
+            Op::Add => a + b,
+            Op::Sub => a - b,
+            Op::SubFrom => b - a,
         }
     }
 }
 
 multiversion! {
-    fn op2_slices(d: &mut [f64], x: &[f64], op: Op2) -> () {
+    fn op2_slices(d: &mut [f64], x: &[f64], op: Op) -> () {
         // One loop per operation, so each vectorises on the tier's registers (the
         // operands of the deepest level are L3-resident, where width counts).
         match op {
-            Op2::Add => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::Add.apply(*d, x)),
-            Op2::Sub => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::Sub.apply(*d, x)),
-            Op2::SubFrom => {
-                d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op2::SubFrom.apply(*d, x));
+            Op::Add => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op::Add.apply(*d, x)),
+            Op::Sub => d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op::Sub.apply(*d, x)),
+            Op::SubFrom => {
+                d.iter_mut().zip(x).for_each(|(d, &x)| *d = Op::SubFrom.apply(*d, x));
             }
         }
     }
 }
 
 multiversion! {
-    fn op3_slices(d: &mut [f64], x: &[f64], y: &[f64], op: Op3) -> () {
+    fn op3_slices(d: &mut [f64], x: &[f64], y: &[f64], op: Op) -> () {
         let (x, y) = (&x[..d.len()], &y[..d.len()]);
+        let pairs = d.iter_mut().zip(x.iter().zip(y));
+        // One loop per operation, as in `op2_slices`.
         match op {
-            Op3::Add => {
-                for ((d, &x), &y) in d.iter_mut().zip(x).zip(y) {
-                    *d = Op3::Add.apply(x, y);
-                }
-            }
-            Op3::Sub => {
-                for ((d, &x), &y) in d.iter_mut().zip(x).zip(y) {
-                    *d = Op3::Sub.apply(x, y);
-                }
-            }
+            Op::Add => pairs.for_each(|(d, (&x, &y))| *d = Op::Add.apply(x, y)),
+            Op::Sub => pairs.for_each(|(d, (&x, &y))| *d = Op::Sub.apply(x, y)),
+            Op::SubFrom => pairs.for_each(|(d, (&x, &y))| *d = Op::SubFrom.apply(x, y)),
         }
     }
 }
 
 /// `d = op(d, x)` element-wise, on `k`'s tier where columns are contiguous; see
 /// [`map_scalar`] for the walk order.
-fn map2(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, op: Op2) {
+fn map2(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, op: Op) {
     let (mut dst, mut x) = (dst, x);
     if dst.col_stride() == 1 && dst.row_stride() != 1 {
         dst = dst.transpose_mut();
@@ -570,7 +550,7 @@ fn map2(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, op: Op2) {
 }
 
 /// `d = op(x, y)` element-wise; see [`map2`].
-fn map3(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, op: Op3) {
+fn map3(k: Kernels, dst: MatMut<'_, f64>, x: MatRef<'_, f64>, y: MatRef<'_, f64>, op: Op) {
     let (mut dst, mut x, mut y) = (dst, x, y);
     if dst.col_stride() == 1 && dst.row_stride() != 1 {
         dst = dst.transpose_mut();
