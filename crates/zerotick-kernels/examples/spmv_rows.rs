@@ -12,6 +12,8 @@
 //! (defaults: MEAN 10, 3 rounds of 50 products each). Under `valgrind --tool=cachegrind
 //! --branch-sim=yes`, use few reps (`10 1 5`) and compare the mispredict counts.
 
+mod args;
+
 use std::process::ExitCode;
 use std::time::Instant;
 use zerotick_kernels::{Kernels, sparse::Csr};
@@ -19,14 +21,7 @@ use zerotick_kernels::{Kernels, sparse::Csr};
 const N: usize = 100_000;
 
 fn main() -> ExitCode {
-    let arg = |i: usize, default: usize| -> Result<usize, String> {
-        std::env::args().nth(i).map_or(Ok(default), |s| {
-            s.parse()
-                .ok()
-                .filter(|&v| v > 0)
-                .ok_or(format!("argument {i} ({s:?}) is not a positive integer"))
-        })
-    };
+    let arg = args::positional;
     let (mean, rounds, reps) = match (arg(1, 10), arg(2, 3), arg(3, 50)) {
         (Ok(m), Ok(r), Ok(p)) if m <= 1_000 => (m, r, p),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
@@ -91,6 +86,5 @@ fn main() -> ExitCode {
 }
 
 fn usage(err: &str) -> ExitCode {
-    eprintln!("error: {err}\nusage: spmv_rows [MEAN [ROUNDS [REPS]]]");
-    ExitCode::from(2)
+    args::usage(err, "spmv_rows [MEAN [ROUNDS [REPS]]]")
 }

@@ -10,6 +10,8 @@
 //! column-major matrices, as in `zerotick-bench dense`. The checksum (a weighted sum of
 //! zerotick's product) tells two builds' results apart.
 
+mod args;
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::process::ExitCode;
@@ -18,14 +20,7 @@ use zerotick_kernels::dense::{Crossover, strassen_into, strassen_scratch_bytes};
 use zerotick_mem::Arena;
 
 fn main() -> ExitCode {
-    let arg = |i: usize, default: usize| -> Result<usize, String> {
-        std::env::args().nth(i).map_or(Ok(default), |s| {
-            s.parse()
-                .ok()
-                .filter(|&v| v > 0)
-                .ok_or(format!("argument {i} ({s:?}) is not a positive integer"))
-        })
-    };
+    let arg = args::positional;
     let (n, rounds) = match (arg(1, 4096), arg(2, 7)) {
         (Ok(n), Ok(r)) if n <= 1 << 15 => (n, r),
         (Ok(_), Ok(_)) => return usage("N must be at most 32768"),
@@ -97,6 +92,5 @@ fn main() -> ExitCode {
 }
 
 fn usage(err: &str) -> ExitCode {
-    eprintln!("error: {err}\nusage: strassen_vs_faer [N [ROUNDS]]");
-    ExitCode::from(2)
+    args::usage(err, "strassen_vs_faer [N [ROUNDS]]")
 }
