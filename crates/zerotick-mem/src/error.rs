@@ -13,6 +13,13 @@ pub enum AllocError {
         /// Bytes requested.
         bytes: usize,
     },
+    /// A [`Slab`](crate::Slab) had fewer bytes left than a buffer carved from it needed.
+    SlabFull {
+        /// Bytes the buffer needed.
+        requested: usize,
+        /// Bytes the slab had left.
+        remaining: usize,
+    },
 }
 
 impl fmt::Display for AllocError {
@@ -20,6 +27,13 @@ impl fmt::Display for AllocError {
         match self {
             Self::CapacityOverflow => f.write_str("requested capacity overflows isize"),
             Self::OutOfMemory { bytes } => write!(f, "allocator refused {bytes} bytes"),
+            Self::SlabFull {
+                requested,
+                remaining,
+            } => write!(
+                f,
+                "slab has {remaining} bytes left, a buffer needs {requested}"
+            ),
         }
     }
 }

@@ -12,7 +12,7 @@ mod pool;
 pub mod process;
 mod sync;
 
-pub use aligned::{ALIGN, AlignedBuf, advise_huge_pages};
+pub use aligned::{ALIGN, AlignedBuf, Slab, advise_huge_pages};
 pub use arena::{Arena, ArenaError, ArenaSet, ArenaStats};
 pub use cache::{CacheGuard, CacheStats, PoolCache, PoolRef};
 pub use element::Element;

@@ -1,7 +1,7 @@
 //! The pooled object types of the pipeline: vectors ([`AlignedBuf`]), matrices ([`Matrix`])
 //! and row batches ([`Batch`]), and how each is reset between users ([`Reusable`]).
 
-use crate::aligned::{ALIGN, AlignedBuf};
+use crate::aligned::{ALIGN, AlignedBuf, Slab};
 use crate::element::Element;
 use crate::error::{AllocError, CapacityError, ShapeError};
 use crate::pool::Reusable;
@@ -206,6 +206,53 @@ impl Batch {
     /// # Errors
     /// [`AllocError`] if the size overflows or the allocator refuses.
     pub fn try_zeroed(capacity_rows: usize, width: usize) -> Result<Self, AllocError> {
+        let (stride, len) = Self::shape(capacity_rows, width)?;
+        Ok(Self::from_storage(
+            AlignedBuf::try_zeroed(len)?,
+            capacity_rows,
+            width,
+            stride,
+        ))
+    }
+
+    /// As [`try_zeroed`](Self::try_zeroed), the storage carved from `slab` (see [`Slab`]:
+    /// batches built together share its huge pages).
+    ///
+    /// ```
+    /// use zerotick_mem::{Batch, Slab};
+    ///
+    /// let slab = Slab::try_zeroed(4 * Batch::slab_bytes(32, 1024).unwrap())?;
+    /// let batches: Vec<Batch> = (0..4)
+    ///     .map(|_| Batch::try_zeroed_in(&slab, 32, 1024))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!((batches[3].capacity_rows(), slab.remaining()), (32, 0));
+    /// # Ok::<(), zerotick_mem::AllocError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AllocError`] if the size overflows or the slab has too little room left.
+    pub fn try_zeroed_in(
+        slab: &Slab,
+        capacity_rows: usize,
+        width: usize,
+    ) -> Result<Self, AllocError> {
+        let (stride, len) = Self::shape(capacity_rows, width)?;
+        Ok(Self::from_storage(
+            slab.try_carve(len)?,
+            capacity_rows,
+            width,
+            stride,
+        ))
+    }
+
+    /// Bytes [`try_zeroed_in`](Self::try_zeroed_in) takes from a slab for this shape;
+    /// `None` on overflow.
+    pub fn slab_bytes(capacity_rows: usize, width: usize) -> Option<usize> {
+        Slab::bytes_for::<f64>(Self::shape(capacity_rows, width).ok()?.1)
+    }
+
+    /// `(stride, elements)` of a batch of this shape.
+    fn shape(capacity_rows: usize, width: usize) -> Result<(usize, usize), AllocError> {
         let lanes = ALIGN / size_of::<f64>();
         let stride = width
             .checked_next_multiple_of(lanes)
@@ -213,13 +260,23 @@ impl Batch {
         let len = capacity_rows
             .checked_mul(stride)
             .ok_or(AllocError::CapacityOverflow)?;
-        Ok(Self {
-            data: AlignedBuf::try_zeroed(len)?,
+        Ok((stride, len))
+    }
+
+    /// A batch over `data` (`capacity_rows * stride` zeroed elements).
+    fn from_storage(
+        data: AlignedBuf<f64>,
+        capacity_rows: usize,
+        width: usize,
+        stride: usize,
+    ) -> Self {
+        Self {
+            capacity_rows,
+            data,
             width,
             stride,
-            capacity_rows,
             len_rows: 0,
-        })
+        }
     }
 
     /// Builds an empty batch with room for `capacity_rows` rows of `width` elements.

@@ -2,7 +2,7 @@
 //! pooled [`Job`]s (a shard's batch of rows) between the feature thread and the compute stage.
 
 use zerotick_core::{BookSide, Tick};
-use zerotick_mem::{Batch, PoolError, Reusable};
+use zerotick_mem::{Batch, PoolError, Reusable, Slab};
 
 use crate::compute::{ComputeError, ShardState};
 use crate::features::WIDTH;
@@ -100,9 +100,15 @@ pub(crate) struct Job {
 impl Job {
     /// A job of `rows` rows, keeping `feature_width` feature values per row for the sink
     /// (0: none).
-    pub(crate) fn new(rows: usize, feature_width: usize) -> Result<Self, PoolError> {
+    /// Its batch is carved from `slab` (sized with [`Job::slab_bytes`] per job): a pool's
+    /// batches then share huge pages (start-up faults and hot-path TLB entries).
+    pub(crate) fn new_in(
+        slab: &Slab,
+        rows: usize,
+        feature_width: usize,
+    ) -> Result<Self, PoolError> {
         Ok(Self {
-            batch: Batch::try_zeroed(rows, WIDTH)?,
+            batch: Batch::try_zeroed_in(slab, rows, WIDTH)?,
             metas: vec![RowMeta::default(); rows].into_boxed_slice(),
             signals: vec![0.0; rows].into_boxed_slice(),
             features: vec![0.0; rows * feature_width].into_boxed_slice(),
@@ -113,6 +119,13 @@ impl Job {
             failed: None,
             state: None,
         })
+    }
+}
+
+impl Job {
+    /// Bytes of slab one job of `rows` rows takes; `None` on overflow.
+    pub(crate) fn slab_bytes(rows: usize) -> Option<usize> {
+        Batch::slab_bytes(rows, WIDTH)
     }
 }
 
