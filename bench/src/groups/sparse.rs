@@ -17,6 +17,13 @@
 //!   `spmv_100k_1m`, measured in the same run (in a case of its own so that its sweep does
 //!   not evict the matrix before the SpMV impl that would follow it; alone, its 14.4 MB
 //!   stay in a large L3, so on such a machine it is the L3 floor, not DRAM's).
+//! - `spmv_gather_floor`: `x-reads-alone` is not an SpMV either: the sum of `x[c]` over the
+//!   matrix's column indices in storage order, in 4 partial sums: the random reads of `x` that
+//!   every SpMV of this matrix makes, with nothing else (no values, no rows, no `y`).
+//!   `flat-dot` adds the values: the sum of `values[k] * x[c]` over every entry in storage
+//!   order, an SpMV's reads and arithmetic without its rows. An SpMV that reads the same data
+//!   the same way cannot take less time than `flat-dot`, so sprs / flat-dot bounds the
+//!   speed-up over sprs that such a kernel can show.
 //! - `spgemm_100k_1m`: one op = `A * A` producing a new matrix (and dropping it). `zerotick`
 //!   is `Csr::try_matmul` (structure and values in one pass), the honest comparable of sprs's
 //!   `&a * &a`; `zerotick-two-phase` is `SpgemmPlan::try_new` (symbolic) + `numeric`;
@@ -96,6 +103,18 @@ pub fn run(h: &mut Harness) -> GroupResult {
         vec![Impl::per_op("stream-read-same-bytes", || {
             black_box(active.sum(black_box(&stream)));
         })],
+    ));
+    rows.extend(h.case(
+        "spmv_gather_floor",
+        vec![
+            Impl::per_op("x-reads-alone", || {
+                black_box(gather_sum(black_box(a.indices()), &x));
+            }),
+            Impl::per_op("flat-dot", || {
+                black_box(flat_dot(black_box(a.indices()), a.values(), &x));
+            }),
+
+        ],
     ));
 
     let mut plan = SpgemmPlan::try_new(&a, &a)?;
@@ -178,6 +197,27 @@ fn note(h: &mut Harness, rows: &[Row], a: &Csr, plan: &SpgemmPlan, k: Kernels) {
             r / 1e6,
             100.0 * r / z,
             mb * 1e3 / (z / 1e6) / 1e3
+        ));
+    }
+    if let (Some(z), Some(s), Some(g), Some(f)) = (
+        ns("spmv_100k_1m", "zerotick"),
+        ns("spmv_100k_1m", "sprs"),
+        ns("spmv_gather_floor", "x-reads-alone"),
+        ns("spmv_gather_floor", "flat-dot"),
+    ) {
+        h.note(format!(
+            "spmv's floors: its {} random reads of the {:.0} KiB x alone take {:.2} ms \
+             ({:.2} ns each); with the values read and multiplied too, but no rows (flat-dot), \
+             {:.2} ms. zerotick's spmv takes {:.2}x flat-dot's time and sprs's {:.2}x, so a \
+             kernel reading the same data can be at most {:.2}x sprs here",
+            a.nnz(),
+            (a.cols() * 8) as f64 / 1024.0,
+            g / 1e6,
+            g / a.nnz() as f64,
+            f / 1e6,
+            z / f,
+            s / f,
+            s / f
         ));
     }
     if let (Some(z), Some(s), Some(z2), Some(zn)) = (
@@ -294,6 +334,32 @@ pub fn random_matrix(
         })
         .collect();
     Ok(Csr::try_from_triplets(rows, cols, &t)?)
+}
+
+/// `sum(x[c])` over `cols` in order, in 4 partial sums: the gathers of an SpMV alone.
+fn gather_sum(cols: &[u32], x: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let mut chunks = cols.chunks_exact(4);
+    for c in &mut chunks {
+        for l in 0..4 {
+            acc[l] += x[c[l] as usize];
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&c| x[c as usize]).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// `sum(vals[k] * x[cols[k]])` over every stored entry in order, in 4 partial sums: an
+/// SpMV's reads (values, column indices, `x`) and arithmetic without its rows.
+fn flat_dot(cols: &[u32], vals: &[f64], x: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let mut chunks = cols.chunks_exact(4).zip(vals.chunks_exact(4));
+    for (c, v) in &mut chunks {
+        for l in 0..4 {
+            acc[l] += v[l] * x[c[l] as usize];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 fn close(a: f64, b: f64) -> bool {
