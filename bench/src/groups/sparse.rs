@@ -113,7 +113,6 @@ pub fn run(h: &mut Harness) -> GroupResult {
             Impl::per_op("flat-dot", || {
                 black_box(flat_dot(black_box(a.indices()), a.values(), &x));
             }),
-
         ],
     ));
 
