@@ -829,17 +829,15 @@ mod tests {
     /// Pages of `buf` the kernel has mapped in (`mincore`), and its page count.
     #[cfg(target_os = "linux")]
     fn resident_pages(buf: &AlignedBuf<u8>) -> (usize, usize) {
-        let pages = buf.capacity_bytes().div_ceil(PAGE_BYTES);
+        // `mincore` wants a page-aligned start: round down (a buffer from the global
+        // allocator may start inside a page; the page it starts in is then counted too).
+        let start = buf.as_ptr() as usize & !(PAGE_BYTES - 1);
+        let len = buf.as_ptr() as usize + buf.capacity_bytes() - start;
+        let pages = len.div_ceil(PAGE_BYTES);
         let mut vec = vec![0u8; pages];
-        // SAFETY: the range is the buffer's own mapping (page aligned: 2 MiB aligned start);
-        // `vec` has one byte per page.
-        let rc = unsafe {
-            libc::mincore(
-                buf.as_ptr() as *mut _,
-                buf.capacity_bytes(),
-                vec.as_mut_ptr(),
-            )
-        };
+        // SAFETY: `mincore` only reports on the range, which holds the buffer's storage (and
+        // the rest of the pages it touches, all mapped); `vec` has one byte per page.
+        let rc = unsafe { libc::mincore(start as *mut _, len, vec.as_mut_ptr()) };
         assert_eq!(rc, 0);
         (vec.iter().filter(|v| **v & 1 != 0).count(), pages)
     }
@@ -863,6 +861,14 @@ mod tests {
         let (resident, pages) = resident_pages(&eager);
         assert_eq!(resident, pages);
         assert!(eager.iter().all(|v| *v == 0));
+        // A slab is resident when built, huge (2 MiB aligned) or not.
+        for bytes in [n - n % ALIGN, 64 * 4096] {
+            let slab = Slab::try_zeroed(bytes).unwrap();
+            let whole = slab.try_carve::<u8>(bytes).unwrap();
+            let (resident, pages) = resident_pages(&whole);
+            assert_eq!(resident, pages, "slab of {bytes} bytes");
+            assert!(whole.iter().all(|v| *v == 0));
+        }
     }
 
     #[test]
