@@ -58,7 +58,7 @@ pub struct AlignedBuf<T: Element> {
     /// `Some` when the storage is a chunk of a [`Slab`] rather than an allocation of its
     /// own: the chunk is this buffer's alone (carved once), the mapping is freed when its
     /// last holder drops it, and this buffer's `Drop` frees nothing itself.
-    slab: Option<Arc<SlabStorage>>,
+    slab: Option<Arc<AlignedBuf<u8>>>,
 }
 
 // SAFETY: `AlignedBuf` owns its storage exclusively (like `Box<[T]>`); `T: Element` is
@@ -590,42 +590,12 @@ impl<T: Element> DerefMut for AlignedBuf<T> {
 /// # Ok::<(), zerotick_mem::AllocError>(())
 /// ```
 pub struct Slab {
-    storage: Arc<SlabStorage>,
-    /// Bytes carved so far, a multiple of [`ALIGN`]; only grows, at most `storage.bytes`.
+    /// The storage, one zeroed and resident buffer. Not read or written through this handle:
+    /// its bytes are reached only through the disjoint chunks carved from it, and it is freed
+    /// (by its own `Drop`) when the slab and every carved buffer have let go of it.
+    storage: Arc<AlignedBuf<u8>>,
+    /// Bytes carved so far, a multiple of [`ALIGN`]; only grows, at most the storage's size.
     used: AtomicUsize,
-}
-
-/// The mapping behind a [`Slab`].
-struct SlabStorage {
-    /// Start of `bytes` zeroed bytes, [`ALIGN`] aligned (2 MiB aligned when `huge`); dangling
-    /// when `bytes == 0`.
-    ptr: NonNull<u8>,
-    bytes: usize,
-    /// Whether it came from `huge::alloc_zeroed` rather than the global allocator.
-    huge: bool,
-}
-
-// SAFETY: `SlabStorage` is only the ownership of the mapping (freed once, in `Drop`); the
-// bytes are read and written only through the `AlignedBuf`s carved from disjoint chunks of
-// it, each `Send + Sync` on its own terms.
-unsafe impl Send for SlabStorage {}
-// SAFETY: as for `Send`: `&SlabStorage` gives no access to the bytes.
-unsafe impl Sync for SlabStorage {}
-
-impl Drop for SlabStorage {
-    fn drop(&mut self) {
-        if self.bytes == 0 {
-            return;
-        }
-        if self.huge {
-            // SAFETY: `ptr` came from `huge::alloc_zeroed(bytes)`; every buffer carved from
-            // it is gone (they hold this storage), so nothing uses it again.
-            unsafe { huge::dealloc(self.ptr.as_ptr(), self.bytes) };
-        } else if let Ok(layout) = Layout::from_size_align(self.bytes, ALIGN) {
-            // SAFETY: allocated with exactly this layout (`Slab::try_zeroed`), unused now.
-            unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
-        }
-    }
 }
 
 impl Slab {
@@ -646,36 +616,20 @@ impl Slab {
     pub fn try_zeroed(bytes: usize) -> Result<Self, AllocError> {
         let bytes = bytes
             .checked_next_multiple_of(ALIGN)
-            .filter(|&b| b <= isize::MAX as usize)
             .ok_or(AllocError::CapacityOverflow)?;
-        let huge = bytes >= HUGE_PAGE_BYTES;
-        let ptr = if bytes == 0 {
-            NonNull::new(core::ptr::without_provenance_mut::<u8>(ALIGN))
-        } else if huge {
-            NonNull::new(huge::alloc_zeroed(bytes))
-        } else {
-            let layout =
-                Layout::from_size_align(bytes, ALIGN).map_err(|_| AllocError::CapacityOverflow)?;
-            // SAFETY: `layout` has a non-zero size (`bytes > 0` here).
-            NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
-        }
-        .ok_or(AllocError::OutOfMemory { bytes })?;
-        // Fresh zeroed pages: one write of a zero per page maps them (in 2 MiB steps where
-        // huge pages took).
-        for offset in (0..bytes).step_by(PAGE_BYTES) {
-            // SAFETY: `offset < bytes`: a byte of the storage, zero, and nothing else refers
-            // to it yet, so writing 0 changes nothing.
-            unsafe { core::ptr::write_volatile(ptr.as_ptr().add(offset), 0) };
-        }
+        let mut storage = AlignedBuf::<u8>::try_zeroed_unfaulted(bytes)?;
+        // Resident whatever its size (`try_zeroed` leaves buffers below 2 MiB to the
+        // allocator, which may hand back pages not mapped yet).
+        storage.prefault_zeroed();
         Ok(Self {
-            storage: Arc::new(SlabStorage { ptr, bytes, huge }),
+            storage: Arc::new(storage),
             used: AtomicUsize::new(0),
         })
     }
 
     /// Bytes not carved yet.
     pub fn remaining(&self) -> usize {
-        self.storage.bytes - self.used.load(Ordering::Relaxed)
+        self.storage.capacity_bytes() - self.used.load(Ordering::Relaxed)
     }
 
     /// Carves the next [`bytes_for::<T>(capacity)`](Self::bytes_for) bytes into a zeroed
@@ -690,7 +644,7 @@ impl Slab {
         if need == 0 || size_of::<T>() == 0 {
             return AlignedBuf::try_zeroed(capacity);
         }
-        let total = self.storage.bytes;
+        let total = self.storage.capacity_bytes();
         let start = self
             .used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
@@ -700,9 +654,11 @@ impl Slab {
                 requested: need,
                 remaining: total - used,
             })?;
-        // SAFETY: `start + need <= bytes`, so the chunk lies in the storage; `start` is a
-        // multiple of `ALIGN` (every `need` is), so the pointer is `ALIGN` aligned, enough
-        // for `T`; the atomic update hands `[start, start + need)` to this call alone.
+        // SAFETY: `start + need <= total`, so the chunk lies in the storage, whose pointer
+        // (its own field, with the allocation's provenance; no reference to its bytes is
+        // ever made) is non-null; `start` is a multiple of `ALIGN` (every `need` is), so
+        // the chunk is `ALIGN` aligned, enough for `T`; the atomic update hands `[start,
+        // start + need)` to this call alone, so the new buffer writes it exclusively.
         let ptr = unsafe { NonNull::new_unchecked(self.storage.ptr.as_ptr().add(start)) };
         Ok(AlignedBuf {
             ptr: ptr.cast::<T>(),
@@ -716,9 +672,8 @@ impl Slab {
 impl fmt::Debug for Slab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slab")
-            .field("bytes", &self.storage.bytes)
+            .field("bytes", &self.storage.capacity_bytes())
             .field("remaining", &self.remaining())
-            .field("huge_pages", &self.storage.huge)
             .finish()
     }
 }
@@ -907,7 +862,10 @@ mod tests {
             let bytes = Slab::bytes_for::<f64>(per).unwrap();
             assert_eq!(bytes % ALIGN, 0);
             let slab = Slab::try_zeroed(3 * bytes).unwrap();
-            assert_eq!(slab.storage.huge, 3 * bytes >= HUGE_PAGE_BYTES);
+            // A huge slab took the kernel's 2 MiB-aligned mapping.
+            if 3 * bytes >= HUGE_PAGE_BYTES {
+                assert_eq!(slab.storage.as_ptr() as usize % HUGE_PAGE_BYTES, 0);
+            }
             let mut bufs: Vec<AlignedBuf<f64>> =
                 (0..3).map(|_| slab.try_carve(per).unwrap()).collect();
             assert_eq!(slab.remaining(), 0);
