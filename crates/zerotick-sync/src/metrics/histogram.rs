@@ -682,11 +682,6 @@ impl HistogramSnapshot {
         self.counts.resize(range.len(), 0);
     }
 
-    /// `(first index, counts)` of the buckets held.
-    fn live(&self) -> (usize, &[u64]) {
-        (self.first, &self.counts)
-    }
-
     /// `(bucket index, count)` of the non-empty buckets, ascending.
     fn nonzero(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         (self.first..)
@@ -725,8 +720,7 @@ impl HistogramSnapshot {
     /// count fell on different sides; then the edge of the lowest non-empty bucket (within the
     /// stated precision).
     pub fn min(&self) -> Option<u64> {
-        let (first, counts) = self.live();
-        let i = first + counts.iter().position(|&c| c > 0)?;
+        let (i, _) = self.nonzero().next()?;
         let (lo, hi) = self.layout.range(i);
         Some(if (lo..=hi).contains(&self.min_seen) {
             self.min_seen
@@ -738,8 +732,7 @@ impl HistogramSnapshot {
     /// Largest value recorded, `None` when empty. Exact, with the same caveat as
     /// [`min`](Self::min) (then the top of the highest non-empty bucket).
     pub fn max(&self) -> Option<u64> {
-        let (first, counts) = self.live();
-        let i = first + counts.iter().rposition(|&c| c > 0)?;
+        let i = self.first + self.counts.iter().rposition(|&c| c > 0)?;
         let (lo, hi) = self.layout.range(i);
         let max = if (lo..=hi).contains(&self.max_seen) {
             self.max_seen
@@ -759,8 +752,7 @@ impl HistogramSnapshot {
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0u64;
-        let (first, counts) = self.live();
-        for (i, &c) in (first..).zip(counts) {
+        for (i, &c) in (self.first..).zip(&self.counts) {
             seen += c;
             if seen >= rank {
                 // Not `clamp`: a racy snapshot may have `min > max` (see `min`); never panic.
