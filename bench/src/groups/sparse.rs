@@ -358,7 +358,13 @@ fn flat_dot(cols: &[u32], vals: &[f64], x: &[f64]) -> f64 {
             acc[l] += v[l] * x[c[l] as usize];
         }
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    let whole = cols.len() / 4 * 4;
+    let tail: f64 = cols[whole..]
+        .iter()
+        .zip(&vals[whole..])
+        .map(|(&c, &v)| v * x[c as usize])
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 fn close(a: f64, b: f64) -> bool {
