@@ -167,9 +167,12 @@ impl CsvFeed<BufReader<File>> {
 /// assert_eq!(symbol_from_path(Path::new("-x.csv")), "UNKNOWN");
 /// ```
 pub fn symbol_from_path(path: &Path) -> &str {
-    let Some(mut name) = path.file_name().and_then(|s| s.to_str()) else {
-        return "UNKNOWN";
-    };
+    symbol_from_name(path).unwrap_or("UNKNOWN")
+}
+
+/// [`symbol_from_path`] without the fallback: `None` where that gives `UNKNOWN`.
+pub(crate) fn symbol_from_name(path: &Path) -> Option<&str> {
+    let mut name = path.file_name().and_then(|s| s.to_str())?;
     for ext in [".gz", ".zst", ".zip"] {
         let cut = name.len().saturating_sub(ext.len());
         if name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(ext) {
@@ -181,10 +184,7 @@ pub fn symbol_from_path(path: &Path) -> &str {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or(name);
-    stem.split('-')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("UNKNOWN")
+    stem.split('-').next().filter(|s| !s.is_empty())
 }
 
 impl<R: BufRead> CsvFeed<R> {
@@ -237,6 +237,19 @@ impl<R: BufRead> CsvFeed<R> {
     /// header may follow, `Auto` decides the layout again), keeping the symbols met so far.
     /// For a reader that holds several files in turn, such as the members of a zip.
     pub fn restart(&mut self) {
+        self.restart_as(None);
+    }
+
+    /// [`CsvFeed::restart`], and with `Some(symbol)` the ticks of exchange layouts are
+    /// named `symbol` from here on (as [`CsvFeed::new`]'s `symbol`), for a reader whose
+    /// files each hold one symbol, such as a zip of exchange dumps.
+    pub fn restart_as(&mut self, symbol: Option<&str>) {
+        if let Some(name) = symbol {
+            // Past the symbol limit the previous name stays, as `new` keeps 0.
+            if let Some(id) = self.intern(name) {
+                self.default_symbol = id;
+            }
+        }
         self.layout = self.requested;
         self.lines.restart();
         self.at_start = true;

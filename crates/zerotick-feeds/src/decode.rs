@@ -163,6 +163,20 @@ impl FileReader {
         &self.label
     }
 
+    /// The path as given to [`FileReader::open`].
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The name of the zip member being read (its path inside the archive), `None` for any
+    /// other format.
+    pub fn member(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Zip(zip) => Some(&zip.members[zip.current].name),
+            _ => None,
+        }
+    }
+
     /// Moves on to the next zip member: `true` if there is one (the reader then reads it
     /// from its start), `false` at the last member or for any other format.
     ///

@@ -8,7 +8,7 @@ use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{Feed, FeedError, FeedEvent};
 
 use crate::binance::BinanceJsonFeed;
-use crate::csv::{CsvFeed, CsvLayout, symbol_from_path};
+use crate::csv::{CsvFeed, CsvLayout, symbol_from_name, symbol_from_path};
 use crate::decode::{Compression, FileReader};
 use crate::tardis::{TardisFeed, TardisKind};
 
@@ -132,7 +132,8 @@ pub struct FileFeed {
 impl FileFeed {
     /// Opens `path`, its format told by its content ([`InputFormat::detect`]); a trade CSV
     /// is read with `layout`, and exchange dumps take their symbol from the file name
-    /// ([`symbol_from_path`]).
+    /// ([`symbol_from_path`]); in a zip, each member from its own name (the archive's when
+    /// the member's gives none).
     ///
     /// # Errors
     /// The file cannot be opened or read, or it is a zip whose directory is corrupt or holds
@@ -167,7 +168,8 @@ impl FileFeed {
                 Reader::Tardis(TardisFeed::new(file, strict).map_err(|e| in_file(&label, e))?)
             }
             InputFormat::Auto | InputFormat::Csv => {
-                Reader::Csv(CsvFeed::new(file, layout, strict, symbol_from_path(path)))
+                let symbol = member_symbol(&file).unwrap_or_else(|| symbol_from_path(path).into());
+                Reader::Csv(CsvFeed::new(file, layout, strict, &symbol))
             }
         };
         Ok(Self { reader })
@@ -246,12 +248,28 @@ impl FileFeed {
             return Ok(false);
         }
         match &mut self.reader {
-            Reader::Csv(f) => f.restart(),
+            Reader::Csv(f) => {
+                let symbol = member_symbol(f.reader());
+                f.restart_as(symbol.as_deref());
+            }
             Reader::Json(f) => f.restart(),
             Reader::Tardis(f) => f.restart().map_err(|e| in_file(f.reader().label(), e))?,
         }
         Ok(true)
     }
+}
+
+/// The symbol of the zip member being read, from its name ([`symbol_from_path`]), so that a
+/// zip of several exchange dumps (`BTCUSDT-trades-2024-01.csv`, `ETHUSDT-trades-2024-01.csv`)
+/// names each dump's ticks after its own file, not all after the archive. `None` for other
+/// formats; the archive's symbol for a member whose name gives none.
+fn member_symbol(file: &FileReader) -> Option<String> {
+    let member = symbol_from_name(Path::new(file.member()?));
+    Some(
+        member
+            .unwrap_or_else(|| symbol_from_path(Path::new(file.path())))
+            .to_owned(),
+    )
 }
 
 /// `error`, naming `label`.

@@ -198,6 +198,44 @@ fn a_zip_with_two_members_reads_both_in_order_each_with_its_header() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+#[test]
+fn a_zip_of_several_exchange_dumps_names_each_members_ticks_after_the_member() {
+    let d = dir("zipsyms");
+    let btc = agg_trades_csv(40);
+    let eth = agg_trades_csv(30);
+    let archive = zip(
+        &[
+            ("2024/BTCUSDT-aggTrades-2024-01.csv", btc.as_bytes()),
+            ("2024/ETHUSDT-aggTrades-2024-01.csv", eth.as_bytes()),
+            // A member whose name gives no symbol: the archive's name.
+            ("-.csv", eth.as_bytes()),
+        ],
+        true,
+    );
+    let seen = read(&write(&d.join("bundle.zip"), &archive), false).unwrap();
+    let names: Vec<&str> = seen
+        .iter()
+        .map(|s| match s {
+            Seen::Tick(_, name, ..) => name.as_str(),
+            Seen::Rejected(r) => panic!("no row is bad: {r:?}"),
+        })
+        .collect();
+    let expected: Vec<&str> = [("BTCUSDT", 40), ("ETHUSDT", 30), ("bundle", 30)]
+        .iter()
+        .flat_map(|&(name, n)| std::iter::repeat_n(name, n))
+        .collect();
+    assert_eq!(names, expected);
+    // The same dump read plain or in a zip of its own gives the same ticks and name.
+    let plain = read(
+        &write(&d.join("ETHUSDT-aggTrades-2024-01.csv"), eth.as_bytes()),
+        false,
+    );
+    let single = zip(&[("ETHUSDT-aggTrades-2024-01.csv", eth.as_bytes())], false);
+    let zipped = read(&write(&d.join("x.zip"), &single), false);
+    assert_eq!(plain.unwrap(), zipped.unwrap());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Reads `bytes` written to `path` and expects an error whose message contains every needle.
 fn expect_error(path: &Path, bytes: &[u8], needles: &[&str]) {
     write(path, bytes);
