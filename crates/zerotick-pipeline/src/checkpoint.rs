@@ -167,6 +167,27 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Words not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Copies the next `dst.len()` words into `dst`, which must all be finite (state that
+    /// only ever holds finite values: a non-finite word there is corruption, and restoring
+    /// it would poison every later value computed from it).
+    pub(crate) fn copy_finite_into(
+        &mut self,
+        dst: &mut [f64],
+        what: &'static str,
+    ) -> Result<(), CheckpointError> {
+        let src = self.slice(dst.len())?;
+        if !src.iter().all(|v| v.is_finite()) {
+            return Err(CheckpointError::Corrupt(what));
+        }
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
     /// Copies the next `dst.len()` words into `dst`.
     pub(crate) fn copy_into(&mut self, dst: &mut [f64]) -> Result<(), CheckpointError> {
         dst.copy_from_slice(self.slice(dst.len())?);

@@ -232,24 +232,37 @@ impl FeatureStage {
         if r.u64()? != self.block as u64 || r.u64()? != u64::from(self.config.row_every) {
             return Err(CheckpointError::ConfigMismatch);
         }
+        // The words must be there before the states are made: a corrupt count must not
+        // allocate 16 KiB for each of up to 65,536 symbols the checkpoint does not hold.
+        let per_symbol = 4 + RET_WINDOW + STATS * HORIZONS + 3 * self.block;
+        if n.checked_mul(per_symbol).is_none_or(|w| w > r.remaining()) {
+            return Err(CheckpointError::Truncated);
+        }
         if n > self.states.len() {
             self.grow(n - 1);
         }
         for s in &mut self.states[..n] {
-            s.last_log_price = r.f64()?;
+            // NaN until a symbol's first price (`SymbolState::new`); finite after.
+            s.last_log_price = match r.f64()? {
+                v if v.is_finite() || v.is_nan() => v,
+                _ => return Err(CheckpointError::Corrupt("last log price")),
+            };
             s.head = r.usize_at_most(RET_WINDOW - 1, "return ring head")? as u32;
             s.pending = r.usize_at_most(self.block - 1, "pending ticks")? as u32;
             s.ticks = r.u64()?;
-            r.copy_into(&mut s.returns)?;
-            r.copy_into(&mut s.ema)?;
-            for (t, &v) in s.block.iter_mut().zip(r.slice(self.block)?) {
-                t.price = v;
-            }
-            for (t, &v) in s.block.iter_mut().zip(r.slice(self.block)?) {
-                t.size = v;
-            }
-            for (t, &v) in s.block.iter_mut().zip(r.slice(self.block)?) {
-                t.sign = v;
+            // Finite by construction: prices and sizes are checked finite and positive
+            // before they reach the stage, so logs, returns and EMAs of them are finite.
+            r.copy_finite_into(&mut s.returns, "non-finite return")?;
+            r.copy_finite_into(&mut s.ema, "non-finite EMA")?;
+            let fields: [fn(&mut PendingTick) -> &mut f64; 3] =
+                [|t| &mut t.price, |t| &mut t.size, |t| &mut t.sign];
+            for field in fields {
+                for (t, &v) in s.block.iter_mut().zip(r.slice(self.block)?) {
+                    if !v.is_finite() {
+                        return Err(CheckpointError::Corrupt("non-finite pending tick"));
+                    }
+                    *field(t) = v;
+                }
             }
         }
         Ok(())
@@ -670,6 +683,70 @@ mod tests {
             ..good
         });
         assert_eq!(f.symbols(), 1);
+    }
+
+    /// A checkpoint's feature words for `f`, with the header `Reader::open` expects.
+    fn state_words(f: &FeatureStage) -> Vec<f64> {
+        let mut words = Vec::new();
+        crate::checkpoint::begin(&mut words, 7);
+        f.snapshot_into(&mut words);
+        words
+    }
+
+    fn restore_words(words: &[f64]) -> Result<FeatureStage, CheckpointError> {
+        let mut g = FeatureStage::new(FeatureConfig::default(), 0);
+        let mut r = Reader::open(words, 7)?;
+        g.restore(&mut r)?;
+        r.finish()?;
+        Ok(g)
+    }
+
+    #[test]
+    fn restore_refuses_corrupt_counts_and_non_finite_state_without_growing() {
+        let mut f = FeatureStage::new(FeatureConfig::default(), 0);
+        for i in 0..50u64 {
+            f.update(&Tick {
+                symbol: (i % 3) as u32,
+                price: 100.0 + (i % 7) as f64,
+                size: 1.0,
+                side: Side::Buy,
+                ts_ns: i,
+            });
+        }
+        let words = state_words(&f);
+        let g = restore_words(&words).expect("a checkpoint of the stage restores");
+        let bits = |w: &[f64]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&state_words(&g)), bits(&words));
+
+        // A symbol count larger than the words hold: refused before any state is made.
+        let mut big = words.clone();
+        big[3] = f64::from_bits(crate::limits::SYMBOLS as u64);
+        let mut g = FeatureStage::new(FeatureConfig::default(), 0);
+        let mut r = Reader::open(&big, 7).unwrap();
+        assert!(matches!(g.restore(&mut r), Err(CheckpointError::Truncated)));
+        assert_eq!(g.symbols(), 0);
+
+        // Non-finite values where the stage only ever holds finite ones.
+        let first = 6; // header (3), count, block, row_every
+        let per_symbol = (words.len() - first) / 3;
+        for (offset, what) in [
+            (0, None),
+            (4, Some("non-finite return")),
+            (4 + RET_WINDOW + 5, Some("non-finite EMA")),
+            (per_symbol - 1, Some("non-finite pending tick")),
+        ] {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut w = words.clone();
+                w[first + per_symbol + offset] = bad;
+                match (restore_words(&w), what) {
+                    (Err(CheckpointError::Corrupt(e)), Some(what)) if e == what => {}
+                    // The last log price may be NaN (no price yet), never infinite.
+                    (Ok(_), None) if bad.is_nan() => {}
+                    (Err(CheckpointError::Corrupt("last log price")), None) => {}
+                    (other, _) => panic!("offset {offset}, {bad}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]
