@@ -28,7 +28,8 @@ pub mod limits {
     pub const SYMBOLS: usize = zerotick_core::symbols::MAX_SYMBOLS;
     /// Most levels per side of an order book.
     pub const BOOK_DEPTH: usize = zerotick_core::book::MAX_DEPTH;
-    /// Most memory a configuration may preallocate, bytes (before the first tick).
+    /// Most memory a configuration may preallocate, bytes (before the first tick); also the
+    /// bound on that plus every symbol's state ([`PipelineConfig::symbol_capacity`]).
     pub const PREALLOCATED_BYTES: u64 = 8 << 30;
 }
 
@@ -75,7 +76,8 @@ pub struct PipelineConfig {
     /// (none for a trade-only feed). See [`crate::books`].
     pub book_depth: usize,
     /// Ticks with a symbol index at or above this are rejected at the pipeline's entry
-    /// (`too_many_symbols`); at most [`limits::SYMBOLS`].
+    /// (`too_many_symbols`); at most [`limits::SYMBOLS`]. A run takes fewer where that many
+    /// symbols' state would not fit in memory: [`PipelineConfig::symbol_capacity`].
     pub max_symbols: usize,
     /// Compute threads (0 ..= [`limits::WORKERS`], at most the shard count). 0: the compute
     /// stage runs on the feature thread. `None`: chosen by [`PipelineConfig::default_workers`].
@@ -290,6 +292,41 @@ impl PipelineConfig {
         };
         let features = self.symbols_hint as u64 * per_symbol;
         batch * self.pool_batches as u64 + ring + pca + shards * per_shard + features
+    }
+
+    /// Bytes of state one symbol may come to hold: its feature state (as in
+    /// [`preallocated_bytes`](Self::preallocated_bytes)) and its order book at
+    /// [`book_depth`](Self::book_depth) (96 bytes per level of depth, built on the symbol's
+    /// first book event).
+    pub fn symbol_state_bytes(&self) -> u64 {
+        let features = match &self.spec {
+            Some(s) => crate::rows::spec_state_bytes(&s.spec),
+            None => 16 << 10,
+        };
+        features + 96 * self.book_depth as u64
+    }
+
+    /// The symbols a run takes: [`max_symbols`](Self::max_symbols), or fewer where their
+    /// state ([`symbol_state_bytes`](Self::symbol_state_bytes) each) would not fit in
+    /// [`limits::PREALLOCATED_BYTES`] beside the preallocation; at least 1. Ticks of the
+    /// symbols past it are rejected (`too_many_symbols`, counted) instead of the process
+    /// running out of memory on a feed with more symbols than the machine can hold (65,536
+    /// names at 96 KiB of book each would be 6 GiB; a spec window of 1 M values is 64 MiB a
+    /// symbol). At the defaults it is `max_symbols` (65,536 x 112 KiB fit).
+    ///
+    /// ```
+    /// use zerotick_pipeline::PipelineConfig;
+    /// let mut c = PipelineConfig::default();
+    /// assert_eq!(c.symbol_capacity(), c.max_symbols);
+    /// c.book_depth = 65_536; // 6 MiB of book a symbol
+    /// assert!(c.symbol_capacity() < 1_400);
+    /// ```
+    pub fn symbol_capacity(&self) -> usize {
+        let room = limits::PREALLOCATED_BYTES.saturating_sub(self.preallocated_bytes());
+        let fit = room / self.symbol_state_bytes().max(1);
+        self.max_symbols
+            .min(usize::try_from(fit).unwrap_or(usize::MAX))
+            .max(1)
     }
 
     /// Checks every size setting against its bound ([`limits`]).

@@ -18,6 +18,10 @@ pub struct RunReport {
     pub ticks_rejected: u64,
     /// Rejections by reason.
     pub rejects: RejectCounts,
+    /// Symbols the run took: [`PipelineConfig::max_symbols`](crate::PipelineConfig), or its
+    /// [`symbol_capacity`](crate::PipelineConfig::symbol_capacity) where that is lower (ticks
+    /// of the symbols past it are rejected as `too_many_symbols`).
+    pub max_symbols: usize,
     /// Market events other than trades the feed handed on, by kind (not part of
     /// `ticks_in`): they feed the order books.
     pub events: EventCounts,

@@ -181,7 +181,9 @@ pub fn run<F: Feed + 'static>(
         Some(s) => RowStage::Spec(SpecStage::new(Arc::clone(&s.spec), config.symbols_hint)),
     };
     // Books are built per symbol on its first book event (none for a trade-only feed).
-    let mut books = BookStage::new(config.book_depth, config.max_symbols);
+    // Every symbol's state must fit in memory: past the capacity, ticks are rejected.
+    let max_symbols = config.symbol_capacity();
+    let mut books = BookStage::new(config.book_depth, max_symbols);
     let feature_width = if config.emit.features() {
         features.width()
     } else {
@@ -257,7 +259,7 @@ pub fn run<F: Feed + 'static>(
         metrics: m.clone(),
         wait: config.wait,
         wait_for_ready: workers + usize::from(pca_handle.is_some()),
-        max_symbols: config.max_symbols,
+        max_symbols,
         allocations: hooks.allocations,
         thread_start: hooks.thread_start,
         cpu: pinned.map(|p| p.1),
@@ -423,6 +425,7 @@ pub fn run<F: Feed + 'static>(
         ticks_processed: processed,
         ticks_rejected: rejects.total(),
         rejects,
+        max_symbols,
         events: EventCounts {
             quotes: link.other_events[0].load(Ordering::Relaxed),
             book_deltas: link.other_events[1].load(Ordering::Relaxed),

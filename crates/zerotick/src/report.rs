@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
+use zerotick_core::RejectReason;
 use zerotick_pipeline::RunReport;
 
 /// Memory at the start, peak and end of the run, bytes.
@@ -51,6 +52,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
         "ticks_processed": r.ticks_processed,
         "ticks_rejected": r.ticks_rejected,
         "rejects": rejects,
+        "max_symbols": r.max_symbols,
         "events": {
             "trade": r.ticks_in - r.ticks_rejected,
             "quote": r.events.quotes,
@@ -206,6 +208,15 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
     line("ticks rejected", r.ticks_rejected.to_string());
     for (reason, n) in r.rejects.nonzero() {
         line(&format!("  rejected: {reason}"), n.to_string());
+        if reason == RejectReason::TooManySymbols {
+            line(
+                "    symbols taken",
+                format!(
+                    "{} (--max-symbols, or fewer where every symbol's state would not fit in memory)",
+                    r.max_symbols
+                ),
+            );
+        }
     }
     let e = &r.events;
     line(
