@@ -26,6 +26,7 @@ macro_rules! ctx {
             side: &mut $feed.side,
             group: &$feed.group,
             dead: &$feed.dead,
+            dead_max: $feed.dead_max,
             skip: $skip,
             counters: &$feed.counters,
         }
@@ -105,7 +106,14 @@ pub struct RedisFeedConfig {
     /// the stream from its positions; during the run, store the checkpoints the pipeline
     /// takes and renew the lease.
     pub checkpoints: bool,
+    /// Most entries kept in the dead-letter stream `STREAM.dead` (`XADD MAXLEN`, exact: the
+    /// oldest dead letters go first), so a writer of bad entries cannot grow the server's
+    /// memory without bound while the source entries are acknowledged and trimmed.
+    pub dead_letter_max: u64,
 }
+
+/// Default of [`RedisFeedConfig::dead_letter_max`].
+pub const DEAD_LETTER_MAX: u64 = 100_000;
 
 impl RedisFeedConfig {
     /// Defaults for everything but the address and names.
@@ -123,6 +131,7 @@ impl RedisFeedConfig {
             io_timeout: Duration::from_secs(5),
             give_up: Duration::from_secs(30),
             checkpoints: false,
+            dead_letter_max: DEAD_LETTER_MAX,
         }
     }
 }
@@ -204,6 +213,8 @@ pub struct RedisFeed {
     group: Vec<u8>,
     consumer: Vec<u8>,
     dead: Vec<u8>,
+    /// [`RedisFeedConfig::dead_letter_max`].
+    dead_max: u64,
     conn: Option<Connection>,
     shards: Vec<Shard>,
     /// Decoded entries not yet handed to the pipeline, in stream order.
@@ -318,11 +329,17 @@ impl RedisFeed {
         if names.len() > usize::from(u16::MAX) {
             return Err(RedisError::BadUrl("too many shards".to_owned()));
         }
+        if cfg.dead_letter_max == 0 {
+            return Err(RedisError::BadUrl(
+                "the dead-letter stream must keep at least 1 entry".to_owned(),
+            ));
+        }
         let names_len = names.len();
         let mut feed = Self {
             group: cfg.group.as_bytes().to_vec(),
             consumer: cfg.consumer.as_bytes().to_vec(),
             dead: format!("{}.dead", cfg.stream).into_bytes(),
+            dead_max: cfg.dead_letter_max,
             conn: None,
             shards: names
                 .into_iter()
@@ -1231,6 +1248,8 @@ struct Ctx<'a> {
     side: &'a mut Encoder,
     group: &'a [u8],
     dead: &'a [u8],
+    /// [`RedisFeedConfig::dead_letter_max`].
+    dead_max: u64,
     /// Entries to skip: already handed to the pipeline in this run.
     skip: Option<&'a HashSet<(u16, StreamId)>>,
     counters: &'a FeedCounters,
@@ -1276,7 +1295,14 @@ impl Ctx<'_> {
                     continue;
                 }
                 Decoded::Rejected(reason) => {
-                    dead_letter(self.side, self.dead, &s.name, id, reason, fields);
+                    dead_letter(
+                        self.side,
+                        (self.dead, self.dead_max),
+                        &s.name,
+                        id,
+                        reason,
+                        fields,
+                    );
                     self.side
                         .begin(4)
                         .arg(b"XACK")
@@ -1305,12 +1331,12 @@ fn field<'a>(map: Value<'a>, name: &[u8]) -> Option<Value<'a>> {
     None
 }
 
-/// `XADD STREAM.dead * stream S id ID reason R <original fields>`.
+/// `XADD STREAM.dead MAXLEN N * stream S id ID reason R <original fields>`.
 #[cold]
 #[inline(never)]
 fn dead_letter(
     e: &mut Encoder,
-    dead: &[u8],
+    (dead, max_len): (&[u8], u64),
     stream: &[u8],
     id: StreamId,
     reason: RejectReason,
@@ -1319,9 +1345,11 @@ fn dead_letter(
     let copy = fields
         .array_len()
         .filter(|_| fields.iter().all(|v| v.bytes().is_some()));
-    e.begin(9 + copy.unwrap_or(0))
+    e.begin(11 + copy.unwrap_or(0))
         .arg(b"XADD")
         .arg(dead)
+        .arg(b"MAXLEN")
+        .arg_u64(max_len)
         .arg(b"*")
         .arg(b"stream")
         .arg(stream)
