@@ -295,6 +295,11 @@ impl<'a> RecordView<'a> {
 /// batches are decompressed into memory made for this call: a consumer that reads many
 /// fetches keeps a [`BatchReader`] instead.
 ///
+/// Offsets come from the broker and are checked, not trusted: within a batch they rise
+/// strictly from its base offset to at most its last offset, batches do not overlap, and
+/// complete batches end after `from` (so reading again from the offset returned makes
+/// progress and never hands a record out twice).
+///
 /// # Errors
 /// As [`BatchReader::read`].
 pub fn read_batches(
@@ -322,10 +327,11 @@ impl BatchReader {
     /// As [`read_batches`], reusing this reader's decompression buffer.
     ///
     /// # Errors
-    /// [`KafkaError::Wire`] for a malformed batch, a CRC mismatch or a compressed batch that
-    /// does not decompress (or expands beyond [`crate::codec::MAX_DECOMPRESSED`]);
-    /// [`KafkaError::Unsupported`] for an old message format (magic 0 or 1) or an unknown
-    /// codec; and whatever `f` returns.
+    /// [`KafkaError::Wire`] for a malformed batch, a CRC mismatch, offsets that are negative,
+    /// overflow, do not rise strictly, overlap an earlier batch or all lie before `from`, or
+    /// a compressed batch that does not decompress (or expands beyond
+    /// [`crate::codec::MAX_DECOMPRESSED`]); [`KafkaError::Unsupported`] for an old message
+    /// format (magic 0 or 1) or an unknown codec; and whatever `f` returns.
     pub fn read(
         &mut self,
         data: &[u8],
@@ -333,6 +339,9 @@ impl BatchReader {
         mut f: impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
     ) -> Result<i64, KafkaError> {
         let mut next = from;
+        // Offset after the last complete batch read so far (-1: none yet): the next batch
+        // starts at or after it.
+        let mut batch_end = -1i64;
         let mut r = Reader::new(data);
         while r.remaining() >= HEADER_LEN {
             let base = r.i64()?;
@@ -362,7 +371,9 @@ impl BatchReader {
             let _max_ts = b.i64()?;
             b.take(8 + 2 + 4)?; // producer id, epoch, base sequence
             let count = b.i32()?;
-            next = next.max(base.saturating_add(i64::from(last_delta)).saturating_add(1));
+            let end = batch_end_offset(base, last_delta, batch_end)?;
+            batch_end = end;
+            next = next.max(end);
             if attributes & 0x20 != 0 {
                 continue; // a control batch (transaction marker): no data
             }
@@ -374,22 +385,47 @@ impl BatchReader {
                 self.compressed += 1;
                 self.decompressor.decompress(codec, rest)?
             };
-            each_record(records, count, base, base_ts, from, &mut f)?;
+            each_record(records, count, base, last_delta, base_ts, from, &mut f)?;
+        }
+        if batch_end >= 0 && next <= from {
+            // Every batch ended before the offset asked for: reading again from `from`
+            // would get the same batches forever.
+            return Err(WireError("record batches end before the offset fetched").into());
         }
         Ok(next)
     }
 }
 
-/// The `count` records of one batch's (decompressed) records section.
+/// The offset after a batch of base offset `base` and last offset delta `last_delta`,
+/// checked: offsets are not negative and do not overflow, and the batch starts at or after
+/// `prev_end`, the end of the batch before it (`-1`: none).
+fn batch_end_offset(base: i64, last_delta: i32, prev_end: i64) -> Result<i64, KafkaError> {
+    if base < 0 || last_delta < 0 {
+        return Err(WireError("record batch offset or last offset delta negative").into());
+    }
+    if base < prev_end {
+        return Err(WireError("record batches overlap").into());
+    }
+    base.checked_add(i64::from(last_delta))
+        .and_then(|last| last.checked_add(1))
+        .ok_or_else(|| WireError("record batch offsets overflow").into())
+}
+
+/// The `count` records of one batch's (decompressed) records section; their offset deltas
+/// rise strictly from 0 up to `last_delta` (checked by [`batch_end_offset`] not to overflow
+/// from `base`).
 fn each_record(
     records: &[u8],
     count: i32,
     base: i64,
+    last_delta: i32,
     base_ts: i64,
     from: i64,
     f: &mut impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
 ) -> Result<(), KafkaError> {
     let mut b = Reader::new(records);
+    // Offset delta of the record before (-1: none yet).
+    let mut prev_delta = -1i32;
     for _ in 0..count.max(0) {
         let rec_len = b.varint()?;
         if rec_len < 0 {
@@ -409,7 +445,12 @@ fn each_record(
             rec.varint_bytes()?;
         }
         let headers = &rec_bytes[headers_at..rec.position()];
-        let offset = base.saturating_add(i64::from(offset_delta));
+        if offset_delta <= prev_delta || offset_delta > last_delta {
+            return Err(WireError("record offset deltas not rising within the batch").into());
+        }
+        prev_delta = offset_delta;
+        // Cannot overflow: base + last_delta + 1 was checked.
+        let offset = base + i64::from(offset_delta);
         if offset >= from {
             f(RecordView {
                 offset,
@@ -492,9 +533,14 @@ mod tests {
             // From an offset inside the batch, as a fetch resuming mid-batch sees it.
             let (next, tail) = collect(&mut reader, &z, 450);
             assert_eq!((next, tail.len()), (500, 50), "codec {codec}");
-            // Two compressed batches back to back reuse the reader's buffer.
-            let two = [z.as_slice(), z.as_slice()].concat();
-            assert_eq!(collect(&mut reader, &two, 0).1.len(), 1000, "codec {codec}");
+            // Two compressed batches back to back (the second at base offset 500, as a
+            // broker would place it) reuse the reader's buffer.
+            let mut second = z.clone();
+            second[..8].copy_from_slice(&500i64.to_be_bytes());
+            let two = [z.as_slice(), second.as_slice()].concat();
+            let (next, both) = collect(&mut reader, &two, 0);
+            assert_eq!((next, both.len()), (1000, 1000), "codec {codec}");
+            assert_eq!(both[999].0, 999, "codec {codec}");
             // A flipped bit in the compressed bytes fails the CRC, not the decompressor.
             let mut bad = z.clone();
             let last = bad.len() - 2;
@@ -551,6 +597,89 @@ mod tests {
             read_batches(&data[..data.len() - 1], 7, |_| Ok(())).unwrap(),
             7
         );
+    }
+
+    /// A batch as a broker could send it: base offset `base`, last offset delta
+    /// `last_delta`, one record (key `K`, value `V`) per offset delta in `deltas`, valid
+    /// length and CRC.
+    fn crafted(base: i64, last_delta: i32, deltas: &[i32]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.i64(base)
+            .i32(0)
+            .i32(-1)
+            .i8(2)
+            .i32(0)
+            .i16(0)
+            .i32(last_delta);
+        w.i64(0)
+            .i64(0)
+            .i64(-1)
+            .i16(-1)
+            .i32(-1)
+            .i32(deltas.len() as i32);
+        for &d in deltas {
+            let body = 1 + 1 + varint_len(d) + 2 + 2 + 1;
+            w.varint(body as i32).i8(0).varlong(0).varint(d);
+            w.varint(1).raw(b"K").varint(1).raw(b"V").varint(0);
+        }
+        let len = (w.len_bytes() - 12) as i32;
+        w.put_i32_at(LENGTH_AT, len);
+        let crc = crc32c(&w.as_bytes()[ATTRIBUTES_AT..]);
+        w.put_i32_at(CRC_AT, crc as i32);
+        w.as_bytes().to_vec()
+    }
+
+    /// The offsets `read_batches` hands out from `data` at `from`, and the next offset.
+    fn offsets(data: &[u8], from: i64) -> Result<(Vec<i64>, i64), KafkaError> {
+        let mut seen = Vec::new();
+        let next = read_batches(data, from, |r| {
+            seen.push(r.offset);
+            Ok(())
+        })?;
+        Ok((seen, next))
+    }
+
+    #[test]
+    fn broker_offsets_are_checked_not_trusted() {
+        // Well-formed: gaps (compaction) are fine, the next offset is the batch's end.
+        let ok = [crafted(10, 4, &[0, 2, 4]), crafted(15, 1, &[1])].concat();
+        assert_eq!(offsets(&ok, 0).unwrap(), (vec![10, 12, 14, 16], 17));
+        assert_eq!(offsets(&ok, 13).unwrap(), (vec![14, 16], 17));
+        // The last offset i64::MAX is fine; an offset after it does not exist.
+        assert_eq!(
+            offsets(&crafted(i64::MAX - 1, 0, &[0]), 0).unwrap(),
+            (vec![i64::MAX - 1], i64::MAX)
+        );
+        let bad: &[(&str, Vec<u8>, i64)] = &[
+            ("next offset overflows", crafted(i64::MAX, 0, &[0]), 0),
+            ("last offset overflows", crafted(i64::MAX - 5, 10, &[0]), 0),
+            ("negative base offset", crafted(-3, 1, &[0, 1]), 0),
+            ("negative last delta, no progress", crafted(10, -1, &[]), 10),
+            ("duplicate deltas", crafted(0, 1, &[0, 0, 1]), 0),
+            ("falling deltas", crafted(0, 1, &[1, 0]), 0),
+            ("delta past the last", crafted(0, 1, &[0, 5]), 0),
+            ("negative delta", crafted(5, 1, &[-1, 0]), 0),
+            (
+                "overlapping batches",
+                [crafted(0, 2, &[0, 1, 2]), crafted(1, 1, &[0, 1])].concat(),
+                0,
+            ),
+            (
+                "every batch before the offset",
+                crafted(0, 2, &[0, 1, 2]),
+                10,
+            ),
+        ];
+        for (what, data, from) in bad {
+            match offsets(data, *from) {
+                Err(KafkaError::Wire(_)) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // No complete batch (a fetch cut short, or nothing new) is no progress and no error.
+        let cut = crafted(10, 0, &[0]);
+        assert_eq!(offsets(&cut[..cut.len() - 1], 10).unwrap(), (vec![], 10));
+        assert_eq!(offsets(&[], 10).unwrap(), (vec![], 10));
     }
 
     #[test]
