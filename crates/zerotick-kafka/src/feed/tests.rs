@@ -1,0 +1,142 @@
+//! The feed against [`FakeBroker`]: what a broker's answers (assignments, partition counts,
+//! large fetches, many bad records) may make of it.
+
+use std::time::Duration;
+
+use zerotick_core::{Side, Tick};
+
+use super::*;
+use crate::fake::FakeBroker;
+use crate::record::{BatchBuilder, tick_value};
+use crate::wire::Writer;
+
+/// A batch of `n` ticks of symbol `SYM` whose `ts_ns` run from `first_ts` (so a tick's
+/// timestamp names its offset when `first_ts` is the batch's base offset), compressed with
+/// `codec`.
+fn ticks(first_ts: u64, n: usize, codec: i16) -> Vec<u8> {
+    let mut w = Writer::new();
+    let mut b = BatchBuilder::begin(&mut w, 1_000, None);
+    for i in 0..n as u64 {
+        let t = Tick {
+            ts_ns: first_ts + i,
+            symbol: 0,
+            price: 100.0,
+            size: 1.0,
+            side: Side::Buy,
+        };
+        b.push(&mut w, 1_000, Some(b"SYM"), Some(&tick_value(&t)), &[]);
+    }
+    b.finish_compressed(&mut w, codec).expect("codec");
+    w.as_bytes().to_vec()
+}
+
+/// A feed config for `topic` on `k`: fetches that do not wait, a heartbeat every round (a
+/// rebalance is seen at once), and short give-ups (a broken test fails fast).
+fn config(k: &FakeBroker, topic: &str) -> KafkaFeedConfig {
+    let mut cfg = KafkaFeedConfig::new("127.0.0.1", k.port, topic, "g");
+    cfg.max_wait_ms = 1;
+    cfg.io_timeout = Duration::from_secs(5);
+    cfg.give_up = Duration::from_secs(1);
+    cfg.group.heartbeat = Duration::ZERO;
+    cfg
+}
+
+/// Events of `feed` (ticks acknowledged as they come, as the pipeline would) until `done`
+/// says so; fails after `rounds` calls.
+#[track_caller]
+fn pump(
+    feed: &mut KafkaFeed,
+    rounds: usize,
+    mut done: impl FnMut(&[FeedEvent]) -> bool,
+) -> Vec<FeedEvent> {
+    let mut seen = Vec::new();
+    let mut ticks = 0;
+    for _ in 0..rounds {
+        let e = feed.next_event().expect("next_event");
+        if let FeedEvent::Tick(_) = e {
+            ticks += 1;
+            feed.acknowledge(ticks).expect("acknowledge");
+        }
+        if !matches!(e, FeedEvent::Idle) {
+            seen.push(e);
+        }
+        if done(&seen) {
+            return seen;
+        }
+    }
+    panic!("not done after {rounds} rounds: {} events", seen.len());
+}
+
+fn timestamps(events: &[FeedEvent]) -> Vec<u64> {
+    events.iter().filter_map(FeedEvent::ts_ns).collect()
+}
+
+#[test]
+fn an_assignment_of_partitions_added_to_the_topic_grows_the_feed() {
+    let k = FakeBroker::start();
+    {
+        let mut s = k.state();
+        s.ensure("t", 4);
+        // Partitions 4..8 are added while the group forms, and the leader (which saw 8)
+        // gives this member partitions 1 and 7.
+        s.grow_on_sync = Some(("t".into(), 8));
+        s.assignment = Some(("t".into(), vec![1, 7]));
+    }
+    let mut feed = KafkaFeed::connect(config(&k, "t")).expect("connect");
+    assert_eq!(feed.assigned(), vec![1, 7]);
+    let counters = feed.counters();
+    assert_eq!(counters.partitions.len(), 8);
+    assert!(
+        counters
+            .partitions
+            .iter()
+            .nth(7)
+            .unwrap()
+            .assigned
+            .load(Ordering::Relaxed)
+    );
+    k.state().append("t", 7, &ticks(0, 3, 0));
+    let got = pump(&mut feed, 1_000, |e| e.len() == 3);
+    assert_eq!(timestamps(&got), vec![0, 1, 2]);
+    assert_eq!(
+        counters
+            .partitions
+            .iter()
+            .nth(7)
+            .unwrap()
+            .records
+            .load(Ordering::Relaxed),
+        3
+    );
+}
+
+#[test]
+fn an_assignment_naming_a_partition_the_topic_lacks_is_a_clear_error() {
+    for (bad, what) in [(9, "does not have"), (-1, "negative")] {
+        let k = FakeBroker::start();
+        k.state().ensure("t", 4);
+        k.state().assignment = Some(("t".into(), vec![0, bad]));
+        let e = KafkaFeed::connect(config(&k, "t")).unwrap_err();
+        assert!(matches!(e, KafkaError::Unexpected(_)), "{bad}: {e}");
+        assert!(e.to_string().contains(what), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn a_rebalance_reads_partitions_added_since_the_start() {
+    let k = FakeBroker::start();
+    k.state().ensure("t", 2);
+    let mut feed = KafkaFeed::connect(config(&k, "t")).expect("connect");
+    assert_eq!(feed.assigned(), vec![0, 1]);
+    {
+        let mut s = k.state();
+        s.ensure("t", 4);
+        s.append("t", 3, &ticks(0, 2, 0));
+        s.rebalance = true;
+    }
+    let got = pump(&mut feed, 1_000, |e| e.len() == 2);
+    assert_eq!(timestamps(&got), vec![0, 1]);
+    assert_eq!(feed.assigned(), vec![0, 1, 2, 3]);
+    assert_eq!(feed.counters().partitions.len(), 4);
+    assert_eq!(feed.counters().rebalances.load(Ordering::Relaxed), 1);
+}
