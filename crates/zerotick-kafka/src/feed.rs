@@ -100,7 +100,9 @@ struct Part {
     handed: i64,
     /// Records of this partition in `ready`.
     ready: usize,
-    /// Offsets of ticks handed and not yet acknowledged, in order.
+    /// Offsets of ticks handed and not yet acknowledged, in order. Room for
+    /// [`INFLIGHT_RESERVED`] is made when the partition is first held, not for every
+    /// partition of the topic.
     inflight: VecDeque<i64>,
     /// Last offset committed (-1: none by this feed).
     committed: i64,
@@ -109,13 +111,15 @@ struct Part {
     end: i64,
 }
 
+/// Ticks in flight a held partition has room for before its `inflight` queue grows.
+const INFLIGHT_RESERVED: usize = 1 << 14;
+
 impl Part {
     /// A partition not held (yet), whose end offset is `end` now.
     fn new(end: i64) -> Self {
         Self {
             end,
             committed: -1,
-            inflight: VecDeque::with_capacity(1 << 14),
             ..Self::default()
         }
     }
@@ -348,6 +352,9 @@ impl KafkaFeed {
             part.position = start;
             part.handed = start;
             part.committed = *c;
+            if part.inflight.capacity() == 0 {
+                part.inflight.reserve(INFLIGHT_RESERVED);
+            }
             if let Some(pc) = self.counters.partitions.get(*p as usize) {
                 pc.committed.store(*c, Ordering::Relaxed);
             }

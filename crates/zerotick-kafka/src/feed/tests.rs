@@ -140,3 +140,20 @@ fn a_rebalance_reads_partitions_added_since_the_start() {
     assert_eq!(feed.counters().partitions.len(), 4);
     assert_eq!(feed.counters().rebalances.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn per_partition_buffers_are_made_for_held_partitions_only() {
+    let k = FakeBroker::start();
+    k.state().ensure("t", 64);
+    let mut cfg = config(&k, "t");
+    cfg.assignment = Assignment::Static {
+        index: 3,
+        count: 32,
+    };
+    let feed = KafkaFeed::connect(cfg).expect("connect");
+    assert_eq!(feed.assigned(), vec![3, 35]);
+    for (p, part) in feed.parts.iter().enumerate() {
+        let held = p == 3 || p == 35;
+        assert_eq!(part.inflight.capacity() > 0, held, "partition {p}");
+    }
+}
