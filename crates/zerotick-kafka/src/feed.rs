@@ -111,6 +111,11 @@ struct Part {
     end: i64,
 }
 
+/// Most records waiting in `ready`: a fetch stops decoding there and the rest of it is
+/// fetched again, so one fetch of small records (a 1 MB zstd batch may decode to millions)
+/// does not queue without bound.
+const READY_CAP: usize = 1 << 16;
+
 /// Ticks in flight a held partition has room for before its `inflight` queue grows.
 const INFLIGHT_RESERVED: usize = 1 << 14;
 
@@ -162,6 +167,7 @@ pub struct KafkaFeed {
     info: TopicInfo,
     parts: Vec<Part>,
     state: State,
+    /// Records decoded and not handed out yet, in order. Invariant: at most [`READY_CAP`].
     ready: VecDeque<Ready>,
     /// Partition of every tick handed and not yet acknowledged, in delivery order.
     inflight: VecDeque<i32>,
@@ -579,10 +585,14 @@ impl KafkaFeed {
                     until_end,
                 };
                 let from = ctx.part.position;
-                let next = self.batches.read(records, from, |rec| {
+                // Past the cap, `next` is the first record not queued: the next fetch
+                // starts there.
+                let room = READY_CAP.saturating_sub(ctx.ready.len());
+                let next = self.batches.read_at_most(records, from, room, |rec| {
                     ctx.record(rec.offset, rec.key, rec.value);
                     Ok(())
                 })?;
+                debug_assert!(ctx.ready.len() <= READY_CAP);
                 let part = ctx.part;
                 part.position = if until_end {
                     next.min(part.end).max(from)

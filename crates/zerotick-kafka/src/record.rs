@@ -336,8 +336,27 @@ impl BatchReader {
         &mut self,
         data: &[u8],
         from: i64,
+        f: impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
+    ) -> Result<i64, KafkaError> {
+        self.read_at_most(data, from, usize::MAX, f)
+    }
+
+    /// As [`read`](Self::read), handing `f` at most `limit` records: at a record at or
+    /// after `from` that would be one too many, reading stops and the offset returned is
+    /// that record's, the first not handed out, so reading again from it loses and repeats
+    /// nothing. A consumer bounds what one fetch queues this way (a compressed batch may
+    /// hold millions of small records).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub fn read_at_most(
+        &mut self,
+        data: &[u8],
+        from: i64,
+        limit: usize,
         mut f: impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
     ) -> Result<i64, KafkaError> {
+        let mut budget = limit;
         let mut next = from;
         // Offset after the last complete batch read so far (-1: none yet): the next batch
         // starts at or after it.
@@ -385,7 +404,15 @@ impl BatchReader {
                 self.compressed += 1;
                 self.decompressor.decompress(codec, rest)?
             };
-            each_record(records, count, base, last_delta, base_ts, from, &mut f)?;
+            let header = Header {
+                base,
+                last_delta,
+                base_ts,
+                count,
+            };
+            if let Some(stop) = each_record(records, &header, from, &mut budget, &mut f)? {
+                return Ok(stop);
+            }
         }
         if batch_end >= 0 && next <= from {
             // Every batch ended before the offset asked for: reading again from `from`
@@ -411,18 +438,31 @@ fn batch_end_offset(base: i64, last_delta: i32, prev_end: i64) -> Result<i64, Ka
         .ok_or_else(|| WireError("record batch offsets overflow").into())
 }
 
-/// The `count` records of one batch's (decompressed) records section; their offset deltas
-/// rise strictly from 0 up to `last_delta` (checked by [`batch_end_offset`] not to overflow
-/// from `base`).
-fn each_record(
-    records: &[u8],
-    count: i32,
+/// What [`each_record`] needs of a batch's header.
+struct Header {
     base: i64,
+    /// Checked by [`batch_end_offset`]: `base + last_delta + 1` does not overflow.
     last_delta: i32,
     base_ts: i64,
+    count: i32,
+}
+
+/// Hands `f` the records at or after `from` of one batch's (decompressed) records section,
+/// whose offset deltas must rise strictly from 0 up to `last_delta`, while `budget` lasts:
+/// `Some(offset)` of the first record it had no budget left for.
+fn each_record(
+    records: &[u8],
+    header: &Header,
     from: i64,
+    budget: &mut usize,
     f: &mut impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
-) -> Result<(), KafkaError> {
+) -> Result<Option<i64>, KafkaError> {
+    let Header {
+        base,
+        last_delta,
+        base_ts,
+        count,
+    } = *header;
     let mut b = Reader::new(records);
     // Offset delta of the record before (-1: none yet).
     let mut prev_delta = -1i32;
@@ -452,6 +492,10 @@ fn each_record(
         // Cannot overflow: base + last_delta + 1 was checked.
         let offset = base + i64::from(offset_delta);
         if offset >= from {
+            if *budget == 0 {
+                return Ok(Some(offset));
+            }
+            *budget -= 1;
             f(RecordView {
                 offset,
                 timestamp_ms: base_ts.saturating_add(ts_delta),
@@ -462,7 +506,7 @@ fn each_record(
             })?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -680,6 +724,41 @@ mod tests {
         let cut = crafted(10, 0, &[0]);
         assert_eq!(offsets(&cut[..cut.len() - 1], 10).unwrap(), (vec![], 10));
         assert_eq!(offsets(&[], 10).unwrap(), (vec![], 10));
+    }
+
+    #[test]
+    fn a_limited_read_stops_at_the_first_record_it_does_not_hand_out() {
+        // Offsets 0..=4, then 5 and 7 (6 compacted away).
+        let data = [crafted(0, 4, &[0, 1, 2, 3, 4]), crafted(5, 2, &[0, 2])].concat();
+        let mut reader = BatchReader::default();
+        let mut read = |from: i64, limit: usize| {
+            let mut seen = Vec::new();
+            let next = reader
+                .read_at_most(&data, from, limit, |r| {
+                    seen.push(r.offset);
+                    Ok(())
+                })
+                .unwrap();
+            (seen, next)
+        };
+        assert_eq!(read(0, 3), (vec![0, 1, 2], 3));
+        assert_eq!(read(3, 3), (vec![3, 4, 5], 7));
+        assert_eq!(read(7, 3), (vec![7], 8));
+        // Exactly what is left: the end of the last batch, as an unlimited read says.
+        assert_eq!(read(5, 2), (vec![5, 7], 8));
+        assert_eq!(read(0, usize::MAX), (vec![0, 1, 2, 3, 4, 5, 7], 8));
+        assert_eq!(read(2, 0), (vec![], 2));
+        // Reading on from each offset returned hands out every record once.
+        for limit in 1..=8 {
+            let (mut all, mut at) = (Vec::new(), 0);
+            while at < 8 {
+                let (seen, next) = read(at, limit);
+                assert!(next > at, "limit {limit}: no progress at {at}");
+                all.extend(seen);
+                at = next;
+            }
+            assert_eq!(all, [0, 1, 2, 3, 4, 5, 7], "limit {limit}");
+        }
     }
 
     #[test]

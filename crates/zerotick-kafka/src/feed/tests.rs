@@ -157,3 +157,32 @@ fn per_partition_buffers_are_made_for_held_partitions_only() {
         assert_eq!(part.inflight.capacity() > 0, held, "partition {p}");
     }
 }
+#[test]
+fn one_fetch_queues_at_most_the_cap_and_the_rest_is_fetched_again() {
+    let k = FakeBroker::start();
+    k.state().ensure("t", 1);
+    // One LZ4 batch (small on the wire) of more records than the cap.
+    let n = READY_CAP + 1_000;
+    k.state().append("t", 0, &ticks(0, n, crate::codec::LZ4));
+    let mut feed = KafkaFeed::connect(config(&k, "t")).expect("connect");
+    let first = feed.next_event().expect("first event");
+    assert_eq!(first.ts_ns(), Some(0));
+    assert_eq!(feed.ready.len(), READY_CAP - 1, "queued by one fetch");
+    assert_eq!(
+        feed.parts[0].position, READY_CAP as i64,
+        "the first offset not queued"
+    );
+    let rest = pump(&mut feed, 10 * n, |e| e.len() == n - 1);
+    // Every record once, in order: none lost or repeated where the first fetch stopped.
+    let mut all = vec![0];
+    all.extend(timestamps(&rest));
+    assert_eq!(all, (0..n as u64).collect::<Vec<_>>());
+    let fetched: Vec<i64> = k
+        .state()
+        .fetches
+        .iter()
+        .filter(|f| f.3 > 1) // not the end-offset probes
+        .map(|f| f.2)
+        .collect();
+    assert_eq!(fetched[..2], [0, READY_CAP as i64]);
+}
