@@ -180,6 +180,11 @@ impl BatchBuilder {
         self.count
     }
 
+    /// Bytes of the batch so far in `w` (the writer it was begun in), header included.
+    pub fn len_bytes(&self, w: &Writer) -> usize {
+        w.len_bytes() - self.at
+    }
+
     /// Appends a record with `key`, `value` and `headers` (name, value), timestamp `ts_ms`.
     pub fn push(
         &mut self,
@@ -254,6 +259,30 @@ impl BatchBuilder {
         let crc = crc32c(&w.as_bytes()[self.at + ATTRIBUTES_AT..]);
         w.put_i32_at(self.at + CRC_AT, crc as i32);
     }
+}
+
+/// Writes `batch`, a finished uncompressed record batch, into `out` (cleared first) with its
+/// records compressed by codec `codec` ([`crate::codec`]): the batch
+/// [`BatchBuilder::finish_compressed`] would have made of them.
+///
+/// # Errors
+/// [`KafkaError::Unsupported`] for a codec outside 1-4, [`KafkaError::Wire`] for a `batch`
+/// shorter than a batch header (`out` is left empty then).
+pub fn compress_batch(batch: &[u8], codec: i16, out: &mut Writer) -> Result<(), KafkaError> {
+    out.clear();
+    let (Some(header), Some(records)) = (batch.get(..HEADER_LEN), batch.get(HEADER_LEN..)) else {
+        return Err(WireError("record batch shorter than its header").into());
+    };
+    let z = crate::codec::compress(codec, records)?;
+    out.raw(header).raw(&z);
+    let len = out.len_bytes() - 12;
+    out.put_i32_at(LENGTH_AT, len as i32);
+    let attributes = i16::from_be_bytes([header[ATTRIBUTES_AT], header[ATTRIBUTES_AT + 1]]);
+    let attributes = (attributes & !0x07) | codec;
+    out.buf_mut()[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c(&out.as_bytes()[ATTRIBUTES_AT..]);
+    out.put_i32_at(CRC_AT, crc as i32);
+    Ok(())
 }
 
 /// One record read from a fetch.
@@ -592,6 +621,15 @@ mod tests {
             assert!(reader.read(&bad, 0, |_| Ok(())).is_err());
         }
         assert_eq!(reader.compressed_batches(), 4 * 4);
+        // A finished plain batch compressed afterwards is the batch compressed in place.
+        for codec in 1..=4 {
+            let mut out = Writer::new();
+            compress_batch(&plain, codec, &mut out).unwrap();
+            assert_eq!(out.as_bytes(), build(codec), "codec {codec}");
+        }
+        let mut out = Writer::new();
+        assert!(compress_batch(&plain, 9, &mut out).is_err());
+        assert!(compress_batch(&plain[..HEADER_LEN - 1], 1, &mut out).is_err());
         let mut w = Writer::new();
         let b = BatchBuilder::begin(&mut w, 0, None);
         assert!(b.finish_compressed(&mut w, 7).is_err());

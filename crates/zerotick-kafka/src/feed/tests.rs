@@ -6,8 +6,8 @@ use std::time::Duration;
 use zerotick_core::{Side, Tick};
 
 use super::*;
-use crate::fake::FakeBroker;
-use crate::record::{BatchBuilder, tick_value};
+use crate::fake::{FakeBroker, MESSAGE_MAX_BYTES};
+use crate::record::{BatchBuilder, read_batches, tick_value};
 use crate::wire::Writer;
 
 /// A batch of `n` ticks of symbol `SYM` whose `ts_ns` run from `first_ts` (so a tick's
@@ -27,6 +27,18 @@ fn ticks(first_ts: u64, n: usize, codec: i16) -> Vec<u8> {
         b.push(&mut w, 1_000, Some(b"SYM"), Some(&tick_value(&t)), &[]);
     }
     b.finish_compressed(&mut w, codec).expect("codec");
+    w.as_bytes().to_vec()
+}
+
+/// A batch of `n` records that are not ticks: a value of `value_len` bytes.
+fn bad_records(n: usize, value_len: usize) -> Vec<u8> {
+    let mut w = Writer::new();
+    let mut b = BatchBuilder::begin(&mut w, 1_000, None);
+    let value = vec![7u8; value_len];
+    for _ in 0..n {
+        b.push(&mut w, 1_000, Some(b"BAD"), Some(&value), &[]);
+    }
+    b.finish(&mut w);
     w.as_bytes().to_vec()
 }
 
@@ -185,4 +197,38 @@ fn one_fetch_queues_at_most_the_cap_and_the_rest_is_fetched_again() {
         .map(|f| f.2)
         .collect();
     assert_eq!(fetched[..2], [0, READY_CAP as i64]);
+}
+
+#[test]
+fn many_bad_records_are_dead_lettered_in_batches_the_broker_takes() {
+    let k = FakeBroker::start();
+    k.state().ensure("t", 1);
+    // About 2 MB of dead letters from one fetch: above Kafka's message.max.bytes.
+    const BAD: usize = 12_000;
+    k.state().append("t", 0, &bad_records(BAD, 100));
+    let mut feed = KafkaFeed::connect(config(&k, "t")).expect("connect");
+    let got = pump(&mut feed, 10 * BAD, |e| e.len() == BAD);
+    assert!(
+        got.iter()
+            .all(|e| matches!(e, FeedEvent::Rejected(RejectReason::FieldCount)))
+    );
+    assert_eq!(
+        feed.counters().dead_lettered.load(Ordering::Relaxed),
+        BAD as u64
+    );
+    let s = k.state();
+    let refused: Vec<_> = s.produced.iter().filter(|p| p.3 != 0).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(s.produced.iter().all(|p| p.2 <= MESSAGE_MAX_BYTES));
+    // Every dead letter, in order, naming its offset.
+    let mut offsets = Vec::new();
+    for b in &s.topics["t.dead"][0] {
+        read_batches(&b.bytes, 0, |r| {
+            let o = r.header("offset").flatten().expect("offset header");
+            offsets.push(std::str::from_utf8(o).unwrap().parse::<i64>().unwrap());
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert_eq!(offsets, (0..BAD as i64).collect::<Vec<_>>());
 }
