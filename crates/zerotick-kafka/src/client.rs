@@ -47,6 +47,11 @@ pub const EARLIEST: i64 = -2;
 /// Node id under which the bootstrap connection is kept.
 const BOOTSTRAP: i32 = i32::MIN;
 
+/// Most partitions of a topic this client reads: a Metadata answer naming a partition index
+/// at or above it is refused, so a broker's number does not size allocations (per-partition
+/// state of a consumer, a leader table of `i32::MAX` entries).
+pub const MAX_PARTITIONS: usize = 100_000;
+
 /// A topic as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
@@ -123,7 +128,9 @@ impl Client {
     /// come back as `None` (Metadata never creates a topic here).
     ///
     /// # Errors
-    /// [`KafkaError`] on a failed request or a topic error other than unknown.
+    /// [`KafkaError`] on a failed request or a topic error other than unknown;
+    /// [`KafkaError::Unexpected`] for a negative or repeated partition index,
+    /// [`KafkaError::Unsupported`] for one at or above [`MAX_PARTITIONS`].
     pub fn metadata(&mut self, topics: &[&str]) -> Result<Vec<Option<TopicInfo>>, KafkaError> {
         let result = self.try_metadata(topics);
         if result.is_err() {
@@ -159,19 +166,7 @@ impl Client {
             let err = r.i16()?;
             let name = r.string()?;
             let _internal = r.bool()?;
-            let mut leaders = Vec::new();
-            for _ in 0..r.array_len()? {
-                let _perr = r.i16()?;
-                let index = r.i32()?;
-                let leader = r.i32()?;
-                skip_i32_array(&mut r)?; // replicas
-                skip_i32_array(&mut r)?; // in-sync replicas
-                let i = usize::try_from(index).map_err(|_| KafkaError::Unexpected("Metadata"))?;
-                if i >= leaders.len() {
-                    leaders.resize(i + 1, -1);
-                }
-                leaders[i] = leader;
-            }
+            let leaders = read_leaders(&mut r)?;
             let Some(slot) = topics.iter().position(|t| *t == name) else {
                 continue;
             };
@@ -375,4 +370,89 @@ fn skip_i32_array(r: &mut Reader<'_>) -> Result<(), KafkaError> {
     let n = r.array_len()?;
     r.take(n.saturating_mul(4))?;
     Ok(())
+}
+
+/// The leader of every partition of one topic of a Metadata v4 answer, by partition index
+/// (`-1` for an index the answer skips). Indices are checked before they size the table:
+/// not negative, not repeated, below [`MAX_PARTITIONS`].
+fn read_leaders(r: &mut Reader<'_>) -> Result<Vec<i32>, KafkaError> {
+    let mut leaders = Vec::new();
+    // Which entries of `leaders` the answer set (the others are gaps).
+    let mut seen: Vec<bool> = Vec::new();
+    for _ in 0..r.array_len()? {
+        let _perr = r.i16()?;
+        let index = r.i32()?;
+        let leader = r.i32()?;
+        skip_i32_array(r)?; // replicas
+        skip_i32_array(r)?; // in-sync replicas
+        let i = usize::try_from(index)
+            .map_err(|_| KafkaError::Unexpected("Metadata (a negative partition index)"))?;
+        if i >= MAX_PARTITIONS {
+            return Err(KafkaError::Unsupported(format!(
+                "a topic with partition index {i}: this client reads at most \
+                 {MAX_PARTITIONS} partitions"
+            )));
+        }
+        if i >= leaders.len() {
+            leaders.resize(i + 1, -1);
+            seen.resize(i + 1, false);
+        }
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(KafkaError::Unexpected(
+                "Metadata (a partition listed twice)",
+            ));
+        }
+        leaders[i] = leader;
+    }
+    Ok(leaders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Writer;
+
+    /// A Metadata v4 topic's partition array with these (index, leader) entries.
+    fn partitions(entries: &[(i32, i32)]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.array_len(entries.len());
+        for &(index, leader) in entries {
+            w.i16(0).i32(index).i32(leader);
+            w.array_len(1).i32(leader).array_len(1).i32(leader); // replicas, in-sync
+        }
+        w.as_bytes().to_vec()
+    }
+
+    fn leaders(entries: &[(i32, i32)]) -> Result<Vec<i32>, KafkaError> {
+        read_leaders(&mut Reader::new(&partitions(entries)))
+    }
+
+    /// The error `entries` must give (a table made of them is reported by its length only).
+    fn refused(entries: &[(i32, i32)]) -> KafkaError {
+        match leaders(entries) {
+            Ok(t) => panic!("{entries:?} accepted: {} leaders", t.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn partition_indices_are_checked_before_they_size_anything() {
+        assert_eq!(leaders(&[(1, 7), (0, 3)]).unwrap(), vec![3, 7]);
+        // A gap is a partition without a leader for now.
+        assert_eq!(leaders(&[(0, 1), (2, 1)]).unwrap(), vec![1, -1, 1]);
+        assert_eq!(leaders(&[]).unwrap(), Vec::<i32>::new());
+        let last = MAX_PARTITIONS as i32 - 1;
+        assert_eq!(leaders(&[(last, 5)]).unwrap().len(), MAX_PARTITIONS);
+        // At or above the cap (i32::MAX would be an 8 GiB leader table): a clear error.
+        for huge in [MAX_PARTITIONS as i32, i32::MAX] {
+            let e = refused(&[(0, 1), (huge, 1)]);
+            assert!(matches!(e, KafkaError::Unsupported(_)), "{huge}: {e}");
+            assert!(e.to_string().contains("at most 100000 partitions"), "{e}");
+        }
+        let e = refused(&[(0, 1), (-1, 1)]);
+        assert!(matches!(e, KafkaError::Unexpected(_)), "{e}");
+        let e = refused(&[(0, 1), (1, 2), (0, 3)]);
+        assert!(matches!(e, KafkaError::Unexpected(_)), "{e}");
+        assert!(e.to_string().contains("listed twice"), "{e}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use zerotick_core::backoff::Backoff;
@@ -12,6 +12,7 @@ use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
 
 use crate::client::{Client, EARLIEST, TopicInfo, api};
 use crate::conn::{KafkaError, code};
+pub use crate::counters::{FeedCounters, PartitionCounters, PartitionList};
 use crate::group::{Beat, Group, GroupConfig};
 use crate::produce::{Producer, now_ms};
 use crate::record::{BatchReader, Decoded, MAX_SYMBOLS, decode_tick};
@@ -47,7 +48,7 @@ pub struct KafkaFeedConfig {
     /// Group membership, or a static set of partitions.
     pub assignment: Assignment,
     /// End once every partition held has reached the end offset it had when the feed
-    /// started.
+    /// started (for a partition added later, when the feed first saw it).
     pub until_end: bool,
     /// How long a fetch waits for data before the feed reports `Idle`, ms.
     pub max_wait_ms: u64,
@@ -81,63 +82,6 @@ impl KafkaFeedConfig {
     }
 }
 
-/// One partition's figures, readable during and after the run.
-#[derive(Debug)]
-pub struct PartitionCounters {
-    /// Whether this feed holds the partition now.
-    pub assigned: AtomicBool,
-    /// Records read from it (ticks and bad records).
-    pub records: AtomicU64,
-    /// Last offset committed by this feed (-1: none).
-    pub committed: AtomicI64,
-    /// High watermark seen in the last fetch (-1: not fetched).
-    pub high_watermark: AtomicI64,
-    /// End offset when the feed started.
-    pub end_at_start: AtomicI64,
-}
-
-impl PartitionCounters {
-    fn new(end: i64) -> Self {
-        Self {
-            assigned: AtomicBool::new(false),
-            records: AtomicU64::new(0),
-            committed: AtomicI64::new(-1),
-            high_watermark: AtomicI64::new(-1),
-            end_at_start: AtomicI64::new(end),
-        }
-    }
-
-    /// Records between the committed offset and the high watermark (0 when unknown).
-    pub fn lag(&self) -> u64 {
-        let hw = self.high_watermark.load(Ordering::Relaxed);
-        let c = self.committed.load(Ordering::Relaxed);
-        if hw < 0 || c < 0 {
-            return 0;
-        }
-        (hw - c).max(0) as u64
-    }
-}
-
-/// What a feed did at the boundary; shared so the caller can read it after the run.
-#[derive(Debug)]
-pub struct FeedCounters {
-    /// Records read (ticks and bad records).
-    pub records: AtomicU64,
-    /// Bad records written to `TOPIC.dead`.
-    pub dead_lettered: AtomicU64,
-    /// Successful reconnections after a connection was lost.
-    pub reconnects: AtomicU64,
-    /// Assignments received after the first (rebalances this member went through).
-    pub rebalances: AtomicU64,
-    /// OffsetCommit requests that succeeded.
-    pub commits: AtomicU64,
-    /// Ticks handed to the pipeline whose partition was given up before they were
-    /// acknowledged (another member may process them again: at-least-once).
-    pub revoked_in_flight: AtomicU64,
-    /// Per partition of the topic.
-    pub partitions: Vec<PartitionCounters>,
-}
-
 /// A decoded record waiting to be handed to the pipeline.
 #[derive(Debug, Clone, Copy)]
 struct Ready {
@@ -156,15 +100,35 @@ struct Part {
     handed: i64,
     /// Records of this partition in `ready`.
     ready: usize,
-    /// Offsets of ticks handed and not yet acknowledged, in order.
+    /// Offsets of ticks handed and not yet acknowledged, in order. Room for
+    /// [`INFLIGHT_RESERVED`] is made when the partition is first held, not for every
+    /// partition of the topic.
     inflight: VecDeque<i64>,
     /// Last offset committed (-1: none by this feed).
     committed: i64,
-    /// End offset at start: with `until_end`, nothing at or after it is read.
+    /// End offset at start (or when the feed first saw the partition): with `until_end`,
+    /// nothing at or after it is read.
     end: i64,
 }
 
+/// Most records waiting in `ready`: a fetch stops decoding there and the rest of it is
+/// fetched again, so one fetch of small records (a 1 MB zstd batch may decode to millions)
+/// does not queue without bound.
+const READY_CAP: usize = 1 << 16;
+
+/// Ticks in flight a held partition has room for before its `inflight` queue grows.
+const INFLIGHT_RESERVED: usize = 1 << 14;
+
 impl Part {
+    /// A partition not held (yet), whose end offset is `end` now.
+    fn new(end: i64) -> Self {
+        Self {
+            end,
+            committed: -1,
+            ..Self::default()
+        }
+    }
+
     /// Offset up to which every record is done: the first tick in flight, else what was
     /// handed (or, with nothing waiting, everything fetched).
     fn committable(&self) -> i64 {
@@ -197,9 +161,13 @@ pub struct KafkaFeed {
     cfg: KafkaFeedConfig,
     client: Client,
     group: Group,
+    /// The topic's partition leaders. Invariant: `info.leaders`, `parts` and
+    /// `counters.partitions` have one entry per partition known (they grow together, when
+    /// fresh metadata shows partitions added, and never shrink).
     info: TopicInfo,
     parts: Vec<Part>,
     state: State,
+    /// Records decoded and not handed out yet, in order. Invariant: at most [`READY_CAP`].
     ready: VecDeque<Ready>,
     /// Partition of every tick handed and not yet acknowledged, in delivery order.
     inflight: VecDeque<i32>,
@@ -241,41 +209,18 @@ impl KafkaFeed {
             )));
         }
         let mut client = Client::connect(&cfg.host, cfg.port, cfg.io_timeout)?;
-        let info = client
-            .metadata(&[&cfg.topic])?
-            .pop()
-            .flatten()
-            .filter(|t| !t.leaders.is_empty())
-            .ok_or(KafkaError::Broker {
-                what: "Metadata (the topic does not exist: publish to it first)",
-                code: code::UNKNOWN_TOPIC_OR_PARTITION,
-            })?;
-        let ends = client.end_offsets(&cfg.topic, &info)?;
+        // Before the dead-letter topic is made: a missing topic fails here.
+        topic_info(&mut client, &cfg.topic)?;
         let dead_topic = format!("{}.dead", cfg.topic);
         let dead = Producer::new(&mut client, &dead_topic, 1, cfg.give_up)?;
-        let counters = Arc::new(FeedCounters {
-            records: AtomicU64::new(0),
-            dead_lettered: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            rebalances: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            revoked_in_flight: AtomicU64::new(0),
-            partitions: ends.iter().map(|&e| PartitionCounters::new(e)).collect(),
-        });
-        let parts = ends
-            .iter()
-            .map(|&end| Part {
-                end,
-                committed: -1,
-                inflight: VecDeque::with_capacity(1 << 14),
-                ..Part::default()
-            })
-            .collect();
         let mut feed = Self {
             group: Group::new(cfg.group.clone()),
             client,
-            info,
-            parts,
+            // The partitions are taken from the metadata `join` reads.
+            info: TopicInfo {
+                leaders: Vec::new(),
+            },
+            parts: Vec::new(),
             state: State::Joining,
             ready: VecDeque::with_capacity(1 << 14),
             inflight: VecDeque::with_capacity(1 << 16),
@@ -285,7 +230,7 @@ impl KafkaFeed {
             dead,
             down: false,
             backoff: Backoff::new(cfg.give_up),
-            counters,
+            counters: Arc::new(FeedCounters::new()),
             commit_list: Vec::new(),
             last_commit: Instant::now(),
             ended: false,
@@ -310,11 +255,17 @@ impl KafkaFeed {
             .collect()
     }
 
-    /// Joins the group (or takes the static partitions) and positions every newly assigned
-    /// partition at its committed offset.
+    /// Reads fresh metadata (leaders that moved, partitions added since), joins the group
+    /// (or takes the static partitions) and positions every newly assigned partition at its
+    /// committed offset.
+    ///
+    /// # Errors
+    /// [`KafkaError`] from the requests; [`KafkaError::Unexpected`] for an assignment of a
+    /// partition the topic does not have, even in metadata read after the assignment.
     #[cold]
     #[inline(never)]
     fn join(&mut self) -> Result<(), KafkaError> {
+        self.refresh_partitions()?;
         let n = self.parts.len() as i32;
         let mine: Vec<i32> = match self.cfg.assignment {
             Assignment::Group => self.group.join(&mut self.client, &self.cfg.topic, n)?,
@@ -325,6 +276,49 @@ impl KafkaFeed {
         if self.group.joins() > 1 {
             self.counters.rebalances.fetch_add(1, Ordering::Relaxed);
         }
+        let unknown = |known: usize| {
+            mine.iter()
+                .any(|&p| !usize::try_from(p).is_ok_and(|p| p < known))
+        };
+        if unknown(self.parts.len()) {
+            // The leader saw partitions added to the topic after our metadata was read.
+            self.refresh_partitions()?;
+            if unknown(self.parts.len()) {
+                return Err(KafkaError::Unexpected(
+                    "SyncGroup (an assignment of a partition the topic does not have)",
+                ));
+            }
+        }
+        self.take_assignment(&mine)
+    }
+
+    /// Fresh metadata of the topic: leaders that moved, and partitions added since the feed
+    /// last looked (their state made, not held yet; their end offset is the one now).
+    #[cold]
+    #[inline(never)]
+    fn refresh_partitions(&mut self) -> Result<(), KafkaError> {
+        let info = topic_info(&mut self.client, &self.cfg.topic)?;
+        for (old, &new) in self.info.leaders.iter_mut().zip(&info.leaders) {
+            if new >= 0 {
+                *old = new;
+            }
+        }
+        let known = self.parts.len();
+        if info.leaders.len() <= known {
+            return Ok(()); // partitions are never removed from a topic
+        }
+        let ends = self.client.end_offsets(&self.cfg.topic, &info)?;
+        let added = &ends[known..];
+        self.info.leaders.extend_from_slice(&info.leaders[known..]);
+        self.parts.extend(added.iter().map(|&end| Part::new(end)));
+        self.counters.partitions.grow(added);
+        Ok(())
+    }
+
+    /// Holds the partitions `mine` (every one below `parts.len()`), gives up the others,
+    /// and starts each newly held one at the group's committed offset (the earliest offset
+    /// where there is none).
+    fn take_assignment(&mut self, mine: &[i32]) -> Result<(), KafkaError> {
         let fresh: Vec<i32> = mine
             .iter()
             .copied()
@@ -354,9 +348,9 @@ impl KafkaFeed {
                     .fetch_add(part.inflight.len() as u64, Ordering::Relaxed);
             }
             part.assigned = keep;
-            self.counters.partitions[p]
-                .assigned
-                .store(keep, Ordering::Relaxed);
+            if let Some(pc) = self.counters.partitions.get(p) {
+                pc.assigned.store(keep, Ordering::Relaxed);
+            }
         }
         for (p, c) in fresh.iter().zip(&committed) {
             let part = &mut self.parts[*p as usize];
@@ -364,9 +358,12 @@ impl KafkaFeed {
             part.position = start;
             part.handed = start;
             part.committed = *c;
-            self.counters.partitions[*p as usize]
-                .committed
-                .store(*c, Ordering::Relaxed);
+            if part.inflight.capacity() == 0 {
+                part.inflight.reserve(INFLIGHT_RESERVED);
+            }
+            if let Some(pc) = self.counters.partitions.get(*p as usize) {
+                pc.committed.store(*c, Ordering::Relaxed);
+            }
         }
         self.state = State::Active;
         Ok(())
@@ -572,7 +569,9 @@ impl KafkaFeed {
                         });
                     }
                 }
-                let pc = &self.counters.partitions[p as usize];
+                let Some(pc) = self.counters.partitions.get(p as usize) else {
+                    return Err(KafkaError::Unexpected("Fetch (partition)"));
+                };
                 pc.high_watermark.store(high_watermark, Ordering::Relaxed);
                 let mut ctx = Decode {
                     partition: p,
@@ -582,13 +581,18 @@ impl KafkaFeed {
                     dead: &mut self.dead,
                     topic: &self.cfg.topic,
                     counters: &self.counters,
+                    partition_counters: pc,
                     until_end,
                 };
                 let from = ctx.part.position;
-                let next = self.batches.read(records, from, |rec| {
+                // Past the cap, `next` is the first record not queued: the next fetch
+                // starts there.
+                let room = READY_CAP.saturating_sub(ctx.ready.len());
+                let next = self.batches.read_at_most(records, from, room, |rec| {
                     ctx.record(rec.offset, rec.key, rec.value);
                     Ok(())
                 })?;
+                debug_assert!(ctx.ready.len() <= READY_CAP);
                 let part = ctx.part;
                 part.position = if until_end {
                     next.min(part.end).max(from)
@@ -647,12 +651,29 @@ impl KafkaFeed {
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
         for &(p, c) in &self.commit_list {
             self.parts[p as usize].committed = c;
-            self.counters.partitions[p as usize]
-                .committed
-                .store(c, Ordering::Relaxed);
+            if let Some(pc) = self.counters.partitions.get(p as usize) {
+                pc.committed.store(c, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
+}
+
+/// `topic`'s partition leaders, from fresh metadata.
+///
+/// # Errors
+/// [`KafkaError`] from the request; `UNKNOWN_TOPIC_OR_PARTITION` (retriable) if the topic
+/// does not exist or has no partition with a leader yet.
+fn topic_info(client: &mut Client, topic: &str) -> Result<TopicInfo, KafkaError> {
+    client
+        .metadata(&[topic])?
+        .pop()
+        .flatten()
+        .filter(|t| !t.leaders.is_empty())
+        .ok_or(KafkaError::Broker {
+            what: "Metadata (the topic does not exist: publish to it first)",
+            code: code::UNKNOWN_TOPIC_OR_PARTITION,
+        })
 }
 
 /// Whether `e` says this member's generation is over (rejoin, do not reconnect).
@@ -673,6 +694,7 @@ struct Decode<'a> {
     dead: &'a mut Producer,
     topic: &'a str,
     counters: &'a FeedCounters,
+    partition_counters: &'a PartitionCounters,
     until_end: bool,
 }
 
@@ -690,7 +712,7 @@ impl Decode<'_> {
             }
         };
         self.counters.records.fetch_add(1, Ordering::Relaxed);
-        self.counters.partitions[self.partition as usize]
+        self.partition_counters
             .records
             .fetch_add(1, Ordering::Relaxed);
         self.part.ready += 1;
@@ -807,3 +829,6 @@ impl Drop for KafkaFeed {
         self.group.leave(&mut self.client);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -455,7 +455,13 @@ pub fn range_assign(partitions: i32, members: usize) -> Vec<Vec<i32>> {
         .collect()
 }
 
-/// The partitions of `topic` in a consumer-protocol assignment.
+/// The partitions of `topic` in a consumer-protocol assignment, ascending, each once. They
+/// are not checked against the topic here (the leader may know partitions this member's
+/// metadata does not have yet): the caller does.
+///
+/// # Errors
+/// [`KafkaError::Wire`] for bytes that do not decode, [`KafkaError::Unexpected`] for a
+/// negative partition.
 fn parse_assignment(bytes: &[u8], topic: &str) -> Result<Vec<i32>, KafkaError> {
     if bytes.is_empty() {
         return Ok(Vec::new()); // no partitions for this member
@@ -468,11 +474,15 @@ fn parse_assignment(bytes: &[u8], topic: &str) -> Result<Vec<i32>, KafkaError> {
         for _ in 0..r.array_len()? {
             let p = r.i32()?;
             if t == topic {
+                if p < 0 {
+                    return Err(KafkaError::Unexpected("SyncGroup (a negative partition)"));
+                }
                 mine.push(p);
             }
         }
     }
     mine.sort_unstable();
+    mine.dedup();
     Ok(mine)
 }
 
@@ -500,5 +510,24 @@ mod tests {
         assert_eq!(parse_assignment(a.as_bytes(), "t").unwrap(), vec![1, 3]);
         assert_eq!(parse_assignment(&[], "t").unwrap(), Vec::<i32>::new());
         assert!(parse_assignment(&[0, 0, 0, 0, 0, 9], "t").is_err());
+        // A partition named twice is held once; a negative one is refused.
+        let mut a = Writer::new();
+        a.i16(0)
+            .array_len(1)
+            .string("t")
+            .array_len(3)
+            .i32(2)
+            .i32(0)
+            .i32(2);
+        assert_eq!(parse_assignment(a.as_bytes(), "t").unwrap(), vec![0, 2]);
+        let mut a = Writer::new();
+        a.i16(0)
+            .array_len(1)
+            .string("t")
+            .array_len(2)
+            .i32(0)
+            .i32(-1);
+        let e = parse_assignment(a.as_bytes(), "t").unwrap_err();
+        assert!(matches!(e, KafkaError::Unexpected(_)), "{e}");
     }
 }

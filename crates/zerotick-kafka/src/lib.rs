@@ -4,6 +4,9 @@
 pub mod client;
 pub mod codec;
 pub mod conn;
+mod counters;
+#[cfg(test)]
+mod fake;
 pub mod feed;
 pub mod group;
 pub mod produce;
@@ -14,7 +17,9 @@ pub mod wire;
 
 pub use client::Client;
 pub use conn::{Connection, Endpoint, KafkaError};
-pub use feed::{Assignment, FeedCounters, KafkaFeed, KafkaFeedConfig, PartitionCounters};
+pub use feed::{
+    Assignment, FeedCounters, KafkaFeed, KafkaFeedConfig, PartitionCounters, PartitionList,
+};
 pub use group::{Group, GroupConfig};
 pub use publish::Publisher;
 pub use record::partition_of;

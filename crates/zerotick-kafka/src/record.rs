@@ -180,6 +180,11 @@ impl BatchBuilder {
         self.count
     }
 
+    /// Bytes of the batch so far in `w` (the writer it was begun in), header included.
+    pub fn len_bytes(&self, w: &Writer) -> usize {
+        w.len_bytes() - self.at
+    }
+
     /// Appends a record with `key`, `value` and `headers` (name, value), timestamp `ts_ms`.
     pub fn push(
         &mut self,
@@ -256,6 +261,30 @@ impl BatchBuilder {
     }
 }
 
+/// Writes `batch`, a finished uncompressed record batch, into `out` (cleared first) with its
+/// records compressed by codec `codec` ([`crate::codec`]): the batch
+/// [`BatchBuilder::finish_compressed`] would have made of them.
+///
+/// # Errors
+/// [`KafkaError::Unsupported`] for a codec outside 1-4, [`KafkaError::Wire`] for a `batch`
+/// shorter than a batch header (`out` is left empty then).
+pub fn compress_batch(batch: &[u8], codec: i16, out: &mut Writer) -> Result<(), KafkaError> {
+    out.clear();
+    let (Some(header), Some(records)) = (batch.get(..HEADER_LEN), batch.get(HEADER_LEN..)) else {
+        return Err(WireError("record batch shorter than its header").into());
+    };
+    let z = crate::codec::compress(codec, records)?;
+    out.raw(header).raw(&z);
+    let len = out.len_bytes() - 12;
+    out.put_i32_at(LENGTH_AT, len as i32);
+    let attributes = i16::from_be_bytes([header[ATTRIBUTES_AT], header[ATTRIBUTES_AT + 1]]);
+    let attributes = (attributes & !0x07) | codec;
+    out.buf_mut()[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c(&out.as_bytes()[ATTRIBUTES_AT..]);
+    out.put_i32_at(CRC_AT, crc as i32);
+    Ok(())
+}
+
 /// One record read from a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
@@ -295,6 +324,11 @@ impl<'a> RecordView<'a> {
 /// batches are decompressed into memory made for this call: a consumer that reads many
 /// fetches keeps a [`BatchReader`] instead.
 ///
+/// Offsets come from the broker and are checked, not trusted: within a batch they rise
+/// strictly from its base offset to at most its last offset, batches do not overlap, and
+/// complete batches end after `from` (so reading again from the offset returned makes
+/// progress and never hands a record out twice).
+///
 /// # Errors
 /// As [`BatchReader::read`].
 pub fn read_batches(
@@ -322,17 +356,40 @@ impl BatchReader {
     /// As [`read_batches`], reusing this reader's decompression buffer.
     ///
     /// # Errors
-    /// [`KafkaError::Wire`] for a malformed batch, a CRC mismatch or a compressed batch that
-    /// does not decompress (or expands beyond [`crate::codec::MAX_DECOMPRESSED`]);
-    /// [`KafkaError::Unsupported`] for an old message format (magic 0 or 1) or an unknown
-    /// codec; and whatever `f` returns.
+    /// [`KafkaError::Wire`] for a malformed batch, a CRC mismatch, offsets that are negative,
+    /// overflow, do not rise strictly, overlap an earlier batch or all lie before `from`, or
+    /// a compressed batch that does not decompress (or expands beyond
+    /// [`crate::codec::MAX_DECOMPRESSED`]); [`KafkaError::Unsupported`] for an old message
+    /// format (magic 0 or 1) or an unknown codec; and whatever `f` returns.
     pub fn read(
         &mut self,
         data: &[u8],
         from: i64,
+        f: impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
+    ) -> Result<i64, KafkaError> {
+        self.read_at_most(data, from, usize::MAX, f)
+    }
+
+    /// As [`read`](Self::read), handing `f` at most `limit` records: at a record at or
+    /// after `from` that would be one too many, reading stops and the offset returned is
+    /// that record's, the first not handed out, so reading again from it loses and repeats
+    /// nothing. A consumer bounds what one fetch queues this way (a compressed batch may
+    /// hold millions of small records).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub fn read_at_most(
+        &mut self,
+        data: &[u8],
+        from: i64,
+        limit: usize,
         mut f: impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
     ) -> Result<i64, KafkaError> {
+        let mut budget = limit;
         let mut next = from;
+        // Offset after the last complete batch read so far (-1: none yet): the next batch
+        // starts at or after it.
+        let mut batch_end = -1i64;
         let mut r = Reader::new(data);
         while r.remaining() >= HEADER_LEN {
             let base = r.i64()?;
@@ -362,7 +419,9 @@ impl BatchReader {
             let _max_ts = b.i64()?;
             b.take(8 + 2 + 4)?; // producer id, epoch, base sequence
             let count = b.i32()?;
-            next = next.max(base.saturating_add(i64::from(last_delta)).saturating_add(1));
+            let end = batch_end_offset(base, last_delta, batch_end)?;
+            batch_end = end;
+            next = next.max(end);
             if attributes & 0x20 != 0 {
                 continue; // a control batch (transaction marker): no data
             }
@@ -374,22 +433,68 @@ impl BatchReader {
                 self.compressed += 1;
                 self.decompressor.decompress(codec, rest)?
             };
-            each_record(records, count, base, base_ts, from, &mut f)?;
+            let header = Header {
+                base,
+                last_delta,
+                base_ts,
+                count,
+            };
+            if let Some(stop) = each_record(records, &header, from, &mut budget, &mut f)? {
+                return Ok(stop);
+            }
+        }
+        if batch_end >= 0 && next <= from {
+            // Every batch ended before the offset asked for: reading again from `from`
+            // would get the same batches forever.
+            return Err(WireError("record batches end before the offset fetched").into());
         }
         Ok(next)
     }
 }
 
-/// The `count` records of one batch's (decompressed) records section.
+/// The offset after a batch of base offset `base` and last offset delta `last_delta`,
+/// checked: offsets are not negative and do not overflow, and the batch starts at or after
+/// `prev_end`, the end of the batch before it (`-1`: none).
+fn batch_end_offset(base: i64, last_delta: i32, prev_end: i64) -> Result<i64, KafkaError> {
+    if base < 0 || last_delta < 0 {
+        return Err(WireError("record batch offset or last offset delta negative").into());
+    }
+    if base < prev_end {
+        return Err(WireError("record batches overlap").into());
+    }
+    base.checked_add(i64::from(last_delta))
+        .and_then(|last| last.checked_add(1))
+        .ok_or_else(|| WireError("record batch offsets overflow").into())
+}
+
+/// What [`each_record`] needs of a batch's header.
+struct Header {
+    base: i64,
+    /// Checked by [`batch_end_offset`]: `base + last_delta + 1` does not overflow.
+    last_delta: i32,
+    base_ts: i64,
+    count: i32,
+}
+
+/// Hands `f` the records at or after `from` of one batch's (decompressed) records section,
+/// whose offset deltas must rise strictly from 0 up to `last_delta`, while `budget` lasts:
+/// `Some(offset)` of the first record it had no budget left for.
 fn each_record(
     records: &[u8],
-    count: i32,
-    base: i64,
-    base_ts: i64,
+    header: &Header,
     from: i64,
+    budget: &mut usize,
     f: &mut impl FnMut(RecordView<'_>) -> Result<(), KafkaError>,
-) -> Result<(), KafkaError> {
+) -> Result<Option<i64>, KafkaError> {
+    let Header {
+        base,
+        last_delta,
+        base_ts,
+        count,
+    } = *header;
     let mut b = Reader::new(records);
+    // Offset delta of the record before (-1: none yet).
+    let mut prev_delta = -1i32;
     for _ in 0..count.max(0) {
         let rec_len = b.varint()?;
         if rec_len < 0 {
@@ -409,8 +514,17 @@ fn each_record(
             rec.varint_bytes()?;
         }
         let headers = &rec_bytes[headers_at..rec.position()];
-        let offset = base.saturating_add(i64::from(offset_delta));
+        if offset_delta <= prev_delta || offset_delta > last_delta {
+            return Err(WireError("record offset deltas not rising within the batch").into());
+        }
+        prev_delta = offset_delta;
+        // Cannot overflow: base + last_delta + 1 was checked.
+        let offset = base + i64::from(offset_delta);
         if offset >= from {
+            if *budget == 0 {
+                return Ok(Some(offset));
+            }
+            *budget -= 1;
             f(RecordView {
                 offset,
                 timestamp_ms: base_ts.saturating_add(ts_delta),
@@ -421,7 +535,7 @@ fn each_record(
             })?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -492,9 +606,14 @@ mod tests {
             // From an offset inside the batch, as a fetch resuming mid-batch sees it.
             let (next, tail) = collect(&mut reader, &z, 450);
             assert_eq!((next, tail.len()), (500, 50), "codec {codec}");
-            // Two compressed batches back to back reuse the reader's buffer.
-            let two = [z.as_slice(), z.as_slice()].concat();
-            assert_eq!(collect(&mut reader, &two, 0).1.len(), 1000, "codec {codec}");
+            // Two compressed batches back to back (the second at base offset 500, as a
+            // broker would place it) reuse the reader's buffer.
+            let mut second = z.clone();
+            second[..8].copy_from_slice(&500i64.to_be_bytes());
+            let two = [z.as_slice(), second.as_slice()].concat();
+            let (next, both) = collect(&mut reader, &two, 0);
+            assert_eq!((next, both.len()), (1000, 1000), "codec {codec}");
+            assert_eq!(both[999].0, 999, "codec {codec}");
             // A flipped bit in the compressed bytes fails the CRC, not the decompressor.
             let mut bad = z.clone();
             let last = bad.len() - 2;
@@ -502,6 +621,15 @@ mod tests {
             assert!(reader.read(&bad, 0, |_| Ok(())).is_err());
         }
         assert_eq!(reader.compressed_batches(), 4 * 4);
+        // A finished plain batch compressed afterwards is the batch compressed in place.
+        for codec in 1..=4 {
+            let mut out = Writer::new();
+            compress_batch(&plain, codec, &mut out).unwrap();
+            assert_eq!(out.as_bytes(), build(codec), "codec {codec}");
+        }
+        let mut out = Writer::new();
+        assert!(compress_batch(&plain, 9, &mut out).is_err());
+        assert!(compress_batch(&plain[..HEADER_LEN - 1], 1, &mut out).is_err());
         let mut w = Writer::new();
         let b = BatchBuilder::begin(&mut w, 0, None);
         assert!(b.finish_compressed(&mut w, 7).is_err());
@@ -551,6 +679,124 @@ mod tests {
             read_batches(&data[..data.len() - 1], 7, |_| Ok(())).unwrap(),
             7
         );
+    }
+
+    /// A batch as a broker could send it: base offset `base`, last offset delta
+    /// `last_delta`, one record (key `K`, value `V`) per offset delta in `deltas`, valid
+    /// length and CRC.
+    fn crafted(base: i64, last_delta: i32, deltas: &[i32]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.i64(base)
+            .i32(0)
+            .i32(-1)
+            .i8(2)
+            .i32(0)
+            .i16(0)
+            .i32(last_delta);
+        w.i64(0)
+            .i64(0)
+            .i64(-1)
+            .i16(-1)
+            .i32(-1)
+            .i32(deltas.len() as i32);
+        for &d in deltas {
+            let body = 1 + 1 + varint_len(d) + 2 + 2 + 1;
+            w.varint(body as i32).i8(0).varlong(0).varint(d);
+            w.varint(1).raw(b"K").varint(1).raw(b"V").varint(0);
+        }
+        let len = (w.len_bytes() - 12) as i32;
+        w.put_i32_at(LENGTH_AT, len);
+        let crc = crc32c(&w.as_bytes()[ATTRIBUTES_AT..]);
+        w.put_i32_at(CRC_AT, crc as i32);
+        w.as_bytes().to_vec()
+    }
+
+    /// The offsets `read_batches` hands out from `data` at `from`, and the next offset.
+    fn offsets(data: &[u8], from: i64) -> Result<(Vec<i64>, i64), KafkaError> {
+        let mut seen = Vec::new();
+        let next = read_batches(data, from, |r| {
+            seen.push(r.offset);
+            Ok(())
+        })?;
+        Ok((seen, next))
+    }
+
+    #[test]
+    fn broker_offsets_are_checked_not_trusted() {
+        // Well-formed: gaps (compaction) are fine, the next offset is the batch's end.
+        let ok = [crafted(10, 4, &[0, 2, 4]), crafted(15, 1, &[1])].concat();
+        assert_eq!(offsets(&ok, 0).unwrap(), (vec![10, 12, 14, 16], 17));
+        assert_eq!(offsets(&ok, 13).unwrap(), (vec![14, 16], 17));
+        // The last offset i64::MAX is fine; an offset after it does not exist.
+        assert_eq!(
+            offsets(&crafted(i64::MAX - 1, 0, &[0]), 0).unwrap(),
+            (vec![i64::MAX - 1], i64::MAX)
+        );
+        let bad: &[(&str, Vec<u8>, i64)] = &[
+            ("next offset overflows", crafted(i64::MAX, 0, &[0]), 0),
+            ("last offset overflows", crafted(i64::MAX - 5, 10, &[0]), 0),
+            ("negative base offset", crafted(-3, 1, &[0, 1]), 0),
+            ("negative last delta, no progress", crafted(10, -1, &[]), 10),
+            ("duplicate deltas", crafted(0, 1, &[0, 0, 1]), 0),
+            ("falling deltas", crafted(0, 1, &[1, 0]), 0),
+            ("delta past the last", crafted(0, 1, &[0, 5]), 0),
+            ("negative delta", crafted(5, 1, &[-1, 0]), 0),
+            (
+                "overlapping batches",
+                [crafted(0, 2, &[0, 1, 2]), crafted(1, 1, &[0, 1])].concat(),
+                0,
+            ),
+            (
+                "every batch before the offset",
+                crafted(0, 2, &[0, 1, 2]),
+                10,
+            ),
+        ];
+        for (what, data, from) in bad {
+            match offsets(data, *from) {
+                Err(KafkaError::Wire(_)) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // No complete batch (a fetch cut short, or nothing new) is no progress and no error.
+        let cut = crafted(10, 0, &[0]);
+        assert_eq!(offsets(&cut[..cut.len() - 1], 10).unwrap(), (vec![], 10));
+        assert_eq!(offsets(&[], 10).unwrap(), (vec![], 10));
+    }
+
+    #[test]
+    fn a_limited_read_stops_at_the_first_record_it_does_not_hand_out() {
+        // Offsets 0..=4, then 5 and 7 (6 compacted away).
+        let data = [crafted(0, 4, &[0, 1, 2, 3, 4]), crafted(5, 2, &[0, 2])].concat();
+        let mut reader = BatchReader::default();
+        let mut read = |from: i64, limit: usize| {
+            let mut seen = Vec::new();
+            let next = reader
+                .read_at_most(&data, from, limit, |r| {
+                    seen.push(r.offset);
+                    Ok(())
+                })
+                .unwrap();
+            (seen, next)
+        };
+        assert_eq!(read(0, 3), (vec![0, 1, 2], 3));
+        assert_eq!(read(3, 3), (vec![3, 4, 5], 7));
+        assert_eq!(read(7, 3), (vec![7], 8));
+        // Exactly what is left: the end of the last batch, as an unlimited read says.
+        assert_eq!(read(5, 2), (vec![5, 7], 8));
+        assert_eq!(read(0, usize::MAX), (vec![0, 1, 2, 3, 4, 5, 7], 8));
+        assert_eq!(read(2, 0), (vec![], 2));
+        // Reading on from each offset returned hands out every record once.
+        for limit in 1..=8 {
+            let (mut all, mut at) = (Vec::new(), 0);
+            while at < 8 {
+                let (seen, next) = read(at, limit);
+                assert!(next > at, "limit {limit}: no progress at {at}");
+                all.extend(seen);
+                at = next;
+            }
+            assert_eq!(all, [0, 1, 2, 3, 4, 5, 7], "limit {limit}");
+        }
     }
 
     #[test]
