@@ -232,7 +232,8 @@ pub(crate) struct RunArgs {
     /// `0/2`), still committing offsets to --group. Default: membership, the group assigns.
     #[arg(long, value_name = "I/N")]
     partitions_of: Option<String>,
-    /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms.
+    /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms;
+    /// more than three times --block-ms with group membership.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
     /// Kafka feed: commit offsets at most this often while reading, ms (each commit is a
@@ -241,10 +242,14 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 100)]
     commit_interval_ms: u64,
     /// Redis feed: XREADGROUP BLOCK, ms. Kafka feed: how long a fetch waits for data, ms.
+    /// At least 1. The lease and heartbeats are renewed between reads, so with checkpoints
+    /// (Redis) it must stay below a third of the lease (--claim-idle-ms, at least 1 s), and
+    /// with Kafka group membership below a third of --session-timeout-ms.
     #[arg(long, default_value_t = 100)]
     block_ms: u64,
     /// Redis feed: claim entries pending longer than this for another consumer (XAUTOCLAIM),
-    /// at start and every this many ms.
+    /// at start and every this many ms. With checkpoints, also how long the shard set's lease
+    /// lives without renewal (at least 1 s; more than three times --block-ms).
     #[arg(long, default_value_t = 5_000)]
     claim_idle_ms: u64,
     /// Redis feed and sink: keep reconnecting this long before the run fails, ms.
@@ -442,6 +447,41 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     ] {
         if v > MAX_MS {
             bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
+        }
+    }
+    check_block_ms(args)
+}
+
+/// `--block-ms` against the settings it must leave room for: Redis reads `BLOCK 0` as "wait
+/// forever"; the Redis lease and Kafka heartbeats are renewed between reads, so one blocking
+/// read must take well under the time they live (a third, as the lease renews at a third).
+fn check_block_ms(args: &RunArgs) -> Result<()> {
+    let b = args.block_ms;
+    if b == 0 {
+        bail!("--block-ms must be at least 1 (Redis reads BLOCK 0 as wait forever), got 0");
+    }
+    let is = |scheme: &str| args.feed.iter().any(|f| f.starts_with(scheme));
+    if is("redis://") && checkpoints_on(args) {
+        // As `RedisFeed::lease_ms` (zerotick-redis): --claim-idle-ms, at least a second.
+        let lease_ms = args.claim_idle_ms.max(1_000);
+        if b.saturating_mul(3) >= lease_ms {
+            bail!(
+                "--block-ms must be below a third of the lease (--claim-idle-ms, at least 1000: \
+                 {lease_ms} ms), at most {}, got {b}: the lease is renewed between reads, so a \
+                 longer read lets a standby take over from a live consumer (or use \
+                 --no-checkpoints)",
+                (lease_ms - 1) / 3
+            );
+        }
+    }
+    if is("kafka://") && args.partitions_of.is_none() {
+        let session_ms = args.session_timeout_ms;
+        if b.saturating_mul(3) >= session_ms {
+            bail!(
+                "--block-ms must be below a third of --session-timeout-ms ({session_ms} ms), \
+                 got {b}: heartbeats go out between fetches, so a longer fetch wait gets the \
+                 member dropped from the group"
+            );
         }
     }
     Ok(())
