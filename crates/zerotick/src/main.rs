@@ -13,7 +13,7 @@ mod transport;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -138,7 +138,8 @@ pub(crate) struct RunArgs {
     /// Parquet file has the columns ts_ns (a ns timestamp), symbol (the name,
     /// dictionary-encoded), one DOUBLE per feature named as the spec names it, and signal; its
     /// row groups are written by a thread of their own. A run stopped by --seconds or Ctrl-C
-    /// still completes the file.
+    /// still completes the file. A sink file that is one of the run's input files (a --feed
+    /// file or the --features spec) is refused before anything is written.
     #[arg(long, default_value = "null")]
     sink: String,
     /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the
@@ -562,10 +563,12 @@ fn run_command(args: &RunArgs) -> Result<()> {
     let mut kafka_counters = None;
     let rss_start = MemoryStatus::read();
     let steady = SteadyRss::default();
-    let files = file_paths(&args.feed)?;
+    let files = file_paths(&args.feed)?
+        .map(|given| expand_paths(&given))
+        .transpose()?;
+    check_sink_is_not_an_input(&args.sink, files.as_deref(), args.features.as_deref())?;
     let feed = args.feed.first().map_or("synthetic", String::as_str);
-    let (report, feed_name) = if let Some(given) = files {
-        let paths = expand_paths(&given)?;
+    let (report, feed_name) = if let Some(paths) = files {
         let (format, layout, strict) = (args.format.into(), args.layout.into(), args.strict);
         if let [path] = &paths[..] {
             let feed = FileFeed::open_as(path, format, layout, strict)
@@ -723,6 +726,47 @@ fn read_spec(path: &std::path::Path, emit: Emit) -> Result<SpecSettings> {
         );
     }
     Ok(spec)
+}
+
+/// Refuses a `csv:PATH` or `parquet:PATH` sink that names an existing regular file the run
+/// reads (a feed file or the feature spec, by device and inode, so another spelling, a
+/// symlink or a hard link is caught too): creating the sink would truncate it.
+fn check_sink_is_not_an_input(
+    sink: &str,
+    feeds: Option<&[PathBuf]>,
+    spec: Option<&Path>,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = sink
+        .strip_prefix("csv:")
+        .or_else(|| sink.strip_prefix("parquet:"))
+    else {
+        return Ok(());
+    };
+    // A sink that does not exist yet, or is not a regular file (a pipe, a terminal), is
+    // not truncated by being opened.
+    let Ok(meta) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let feeds = feeds
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ("feed", p.as_path()));
+    for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
+        if let Ok(m) = std::fs::metadata(input)
+            && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
+        {
+            bail!(
+                "--sink {sink} is the {what} file {}: writing the sink would destroy it; \
+                 choose another path",
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The column names of emitted feature rows: the spec's, or the built-in row's.

@@ -1,6 +1,7 @@
 //! Flag combinations and inputs `zerotick run` refuses before it starts: each is one line on
 //! stderr and a failing exit code, never a panic, and nothing is written.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn zerotick(args: &[&str]) -> Output {
@@ -19,6 +20,18 @@ fn refused(args: &[&str]) -> String {
     assert!(err.starts_with("zerotick: "), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     err
+}
+
+/// A fresh directory of this test process.
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zerotick-guards-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
 }
 
 #[test]
@@ -116,4 +129,103 @@ fn block_ms_must_leave_room_for_the_lease_and_heartbeats() {
         assert!(!err.contains("--block-ms"), "{args:?}: {err}");
         assert!(err.contains("cannot read"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_sink_that_is_an_input_file_is_refused_and_the_input_kept() {
+    let d = dir("sink");
+    let input = d.join("data.csv");
+    let rows: String = (0..200)
+        .map(|i| {
+            format!(
+                "{},BTCUSDT,{}.5,0.1\n",
+                1_700_000_000_000u64 + i,
+                40_000 + i
+            )
+        })
+        .collect();
+    let original = format!("timestamp,symbol,price,size\n{rows}");
+    std::fs::write(&input, &original).unwrap();
+    let other = d.join("other.csv");
+    std::fs::write(&other, &original).unwrap();
+    let link = d.join("link.csv");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let hard = d.join("hard.csv");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let spec = d.join("spec.toml");
+    let spec_text =
+        "[row]\nevery = 8\n\n[[feature]]\nname = \"e\"\nindicator = \"ema\"\nperiod = 4\n";
+    std::fs::write(&spec, spec_text).unwrap();
+    let dotted = format!(
+        "{}/../{}/data.csv",
+        s(&d),
+        d.file_name().unwrap().to_str().unwrap()
+    );
+    for (feeds, sink, needle) in [
+        (vec![s(&input)], format!("csv:{}", s(&input)), "feed file"),
+        (
+            vec![s(&input)],
+            format!("parquet:{}", s(&input)),
+            "feed file",
+        ),
+        (
+            vec![format!("csv:{}", s(&input))],
+            format!("csv:{dotted}"),
+            "feed file",
+        ),
+        (vec![s(&link)], format!("csv:{}", s(&input)), "feed file"),
+        (vec![s(&input)], format!("csv:{}", s(&hard)), "feed file"),
+        // Among several merged files, or inside a directory feed.
+        (
+            vec![s(&other), s(&input)],
+            format!("csv:{}", s(&input)),
+            "feed file",
+        ),
+        (vec![s(&d)], format!("csv:{}", s(&other)), "feed file"),
+    ] {
+        let mut args = vec!["run".to_owned()];
+        for f in &feeds {
+            args.extend(["--feed".to_owned(), f.clone()]);
+        }
+        args.extend(["--sink".to_owned(), sink.clone()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = refused(&args);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(err.contains(&sink), "{args:?}: {err}");
+        for f in [&input, &other] {
+            assert_eq!(std::fs::read_to_string(f).unwrap(), original, "{args:?}");
+        }
+    }
+    // The feature spec is an input too.
+    let sink = format!("csv:{}", s(&spec));
+    let err = refused(&[
+        "run",
+        "--ticks",
+        "1000",
+        "--features",
+        &s(&spec),
+        "--sink",
+        &sink,
+    ]);
+    assert!(err.contains("feature spec file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&spec).unwrap(), spec_text);
+    // Another path is fine, existing or not.
+    let out_path = d.join("out").with_extension("csv");
+    for _ in 0..2 {
+        let out = zerotick(&[
+            "run",
+            "--feed",
+            &s(&input),
+            "--sink",
+            &format!("csv:{}", s(&out_path)),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = std::fs::read_to_string(&out_path).unwrap();
+        assert!(written.starts_with("ts_ns,symbol,value\n"), "{written}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
 }
