@@ -12,7 +12,7 @@ mod report;
 mod transport;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -147,7 +147,7 @@ pub(crate) struct RunArgs {
     /// and its `[compute]` table chooses the compute steps (normalise, filter bank, squash,
     /// projection none/fixed/pca, read-out). `zerotick features --list` prints the
     /// indicators; docs/pipeline.md has an example. A bad spec is a one-line error naming
-    /// the file and line. Default: the built-in row.
+    /// the file and line; a spec over 1 MiB is refused. Default: the built-in row.
     #[arg(long, value_name = "FILE")]
     features: Option<PathBuf>,
     /// What goes to the sink: `signals` (one per row: ts_ns,symbol,value), `features` (each
@@ -387,6 +387,8 @@ const MAX_SECONDS: f64 = 365.0 * 86_400.0;
 const MAX_MS: u64 = 86_400_000;
 /// Most entries per XREADGROUP (`--redis-count`).
 const MAX_REDIS_COUNT: usize = 100_000;
+/// Longest `--features` spec read, bytes (a spec is a few KiB).
+const MAX_SPEC_BYTES: u64 = 1 << 20;
 /// Default ticks between checkpoints (`--checkpoint-every`); see the README's Redis section
 /// for what a checkpoint costs.
 const DEFAULT_CHECKPOINT_EVERY: u64 = 262_144;
@@ -712,10 +714,20 @@ fn run_mirrored<F: Feed + 'static>(
     })
 }
 
-/// Reads and checks the `--features` spec; every error is one line naming the file and line.
-fn read_spec(path: &std::path::Path, emit: Emit) -> Result<SpecSettings> {
-    let text = std::fs::read_to_string(path)
+/// Reads and checks the `--features` spec (at most [`MAX_SPEC_BYTES`]); every error is one
+/// line naming the file and line.
+fn read_spec(path: &Path, emit: Emit) -> Result<SpecSettings> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_string(&mut text))
         .with_context(|| format!("cannot read the feature spec {}", path.display()))?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        bail!(
+            "{}: the feature spec is longer than {} KiB; is it the right file?",
+            path.display(),
+            MAX_SPEC_BYTES / 1024
+        );
+    }
     let spec = SpecSettings::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if emit.signals() && !spec.steps.read_out {
         bail!(

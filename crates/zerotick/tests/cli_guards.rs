@@ -229,3 +229,48 @@ fn a_sink_that_is_an_input_file_is_refused_and_the_input_kept() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_feature_spec_over_a_mebibyte_is_refused() {
+    let d = dir("spec");
+    let big = d.join("big.toml");
+    // A valid spec padded with comments past 1 MiB.
+    let mut text = String::from(
+        "[row]\nevery = 8\n\n[[feature]]\nname = \"e\"\nindicator = \"ema\"\nperiod = 4\n",
+    );
+    while text.len() <= 1 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&big, &text).unwrap();
+    let err = refused(&["run", "--ticks", "1000", "--features", &s(&big)]);
+    assert!(err.contains(&s(&big)), "{err}");
+    assert!(err.contains("longer than 1024 KiB"), "{err}");
+    // At the limit it is read.
+    let mut fits = text.clone();
+    fits.truncate(fits[..1 << 20].rfind('\n').unwrap() + 1);
+    std::fs::write(&big, &fits).unwrap();
+    let out = zerotick(&["run", "--ticks", "1000", "--features", &s(&big)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A device that never ends is cut off at the limit too, not read until memory runs out
+    // (under a 4 GiB address-space limit, so that a regression fails here instead of taking
+    // the machine's memory).
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 4194304 && exec \"$0\" run --ticks 1000 --features /dev/zero",
+        ])
+        .arg(env!("CARGO_BIN_EXE_zerotick"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/dev/zero: the feature spec is longer than 1024 KiB"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
