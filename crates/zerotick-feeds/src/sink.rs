@@ -1,6 +1,8 @@
 //! Sinks for files and stdout: [`CsvSink`] writes `ts_ns,symbol,value` lines (or, for
 //! feature rows, `ts_ns,symbol,<features...>[,signal]`) with symbol *names*, resolved through
-//! the feed's shared [`SymbolNames`] as the feed learns them.
+//! the feed's shared [`SymbolNames`] as the feed learns them. Names come from the feed's data
+//! (a Redis field, a Kafka key, a JSON string), so a name that would break the row is quoted
+//! (RFC 4180): it cannot add a column or a row.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -9,15 +11,19 @@ use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{FeatureRecord, Signal, Sink};
 
 /// Names a sink can learn before its local table must grow (the local table is reserved to
-/// this size, so a symbol's first signal copies its name without allocating).
+/// this size, so a symbol's first signal copies its name without allocating, unless the name
+/// needs quoting).
 pub const NAMES_RESERVED: usize = 4096;
 
 /// Writes `ts_ns,symbol,value` lines (with a header) to any writer; wrap files and stdout in
 /// a `BufWriter`.
 ///
-/// The symbol column holds the name the feed gave the symbol. A name the feed has not
-/// published yet (never the case for the feeds of this workspace, which intern a name before
-/// yielding its first tick) is written as the symbol index.
+/// The symbol column holds the name the feed gave the symbol. A name holding `,`, `"`, CR or
+/// LF, and the empty name, is written quoted as RFC 4180 says (`"A,B"`, `"say ""hi"""`,
+/// `""`); the quoted form is made once, when the sink learns the name, so steady state
+/// still allocates nothing. A name the feed has not published yet (never the case for the
+/// feeds of this workspace, which intern a name before yielding its first tick) is written
+/// as the symbol index.
 ///
 /// ```
 /// use zerotick_core::{Signal, Sink, SymbolTable};
@@ -34,7 +40,8 @@ pub const NAMES_RESERVED: usize = 4096;
 pub struct CsvSink<W: Write> {
     out: W,
     names: SymbolNames,
-    /// Names known to this sink (index = symbol); capacity [`NAMES_RESERVED`].
+    /// Names known to this sink as CSV fields (index = symbol): the feed's name, or its
+    /// quoted form (`csv_field`) where it needs one; capacity [`NAMES_RESERVED`].
     local: Vec<Arc<str>>,
 }
 
@@ -46,7 +53,7 @@ impl<W: Write> CsvSink<W> {
     pub fn new(mut out: W, names: SymbolNames) -> io::Result<Self> {
         out.write_all(b"ts_ns,symbol,value\n")?;
         let mut local = Vec::with_capacity(NAMES_RESERVED);
-        names.refresh(&mut local);
+        learn(&names, &mut local);
         Ok(Self { out, names, local })
     }
 
@@ -86,7 +93,7 @@ impl<W: Write> CsvSink<W> {
         }
         out.write_all(if signal { &b",signal\n"[..] } else { b"\n" })?;
         let mut local = Vec::with_capacity(NAMES_RESERVED);
-        names.refresh(&mut local);
+        learn(&names, &mut local);
         Ok(Self { out, names, local })
     }
 
@@ -98,8 +105,42 @@ impl<W: Write> CsvSink<W> {
     #[cold]
     #[inline(never)]
     fn refresh_names(&mut self) {
-        self.names.refresh(&mut self.local);
+        learn(&self.names, &mut self.local);
     }
+}
+
+/// Appends the names `local.len()..` of `names` to `local` as CSV fields (the cold path).
+fn learn(names: &SymbolNames, local: &mut Vec<Arc<str>>) {
+    let from = local.len();
+    names.refresh(local);
+    for name in &mut local[from..] {
+        if let Some(quoted) = csv_field(name) {
+            *name = quoted;
+        }
+    }
+}
+
+/// `name` quoted as an RFC 4180 field (in `"`, each `"` doubled) if it holds `,`, `"`, CR
+/// or LF, or is empty (a bare empty field reads as a missing value); `None` if it can be
+/// written as it is.
+fn csv_field(name: &str) -> Option<Arc<str>> {
+    let plain = !name.is_empty()
+        && !name
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+    if plain {
+        return None;
+    }
+    let mut field = String::with_capacity(name.len() + 2);
+    field.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            field.push('"');
+        }
+        field.push(c);
+    }
+    field.push('"');
+    Some(field.into())
 }
 
 impl<W: Write> Sink for CsvSink<W> {
@@ -135,5 +176,27 @@ impl<W: Write> Sink for CsvSink<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_that_would_break_a_row_are_quoted() {
+        for plain in ["BTCUSDT", "a b", "x;y", "'q'", "\t", "é"] {
+            assert_eq!(csv_field(plain), None, "{plain:?}");
+        }
+        for (name, field) in [
+            ("", "\"\""),
+            ("A,B", "\"A,B\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("\"", "\"\"\"\""),
+            ("X\n1,FAKE,9e99", "\"X\n1,FAKE,9e99\""),
+            ("cr\r", "\"cr\r\""),
+        ] {
+            assert_eq!(csv_field(name).as_deref(), Some(field), "{name:?}");
+        }
     }
 }

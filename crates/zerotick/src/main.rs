@@ -12,8 +12,8 @@ mod report;
 mod transport;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -138,7 +138,8 @@ pub(crate) struct RunArgs {
     /// Parquet file has the columns ts_ns (a ns timestamp), symbol (the name,
     /// dictionary-encoded), one DOUBLE per feature named as the spec names it, and signal; its
     /// row groups are written by a thread of their own. A run stopped by --seconds or Ctrl-C
-    /// still completes the file.
+    /// still completes the file. A sink file that is one of the run's input files (a --feed
+    /// file or the --features spec) is refused before anything is written.
     #[arg(long, default_value = "null")]
     sink: String,
     /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the
@@ -146,7 +147,7 @@ pub(crate) struct RunArgs {
     /// and its `[compute]` table chooses the compute steps (normalise, filter bank, squash,
     /// projection none/fixed/pca, read-out). `zerotick features --list` prints the
     /// indicators; docs/pipeline.md has an example. A bad spec is a one-line error naming
-    /// the file and line. Default: the built-in row.
+    /// the file and line; a spec over 1 MiB is refused. Default: the built-in row.
     #[arg(long, value_name = "FILE")]
     features: Option<PathBuf>,
     /// What goes to the sink: `signals` (one per row: ts_ns,symbol,value), `features` (each
@@ -232,7 +233,8 @@ pub(crate) struct RunArgs {
     /// `0/2`), still committing offsets to --group. Default: membership, the group assigns.
     #[arg(long, value_name = "I/N")]
     partitions_of: Option<String>,
-    /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms.
+    /// Kafka feed: the group drops a member silent this long (heartbeats every tenth), ms;
+    /// more than three times --block-ms with group membership.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
     /// Kafka feed: commit offsets at most this often while reading, ms (each commit is a
@@ -241,10 +243,14 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 100)]
     commit_interval_ms: u64,
     /// Redis feed: XREADGROUP BLOCK, ms. Kafka feed: how long a fetch waits for data, ms.
+    /// At least 1. The lease and heartbeats are renewed between reads, so with checkpoints
+    /// (Redis) it must stay below a third of the lease (--claim-idle-ms, at least 1 s), and
+    /// with Kafka group membership below a third of --session-timeout-ms.
     #[arg(long, default_value_t = 100)]
     block_ms: u64,
     /// Redis feed: claim entries pending longer than this for another consumer (XAUTOCLAIM),
-    /// at start and every this many ms.
+    /// at start and every this many ms. With checkpoints, also how long the shard set's lease
+    /// lives without renewal (at least 1 s; more than three times --block-ms).
     #[arg(long, default_value_t = 5_000)]
     claim_idle_ms: u64,
     /// Redis feed and sink: keep reconnecting this long before the run fails, ms.
@@ -381,6 +387,8 @@ const MAX_SECONDS: f64 = 365.0 * 86_400.0;
 const MAX_MS: u64 = 86_400_000;
 /// Most entries per XREADGROUP (`--redis-count`).
 const MAX_REDIS_COUNT: usize = 100_000;
+/// Longest `--features` spec read, bytes (a spec is a few KiB).
+const MAX_SPEC_BYTES: u64 = 1 << 20;
 /// Default ticks between checkpoints (`--checkpoint-every`); see the README's Redis section
 /// for what a checkpoint costs.
 const DEFAULT_CHECKPOINT_EVERY: u64 = 262_144;
@@ -442,6 +450,41 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     ] {
         if v > MAX_MS {
             bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
+        }
+    }
+    check_block_ms(args)
+}
+
+/// `--block-ms` against the settings it must leave room for: Redis reads `BLOCK 0` as "wait
+/// forever"; the Redis lease and Kafka heartbeats are renewed between reads, so one blocking
+/// read must take well under the time they live (a third, as the lease renews at a third).
+fn check_block_ms(args: &RunArgs) -> Result<()> {
+    let b = args.block_ms;
+    if b == 0 {
+        bail!("--block-ms must be at least 1 (Redis reads BLOCK 0 as wait forever), got 0");
+    }
+    let is = |scheme: &str| args.feed.iter().any(|f| f.starts_with(scheme));
+    if is("redis://") && checkpoints_on(args) {
+        // As `RedisFeed::lease_ms` (zerotick-redis): --claim-idle-ms, at least a second.
+        let lease_ms = args.claim_idle_ms.max(1_000);
+        if b.saturating_mul(3) >= lease_ms {
+            bail!(
+                "--block-ms must be below a third of the lease (--claim-idle-ms, at least 1000: \
+                 {lease_ms} ms), at most {}, got {b}: the lease is renewed between reads, so a \
+                 longer read lets a standby take over from a live consumer (or use \
+                 --no-checkpoints)",
+                (lease_ms - 1) / 3
+            );
+        }
+    }
+    if is("kafka://") && args.partitions_of.is_none() {
+        let session_ms = args.session_timeout_ms;
+        if b.saturating_mul(3) >= session_ms {
+            bail!(
+                "--block-ms must be below a third of --session-timeout-ms ({session_ms} ms), \
+                 got {b}: heartbeats go out between fetches, so a longer fetch wait gets the \
+                 member dropped from the group"
+            );
         }
     }
     Ok(())
@@ -522,10 +565,12 @@ fn run_command(args: &RunArgs) -> Result<()> {
     let mut kafka_counters = None;
     let rss_start = MemoryStatus::read();
     let steady = SteadyRss::default();
-    let files = file_paths(&args.feed)?;
+    let files = file_paths(&args.feed)?
+        .map(|given| expand_paths(&given))
+        .transpose()?;
+    check_sink_is_not_an_input(&args.sink, files.as_deref(), args.features.as_deref())?;
     let feed = args.feed.first().map_or("synthetic", String::as_str);
-    let (report, feed_name) = if let Some(given) = files {
-        let paths = expand_paths(&given)?;
+    let (report, feed_name) = if let Some(paths) = files {
         let (format, layout, strict) = (args.format.into(), args.layout.into(), args.strict);
         if let [path] = &paths[..] {
             let feed = FileFeed::open_as(path, format, layout, strict)
@@ -669,10 +714,20 @@ fn run_mirrored<F: Feed + 'static>(
     })
 }
 
-/// Reads and checks the `--features` spec; every error is one line naming the file and line.
-fn read_spec(path: &std::path::Path, emit: Emit) -> Result<SpecSettings> {
-    let text = std::fs::read_to_string(path)
+/// Reads and checks the `--features` spec (at most [`MAX_SPEC_BYTES`]); every error is one
+/// line naming the file and line.
+fn read_spec(path: &Path, emit: Emit) -> Result<SpecSettings> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_string(&mut text))
         .with_context(|| format!("cannot read the feature spec {}", path.display()))?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        bail!(
+            "{}: the feature spec is longer than {} KiB; is it the right file?",
+            path.display(),
+            MAX_SPEC_BYTES / 1024
+        );
+    }
     let spec = SpecSettings::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if emit.signals() && !spec.steps.read_out {
         bail!(
@@ -683,6 +738,47 @@ fn read_spec(path: &std::path::Path, emit: Emit) -> Result<SpecSettings> {
         );
     }
     Ok(spec)
+}
+
+/// Refuses a `csv:PATH` or `parquet:PATH` sink that names an existing regular file the run
+/// reads (a feed file or the feature spec, by device and inode, so another spelling, a
+/// symlink or a hard link is caught too): creating the sink would truncate it.
+fn check_sink_is_not_an_input(
+    sink: &str,
+    feeds: Option<&[PathBuf]>,
+    spec: Option<&Path>,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = sink
+        .strip_prefix("csv:")
+        .or_else(|| sink.strip_prefix("parquet:"))
+    else {
+        return Ok(());
+    };
+    // A sink that does not exist yet, or is not a regular file (a pipe, a terminal), is
+    // not truncated by being opened.
+    let Ok(meta) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let feeds = feeds
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ("feed", p.as_path()));
+    for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
+        if let Ok(m) = std::fs::metadata(input)
+            && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
+        {
+            bail!(
+                "--sink {sink} is the {what} file {}: writing the sink would destroy it; \
+                 choose another path",
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The column names of emitted feature rows: the spec's, or the built-in row's.

@@ -8,9 +8,16 @@
 //! Slow or hostile clients cannot starve a scraper or hold the process up: one thread serves up
 //! to [`MAX_CONNECTIONS`] connections at once over non-blocking sockets, each with a deadline for
 //! its whole request (not per read, so trickling a byte at a time does not extend it) and one for
-//! writing its answer. When all slots are taken, a new connection evicts the oldest one. The
-//! thread never blocks on a socket, so [`MetricsServer::stop`] returns within one poll interval
-//! ([`MAX_POLL_SLEEP`]) after its linger, whatever the clients do.
+//! writing its answer. Each poll does bounded work: at most [`MAX_ACCEPTS_PER_POLL`] new
+//! connections, a request head of at most [`MAX_HEAD`] bytes and at most [`MAX_DRAIN_PER_POLL`]
+//! bytes drained per connection, so a client that streams data or a flood of connects cannot
+//! keep the thread in one loop. A new connection whose request has already arrived is answered
+//! as it is accepted. When all slots are taken, a new connection evicts one that has sent
+//! nothing yet, else one still sending its request, else one being drained, and only then one
+//! being answered (the oldest of the first kind found), so a flood of connects cannot push out
+//! a scraper that is being answered. The thread never blocks on a socket, so
+//! [`MetricsServer::stop`] returns within one poll interval ([`MAX_POLL_SLEEP`], plus one
+//! poll's bounded work) after its linger, whatever the clients do.
 //!
 //! It never blocks the pipeline: rendering takes the registry's internal lock, which only
 //! registration and rendering take; recording through metric handles never does.
@@ -26,8 +33,12 @@ use zerotick_sync::metrics::Registry;
 
 /// Longest request head (request line and headers) read, bytes; longer gets 431.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// Connections served at once; one more evicts the oldest.
+/// Connections served at once; one more evicts one (see the module docs for which).
 pub const MAX_CONNECTIONS: usize = 32;
+/// New connections accepted per poll; more wait in the listen queue for the next poll.
+pub const MAX_ACCEPTS_PER_POLL: usize = 64;
+/// Bytes read and discarded per poll from a connection being drained.
+pub const MAX_DRAIN_PER_POLL: usize = 64 * 1024;
 /// Time from accepting a connection to the end of its request head; later gets 408.
 pub const READ_DEADLINE: Duration = Duration::from_secs(2);
 /// Time to hand the answer to a client that does not read it, then the connection is dropped.
@@ -127,7 +138,7 @@ impl Server {
     fn run(mut self, stop: &AtomicBool) {
         let mut sleep = Duration::from_millis(1);
         while !stop.load(Ordering::Relaxed) {
-            let mut busy = self.accept_new();
+            let mut busy = self.accept_new(stop);
             let now = Instant::now();
             let mut i = 0;
             while i < self.conns.len() {
@@ -153,19 +164,28 @@ impl Server {
         }
     }
 
-    /// Accepts every pending connection; at capacity, the oldest connection makes room.
-    fn accept_new(&mut self) -> bool {
+    /// Accepts up to [`MAX_ACCEPTS_PER_POLL`] pending connections (none once `stop` is set),
+    /// answering at once those whose request is already here; at capacity, [`Server::victim`]
+    /// makes room.
+    fn accept_new(&mut self, stop: &AtomicBool) -> bool {
         let mut any = false;
-        while let Ok((stream, _)) = self.listener.accept() {
+        for _ in 0..MAX_ACCEPTS_PER_POLL {
+            // Relaxed: the flag carries no data (see `MetricsServer::stop`).
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok((stream, _)) = self.listener.accept() else {
+                break;
+            };
             any = true;
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
             let _ = stream.set_nodelay(true);
             if self.conns.len() >= MAX_CONNECTIONS
-                && let Some(oldest) = (0..self.conns.len()).min_by_key(|&i| self.conns[i].accepted)
+                && let Some(victim) = self.victim()
             {
-                self.conns.swap_remove(oldest);
+                self.conns.swap_remove(victim);
             }
             let now = Instant::now();
             self.conns.push(Conn {
@@ -176,8 +196,27 @@ impl Server {
                 },
                 buf: Vec::with_capacity(1024),
             });
+            // A scraper sends its request as it connects: read and answer it now, before
+            // the next connections of this round could evict it unanswered.
+            let last = self.conns.len() - 1;
+            if let Poll::Done = self.poll(last, now) {
+                self.conns.swap_remove(last);
+            }
         }
         any
+    }
+
+    /// The connection to drop for a new one: the oldest of those that have sent nothing,
+    /// else of those still sending their request, else of those being drained, else of
+    /// those being answered.
+    fn victim(&self) -> Option<usize> {
+        let rank = |c: &Conn| match c.phase {
+            Phase::Reading { .. } if c.buf.is_empty() => 0,
+            Phase::Reading { .. } => 1,
+            Phase::Draining { .. } => 2,
+            Phase::Writing { .. } => 3,
+        };
+        (0..self.conns.len()).min_by_key(|&i| (rank(&self.conns[i]), self.conns[i].accepted))
     }
 
     fn poll(&mut self, i: usize, now: Instant) -> Poll {
@@ -255,17 +294,27 @@ impl Server {
                 if progress { Poll::Progress } else { Poll::Idle }
             }
             Phase::Draining { until } => {
-                let mut chunk = [0u8; 1024];
-                loop {
+                if now >= until {
+                    return Poll::Done;
+                }
+                // At most MAX_DRAIN_PER_POLL bytes: a client that keeps sending gets the
+                // thread for one bounded read per poll, until `until`.
+                let mut chunk = [0u8; 4096];
+                let mut drained = 0;
+                while drained < MAX_DRAIN_PER_POLL {
                     match conn.stream.read(&mut chunk) {
                         Ok(0) => return Poll::Done,
-                        Ok(_) => {}
+                        Ok(n) => drained += n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(_) => return Poll::Done,
                     }
                 }
-                if now >= until { Poll::Done } else { Poll::Idle }
+                if drained > 0 {
+                    Poll::Progress
+                } else {
+                    Poll::Idle
+                }
             }
         }
     }
@@ -577,5 +626,216 @@ mod tests {
             stop.store(true, Ordering::Relaxed);
         }
         assert!(took < Duration::from_millis(200), "stop took {took:?}");
+    }
+
+    /// A server that no thread runs (the tests call its steps), on a free loopback port.
+    fn bare_server() -> (Server, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        (Server::new(listener, Arc::new(Registry::new())), addr)
+    }
+
+    /// Runs `f` on a thread of its own; `None` if it has not returned within `limit` (the
+    /// thread is then left behind).
+    fn within<T: Send + 'static>(
+        limit: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit).ok()
+    }
+
+    #[test]
+    fn a_client_streaming_after_its_request_does_not_hold_the_server() {
+        let srv = server();
+        let a = srv.addr();
+        let mut s = TcpStream::connect(a).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // After its request, two writers on one connection keep its receive queue full.
+        for _ in 0..2 {
+            let mut w = s.try_clone().unwrap();
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                let junk = vec![b'x'; 1 << 16];
+                while !flag.load(Ordering::Relaxed) && w.write_all(&junk).is_ok() {}
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        // Others are served meanwhile (each exchange gives up after 5 s)...
+        for _ in 0..3 {
+            let (code, text) = exchange(a, b"GET /metrics HTTP/1.1\r\n\r\n");
+            assert_eq!(code, 200, "{text}");
+        }
+        // ... and stop returns (generous limit: only a server stuck in a loop misses it).
+        let stopped = within(Duration::from_secs(20), move || srv.stop(Duration::ZERO));
+        stop.store(true, Ordering::Relaxed);
+        assert!(stopped.is_some(), "stop did not return");
+    }
+
+    #[test]
+    fn one_poll_drains_a_bounded_number_of_bytes() {
+        let (mut server, a) = bare_server();
+        let mut client = TcpStream::connect(a).unwrap();
+        client.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let stop = AtomicBool::new(false);
+        server.accept_new(&stop);
+        let now = Instant::now();
+        while matches!(
+            server.conns[0].phase,
+            Phase::Reading { .. } | Phase::Writing { .. }
+        ) {
+            assert!(!matches!(server.poll(0, now), Poll::Done));
+        }
+        // The client keeps sending after its request: queue as much as the sockets take.
+        client.set_nonblocking(true).unwrap();
+        let junk = vec![b'x'; 1 << 16];
+        let mut queued = 0;
+        loop {
+            match client.write(&junk) {
+                Ok(n) => queued += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // One poll takes its share and leaves the rest for later polls: what the test reads
+        // afterwards (until the client's data stops coming) is all but that share.
+        assert!(!matches!(server.poll(0, now), Poll::Done));
+        assert!(matches!(server.conns[0].phase, Phase::Draining { .. }));
+        let stream = &mut server.conns[0].stream;
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut rest = 0;
+        let mut chunk = vec![0u8; 1 << 16];
+        while let Ok(n @ 1..) = stream.read(&mut chunk) {
+            rest += n;
+        }
+        let drained = queued - rest;
+        assert!(
+            (1..=MAX_DRAIN_PER_POLL).contains(&drained),
+            "one poll drained {drained} of {queued} bytes"
+        );
+    }
+
+    #[test]
+    fn a_connect_flood_does_not_hold_the_server() {
+        let srv = server();
+        let a = srv.addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flooders: Vec<_> = (0..2)
+            .map(|_| {
+                let flag = stop.clone();
+                std::thread::spawn(move || {
+                    // Connect and hang up, at most 5,000 times (each leaves a port in
+                    // TIME_WAIT; the ephemeral range is about 28,000).
+                    let mut n = 0u64;
+                    for _ in 0..5_000 {
+                        if flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        n += u64::from(TcpStream::connect(a).is_ok());
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut codes = Vec::new();
+        for _ in 0..3 {
+            codes.push(exchange(a, b"GET /metrics HTTP/1.1\r\n\r\n").0);
+        }
+        let stopped = within(Duration::from_secs(20), move || srv.stop(Duration::ZERO));
+        stop.store(true, Ordering::Relaxed);
+        let connects: u64 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(stopped.is_some(), "stop did not return");
+        assert!(connects > 0);
+        // Scrapes may lose to the flood now and then (the listen queue is shared); most win.
+        assert!(
+            codes.iter().filter(|&&c| c == 200).count() >= 1,
+            "{codes:?}"
+        );
+    }
+
+    #[test]
+    fn one_poll_accepts_a_bounded_number_of_connections_and_none_once_stopping() {
+        let (mut server, a) = bare_server();
+        let pending = MAX_ACCEPTS_PER_POLL + 36;
+        let _clients: Vec<TcpStream> = (0..pending)
+            .map(|_| TcpStream::connect(a).unwrap())
+            .collect();
+        let stop = AtomicBool::new(true);
+        assert!(!server.accept_new(&stop), "accepted while stopping");
+        stop.store(false, Ordering::Relaxed);
+        assert!(server.accept_new(&stop));
+        let mut left = 0;
+        while server.listener.accept().is_ok() {
+            left += 1;
+        }
+        assert_eq!(left, pending - MAX_ACCEPTS_PER_POLL);
+    }
+
+    #[test]
+    fn a_connect_burst_does_not_evict_a_scraper_before_it_is_answered() {
+        let (mut server, a) = bare_server();
+        // The scraper connects and sends its request first; a burst of silent connections
+        // (more than there are slots) lands before the server's next poll.
+        let mut scraper = TcpStream::connect(a).unwrap();
+        scraper.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let _burst: Vec<TcpStream> = (0..MAX_CONNECTIONS + 8)
+            .map(|_| TcpStream::connect(a).unwrap())
+            .collect();
+        let stop = AtomicBool::new(false);
+        // One round of the serving loop.
+        server.accept_new(&stop);
+        let now = Instant::now();
+        let mut i = 0;
+        while i < server.conns.len() {
+            match server.poll(i, now) {
+                Poll::Done => drop(server.conns.swap_remove(i)),
+                _ => i += 1,
+            }
+        }
+        scraper
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = scraper.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
+    }
+
+    #[test]
+    fn eviction_spares_connections_being_answered() {
+        let (mut server, a) = bare_server();
+        let _clients: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(a).unwrap()).collect();
+        let stop = AtomicBool::new(false);
+        server.accept_new(&stop);
+        assert_eq!(server.conns.len(), 4);
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(60);
+        // Oldest first: being answered, being drained, sending its request, silent.
+        server.conns[0].phase = Phase::Writing {
+            sent: 0,
+            deadline: far,
+        };
+        server.conns[0].buf = b"HTTP/1.1 200 OK\r\n".to_vec();
+        server.conns[1].phase = Phase::Draining { until: far };
+        server.conns[2].buf = b"GET /met".to_vec();
+        for (k, c) in server.conns.iter_mut().enumerate() {
+            c.accepted = t0 + Duration::from_millis(k as u64);
+        }
+        let mut order = Vec::new();
+        while let Some(v) = server.victim() {
+            order.push(server.conns[v].accepted - t0);
+            server.conns.swap_remove(v);
+        }
+        let ms = |k| Duration::from_millis(k);
+        assert_eq!(order, [ms(3), ms(2), ms(1), ms(0)]);
     }
 }
