@@ -112,6 +112,14 @@ pub struct RedisFeedConfig {
     pub dead_letter_max: u64,
 }
 
+/// How long the lease of a shard set lives without renewal (with
+/// [`RedisFeedConfig::checkpoints`]): `claim_idle_ms`, the time after which a consumer's
+/// entries count as abandoned, at least a second. The holder renews it between reads once a
+/// third of it has passed, so a blocking read (`block_ms`) must stay under a third of it.
+pub fn lease_ms(claim_idle_ms: u64) -> u64 {
+    claim_idle_ms.max(1_000)
+}
+
 /// Default of [`RedisFeedConfig::dead_letter_max`].
 pub const DEAD_LETTER_MAX: u64 = 100_000;
 
@@ -399,10 +407,9 @@ impl RedisFeed {
         parts.join(",")
     }
 
-    /// How long the lease of a shard set lives without renewal: `claim_idle_ms`, the time
-    /// after which a consumer's entries count as abandoned, at least a second.
+    /// [`lease_ms`] of this feed's `claim_idle_ms`.
     fn lease_ms(&self) -> u64 {
-        self.cfg.claim_idle_ms.max(1_000)
+        lease_ms(self.cfg.claim_idle_ms)
     }
 
     /// Takes or renews the lease; `Ok(None)` if this consumer holds it now, else the holder.

@@ -11,7 +11,7 @@ pub mod sink;
 
 pub use codec::{StreamId, shard_of};
 pub use conn::{Connection, Endpoint, RedisError};
-pub use feed::{DEAD_LETTER_MAX, FeedCounters, RedisFeed, RedisFeedConfig, Standby};
+pub use feed::{DEAD_LETTER_MAX, FeedCounters, RedisFeed, RedisFeedConfig, Standby, lease_ms};
 pub use publish::Publisher;
 pub use resp::RespError;
 pub use sink::RedisSink;

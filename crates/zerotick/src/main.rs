@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod checks;
 mod features;
 mod interrupt;
 mod jitter;
@@ -9,32 +10,34 @@ mod kafka;
 mod metrics_http;
 mod publish;
 mod report;
+mod sinks;
 mod transport;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zerotick_core::{Feed, NullSink, Sink};
 use zerotick_feeds::{
-    Compression, CsvLayout, CsvSink, FileFeed, InputFormat, MergedFeed, SyntheticConfig,
-    SyntheticFeed, expand_paths,
+    Compression, CsvLayout, FileFeed, InputFormat, MergedFeed, SyntheticConfig, SyntheticFeed,
+    expand_paths,
 };
 use zerotick_mem::counting::{CountingAlloc, thread_total, watch_this_thread};
 use zerotick_mem::process::MemoryStatus;
-use zerotick_parquet::{ParquetOptions, ParquetSink};
 use zerotick_pipeline::features::FeatureConfig;
-use zerotick_pipeline::rows::{Emit, SpecSettings, builtin_column_names};
+use zerotick_pipeline::rows::Emit;
 use zerotick_pipeline::{Hooks, PipelineConfig, PipelineError, RunReport, run};
 
+use crate::checks::{check_flags, checkpoints_on, read_spec};
 use crate::interrupt::{Interruptible, interrupted};
+use crate::sinks::{check_sink_is_not_an_input, csv_sink, parquet_sink};
 use zerotick_sync::metrics::Registry;
 
 #[derive(Parser, Debug)]
@@ -381,122 +384,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Longest `--seconds` accepted: a year.
-const MAX_SECONDS: f64 = 365.0 * 86_400.0;
-/// Longest millisecond setting accepted (`--block-ms`, `--claim-idle-ms`, ...): a day.
-const MAX_MS: u64 = 86_400_000;
-/// Most entries per XREADGROUP (`--redis-count`).
-const MAX_REDIS_COUNT: usize = 100_000;
-/// Longest `--features` spec read, bytes (a spec is a few KiB).
-const MAX_SPEC_BYTES: u64 = 1 << 20;
 /// Default ticks between checkpoints (`--checkpoint-every`); see the README's Redis section
 /// for what a checkpoint costs.
 const DEFAULT_CHECKPOINT_EVERY: u64 = 262_144;
-
-/// Checks the flags that are not the pipeline's (the pipeline checks its own sizes), so a
-/// typo ends in one line naming the flag and its range, never in a panic or an abort.
-fn check_flags(args: &RunArgs) -> Result<()> {
-    if let Some(s) = args.seconds
-        && !(s.is_finite() && s > 0.0 && s <= MAX_SECONDS)
-    {
-        bail!(
-            "--seconds must be a number of seconds above 0 and at most {MAX_SECONDS} (a year), got {s}"
-        );
-    }
-    if !(args.rate.is_finite() && (1e-3..=1e9).contains(&args.rate)) {
-        bail!(
-            "--rate must be between 0.001 and 1000000000 ticks per second, got {}",
-            args.rate
-        );
-    }
-    let symbols = zerotick_pipeline::limits::SYMBOLS;
-    if !(1..=symbols).contains(&args.symbols) {
-        bail!(
-            "--symbols must be between 1 and {symbols}, got {}",
-            args.symbols
-        );
-    }
-    let depth = zerotick_pipeline::limits::BOOK_DEPTH;
-    if !(1..=depth).contains(&args.book_depth) {
-        bail!(
-            "--book-depth must be between 1 and {depth} levels per side, got {}",
-            args.book_depth
-        );
-    }
-    if args.checkpoint_every == 0 {
-        bail!("--checkpoint-every must be at least 1");
-    }
-    if args.checkpoints {
-        if !args.feed.iter().any(|f| f.starts_with("redis://")) {
-            bail!("--checkpoints needs a Redis feed (--feed redis://HOST:PORT/STREAM)");
-        }
-        if args.features.is_some() {
-            bail!("--checkpoints takes the built-in feature row only, not --features");
-        }
-    }
-    if !(1..=MAX_REDIS_COUNT).contains(&args.redis_count) {
-        bail!(
-            "--redis-count must be between 1 and {MAX_REDIS_COUNT}, got {}",
-            args.redis_count
-        );
-    }
-    for (flag, v) in [
-        ("--block-ms", args.block_ms),
-        ("--claim-idle-ms", args.claim_idle_ms),
-        ("--reconnect-give-up-ms", args.reconnect_give_up_ms),
-        ("--metrics-linger-ms", args.metrics_linger_ms),
-        ("--session-timeout-ms", args.session_timeout_ms),
-        ("--commit-interval-ms", args.commit_interval_ms),
-    ] {
-        if v > MAX_MS {
-            bail!("{flag} must be at most {MAX_MS} (a day), got {v}");
-        }
-    }
-    check_block_ms(args)
-}
-
-/// `--block-ms` against the settings it must leave room for: Redis reads `BLOCK 0` as "wait
-/// forever"; the Redis lease and Kafka heartbeats are renewed between reads, so one blocking
-/// read must take well under the time they live (a third, as the lease renews at a third).
-fn check_block_ms(args: &RunArgs) -> Result<()> {
-    let b = args.block_ms;
-    if b == 0 {
-        bail!("--block-ms must be at least 1 (Redis reads BLOCK 0 as wait forever), got 0");
-    }
-    let is = |scheme: &str| args.feed.iter().any(|f| f.starts_with(scheme));
-    if is("redis://") && checkpoints_on(args) {
-        // As `RedisFeed::lease_ms` (zerotick-redis): --claim-idle-ms, at least a second.
-        let lease_ms = args.claim_idle_ms.max(1_000);
-        if b.saturating_mul(3) >= lease_ms {
-            bail!(
-                "--block-ms must be below a third of the lease (--claim-idle-ms, at least 1000: \
-                 {lease_ms} ms), at most {}, got {b}: the lease is renewed between reads, so a \
-                 longer read lets a standby take over from a live consumer (or use \
-                 --no-checkpoints)",
-                (lease_ms - 1) / 3
-            );
-        }
-    }
-    if is("kafka://") && args.partitions_of.is_none() {
-        let session_ms = args.session_timeout_ms;
-        if b.saturating_mul(3) >= session_ms {
-            bail!(
-                "--block-ms must be below a third of --session-timeout-ms ({session_ms} ms), \
-                 got {b}: heartbeats go out between fetches, so a longer fetch wait gets the \
-                 member dropped from the group"
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Whether the run stores checkpoints: `--checkpoints`, or by default a Redis feed with the
-/// built-in feature row (custom rows are not checkpointed); never with `--no-checkpoints`.
-pub(crate) fn checkpoints_on(args: &RunArgs) -> bool {
-    !args.no_checkpoints
-        && (args.checkpoints
-            || (args.features.is_none() && args.feed.iter().any(|f| f.starts_with("redis://"))))
-}
 
 fn run_command(args: &RunArgs) -> Result<()> {
     check_flags(args)?;
@@ -712,123 +602,6 @@ fn run_mirrored<F: Feed + 'static>(
         mirror.thread().unpark();
         report
     })
-}
-
-/// Reads and checks the `--features` spec (at most [`MAX_SPEC_BYTES`]); every error is one
-/// line naming the file and line.
-fn read_spec(path: &Path, emit: Emit) -> Result<SpecSettings> {
-    let mut text = String::new();
-    File::open(path)
-        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_string(&mut text))
-        .with_context(|| format!("cannot read the feature spec {}", path.display()))?;
-    if text.len() as u64 > MAX_SPEC_BYTES {
-        bail!(
-            "{}: the feature spec is longer than {} KiB; is it the right file?",
-            path.display(),
-            MAX_SPEC_BYTES / 1024
-        );
-    }
-    let spec = SpecSettings::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    if emit.signals() && !spec.steps.read_out {
-        bail!(
-            "{}: line {}: the spec turns the read-out off, so there are no signals to emit; \
-             use --emit features",
-            path.display(),
-            spec.readout_line
-        );
-    }
-    Ok(spec)
-}
-
-/// Refuses a `csv:PATH` or `parquet:PATH` sink that names an existing regular file the run
-/// reads (a feed file or the feature spec, by device and inode, so another spelling, a
-/// symlink or a hard link is caught too): creating the sink would truncate it.
-fn check_sink_is_not_an_input(
-    sink: &str,
-    feeds: Option<&[PathBuf]>,
-    spec: Option<&Path>,
-) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Some(out) = sink
-        .strip_prefix("csv:")
-        .or_else(|| sink.strip_prefix("parquet:"))
-    else {
-        return Ok(());
-    };
-    // A sink that does not exist yet, or is not a regular file (a pipe, a terminal), is
-    // not truncated by being opened.
-    let Ok(meta) = std::fs::metadata(out) else {
-        return Ok(());
-    };
-    if !meta.is_file() {
-        return Ok(());
-    }
-    let feeds = feeds
-        .unwrap_or_default()
-        .iter()
-        .map(|p| ("feed", p.as_path()));
-    for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
-        if let Ok(m) = std::fs::metadata(input)
-            && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
-        {
-            bail!(
-                "--sink {sink} is the {what} file {}: writing the sink would destroy it; \
-                 choose another path",
-                input.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The column names of emitted feature rows: the spec's, or the built-in row's.
-fn feature_columns(config: &PipelineConfig) -> Vec<String> {
-    match &config.spec {
-        Some(s) => s.spec.column_names(),
-        None => builtin_column_names(),
-    }
-}
-
-/// A CSV sink for the run's `--emit` mode (signals, or rows with their column names).
-fn csv_sink<W: Write>(
-    out: W,
-    names: zerotick_core::SymbolNames,
-    config: &PipelineConfig,
-) -> Result<CsvSink<W>> {
-    Ok(if config.emit.features() {
-        CsvSink::with_columns(
-            out,
-            names,
-            &feature_columns(config),
-            config.emit == Emit::Both,
-        )?
-    } else {
-        CsvSink::new(out, names)?
-    })
-}
-
-/// A Parquet sink for the run's `--emit` mode: feature columns named as in
-/// [`feature_columns`] for rows, and a `signal` column when signals are emitted.
-fn parquet_sink(
-    path: &str,
-    names: zerotick_core::SymbolNames,
-    config: &PipelineConfig,
-) -> Result<ParquetSink> {
-    if path.is_empty() {
-        bail!("--sink parquet:PATH needs a file path, e.g. parquet:features.parquet");
-    }
-    let features = if config.emit.features() {
-        feature_columns(config)
-    } else {
-        Vec::new()
-    };
-    Ok(ParquetSink::create(
-        path,
-        names,
-        &features,
-        config.emit.signals(),
-        ParquetOptions::default(),
-    )?)
 }
 
 /// The paths of `--feed` values naming files (`csv:PATH` or a bare `PATH`), or `None` for a

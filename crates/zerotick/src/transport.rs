@@ -11,8 +11,9 @@ use zerotick_redis::checkpoint::group_key;
 use zerotick_redis::{Endpoint, FeedCounters, RedisFeed, RedisFeedConfig, RedisSink};
 use zerotick_sync::metrics::{Counter, Registry};
 
+use crate::RunArgs;
+use crate::checks::checkpoints_on;
 use crate::interrupt::interrupted;
-use crate::{RunArgs, checkpoints_on};
 
 /// Parses `--stream-shards 0,2,3`.
 pub(crate) fn shards(list: &str) -> Result<Vec<u32>> {
