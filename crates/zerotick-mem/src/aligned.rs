@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::element::Element;
 use crate::error::{AllocError, CapacityError};
+use crate::pages::Pages;
 
 /// Alignment, in bytes, of every buffer this crate hands out: one cache line, and the width of
 /// an AVX-512 register, so aligned SIMD loads never split a line.
 pub const ALIGN: usize = 64;
 
 /// Bytes between two writes when touching a buffer to fault its pages in.
-const PAGE_BYTES: usize = 4096;
+pub(crate) const PAGE_BYTES: usize = 4096;
 
 /// Buffers of at least this many bytes are aligned to it and, on Linux, advised to the kernel
 /// as transparent-huge-page candidates (`madvise(MADV_HUGEPAGE)`): one 2 MiB page instead of
@@ -122,12 +123,32 @@ impl<T: Element> AlignedBuf<T> {
     /// # Errors
     /// [`AllocError`] if the size overflows or the allocator (or the kernel) refuses.
     pub fn try_zeroed_unfaulted(capacity: usize) -> Result<Self, AllocError> {
+        Self::try_zeroed_unfaulted_with(capacity, Pages::Huge)
+    }
+
+    /// [`try_zeroed_unfaulted`](Self::try_zeroed_unfaulted), with a buffer of 2 MiB or
+    /// more mapped with `pages` ([`Pages::Base`]: 4 KiB pages, no huge-page advice; its
+    /// pages can be faulted in from another thread with
+    /// [`PageSpan::populate`](crate::PageSpan::populate)).
+    ///
+    /// ```
+    /// use zerotick_mem::{AlignedBuf, PageSpan, Pages};
+    /// let window = AlignedBuf::<f64>::try_zeroed_unfaulted_with(1 << 20, Pages::Base)?;
+    /// let span = PageSpan::of(&window);
+    /// std::thread::scope(|s| s.spawn(|| span.populate()).join().unwrap());
+    /// assert!(window.iter().all(|v| *v == 0.0));
+    /// # Ok::<(), zerotick_mem::AllocError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_zeroed_unfaulted`](Self::try_zeroed_unfaulted).
+    pub fn try_zeroed_unfaulted_with(capacity: usize, pages: Pages) -> Result<Self, AllocError> {
         let layout = Self::layout(capacity)?;
         let ptr = if layout.size() == 0 {
             Self::dangling()
         } else {
             let raw = if layout.align() >= HUGE_PAGE_BYTES {
-                huge::alloc_zeroed(layout.size())
+                huge::alloc_zeroed(layout.size(), pages == Pages::Huge)
             } else {
                 // SAFETY: `layout` has a non-zero size (checked just above).
                 unsafe { alloc::alloc_zeroed(layout) }
@@ -438,9 +459,10 @@ mod huge {
         size.checked_next_multiple_of(HUGE_PAGE_BYTES)
     }
 
-    /// `size` (> 0) zeroed bytes, 2 MiB aligned; null if the kernel refuses.
+    /// `size` (> 0) zeroed bytes, 2 MiB aligned, advised as huge pages if `huge`; null if
+    /// the kernel refuses.
     #[cfg(target_os = "linux")]
-    pub(super) fn alloc_zeroed(size: usize) -> *mut u8 {
+    pub(super) fn alloc_zeroed(size: usize, huge: bool) -> *mut u8 {
         let Some(len) = mapped_len(size) else {
             return core::ptr::null_mut();
         };
@@ -482,7 +504,7 @@ mod huge {
         // Huge pages only where whole: the partial page at the end keeps small pages, so
         // touching the buffer's last bytes does not map 2 MiB for them.
         let whole = size & !(HUGE_PAGE_BYTES - 1);
-        if whole > 0 {
+        if huge && whole > 0 {
             super::madvise_huge_pages(start, whole);
         }
         start
@@ -507,9 +529,10 @@ mod huge {
         std::alloc::Layout::from_size_align(size, HUGE_PAGE_BYTES).ok()
     }
 
-    /// `size` (> 0) zeroed bytes, 2 MiB aligned; null if the allocator refuses.
+    /// `size` (> 0) zeroed bytes, 2 MiB aligned; null if the allocator refuses (`huge`
+    /// has no meaning off Linux).
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn alloc_zeroed(size: usize) -> *mut u8 {
+    pub(super) fn alloc_zeroed(size: usize, _huge: bool) -> *mut u8 {
         match layout(size) {
             // SAFETY: `size > 0` (the caller's contract).
             Some(l) => unsafe { std::alloc::alloc_zeroed(l) },
@@ -784,17 +807,7 @@ mod tests {
     /// Pages of `buf` the kernel has mapped in (`mincore`), and its page count.
     #[cfg(target_os = "linux")]
     fn resident_pages(buf: &AlignedBuf<u8>) -> (usize, usize) {
-        // `mincore` wants a page-aligned start: round down (a buffer from the global
-        // allocator may start inside a page; the page it starts in is then counted too).
-        let start = buf.as_ptr() as usize & !(PAGE_BYTES - 1);
-        let len = buf.as_ptr() as usize + buf.capacity_bytes() - start;
-        let pages = len.div_ceil(PAGE_BYTES);
-        let mut vec = vec![0u8; pages];
-        // SAFETY: `mincore` only reports on the range, which holds the buffer's storage (and
-        // the rest of the pages it touches, all mapped); `vec` has one byte per page.
-        let rc = unsafe { libc::mincore(start as *mut _, len, vec.as_mut_ptr()) };
-        assert_eq!(rc, 0);
-        (vec.iter().filter(|v| **v & 1 != 0).count(), pages)
+        crate::PageSpan::of(buf).resident_pages().expect("mincore")
     }
 
     /// Release builds too: a prefault the compiler reduced to loads would map the shared
@@ -824,6 +837,29 @@ mod tests {
             assert_eq!(resident, pages, "slab of {bytes} bytes");
             assert!(whole.iter().all(|v| *v == 0));
         }
+    }
+
+    /// A base-page buffer's span faulted in from another thread: every page resident, the
+    /// contents unchanged (where the kernel has `MADV_POPULATE_WRITE`; elsewhere `populate`
+    /// says it did nothing, and nothing changed).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_span_populated_on_another_thread_is_resident_and_unchanged() {
+        let n = 3 * HUGE_PAGE_BYTES + 777;
+        let mut buf = AlignedBuf::<u8>::try_zeroed_unfaulted_with(n, crate::Pages::Base).unwrap();
+        buf[n - 1] = 7;
+        let (before, pages) = resident_pages(&buf);
+        assert!(before < pages / 2, "{before} of {pages} resident");
+        let span = crate::PageSpan::of(&buf);
+        assert_eq!(span.len(), n);
+        let done = std::thread::scope(|s| s.spawn(|| span.populate()).join().unwrap());
+        assert_eq!(done, crate::can_populate());
+        if done {
+            assert_eq!(resident_pages(&buf), (pages, pages));
+        }
+        assert!(buf[..n - 1].iter().all(|v| *v == 0));
+        assert_eq!(buf[n - 1], 7);
+        assert!(crate::PageSpan::of(&AlignedBuf::<u8>::try_zeroed(0).unwrap()).populate());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod element;
 mod error;
 mod manager;
 mod objects;
+mod pages;
 mod pool;
 pub mod process;
 mod sync;
@@ -19,6 +20,7 @@ pub use element::Element;
 pub use error::{AllocError, CapacityError, ShapeError};
 pub use manager::{ManagerStats, PoolConfig, PoolManager};
 pub use objects::{Batch, Matrix};
+pub use pages::{PageSpan, Pages, can_populate};
 pub use pool::{
     Guard, MissPolicy, OwnedPoolGuard, Pool, PoolError, PoolGuard, PoolStats, ResetPolicy, Reusable,
 };

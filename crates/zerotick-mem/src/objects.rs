@@ -4,6 +4,7 @@
 use crate::aligned::{ALIGN, AlignedBuf, Slab};
 use crate::element::Element;
 use crate::error::{AllocError, CapacityError, ShapeError};
+use crate::pages::{PageSpan, Pages};
 use crate::pool::Reusable;
 
 impl<T: Element> Reusable for AlignedBuf<T> {
@@ -63,6 +64,32 @@ impl Matrix {
             cols,
             built: (rows, cols),
         })
+    }
+
+    /// A zeroed `rows x cols` matrix whose pages need not be resident yet, mapped with
+    /// `pages` where it is 2 MiB or more ([`AlignedBuf::try_zeroed_unfaulted_with`]): fault
+    /// it in with [`page_span`](Self::page_span) on the thread that should pay for it.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the size overflows or the allocator refuses.
+    pub fn try_zeroed_unfaulted_with(
+        rows: usize,
+        cols: usize,
+        pages: Pages,
+    ) -> Result<Self, AllocError> {
+        let len = rows.checked_mul(cols).ok_or(AllocError::CapacityOverflow)?;
+        Ok(Self {
+            data: AlignedBuf::try_zeroed_unfaulted_with(len, pages)?,
+            rows,
+            cols,
+            built: (rows, cols),
+        })
+    }
+
+    /// The address range of the storage, to fault in from another thread
+    /// ([`PageSpan::populate`]).
+    pub fn page_span(&self) -> PageSpan {
+        PageSpan::of(&self.data)
     }
 
     /// Builds a zeroed `rows x cols` matrix.

@@ -46,7 +46,7 @@ use zerotick_kernels::dense::{DenseError, RsvdParams};
 use zerotick_kernels::fft::{ConvError, Mode};
 use zerotick_kernels::sparse::{self, Csr, Path, SparseError};
 use zerotick_kernels::{KernelError, Kernels};
-use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pool, ResetPolicy};
+use zerotick_mem::{Arena, Batch, Matrix, MissPolicy, OwnedPoolGuard, Pages, Pool, ResetPolicy};
 use zerotick_sync::spsc::Consumer;
 use zerotick_sync::wait::WaitStrategy;
 
@@ -294,6 +294,9 @@ pub(crate) type ShardState = Box<Shard>;
 pub(crate) struct SharedPca {
     service: PcaService,
     results: Vec<Consumer<PcaJob>>,
+    /// The shards' row windows, made with the service when its worker faults them in
+    /// (see [`threaded_windows`]); `None`: the first stage makes its own.
+    windows: Option<Arc<Pool<Matrix>>>,
 }
 
 /// The compute stage. All state is allocated at construction.
@@ -384,8 +387,8 @@ impl ComputeStage {
             kernels,
             batch_rows,
             owns,
-            PcaService::Inline(Box::new(core)),
-            Vec::new(),
+            (PcaService::Inline(Box::new(core)), Vec::new()),
+            None,
         )
     }
 
@@ -406,7 +409,7 @@ impl ComputeStage {
         let (service, worker, results) =
             PcaService::threaded(pca_params(&config), config.shards, wait)?;
         Ok((
-            Self::build(config, kernels, batch_rows, owns, service, results)?,
+            Self::build(config, kernels, batch_rows, owns, (service, results), None)?,
             worker,
         ))
     }
@@ -426,7 +429,11 @@ impl ComputeStage {
         pca: SharedPca,
     ) -> Result<Vec<Self>, ComputeError> {
         let params = pca_params(&config);
-        let SharedPca { service, results } = pca;
+        let SharedPca {
+            service,
+            results,
+            windows,
+        } = pca;
         let mut stages = Vec::with_capacity(helpers + 1);
         for _ in 0..helpers {
             let pca = service.share(params)?;
@@ -435,11 +442,18 @@ impl ComputeStage {
                 kernels,
                 batch_rows,
                 |_| false,
-                pca,
-                Vec::new(),
+                (pca, Vec::new()),
+                None,
             )?);
         }
-        let main = Self::build(config, kernels, batch_rows, |_| true, service, results)?;
+        let main = Self::build(
+            config,
+            kernels,
+            batch_rows,
+            |_| true,
+            (service, results),
+            windows,
+        )?;
         stages.insert(0, main);
         Ok(stages)
     }
@@ -458,8 +472,21 @@ impl ComputeStage {
         let params = pca_params(config);
         Ok(match pca_wait {
             Some(wait) => {
-                let (service, worker, results) = PcaService::threaded(params, config.shards, wait)?;
-                (SharedPca { service, results }, Some(worker))
+                let (service, mut worker, results) =
+                    PcaService::threaded(params, config.shards, wait)?;
+                let windows = if config.pca_every > 0 {
+                    Some(threaded_windows(config.shards, &mut worker)?)
+                } else {
+                    None
+                };
+                (
+                    SharedPca {
+                        service,
+                        results,
+                        windows,
+                    },
+                    Some(worker),
+                )
             }
             None => (
                 SharedPca {
@@ -468,6 +495,7 @@ impl ComputeStage {
                         config.pca_every > 0,
                     )?)),
                     results: Vec::new(),
+                    windows: None,
                 },
                 None,
             ),
@@ -510,8 +538,8 @@ impl ComputeStage {
         kernels: Kernels,
         batch_rows: usize,
         owns: impl Fn(usize) -> bool,
-        pca: PcaService,
-        pca_results: Vec<Consumer<PcaJob>>,
+        (pca, pca_results): (PcaService, Vec<Consumer<PcaJob>>),
+        windows: Option<Arc<Pool<Matrix>>>,
     ) -> Result<Self, ComputeError> {
         let mut pca_results: Vec<_> = pca_results.into_iter().map(Some).collect();
         config.validate()?;
@@ -523,17 +551,14 @@ impl ComputeStage {
         let owned = (0..config.shards).filter(|&i| owns(i)).count();
         // With refreshes off no shard keeps its recent rows: no 8 MiB matrix per shard.
         let pca_on = config.pca_every > 0;
-        let matrices = Arc::new(
-            Pool::try_new(
-                if pca_on { owned } else { 0 },
-                MissPolicy::FailFast,
-                ResetPolicy::Keep,
-                // Zeroed and so resident from here on (`try_zeroed` writes every page): the
-                // resident set does not grow in steady state.
-                || Matrix::try_zeroed(PCA_ROWS, WIDTH),
-            )
-            .map_err(|e| ComputeError::Alloc(e.to_string()))?,
-        );
+        let matrices = match windows {
+            Some(w) => w,
+            // Zeroed and so resident from here on (`try_zeroed` writes every page): the
+            // resident set does not grow in steady state.
+            None => window_pool(if pca_on { owned } else { 0 }, || {
+                Matrix::try_zeroed(PCA_ROWS, WIDTH)
+            })?,
+        };
         let mut shards = Vec::with_capacity(config.shards);
         for i in 0..config.shards {
             if !owns(i) {
@@ -906,6 +931,47 @@ fn fold_block(s: &mut Shard) {
     s.block_rows = 0;
 }
 
+/// A pool of `n` PCA row windows (`PCA_ROWS x WIDTH`, 8 MiB each) made by `make`.
+fn window_pool(
+    n: usize,
+    make: impl Fn() -> Result<Matrix, zerotick_mem::AllocError> + Send + Sync + 'static,
+) -> Result<Arc<Pool<Matrix>>, ComputeError> {
+    Pool::try_new(n, MissPolicy::FailFast, ResetPolicy::Keep, make)
+        .map(Arc::new)
+        .map_err(|e| ComputeError::Alloc(e.to_string()))
+}
+
+/// The row windows of a run's `shards` shards when a PCA thread (`worker`) serves them:
+/// mapped with 4 KiB pages and faulted in by the PCA thread during its warm-up, before it
+/// counts itself ready, so neither the feature thread's start-up nor the hot path pays for
+/// them. Huge pages were the wrong choice here: a window is written a row (8 KiB) at a time
+/// and read once per refresh, so it gains nothing from them in steady state, and on the
+/// Firecracker VMs, whose host takes freed memory back, 32 MiB of fresh huge pages took
+/// 75-120 ms to fault in against 11-16 ms of 4 KiB pages (AMD EPYC Zen 4, 2026-12-02),
+/// most of a short run's start-up. Where the kernel cannot fault pages in for another
+/// thread ([`zerotick_mem::can_populate`]), the windows are huge and faulted in here, as
+/// before.
+fn threaded_windows(
+    shards: usize,
+    worker: &mut pca::PcaWorker,
+) -> Result<Arc<Pool<Matrix>>, ComputeError> {
+    if !zerotick_mem::can_populate() {
+        return window_pool(shards, || Matrix::try_zeroed(PCA_ROWS, WIDTH));
+    }
+    let pool = window_pool(shards, || {
+        Matrix::try_zeroed_unfaulted_with(PCA_ROWS, WIDTH, Pages::Base)
+    })?;
+    // Every window held at once (a guard dropped at once would hand the same one back).
+    let held = (0..shards)
+        .map(|_| pool.acquire_owned())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ComputeError::Alloc(e.to_string()))?;
+    let spans = held.iter().map(|m| m.page_span()).collect();
+    drop(held);
+    worker.populate_at_warm_up(spans, Arc::clone(&pool));
+    Ok(pool)
+}
+
 /// Waits (if need be) for shard `shard`'s refresh and makes its result the projection.
 fn apply_refresh(
     shards: &mut [Option<ShardState>],
@@ -1103,6 +1169,43 @@ mod tests {
         }
         assert!(signals.iter().all(|v| v.is_finite() && *v != 0.0));
         assert_eq!(st.stats().pca_refreshes, 0);
+    }
+
+    /// With a PCA thread, every shard's window is its own and all of them are resident
+    /// once the worker's warm-up returns (the feed starts only then): none faults in on the
+    /// hot path, and the resident set does not grow after warm-up.
+    #[test]
+    fn the_pca_workers_warm_up_faults_every_shards_own_window_in() {
+        let config = ComputeConfig::default();
+        let (shared, worker) = ComputeStage::sharing_pca(&config, Some(WaitStrategy::default()))
+            .expect("threaded PCA");
+        let mut worker = worker.expect("a worker with pca_wait");
+        let stages =
+            ComputeStage::sharing(config, Kernels::active(), 4, 1, shared).expect("stages");
+        assert_eq!(stages[0].matrix_pool().capacity(), config.shards);
+        let spans: Vec<_> = stages[0]
+            .shards
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .and_then(|s| s.recent.as_ref())
+                    .expect("a window")
+                    .page_span()
+            })
+            .collect();
+        for (i, span) in spans.iter().enumerate() {
+            assert!(
+                !spans[..i].contains(span),
+                "one window per shard: {spans:?}"
+            );
+        }
+        worker.warm_up_thread().expect("warm-up");
+        if zerotick_mem::can_populate() {
+            for span in &spans {
+                let (resident, pages) = span.resident_pages().expect("mincore");
+                assert_eq!(resident, pages, "{span:?}");
+            }
+        }
     }
 
     #[test]

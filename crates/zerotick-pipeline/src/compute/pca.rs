@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use zerotick_kernels::dense::{RsvdParams, mat_mut, mat_ref, rsvd_scratch_bytes};
 use zerotick_kernels::simd::{Kernels, Tier};
-use zerotick_mem::{AllocError, Arena, Matrix, OwnedPoolGuard};
+use zerotick_mem::{AllocError, Arena, Matrix, OwnedPoolGuard, PageSpan, Pool};
 
 use zerotick_sync::mpmc;
 use zerotick_sync::spsc::{Consumer, PopError, Producer};
@@ -176,16 +176,33 @@ pub struct PcaWorker {
     /// Per shard, where its results go.
     done: Vec<Producer<PcaJob>>,
     wait: WaitStrategy,
+    /// Pages to fault in during the warm-up (the shards' row windows), and the pool that
+    /// keeps them mapped until then.
+    populate: Vec<PageSpan>,
+    windows: Option<Arc<Pool<Matrix>>>,
 }
 
 impl PcaWorker {
+    /// Has [`warm_up_thread`](Self::warm_up_thread) fault `spans` in (pages of `windows`'
+    /// matrices), on the worker's thread instead of the caller's.
+    pub(crate) fn populate_at_warm_up(&mut self, spans: Vec<PageSpan>, windows: Arc<Pool<Matrix>>) {
+        self.populate = spans;
+        self.windows = Some(windows);
+    }
+
     /// Sizes the calling thread's GEMM buffers (faer keeps them per thread): call first on
     /// the worker's thread.
     ///
     /// # Errors
     /// The warm-up refresh failed (its scratch arena is too small: a bug).
     pub fn warm_up_thread(&mut self) -> Result<(), ComputeError> {
-        self.core.warm_up()
+        let warm = self.core.warm_up();
+        // Contents unchanged, so the stages holding the windows may hold them meanwhile.
+        for span in self.populate.drain(..) {
+            span.populate();
+        }
+        self.windows = None;
+        warm
     }
 
     /// Serves refreshes until every stage made with it is dropped (the job queue closes).
@@ -270,6 +287,8 @@ impl PcaService {
                 jobs,
                 done,
                 wait,
+                populate: Vec::new(),
+                windows: None,
             },
             results,
         ))
