@@ -66,6 +66,9 @@ pub(crate) fn check_flags(args: &RunArgs) -> Result<()> {
             args.redis_count
         );
     }
+    if args.dead_letter_max == 0 {
+        bail!("--dead-letter-max must be at least 1 (STREAM.dead keeps that many bad entries)");
+    }
     for (flag, v) in [
         ("--block-ms", args.block_ms),
         ("--claim-idle-ms", args.claim_idle_ms),

@@ -228,6 +228,10 @@ pub(crate) struct RunArgs {
     /// Redis feed: entries per XREADGROUP.
     #[arg(long, default_value_t = 512)]
     redis_count: usize,
+    /// Redis feed: most dead letters kept in STREAM.dead (XADD MAXLEN, exact: the oldest go
+    /// first), so a writer of bad entries cannot grow the server's memory without bound.
+    #[arg(long, default_value_t = zerotick_redis::DEAD_LETTER_MAX)]
+    dead_letter_max: u64,
     /// Kafka feed: end once every partition held has reached the end offset it had when the
     /// run started (a bounded run: tests, batch jobs).
     #[arg(long)]

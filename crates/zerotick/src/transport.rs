@@ -35,6 +35,7 @@ pub fn feed(url: &str, args: &RunArgs) -> Result<RedisFeed> {
     let mut cfg = RedisFeedConfig::new(&ep.host, ep.port, &ep.stream, &args.group, &args.consumer);
     cfg.shards = args.stream_shards.as_deref().map(shards).transpose()?;
     cfg.count = args.redis_count;
+    cfg.dead_letter_max = args.dead_letter_max;
     cfg.block_ms = args.block_ms;
     cfg.claim_idle_ms = args.claim_idle_ms;
     cfg.give_up = Duration::from_millis(args.reconnect_give_up_ms);

@@ -353,6 +353,64 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
 }
 
 #[test]
+fn the_dead_letter_stream_keeps_the_newest_dead_letter_max_entries() {
+    let _turn = heavy();
+    let Some(r) = Redis::start() else { return };
+    let mut c = r.conn();
+    for i in 0..20u32 {
+        let t = i.to_string();
+        c.encoder()
+            .begin(9)
+            .arg(b"XADD")
+            .arg(b"in")
+            .arg(b"*")
+            .arg(b"t")
+            .arg(t.as_bytes())
+            .arg(b"s")
+            .arg(b"AAA")
+            .arg(b"p")
+            .arg(b"-1");
+        c.call().expect("XADD");
+    }
+    c.encoder()
+        .begin(5)
+        .arg(b"XADD")
+        .arg(b"in")
+        .arg(b"*")
+        .arg(b"e")
+        .arg(b"1");
+    c.call().expect("XADD");
+    let j = run_json(
+        &[
+            "run",
+            "--feed",
+            &r.url("in"),
+            "--group",
+            "g",
+            "--dead-letter-max",
+            "5",
+            "--warmup-ticks",
+            "0",
+            "--json",
+        ],
+        MINUTE,
+    );
+    assert_eq!(n(&j["redis"], "dead_lettered"), 20, "{j}");
+    let dead = xrange_all(&mut c, "in.dead");
+    let kept: Vec<&str> = dead
+        .iter()
+        .map(|f| {
+            f.iter()
+                .find(|(k, _)| k == "t")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(kept, ["15", "16", "17", "18", "19"], "the newest five");
+    assert_eq!(xpending(&mut c, "in", "g"), 0);
+}
+
+#[test]
 fn a_bad_address_fails_fast_with_a_clear_error() {
     let port = free_port(); // nothing listens there
     let p = Proc(
