@@ -65,22 +65,25 @@ impl PageSpan {
         if self.len == 0 {
             return true;
         }
-        // madvise wants a page-aligned start: round down (the page holding the first byte
-        // belongs to the same mapping or allocation).
-        let start = self.addr & !(crate::aligned::PAGE_BYTES - 1);
-        populate_range(start, self.addr + self.len - start)
+        let (start, len) = self.whole_pages();
+        populate_range(start, len)
     }
-}
 
-impl PageSpan {
     /// How many of the span's pages are resident now, and how many pages it touches
     /// (`mincore`; the page holding its first byte counts too): `None` off Linux or if the
     /// kernel refuses (the range is not mapped).
     pub fn resident_pages(&self) -> Option<(usize, usize)> {
-        let start = self.addr & !(crate::aligned::PAGE_BYTES - 1);
-        let len = self.addr + self.len - start;
+        let (start, len) = self.whole_pages();
         let pages = len.div_ceil(crate::aligned::PAGE_BYTES);
         resident(start, len, pages).map(|n| (n, pages))
+    }
+
+    /// The span from the start of the page holding its first byte (`madvise` and `mincore`
+    /// want a page-aligned start; that page belongs to the same mapping or allocation):
+    /// `(start, len)`.
+    fn whole_pages(&self) -> (usize, usize) {
+        let start = self.addr & !(crate::aligned::PAGE_BYTES - 1);
+        (start, self.addr + self.len - start)
     }
 }
 

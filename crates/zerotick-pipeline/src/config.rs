@@ -286,11 +286,7 @@ impl PipelineConfig {
         let shards = self.compute.shards as u64;
         let pca = shards * (PCA_ROWS * WIDTH * 8) as u64 + workers * 24 * (1 << 20);
         let per_shard = (32 * WIDTH * 8 + 6 * 16 * WIDTH * 8) as u64;
-        let per_symbol = match &self.spec {
-            Some(s) => crate::rows::spec_state_bytes(&s.spec),
-            None => 16 << 10,
-        };
-        let features = self.symbols_hint as u64 * per_symbol;
+        let features = self.symbols_hint as u64 * self.feature_state_bytes();
         batch * self.pool_batches as u64 + ring + pca + shards * per_shard + features
     }
 
@@ -299,11 +295,16 @@ impl PipelineConfig {
     /// [`book_depth`](Self::book_depth) (96 bytes per level of depth, built on the symbol's
     /// first book event).
     pub fn symbol_state_bytes(&self) -> u64 {
-        let features = match &self.spec {
+        self.feature_state_bytes() + 96 * self.book_depth as u64
+    }
+
+    /// One symbol's feature state: the built-in row's (~16 KiB) or a spec's upper estimate
+    /// ([`spec_state_bytes`](crate::rows::spec_state_bytes)).
+    fn feature_state_bytes(&self) -> u64 {
+        match &self.spec {
             Some(s) => crate::rows::spec_state_bytes(&s.spec),
             None => 16 << 10,
-        };
-        features + 96 * self.book_depth as u64
+        }
     }
 
     /// The symbols a run takes: [`max_symbols`](Self::max_symbols), or fewer where their

@@ -328,17 +328,8 @@ fn bad_entries_go_to_the_dead_letter_stream_and_are_counted() {
     assert_eq!(n(&j["redis"], "dead_lettered"), 4, "{j}");
     let dead = xrange_all(&mut c, "in.dead");
     assert_eq!(dead.len(), 4);
-    let reasons: Vec<&str> = dead
-        .iter()
-        .map(|f| {
-            f.iter()
-                .find(|(k, _)| k == "reason")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
-        })
-        .collect();
     assert_eq!(
-        reasons,
+        field_of(&dead, "reason"),
         ["bad_timestamp", "bad_price", "field_count", "field_count"]
     );
     assert!(
@@ -397,16 +388,11 @@ fn the_dead_letter_stream_keeps_the_newest_dead_letter_max_entries() {
     );
     assert_eq!(n(&j["redis"], "dead_lettered"), 20, "{j}");
     let dead = xrange_all(&mut c, "in.dead");
-    let kept: Vec<&str> = dead
-        .iter()
-        .map(|f| {
-            f.iter()
-                .find(|(k, _)| k == "t")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
-        })
-        .collect();
-    assert_eq!(kept, ["15", "16", "17", "18", "19"], "the newest five");
+    assert_eq!(
+        field_of(&dead, "t"),
+        ["15", "16", "17", "18", "19"],
+        "the newest five"
+    );
     assert_eq!(xpending(&mut c, "in", "g"), 0);
 }
 

@@ -246,6 +246,19 @@ pub fn xpending(c: &mut Connection, stream: &str, group: &str) -> u64 {
     v.get(0).and_then(|n| n.int()).expect("XPENDING count") as u64
 }
 
+/// Field `name` of each entry (as `xrange_all` gives them), `""` where an entry lacks it.
+pub fn field_of<'a>(entries: &'a [Vec<(String, String)>], name: &str) -> Vec<&'a str> {
+    entries
+        .iter()
+        .map(|f| {
+            f.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        })
+        .collect()
+}
+
 /// Every entry of `stream` as its field map, in stream order.
 pub fn xrange_all(c: &mut Connection, stream: &str) -> Vec<Vec<(String, String)>> {
     let mut out = Vec::new();
