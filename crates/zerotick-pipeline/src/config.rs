@@ -29,7 +29,7 @@ pub mod limits {
     /// Most levels per side of an order book.
     pub const BOOK_DEPTH: usize = zerotick_core::book::MAX_DEPTH;
     /// Most memory a configuration may preallocate, bytes (before the first tick); also the
-    /// bound on that plus every symbol's state ([`PipelineConfig::symbol_capacity`]).
+    /// bound on that plus every symbol's state ([`super::PipelineConfig::symbol_capacity`]).
     pub const PREALLOCATED_BYTES: u64 = 8 << 30;
 }
 
