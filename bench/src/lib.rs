@@ -14,6 +14,7 @@ pub mod cli;
 pub mod data;
 pub mod groups;
 pub mod harness;
+pub mod peak;
 pub mod pin;
 pub mod report;
 
