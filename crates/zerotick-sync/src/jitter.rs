@@ -33,6 +33,14 @@ pub const BUCKET_BOUNDS_NS: [u64; 6] = [10_000, 50_000, 200_000, 1_000_000, 5_00
 /// first from the threshold).
 pub const BUCKET_LABELS: [&str; 6] = ["<10us", "10-50us", "50-200us", "0.2-1ms", "1-5ms", ">=5ms"];
 
+/// Waits, in nanoseconds, for which [`JitterReport::beyond`] keeps the time spent in gaps
+/// past them: issue 14's latency targets (p99 <= 50 us at 300 k ticks/s, <= 100 us at 1 M/s,
+/// p99.9 <= 200 us, max <= 2 ms).
+pub const WAIT_BOUNDS_NS: [u64; 4] = [50_000, 100_000, 200_000, 2_000_000];
+
+/// Labels of [`WAIT_BOUNDS_NS`], for reports.
+pub const WAIT_LABELS: [&str; 4] = [">50us", ">100us", ">200us", ">2ms"];
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct JitterConfig {
@@ -68,6 +76,9 @@ pub struct JitterReport {
     pub lost: Duration,
     /// The longest gap.
     pub max: Duration,
+    /// Per bound of [`WAIT_BOUNDS_NS`], the time spent in gaps past that bound (a gap `g`
+    /// adds `g - bound` when longer): see [`wait_beyond`](Self::wait_beyond).
+    pub beyond: [Duration; 4],
 }
 
 impl JitterReport {
@@ -84,6 +95,18 @@ impl JitterReport {
     /// The fraction of the probe's time the thread did not run.
     pub fn lost_fraction(&self) -> f64 {
         self.lost.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The fraction of time at which an event arriving at a random instant would wait more
+    /// than [`WAIT_BOUNDS_NS`]`[i]` for this CPU to run again: `sum(max(0, gap - bound)) /
+    /// elapsed`. A tick whose path needs this CPU waits out the rest of the gap it arrives in,
+    /// so a latency percentile `p` cannot be met on this CPU at a bound where this fraction is
+    /// above `1 - p` (above 1% for a p99 target), whatever the code does.
+    ///
+    /// # Panics
+    /// If `i` is not below `WAIT_BOUNDS_NS.len()`.
+    pub fn wait_beyond(&self, i: usize) -> f64 {
+        self.beyond[i].as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// Interruptions at least `ns` long, counted from the buckets whose lower bound is at
@@ -123,8 +146,7 @@ pub fn probe_cpu(cpu: usize, config: &JitterConfig) -> io::Result<JitterReport> 
     let start = Instant::now();
     let end = start + config.duration;
     let mut prev = start;
-    let mut lost_ns = 0u64;
-    let mut max_ns = 0u64;
+    let mut tally = Tally::default();
     // Check the end only every so many reads: the comparison is cheap, but the loop should be
     // nothing but clock reads.
     loop {
@@ -133,10 +155,7 @@ pub fn probe_cpu(cpu: usize, config: &JitterConfig) -> io::Result<JitterReport> 
             let gap = now.duration_since(prev).as_nanos() as u64;
             prev = now;
             if gap >= threshold {
-                let slot = BUCKET_BOUNDS_NS.iter().position(|&b| gap < b).unwrap_or(5);
-                report.buckets[slot] += 1;
-                lost_ns += gap;
-                max_ns = max_ns.max(gap);
+                tally.add(gap);
             }
         }
         report.reads += 64;
@@ -145,9 +164,39 @@ pub fn probe_cpu(cpu: usize, config: &JitterConfig) -> io::Result<JitterReport> 
         }
     }
     report.elapsed = prev.duration_since(start);
-    report.lost = Duration::from_nanos(lost_ns);
-    report.max = Duration::from_nanos(max_ns);
+    tally.into_report(&mut report);
     Ok(report)
+}
+
+/// The running sums of one probe, in nanoseconds.
+#[derive(Default)]
+struct Tally {
+    buckets: [u64; 6],
+    lost_ns: u64,
+    max_ns: u64,
+    beyond_ns: [u64; 4],
+}
+
+impl Tally {
+    /// Counts one interruption of `gap` ns.
+    #[inline]
+    fn add(&mut self, gap: u64) {
+        let slot = BUCKET_BOUNDS_NS.iter().position(|&b| gap < b).unwrap_or(5);
+        self.buckets[slot] += 1;
+        self.lost_ns = self.lost_ns.saturating_add(gap);
+        self.max_ns = self.max_ns.max(gap);
+        for (sum, bound) in self.beyond_ns.iter_mut().zip(WAIT_BOUNDS_NS) {
+            *sum = sum.saturating_add(gap.saturating_sub(bound));
+        }
+    }
+
+    /// Writes the sums into `report`.
+    fn into_report(self, report: &mut JitterReport) {
+        report.buckets = self.buckets;
+        report.lost = Duration::from_nanos(self.lost_ns);
+        report.max = Duration::from_nanos(self.max_ns);
+        report.beyond = self.beyond_ns.map(Duration::from_nanos);
+    }
 }
 
 /// Probes every CPU in `cpus` at once (a thread per CPU), in `cpus`' order.
@@ -220,6 +269,31 @@ mod tests {
         assert!(r.lost_fraction() > 0.2, "{r:?}");
         assert!(r.at_least(50_000) > 0, "{r:?}");
         assert!(r.max >= Duration::from_micros(100), "{r:?}");
+        // Slices of ~0.1 ms and more: random instants land past 50 us into some of them.
+        assert!(r.wait_beyond(0) > 0.0, "{r:?}");
+        assert!(r.beyond[0] <= r.lost, "{r:?}");
+        assert!(r.beyond.windows(2).all(|w| w[0] >= w[1]), "{r:?}");
+    }
+
+    #[test]
+    fn waits_beyond_each_bound_add_the_excess_of_every_gap() {
+        let mut tally = Tally::default();
+        for gap in [2_000, 30_000, 120_000, 3_000_000] {
+            tally.add(gap);
+        }
+        let mut r = JitterReport {
+            elapsed: Duration::from_secs(1),
+            ..JitterReport::default()
+        };
+        tally.into_report(&mut r);
+        assert_eq!(r.buckets, [1, 1, 1, 0, 1, 0]);
+        assert_eq!(r.lost, Duration::from_nanos(3_152_000));
+        assert_eq!(r.max, Duration::from_millis(3));
+        // 50 us: 70 us of the 120-us gap + 2,950 us of the 3-ms gap; and so on.
+        let us = |v: u64| Duration::from_micros(v);
+        assert_eq!(r.beyond, [us(3_020), us(2_920), us(2_800), us(1_000)]);
+        assert!((r.wait_beyond(0) - 0.003_02).abs() < 1e-12);
+        assert!((r.wait_beyond(3) - 0.001).abs() < 1e-12);
     }
 
     #[test]

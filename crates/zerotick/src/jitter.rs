@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use zerotick_sync::affinity;
-use zerotick_sync::jitter::{BUCKET_BOUNDS_NS, BUCKET_LABELS, JitterConfig, probe_cpus};
+use zerotick_sync::jitter::{
+    BUCKET_BOUNDS_NS, BUCKET_LABELS, JitterConfig, WAIT_BOUNDS_NS, WAIT_LABELS, probe_cpus,
+};
 
 #[derive(Parser, Debug)]
 pub(crate) struct JitterArgs {
@@ -76,6 +78,7 @@ pub(crate) fn command(args: &JitterArgs) -> Result<()> {
                     "interruptions_per_s": r.per_second(),
                     "lost_fraction": r.lost_fraction(),
                     "max_ns": r.max.as_nanos() as u64,
+                    "wait_beyond": WAIT_LABELS.iter().enumerate().map(|(i, l)| (l.to_string(), serde_json::json!(r.wait_beyond(i)))).collect::<serde_json::Map<_, _>>(),
                     "buckets": BUCKET_LABELS.iter().zip(r.buckets).map(|(l, n)| (l.to_string(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
                 })
             })
@@ -83,6 +86,7 @@ pub(crate) fn command(args: &JitterArgs) -> Result<()> {
         let j = serde_json::json!({
             "threshold_ns": args.threshold_ns,
             "bucket_upper_bounds_ns": BUCKET_BOUNDS_NS[..5],
+            "wait_bounds_ns": WAIT_BOUNDS_NS,
             "cpus": rows,
         });
         writeln!(out, "{j}")?;
@@ -112,9 +116,28 @@ pub(crate) fn command(args: &JitterArgs) -> Result<()> {
         }
         writeln!(
             out,
+            "\nwait past each bound for an event arriving at a random instant (the time spent \
+             in gaps past it):"
+        )?;
+        write!(out, "{:>4}", "cpu")?;
+        for l in WAIT_LABELS {
+            write!(out, " {l:>9}")?;
+        }
+        writeln!(out)?;
+        for r in &reports {
+            write!(out, "{:>4}", r.cpu)?;
+            for i in 0..WAIT_LABELS.len() {
+                write!(out, " {:>8.3}%", 100.0 * r.wait_beyond(i))?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
             "A latency percentile cannot be lower than the interruptions that land in the \
              ticks' flight time: at R ticks/s with ticks in flight for T, about \
-             (interruptions/s x (T + gap) x R) ticks per second wait out a gap."
+             (interruptions/s x (T + gap) x R) ticks per second wait out a gap. A tick whose \
+             path needs a CPU waits out the rest of the gap it arrives in: a p99 target of X \
+             cannot be met on a CPU whose wait past X is above 1%, nor a p99.9 above 0.1%."
         )?;
     }
     out.flush()?;

@@ -488,7 +488,16 @@ fn jitter_probes_every_cpu_and_refuses_bad_durations() {
             .map(|v| v.as_u64().unwrap())
             .sum();
         assert_eq!(sum, c["interruptions"].as_u64().unwrap(), "{c}");
+        // The wait past each bound: a fraction of the run, no larger than the time lost,
+        // and shrinking as the bound grows.
+        let waits: Vec<f64> = [">50us", ">100us", ">200us", ">2ms"]
+            .iter()
+            .map(|k| c["wait_beyond"][k].as_f64().unwrap())
+            .collect();
+        assert!(waits[0] <= lost, "{c}");
+        assert!(waits.windows(2).all(|w| w[0] >= w[1]), "{c}");
     }
+    assert_eq!(j["wait_bounds_ns"][0].as_u64(), Some(50_000));
     for bad in [
         &["jitter", "--seconds", "0"][..],
         &["jitter", "--seconds", "nan"],
