@@ -58,6 +58,18 @@ impl FeedEvent {
         }
     }
 
+    /// Sets the event time of a market event (see [`TimeClamp`]); does nothing to the others.
+    #[inline]
+    pub fn set_ts_ns(&mut self, ts_ns: u64) {
+        match self {
+            FeedEvent::Tick(t) => t.ts_ns = ts_ns,
+            FeedEvent::Quote(q) => q.ts_ns = ts_ns,
+            FeedEvent::BookDelta(d) => d.ts_ns = ts_ns,
+            FeedEvent::SnapshotLevel(s) => s.level.ts_ns = ts_ns,
+            _ => {}
+        }
+    }
+
     /// Sets the symbol index of a market event (a feed that merges sources maps their
     /// indices onto its own); does nothing to the others.
     #[inline]
@@ -137,6 +149,14 @@ pub trait Feed: Send {
         0
     }
 
+    /// Market events whose time the feed raised to the last time of their symbol, so that
+    /// a symbol's event time never goes backwards downstream ([`TimeClamp`]). Not a
+    /// rejection: the events are handed on (a book update dropped would corrupt the book).
+    /// 0 for a feed that does not clamp.
+    fn time_clamped(&self) -> u64 {
+        0
+    }
+
     /// Whether this feed stores pipeline checkpoints (state snapshots aligned with its
     /// input positions, see [`Feed::checkpoint_mark`]). The default, `false`, never takes one.
     fn checkpoints(&self) -> bool {
@@ -184,6 +204,61 @@ pub trait Feed: Send {
     }
 }
 
+/// Keeps each symbol's event time from going backwards: a market event earlier than the last
+/// one seen for its symbol takes that last time and is counted. Nothing is dropped, so a book
+/// update that an exchange stamped a little earlier than a trade before it (a Binance trade's
+/// `T` is often a little below the depth message's `E` that precedes it) still reaches the
+/// book; a window or bar downstream sees it at the time the symbol had reached.
+///
+/// Allocates only when it meets a symbol index above every one before.
+///
+/// ```
+/// use zerotick_core::feed::TimeClamp;
+/// use zerotick_core::{FeedEvent, Side, Tick};
+/// let tick = |ts_ns| FeedEvent::Tick(Tick { ts_ns, symbol: 3, price: 1.0, size: 1.0, side: Side::Buy });
+/// let mut clamp = TimeClamp::default();
+/// let mut a = tick(20);
+/// let mut b = tick(10);
+/// assert!(!clamp.apply(&mut a));
+/// assert!(clamp.apply(&mut b));
+/// assert_eq!((b.ts_ns(), clamp.clamped()), (Some(20), 1));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TimeClamp {
+    /// The last event time per symbol index (0 before the first).
+    last_ts_ns: Vec<u64>,
+    clamped: u64,
+}
+
+impl TimeClamp {
+    /// Raises `event`'s time to its symbol's last when it is earlier, and returns whether it
+    /// did; records the time otherwise. Events without a time or symbol pass untouched.
+    #[inline]
+    pub fn apply(&mut self, event: &mut FeedEvent) -> bool {
+        let (Some(symbol), Some(ts_ns)) = (event.symbol(), event.ts_ns()) else {
+            return false;
+        };
+        let s = symbol as usize;
+        if s >= self.last_ts_ns.len() {
+            self.last_ts_ns.resize(s + 1, 0);
+        }
+        let last = &mut self.last_ts_ns[s];
+        if ts_ns < *last {
+            event.set_ts_ns(*last);
+            self.clamped += 1;
+            true
+        } else {
+            *last = ts_ns;
+            false
+        }
+    }
+
+    /// Events whose time was raised so far.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+}
+
 /// Why a row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectReason {
@@ -203,11 +278,6 @@ pub enum RejectReason {
     TooLong,
     /// The feed already knows the maximum number of symbols.
     TooManySymbols,
-    /// The event's timestamp is earlier than the last one handed on for its symbol. Checked
-    /// where a feed merges several sources by event time (a merge keeps every source's own
-    /// order, so such an event comes from a source that is not sorted); the event is not
-    /// handed on, so per-symbol event time never goes backwards downstream.
-    TimeBackwards,
     /// The line is not a well-formed JSON object (or one of its values is not of the
     /// expected JSON type, e.g. a price that is not a string or number).
     BadJson,
@@ -225,7 +295,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in report order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 13] = [
         RejectReason::FieldCount,
         RejectReason::BadTimestamp,
         RejectReason::BadPrice,
@@ -234,7 +304,6 @@ impl RejectReason {
         RejectReason::BadUtf8,
         RejectReason::TooLong,
         RejectReason::TooManySymbols,
-        RejectReason::TimeBackwards,
         RejectReason::BadJson,
         RejectReason::MissingField,
         RejectReason::UnknownEvent,
@@ -253,7 +322,6 @@ impl RejectReason {
             RejectReason::BadUtf8 => "bad_utf8",
             RejectReason::TooLong => "too_long",
             RejectReason::TooManySymbols => "too_many_symbols",
-            RejectReason::TimeBackwards => "time_backwards",
             RejectReason::BadJson => "bad_json",
             RejectReason::MissingField => "missing_field",
             RejectReason::UnknownEvent => "unknown_event",

@@ -14,7 +14,7 @@ pub mod tick;
 
 pub use book::{Book, BookSet, BookState, BookStats, Level, LevelChange, Ofi, SideSums};
 pub use event::{BookDelta, Quote, SnapshotLevel};
-pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason};
+pub use feed::{Feed, FeedError, FeedEvent, RejectCounts, RejectReason, TimeClamp};
 pub use signal::{FeatureRecord, NullSink, Signal, SignalDigest, Sink};
 pub use symbols::{SymbolNames, SymbolPartitions, SymbolTable};
-pub use tick::{BookSide, Side, Tick};
+pub use tick::{BookSide, MAX_TS_NS, Side, Tick};

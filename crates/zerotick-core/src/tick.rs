@@ -45,6 +45,12 @@ impl BookSide {
     }
 }
 
+/// The latest event time a feed accepts, ns since the Unix epoch: `i64::MAX` (2262-04-11),
+/// the range of the signed nanosecond timestamps that Parquet, Arrow and most time libraries
+/// store. A later one is rejected as [`RejectReason::BadTimestamp`](crate::RejectReason) where it is read,
+/// so no sink meets a time it cannot write.
+pub const MAX_TS_NS: u64 = i64::MAX as u64;
+
 /// One trade. `Copy`, 40 bytes: moved through rings by value.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tick {

@@ -63,7 +63,7 @@ use std::num::NonZeroU64;
 use zerotick_core::event::nonzero;
 use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{
-    BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, Tick,
+    BookDelta, BookSide, Feed, FeedError, FeedEvent, MAX_TS_NS, Quote, RejectReason, Side, Tick,
 };
 
 use crate::csv::{MAX_SYMBOLS, parse_ts};
@@ -658,6 +658,7 @@ fn millis(line: &[u8], v: Value) -> Result<u64, RejectReason> {
     }
     whole(line, v)
         .and_then(|ms| ms.checked_mul(1_000_000))
+        .filter(|&ns| ns <= MAX_TS_NS)
         .ok_or(RejectReason::BadTimestamp)
 }
 

@@ -40,7 +40,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use zerotick_core::symbols::SymbolNames;
-use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, Side, Tick};
+use zerotick_core::{Feed, FeedError, FeedEvent, MAX_TS_NS, RejectReason, Side, Tick};
 
 use crate::lines::Lines;
 use crate::num;
@@ -642,7 +642,8 @@ fn unit_exp(whole: u128) -> i64 {
 }
 
 /// A timestamp in s, ms, us or ns (by the magnitude of its integer part) to ns, in integer
-/// arithmetic: `[+]digits[.digits][(e|E)[+|-]digits]` (a digit on one side of the point).
+/// arithmetic: `[+]digits[.digits][(e|E)[+|-]digits]` (a digit on one side of the point), at
+/// most [`MAX_TS_NS`].
 ///
 /// A whole number of at most 19 digits (what exchanges write) takes a fast path in `u64`
 /// arithmetic with the same result.
@@ -653,6 +654,7 @@ pub(crate) fn parse_ts(b: &[u8]) -> Result<u64, RejectReason> {
         // `unit` is 0, 3, 6 or 9.
         return whole
             .checked_mul(num::POW10_INT[unit as usize])
+            .filter(|&ns| ns <= MAX_TS_NS)
             .ok_or(RejectReason::BadTimestamp);
     }
     parse_ts_general(b)
@@ -707,7 +709,10 @@ fn parse_ts_general(b: &[u8]) -> Result<u64, RejectReason> {
     }
     let whole = scale(mantissa, exp10).ok_or(bad)?;
     let ns = scale(mantissa, exp10 + unit_exp(whole)).ok_or(bad)?;
-    u64::try_from(ns).map_err(|_| bad)
+    u64::try_from(ns)
+        .ok()
+        .filter(|&ns| ns <= MAX_TS_NS)
+        .ok_or(bad)
 }
 
 impl<R: BufRead + Send> Feed for CsvFeed<R> {
@@ -1109,9 +1114,9 @@ mod tests {
             ("0", 0),
             ("0.000000001", 1),
             ("0.0000000019", 1),
-            ("9999999999.9", 9_999_999_999_900_000_000),
-            ("18446744073709551615", u64::MAX),
-            ("0018446744073709551615.000", u64::MAX),
+            ("9223372036.854775807", MAX_TS_NS),
+            ("9223372036854775807", MAX_TS_NS),
+            ("0009223372036854775807.000", MAX_TS_NS),
         ] {
             assert_eq!(parse_ts(text.as_bytes()), Ok(ns), "{text}");
         }
@@ -1120,6 +1125,12 @@ mod tests {
     #[test]
     fn timestamps_that_overflow_or_are_not_plain_numbers_are_rejected() {
         for text in [
+            // Past i64::MAX ns (2262-04-11), what a Parquet or Arrow timestamp holds.
+            "9223372036854775808",
+            "9223372036.854775808",
+            "9999999999.9",
+            "18446744073709551615",
+            "0018446744073709551615.000",
             "18446744073709551616",
             "99999999999.9",
             "99999999999999999999999999999999999999999999999",

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use zerotick_core::symbols::SymbolNames;
-use zerotick_core::{Feed, FeedError, FeedEvent};
+use zerotick_core::{Feed, FeedError, FeedEvent, TimeClamp};
 
 use crate::binance::BinanceJsonFeed;
 use crate::csv::{CsvFeed, CsvLayout, symbol_from_name, symbol_from_path};
@@ -121,12 +121,17 @@ enum Reader {
 /// or [`TardisFeed`]); a zip's members are read in turn, each as a file of its own (its own
 /// header, line numbers from 1), one symbol table across them.
 ///
+/// A symbol's event time never goes backwards: an event earlier than the last of its symbol
+/// is handed on at that last time and counted ([`TimeClamp`], [`Feed::time_clamped`]).
+///
 /// Errors name the file: I/O and decoding errors in their message, and in a zip a strict
 /// mode's bad row as [`FeedError::InSource`] with `archive.zip:member.csv`. A plain or
 /// gzip/zstd file's strict error is [`FeedError::BadRow`], as the reader gives it.
 #[derive(Debug)]
 pub struct FileFeed {
     reader: Reader,
+    /// `None` inside a [`MergedFeed`](crate::MergedFeed), which clamps on its own symbols.
+    clamp: Option<TimeClamp>,
 }
 
 impl FileFeed {
@@ -172,7 +177,16 @@ impl FileFeed {
                 Reader::Csv(CsvFeed::new(file, layout, strict, &symbol))
             }
         };
-        Ok(Self { reader })
+        Ok(Self {
+            reader,
+            clamp: Some(TimeClamp::default()),
+        })
+    }
+
+    /// Hands event times on as the file has them (a merge clamps them on its own symbols).
+    pub(crate) fn without_time_clamp(mut self) -> Self {
+        self.clamp = None;
+        self
     }
 
     /// The format being read.
@@ -303,6 +317,12 @@ impl Feed for FileFeed {
                 Err(e @ FeedError::BadRow { .. }) if self.compression() == Compression::Zip => {
                     return Err(self.in_member(e));
                 }
+                Ok(mut event) => {
+                    if let Some(clamp) = &mut self.clamp {
+                        clamp.apply(&mut event);
+                    }
+                    return Ok(event);
+                }
                 other => return other,
             }
         }
@@ -321,5 +341,9 @@ impl Feed for FileFeed {
             Reader::Json(f) => f.sequence_gaps(),
             _ => 0,
         }
+    }
+
+    fn time_clamped(&self) -> u64 {
+        self.clamp.as_ref().map_or(0, TimeClamp::clamped)
     }
 }

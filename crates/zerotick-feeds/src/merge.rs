@@ -13,9 +13,11 @@
 //! from (each file's own indices are mapped onto it as the file meets new names).
 //!
 //! **Time going backwards.** An event earlier than the last one handed on for its symbol
-//! (which a merge of sorted files never produces, so it comes from a file out of order) is
-//! not handed on: it is counted as [`RejectReason::TimeBackwards`], or under `strict` ends the
-//! feed with its file and line. Downstream, a symbol's event time never goes backwards.
+//! (which a merge of sorted files never produces, so it comes from a file out of order, or
+//! from an exchange that stamps trades and book updates with different clocks) is handed on
+//! at that last time and counted ([`TimeClamp`], [`Feed::time_clamped`]); nothing is dropped
+//! (a book update dropped would corrupt the book), strict or not. Downstream, a symbol's
+//! event time never goes backwards.
 //!
 //! Promise: after the files are open, an event allocates only when its file meets a name
 //! it has not met before; the merge itself is a preallocated binary heap of one entry per
@@ -27,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zerotick_core::symbols::{SymbolNames, SymbolTable};
-use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason};
+use zerotick_core::{Feed, FeedError, FeedEvent, RejectReason, TimeClamp};
 
 use crate::csv::{CsvLayout, MAX_SYMBOLS};
 use crate::decode::Compression;
@@ -159,8 +161,8 @@ pub struct MergedFeed {
     heap: BinaryHeap<Reverse<(u64, usize)>>,
     /// Sources whose next event is still to be read. Capacity: the source count.
     refill: Vec<usize>,
-    /// The last `ts_ns` handed on per merged symbol (0 before the first).
-    last_ts_ns: Vec<u64>,
+    /// Per merged symbol: the last time handed on, and how many events were raised to it.
+    clamp: TimeClamp,
     symbols: SymbolTable,
     strict: bool,
 }
@@ -203,14 +205,14 @@ impl MergedFeed {
     }
 
     /// Merges `feeds`, in this order for ties. `strict` should be what the feeds were opened
-    /// with: it decides whether an event going backwards ends the feed.
+    /// with: it decides whether a symbol past the bound ends the feed.
     pub fn new(feeds: Vec<FileFeed>, strict: bool) -> Self {
         let n = feeds.len();
         let sources = feeds
             .into_iter()
             .map(|feed| Source {
                 names: feed.names(),
-                feed,
+                feed: feed.without_time_clamp(),
                 to_merged: Vec::new(),
                 head: FeedEvent::End,
             })
@@ -220,7 +222,7 @@ impl MergedFeed {
             heap: BinaryHeap::with_capacity(n),
             // Filled from the back: source 0 is read first.
             refill: (0..n).rev().collect(),
-            last_ts_ns: Vec::new(),
+            clamp: TimeClamp::default(),
             symbols: SymbolTable::new(MAX_SYMBOLS),
             strict,
         }
@@ -322,27 +324,21 @@ impl Feed for MergedFeed {
             }
             self.refill.pop();
         }
-        let Some(Reverse((ts_ns, i))) = self.heap.pop() else {
+        let Some(Reverse((_, i))) = self.heap.pop() else {
             return Ok(FeedEvent::End);
         };
         self.refill.push(i);
-        let event = self.sources[i].head;
-        let s = event.symbol().unwrap_or(0) as usize;
-        if s >= self.last_ts_ns.len() {
-            self.last_ts_ns.resize(s + 1, 0);
-        }
-        if ts_ns < self.last_ts_ns[s] {
-            let reason = self.reject(i, RejectReason::TimeBackwards)?;
-            return Ok(FeedEvent::Rejected(
-                reason.unwrap_or(RejectReason::TimeBackwards),
-            ));
-        }
-        self.last_ts_ns[s] = ts_ns;
+        let mut event = self.sources[i].head;
+        self.clamp.apply(&mut event);
         Ok(event)
     }
 
     fn sequence_gaps(&self) -> u64 {
         self.sources.iter().map(|s| s.feed.sequence_gaps()).sum()
+    }
+
+    fn time_clamped(&self) -> u64 {
+        self.clamp.clamped()
     }
 
     fn names(&self) -> SymbolNames {

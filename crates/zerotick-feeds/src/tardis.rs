@@ -49,7 +49,8 @@ use std::num::NonZeroU64;
 use zerotick_core::event::nonzero;
 use zerotick_core::symbols::SymbolNames;
 use zerotick_core::{
-    BookDelta, BookSide, Feed, FeedError, FeedEvent, Quote, RejectReason, Side, SnapshotLevel, Tick,
+    BookDelta, BookSide, Feed, FeedError, FeedEvent, MAX_TS_NS, Quote, RejectReason, Side,
+    SnapshotLevel, Tick,
 };
 
 use crate::csv::{MAX_LINE, MAX_SYMBOLS};
@@ -460,7 +461,7 @@ fn delta(
     }
 }
 
-/// Microseconds (a whole number of at most 19 digits) to ns.
+/// Microseconds (a whole number of at most 19 digits) to ns, at most [`MAX_TS_NS`].
 fn micros(b: &[u8]) -> Result<u64, RejectReason> {
     if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
         return Err(RejectReason::BadTimestamp);
@@ -468,6 +469,7 @@ fn micros(b: &[u8]) -> Result<u64, RejectReason> {
     b.iter()
         .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'))
         .checked_mul(1_000)
+        .filter(|&ns| ns <= MAX_TS_NS)
         .ok_or(RejectReason::BadTimestamp)
 }
 

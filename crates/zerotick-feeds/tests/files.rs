@@ -349,9 +349,10 @@ fn ticks_of(seen: &[Seen]) -> Vec<(u64, &str)> {
 }
 
 #[test]
-fn several_files_merge_by_time_with_shared_names_and_count_time_going_backwards() {
+fn several_files_merge_by_time_with_shared_names_and_clamp_time_going_backwards() {
     let d = dir("merge");
-    // Seconds. b.csv has a bad row and, for BBB, a time going backwards (5 after 9).
+    // Seconds. b.csv has a bad row and, for BBB, a time going backwards (5 after 9): handed
+    // on at 9, counted.
     let a = write(
         &d.join("a.csv.gz"),
         &gzip(b"timestamp,symbol,price,size\n1000,AAA,1,1\n1004,BBB,1,1\n1008,AAA,1,1\n"),
@@ -375,9 +376,11 @@ fn several_files_merge_by_time_with_shared_names_and_count_time_going_backwards(
             (1004, "BBB"),
             (1008, "AAA"),
             (1009, "BBB"),
+            (1009, "BBB"), // 1005, clamped
             (1010, "AAA"),
         ]
     );
+    assert_eq!(feed.time_clamped(), 1);
     let tied: Vec<f64> = seen
         .iter()
         .filter_map(|s| match s {
@@ -393,10 +396,7 @@ fn several_files_merge_by_time_with_shared_names_and_count_time_going_backwards(
             Seen::Tick(..) => None,
         })
         .collect();
-    assert_eq!(
-        rejects,
-        [RejectReason::BadTimestamp, RejectReason::TimeBackwards]
-    );
+    assert_eq!(rejects, [RejectReason::BadTimestamp]);
     // One table: AAA, CCC, BBB in the order the merge met them.
     let names = feed.names().snapshot();
     assert_eq!(names.len(), 3);
@@ -418,12 +418,21 @@ fn several_files_merge_by_time_with_shared_names_and_count_time_going_backwards(
         &d.join("c.csv"),
         b"1002,CCC,1,1\n1009,BBB,2,1\n1005,BBB,2,1\n",
     );
-    let err = drain(&mut MergedFeed::open(&[&a, &c], CsvLayout::Auto, true).unwrap());
-    let err = err.unwrap_err().to_string();
-    assert!(
-        err.ends_with("c.csv: line 3: rejected (time_backwards)"),
-        "{err}"
+    // A time going backwards is not a bad row: strict clamps it too.
+    let mut strict = MergedFeed::open(&[&a, &c], CsvLayout::Auto, true).unwrap();
+    let seen = drain(&mut strict).unwrap();
+    assert_eq!(
+        ticks_of(&seen),
+        [
+            (1000, "AAA"),
+            (1002, "CCC"),
+            (1004, "BBB"),
+            (1008, "AAA"),
+            (1009, "BBB"),
+            (1009, "BBB"),
+        ]
     );
+    assert_eq!(strict.time_clamped(), 1);
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -180,6 +180,15 @@ fn every_binance_reject_reason() {
             r#"{"e":"trade","T":99999999999999999,"s":"A","p":"1","q":"1"}"#.into(),
             BadTimestamp,
         ),
+        // One ms past i64::MAX ns (2262-04-11): a Parquet timestamp could not hold it.
+        (
+            r#"{"e":"trade","T":9223372036855,"s":"A","p":"1","q":"1"}"#.into(),
+            BadTimestamp,
+        ),
+        (
+            r#"9223372036854775808 {"e":"trade","T":1,"s":"A","p":"1","q":"1"}"#.into(),
+            BadTimestamp,
+        ),
         (
             r#"x1 {"e":"trade","T":1,"s":"A","p":"1","q":"1"}"#.into(),
             BadJson,
@@ -507,6 +516,17 @@ fn every_tardis_reject_reason() {
             "x,A,99999999999999999,2,id,buy,1,1\n".to_owned(),
             BadTimestamp,
         ),
+        // One us past i64::MAX ns, as event or local time.
+        (
+            trades,
+            "x,A,9223372036854776,2,id,buy,1,1\n".to_owned(),
+            BadTimestamp,
+        ),
+        (
+            trades,
+            "x,A,1,9223372036854776,id,buy,1,1\n".to_owned(),
+            BadTimestamp,
+        ),
         (trades, "x,A,1,2,id,buy,-1,1\n".to_owned(), BadPrice),
         (trades, "x,A,1,2,id,buy,1,x\n".to_owned(), BadSize),
         (trades, "x,A,1,2,id,hold,1,1\n".to_owned(), BadSide),
@@ -624,21 +644,31 @@ fn formats_merge_by_event_time_and_globs_expand() {
 }
 
 #[test]
-fn merge_counts_an_event_going_back_in_time_whatever_its_kind() {
+fn an_event_going_back_in_time_is_clamped_not_dropped_whatever_its_kind() {
     let d = dir("backwards");
+    // A book update stamped before the update it follows: dropping it would leave the level at
+    // size 1 where the exchange says 2.
     let text = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n\
                 x,A,5,5,false,bid,1,1\n\
                 x,A,3,3,false,bid,1,2\n";
     let p = write(&d.join("l2.csv"), text.as_bytes());
     let other = write(&d.join("empty.csv"), b"");
-    let mut feed = MergedFeed::open(&[&p, &other], CsvLayout::Auto, false).unwrap();
-    let events = drain(&mut feed).unwrap();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[1], FeedEvent::Rejected(RejectReason::TimeBackwards));
-    let mut strict = MergedFeed::open(&[&p, &other], CsvLayout::Auto, true).unwrap();
-    let err = drain(&mut strict).unwrap_err();
-    assert!(
-        err.contains("line 3") && err.contains("time_backwards"),
-        "{err}"
-    );
+    let expect = |events: &[FeedEvent]| {
+        let deltas: Vec<(u64, f64)> = events
+            .iter()
+            .map(|e| match e {
+                FeedEvent::BookDelta(b) => (b.ts_ns, b.size),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(deltas, [(5_000, 1.0), (5_000, 2.0)]);
+    };
+    for strict in [false, true] {
+        let mut merged = MergedFeed::open(&[&p, &other], CsvLayout::Auto, strict).unwrap();
+        expect(&drain(&mut merged).unwrap());
+        assert_eq!(merged.time_clamped(), 1);
+        let mut one = FileFeed::open(&p, CsvLayout::Auto, strict).unwrap();
+        expect(&drain(&mut one).unwrap());
+        assert_eq!(one.time_clamped(), 1);
+    }
 }

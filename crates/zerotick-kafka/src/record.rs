@@ -4,14 +4,14 @@
 //! | value bytes | field |
 //! |---|---|
 //! | 0 | layout version, `1` |
-//! | 1..9 | exchange timestamp, ns since the Unix epoch, `u64` big-endian |
+//! | 1..9 | exchange timestamp, ns since the Unix epoch, `u64` big-endian, at most `i64::MAX` |
 //! | 9..17 | price, `f64` big-endian (IEEE 754 bits), finite, > 0 |
 //! | 17..25 | size, `f64` big-endian, finite, >= 0 |
 //! | 25 | side: `0` unknown, `1` buy, `2` sell |
 
 use zerotick_core::hash::fnv1a64;
 use zerotick_core::symbols::SymbolTable;
-use zerotick_core::{RejectReason, Side, Tick};
+use zerotick_core::{MAX_TS_NS, RejectReason, Side, Tick};
 
 use crate::codec::Decompressor;
 use crate::conn::KafkaError;
@@ -82,6 +82,10 @@ pub fn decode_tick(key: Option<&[u8]>, value: Option<&[u8]>, symbols: &mut Symbo
         b.copy_from_slice(&v[i..i + 8]);
         u64::from_be_bytes(b)
     };
+    let ts_ns = word(1);
+    if ts_ns > MAX_TS_NS {
+        return Decoded::Rejected(R::BadTimestamp);
+    }
     let price = f64::from_bits(word(9));
     if !(price.is_finite() && price > 0.0) {
         return Decoded::Rejected(R::BadPrice);
@@ -106,7 +110,7 @@ pub fn decode_tick(key: Option<&[u8]>, value: Option<&[u8]>, symbols: &mut Symbo
         return Decoded::Rejected(R::TooManySymbols);
     };
     Decoded::Tick(Tick {
-        ts_ns: word(1),
+        ts_ns,
         symbol,
         price,
         size,
@@ -815,6 +819,7 @@ mod tests {
         let nan = f64::NAN.to_bits().to_be_bytes();
         let neg = (-1.0f64).to_bits().to_be_bytes();
         let zero = 0.0f64.to_bits().to_be_bytes();
+        let late = (MAX_TS_NS + 1).to_be_bytes();
         /// Key, value, and the reason the record is rejected.
         type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, RejectReason);
         let cases: &[Case<'_>] = &[
@@ -823,6 +828,11 @@ mod tests {
             (Some(b"X"), Some(&ok[..25]), RejectReason::FieldCount),
             (Some(b"X"), Some(b""), RejectReason::FieldCount),
             (Some(b"X"), Some(&with(0, &[2])), RejectReason::UnknownEvent),
+            (
+                Some(b"X"),
+                Some(&with(1, &late)),
+                RejectReason::BadTimestamp,
+            ),
             (Some(b"X"), Some(&with(9, &nan)), RejectReason::BadPrice),
             (Some(b"X"), Some(&with(9, &zero)), RejectReason::BadPrice),
             (Some(b"X"), Some(&with(17, &neg)), RejectReason::BadSize),

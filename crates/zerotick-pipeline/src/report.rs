@@ -32,6 +32,10 @@ pub struct RunReport {
     /// ([`Feed::sequence_gaps`](zerotick_core::Feed::sequence_gaps); 0 when the feed
     /// thread did not return).
     pub sequence_gaps: u64,
+    /// Market events the feed handed on at their symbol's last time because theirs was
+    /// earlier ([`Feed::time_clamped`](zerotick_core::Feed::time_clamped); 0 when the feed
+    /// thread did not return).
+    pub time_clamped: u64,
     /// Feature rows computed (= signals emitted).
     pub vectors: u64,
     /// Batches processed.

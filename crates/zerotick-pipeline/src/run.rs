@@ -397,10 +397,11 @@ pub fn run<F: Feed + 'static>(
         }
         Err(_) => None,
     };
-    let mut sequence_gaps = 0;
+    let (mut sequence_gaps, mut time_clamped) = (0, 0);
     let feed_allocations = match summary {
         Some(s) => {
             sequence_gaps = s.feed.sequence_gaps();
+            time_clamped = s.feed.time_clamped();
             s.result.map_err(PipelineError::Feed)?;
             sink.finish().map_err(PipelineError::Sink)?;
             let mut feed = s.feed;
@@ -433,6 +434,7 @@ pub fn run<F: Feed + 'static>(
         },
         books: books.report(),
         sequence_gaps,
+        time_clamped,
         vectors,
         batches,
         seconds: end_ns.saturating_sub(link.feed_start_ns.load(Ordering::Relaxed)) as f64 / 1e9,

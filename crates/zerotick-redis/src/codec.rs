@@ -4,11 +4,12 @@ use core::cmp::Ordering;
 
 use zerotick_core::hash::fnv1a64;
 use zerotick_core::symbols::SymbolTable;
-use zerotick_core::{RejectReason, Side, Tick};
+use zerotick_core::{MAX_TS_NS, RejectReason, Side, Tick};
 
 use crate::resp::{Encoder, Value};
 
-/// Field of the exchange timestamp, ns since the Unix epoch (decimal `u64`).
+/// Field of the exchange timestamp, ns since the Unix epoch (decimal `u64`, at most
+/// [`MAX_TS_NS`]).
 pub const F_TS: &[u8] = b"t";
 /// Field of the symbol name (UTF-8, 1 to [`MAX_SYMBOL_LEN`] bytes).
 pub const F_SYMBOL: &[u8] = b"s";
@@ -153,8 +154,8 @@ pub fn decode_entry(fields: Value<'_>, symbols: &mut SymbolTable) -> Decoded {
         };
         match k {
             F_TS => match parse_u64(v) {
-                Some(t) => ts = Some(t),
-                None => return Decoded::Rejected(RejectReason::BadTimestamp),
+                Some(t) if t <= MAX_TS_NS => ts = Some(t),
+                _ => return Decoded::Rejected(RejectReason::BadTimestamp),
             },
             F_SYMBOL => sym = Some(v),
             F_PRICE => match parse_f64(v) {
@@ -283,6 +284,20 @@ mod tests {
             (&[b"t", b"1", b"s"], RejectReason::FieldCount),
             (
                 &[b"t", b"-1", b"s", b"X", b"p", b"1", b"q", b"1"],
+                RejectReason::BadTimestamp,
+            ),
+            // Past i64::MAX ns: no Parquet timestamp holds it.
+            (
+                &[
+                    b"t",
+                    b"9223372036854775808",
+                    b"s",
+                    b"X",
+                    b"p",
+                    b"1",
+                    b"q",
+                    b"1",
+                ],
                 RejectReason::BadTimestamp,
             ),
             (

@@ -66,6 +66,10 @@ impl<F: Feed> Feed for Interruptible<F> {
         self.0.sequence_gaps()
     }
 
+    fn time_clamped(&self) -> u64 {
+        self.0.time_clamped()
+    }
+
     fn checkpoints(&self) -> bool {
         self.0.checkpoints()
     }

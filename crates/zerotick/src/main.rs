@@ -85,10 +85,11 @@ pub(crate) struct RunArgs {
     /// read as a stream. Repeat --feed, give a directory (every regular file in it, sorted by
     /// name) or a glob (`data/BTCUSDT-*.csv.gz`; `*` and `?` in the file name, quoted so the
     /// shell leaves it), to replay several files merged by event time (ties in the order
-    /// given); an event whose time goes backwards within its symbol is then counted as
-    /// `time_backwards`, or ends a --strict run. Quotes and book events build a per-symbol
-    /// order book; a --features spec reads it through its book inputs (`zerotick features
-    /// --list`), and the report counts events by kind and what the books met.
+    /// given). An event whose time goes backwards within its symbol is handed on at the
+    /// symbol's last time and counted (`time_clamped`), never dropped. Quotes and book
+    /// events build a per-symbol order book; a --features spec reads it through its book
+    /// inputs (`zerotick features --list`), and the report counts events by kind and what
+    /// the books met.
     #[arg(long, default_value = "synthetic")]
     feed: Vec<String>,
     /// Format of the feed's files: `auto` tells each file's from its first line (a JSON

@@ -60,6 +60,7 @@ pub fn json(r: &RunReport, rss: &Rss, feed: &str) -> Value {
             "snapshot": r.events.snapshot_levels,
         },
         "sequence_gaps": r.sequence_gaps,
+        "time_clamped": r.time_clamped,
         "book": {
             "symbols": r.books.symbols,
             "crossed": r.books.crossed,
@@ -229,6 +230,15 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
             e.snapshot_levels
         ),
     );
+    if r.time_clamped > 0 {
+        line(
+            "time clamped",
+            format!(
+                "{} events earlier than their symbol's last, handed on at that time",
+                r.time_clamped
+            ),
+        );
+    }
     let b = &r.books;
     if b.symbols > 0 || r.sequence_gaps > 0 {
         line(

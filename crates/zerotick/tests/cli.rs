@@ -339,12 +339,14 @@ fn compressed_and_several_file_feeds_merge_by_time() {
         "--feed",
         b.to_str().unwrap(),
     ]));
+    // The row going backwards is handed on at its symbol's last time, not dropped.
     assert_eq!(
         (both["ticks_in"].as_u64(), both["ticks_processed"].as_u64()),
-        (Some(6001), Some(6000)),
+        (Some(6001), Some(6001)),
         "{both}"
     );
-    assert_eq!(both["rejects"]["time_backwards"], 1, "{both}");
+    assert_eq!(both["time_clamped"], 1, "{both}");
+    assert_eq!(both["ticks_rejected"], 0, "{both}");
     // The directory is the same two files, in name order: the same run.
     let from_dir = json(&zerotick(&[
         "run",
@@ -353,14 +355,24 @@ fn compressed_and_several_file_feeds_merge_by_time() {
         dir.to_str().unwrap(),
     ]));
     assert_eq!(from_dir["checksum"], both["checksum"]);
-    assert_eq!(from_dir["rejects"]["time_backwards"], 1);
-    // Strict: the backwards row ends the run, naming its file and line.
-    let out = zerotick(&["run", "--strict", "--feed", dir.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("b.csv: line 3002: rejected (time_backwards)"),
-        "{err}"
+    assert_eq!(from_dir["time_clamped"], 1);
+    // Strict too: a clamped time is not a bad row. One file alone clamps the same way.
+    let strict = json(&zerotick(&[
+        "run",
+        "--json",
+        "--strict",
+        "--feed",
+        dir.to_str().unwrap(),
+    ]));
+    assert_eq!(strict["checksum"], both["checksum"]);
+    let alone = json(&zerotick(&["run", "--json", "--feed", b.to_str().unwrap()]));
+    assert_eq!(
+        (
+            alone["ticks_processed"].as_u64(),
+            alone["time_clamped"].as_u64()
+        ),
+        (Some(3001), Some(1)),
+        "{alone}"
     );
     // A truncated gzip is an error naming the file, not a shorter run.
     let bytes = std::fs::read(&a).unwrap();
