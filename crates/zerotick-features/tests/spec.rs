@@ -292,6 +292,44 @@ fn document_level_errors() {
 }
 
 #[test]
+fn generated_column_names_are_unique_and_never_a_sinks_own() {
+    let w = usize::MAX;
+    let macd = "[[feature]]\nname = \"m\"\nindicator = \"macd\"\n";
+    let ema = |name: &str| {
+        format!("\n[[feature]] # {name}\nname = \"{name}\"\nindicator = \"ema\"\nperiod = 2\n")
+    };
+    // An ema named as a column the macd makes, in either order.
+    let e = err_at(&format!("{macd}{}", ema("m.line")), "# m.line", w);
+    assert!(
+        e.message.contains("\"m.line\"") && e.message.contains("line 1"),
+        "{e}"
+    );
+    let text = format!("{}\n[[feature]] # macd\n{}", ema("m.signal"), &macd[12..]);
+    let e = err_at(&text, "# macd", w);
+    assert!(e.message.contains("\"m.signal\""), "{e}");
+    // Lags make `name.k`.
+    let lags = "[[feature]]\nname = \"x\"\nindicator = \"lags\"\ncount = 3\n";
+    err_at(&format!("{lags}{}", ema("x.2")), "# x.2", w);
+    assert!(FeatureSpec::parse(&format!("{lags}{}", ema("x.3"))).is_ok());
+    // The sinks' own columns.
+    for name in ["ts_ns", "symbol", "signal"] {
+        let e = err_at(&format!("{lags}{}", ema(name)), &format!("# {name}"), w);
+        assert!(e.message.contains(name), "{e}");
+    }
+    let e = err_at(
+        "[[feature]]\nname = \"signal\"\nindicator = \"ema\"\nperiod = 2\n",
+        "[[feature]]",
+        w,
+    );
+    assert!(e.message.contains("signal"), "{e}");
+    // A column of a multi-column feature is never bare: `symbol.line`, `signal.0` are fine.
+    let l = "[[feature]]\nname = \"signal\"\nindicator = \"lags\"\ncount = 1\n";
+    assert_eq!(FeatureSpec::parse(l).unwrap().column_names(), ["signal.0"]);
+    let m = "[[feature]]\nname = \"symbol\"\nindicator = \"macd\"\n";
+    assert_eq!(FeatureSpec::parse(m).unwrap().width(), 3);
+}
+
+#[test]
 fn width_limit() {
     let spec = "[[feature]]\nname = \"r\"\nindicator = \"lags\"\ncount = 1000\n\n\
                 [[feature]] # m\nname = \"m\"\nindicator = \"macd\"\n\n\

@@ -31,6 +31,8 @@ pub use catalogue::{IndicatorInfo, InputInfo, ParamInfo, describe, describe_inpu
 
 /// Width of a row when no other limit is given: the pipeline's 1,024-column batch rows.
 pub const DEFAULT_MAX_WIDTH: usize = 1024;
+/// Column names a row sink writes besides the features' own: no feature may make one.
+pub const RESERVED_COLUMNS: [&str; 3] = ["ts_ns", "symbol", "signal"];
 /// Storage of a time window when the spec does not say (`capacity`).
 pub const DEFAULT_TIME_CAPACITY: usize = 4096;
 /// Largest `capacity` of a time window, and largest event window.
@@ -436,7 +438,9 @@ impl FeatureSpec {
     ///
     /// # Errors
     /// [`SpecError`] naming the line: TOML syntax, unknown tables, keys, indicators, inputs
-    /// or compute steps, bad windows or values, duplicate names, a row wider than the limit.
+    /// or compute steps, bad windows or values, duplicate feature or column names (a `macd`
+    /// makes `macd.line`: no other feature may be named so), a column named as one of
+    /// [`RESERVED_COLUMNS`], a row wider than the limit.
     pub fn parse(text: &str) -> Result<FeatureSpec, SpecError> {
         FeatureSpec::parse_with_max_width(text, DEFAULT_MAX_WIDTH)
     }

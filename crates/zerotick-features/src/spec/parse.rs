@@ -2,6 +2,7 @@
 //! document tree of the `toml` crate, every key checked against the catalogue.
 
 use core::ops::Range;
+use std::collections::HashMap;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -9,7 +10,8 @@ use toml::de::{DeTable, DeValue};
 use super::catalogue::{CATALOGUE, INPUT_CATALOGUE, IndicatorInfo};
 use super::{
     BarSpec, Cadence, ComputeSteps, DEFAULT_TIME_CAPACITY, Feature, FeatureSpec, INPUTS,
-    IndicatorSpec, Input, MAX_BOOK_LEVELS, MAX_EVERY, MAX_WINDOW, Projection, SpecError,
+    IndicatorSpec, Input, MAX_BOOK_LEVELS, MAX_EVERY, MAX_WINDOW, Projection, RESERVED_COLUMNS,
+    SpecError,
 };
 use crate::window::{Window, parse_duration_ns};
 
@@ -73,6 +75,8 @@ impl Parser<'_> {
         };
         let mut features: Vec<Feature> = Vec::with_capacity(items.len());
         let mut width = 0usize;
+        // Every column name so far, and the index of the feature that makes it.
+        let mut columns: HashMap<String, usize> = HashMap::new();
         for item in items.iter() {
             let f = self.feature(item)?;
             if let Some(prev) = features.iter().find(|p| p.name == f.name) {
@@ -83,6 +87,29 @@ impl Parser<'_> {
                         f.name, prev.line
                     ),
                 });
+            }
+            for column in f.column_names() {
+                if RESERVED_COLUMNS.contains(&column.as_str()) {
+                    return Err(SpecError {
+                        line: f.line,
+                        message: format!(
+                            "column {column:?} is the name of a column every row already has ({})",
+                            RESERVED_COLUMNS.join(", ")
+                        ),
+                    });
+                }
+                if let Some(&k) = columns.get(&column) {
+                    let prev: &Feature = &features[k];
+                    return Err(SpecError {
+                        line: f.line,
+                        message: format!(
+                            "feature {:?} makes column {column:?}, which feature {:?} on line {} \
+                             already makes",
+                            f.name, prev.name, prev.line
+                        ),
+                    });
+                }
+                columns.insert(column, features.len());
             }
             width += f.width();
             if width > max_width {
