@@ -259,7 +259,13 @@ impl ColumnStats {
     }
 }
 
-fn check_shape(len: usize, rows: usize, width: usize, stride: usize) -> Result<(), KernelError> {
+/// Whether `rows` rows of `width` values, `stride` apart, fit in `len` elements (overflow-safe).
+pub(crate) fn check_shape(
+    len: usize,
+    rows: usize,
+    width: usize,
+    stride: usize,
+) -> Result<(), KernelError> {
     let bad = KernelError::BadShape {
         rows,
         width,

@@ -40,16 +40,29 @@ pub struct EmaBank {
     decay: Box<[f64]>,
 }
 
+/// The largest block an [`EmaBank`] folds at once: 2^20 inputs (its tables are then
+/// `16 MiB` per horizon; a block's weights are powers of `1 - alpha` that underflow to 0 far
+/// sooner for any useful factor).
+pub const MAX_EMA_BLOCK: usize = 1 << 20;
+
 impl EmaBank {
     /// A bank for the smoothing factors `alphas`, folding blocks of at most `max_block`
     /// inputs. Allocates `(2 max_block + 1) * alphas.len()` `f64`.
     ///
     /// # Errors
     /// [`KernelError::InvalidBounds`] (with `lo = 0`, `hi = 1`) if a factor is not in `(0, 1]`;
-    /// [`KernelError::Empty`] if `alphas` is empty or `max_block` is 0.
+    /// [`KernelError::Empty`] if `alphas` is empty or `max_block` is 0;
+    /// [`KernelError::LengthMismatch`] (`expected` the bound) if `max_block` is above
+    /// [`MAX_EMA_BLOCK`].
     pub fn new(alphas: &[f64], max_block: usize) -> Result<Self, KernelError> {
         if alphas.is_empty() || max_block == 0 {
             return Err(KernelError::Empty);
+        }
+        if max_block > MAX_EMA_BLOCK {
+            return Err(KernelError::LengthMismatch {
+                expected: MAX_EMA_BLOCK,
+                got: max_block,
+            });
         }
         if alphas.iter().any(|a| !(*a > 0.0 && *a <= 1.0)) {
             return Err(KernelError::InvalidBounds { lo: 0.0, hi: 1.0 });
@@ -194,15 +207,7 @@ impl Kernels {
             });
         }
         let streams = state.len() / h;
-        let fits = streams == 0 || (m <= stride && (streams - 1) * stride + m <= inputs.len());
-        if !fits {
-            return Err(KernelError::BadShape {
-                rows: streams,
-                width: m,
-                stride,
-                len: inputs.len(),
-            });
-        }
+        crate::columns::check_shape(inputs.len(), streams, m, stride)?;
         if m > 0 {
             ema_fold_v(
                 *self,

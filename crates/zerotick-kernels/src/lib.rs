@@ -14,7 +14,7 @@ mod squash;
 mod stats;
 
 pub use columns::ColumnStats;
-pub use ema::EmaBank;
+pub use ema::{EmaBank, MAX_EMA_BLOCK};
 pub use error::KernelError;
 pub use log1p::LN_1P_MAX_ULPS;
 pub use simd::{Kernels, Tier, UnsupportedTier, active_tier, best_supported_tier, force_tier};

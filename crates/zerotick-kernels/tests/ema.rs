@@ -3,7 +3,7 @@
 
 mod common;
 use common::{Rng, tiers};
-use zerotick_kernels::{EmaBank, KernelError, Kernels, Tier};
+use zerotick_kernels::{EmaBank, KernelError, Kernels, MAX_EMA_BLOCK, Tier};
 
 /// The definition: `e <- e + a (x - e)` per input, oldest first.
 fn recursive(alphas: &[f64], state: &mut [f64], inputs: &[f64], stride: usize, m: usize) {
@@ -139,6 +139,16 @@ fn non_finite_inputs_stay_in_their_stream() {
 fn bad_banks_and_shapes_are_errors_and_write_nothing() {
     assert_eq!(EmaBank::new(&[], 4), Err(KernelError::Empty));
     assert_eq!(EmaBank::new(&[0.5], 0), Err(KernelError::Empty));
+    // A block past the bound is an error, not a capacity overflow or an abort.
+    for huge in [MAX_EMA_BLOCK + 1, usize::MAX / 2, usize::MAX] {
+        assert_eq!(
+            EmaBank::new(&[0.5], huge),
+            Err(KernelError::LengthMismatch {
+                expected: MAX_EMA_BLOCK,
+                got: huge
+            })
+        );
+    }
     for bad in [0.0, -0.1, 1.5, f64::NAN] {
         assert!(matches!(
             EmaBank::new(&[0.5, bad], 4),
@@ -172,6 +182,13 @@ fn bad_banks_and_shapes_are_errors_and_write_nothing() {
         k.ema_fold(&bank, &mut state, &[0.0; 8], 2, 3),
         Err(KernelError::BadShape { .. })
     ));
+    // A stride whose rows would end past usize::MAX: an error, not an overflow.
+    for stride in [usize::MAX, usize::MAX / 2 + 1] {
+        assert!(matches!(
+            k.ema_fold(&bank, &mut state, &[0.0; 8], stride, 3),
+            Err(KernelError::BadShape { .. })
+        ));
+    }
     assert_eq!(state, [7.0; 4]);
     // Two streams of 3 inputs, stride 4, last row short of its stride: fits.
     k.ema_fold(&bank, &mut state, &[1.0; 7], 4, 3).unwrap();
