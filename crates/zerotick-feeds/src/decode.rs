@@ -650,6 +650,17 @@ impl Read for Checked {
         if n == 0 && !buf.is_empty() {
             self.check_end()?;
         }
+        // Past the declared size: corrupt, or a bomb inflating without end. Fails before a
+        // byte past it is handed on, not after the whole stream has been inflated.
+        if self.size_bytes + n as u64 > self.want_size_bytes {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "member decodes past the {} bytes its directory entry says (corrupt)",
+                    self.want_size_bytes
+                ),
+            ));
+        }
         self.crc.update(&buf[..n]);
         self.size_bytes += n as u64;
         Ok(n)

@@ -300,6 +300,33 @@ fn corrupt_gzip_zstd_and_zip_are_errors_naming_the_file() {
     let dir_at = long.len() - 22 - (46 + 5);
     long[dir_at + 20..dir_at + 24].copy_from_slice(&u32::MAX.to_le_bytes());
     expect_error(&path, &long, &["c.zip"]);
+    // A directory that says the member is shorter than it inflates to (a bomb: 64 MiB of
+    // rows said to be 1,000 bytes): an error before a row past the 1,000 bytes, without
+    // inflating the rest.
+    let row = "1700000000000,AAA,1,1\n";
+    let bomb_text = row.repeat((64 << 20) / row.len());
+    let mut bomb = zip(&[("a.csv", bomb_text.as_bytes())], true);
+    let dir_at = bomb.len() - 22 - (46 + 5);
+    bomb[dir_at + 24..dir_at + 28].copy_from_slice(&1000u32.to_le_bytes());
+    let path_bomb = write(&d.join("bomb.zip"), &bomb);
+    let mut ticks = 0;
+    // Told at open (the format is read off the first bytes) or while reading.
+    let err = match FileFeed::open(&path_bomb, CsvLayout::Auto, false) {
+        Err(e) => e.to_string(),
+        Ok(mut feed) => loop {
+            match feed.next_event() {
+                Ok(FeedEvent::Tick(_)) => ticks += 1,
+                Ok(FeedEvent::End) => panic!("read to the end: {ticks} ticks"),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e.to_string(),
+            }
+        },
+    };
+    assert!(ticks * row.len() <= 1000, "{ticks} ticks handed on");
+    assert!(
+        err.contains("bomb.zip:a.csv") && err.contains("past the 1000 bytes"),
+        "{err}"
+    );
     // Only directories: nothing to read.
     expect_error(&path, &zip(&[("d/", b"")], false), &["no file to read"]);
     std::fs::remove_dir_all(&d).unwrap();
