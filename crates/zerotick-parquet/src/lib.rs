@@ -7,7 +7,7 @@ mod writer;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -153,11 +153,76 @@ pub struct ParquetSink<W: Write + Send + 'static = File> {
     rows_per_group: usize,
     /// Why the sink failed (kind and message, to repeat on every later call).
     failure: Option<(io::ErrorKind, String)>,
+    /// For a sink made by [`create`](ParquetSink::create): the file to rename on finish.
+    commit: Option<Commit>,
+}
+
+/// A file written under a partial name and renamed to its own when complete, so the path
+/// holds either what was there before or a complete file, never a half-written one.
+#[derive(Debug)]
+struct Commit {
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl Commit {
+    fn new(path: &Path) -> io::Result<Self> {
+        let Some(name) = path.file_name() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the Parquet path {} names no file", path.display()),
+            ));
+        };
+        if path.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!(
+                    "cannot create the Parquet file {}: it is a directory",
+                    path.display()
+                ),
+            ));
+        }
+        let mut partial = name.to_owned();
+        partial.push(".partial");
+        Ok(Self {
+            partial: path.with_file_name(partial),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Syncs the complete file to disk and renames it to its own name.
+    fn publish(&self) -> io::Result<()> {
+        File::open(&self.partial)?.sync_all()?;
+        std::fs::rename(&self.partial, &self.path)?;
+        // The rename itself, durable (best effort: not every file system syncs a directory).
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// `e`, saying where the unfinished file is and that the path was not touched.
+    fn unfinished(&self, e: &io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{e} (the unfinished file is left at {}; {} was not touched)",
+                self.partial.display(),
+                self.path.display()
+            ),
+        )
+    }
 }
 
 impl ParquetSink<File> {
-    /// Creates (or truncates) the file at `path` and writes to it with `options`; see
-    /// [`new`](Self::new) for the columns.
+    /// Writes a Parquet file to `path` with `options`; see [`new`](Self::new) for the
+    /// columns. The rows go to `PATH.partial` beside it (created or truncated), which
+    /// [`finish`](Sink::finish) syncs to disk and renames to `path`: a reader of `path` sees
+    /// the file that was there before (if any) or the complete new one, never a half-written
+    /// one. When the writer fails (a full disk, say), `path` is left as it was and the
+    /// unfinished file stays at `PATH.partial`; the error says so.
     ///
     /// # Errors
     /// The file cannot be created (the message names the path), or as [`new`](Self::new).
@@ -171,13 +236,21 @@ impl ParquetSink<File> {
         let path = path.as_ref();
         options.check()?;
         check_columns(features, signal)?;
-        let file = File::create(path).map_err(|e| {
+        let commit = Commit::new(path)?;
+        let file = File::create(&commit.partial).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("cannot create the Parquet file {}: {e}", path.display()),
+                format!(
+                    "cannot create the Parquet file {}: {e}",
+                    commit.partial.display()
+                ),
             )
         })?;
-        Self::new(file, names, features, signal, options)
+        let mut sink = Self::new(file, names, features, signal, options).inspect_err(|_| {
+            let _ = std::fs::remove_file(&commit.partial);
+        })?;
+        sink.commit = Some(commit);
+        Ok(sink)
     }
 }
 
@@ -251,6 +324,7 @@ impl<W: Write + Send + 'static> ParquetSink<W> {
             signal,
             rows_per_group,
             failure: None,
+            commit: None,
         })
     }
 
@@ -344,6 +418,10 @@ impl<W: Write + Send + 'static> ParquetSink<W> {
                 panic_message(&*panic)
             )),
         };
+        let e = match self.commit.take() {
+            Some(c) => c.unfinished(&e),
+            None => e,
+        };
         self.failure = Some((e.kind(), e.to_string()));
         e
     }
@@ -431,16 +509,19 @@ impl<W: Write + Send + 'static> Sink for ParquetSink<W> {
                 panic_message(&*panic)
             ))),
         };
-        match result {
-            Ok(out) => {
-                self.out = Some(out);
-                Ok(())
-            }
-            Err(e) => {
-                self.failure = Some((e.kind(), e.to_string()));
-                Err(e)
-            }
-        }
+        let commit = self.commit.take();
+        let result = result.and_then(|out| {
+            self.out = Some(out);
+            commit.as_ref().map_or(Ok(()), Commit::publish)
+        });
+        result.map_err(|e| {
+            let e = match &commit {
+                Some(c) => c.unfinished(&e),
+                None => e,
+            };
+            self.failure = Some((e.kind(), e.to_string()));
+            e
+        })
     }
 }
 

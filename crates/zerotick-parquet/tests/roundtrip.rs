@@ -210,6 +210,67 @@ fn a_sink_dropped_unfinished_still_leaves_a_valid_file() {
     assert_eq!(t.values[24], [12.0]);
 }
 
+#[test]
+fn the_path_holds_the_old_file_until_the_new_one_is_complete() {
+    let tmp = TempPath::new("replace");
+    let partial = tmp.0.with_file_name(format!(
+        "{}.partial",
+        tmp.0.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&tmp.0, b"the previous file").unwrap();
+    let mut table = SymbolTable::new(4);
+    let options = ParquetOptions {
+        row_group_rows: 10,
+        ..ParquetOptions::default()
+    };
+    let mut sink = ParquetSink::create(&tmp.0, table.names(), &["a"], false, options).unwrap();
+    let s = table.intern("ETHUSDT").unwrap();
+    for i in 0..25 {
+        sink.emit_row(&FeatureRecord {
+            ts_ns: i,
+            symbol: s,
+            values: &[1.0],
+            signal: None,
+        })
+        .unwrap();
+    }
+    sink.flush().unwrap();
+    // Two row groups written: still under the partial name, the old file untouched.
+    assert_eq!(std::fs::read(&tmp.0).unwrap(), b"the previous file");
+    assert!(std::fs::metadata(&partial).unwrap().len() > 0);
+    sink.finish().unwrap();
+    assert!(!partial.exists());
+    assert_eq!(read(&tmp.0).unwrap().ts_ns, (0..25).collect::<Vec<_>>());
+
+    // A rename that cannot happen (the path became a directory): an error naming the
+    // unfinished file, which stays; the directory is as it was.
+    std::fs::remove_file(&tmp.0).unwrap();
+    let mut sink = ParquetSink::create(&tmp.0, table.names(), &["a"], false, options).unwrap();
+    std::fs::create_dir(&tmp.0).unwrap();
+    std::fs::write(tmp.0.join("keep"), b"x").unwrap();
+    sink.emit_row(&FeatureRecord {
+        ts_ns: 1,
+        symbol: s,
+        values: &[1.0],
+        signal: None,
+    })
+    .unwrap();
+    let e = sink.finish().unwrap_err().to_string();
+    assert!(
+        e.contains("unfinished file is left at") && e.contains(".partial"),
+        "{e}"
+    );
+    assert!(sink.finish().unwrap_err().to_string().contains(".partial"));
+    assert_eq!(
+        read(&partial).unwrap().ts_ns,
+        [1],
+        "complete, under its partial name"
+    );
+    assert_eq!(std::fs::read(tmp.0.join("keep")).unwrap(), b"x");
+    std::fs::remove_dir_all(&tmp.0).unwrap();
+    std::fs::remove_file(&partial).unwrap();
+}
+
 /// A `Write` into shared memory, so a test can watch what reached the writer.
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
