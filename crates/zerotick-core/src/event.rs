@@ -40,13 +40,14 @@ pub struct Quote {
     pub local_ts_ns: Option<NonZeroU64>,
     /// Index of the symbol in the feed's symbol table.
     pub symbol: u32,
-    /// Best bid price (finite, > 0: feeds reject anything else).
+    /// Best bid price (finite, > 0: feeds reject anything else), or 0 with a size of 0 when
+    /// the side is empty (a book with no bids).
     pub bid_price: f64,
-    /// Size at the best bid (finite, >= 0).
+    /// Size at the best bid (finite, >= 0; 0: no bid).
     pub bid_size: f64,
-    /// Best ask price (finite, > 0).
+    /// Best ask price (finite, > 0), or 0 with a size of 0 when the side is empty.
     pub ask_price: f64,
-    /// Size at the best ask (finite, >= 0).
+    /// Size at the best ask (finite, >= 0; 0: no ask).
     pub ask_size: f64,
     /// The exchange's update id of this quote, when the source has one.
     pub update_id: Option<NonZeroU64>,

@@ -311,14 +311,19 @@ impl<R: BufRead> TardisFeed<R> {
                 }))
             }
             TardisKind::Quotes => {
+                // A side with both fields empty is an empty side (price and size 0).
+                let (ask_price, ask_size) =
+                    level(self.field(5), self.field(4))?.unwrap_or((0.0, 0.0));
+                let (bid_price, bid_size) =
+                    level(self.field(6), self.field(7))?.unwrap_or((0.0, 0.0));
                 let quote = Quote {
                     ts_ns,
                     local_ts_ns: local,
                     symbol: 0,
-                    ask_size: size(self.field(4))?,
-                    ask_price: price(self.field(5))?,
-                    bid_price: price(self.field(6))?,
-                    bid_size: size(self.field(7))?,
+                    ask_size,
+                    ask_price,
+                    bid_price,
+                    bid_size,
                     update_id: None,
                 };
                 let symbol = self.intern_symbol()?;
@@ -498,7 +503,7 @@ fn size(b: &[u8]) -> Result<f64, RejectReason> {
     }
 }
 
-/// A snapshot level: `None` when both fields are empty.
+/// A snapshot level or a quote's side: `None` when both fields are empty (an empty side).
 fn level(p: &[u8], a: &[u8]) -> Result<Option<(f64, f64)>, RejectReason> {
     if p.is_empty() && a.is_empty() {
         return Ok(None);

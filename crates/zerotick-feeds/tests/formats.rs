@@ -451,6 +451,33 @@ fn tardis_trades_and_quotes() {
             update_id: None,
         })]
     );
+    // A side with both fields empty is an empty side (0, 0), as a thin book has; one
+    // field of a pair empty is a bad row.
+    let header = TARDIS_QUOTES.lines().next().unwrap();
+    let rows = "x,A,1,2,,,6422.9,112\nx,A,3,4,86,6423,,\nx,A,5,6,,6423,1,1\nx,A,7,8,1,1,,5\n";
+    let text = format!("{header}\n{rows}");
+    let got = drain(&mut TardisFeed::new(text.as_bytes(), false).unwrap()).unwrap();
+    let q = |ts, (bid_price, bid_size), (ask_price, ask_size)| {
+        FeedEvent::Quote(Quote {
+            ts_ns: ts * US,
+            local_ts_ns: nz((ts + 1) * US),
+            symbol: 0,
+            bid_price,
+            bid_size,
+            ask_price,
+            ask_size,
+            update_id: None,
+        })
+    };
+    assert_eq!(
+        got,
+        [
+            q(1, (6422.9, 112.0), (0.0, 0.0)),
+            q(3, (0.0, 0.0), (6423.0, 86.0)),
+            FeedEvent::Rejected(RejectReason::BadSize),
+            FeedEvent::Rejected(RejectReason::BadPrice),
+        ]
+    );
 }
 
 #[test]

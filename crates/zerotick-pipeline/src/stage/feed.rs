@@ -110,12 +110,13 @@ pub(crate) fn entry_check(t: &Tick, max_symbols: usize) -> Result<(), RejectReas
 }
 
 /// Checks a quote at the pipeline's entry, as [`entry_check`] a tick: prices finite and
-/// above 0, sizes finite and at or above 0, a symbol below the bound.
+/// above 0 (or 0 on an empty side, of size 0), sizes finite and at or above 0, a symbol
+/// below the bound.
 #[inline]
 fn quote_check(q: &Quote, max_symbols: usize) -> Result<(), RejectReason> {
-    let price = |p: f64| p.is_finite() && p > 0.0;
+    let price = |p: f64, s: f64| (p.is_finite() && p > 0.0) || (p == 0.0 && s == 0.0);
     let size = |s: f64| s.is_finite() && s >= 0.0;
-    if !(price(q.bid_price) && price(q.ask_price)) {
+    if !(price(q.bid_price, q.bid_size) && price(q.ask_price, q.ask_size)) {
         Err(RejectReason::BadPrice)
     } else if !(size(q.bid_size) && size(q.ask_size)) {
         Err(RejectReason::BadSize)
@@ -420,5 +421,43 @@ impl<F: Feed + 'static> FeedStage<F> {
             *warm = self.allocations.map(|f| f());
         }
         link.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quote_with_an_empty_side_passes_the_entry_and_a_half_empty_side_does_not() {
+        let q = |bid_price, bid_size, ask_price, ask_size| Quote {
+            ts_ns: 1,
+            local_ts_ns: None,
+            symbol: 0,
+            bid_price,
+            bid_size,
+            ask_price,
+            ask_size,
+            update_id: None,
+        };
+        assert_eq!(quote_check(&q(1.0, 2.0, 0.0, 0.0), 4), Ok(()));
+        assert_eq!(quote_check(&q(0.0, 0.0, 1.0, 2.0), 4), Ok(()));
+        assert_eq!(quote_check(&q(0.0, 0.0, 0.0, 0.0), 4), Ok(()));
+        for (bp, bs) in [
+            (0.0, 1.0),
+            (-1.0, 0.0),
+            (f64::NAN, 0.0),
+            (f64::INFINITY, 1.0),
+        ] {
+            assert_eq!(
+                quote_check(&q(bp, bs, 1.0, 1.0), 4),
+                Err(RejectReason::BadPrice),
+                "{bp} {bs}"
+            );
+        }
+        assert_eq!(
+            quote_check(&q(1.0, -1.0, 1.0, 1.0), 4),
+            Err(RejectReason::BadSize)
+        );
     }
 }
