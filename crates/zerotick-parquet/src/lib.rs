@@ -167,12 +167,6 @@ struct Commit {
 
 impl Commit {
     fn new(path: &Path) -> io::Result<Self> {
-        let Some(name) = path.file_name() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the Parquet path {} names no file", path.display()),
-            ));
-        };
         if path.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
@@ -182,6 +176,15 @@ impl Commit {
                 ),
             ));
         }
+        let Some(name) = path.file_name() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot create the Parquet file {}: the path names no file",
+                    path.display()
+                ),
+            ));
+        };
         let mut partial = name.to_owned();
         partial.push(".partial");
         Ok(Self {
