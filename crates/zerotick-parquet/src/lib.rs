@@ -157,6 +157,20 @@ pub struct ParquetSink<W: Write + Send + 'static = File> {
     commit: Option<Commit>,
 }
 
+/// Where [`ParquetSink::create`] writes the file for `path` until it is complete: `PATH.partial`
+/// beside it; `None` when `path` names no file.
+///
+/// ```
+/// use std::path::Path;
+/// let p = zerotick_parquet::partial_path(Path::new("out/rows.parquet"));
+/// assert_eq!(p.as_deref(), Some(Path::new("out/rows.parquet.partial")));
+/// ```
+pub fn partial_path(path: &Path) -> Option<PathBuf> {
+    let mut partial = path.file_name()?.to_owned();
+    partial.push(".partial");
+    Some(path.with_file_name(partial))
+}
+
 /// A file written under a partial name and renamed to its own when complete, so the path
 /// holds either what was there before or a complete file, never a half-written one.
 #[derive(Debug)]
@@ -176,7 +190,7 @@ impl Commit {
                 ),
             ));
         }
-        let Some(name) = path.file_name() else {
+        let Some(partial) = partial_path(path) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -185,10 +199,8 @@ impl Commit {
                 ),
             ));
         };
-        let mut partial = name.to_owned();
-        partial.push(".partial");
         Ok(Self {
-            partial: path.with_file_name(partial),
+            partial,
             path: path.to_owned(),
         })
     }

@@ -12,40 +12,49 @@ use zerotick_pipeline::rows::{Emit, builtin_column_names};
 
 /// Refuses a `csv:PATH` or `parquet:PATH` sink that names an existing regular file the run
 /// reads (a feed file or the feature spec, by device and inode, so another spelling, a
-/// symlink or a hard link is caught too): creating the sink would truncate it.
+/// symlink or a hard link is caught too): creating the sink would truncate it. For Parquet
+/// also `PATH.partial`, the file written first.
 pub(crate) fn check_sink_is_not_an_input(
     sink: &str,
     feeds: Option<&[PathBuf]>,
     spec: Option<&Path>,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let Some(out) = sink
-        .strip_prefix("csv:")
-        .or_else(|| sink.strip_prefix("parquet:"))
-    else {
+    // What the sink truncates or replaces: a CSV file itself; for Parquet, the partial file
+    // written first and the path it is renamed to at the end.
+    let outs: Vec<(PathBuf, &str)> = if let Some(out) = sink.strip_prefix("csv:") {
+        vec![(PathBuf::from(out), "is")]
+    } else if let Some(out) = sink.strip_prefix("parquet:") {
+        let out = Path::new(out);
+        std::iter::once((out.to_owned(), "is"))
+            .chain(zerotick_parquet::partial_path(out).map(|p| (p, "writes first to")))
+            .collect()
+    } else {
         return Ok(());
     };
-    // A sink that does not exist yet, or is not a regular file (a pipe, a terminal), is
-    // not truncated by being opened.
-    let Ok(meta) = std::fs::metadata(out) else {
-        return Ok(());
-    };
-    if !meta.is_file() {
-        return Ok(());
-    }
-    let feeds = feeds
-        .unwrap_or_default()
-        .iter()
-        .map(|p| ("feed", p.as_path()));
-    for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
-        if let Ok(m) = std::fs::metadata(input)
-            && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
-        {
-            bail!(
-                "--sink {sink} is the {what} file {}: writing the sink would destroy it; \
-                 choose another path",
-                input.display()
-            );
+    for (out, verb) in &outs {
+        // A path that does not exist yet, or is not a regular file (a pipe, a terminal), is
+        // not truncated by being opened.
+        let Ok(meta) = std::fs::metadata(out) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let feeds = feeds
+            .unwrap_or_default()
+            .iter()
+            .map(|p| ("feed", p.as_path()));
+        for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
+            if let Ok(m) = std::fs::metadata(input)
+                && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
+            {
+                bail!(
+                    "--sink {sink} {verb} the {what} file {}: writing the sink would destroy \
+                     it; choose another path",
+                    input.display()
+                );
+            }
         }
     }
     Ok(())

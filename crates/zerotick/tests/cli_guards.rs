@@ -196,6 +196,13 @@ fn a_sink_that_is_an_input_file_is_refused_and_the_input_kept() {
             assert_eq!(std::fs::read_to_string(f).unwrap(), original, "{args:?}");
         }
     }
+    // A Parquet sink writes PATH.partial first: a feed of that name is refused too.
+    let partial = d.join("rows.parquet.partial");
+    std::fs::write(&partial, &original).unwrap();
+    let sink = format!("parquet:{}", s(&d.join("rows.parquet")));
+    let err = refused(&["run", "--feed", &s(&partial), "--sink", &sink]);
+    assert!(err.contains("writes first to the feed file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&partial).unwrap(), original);
     // The feature spec is an input too.
     let sink = format!("csv:{}", s(&spec));
     let err = refused(&[
