@@ -234,7 +234,7 @@ pub fn table(r: &RunReport, rss: &Rss, feed: &str) -> String {
         line(
             "time clamped",
             format!(
-                "{} events earlier than their symbol's last, handed on at that time",
+                "{} event(s) earlier than the last of their symbol, handed on at that time",
                 r.time_clamped
             ),
         );
