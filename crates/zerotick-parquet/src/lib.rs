@@ -158,14 +158,19 @@ pub struct ParquetSink<W: Write + Send + 'static = File> {
 }
 
 /// Where [`ParquetSink::create`] writes the file for `path` until it is complete: `PATH.partial`
-/// beside it; `None` when `path` names no file.
+/// beside it; `None` when `path` names no file (it ends in `/` or `..`, or is `/`).
 ///
 /// ```
 /// use std::path::Path;
 /// let p = zerotick_parquet::partial_path(Path::new("out/rows.parquet"));
 /// assert_eq!(p.as_deref(), Some(Path::new("out/rows.parquet.partial")));
+/// assert_eq!(zerotick_parquet::partial_path(Path::new("out/")), None);
 /// ```
 pub fn partial_path(path: &Path) -> Option<PathBuf> {
+    // `out/` names a directory, though `file_name` reads `out`.
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return None;
+    }
     let mut partial = path.file_name()?.to_owned();
     partial.push(".partial");
     Some(path.with_file_name(partial))

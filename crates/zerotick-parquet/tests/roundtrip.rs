@@ -445,8 +445,14 @@ fn bad_paths_are_clear_errors() {
         "{msg}"
     );
     let dir = std::env::temp_dir();
-    let e = ParquetSink::create(&dir, names, &cols, true, ParquetOptions::default()).unwrap_err();
+    let e = ParquetSink::create(&dir, names.clone(), &cols, true, ParquetOptions::default())
+        .unwrap_err();
     assert!(e.to_string().contains(&*dir.to_string_lossy()), "{e}");
+    // A directory that does not exist yet: refused at once, nothing created beside it.
+    let slash = format!("{}/zerotick-no-such-dir-y7/", dir.display());
+    let e = ParquetSink::create(&slash, names, &cols, true, ParquetOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("names no file"), "{e}");
+    assert!(!dir.join("zerotick-no-such-dir-y7.partial").exists());
 }
 
 #[test]
