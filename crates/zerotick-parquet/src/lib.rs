@@ -438,7 +438,15 @@ impl<W: Write + Send + 'static> ParquetSink<W> {
                 panic_message(&*panic)
             )),
         };
-        let e = match self.commit.take() {
+        let commit = self.commit.take();
+        self.remember(e, commit.as_ref())
+    }
+
+    /// Records `e` as the failure every later call repeats, saying where the unfinished
+    /// file of `commit` is.
+    #[cold]
+    fn remember(&mut self, e: io::Error, commit: Option<&Commit>) -> io::Error {
+        let e = match commit {
             Some(c) => c.unfinished(&e),
             None => e,
         };
@@ -534,14 +542,7 @@ impl<W: Write + Send + 'static> Sink for ParquetSink<W> {
             self.out = Some(out);
             commit.as_ref().map_or(Ok(()), Commit::publish)
         });
-        result.map_err(|e| {
-            let e = match &commit {
-                Some(c) => c.unfinished(&e),
-                None => e,
-            };
-            self.failure = Some((e.kind(), e.to_string()));
-            e
-        })
+        result.map_err(|e| self.remember(e, commit.as_ref()))
     }
 }
 

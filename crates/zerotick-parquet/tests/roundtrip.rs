@@ -183,6 +183,19 @@ fn a_run_stopped_by_its_deadline_leaves_a_valid_file_with_every_emitted_row() {
     assert_same(&t, &rows, &names, "deadline");
 }
 
+/// Rows at times `ts` for `symbol`, one column valued `ts / 2`.
+fn emit_rows(sink: &mut ParquetSink, symbol: u32, ts: std::ops::Range<u64>) {
+    for i in ts {
+        sink.emit_row(&FeatureRecord {
+            ts_ns: i,
+            symbol,
+            values: &[i as f64 * 0.5],
+            signal: None,
+        })
+        .unwrap();
+    }
+}
+
 #[test]
 fn a_sink_dropped_unfinished_still_leaves_a_valid_file() {
     let tmp = TempPath::new("dropped");
@@ -193,15 +206,7 @@ fn a_sink_dropped_unfinished_still_leaves_a_valid_file() {
     };
     let mut sink = ParquetSink::create(&tmp.0, table.names(), &["a"], false, options).unwrap();
     let s = table.intern("ETHUSDT").unwrap();
-    for i in 0..25 {
-        sink.emit_row(&FeatureRecord {
-            ts_ns: i,
-            symbol: s,
-            values: &[i as f64 * 0.5],
-            signal: None,
-        })
-        .unwrap();
-    }
+    emit_rows(&mut sink, s, 0..25);
     drop(sink);
     let t = read(&tmp.0).unwrap();
     assert_eq!(t.row_groups, 3);
@@ -213,10 +218,7 @@ fn a_sink_dropped_unfinished_still_leaves_a_valid_file() {
 #[test]
 fn the_path_holds_the_old_file_until_the_new_one_is_complete() {
     let tmp = TempPath::new("replace");
-    let partial = tmp.0.with_file_name(format!(
-        "{}.partial",
-        tmp.0.file_name().unwrap().to_string_lossy()
-    ));
+    let partial = zerotick_parquet::partial_path(&tmp.0).unwrap();
     std::fs::write(&tmp.0, b"the previous file").unwrap();
     let mut table = SymbolTable::new(4);
     let options = ParquetOptions {
@@ -225,15 +227,7 @@ fn the_path_holds_the_old_file_until_the_new_one_is_complete() {
     };
     let mut sink = ParquetSink::create(&tmp.0, table.names(), &["a"], false, options).unwrap();
     let s = table.intern("ETHUSDT").unwrap();
-    for i in 0..25 {
-        sink.emit_row(&FeatureRecord {
-            ts_ns: i,
-            symbol: s,
-            values: &[1.0],
-            signal: None,
-        })
-        .unwrap();
-    }
+    emit_rows(&mut sink, s, 0..25);
     sink.flush().unwrap();
     // Two row groups written: still under the partial name, the old file untouched.
     assert_eq!(std::fs::read(&tmp.0).unwrap(), b"the previous file");
@@ -248,13 +242,7 @@ fn the_path_holds_the_old_file_until_the_new_one_is_complete() {
     let mut sink = ParquetSink::create(&tmp.0, table.names(), &["a"], false, options).unwrap();
     std::fs::create_dir(&tmp.0).unwrap();
     std::fs::write(tmp.0.join("keep"), b"x").unwrap();
-    sink.emit_row(&FeatureRecord {
-        ts_ns: 1,
-        symbol: s,
-        values: &[1.0],
-        signal: None,
-    })
-    .unwrap();
+    emit_rows(&mut sink, s, 1..2);
     let e = sink.finish().unwrap_err().to_string();
     assert!(
         e.contains("unfinished file is left at") && e.contains(".partial"),

@@ -143,8 +143,9 @@ pub(crate) struct RunArgs {
     /// dictionary-encoded), one DOUBLE per feature named as the spec names it, and signal; its
     /// row groups are written by a thread of their own; it is written as PATH.partial and
     /// renamed to PATH when complete (a failed run leaves PATH as it was). A run stopped by
-    /// --seconds or Ctrl-C still completes the file. A sink file that is one of the run's input files (a --feed
-    /// file or the --features spec) is refused before anything is written.
+    /// --seconds or Ctrl-C still completes the file. A sink file that is one of the run's
+    /// input files (a --feed file or the --features spec) is refused before anything is
+    /// written.
     #[arg(long, default_value = "null")]
     sink: String,
     /// A feature spec (TOML): its rows replace the built-in 1,024-column row, written at the

@@ -32,29 +32,35 @@ pub(crate) fn check_sink_is_not_an_input(
     } else {
         return Ok(());
     };
-    for (out, verb) in &outs {
-        // A path that does not exist yet, or is not a regular file (a pipe, a terminal), is
-        // not truncated by being opened.
-        let Ok(meta) = std::fs::metadata(out) else {
+    // A path that does not exist yet, or is not a regular file (a pipe, a terminal), is not
+    // truncated by being opened.
+    let outs: Vec<(u64, u64, &str)> = outs
+        .iter()
+        .filter_map(|(out, verb)| {
+            let meta = std::fs::metadata(out).ok().filter(|m| m.is_file())?;
+            Some((meta.dev(), meta.ino(), *verb))
+        })
+        .collect();
+    if outs.is_empty() {
+        return Ok(());
+    }
+    let feeds = feeds
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ("feed", p.as_path()));
+    for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
+        let Ok(m) = std::fs::metadata(input) else {
             continue;
         };
-        if !meta.is_file() {
-            continue;
-        }
-        let feeds = feeds
-            .unwrap_or_default()
+        if let Some((.., verb)) = outs
             .iter()
-            .map(|p| ("feed", p.as_path()));
-        for (what, input) in feeds.chain(spec.map(|p| ("feature spec", p))) {
-            if let Ok(m) = std::fs::metadata(input)
-                && (m.dev(), m.ino()) == (meta.dev(), meta.ino())
-            {
-                bail!(
-                    "--sink {sink} {verb} the {what} file {}: writing the sink would destroy \
-                     it; choose another path",
-                    input.display()
-                );
-            }
+            .find(|(dev, ino, _)| (*dev, *ino) == (m.dev(), m.ino()))
+        {
+            bail!(
+                "--sink {sink} {verb} the {what} file {}: writing the sink would destroy it; \
+                 choose another path",
+                input.display()
+            );
         }
     }
     Ok(())

@@ -431,14 +431,11 @@ mod tests {
     #[test]
     fn a_quote_with_an_empty_side_passes_the_entry_and_a_half_empty_side_does_not() {
         let q = |bid_price, bid_size, ask_price, ask_size| Quote {
-            ts_ns: 1,
-            local_ts_ns: None,
-            symbol: 0,
             bid_price,
             bid_size,
             ask_price,
             ask_size,
-            update_id: None,
+            ..Quote::default()
         };
         assert_eq!(quote_check(&q(1.0, 2.0, 0.0, 0.0), 4), Ok(()));
         assert_eq!(quote_check(&q(0.0, 0.0, 1.0, 2.0), 4), Ok(()));
