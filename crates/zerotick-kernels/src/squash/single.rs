@@ -309,14 +309,15 @@ mod avx512 {
         _mm512_max_pd(_mm512_set1_pd(-C), _mm512_min_pd(_mm512_set1_pd(C), z))
     }
 
-    /// The pass on 16 values.
+    /// Steps 1 and 2 up to `s` on 16 values: the clamped z-scores `(zl, zh)` in `f64` and
+    /// `s = f32(zc)^2` (NaN -> C first, `nan_to_c`).
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq")]
-    fn pass16<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+    fn front16<const AFFINE: bool, const UNIT_PRE: bool>(
         lo: __m512d,
         hi: __m512d,
         p: &RationalPass,
-    ) -> (__m512d, __m512d) {
+    ) -> (__m512d, __m512d, __m512) {
         let (zl, zh) = (
             clamped::<AFFINE, UNIT_PRE>(lo, p),
             clamped::<AFFINE, UNIT_PRE>(hi, p),
@@ -325,9 +326,19 @@ mod avx512 {
             _mm512_castps256_ps512(_mm512_cvtpd_ps(zl)),
             _mm512_cvtpd_ps(zh),
         );
-        // NaN -> C (`nan_to_c`).
         let f = _mm512_min_ps(f, _mm512_set1_ps(C as f32));
-        let r = ratio16(_mm512_mul_ps(f, f));
+        (zl, zh, _mm512_mul_ps(f, f))
+    }
+
+    /// Step 3 on 16 values: `zc * f64(R)`, then `* scale`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn back16<const SCALED: bool>(
+        zl: __m512d,
+        zh: __m512d,
+        r: __m512,
+        p: &RationalPass,
+    ) -> (__m512d, __m512d) {
         let rl = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
         let rh = _mm512_cvtps_pd(_mm512_extractf32x8_ps::<1>(r));
         let (ol, oh) = (_mm512_mul_pd(zl, rl), _mm512_mul_pd(zh, rh));
@@ -339,34 +350,101 @@ mod avx512 {
         }
     }
 
+    /// The pass on 16 values.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn pass16<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        lo: __m512d,
+        hi: __m512d,
+        p: &RationalPass,
+    ) -> (__m512d, __m512d) {
+        let (zl, zh, s) = front16::<AFFINE, UNIT_PRE>(lo, hi, p);
+        back16::<SCALED>(zl, zh, ratio16(s), p)
+    }
+
+    /// Loads the 16 values at `q`.
+    ///
+    /// # Safety
+    /// `q..q + 16` is in bounds.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn load16(q: *const f64) -> (__m512d, __m512d) {
+        // SAFETY: the caller's bounds.
+        unsafe { (_mm512_loadu_pd(q), _mm512_loadu_pd(q.add(8))) }
+    }
+
+    /// Stores 16 values at `q`.
+    ///
+    /// # Safety
+    /// `q..q + 16` is in bounds.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn store16(q: *mut f64, (lo, hi): (__m512d, __m512d)) {
+        // SAFETY: the caller's bounds.
+        unsafe {
+            _mm512_storeu_pd(q, lo);
+            _mm512_storeu_pd(q.add(8), hi);
+        }
+    }
+
+    /// The whole groups of 16 values, software-pipelined in three stages: each step runs
+    /// the front of group `g`, the ratio (the division) of group `g - 1` and the back of
+    /// group `g - 2`, so the uops issued together do not wait on each other. Each group's
+    /// operations are those of `pass16`, so the results are the same bits. A group's chain
+    /// of dependent operations is ~90 cycles long against ~19 cycles of issue; the plain
+    /// loop left the overlap to the out-of-order core. This measured 3-5% faster on the
+    /// fused normalise + squash + scale pass (`zerotick-bench simd`, Sapphire Rapids), and
+    /// the same on the plain `tanh_f32`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn pipelined<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
+        x: &mut [f64],
+        p: &RationalPass,
+    ) {
+        let groups = x.len() / 16;
+        if groups < 2 {
+            for c in x.chunks_exact_mut(16) {
+                let q = c.as_mut_ptr();
+                // SAFETY: `c` has 16 elements.
+                unsafe {
+                    let (lo, hi) = load16(q);
+                    store16(q, pass16::<AFFINE, UNIT_PRE, SCALED>(lo, hi, p));
+                }
+            }
+            return;
+        }
+        let q = x.as_mut_ptr();
+        // SAFETY: every group `g < groups` spans `q + 16 g .. q + 16 g + 16`, inside `x`
+        // (`16 groups <= x.len()`); each group is loaded once before it is stored, and
+        // stored only by its own back stage.
+        unsafe {
+            let (lo, hi) = load16(q);
+            let (mut zl2, mut zh2, s) = front16::<AFFINE, UNIT_PRE>(lo, hi, p);
+            let mut r2 = ratio16(s);
+            let (lo, hi) = load16(q.add(16));
+            let (mut zl1, mut zh1, mut s1) = front16::<AFFINE, UNIT_PRE>(lo, hi, p);
+            for g in 2..groups {
+                let (lo, hi) = load16(q.add(16 * g));
+                let (zl0, zh0, s0) = front16::<AFFINE, UNIT_PRE>(lo, hi, p);
+                let r1 = ratio16(s1);
+                store16(q.add(16 * (g - 2)), back16::<SCALED>(zl2, zh2, r2, p));
+                (zl2, zh2, r2) = (zl1, zh1, r1);
+                (zl1, zh1, s1) = (zl0, zh0, s0);
+            }
+            let r1 = ratio16(s1);
+            store16(q.add(16 * (groups - 2)), back16::<SCALED>(zl2, zh2, r2, p));
+            store16(q.add(16 * (groups - 1)), back16::<SCALED>(zl1, zh1, r1, p));
+        }
+    }
+
     #[target_feature(enable = "avx512f,avx512dq")]
     fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
         x: &mut [f64],
         p: &RationalPass,
     ) {
-        let mut chunks = x.chunks_exact_mut(32);
-        for c in &mut chunks {
-            let q = c.as_mut_ptr();
-            // SAFETY: `c` has 32 elements: offsets 0, 8, 16 and 24 each start 8 in bounds.
-            let (v0, v1, v2, v3) = unsafe {
-                (
-                    _mm512_loadu_pd(q),
-                    _mm512_loadu_pd(q.add(8)),
-                    _mm512_loadu_pd(q.add(16)),
-                    _mm512_loadu_pd(q.add(24)),
-                )
-            };
-            let (y0, y1) = pass16::<AFFINE, UNIT_PRE, SCALED>(v0, v1, p);
-            let (y2, y3) = pass16::<AFFINE, UNIT_PRE, SCALED>(v2, v3, p);
-            // SAFETY: as for the loads.
-            unsafe {
-                _mm512_storeu_pd(q, y0);
-                _mm512_storeu_pd(q.add(8), y1);
-                _mm512_storeu_pd(q.add(16), y2);
-                _mm512_storeu_pd(q.add(24), y3);
-            }
-        }
-        let mut rest = chunks.into_remainder();
+        let whole = x.len() / 16 * 16;
+        let (body, mut rest) = x.split_at_mut(whole);
+        pipelined::<AFFINE, UNIT_PRE, SCALED>(body, p);
         while !rest.is_empty() {
             let n = rest.len().min(16);
             let (lo_n, hi_n) = (n.min(8), n - n.min(8));
