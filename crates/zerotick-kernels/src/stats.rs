@@ -303,6 +303,26 @@ multiversion! {
 /// digits and the two-pass statistics are used.
 pub(crate) const ONE_PASS_MAX_SHARE: f64 = 0.9;
 
+/// The plan from statistics `rel` of `x - shift` (finite, `m2` above [`M2_TINY`]): the
+/// report (the mean moved back by `shift`) and the z-score map, unscaled.
+fn plan_from(shift: f64, rel: Moments, nan_count: u64) -> (NormalizeReport, Affine) {
+    let report = NormalizeReport {
+        moments: Moments {
+            mean: shift + rel.mean,
+            ..rel
+        },
+        nan_count,
+        zero_variance: false,
+    };
+    let a = Affine {
+        scale: 1.0,
+        shift,
+        mean: rel.mean,
+        inv_std: 1.0 / (rel.m2 / rel.count as f64).sqrt(),
+    };
+    (report, a)
+}
+
 /// `x -> ((x * scale - shift) - mean) * inv_std`: the z-score of `x` from statistics
 /// gathered on `x * scale - shift` (`scale` a power of two, 1 but for huge or tiny data).
 #[derive(Debug, Clone, Copy)]
@@ -498,12 +518,12 @@ impl Kernels {
     /// `m2` above [`M2_TINY`]. Otherwise (NaN, infinities, a shift more than 3 standard
     /// deviations from the mean, constant, huge or tiny data) it is `plan`, bit for bit.
     ///
-    /// Error: each sum carries at most `g = (BLOCK/32 + 5 + n/BLOCK) u` of the sum of its
-    /// terms' magnitudes (first order, `u = 2^-53`); with the share at most `T = 0.9`, `m2`
-    /// is within `g (1 + 2 sqrt T) / (1 - T) + 19 u < 30 g` of itself, relative (`1.3e-13`
-    /// for a 1,024-value row, `g = 38 u`), against about `g` for the two-pass statistics.
-    /// Only the `f32` squash (relative error 1.2e-6) uses it: one pass instead of two is
-    /// ~45% of the statistics' time (`zerotick-bench simd`, `moments_1k`).
+    /// Error: each sum carries at most `g = (min(n, BLOCK)/32 + 6 + n/BLOCK) u` of the sum
+    /// of its terms' magnitudes (first order, `u = 2^-53`); with the share at most
+    /// `T = 0.9`, `m2` is within `g (1 + 2 sqrt T) / (1 - T) + 19 u < 30 g` of itself,
+    /// relative (`1.3e-13` for a 1,024-value row, `g = 38 u`), against about `g` for the
+    /// two-pass statistics. Only the `f32` squash (relative error 1.2e-6) uses it: it took
+    /// the fused AVX-512 pass from ~785 to ~655 ns per 1,024 values (`zerotick-bench simd`).
     fn plan_one_pass(
         &self,
         x: &[f64],
@@ -518,22 +538,12 @@ impl Kernels {
         if s2.is_finite() && explained <= ONE_PASS_MAX_SHARE * s2 {
             let m2 = s2 - explained;
             if m2 >= M2_TINY {
-                let report = NormalizeReport {
-                    moments: Moments {
-                        count: x.len() as u64,
-                        mean: shift + mean,
-                        m2,
-                    },
-                    nan_count: 0,
-                    zero_variance: false,
-                };
-                let a = Affine {
-                    scale: 1.0,
-                    shift,
+                let rel = Moments {
+                    count: x.len() as u64,
                     mean,
-                    inv_std: 1.0 / (m2 / n).sqrt(),
+                    m2,
                 };
-                return Ok((report, a));
+                return Ok(plan_from(shift, rel, 0));
             }
         }
         self.plan(x, policy)
@@ -550,26 +560,8 @@ impl Kernels {
         if rel.count == 0 {
             return Err(KernelError::Empty);
         }
-        let report = |moments| NormalizeReport {
-            moments,
-            nan_count,
-            zero_variance: false,
-        };
         if rel.mean.is_finite() && rel.m2.is_finite() && rel.m2 >= M2_TINY {
-            let var = rel.m2 / rel.count as f64;
-            let a = Affine {
-                scale: 1.0,
-                shift,
-                mean: rel.mean,
-                inv_std: 1.0 / var.sqrt(),
-            };
-            return Ok((
-                report(Moments {
-                    mean: shift + rel.mean,
-                    ..rel
-                }),
-                a,
-            ));
+            return Ok(plan_from(shift, rel, nan_count));
         }
         self.plan_edge(x, policy, shift, rel, nan_count)
     }
