@@ -2,6 +2,7 @@
 
 mod columns;
 pub mod dense;
+mod dots;
 mod elementwise;
 mod ema;
 mod error;

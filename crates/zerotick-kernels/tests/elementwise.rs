@@ -182,3 +182,60 @@ fn forcing_tiers() {
     force_tier(None).unwrap();
     assert!(active_tier() <= best_supported_tier());
 }
+
+/// `dots_into` gives `dot`'s bits for every pair (signed zeros included; NaN as NaN), at
+/// widths around the 32-lane chunk and the 256-element block, odd row counts and vector
+/// counts that are not a multiple of four; and refuses shapes that do not fit.
+#[test]
+fn dots_into_is_dot_for_every_pair() {
+    let same_bits = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for k in tiers() {
+        for (seed, &len) in [1, 3, 31, 32, 33, 255, 256, 257, 1024, 1031]
+            .iter()
+            .enumerate()
+        {
+            for (rows, m) in [(1, 1), (1, 4), (2, 3), (3, 5), (5, 16), (4, 9)] {
+                let seed = seed as u64 * 100 + rows as u64 * 10 + m as u64;
+                // Ordinary data for most cases; every third one mixes in specials and extremes.
+                let (x, w) = if seed.is_multiple_of(3) {
+                    (data(seed, rows * len, 0), data(seed + 1, m * len, 0))
+                } else {
+                    let mut rng = Rng::new(seed);
+                    let mut v = |n: usize| (0..n).map(|_| rng.uniform(-3.0, 3.0)).collect();
+                    let x: Vec<f64> = v(rows * len);
+                    (x, v(m * len))
+                };
+                let mut out = vec![7.0; rows * m];
+                k.dots_into(&x, &w, len, &mut out).unwrap();
+                for i in 0..rows {
+                    for j in 0..m {
+                        let d = k
+                            .dot(&x[i * len..(i + 1) * len], &w[j * len..(j + 1) * len])
+                            .unwrap();
+                        let got = out[i * m + j];
+                        assert!(
+                            same_bits(got, d),
+                            "{:?} len {len} rows {rows} m {m} ({i}, {j}): {got:e} vs dot {d:e}",
+                            k.tier()
+                        );
+                    }
+                }
+            }
+        }
+        // -0.0 products: dot and dots_into agree on the sign of an all-negative-zero sum.
+        let mut out = [1.0];
+        k.dots_into(&[-0.0; 40], &[1.0; 40], 40, &mut out).unwrap();
+        assert!(same_bits(out[0], k.dot(&[-0.0; 40], &[1.0; 40]).unwrap()));
+        // Shapes that do not fit: nothing written.
+        let mut out = [5.0; 2];
+        let bad = |r: Result<(), KernelError>| matches!(r, Err(KernelError::BadShape { .. }));
+        assert!(bad(k.dots_into(&[1.0; 7], &[1.0; 6], 3, &mut out)));
+        assert!(bad(k.dots_into(&[1.0; 6], &[1.0; 7], 3, &mut out)));
+        assert!(bad(k.dots_into(&[1.0; 6], &[1.0; 6], 3, &mut out[..1])));
+        assert!(bad(k.dots_into(&[1.0; 6], &[1.0; 6], 0, &mut out)));
+        assert_eq!(out, [5.0; 2]);
+        let mut none: [f64; 0] = [];
+        assert!(k.dots_into(&[], &[1.0; 6], 3, &mut none).is_ok());
+        assert!(k.dots_into(&[], &[], 0, &mut none).is_ok());
+    }
+}

@@ -1070,7 +1070,8 @@ fn copy(k: &Kernels, dst: &mut [f64], src: &[f64]) -> Result<(), ComputeError> {
 
 /// `Y = X W` for the rows `range` of `x` ([`WIDTH`] each) into `y` ([`PROJ`] each).
 ///
-/// The dense path is one SIMD dot product per output (`y_ip = x_i . w_p`), not faer's GEMM:
+/// The dense path gives every output a SIMD dot product's bits (`y_ip = x_i . w_p`,
+/// [`Kernels::dots_into`]), not faer's GEMM:
 /// faer picks its blocking and kernels from the shape, so a row's bits would depend on how
 /// many rows its batch holds, and batches are cut by time. Run at a fixed shape (the batch
 /// capacity) faer made every partial batch cost a full 32-row product: 45-55 us per batch
@@ -1085,25 +1086,28 @@ fn project(
     stats: &mut ComputeStats,
 ) -> Result<(), ComputeError> {
     let rows = range.len() as u64;
-    let sparse = matches!((&s.sparse, s.path), (Some(_), Path::Sparse));
-    for i in range {
-        let xi = &x[i * WIDTH..(i + 1) * WIDTH];
-        let yi = &mut y[i * PROJ..(i + 1) * PROJ];
-        match &s.sparse {
-            // The fixed-order kernel: a run's signals are the same on the AVX2 and
-            // AVX-512 tiers (the gather kernels sum in 8 or 16 lanes by tier).
-            Some(csr) if sparse => csr.spmv_into_fixed_order(k, 1.0, xi, 0.0, yi)?,
-            _ => {
-                for (out, w) in yi.iter_mut().zip(s.proj_t.chunks_exact(WIDTH)) {
-                    *out = k.dot(xi, w)?;
-                }
+    match &s.sparse {
+        Some(csr) if s.path == Path::Sparse => {
+            for i in range {
+                let xi = &x[i * WIDTH..(i + 1) * WIDTH];
+                let yi = &mut y[i * PROJ..(i + 1) * PROJ];
+                // The fixed-order kernel: a run's signals are the same on the AVX2 and
+                // AVX-512 tiers (the gather kernels sum in 8 or 16 lanes by tier).
+                csr.spmv_into_fixed_order(k, 1.0, xi, 0.0, yi)?;
             }
+            stats.sparse_rows += rows;
         }
-    }
-    if sparse {
-        stats.sparse_rows += rows;
-    } else {
-        stats.dense_rows += rows;
+        _ => {
+            // Every entry is `dot(x_i, w_p)`'s bits; the 16 vectors (128 KiB) are read once
+            // per two rows instead of once per row.
+            k.dots_into(
+                &x[range.start * WIDTH..range.end * WIDTH],
+                &s.proj_t,
+                WIDTH,
+                &mut y[range.start * PROJ..range.end * PROJ],
+            )?;
+            stats.dense_rows += rows;
+        }
     }
     Ok(())
 }
