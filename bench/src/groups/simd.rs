@@ -19,6 +19,11 @@
 //! - `moments_1k`: one op = the statistics half of `normalize_1k` alone (`Kernels::moments`:
 //!   the exact shift, the corrected two-pass mean and `m2`); `scalar` is the plain two-pass
 //!   loop.
+//! - `project_32x16x1k`: one op = the pipeline's dense projection of a full batch, 32 rows of
+//!   1,024 against 16 vectors of 1,024 (`X Wᵀ`, 512 outputs): `zerotick` is
+//!   `Kernels::dots_into` (every output with `dot`'s bits, two rows against four vectors at a
+//!   time), `dot-per-pair` the 512 `Kernels::dot` calls it replaced, `faer` faer's
+//!   `matmul` (`Par::Seq`), whose bits depend on the shape (why the pipeline does not use it).
 //! - `tanh_1k`: one op = tanh of 1,024 values in place; `scalar` is `f64::tanh` in a loop.
 //! - `tanh_fast_1k`: one op = `Kernels::tanh_fast_in_place` (relative error <= 1.3e-12
 //!   instead of 4 ULP) of 1,024 values, on the active and the scalar tier.
@@ -50,6 +55,9 @@ use zerotick_pipeline::compute::{ComputeConfig, ComputeStage};
 
 /// Elements per vector.
 pub const LEN: usize = 1024;
+/// Rows and vectors of `project_32x16x1k` (a full 32-row batch, the pipeline's `PROJ`).
+const PROJECT_ROWS: usize = 32;
+const PROJECT_VECTORS: usize = 16;
 /// The origin report's claim for its SIMD kernels.
 const ORIGIN_SPEEDUP: f64 = 16.0;
 
@@ -131,6 +139,57 @@ pub fn run(h: &mut Harness) -> GroupResult {
                 let mean = x.iter().sum::<f64>() / x.len() as f64;
                 let m2: f64 = x.iter().map(|v| (v - mean) * (v - mean)).sum();
                 black_box((mean, m2));
+            }),
+        ],
+    ));
+
+    // The pipeline's dense projection of a full batch: 32 rows against 16 vectors of 1,024.
+    let (xs, ws): (Vec<f64>, Vec<f64>) = (
+        (0..PROJECT_ROWS * LEN)
+            .map(|i| (i as f64 * 0.37).sin())
+            .collect(),
+        (0..PROJECT_VECTORS * LEN)
+            .map(|i| (i as f64 * 0.11).cos())
+            .collect(),
+    );
+    let mut y = vec![0.0; PROJECT_ROWS * PROJECT_VECTORS];
+    dots_check(active, &xs, &ws, &mut y)?;
+    let (mut y_pairs, mut y_faer) = (
+        y.clone(),
+        faer::Mat::<f64>::zeros(PROJECT_ROWS, PROJECT_VECTORS),
+    );
+    rows.extend(h.case(
+        "project_32x16x1k",
+        vec![
+            Impl::per_op("zerotick", || {
+                if active.dots_into(&xs, &ws, LEN, &mut y).is_err() {
+                    unreachable!("the shapes fit");
+                }
+                black_box(&mut y);
+            }),
+            Impl::per_op("dot-per-pair", || {
+                for (yi, xi) in y_pairs
+                    .chunks_exact_mut(PROJECT_VECTORS)
+                    .zip(xs.chunks_exact(LEN))
+                {
+                    for (o, w) in yi.iter_mut().zip(ws.chunks_exact(LEN)) {
+                        *o = active.dot(xi, w).unwrap_or(f64::NAN);
+                    }
+                }
+                black_box(&mut y_pairs);
+            }),
+            Impl::per_op("faer", || {
+                let a = faer::MatRef::from_row_major_slice(&xs, PROJECT_ROWS, LEN);
+                let b = faer::MatRef::from_row_major_slice(&ws, PROJECT_VECTORS, LEN);
+                faer::linalg::matmul::matmul(
+                    y_faer.as_mut(),
+                    faer::Accum::Replace,
+                    a,
+                    b.transpose(),
+                    1.0,
+                    faer::Par::Seq,
+                );
+                black_box(&mut y_faer);
             }),
         ],
     ));
@@ -337,4 +396,21 @@ pub fn welford_normalize_tanh_scale(x: &mut [f64], scale: f64) {
     for v in x.iter_mut() {
         *v = ((*v - mean) * inv_std).tanh() * scale;
     }
+}
+
+/// `dots_into` agrees with `dot` on the bench's data before it is timed (the unit tests check
+/// every tier; this keeps the timed case honest).
+fn dots_check(k: Kernels, x: &[f64], w: &[f64], y: &mut [f64]) -> Result<(), String> {
+    k.dots_into(x, w, LEN, y).map_err(|e| e.to_string())?;
+    for (i, xi) in x.chunks_exact(LEN).enumerate() {
+        for (j, wj) in w.chunks_exact(LEN).enumerate() {
+            let d = k.dot(xi, wj).map_err(|e| e.to_string())?;
+            if d.to_bits() != y[i * PROJECT_VECTORS + j].to_bits() {
+                return Err(format!(
+                    "project_32x16x1k: dots_into ({i}, {j}) differs from dot"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
