@@ -118,9 +118,12 @@ mod x86 {
     ) {
         let end = k1 * CHUNK;
         assert!(g + LANES <= CHUNK && x.iter().chain(w.iter()).all(|v| v.len() >= end));
-        // SAFETY: `g + 4 <= CHUNK`, so each load and store of the lane sums is in bounds.
         let mut acc: [[__m256d; C]; R] = core::array::from_fn(|r| {
-            core::array::from_fn(|c| unsafe { _mm256_loadu_pd(lanes[r][c].as_ptr().add(g)) })
+            core::array::from_fn(|c| {
+                // SAFETY: `g + 4 <= CHUNK` (asserted above), so the 4 lane sums at `g` are in
+                // bounds.
+                unsafe { _mm256_loadu_pd(lanes[r][c].as_ptr().add(g)) }
+            })
         });
         for k in k0..k1 {
             let at = k * CHUNK + g;
