@@ -95,7 +95,7 @@ fn block<const R: usize, const C: usize, const FMA: bool>(
 /// The vector tiers' step, in intrinsics: the portable form above, compiled, ran each lane
 /// sum's eight steps of a block back to back (one dependent chain of fused multiply-adds at a
 /// time, latency-bound: `project_32x16x1k` at ~0.6 multiply-adds a cycle); here every step
-/// issues all `R x 4` independent multiply-adds before the next. Same operations, same order
+/// issues all `R x C` independent multiply-adds before the next. Same operations, same order
 /// per lane, so the same bits.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
