@@ -47,37 +47,7 @@ fn block<const R: usize, const C: usize, const FMA: bool>(
                 unsafe { x86::advance(&x, &w, k0, k1, g, &mut lanes) };
                 continue;
             }
-            let mut acc = [[[0.0f64; LANES]; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    acc[r][c].copy_from_slice(&lanes[r][c][g..g + LANES]);
-                }
-            }
-            for k in k0..k1 {
-                let at = k * CHUNK + g;
-                let xv: [[f64; LANES]; R] = core::array::from_fn(|r| {
-                    let mut v = [0.0; LANES];
-                    v.copy_from_slice(&x[r][at..at + LANES]);
-                    v
-                });
-                let wv: [[f64; LANES]; C] = core::array::from_fn(|c| {
-                    let mut v = [0.0; LANES];
-                    v.copy_from_slice(&w[c][at..at + LANES]);
-                    v
-                });
-                for r in 0..R {
-                    for c in 0..C {
-                        for l in 0..LANES {
-                            acc[r][c][l] = madd::<FMA>(xv[r][l], wv[c][l], acc[r][c][l]);
-                        }
-                    }
-                }
-            }
-            for r in 0..R {
-                for c in 0..C {
-                    lanes[r][c][g..g + LANES].copy_from_slice(&acc[r][c]);
-                }
-            }
+            advance::<R, C, FMA>(&x, &w, k0, k1, g, &mut lanes);
         }
         k0 = k1;
     }
@@ -90,6 +60,50 @@ fn block<const R: usize, const C: usize, const FMA: bool>(
         }
     }
     core::array::from_fn(|r| core::array::from_fn(|c| reduce(&lanes[r][c], 0.0, add, add)))
+}
+
+/// Lanes `g..g + 4` of the `R x C` lane sums over chunks `k0..k1`, portable: the scalar
+/// tier's step (its twin for the vector tiers is `x86::advance`).
+#[inline(always)]
+fn advance<const R: usize, const C: usize, const FMA: bool>(
+    x: &[&[f64]; R],
+    w: &[&[f64]; C],
+    k0: usize,
+    k1: usize,
+    g: usize,
+    lanes: &mut [[[f64; CHUNK]; C]; R],
+) {
+    let mut acc = [[[0.0f64; LANES]; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            acc[r][c].copy_from_slice(&lanes[r][c][g..g + LANES]);
+        }
+    }
+    for k in k0..k1 {
+        let at = k * CHUNK + g;
+        let xv: [[f64; LANES]; R] = core::array::from_fn(|r| {
+            let mut v = [0.0; LANES];
+            v.copy_from_slice(&x[r][at..at + LANES]);
+            v
+        });
+        let wv: [[f64; LANES]; C] = core::array::from_fn(|c| {
+            let mut v = [0.0; LANES];
+            v.copy_from_slice(&w[c][at..at + LANES]);
+            v
+        });
+        for r in 0..R {
+            for c in 0..C {
+                for l in 0..LANES {
+                    acc[r][c][l] = madd::<FMA>(xv[r][l], wv[c][l], acc[r][c][l]);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        for c in 0..C {
+            lanes[r][c][g..g + LANES].copy_from_slice(&acc[r][c]);
+        }
+    }
 }
 
 /// The vector tiers' step, in intrinsics: the portable form above, compiled, ran each lane
