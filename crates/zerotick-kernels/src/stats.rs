@@ -36,7 +36,7 @@
 use crate::elementwise::{add, map_in_place, reduce, reduce_pair};
 use crate::error::KernelError;
 use crate::math;
-use crate::simd::{Kernels, madd, multiversion};
+use crate::simd::{Kernels, Tier, madd, multiversion};
 use crate::squash::{RationalPass, Squash, rational_pass, single_pass, tanh_fast};
 
 /// Values per block of the two-pass step: 16 KiB, so a block's second pass reads it from L1.
@@ -276,10 +276,10 @@ multiversion! {
     }
 }
 
-// `(sum(v - shift), sum((v - shift)^2))` in one pass: each block of `BLOCK` values through
-// `reduce_pair` (32 partial sums each), the blocks added in order.
+// `(sum(v - shift), sum((v - shift)^2))`: each block of `BLOCK` values through
+// `reduce_pair` (32 partial sums each, one load per value), the blocks added in order.
 multiversion! {
-    fn shifted_sums_v(x: &[f64], shift: f64) -> (f64, f64) {
+    fn shifted_sums_pair_v(x: &[f64], shift: f64) -> (f64, f64) {
         let (mut s1, mut s2) = (0.0, 0.0);
         for block in x.chunks(BLOCK) {
             let (a, b) = reduce_pair(
@@ -294,6 +294,85 @@ multiversion! {
             s2 += b;
         }
         (s1, s2)
+    }
+}
+
+/// The AVX2 tier's shifted sums.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::BLOCK;
+    use crate::elementwise::CHUNK;
+    use core::arch::x86_64::{
+        __m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd,
+        _mm256_setzero_pd, _mm256_storeu_pd, _mm256_sub_pd,
+    };
+
+    /// `reduce`'s 32 partial sums of `v - shift` (`SQUARE = false`) or of `(v - shift)^2`
+    /// by fused multiply-add (`SQUARE = true`) over `block`, in eight `ymm` (lane `i` of the
+    /// 32 in register `i / 4`), then `reduce`'s remainder and pairwise combination: the bits
+    /// `reduce` gives.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sum<const SQUARE: bool>(block: &[f64], shift: f64) -> f64 {
+        let sh = _mm256_set1_pd(shift);
+        let mut acc: [__m256d; 8] = [_mm256_setzero_pd(); 8];
+        let mut chunks = block.chunks_exact(CHUNK);
+        for c in &mut chunks {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: `c` has `CHUNK = 32` values and `4 j + 3 < 32`.
+                let v = unsafe { _mm256_loadu_pd(c.as_ptr().add(4 * j)) };
+                let d = _mm256_sub_pd(v, sh);
+                *a = if SQUARE {
+                    _mm256_fmadd_pd(d, d, *a)
+                } else {
+                    _mm256_add_pd(*a, d)
+                };
+            }
+        }
+        let mut lanes = [0.0; CHUNK];
+        for (j, a) in acc.iter().enumerate() {
+            // SAFETY: `lanes` has 32 values and `4 j + 3 < 32`.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(4 * j), *a) };
+        }
+        for (l, v) in lanes.iter_mut().zip(chunks.remainder()) {
+            let d = v - shift;
+            *l = if SQUARE { d.mul_add(d, *l) } else { *l + d };
+        }
+        let mut width = CHUNK;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                lanes[i] += lanes[i + width];
+            }
+        }
+        lanes[0]
+    }
+
+    /// `shifted_sums_pair_v`'s result, bit for bit, one sum at a time: the pair form's 16
+    /// accumulators, the shift and the deviation do not fit the tier's 16 `ymm`, and the
+    /// compiler kept the accumulators on the stack. Each block is read twice (from L1).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn shifted_sums(x: &[f64], shift: f64) -> (f64, f64) {
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for block in x.chunks(BLOCK) {
+            s1 += sum::<false>(block, shift);
+            s2 += sum::<true>(block, shift);
+        }
+        (s1, s2)
+    }
+}
+
+/// `(sum(v - shift), sum((v - shift)^2))` in `BLOCK`-value blocks, 32 partial sums each
+/// (`reduce_pair`); on the AVX2 tier the same bits one sum at a time (`x86::shifted_sums`).
+fn shifted_sums_v(k: Kernels, x: &[f64], shift: f64) -> (f64, f64) {
+    match k.tier() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernels`' invariant: the AVX2 tier requires avx2 and fma.
+        Tier::Avx2 => unsafe { x86::shifted_sums(x, shift) },
+        _ => shifted_sums_pair_v(k, x, shift),
     }
 }
 
@@ -667,4 +746,63 @@ pub(crate) fn inv_std(m: &Moments, policy: ZeroVariance) -> Result<(f64, bool), 
         return Err(KernelError::OutOfRange);
     }
     Ok((1.0 / var.sqrt(), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 tier's one-sum-at-a-time shifted sums give `reduce_pair`'s bits: lengths
+    /// around the 32-value chunk and the `BLOCK`, values of mixed size and sign, specials.
+    #[test]
+    fn split_shifted_sums_are_the_pair_form() {
+        let Ok(k) = Kernels::new(Tier::Avx2) else {
+            return; // no AVX2 here: nothing to compare
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let m = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            m * 10f64.powi((state % 13) as i32 - 6)
+        };
+        let data: Vec<f64> = (0..2 * BLOCK + 77).map(|_| next()).collect();
+        for n in [
+            0,
+            1,
+            5,
+            31,
+            32,
+            33,
+            100,
+            1024,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            data.len(),
+        ] {
+            for shift in [0.0, data.first().copied().unwrap_or(0.0), -3.5e3] {
+                let x = &data[..n];
+                let (a, b) = shifted_sums_v(k, x, shift);
+                let (c, d) = shifted_sums_pair_v(k, x, shift);
+                assert_eq!(
+                    (a.to_bits(), b.to_bits()),
+                    (c.to_bits(), d.to_bits()),
+                    "n {n}"
+                );
+            }
+        }
+        let mut special = data[..100].to_vec();
+        special[3] = f64::NAN;
+        special[40] = f64::INFINITY;
+        special[77] = -0.0;
+        let (a, b) = shifted_sums_v(k, &special, 0.0);
+        let (c, d) = shifted_sums_pair_v(k, &special, 0.0);
+        assert!(a.is_nan() && b.is_nan() && c.is_nan() && d.is_nan());
+        special[3] = 1e300;
+        let (a, b) = shifted_sums_v(k, &special, 0.0);
+        let (c, d) = shifted_sums_pair_v(k, &special, 0.0);
+        assert_eq!((a.to_bits(), b.to_bits()), (c.to_bits(), d.to_bits()));
+    }
 }

@@ -131,7 +131,7 @@ multiversion! {
     }
 }
 
-/// The body of each vector tier's `pipelined`: the whole groups of `$w` values of `$x`,
+/// The body of the AVX-512 tier's `pipelined`: the whole groups of `$w` values of `$x`,
 /// software-pipelined in three stages. Each step runs the front of group `g` (`$front`: the
 /// affine step, the clamp, the conversion to `f32` and the square), the ratio and division of
 /// group `g - 1` (`$ratio`) and the back of group `g - 2` (`$back`: the conversion back,
@@ -178,32 +178,63 @@ macro_rules! pipelined_groups {
     }};
 }
 
-/// `pipelined_groups` in two stages: the front and ratio of group `g`, the back of group
-/// `g - 1`. Three vectors of state instead of six, for the AVX2 tier's 16 registers: its
-/// fused pass (the affine step's four constants live too) measured 2-4% faster this way,
-/// plain `tanh_f32` 2% slower (`zerotick-bench simd`, Xeon, AVX2 tier).
-macro_rules! pipelined_groups2 {
-    ($x:ident, $p:ident, $w:literal, $load:ident, $store:ident, $front:path, $ratio:ident, $back:path) => {{
+/// The whole groups of `$w` values of `$x` in four stages, for the AVX2 tier: each step
+/// runs the front of group `g` (`$front`), the polynomials of group `g - 1` (`$poly`), the
+/// division of group `g - 2` and the back of group `g - 3` (`$back`). The clamped z-scores
+/// wait in `$x` itself between the front and the back: the front stores them over the group's
+/// input and the back loads them again (from L1, long after the store), so only `s`, `P`,
+/// `Q` and `R` stay in registers (the AVX2 tier has 16; `pipelined_groups`' six vectors of
+/// state with the constants spilled). A group's chain of dependent operations is ~75 cycles
+/// long; AMD Zen 3 did not overlap enough groups of the two- and three-stage loops by itself.
+/// There this took `zerotick-bench simd`'s fused pass (`normalize_1k`, `tanh-f32`) from 1,602
+/// to 1,271 ns and plain `tanh_f32` from 1,025 to 602 ns (medians of five interleaved
+/// invocations, `docs/kernels.md`). Each group gets the same operations as `$pass` (fewer
+/// than three groups go through it), so the results are the same bits.
+macro_rules! staged_groups {
+    ($x:ident, $p:ident, $w:literal, $load:ident, $store:ident, $front:path, $poly:ident, $div:ident, $back:path, $pass:path) => {{
         let groups = $x.len() / $w;
-        if groups < 1 {
+        if groups < 3 {
+            for c in $x.chunks_exact_mut($w) {
+                let q = c.as_mut_ptr();
+                // SAFETY: `c` has `$w` elements.
+                unsafe {
+                    let (lo, hi) = $load(q);
+                    $store(q, $pass(lo, hi, $p));
+                }
+            }
             return;
         }
         let q = $x.as_mut_ptr();
         // SAFETY: every group `g < groups` spans `q + $w g .. q + $w (g + 1)`, inside `$x`
-        // (`$w groups <= $x.len()`); each group is loaded once before it is stored, and
-        // stored only by its own back stage.
+        // (`$w groups <= $x.len()`). Group `g`'s front loads its input and stores its
+        // clamped z-scores there; its back, three steps later, loads those and stores the
+        // result there; no other stage touches the group.
         unsafe {
-            let (lo, hi) = $load(q);
-            let (mut zl1, mut zh1, s) = $front(lo, hi, $p);
-            let mut r1 = $ratio(s);
-            for g in 1..groups {
+            let front = |g: usize| {
                 let (lo, hi) = $load(q.add($w * g));
-                let (zl0, zh0, s0) = $front(lo, hi, $p);
-                let r0 = $ratio(s0);
-                $store(q.add($w * (g - 1)), $back(zl1, zh1, r1, $p));
-                (zl1, zh1, r1) = (zl0, zh0, r0);
+                let (zl, zh, s) = $front(lo, hi, $p);
+                $store(q.add($w * g), (zl, zh));
+                s
+            };
+            let back = |g: usize, r| {
+                let (zl, zh) = $load(q.add($w * g));
+                $store(q.add($w * g), $back(zl, zh, r, $p));
+            };
+            let (p0, q0) = $poly(front(0));
+            let mut r3 = $div(p0, q0);
+            let (mut p2, mut q2) = $poly(front(1));
+            let mut s1 = front(2);
+            for g in 3..groups {
+                let s0 = front(g);
+                let (p1, q1) = $poly(s1);
+                let r2 = $div(p2, q2);
+                back(g - 3, r3);
+                (r3, p2, q2, s1) = (r2, p1, q1, s0);
             }
-            $store(q.add($w * (groups - 1)), $back(zl1, zh1, r1, $p));
+            let (p1, q1) = $poly(s1);
+            back(groups - 3, r3);
+            back(groups - 2, $div(p2, q2));
+            back(groups - 1, $div(p1, q1));
         }
     }};
 }
@@ -220,9 +251,10 @@ mod x86 {
         _mm256_mul_pd, _mm256_mul_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_pd,
     };
 
+    /// `P(s)` and `Q(s)` on 8 values, Horner.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn ratio8(s: __m256) -> __m256 {
+    fn poly8(s: __m256) -> (__m256, __m256) {
         let c = _mm256_set1_ps;
         let p = _mm256_fmadd_ps(
             _mm256_fmadd_ps(
@@ -242,6 +274,13 @@ mod x86 {
             s,
             c(Q[0]),
         );
+        (p, q)
+    }
+
+    /// `R = P / Q` on 8 values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn div8(p: __m256, q: __m256) -> __m256 {
         _mm256_div_ps(p, q)
     }
 
@@ -303,7 +342,8 @@ mod x86 {
         p: &RationalPass,
     ) -> (__m256d, __m256d) {
         let (zl, zh, s) = front8::<AFFINE, UNIT_PRE>(lo, hi, p);
-        back8::<SCALED>(zl, zh, ratio8(s), p)
+        let (p8, q8) = poly8(s);
+        back8::<SCALED>(zl, zh, div8(p8, q8), p)
     }
 
     /// Loads the 8 values at `q`.
@@ -331,40 +371,26 @@ mod x86 {
         }
     }
 
-    /// The whole groups of 8 values, software-pipelined: in three stages for plain
-    /// `tanh_f32` (`pipelined_groups`: 635 -> 554 ns per 1,024 values on the Xeon's AVX2
-    /// tier), in two for the fused pass (`pipelined_groups2`: 977 -> ~925 ns), `zerotick-bench
-    /// simd`.
+    /// The whole groups of 8 values in four stages (`staged_groups`), for the fused pass and
+    /// plain `tanh_f32` alike.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn pipelined<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
         x: &mut [f64],
         p: &RationalPass,
     ) {
-        if AFFINE {
-            pipelined_groups2!(
-                x,
-                p,
-                8,
-                load8,
-                store8,
-                front8::<AFFINE, UNIT_PRE>,
-                ratio8,
-                back8::<SCALED>
-            )
-        } else {
-            pipelined_groups!(
-                x,
-                p,
-                8,
-                load8,
-                store8,
-                front8::<AFFINE, UNIT_PRE>,
-                ratio8,
-                back8::<SCALED>,
-                pass8::<AFFINE, UNIT_PRE, SCALED>
-            )
-        }
+        staged_groups!(
+            x,
+            p,
+            8,
+            load8,
+            store8,
+            front8::<AFFINE, UNIT_PRE>,
+            poly8,
+            div8,
+            back8::<SCALED>,
+            pass8::<AFFINE, UNIT_PRE, SCALED>
+        )
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -627,6 +653,49 @@ mod tests {
         }
         assert!(worst < 3.58e-8 && worst > 3.4e-8, "fit error {worst:e}");
         assert!(1.0 - C.tanh() < 3.06e-8);
+    }
+
+    /// The AVX2 kernel (four stages from 3 groups of 8 up, the per-group pass below that, the
+    /// portable tail) gives the portable code's bits with fused multiply-adds, plain and
+    /// fused, at every length up to 70 and around 1,024; NaN keeps its payload.
+    #[test]
+    fn avx2_kernel_is_the_portable_fma_code() {
+        let Ok(k) = Kernels::new(Tier::Avx2) else {
+            return; // no AVX2 here: nothing to compare
+        };
+        let fused = RationalPass {
+            pre_scale: 1.0,
+            shift: 0.25,
+            mean: 1.5,
+            inv_std: 0.75,
+            scale: 0.7,
+        };
+        let pre = RationalPass {
+            pre_scale: 3.0,
+            ..fused
+        };
+        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
+        let specials = [0.0, -0.0, 1e-300, -5e-324, 40.0, -1e300, f64::INFINITY, nan];
+        let lens = (0..=70).chain([1023, 1024, 1025]);
+        for len in lens {
+            let x: Vec<f64> = (0..len)
+                .map(|i| {
+                    if i % 11 == 5 {
+                        specials[i / 11 % specials.len()]
+                    } else {
+                        (i as f64 * 0.618_034).fract() * 24.0 - 12.0
+                    }
+                })
+                .collect();
+            for (p, plain) in [(RationalPass::TANH, true), (fused, false), (pre, false)] {
+                let mut a = x.clone();
+                single_pass(k, &mut a, p, plain);
+                let mut b = x.clone();
+                single_pass_portable_v(k, &mut b, p);
+                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "len {len}, plain {plain}");
+            }
+        }
     }
 
     #[test]
