@@ -178,22 +178,25 @@ macro_rules! pipelined_groups {
     }};
 }
 
-/// The whole groups of `$w` values of `$x` in four stages, for the AVX2 tier: each step
-/// runs the front of group `g` (`$front`), the polynomials of group `g - 1` (`$poly`), the
-/// division of group `g - 2` and the back of group `g - 3` (`$back`). The clamped z-scores
-/// wait in `$x` itself between the front and the back: the front stores them over the group's
-/// input and the back loads them again (from L1, long after the store), so only `s`, `P`,
-/// `Q` and `R` stay in registers (the AVX2 tier has 16; `pipelined_groups`' six vectors of
-/// state with the constants spilled). A group's chain of dependent operations is ~75 cycles
-/// long; AMD Zen 3 did not overlap enough groups of the two- and three-stage loops by itself.
-/// There this took `zerotick-bench simd`'s fused pass (`normalize_1k`, `tanh-f32`) from 1,602
-/// to 1,271 ns and plain `tanh_f32` from 1,025 to 602 ns (medians of five interleaved
-/// invocations, `docs/kernels.md`). Each group gets the same operations as `$pass` (fewer
-/// than three groups go through it), so the results are the same bits.
+/// The whole groups of `$w` values of `$x` in five stages, for the AVX2 tier: each step
+/// runs the front of group `g` (`$front`: the affine step, the clamp, the conversion to
+/// `f32`), the square of group `g - 1` (`$square`), the polynomials of group `g - 2`
+/// (`$poly`), the division of group `g - 3` and the back of group `g - 4` (`$back`). The
+/// clamped z-scores wait in `$x` itself between the front and the back: the front stores
+/// them over the group's input and the back loads them again (from L1, long after the
+/// store), so only `f`, `s`, `P`, `Q` and `R` stay in registers (the AVX2 tier has 16;
+/// `pipelined_groups`' six vectors of state spilled its constants). A group's chain of
+/// dependent operations is ~75 cycles long, and AMD Zen 3 did not overlap enough groups of
+/// the two- and three-stage loops by itself. There this took `zerotick-bench simd`'s fused
+/// pass (`normalize_1k`, `tanh-f32`) from 1,602 to 1,271 ns and plain `tanh_f32` from 1,025
+/// to 602 ns in four stages (medians of five interleaved invocations), and splitting the
+/// square from the front gained another ~5% (`docs/kernels.md`). Each group gets the same
+/// operations as `$pass` (fewer than four groups go through it), so the results are the
+/// same bits.
 macro_rules! staged_groups {
-    ($x:ident, $p:ident, $w:literal, $load:ident, $store:ident, $front:path, $poly:ident, $div:ident, $back:path, $pass:path) => {{
+    ($x:ident, $p:ident, $w:literal, $load:ident, $store:ident, $front:path, $square:ident, $poly:ident, $div:ident, $back:path, $pass:path) => {{
         let groups = $x.len() / $w;
-        if groups < 3 {
+        if groups < 4 {
             for c in $x.chunks_exact_mut($w) {
                 let q = c.as_mut_ptr();
                 // SAFETY: `c` has `$w` elements.
@@ -207,33 +210,38 @@ macro_rules! staged_groups {
         let q = $x.as_mut_ptr();
         // SAFETY: every group `g < groups` spans `q + $w g .. q + $w (g + 1)`, inside `$x`
         // (`$w groups <= $x.len()`). Group `g`'s front loads its input and stores its
-        // clamped z-scores there; its back, three steps later, loads those and stores the
+        // clamped z-scores there; its back, four steps later, loads those and stores the
         // result there; no other stage touches the group.
         unsafe {
             let front = |g: usize| {
                 let (lo, hi) = $load(q.add($w * g));
-                let (zl, zh, s) = $front(lo, hi, $p);
+                let (zl, zh, f) = $front(lo, hi, $p);
                 $store(q.add($w * g), (zl, zh));
-                s
+                f
             };
             let back = |g: usize, r| {
                 let (zl, zh) = $load(q.add($w * g));
                 $store(q.add($w * g), $back(zl, zh, r, $p));
             };
-            let (p0, q0) = $poly(front(0));
-            let mut r3 = $div(p0, q0);
-            let (mut p2, mut q2) = $poly(front(1));
-            let mut s1 = front(2);
-            for g in 3..groups {
-                let s0 = front(g);
-                let (p1, q1) = $poly(s1);
-                let r2 = $div(p2, q2);
-                back(g - 3, r3);
-                (r3, p2, q2, s1) = (r2, p1, q1, s0);
+            let (p0, q0) = $poly($square(front(0)));
+            let mut r4 = $div(p0, q0);
+            let (mut p3, mut q3) = $poly($square(front(1)));
+            let mut s2 = $square(front(2));
+            let mut f1 = front(3);
+            for g in 4..groups {
+                let f0 = front(g);
+                let s1 = $square(f1);
+                let (p2, q2) = $poly(s2);
+                let r3 = $div(p3, q3);
+                back(g - 4, r4);
+                (r4, p3, q3, s2, f1) = (r3, p2, q2, s1, f0);
             }
-            let (p1, q1) = $poly(s1);
-            back(groups - 3, r3);
+            let s1 = $square(f1);
+            let (p2, q2) = $poly(s2);
+            back(groups - 4, r4);
+            back(groups - 3, $div(p3, q3));
             back(groups - 2, $div(p2, q2));
+            let (p1, q1) = $poly(s1);
             back(groups - 1, $div(p1, q1));
         }
     }};
@@ -292,8 +300,8 @@ mod x86 {
         _mm256_max_pd(_mm256_set1_pd(-C), _mm256_min_pd(_mm256_set1_pd(C), z))
     }
 
-    /// Steps 1 and 2 up to `s` on 8 values: the clamped z-scores `(zl, zh)` in `f64` and
-    /// `s = f32(zc)^2` (NaN -> C first, `nan_to_c`).
+    /// Step 1 and the start of step 2 on 8 values: the clamped z-scores `(zl, zh)` in `f64`
+    /// and `f32(zc)`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn front8<const AFFINE: bool, const UNIT_PRE: bool>(
@@ -309,8 +317,15 @@ mod x86 {
             _mm256_castps128_ps256(_mm256_cvtpd_ps(zl)),
             _mm256_cvtpd_ps(zh),
         );
+        (zl, zh, f)
+    }
+
+    /// `s = f32(zc)^2` on 8 values (NaN -> C first, `nan_to_c`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn square8(f: __m256) -> __m256 {
         let f = _mm256_min_ps(f, _mm256_set1_ps(C as f32));
-        (zl, zh, _mm256_mul_ps(f, f))
+        _mm256_mul_ps(f, f)
     }
 
     /// Step 3 on 8 values: `zc * f64(R)`, then `* scale`.
@@ -341,8 +356,8 @@ mod x86 {
         hi: __m256d,
         p: &RationalPass,
     ) -> (__m256d, __m256d) {
-        let (zl, zh, s) = front8::<AFFINE, UNIT_PRE>(lo, hi, p);
-        let (p8, q8) = poly8(s);
+        let (zl, zh, f) = front8::<AFFINE, UNIT_PRE>(lo, hi, p);
+        let (p8, q8) = poly8(square8(f));
         back8::<SCALED>(zl, zh, div8(p8, q8), p)
     }
 
@@ -371,7 +386,7 @@ mod x86 {
         }
     }
 
-    /// The whole groups of 8 values in four stages (`staged_groups`), for the fused pass and
+    /// The whole groups of 8 values in five stages (`staged_groups`), for the fused pass and
     /// plain `tanh_f32` alike.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -386,6 +401,7 @@ mod x86 {
             load8,
             store8,
             front8::<AFFINE, UNIT_PRE>,
+            square8,
             poly8,
             div8,
             back8::<SCALED>,
