@@ -287,10 +287,19 @@ mod x86 {
     };
 
     /// `tanh_rational_lanes` on 4 lanes, the same operations in the same order (so the same
-    /// results as the portable code with FMA).
+    /// results as the portable code with FMA), in the three parts the staged loop (`run`)
+    /// spreads over its steps: `front`, `middle`, then the division and `back`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn tanh4(z: __m256d) -> __m256d {
+        let (num, den) = middle(front(z));
+        back(z, _mm256_div_pd(num, den))
+    }
+
+    /// `tanh4` up to `r` (the reduced argument of `exp(2|z|)`) and `p2 = 2^k`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn front(z: __m256d) -> (__m256d, __m256d) {
         let sign = _mm256_set1_pd(-0.0);
         // min(SAT, a) returns its second operand when either is NaN: NaN stays NaN.
         let a = _mm256_min_pd(_mm256_set1_pd(SAT), _mm256_andnot_pd(sign, z));
@@ -299,7 +308,13 @@ mod x86 {
         let kf = _mm256_sub_pd(t, _mm256_set1_pd(ROUNDER));
         let r = _mm256_fnmadd_pd(kf, _mm256_set1_pd(LN_2), y);
         let bits = _mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023));
-        let p2 = _mm256_castsi256_pd(_mm256_slli_epi64::<52>(bits));
+        (r, _mm256_castsi256_pd(_mm256_slli_epi64::<52>(bits)))
+    }
+
+    /// `tanh4` from `(r, p2)` to the numerator and denominator of `tanh |z|`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn middle((r, p2): (__m256d, __m256d)) -> (__m256d, __m256d) {
         let s = _mm256_mul_pd(r, r);
         let e = _mm256_fmadd_pd(
             _mm256_fmadd_pd(_mm256_set1_pd(30.0), s, _mm256_set1_pd(3360.0)),
@@ -316,7 +331,14 @@ mod x86 {
         let cp = _mm256_add_pd(p2, _mm256_set1_pd(1.0));
         let num = _mm256_fmadd_pd(cm, e, _mm256_mul_pd(cp, w));
         let den = _mm256_fmadd_pd(cp, e, _mm256_mul_pd(cm, w));
-        _mm256_or_pd(_mm256_div_pd(num, den), _mm256_and_pd(z, sign))
+        (num, den)
+    }
+
+    /// `tanh4`'s last step: `tanh |z|` (the quotient `q`) given `z`'s sign.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn back(z: __m256d, q: __m256d) -> __m256d {
+        _mm256_or_pd(q, _mm256_and_pd(z, _mm256_set1_pd(-0.0)))
     }
 
     /// `((v * pre_scale - shift) - mean) * inv_std` on 4 values, or `v` unchanged without
@@ -351,7 +373,13 @@ mod x86 {
         v: __m256d,
         p: &RationalPass,
     ) -> __m256d {
-        let m = tanh4(affine4::<AFFINE, UNIT_PRE>(v, p));
+        scaled::<SCALED>(tanh4(affine4::<AFFINE, UNIT_PRE>(v, p)), p)
+    }
+
+    /// `* scale` where `SCALED`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn scaled<const SCALED: bool>(m: __m256d, p: &RationalPass) -> __m256d {
         if SCALED {
             _mm256_mul_pd(m, _mm256_set1_pd(p.scale))
         } else {
@@ -359,44 +387,74 @@ mod x86 {
         }
     }
 
-    /// The pass over `x`, 16 values (4 independent vectors) per step, then 4 at a time, then
-    /// the portable code for the last `len % 4`.
+    /// The pass over `x`, 4 values per group, the groups in five stages: each step runs the
+    /// affine map of group `g`, `front` of group `g - 1`, `middle` of group `g - 2`, the
+    /// division of group `g - 3` and `back` and the scale of group `g - 4`. The z-scores
+    /// wait in `x` itself (stored over the group's input; plain `tanh` leaves the input, its
+    /// own z-score) until the last stage loads them again for their sign, so the state in
+    /// registers is 7 vectors. A group's chain of dependent operations is ~65 cycles long and
+    /// AMD Zen 3 did not overlap enough groups of the earlier loop (4 vectors per step, each
+    /// through every step) by itself: this took 22% off that loop in a standalone probe
+    /// of both (same process, interleaved; `docs/kernels.md`). Each group gets `pass4`'s
+    /// operations (fewer than 5 groups go through it), so the same bits; the portable code
+    /// takes the last `len % 4`.
     #[target_feature(enable = "avx2,fma")]
     fn run<const AFFINE: bool, const UNIT_PRE: bool, const SCALED: bool>(
         x: &mut [f64],
         p: &RationalPass,
     ) {
-        let mut chunks = x.chunks_exact_mut(16);
-        for c in &mut chunks {
-            let q = c.as_mut_ptr();
-            // SAFETY: `c` has 16 elements: offsets 0, 4, 8 and 12 each start 4 in bounds.
-            let (v0, v1, v2, v3) = unsafe {
-                (
-                    _mm256_loadu_pd(q),
-                    _mm256_loadu_pd(q.add(4)),
-                    _mm256_loadu_pd(q.add(8)),
-                    _mm256_loadu_pd(q.add(12)),
-                )
-            };
-            let f = |v| pass4::<AFFINE, UNIT_PRE, SCALED>(v, p);
-            let (y0, y1, y2, y3) = (f(v0), f(v1), f(v2), f(v3));
-            // SAFETY: as for the loads.
-            unsafe {
-                _mm256_storeu_pd(q, y0);
-                _mm256_storeu_pd(q.add(4), y1);
-                _mm256_storeu_pd(q.add(8), y2);
-                _mm256_storeu_pd(q.add(12), y3);
+        let groups = x.len() / 4;
+        let (body, rest) = x.split_at_mut(groups * 4);
+        if groups < 5 {
+            for c in body.chunks_exact_mut(4) {
+                let q = c.as_mut_ptr();
+                // SAFETY: `c` has 4 elements.
+                unsafe {
+                    _mm256_storeu_pd(q, pass4::<AFFINE, UNIT_PRE, SCALED>(_mm256_loadu_pd(q), p))
+                };
             }
-        }
-        let mut quads = chunks.into_remainder().chunks_exact_mut(4);
-        for c in &mut quads {
-            let q = c.as_mut_ptr();
-            // SAFETY: `c` has 4 elements.
-            unsafe {
-                _mm256_storeu_pd(q, pass4::<AFFINE, UNIT_PRE, SCALED>(_mm256_loadu_pd(q), p))
+        } else {
+            let q = body.as_mut_ptr();
+            // Group `g < groups` spans `q + 4 g .. q + 4 g + 4`, inside `body` (`4 groups =
+            // body.len()`). Its first stage loads its input and stores its z-score there;
+            // its last stage, four steps later, loads that and stores the result; no other
+            // stage touches the group.
+            let z_of = |g: usize| {
+                // SAFETY: `g < groups`: group `g` is in bounds (above).
+                unsafe {
+                    let z = affine4::<AFFINE, UNIT_PRE>(_mm256_loadu_pd(q.add(4 * g)), p);
+                    if AFFINE {
+                        _mm256_storeu_pd(q.add(4 * g), z);
+                    }
+                    z
+                }
             };
+            let finish = |g: usize, quotient: __m256d| {
+                // SAFETY: `g < groups`: group `g` is in bounds (above).
+                unsafe {
+                    let z = _mm256_loadu_pd(q.add(4 * g));
+                    _mm256_storeu_pd(q.add(4 * g), scaled::<SCALED>(back(z, quotient), p));
+                }
+            };
+            let div = |(num, den): (__m256d, __m256d)| _mm256_div_pd(num, den);
+            let mut q4 = div(middle(front(z_of(0))));
+            let mut nd3 = middle(front(z_of(1)));
+            let mut rp2 = front(z_of(2));
+            let mut z1 = z_of(3);
+            for g in 4..groups {
+                let z0 = z_of(g);
+                let rp1 = front(z1);
+                let nd2 = middle(rp2);
+                let q3 = div(nd3);
+                finish(g - 4, q4);
+                (q4, nd3, rp2, z1) = (q3, nd2, rp1, z0);
+            }
+            finish(groups - 4, q4);
+            finish(groups - 3, div(nd3));
+            finish(groups - 2, div(middle(rp2)));
+            finish(groups - 1, div(middle(front(z1))));
         }
-        for v in quads.into_remainder() {
+        for v in rest {
             *v = p.one::<true>(*v);
         }
     }
@@ -551,6 +609,48 @@ impl Kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 rational kernel (five stages from 5 groups of 4 up, `pass4` per group below
+    /// that, the portable tail) gives the portable code's bits with fused multiply-adds,
+    /// plain and fused, at every length up to 60 and around 1,024; NaN keeps its payload.
+    #[test]
+    fn avx2_rational_kernel_is_the_portable_fma_code() {
+        let Ok(k) = Kernels::new(Tier::Avx2) else {
+            return; // no AVX2 here: nothing to compare
+        };
+        let fused = RationalPass {
+            pre_scale: 1.0,
+            shift: 0.25,
+            mean: 1.5,
+            inv_std: 0.75,
+            scale: 0.7,
+        };
+        let pre = RationalPass {
+            pre_scale: 3.0,
+            ..fused
+        };
+        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
+        let specials = [0.0, -0.0, 1e-300, -5e-324, 40.0, -1e300, f64::INFINITY, nan];
+        for len in (0..=60).chain([1023, 1024, 1025]) {
+            let x: Vec<f64> = (0..len)
+                .map(|i| {
+                    if i % 11 == 5 {
+                        specials[i / 11 % specials.len()]
+                    } else {
+                        (i as f64 * 0.618_034).fract() * 50.0 - 25.0
+                    }
+                })
+                .collect();
+            for (p, plain) in [(RationalPass::TANH, true), (fused, false), (pre, false)] {
+                let mut a = x.clone();
+                rational_pass(k, &mut a, p, plain);
+                let mut b = x.clone();
+                rational_pass_portable_v(k, &mut b, p);
+                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "len {len}, plain {plain}");
+            }
+        }
+    }
 
     #[test]
     fn saturation_rounds_to_one() {
