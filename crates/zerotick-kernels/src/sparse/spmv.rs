@@ -108,6 +108,46 @@ fn short_rows_pay(indptr: &[usize]) -> bool {
     (6 * sampled..=12 * sampled).contains(&entries) && 2 * changes >= WINDOWS * (WINDOW - 1)
 }
 
+/// The per-core L2 cache in bytes, from CPUID leaf `0x8000_0006` (ECX bits 31-16, KiB; AMD
+/// and Intel both report it there), read once; `None` where the CPU does not say.
+fn l2_bytes() -> Option<usize> {
+    static L2: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *L2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // `__cpuid` is a safe function in recent Rust and `unsafe` in older releases
+            // (this crate's rust-version among them), hence the `allow`.
+            #[allow(unused_unsafe)]
+            // SAFETY: CPUID leaf 0x8000_0000 exists on every x86-64 CPU (it is how the
+            // extended leaves are found) and only reads identification registers.
+            let max = unsafe { core::arch::x86_64::__cpuid(0x8000_0000) }.eax;
+            if max < 0x8000_0006 {
+                return None;
+            }
+            #[allow(unused_unsafe)]
+            // SAFETY: the leaf exists (checked above); CPUID only reads identification
+            // registers.
+            let ecx = unsafe { core::arch::x86_64::__cpuid(0x8000_0006) }.ecx;
+            let kib = (ecx >> 16) as usize;
+            (kib > 0).then_some(kib * 1024)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    })
+}
+
+/// Whether [`row_dot_short`]'s extra reads of `x` (up to [`SHORT_ROW`] a row, ~60% more than
+/// a row of 10 needs) are cheap: when `x` fits in the L2 cache they hit there, and the
+/// mispredicted loop exits they replace cost more. Measured (`zerotick-bench sparse`, 100 k
+/// columns, `x` 781 KiB, rows of ~10): on the EPYC Zen 5 VM (1 MiB L2) 1.04-1.06 ns per
+/// entry predicated against 1.35-1.40 for the loop (2026-12-02, see [`short_rows_pay`]); on
+/// the EPYC Zen 3 VM (512 KiB L2, so the extra reads go to L3) 0.82-0.88x sprs's speed
+/// predicated against 1.23-1.32x for the loop, three paired invocations (2026-12-03).
+/// Unknown L2: the loop.
+fn short_rows_fit(x_len: usize) -> bool {
+    l2_bytes().is_some_and(|l2| x_len.saturating_mul(size_of::<f64>()) <= l2)
+}
+
 /// [`row_dot`] of a row of `len <= SHORT_ROW` entries, the first `len` of `indices` and
 /// `values` (the rest belong to the next rows and are read but not used), without a branch
 /// on `len`: every position is computed and kept or dropped by a select. The same
@@ -152,7 +192,7 @@ multiversion! {
             return;
         }
         let (indptr, indices, values) = (a.indptr(), a.indices(), a.values());
-        let short = short_rows_pay(indptr);
+        let short = short_rows_pay(indptr) && short_rows_fit(x.len());
         for (yr, w) in y.iter_mut().zip(indptr.windows(2)) {
             let (s, e) = (w[0], w[1]);
             prefetch_nta(values.as_ptr().wrapping_add(e + STREAM_AHEAD_VALUES));
@@ -375,6 +415,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn short_rows_fit_where_x_fits_the_l2_cache() {
+        // A hypervisor may hide the leaf: then nothing fits (the loop).
+        match l2_bytes() {
+            Some(l2) => {
+                assert!((64 << 10..=64 << 20).contains(&l2), "L2 of {l2} bytes");
+                assert!(short_rows_fit(l2 / 8));
+                assert!(!short_rows_fit(l2 / 8 + 1));
+            }
+            None => assert!(!short_rows_fit(0)),
+        }
+        assert!(!short_rows_fit(usize::MAX));
     }
 
     #[test]
