@@ -89,7 +89,14 @@ pub(crate) fn reduce(
     for (i, v) in chunks.remainder().iter().enumerate() {
         acc[i] = step(acc[i], *v);
     }
-    // Pairwise combination keeps the accumulators' rounding balanced.
+    pairwise(&mut acc, combine)
+}
+
+/// Combines [`CHUNK`] partial accumulators pairwise (halves added lane by lane until one
+/// is left), which keeps their rounding balanced: the last step of [`reduce`] and
+/// [`reduce_pair`], and of every kernel that must give their bits.
+#[inline(always)]
+pub(crate) fn pairwise(acc: &mut [f64; CHUNK], combine: impl Fn(f64, f64) -> f64) -> f64 {
     let mut width = CHUNK;
     while width > 1 {
         width /= 2;
@@ -120,15 +127,10 @@ pub(crate) fn reduce_pair(
     for (i, v) in chunks.remainder().iter().enumerate() {
         (acc_a[i], acc_b[i]) = step(acc_a[i], acc_b[i], *v);
     }
-    let mut width = CHUNK;
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            acc_a[i] = combine(acc_a[i], acc_a[i + width]);
-            acc_b[i] = combine(acc_b[i], acc_b[i + width]);
-        }
-    }
-    (acc_a[0], acc_b[0])
+    (
+        pairwise(&mut acc_a, &combine),
+        pairwise(&mut acc_b, &combine),
+    )
 }
 
 multiversion! {

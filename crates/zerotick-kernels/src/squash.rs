@@ -392,7 +392,7 @@ mod x86 {
     /// division of group `g - 3` and `back` and the scale of group `g - 4`. The z-scores
     /// wait in `x` itself (stored over the group's input; plain `tanh` leaves the input, its
     /// own z-score) until the last stage loads them again for their sign, so the state in
-    /// registers is 7 vectors. A group's chain of dependent operations is ~65 cycles long and
+    /// registers is 6 vectors. A group's chain of dependent operations is ~65 cycles long and
     /// AMD Zen 3 did not overlap enough groups of the earlier loop (4 vectors per step, each
     /// through every step) by itself: this took 22% off that loop in a standalone probe
     /// of both (same process, interleaved; `docs/kernels.md`). Each group gets `pass4`'s

@@ -301,11 +301,14 @@ multiversion! {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::BLOCK;
-    use crate::elementwise::CHUNK;
+    use crate::elementwise::{CHUNK, add, pairwise};
     use core::arch::x86_64::{
         __m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd,
         _mm256_setzero_pd, _mm256_storeu_pd, _mm256_sub_pd,
     };
+
+    // Eight 4-lane registers hold `reduce`'s partial sums.
+    const _: () = assert!(CHUNK == 32);
 
     /// `reduce`'s 32 partial sums of `v - shift` (`SQUARE = false`) or of `(v - shift)^2`
     /// by fused multiply-add (`SQUARE = true`) over `block`, in eight `ymm` (lane `i` of the
@@ -338,14 +341,7 @@ mod x86 {
             let d = v - shift;
             *l = if SQUARE { d.mul_add(d, *l) } else { *l + d };
         }
-        let mut width = CHUNK;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                lanes[i] += lanes[i + width];
-            }
-        }
-        lanes[0]
+        pairwise(&mut lanes, add)
     }
 
     /// `shifted_sums_pair_v`'s result, bit for bit, one sum at a time: the pair form's 16

@@ -671,7 +671,7 @@ mod tests {
         assert!(1.0 - C.tanh() < 3.06e-8);
     }
 
-    /// The AVX2 kernel (four stages from 3 groups of 8 up, the per-group pass below that, the
+    /// The AVX2 kernel (five stages from 4 groups of 8 up, the per-group pass below that, the
     /// portable tail) gives the portable code's bits with fused multiply-adds, plain and
     /// fused, at every length up to 70 and around 1,024; NaN keeps its payload.
     #[test]
