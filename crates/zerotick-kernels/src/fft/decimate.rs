@@ -46,42 +46,74 @@ fn block<const FMA: bool>(
     // `w[t]` = `x[k0 + 1 - m + t]`: output `i`, tap `j = m - 1 - t` reads `w[t + 2 i]`.
     let w = &x[k0 + 1 - m..k0 + 2 * W - 1];
     let (mut even, mut odd) = ([0.0; PHASE], [0.0; PHASE]);
-    for (q, pair) in w.chunks(2).enumerate() {
-        even[q] = pair[0];
-        if let Some(&v) = pair.get(1) {
-            odd[q] = v;
+    let mut pairs = w.chunks_exact(2);
+    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(&mut pairs) {
+        (*e, *o) = (pair[0], pair[1]);
+    }
+    if let [v] = pairs.remainder() {
+        even[w.len() / 2] = *v;
+    }
+    // Kernels two at a time: their 8 accumulator vectors are independent chains (one
+    // kernel's 4 kept the FMA units half idle, each chain waiting on its own latency), and
+    // they share the phases' loads. Every output's sum runs in the same order either way.
+    let mut rows = out.chunks_exact_mut(row);
+    let mut pairs = bank.chunks_exact(2 * m);
+    for hp in &mut pairs {
+        let (h0, h1) = hp.split_at(m);
+        let [a0, a1] = taps::<FMA, 2>([h0, h1], &even, &odd);
+        for acc in [a0, a1] {
+            let Some(o) = rows.next() else {
+                unreachable!("a row per kernel")
+            };
+            o[col..col + W].copy_from_slice(&acc);
         }
     }
-    for (h, o) in bank.chunks_exact(m).zip(out.chunks_exact_mut(row)) {
-        let mut acc = [0.0; W];
-        // Taps in pairs, last tap first: an even window reads the even phase, the next (odd)
-        // window the odd phase, at the same offset.
-        let mut taps = h.iter().rev();
-        for p in 0..m / 2 {
-            let (Some(&ce), Some(&co)) = (taps.next(), taps.next()) else {
-                unreachable!("m / 2 pairs")
-            };
-            let (Some(se), Some(so)) = (even[p..].first_chunk::<W>(), odd[p..].first_chunk::<W>())
-            else {
-                unreachable!("the phases hold W + MAX_TAPS / 2 values")
-            };
-            for i in 0..W {
-                acc[i] = madd::<FMA>(ce, se[i], acc[i]);
-            }
-            for i in 0..W {
-                acc[i] = madd::<FMA>(co, so[i], acc[i]);
-            }
-        }
-        if let Some(&c) = taps.next() {
-            let Some(se) = even[m / 2..].first_chunk::<W>() else {
-                unreachable!("the phases hold W + MAX_TAPS / 2 values")
-            };
-            for i in 0..W {
-                acc[i] = madd::<FMA>(c, se[i], acc[i]);
-            }
-        }
+    if let (Some(h), Some(o)) = (pairs.remainder().get(..m), rows.next()) {
+        let [acc] = taps::<FMA, 1>([h], &even, &odd);
         o[col..col + W].copy_from_slice(&acc);
     }
+}
+
+/// The `W` outputs of a block for `K` kernels of `m` taps each, from the block's even and
+/// odd phases, each summed last tap first.
+#[inline(always)]
+fn taps<const FMA: bool, const K: usize>(
+    hs: [&[f64]; K],
+    even: &[f64; PHASE],
+    odd: &[f64; PHASE],
+) -> [[f64; W]; K] {
+    let m = hs[0].len();
+    let mut acc = [[0.0; W]; K];
+    // Taps in pairs, last tap first: an even window reads the even phase, the next (odd)
+    // window the odd phase, at the same offset.
+    for p in 0..m / 2 {
+        let (Some(se), Some(so)) = (even[p..].first_chunk::<W>(), odd[p..].first_chunk::<W>())
+        else {
+            unreachable!("the phases hold W + MAX_TAPS / 2 values")
+        };
+        let (te, to) = (m - 1 - 2 * p, m - 2 - 2 * p);
+        for (a, h) in acc.iter_mut().zip(hs) {
+            for i in 0..W {
+                a[i] = madd::<FMA>(h[te], se[i], a[i]);
+            }
+        }
+        for (a, h) in acc.iter_mut().zip(hs) {
+            for i in 0..W {
+                a[i] = madd::<FMA>(h[to], so[i], a[i]);
+            }
+        }
+    }
+    if m % 2 == 1 {
+        let Some(se) = even[m / 2..].first_chunk::<W>() else {
+            unreachable!("the phases hold W + MAX_TAPS / 2 values")
+        };
+        for (a, h) in acc.iter_mut().zip(hs) {
+            for i in 0..W {
+                a[i] = madd::<FMA>(h[0], se[i], a[i]);
+            }
+        }
+    }
+    acc
 }
 
 multiversion! {
@@ -91,14 +123,21 @@ multiversion! {
         let row = out.len() / count;
         // Output `i` is full index `lo + 2 i`; interior where `m - 1 <= k <= n - 1`.
         let first = (m - 1).saturating_sub(lo).div_ceil(2).min(row);
-        let blocked = m <= MAX_TAPS;
+        // One past the last interior output (`lo + 2 i <= n - 1`).
+        let end = if n > lo { ((n - 1 - lo) / 2 + 1).min(row) } else { 0 };
+        let blocked = m <= MAX_TAPS && end >= first + W;
         let mut i = 0;
         while i < row {
-            let k = lo + 2 * i;
-            if blocked && i >= first && i + W <= row && k + 2 * (W - 1) < n {
-                block::<FMA>(x, bank, m, k, out, row, i);
-                i += W;
+            if blocked && i >= first && i < end {
+                // The last block ends at `end`, overlapping the one before it: the outputs
+                // computed twice get the same operations, so the same bits, and the interior
+                // never falls to the one-at-a-time path (its serial chains of multiply-adds
+                // took about half of a 512-value row's time on Zen 3).
+                let at = i.min(end - W);
+                block::<FMA>(x, bank, m, lo + 2 * at, out, row, at);
+                i = at + W;
             } else {
+                let k = lo + 2 * i;
                 for (h, o) in bank.chunks_exact(m).zip(out.chunks_exact_mut(row)) {
                     o[i] = one::<FMA>(x, h, k);
                 }
@@ -200,16 +239,25 @@ mod tests {
                 (200, 64),
                 (300, 65),
                 (47, 8),
+                (47, 16),
+                (48, 16),
+                (49, 16),
+                (80, 9),
+                (1000, 64),
             ] {
-                for mode in [Mode::Full, Mode::Same, Mode::Valid] {
+                // One, two and three kernels: the blocks take kernels in pairs, then one.
+                for (mode, kernels) in [Mode::Full, Mode::Same, Mode::Valid]
+                    .into_iter()
+                    .flat_map(|mode| [(mode, 1), (mode, 2), (mode, 3)])
+                {
                     let x = lcg(n as u64, n);
-                    let bank = lcg(m as u64 + 7, 2 * m);
+                    let bank = lcg(m as u64 + 7, kernels * m);
                     let len = output_len(mode, n, m);
                     let row = len.div_ceil(2);
-                    let mut got = vec![f64::NAN; 2 * row];
+                    let mut got = vec![f64::NAN; kernels * row];
                     k.filter_bank_decimate2_into(&x, &bank, m, mode, &mut got)
                         .unwrap();
-                    for f in 0..2 {
+                    for f in 0..kernels {
                         let mut full = vec![0.0; len];
                         k.convolve_direct_into(&x, &bank[f * m..(f + 1) * m], mode, &mut full)
                             .unwrap();
