@@ -606,6 +606,56 @@ impl Kernels {
     }
 }
 
+/// Checks that an AVX2 squash kernel (`kernel(k, x, pass, plain)`) gives its portable code's
+/// bits with fused multiply-adds (`portable(k, x, pass)` on the AVX2 `Kernels`) for plain
+/// `tanh`, a fused pass and one with a `pre_scale`, at every length `0..=max_len` and
+/// 1,023-1,025: values spread over `[-half_range, half_range)`, every eleventh one a special
+/// (signed zeros, a subnormal, huge values, infinity, a NaN whose payload must survive).
+/// Does nothing where the CPU has no AVX2.
+#[cfg(test)]
+fn assert_avx2_kernel_is_the_portable_fma_code(
+    kernel: fn(Kernels, &mut [f64], RationalPass, bool),
+    portable: fn(Kernels, &mut [f64], RationalPass),
+    max_len: usize,
+    half_range: f64,
+) {
+    let Ok(k) = Kernels::new(Tier::Avx2) else {
+        return; // no AVX2 here: nothing to compare
+    };
+    let fused = RationalPass {
+        pre_scale: 1.0,
+        shift: 0.25,
+        mean: 1.5,
+        inv_std: 0.75,
+        scale: 0.7,
+    };
+    let pre = RationalPass {
+        pre_scale: 3.0,
+        ..fused
+    };
+    let nan = f64::from_bits(0x7ff8_0000_dead_beef);
+    let specials = [0.0, -0.0, 1e-300, -5e-324, 40.0, -1e300, f64::INFINITY, nan];
+    for len in (0..=max_len).chain([1023, 1024, 1025]) {
+        let x: Vec<f64> = (0..len)
+            .map(|i| {
+                if i % 11 == 5 {
+                    specials[i / 11 % specials.len()]
+                } else {
+                    (i as f64 * 0.618_034).fract() * 2.0 * half_range - half_range
+                }
+            })
+            .collect();
+        for (p, plain) in [(RationalPass::TANH, true), (fused, false), (pre, false)] {
+            let mut a = x.clone();
+            kernel(k, &mut a, p, plain);
+            let mut b = x.clone();
+            portable(k, &mut b, p);
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "len {len}, plain {plain}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,41 +665,12 @@ mod tests {
     /// plain and fused, at every length up to 60 and around 1,024; NaN keeps its payload.
     #[test]
     fn avx2_rational_kernel_is_the_portable_fma_code() {
-        let Ok(k) = Kernels::new(Tier::Avx2) else {
-            return; // no AVX2 here: nothing to compare
-        };
-        let fused = RationalPass {
-            pre_scale: 1.0,
-            shift: 0.25,
-            mean: 1.5,
-            inv_std: 0.75,
-            scale: 0.7,
-        };
-        let pre = RationalPass {
-            pre_scale: 3.0,
-            ..fused
-        };
-        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
-        let specials = [0.0, -0.0, 1e-300, -5e-324, 40.0, -1e300, f64::INFINITY, nan];
-        for len in (0..=60).chain([1023, 1024, 1025]) {
-            let x: Vec<f64> = (0..len)
-                .map(|i| {
-                    if i % 11 == 5 {
-                        specials[i / 11 % specials.len()]
-                    } else {
-                        (i as f64 * 0.618_034).fract() * 50.0 - 25.0
-                    }
-                })
-                .collect();
-            for (p, plain) in [(RationalPass::TANH, true), (fused, false), (pre, false)] {
-                let mut a = x.clone();
-                rational_pass(k, &mut a, p, plain);
-                let mut b = x.clone();
-                rational_pass_portable_v(k, &mut b, p);
-                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&a), bits(&b), "len {len}, plain {plain}");
-            }
-        }
+        assert_avx2_kernel_is_the_portable_fma_code(
+            rational_pass,
+            rational_pass_portable_v,
+            60,
+            25.0,
+        );
     }
 
     #[test]

@@ -676,42 +676,12 @@ mod tests {
     /// fused, at every length up to 70 and around 1,024; NaN keeps its payload.
     #[test]
     fn avx2_kernel_is_the_portable_fma_code() {
-        let Ok(k) = Kernels::new(Tier::Avx2) else {
-            return; // no AVX2 here: nothing to compare
-        };
-        let fused = RationalPass {
-            pre_scale: 1.0,
-            shift: 0.25,
-            mean: 1.5,
-            inv_std: 0.75,
-            scale: 0.7,
-        };
-        let pre = RationalPass {
-            pre_scale: 3.0,
-            ..fused
-        };
-        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
-        let specials = [0.0, -0.0, 1e-300, -5e-324, 40.0, -1e300, f64::INFINITY, nan];
-        let lens = (0..=70).chain([1023, 1024, 1025]);
-        for len in lens {
-            let x: Vec<f64> = (0..len)
-                .map(|i| {
-                    if i % 11 == 5 {
-                        specials[i / 11 % specials.len()]
-                    } else {
-                        (i as f64 * 0.618_034).fract() * 24.0 - 12.0
-                    }
-                })
-                .collect();
-            for (p, plain) in [(RationalPass::TANH, true), (fused, false), (pre, false)] {
-                let mut a = x.clone();
-                single_pass(k, &mut a, p, plain);
-                let mut b = x.clone();
-                single_pass_portable_v(k, &mut b, p);
-                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&a), bits(&b), "len {len}, plain {plain}");
-            }
-        }
+        super::super::assert_avx2_kernel_is_the_portable_fma_code(
+            single_pass,
+            single_pass_portable_v,
+            70,
+            12.0,
+        );
     }
 
     #[test]
